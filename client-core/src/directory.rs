@@ -1,0 +1,302 @@
+//! The directory on the phone: the last coordinator-signed directory the
+//! profile accepted (verified against the pinned coordinator key, never
+//! replaced by an older one), refreshed from the relay with an ETag so an
+//! unchanged directory costs a few bytes on 2G, and the choice of a focal
+//! point by region, kind of help and language.
+
+use amparo_protocol::UnixTime;
+use amparo_protocol::directory::{Directory, FocalPoint, SignedDirectory};
+use amparo_protocol::payload::{Language, Need};
+use amparo_protocol::primitives::ed25519::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::relay::{DirectoryFetch, RelayClient};
+use crate::store::{ItemKind, Profile};
+use crate::survivor::{decode, encode};
+use crate::{CoreError, Result};
+
+#[derive(Serialize, Deserialize)]
+struct StoredDirectory {
+    bytes: Vec<u8>,
+    version: u64,
+    etag: Option<String>,
+}
+
+/// What the person is looking for; every field given must match.
+#[derive(Debug, Clone, Default)]
+pub struct FocalPointQuery {
+    /// Region code, e.g. "PE-UCA".
+    pub region: Option<String>,
+    /// A kind of help.
+    pub need: Option<Need>,
+    /// A language she speaks.
+    pub language: Option<Language>,
+}
+
+impl Profile {
+    /// Accepts a signed directory (from the relay, a bundle or a file) if it
+    /// verifies against the pinned coordinator key and is newer than the one
+    /// held. Returns its version.
+    pub fn import_directory(
+        &self,
+        bytes: &[u8],
+        coordinator: &VerifyingKey,
+        etag: Option<String>,
+    ) -> Result<u64> {
+        let signed = SignedDirectory::verify(bytes, coordinator)?;
+        signed.check_replaces(self.stored_directory()?.map(|d| d.version))?;
+        self.put_item(
+            ItemKind::Directory,
+            &self.fixed_id(b"directory"),
+            0,
+            &encode(&StoredDirectory {
+                bytes: bytes.to_vec(),
+                version: signed.version(),
+                etag,
+            })?,
+        )?;
+        Ok(signed.version())
+    }
+
+    fn stored_directory(&self) -> Result<Option<StoredDirectory>> {
+        self.get_item(ItemKind::Directory, &self.fixed_id(b"directory"))?
+            .map(|(_, b)| decode(&b, "directory"))
+            .transpose()
+    }
+
+    /// The directory held, verified again against the pinned key.
+    pub fn directory(&self, coordinator: &VerifyingKey) -> Result<Option<Directory>> {
+        self.stored_directory()?
+            .map(|d| {
+                Ok(SignedDirectory::verify(&d.bytes, coordinator)?
+                    .directory()
+                    .clone())
+            })
+            .transpose()
+    }
+
+    /// The signed bytes held (to hand on in a bundle).
+    pub fn directory_bytes(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.stored_directory()?.map(|d| d.bytes))
+    }
+
+    /// Asks the relay for a newer directory; returns the version held after.
+    /// A relay serving a forged or older directory changes nothing.
+    pub async fn refresh_directory(
+        &self,
+        relay: &RelayClient,
+        coordinator: &VerifyingKey,
+    ) -> Result<Option<u64>> {
+        let held = self.stored_directory()?;
+        match relay
+            .directory(held.as_ref().and_then(|d| d.etag.as_deref()))
+            .await?
+        {
+            DirectoryFetch::NotModified | DirectoryFetch::Missing => Ok(held.map(|d| d.version)),
+            DirectoryFetch::Fresh { bytes, etag } => {
+                match self.import_directory(&bytes, coordinator, etag) {
+                    Ok(v) => Ok(Some(v)),
+                    Err(CoreError::Protocol(amparo_protocol::ProtocolError::StaleDirectory {
+                        current,
+                        ..
+                    })) => Ok(Some(current)),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl Profile {
+    /// One sync as a phone does it: refresh the directory (a few bytes when
+    /// unchanged), then upload the outbox and read replies, trusting receipts
+    /// from the relays the directory lists and from `extra_relay_keys`.
+    pub async fn sync_all(
+        &self,
+        relay: &RelayClient,
+        coordinator: &VerifyingKey,
+        extra_relay_keys: &[VerifyingKey],
+        now: impl Fn() -> UnixTime,
+        progress: &mut dyn FnMut(crate::survivor::SyncProgress),
+    ) -> Result<crate::survivor::SyncSummary> {
+        self.refresh_directory(relay, coordinator).await?;
+        let mut keys = extra_relay_keys.to_vec();
+        if let Some(d) = self.directory(coordinator)? {
+            keys.extend(d.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
+        }
+        self.sync(relay, &keys, now, progress).await
+    }
+}
+
+/// Focal points valid at `now` that match `query`, best first: those that
+/// offer more of what she asked for come first, then by directory order.
+pub fn choose<'a>(
+    directory: &'a Directory,
+    query: &FocalPointQuery,
+    now: UnixTime,
+) -> Vec<&'a FocalPoint> {
+    let mut found: Vec<&FocalPoint> = directory
+        .focal_points
+        .iter()
+        .filter(|f| f.is_valid_at(now))
+        .filter(|f| query.region.as_ref().is_none_or(|r| f.regions.contains(r)))
+        .filter(|f| query.need.is_none_or(|n| f.categories.contains(&n)))
+        .filter(|f| query.language.is_none_or(|l| f.languages.contains(&l)))
+        .collect();
+    // Prefer focal points that cover more needs and languages: they can take
+    // the case further without a referral.
+    found.sort_by_key(|f| std::cmp::Reverse(f.categories.len() + f.languages.len()));
+    found
+}
+
+/// The best match for `query`, relaxing it if nothing matches: first the
+/// language, then the kind of help, so that a person always gets a
+/// suggestion in her region when there is one.
+pub fn suggest<'a>(
+    directory: &'a Directory,
+    query: &FocalPointQuery,
+    now: UnixTime,
+) -> Option<&'a FocalPoint> {
+    let relaxed = [
+        query.clone(),
+        FocalPointQuery {
+            language: None,
+            ..query.clone()
+        },
+        FocalPointQuery {
+            language: None,
+            need: None,
+            ..query.clone()
+        },
+    ];
+    relaxed
+        .iter()
+        .find_map(|q| choose(directory, q, now).into_iter().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KdfParams;
+    use amparo_protocol::directory::LocalizedText;
+    use amparo_protocol::entropy::DangerousSeededEntropy;
+    use amparo_protocol::keys::RecipientKeys;
+    use amparo_protocol::primitives::ed25519::SigningKey;
+
+    fn fp(
+        id: &str,
+        region: &str,
+        needs: Vec<Need>,
+        langs: Vec<Language>,
+        e: &mut DangerousSeededEntropy,
+    ) -> FocalPoint {
+        let t = LocalizedText {
+            es: id.into(),
+            pt: id.into(),
+            en: id.into(),
+        };
+        FocalPoint {
+            id: id.into(),
+            name: t,
+            organization: "o".into(),
+            regions: vec![region.into()],
+            categories: needs,
+            languages: langs,
+            keys: RecipientKeys::generate(e).unwrap().public(),
+            valid_from: 100,
+            valid_until: 1000,
+        }
+    }
+
+    fn sample(e: &mut DangerousSeededEntropy) -> Directory {
+        Directory {
+            focal_points: vec![
+                fp(
+                    "legal-es",
+                    "PE-UCA",
+                    vec![Need::LegalAdvice],
+                    vec![Language::Es],
+                    e,
+                ),
+                fp(
+                    "health-pt",
+                    "BR-AM",
+                    vec![Need::StiHivPep, Need::HealthCare],
+                    vec![Language::Pt, Language::Es],
+                    e,
+                ),
+                fp(
+                    "shelter",
+                    "PE-UCA",
+                    vec![Need::ProtectionShelter, Need::LegalAdvice],
+                    vec![Language::Es],
+                    e,
+                ),
+            ],
+            service_routes: vec![],
+            relays: vec![],
+        }
+    }
+
+    #[test]
+    fn choosing_and_suggesting() {
+        let mut e = DangerousSeededEntropy::new(b"choose");
+        let d = sample(&mut e);
+        let now = UnixTime(500);
+        let q = FocalPointQuery {
+            region: Some("PE-UCA".into()),
+            need: Some(Need::LegalAdvice),
+            language: Some(Language::Es),
+        };
+        let ids: Vec<&str> = choose(&d, &q, now).iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec!["shelter", "legal-es"],
+            "the one covering more comes first"
+        );
+        let q = FocalPointQuery {
+            region: Some("PE-UCA".into()),
+            need: Some(Need::StiHivPep),
+            language: Some(Language::Pt),
+        };
+        assert!(choose(&d, &q, now).is_empty());
+        assert_eq!(suggest(&d, &q, now).unwrap().regions[0], "PE-UCA");
+        assert!(
+            choose(&d, &FocalPointQuery::default(), UnixTime(5000)).is_empty(),
+            "expired entries are not offered"
+        );
+    }
+
+    #[test]
+    fn import_only_signed_and_newer() {
+        let mut e = DangerousSeededEntropy::new(b"import");
+        let coordinator = SigningKey::generate(&mut e).unwrap();
+        let mallory = SigningKey::generate(&mut e).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = Profile::create(dir.path(), "1", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+        let d = sample(&mut e);
+        let pinned = coordinator.verifying_key();
+        assert_eq!(
+            p.import_directory(d.sign(5, &coordinator).unwrap().as_bytes(), &pinned, None)
+                .unwrap(),
+            5
+        );
+        assert!(
+            p.import_directory(d.sign(9, &mallory).unwrap().as_bytes(), &pinned, None)
+                .is_err()
+        );
+        assert!(
+            p.import_directory(d.sign(4, &coordinator).unwrap().as_bytes(), &pinned, None)
+                .is_err()
+        );
+        assert!(
+            p.import_directory(d.sign(5, &coordinator).unwrap().as_bytes(), &pinned, None)
+                .is_err()
+        );
+        assert_eq!(p.directory(&pinned).unwrap().unwrap(), d);
+        assert!(
+            p.directory(&mallory.verifying_key()).is_err(),
+            "re-verified on read"
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! Drafts: reports being written, with their attachments, kept encrypted in
+//! the profile until they are sent.
+
+use amparo_protocol::keys::RecipientPublic;
+use amparo_protocol::payload::{
+    AggressorKind, AttachmentKind, IncidentDate, Language, Need, PAYLOAD_VERSION, Payload, Place,
+    Report, ViolenceKind,
+};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::compose::Attachment;
+use crate::store::{ItemKind, Profile};
+use crate::{CoreError, Result, metadata};
+
+/// What the person fills in: the report form without the parts the core adds
+/// when sending (reply keys, attachment references).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DraftForm {
+    /// Kinds of violence.
+    pub violence: Vec<ViolenceKind>,
+    /// Description when `violence` includes `other`.
+    pub violence_other: Option<String>,
+    /// When it happened.
+    pub when: Option<IncidentDate>,
+    /// Where.
+    pub place: Place,
+    /// Who.
+    pub aggressors: Vec<AggressorKind>,
+    /// Description when `aggressors` includes `other`.
+    pub aggressor_other: Option<String>,
+    /// What she needs.
+    pub needs: Vec<Need>,
+    /// Language for replies (Spanish if not chosen).
+    pub language: Option<Language>,
+    /// Her own words.
+    pub text: String,
+}
+
+impl DraftForm {
+    /// The report this form becomes, addressed for replies to `reply_to`.
+    pub fn to_report(&self, reply_to: RecipientPublic) -> Report {
+        Report {
+            v: PAYLOAD_VERSION,
+            violence: self.violence.clone(),
+            violence_other: self.violence_other.clone(),
+            when: self.when,
+            place: self.place.clone(),
+            aggressors: self.aggressors.clone(),
+            aggressor_other: self.aggressor_other.clone(),
+            needs: self.needs.clone(),
+            language: self.language.unwrap_or(Language::Es),
+            text: self.text.clone(),
+            attachments: vec![],
+            reply_to,
+            referral: None,
+        }
+    }
+}
+
+/// A draft as listed and read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    /// Its id.
+    pub id: [u8; 16],
+    /// The form.
+    pub form: DraftForm,
+    /// Ids of its attachments, in the order added.
+    pub attachments: Vec<[u8; 16]>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredDraft {
+    form: DraftForm,
+    attachments: Vec<[u8; 16]>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredAttachment {
+    kind: AttachmentKind,
+    mime: String,
+    data: Vec<u8>,
+}
+
+/// Largest attachment accepted (as the protocol allows).
+const MAX_ATTACHMENT: usize = amparo_protocol::payload::report::MAX_ATTACHMENT_BYTES as usize;
+
+fn encode<T: Serialize>(v: &T) -> Result<Zeroizing<Vec<u8>>> {
+    serde_json::to_vec(v)
+        .map(Zeroizing::new)
+        .map_err(|_| CoreError::Invalid("the draft cannot be encoded"))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|_| CoreError::Corrupt("draft"))
+}
+
+impl Profile {
+    /// Starts a draft.
+    pub fn create_draft(&self, form: &DraftForm) -> Result<[u8; 16]> {
+        check_form(form)?;
+        let id = self.new_id()?;
+        self.put_item(
+            ItemKind::Draft,
+            &id,
+            0,
+            &encode(&StoredDraft {
+                form: form.clone(),
+                attachments: vec![],
+            })?,
+        )?;
+        Ok(id)
+    }
+
+    /// Reads a draft.
+    pub fn draft(&self, id: &[u8; 16]) -> Result<Draft> {
+        let (_, bytes) = self
+            .get_item(ItemKind::Draft, id)?
+            .ok_or(CoreError::NotFound)?;
+        let stored: StoredDraft = decode(&bytes)?;
+        Ok(Draft {
+            id: *id,
+            form: stored.form,
+            attachments: stored.attachments,
+        })
+    }
+
+    /// Replaces a draft's form (its attachments stay).
+    pub fn update_draft(&self, id: &[u8; 16], form: &DraftForm) -> Result<()> {
+        check_form(form)?;
+        let current = self.draft(id)?;
+        self.put_item(
+            ItemKind::Draft,
+            id,
+            0,
+            &encode(&StoredDraft {
+                form: form.clone(),
+                attachments: current.attachments,
+            })?,
+        )
+    }
+
+    /// Every draft, oldest first.
+    pub fn drafts(&self) -> Result<Vec<Draft>> {
+        self.item_ids(ItemKind::Draft, None)?
+            .iter()
+            .map(|id| self.draft(id))
+            .collect()
+    }
+
+    /// Deletes a draft and its attachments.
+    pub fn delete_draft(&self, id: &[u8; 16]) -> Result<()> {
+        let draft = self.draft(id)?;
+        for a in &draft.attachments {
+            self.delete_item(ItemKind::Attachment, a)?;
+        }
+        self.delete_item(ItemKind::Draft, id)?;
+        Ok(())
+    }
+
+    /// Attaches a file's bytes to a draft, after stripping photo metadata.
+    pub fn add_attachment(
+        &self,
+        draft: &[u8; 16],
+        kind: AttachmentKind,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<[u8; 16]> {
+        if data.len() > MAX_ATTACHMENT {
+            return Err(CoreError::Invalid("the file is larger than 64 MiB"));
+        }
+        if mime.len() > 100 || !mime.is_ascii() || !mime.contains('/') {
+            return Err(CoreError::Invalid("the file type is not valid"));
+        }
+        let mut current = self.draft(draft)?;
+        if current.attachments.len() >= amparo_protocol::payload::report::MAX_ATTACHMENTS {
+            return Err(CoreError::Invalid(
+                "a report can have at most 32 attachments",
+            ));
+        }
+        let clean = Zeroizing::new(metadata::strip(data)?);
+        let id = self.new_id()?;
+        self.put_item(
+            ItemKind::Attachment,
+            &id,
+            0,
+            &encode(&StoredAttachment {
+                kind,
+                mime: mime.to_string(),
+                data: clean.to_vec(),
+            })?,
+        )?;
+        current.attachments.push(id);
+        self.put_item(
+            ItemKind::Draft,
+            draft,
+            0,
+            &encode(&StoredDraft {
+                form: current.form,
+                attachments: current.attachments,
+            })?,
+        )?;
+        Ok(id)
+    }
+
+    /// Attaches a file read from `path`.
+    pub fn add_attachment_file(
+        &self,
+        draft: &[u8; 16],
+        kind: AttachmentKind,
+        mime: &str,
+        path: &std::path::Path,
+    ) -> Result<[u8; 16]> {
+        let len = std::fs::metadata(path)
+            .map_err(|e| CoreError::Io(e.kind().to_string()))?
+            .len();
+        if len > MAX_ATTACHMENT as u64 {
+            return Err(CoreError::Invalid("the file is larger than 64 MiB"));
+        }
+        let data =
+            Zeroizing::new(std::fs::read(path).map_err(|e| CoreError::Io(e.kind().to_string()))?);
+        self.add_attachment(draft, kind, mime, &data)
+    }
+
+    /// A draft's attachments, ready for sealing.
+    pub fn draft_attachments(&self, draft: &[u8; 16]) -> Result<Vec<Attachment>> {
+        self.draft(draft)?
+            .attachments
+            .iter()
+            .map(|id| {
+                let (_, bytes) = self
+                    .get_item(ItemKind::Attachment, id)?
+                    .ok_or(CoreError::Corrupt("attachment"))?;
+                let a: StoredAttachment = decode(&bytes)?;
+                Ok(Attachment {
+                    kind: a.kind,
+                    mime: a.mime,
+                    data: a.data,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Refuses a form that could never be sent (the protocol's limits).
+fn check_form(form: &DraftForm) -> Result<()> {
+    let probe = form.to_report(RecipientPublic {
+        sealing_key: [0; 32],
+        signing_key: [0; 32],
+    });
+    probe.validate()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KdfParams;
+
+    fn form(text: &str) -> DraftForm {
+        DraftForm {
+            violence: vec![ViolenceKind::Physical],
+            needs: vec![Need::HealthCare],
+            language: Some(Language::Es),
+            text: text.into(),
+            ..DraftForm::default()
+        }
+    }
+
+    #[test]
+    fn drafts_crud_and_attachments() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Profile::create(dir.path(), "1234", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+        let a = p.create_draft(&form("primero")).unwrap();
+        let b = p.create_draft(&form("segundo")).unwrap();
+        assert_eq!(
+            p.drafts().unwrap().iter().map(|d| d.id).collect::<Vec<_>>(),
+            vec![a, b]
+        );
+        p.update_draft(&a, &form("primero, corregido")).unwrap();
+        let photo = p
+            .add_attachment(&a, AttachmentKind::Photo, "image/jpeg", b"\xFF\xD8\xFF\xD9")
+            .unwrap();
+        let d = p.draft(&a).unwrap();
+        assert_eq!(d.form.text, "primero, corregido");
+        assert_eq!(d.attachments, vec![photo]);
+        assert_eq!(
+            p.draft_attachments(&a).unwrap()[0].data,
+            b"\xFF\xD8\xFF\xD9"
+        );
+        p.delete_draft(&a).unwrap();
+        assert!(matches!(p.draft(&a), Err(CoreError::NotFound)));
+        assert!(p.get_item(ItemKind::Attachment, &photo).unwrap().is_none());
+        assert_eq!(p.drafts().unwrap().len(), 1);
+        // A form the protocol would refuse is refused now.
+        let mut bad = form("x");
+        bad.text = "x".repeat(20_000);
+        assert!(p.create_draft(&bad).is_err());
+        assert!(
+            p.add_attachment(&b, AttachmentKind::Photo, "nonsense", b"x")
+                .is_err()
+        );
+    }
+}

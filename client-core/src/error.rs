@@ -1,0 +1,60 @@
+//! The core's error type. Messages are sentences a person can read; none
+//! contains report content or key material.
+
+use amparo_protocol::ProtocolError;
+
+/// Everything that can go wrong in the client core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// Bad or damaged input, or a cryptographic failure, from the protocol layer.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The relay could not be reached (no signal, proxy down, timeout).
+    #[error("the relay could not be reached: {0}")]
+    Network(String),
+    /// The relay refused a request.
+    #[error("the relay refused the request ({status} {code}): {message}")]
+    Relay {
+        /// HTTP status.
+        status: u16,
+        /// The relay's machine-readable code.
+        code: String,
+        /// The relay's sentence.
+        message: String,
+    },
+    /// The PIN does not open this profile.
+    #[error("the PIN is not correct")]
+    WrongPin,
+    /// There is no profile where one was expected.
+    #[error("there is no profile here")]
+    NoProfile,
+    /// A profile already exists where a new one was to be made.
+    #[error("a profile already exists here")]
+    ProfileExists,
+    /// The local database failed.
+    #[error("the local database failed: {0}")]
+    Database(String),
+    /// A file operation failed.
+    #[error("a file could not be read or written: {0}")]
+    Io(String),
+    /// Stored data is damaged or was altered.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(&'static str),
+    /// Something asked of the core is not valid.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// Nothing with this id.
+    #[error("not found")]
+    NotFound,
+    /// An attachment's chunks do not reassemble into what the report declared.
+    #[error("an attachment is incomplete or damaged: {0}")]
+    Attachment(&'static str),
+}
+
+impl From<rusqlite::Error> for CoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        // rusqlite's messages name SQL and constraint failures, never values.
+        CoreError::Database(e.to_string())
+    }
+}

@@ -1,0 +1,258 @@
+//! Talking to a relay over HTTP (reqwest, rustls), optionally through a
+//! SOCKS5 or HTTP proxy such as Tor: upload envelopes in one batch, fetch and
+//! acknowledge a mailbox with signed requests, download the directory only
+//! when it changed.
+//!
+//! The client sends nothing that identifies the phone: no cookies, a fixed
+//! generic User-Agent, no extra headers.
+
+use std::time::Duration;
+
+use amparo_protocol::envelope::{Envelope, EnvelopeId};
+use amparo_protocol::keys::RecipientKeys;
+use amparo_protocol::request::{self, RequestProof};
+use amparo_protocol::wire::{self, EnvelopeResult};
+use amparo_protocol::{Entropy, UnixTime};
+
+use crate::{CoreError, Result};
+
+/// The User-Agent every Amparo client sends: the same for everyone.
+pub const USER_AGENT: &str = "amparo";
+
+/// How to reach a relay.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8470` or an onion address.
+    pub base_url: String,
+    /// Optional proxy: `socks5h://127.0.0.1:9050` (Tor) or `http://…`.
+    pub proxy: Option<String>,
+    /// Time limit for one request.
+    pub timeout: Duration,
+}
+
+impl RelayConfig {
+    /// A relay at `base_url`, no proxy, a generous timeout for slow links.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        RelayConfig {
+            base_url: base_url.into(),
+            proxy: None,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One page of a mailbox.
+#[derive(Debug)]
+pub struct Page {
+    /// `(cursor, envelope)` in cursor order.
+    pub items: Vec<(u64, Envelope)>,
+    /// Whether more envelopes may follow.
+    pub more: bool,
+}
+
+/// Result of asking for the directory.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DirectoryFetch {
+    /// The copy held (its ETag was sent) is current.
+    NotModified,
+    /// The relay has no directory.
+    Missing,
+    /// The relay's directory bytes (not yet verified) and their ETag.
+    Fresh {
+        /// Signed directory bytes.
+        bytes: Vec<u8>,
+        /// ETag to send next time.
+        etag: Option<String>,
+    },
+}
+
+/// A client for one relay.
+#[derive(Debug, Clone)]
+pub struct RelayClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+fn network(e: reqwest::Error) -> CoreError {
+    // reqwest's message may contain the URL; the URL is the relay's, not the
+    // person's, so it can be shown.
+    CoreError::Network(e.without_url().to_string())
+}
+
+async fn relay_error(r: reqwest::Response) -> CoreError {
+    let status = r.status().as_u16();
+    let body = r.bytes().await.unwrap_or_default();
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let field = |k: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    CoreError::Relay {
+        status,
+        code: field("error"),
+        message: field("message"),
+    }
+}
+
+impl RelayClient {
+    /// A client for `config`.
+    pub fn new(config: &RelayConfig) -> Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(60));
+        if let Some(p) = &config.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(p).map_err(network)?);
+        }
+        Ok(RelayClient {
+            http: builder.build().map_err(network)?,
+            base: config.base_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn url(&self, target: &str) -> String {
+        format!("{}{}", self.base, target)
+    }
+
+    /// Uploads envelopes in one request; one result per envelope, in order.
+    pub async fn upload(&self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeResult>> {
+        let body = wire::encode_batch(envelopes.iter().map(|e| e.as_bytes()));
+        let r = self
+            .http
+            .post(self.url("/v1/envelopes"))
+            .header("Content-Type", wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let results = wire::decode_results(&r.bytes().await.map_err(network)?)?;
+        if results.len() != envelopes.len() {
+            return Err(CoreError::Protocol(
+                amparo_protocol::ProtocolError::Invalid("number of results from the relay"),
+            ));
+        }
+        Ok(results)
+    }
+
+    /// Fetches one page of the mailbox that `keys` own.
+    pub async fn fetch(
+        &self,
+        keys: &RecipientKeys,
+        after: u64,
+        limit: u32,
+        now: UnixTime,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Page> {
+        let target = format!(
+            "/v1/mailboxes/{}/envelopes?after={after}&limit={limit}",
+            keys.mailbox()
+        );
+        let proof =
+            RequestProof::sign(keys.signing(), "GET", &target, b"", now, entropy)?.to_header();
+        let r = self
+            .http
+            .get(self.url(&target))
+            .header(request::HEADER, proof)
+            .send()
+            .await
+            .map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let more = r.headers().get("Amparo-More").and_then(|v| v.to_str().ok()) == Some("1");
+        let items = wire::decode_page(&r.bytes().await.map_err(network)?)?;
+        for (_, e) in &items {
+            if e.mailbox() != keys.mailbox() {
+                return Err(CoreError::Protocol(
+                    amparo_protocol::ProtocolError::Misaddressed,
+                ));
+            }
+        }
+        Ok(Page { items, more })
+    }
+
+    /// Acknowledges envelopes of the mailbox that `keys` own; the relay then
+    /// deletes them. Returns how many were deleted.
+    pub async fn ack(
+        &self,
+        keys: &RecipientKeys,
+        ids: &[EnvelopeId],
+        now: UnixTime,
+        entropy: &mut dyn Entropy,
+    ) -> Result<u64> {
+        let target = format!("/v1/mailboxes/{}/ack", keys.mailbox());
+        let body = serde_json::to_vec(&serde_json::json!({
+            "ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()
+        }))
+        .map_err(|_| {
+            CoreError::Protocol(amparo_protocol::ProtocolError::Invalid("acknowledgement"))
+        })?;
+        let proof =
+            RequestProof::sign(keys.signing(), "POST", &target, &body, now, entropy)?.to_header();
+        let r = self
+            .http
+            .post(self.url(&target))
+            .header(request::HEADER, proof)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.map_err(network)?)
+            .map_err(|_| {
+                CoreError::Protocol(amparo_protocol::ProtocolError::Invalid("relay answer"))
+            })?;
+        Ok(v.get("acknowledged").and_then(|n| n.as_u64()).unwrap_or(0))
+    }
+
+    /// Downloads the directory unless `etag` is still current.
+    pub async fn directory(&self, etag: Option<&str>) -> Result<DirectoryFetch> {
+        let mut req = self.http.get(self.url("/v1/directory"));
+        if let Some(tag) = etag {
+            req = req.header("If-None-Match", tag);
+        }
+        let r = req.send().await.map_err(network)?;
+        match r.status().as_u16() {
+            304 => Ok(DirectoryFetch::NotModified),
+            404 => Ok(DirectoryFetch::Missing),
+            s if (200..300).contains(&s) => {
+                let etag = r
+                    .headers()
+                    .get("ETag")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                Ok(DirectoryFetch::Fresh {
+                    bytes: r.bytes().await.map_err(network)?.to_vec(),
+                    etag,
+                })
+            }
+            _ => Err(relay_error(r).await),
+        }
+    }
+
+    /// Publishes a coordinator-signed directory.
+    pub async fn publish_directory(&self, signed: &[u8]) -> Result<()> {
+        let r = self
+            .http
+            .put(self.url("/v1/directory"))
+            .header("Content-Type", wire::CONTENT_TYPE)
+            .body(signed.to_vec())
+            .send()
+            .await
+            .map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,668 @@
+//! The encrypted local store: one profile is one directory holding one
+//! SQLite database (rusqlite, bundled SQLite).
+//!
+//! Opening takes a PIN. Argon2id turns PIN and salt into a key-encryption
+//! key, which unwraps the profile's random 32-byte data key; every item is
+//! sealed with ChaCha20-Poly1305 under the data key, with a fresh random
+//! nonce and the item's kind and id as associated data (so items cannot be
+//! swapped). The database file, its WAL and its journal hold only opaque
+//! ids, small states and ciphertext. A wrong PIN fails to unwrap the data key
+//! and is reported as such, without touching the store.
+//!
+//! Wipe destroys the wrapped key first (crypto-shredding: without it no
+//! ciphertext can ever be opened, even from a copy of the files or from
+//! flash pages the OS did not overwrite), then deletes the files.
+
+pub mod kdf;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use amparo_protocol::Entropy;
+use amparo_protocol::entropy::SystemEntropy;
+use amparo_protocol::primitives::aead;
+use rusqlite::{Connection, OptionalExtension, params};
+use zeroize::Zeroizing;
+
+pub use kdf::KdfParams;
+
+use crate::{CoreError, Result};
+
+/// File name of the profile database inside its directory.
+pub const DB_FILE: &str = "profile.sqlite";
+const KEY_AAD: &[u8] = b"amparo-profile-key-v1";
+const ITEM_AAD: &[u8] = b"amparo-item-v1";
+
+/// What an item holds. The number is stored in plaintext (it is needed to
+/// list items of a kind); the content is sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ItemKind {
+    /// A report being written.
+    Draft = 1,
+    /// An attachment of a draft.
+    Attachment = 2,
+    /// A sent report: its reply keys, receipts and status.
+    Report = 3,
+    /// A sealed envelope waiting for its receipt (the outbox).
+    Outgoing = 4,
+    /// A reply or status update received.
+    Message = 5,
+    /// This profile's own recipient keys (a focal point's key set).
+    Identity = 6,
+    /// A case: a report received by a focal point.
+    Case = 7,
+    /// A piece of an attachment received by a focal point.
+    Chunk = 8,
+    /// An envelope a focal point could not open, kept aside with the reason.
+    Rejected = 9,
+    /// The signed directory held.
+    Directory = 10,
+    /// An envelope a facilitator carries for someone else.
+    Carried = 11,
+}
+
+/// An open profile.
+pub struct Profile {
+    conn: Mutex<Connection>,
+    data_key: Zeroizing<[u8; 32]>,
+    /// Which key slot opened it: 0 the real profile, 1 the duress decoy.
+    slot: u8,
+    dir: PathBuf,
+    entropy: Mutex<SystemEntropy>,
+}
+
+/// Length of a key slot: nonce, data key and flags, tag.
+const SLOT_LEN: usize = aead::NONCE_LEN + 33 + aead::TAG_LEN;
+/// Slot flag: opening this slot destroys the other one (duress wipe).
+const FLAG_WIPE_OTHER: u8 = 1;
+const SLOT_NAMES: [&str; 2] = ["slot0", "slot1"];
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile").finish_non_exhaustive()
+    }
+}
+
+fn connect(dir: &Path) -> Result<Connection> {
+    let mut conn = Connection::open(dir.join(DB_FILE))?;
+    // Deleted pages are zeroed, temporary tables stay in memory, and the WAL
+    // is fsynced at each commit.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    schema::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn meta(conn: &Connection, name: &str) -> Result<Vec<u8>> {
+    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or(CoreError::Corrupt("profile key slot"))
+}
+
+fn random<const N: usize>(e: &mut dyn Entropy) -> Result<[u8; N]> {
+    let mut out = [0u8; N];
+    e.fill(&mut out)?;
+    Ok(out)
+}
+
+/// Seals `value` under `key`: `nonce (12) || ciphertext || tag (16)`.
+fn seal(key: &[u8; 32], aad: &[&[u8]], value: &[u8], e: &mut dyn Entropy) -> Result<Vec<u8>> {
+    let nonce: [u8; aead::NONCE_LEN] = random(e)?;
+    let mut out = nonce.to_vec();
+    out.extend(aead::seal(key, &nonce, &aad.concat(), value)?);
+    Ok(out)
+}
+
+fn open(key: &[u8; 32], aad: &[&[u8]], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let (nonce, ct) = sealed
+        .split_at_checked(aead::NONCE_LEN)
+        .ok_or(CoreError::Corrupt("sealed value"))?;
+    let nonce: [u8; aead::NONCE_LEN] = nonce
+        .try_into()
+        .map_err(|_| CoreError::Corrupt("sealed value"))?;
+    Ok(Zeroizing::new(aead::open(key, &nonce, &aad.concat(), ct)?))
+}
+
+impl Profile {
+    /// Whether a profile exists in `dir`.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(DB_FILE).exists()
+    }
+
+    /// Creates a profile in `dir` protected by `pin`.
+    pub fn create(dir: &Path, pin: &str, params: KdfParams) -> Result<Profile> {
+        if Self::exists(dir) {
+            return Err(CoreError::ProfileExists);
+        }
+        if pin.is_empty() {
+            return Err(CoreError::Invalid("the PIN cannot be empty"));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| CoreError::Io(e.kind().to_string()))?;
+        let mut entropy = SystemEntropy::new();
+        let data_key = Zeroizing::new(random::<32>(&mut entropy)?);
+        let salt: [u8; 16] = random(&mut entropy)?;
+        let conn = connect(dir)?;
+        set_meta(&conn, "kdf", &params.encode())?;
+        set_meta(&conn, "salt", &salt)?;
+        // Both slots always exist; an unused slot is noise of the same length,
+        // so the file does not tell whether a duress PIN is set.
+        let noise: [u8; SLOT_LEN] = random(&mut entropy)?;
+        set_meta(&conn, SLOT_NAMES[1], &noise)?;
+        let kek = kdf::derive(pin, &salt, params)?;
+        write_slot(&conn, 0, &kek, &data_key, 0, &mut entropy)?;
+        Ok(Profile {
+            conn: Mutex::new(conn),
+            data_key,
+            slot: 0,
+            dir: dir.to_owned(),
+            entropy: Mutex::new(entropy),
+        })
+    }
+
+    /// Opens the profile in `dir` with `pin`. The duress PIN, if one is set,
+    /// opens the decoy instead (and, if so configured, destroys the real
+    /// profile first); any other PIN is [`CoreError::WrongPin`].
+    pub fn open(dir: &Path, pin: &str) -> Result<Profile> {
+        if !Self::exists(dir) {
+            return Err(CoreError::NoProfile);
+        }
+        let conn = connect(dir)?;
+        let params = KdfParams::decode(&meta(&conn, "kdf")?)?;
+        let salt: [u8; 16] = meta(&conn, "salt")?
+            .try_into()
+            .map_err(|_| CoreError::Corrupt("profile key slot"))?;
+        // One derivation whichever slot the PIN belongs to: the time to open
+        // does not say which PIN was typed.
+        let kek = kdf::derive(pin, &salt, params)?;
+        for slot in [0u8, 1] {
+            let Some((data_key, flags)) = read_slot(&conn, slot, &kek)? else {
+                continue;
+            };
+            let profile = Profile {
+                conn: Mutex::new(conn),
+                data_key,
+                slot,
+                dir: dir.to_owned(),
+                entropy: Mutex::new(SystemEntropy::new()),
+            };
+            if flags & FLAG_WIPE_OTHER != 0 {
+                profile.destroy_other_slot()?;
+            }
+            return Ok(profile);
+        }
+        Err(CoreError::WrongPin)
+    }
+
+    fn kek_for(&self, pin: &str) -> Result<Zeroizing<[u8; 32]>> {
+        let conn = self.conn()?;
+        let params = KdfParams::decode(&meta(&conn, "kdf")?)?;
+        let salt: [u8; 16] = meta(&conn, "salt")?
+            .try_into()
+            .map_err(|_| CoreError::Corrupt("profile key slot"))?;
+        drop(conn);
+        kdf::derive(pin, &salt, params)
+    }
+
+    /// Replaces the PIN of the profile as opened (the data key stays; only
+    /// its wrapping changes).
+    pub fn change_pin(&self, new_pin: &str) -> Result<()> {
+        if new_pin.is_empty() {
+            return Err(CoreError::Invalid("the PIN cannot be empty"));
+        }
+        let kek = self.kek_for(new_pin)?;
+        let conn = self.conn()?;
+        if read_slot(&conn, 1 - self.slot, &kek)?.is_some() {
+            return Err(CoreError::Invalid(
+                "the new PIN must differ from the other PIN",
+            ));
+        }
+        let mut e = self.entropy()?;
+        write_slot(&conn, self.slot, &kek, &self.data_key, 0, &mut *e)
+    }
+
+    /// Sets a duress PIN: typed under pressure, it opens an empty decoy
+    /// profile that works like a real one. With `wipe_real`, it also destroys
+    /// the real profile the first time it is used. Only the real profile can
+    /// set it; setting it again replaces the decoy.
+    pub fn set_duress_pin(&self, duress_pin: &str, wipe_real: bool) -> Result<()> {
+        if self.slot != 0 {
+            return Err(CoreError::Invalid(
+                "a duress PIN is set from the real profile",
+            ));
+        }
+        if duress_pin.is_empty() {
+            return Err(CoreError::Invalid("the PIN cannot be empty"));
+        }
+        let kek = self.kek_for(duress_pin)?;
+        let conn = self.conn()?;
+        if read_slot(&conn, 0, &kek)?.is_some() {
+            return Err(CoreError::Invalid(
+                "the duress PIN must differ from the PIN",
+            ));
+        }
+        let mut e = self.entropy()?;
+        let decoy_key = Zeroizing::new(random::<32>(&mut *e)?);
+        write_slot(
+            &conn,
+            1,
+            &kek,
+            &decoy_key,
+            if wipe_real { FLAG_WIPE_OTHER } else { 0 },
+            &mut *e,
+        )
+    }
+
+    /// Removes the duress PIN (its slot becomes noise again) and the decoy's items.
+    pub fn clear_duress_pin(&self) -> Result<()> {
+        if self.slot != 0 {
+            return Err(CoreError::Invalid(
+                "a duress PIN is removed from the real profile",
+            ));
+        }
+        self.destroy_other_slot()
+    }
+
+    /// Overwrites the other slot with noise and deletes every item this
+    /// profile's key cannot open (the other profile's).
+    fn destroy_other_slot(&self) -> Result<()> {
+        let mut e = self.entropy()?;
+        let noise: [u8; SLOT_LEN] = random(&mut *e)?;
+        drop(e);
+        let conn = self.conn()?;
+        set_meta(&conn, SLOT_NAMES[usize::from(1 - self.slot)], &noise)?;
+        let foreign: Vec<Vec<u8>> = {
+            let mut stmt = conn.prepare("SELECT id, kind, sealed FROM items")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, u8>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, kind, sealed) = row?;
+                if open(&self.data_key, &[ITEM_AAD, &[kind], &id], &sealed).is_err() {
+                    out.push(id);
+                }
+            }
+            out
+        };
+        for id in foreign {
+            conn.execute("DELETE FROM items WHERE id = ?1", [&id])?;
+        }
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+
+    /// Destroys the profile: overwrites and deletes the wrapped key, then
+    /// deletes the database files and the directory if it is left empty.
+    pub fn wipe(self) -> Result<()> {
+        {
+            let conn = self.conn()?;
+            let mut e = self.entropy()?;
+            for name in SLOT_NAMES {
+                let noise: [u8; SLOT_LEN] = random(&mut *e)?;
+                set_meta(&conn, name, &noise)?;
+            }
+            conn.execute("DELETE FROM meta", [])?;
+            conn.execute("DELETE FROM items", [])?;
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        }
+        let dir = self.dir.clone();
+        drop(self);
+        for name in [
+            DB_FILE.to_string(),
+            format!("{DB_FILE}-wal"),
+            format!("{DB_FILE}-shm"),
+            format!("{DB_FILE}-journal"),
+        ] {
+            match std::fs::remove_file(dir.join(&name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CoreError::Io(e.kind().to_string())),
+            }
+        }
+        let _ = std::fs::remove_dir(&dir);
+        Ok(())
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| CoreError::Corrupt("profile lock"))
+    }
+
+    fn entropy(&self) -> Result<MutexGuard<'_, SystemEntropy>> {
+        self.entropy
+            .lock()
+            .map_err(|_| CoreError::Corrupt("profile lock"))
+    }
+
+    /// Stores (or replaces) an item, sealed.
+    pub(crate) fn put_item(
+        &self,
+        kind: ItemKind,
+        id: &[u8; 16],
+        state: u8,
+        value: &[u8],
+    ) -> Result<()> {
+        let sealed = {
+            let mut e = self.entropy()?;
+            seal(
+                &self.data_key,
+                &[ITEM_AAD, &[kind as u8], id],
+                value,
+                &mut *e,
+            )?
+        };
+        self.conn()?.execute(
+            "INSERT INTO items (id, kind, state, sealed) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state, sealed = excluded.sealed",
+            params![&id[..], kind as u8, state, sealed],
+        )?;
+        Ok(())
+    }
+
+    /// Reads and opens an item.
+    pub(crate) fn get_item(
+        &self,
+        kind: ItemKind,
+        id: &[u8; 16],
+    ) -> Result<Option<(u8, Zeroizing<Vec<u8>>)>> {
+        let row: Option<(u8, Vec<u8>)> = self
+            .conn()?
+            .query_row(
+                "SELECT state, sealed FROM items WHERE id = ?1 AND kind = ?2",
+                params![&id[..], kind as u8],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(state, sealed)| {
+            Ok((
+                state,
+                open(&self.data_key, &[ITEM_AAD, &[kind as u8], id], &sealed)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Lists the ids of items of `kind`, optionally in one state.
+    pub(crate) fn item_ids(&self, kind: ItemKind, state: Option<u8>) -> Result<Vec<[u8; 16]>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, sealed FROM items WHERE kind = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params![kind as u8, state], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, sealed) = r?;
+            let id: [u8; 16] = id.try_into().map_err(|_| CoreError::Corrupt("item id"))?;
+            // Items of the other profile sharing this file (the duress decoy,
+            // or the real one seen from the decoy) do not open: skip them.
+            if open(&self.data_key, &[ITEM_AAD, &[kind as u8], &id], &sealed).is_ok() {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes an item; returns whether it existed.
+    pub(crate) fn delete_item(&self, kind: ItemKind, id: &[u8; 16]) -> Result<bool> {
+        Ok(self.conn()?.execute(
+            "DELETE FROM items WHERE id = ?1 AND kind = ?2",
+            params![&id[..], kind as u8],
+        )? == 1)
+    }
+
+    /// Runs `f` in one transaction: everything it stores lands together (one
+    /// fsync), or nothing does.
+    pub(crate) fn in_transaction<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.conn()?.execute_batch("BEGIN IMMEDIATE")?;
+        match f() {
+            Ok(v) => {
+                self.conn()?.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn()?.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// The id of a one-of-a-kind item (own keys, the directory), keyed by
+    /// the profile's data key so that the real profile and the duress decoy,
+    /// which share the file, never write over each other's.
+    pub(crate) fn fixed_id(&self, name: &[u8]) -> [u8; 16] {
+        amparo_protocol::primitives::sha256_prefix(&[
+            b"amparo-fixed-item-v1",
+            &*self.data_key,
+            name,
+        ])
+    }
+
+    /// A fresh random id.
+    pub(crate) fn new_id(&self) -> Result<[u8; 16]> {
+        let mut e = self.entropy()?;
+        random(&mut *e)
+    }
+}
+
+fn set_meta(conn: &Connection, name: &str, value: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        params![name, value],
+    )?;
+    Ok(())
+}
+
+/// Wraps `data_key` and `flags` under `kek` into slot `slot`.
+fn write_slot(
+    conn: &Connection,
+    slot: u8,
+    kek: &[u8; 32],
+    data_key: &[u8; 32],
+    flags: u8,
+    e: &mut dyn Entropy,
+) -> Result<()> {
+    let mut plain = Zeroizing::new([0u8; 33]);
+    plain[..32].copy_from_slice(data_key);
+    plain[32] = flags;
+    let wrapped = seal(kek, &[KEY_AAD, &[slot]], &*plain, e)?;
+    set_meta(conn, SLOT_NAMES[usize::from(slot)], &wrapped)
+}
+
+/// The data key and flags in slot `slot`, if `kek` opens it.
+fn read_slot(
+    conn: &Connection,
+    slot: u8,
+    kek: &[u8; 32],
+) -> Result<Option<(Zeroizing<[u8; 32]>, u8)>> {
+    let wrapped = meta(conn, SLOT_NAMES[usize::from(slot)])?;
+    match open(kek, &[KEY_AAD, &[slot]], &wrapped) {
+        Ok(plain) if plain.len() == 33 => {
+            let mut key = Zeroizing::new([0u8; 32]);
+            key.copy_from_slice(&plain[..32]);
+            Ok(Some((key, plain[32])))
+        }
+        Ok(_) => Err(CoreError::Corrupt("profile key slot")),
+        Err(CoreError::Protocol(amparo_protocol::ProtocolError::OpenFailed)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: KdfParams = KdfParams::DANGEROUSLY_FAST_FOR_TESTS;
+
+    #[test]
+    fn create_open_wrong_pin_change_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("profile");
+        let profile = Profile::create(&p, "2468", FAST).unwrap();
+        profile
+            .put_item(ItemKind::Draft, &[1; 16], 0, b"secret words")
+            .unwrap();
+        drop(profile);
+        assert!(matches!(
+            Profile::create(&p, "1111", FAST),
+            Err(CoreError::ProfileExists)
+        ));
+        assert!(matches!(
+            Profile::open(&p, "1357"),
+            Err(CoreError::WrongPin)
+        ));
+        let profile = Profile::open(&p, "2468").unwrap();
+        assert_eq!(
+            &**profile
+                .get_item(ItemKind::Draft, &[1; 16])
+                .unwrap()
+                .unwrap()
+                .1,
+            b"secret words"
+        );
+        profile.change_pin("9999").unwrap();
+        drop(profile);
+        assert!(matches!(
+            Profile::open(&p, "2468"),
+            Err(CoreError::WrongPin)
+        ));
+        let profile = Profile::open(&p, "9999").unwrap();
+        assert_eq!(
+            profile.item_ids(ItemKind::Draft, None).unwrap(),
+            vec![[1; 16]]
+        );
+        assert!(matches!(
+            Profile::open(&dir.path().join("none"), "1"),
+            Err(CoreError::NoProfile)
+        ));
+    }
+
+    #[test]
+    fn duress_pin_opens_a_separate_decoy() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("profile");
+        let real = Profile::create(&p, "2468", FAST).unwrap();
+        // Without a duress PIN the second slot is noise of the same length.
+        let lens: Vec<usize> = SLOT_NAMES
+            .iter()
+            .map(|n| meta(&real.conn().unwrap(), n).unwrap().len())
+            .collect();
+        assert_eq!(lens, vec![SLOT_LEN, SLOT_LEN]);
+        assert!(
+            real.set_duress_pin("2468", false).is_err(),
+            "must differ from the PIN"
+        );
+        real.put_item(ItemKind::Draft, &[1; 16], 0, b"real")
+            .unwrap();
+        real.set_duress_pin("1111", false).unwrap();
+        drop(real);
+
+        let decoy = Profile::open(&p, "1111").unwrap();
+        assert!(
+            decoy.item_ids(ItemKind::Draft, None).unwrap().is_empty(),
+            "the decoy looks empty"
+        );
+        decoy
+            .put_item(ItemKind::Draft, &[2; 16], 0, b"decoy")
+            .unwrap();
+        assert_ne!(
+            decoy.fixed_id(b"x"),
+            Profile::open(&p, "2468").unwrap().fixed_id(b"x")
+        );
+        assert!(decoy.set_duress_pin("3333", false).is_err());
+        drop(decoy);
+
+        let real = Profile::open(&p, "2468").unwrap();
+        assert_eq!(real.item_ids(ItemKind::Draft, None).unwrap(), vec![[1; 16]]);
+        drop(real);
+        assert_eq!(
+            Profile::open(&p, "1111")
+                .unwrap()
+                .item_ids(ItemKind::Draft, None)
+                .unwrap(),
+            vec![[2; 16]]
+        );
+        assert!(matches!(
+            Profile::open(&p, "0000"),
+            Err(CoreError::WrongPin)
+        ));
+    }
+
+    #[test]
+    fn duress_pin_can_destroy_the_real_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("profile");
+        let real = Profile::create(&p, "2468", FAST).unwrap();
+        real.put_item(ItemKind::Draft, &[1; 16], 0, b"Canary-duress-real-report")
+            .unwrap();
+        real.set_duress_pin("1111", true).unwrap();
+        drop(real);
+        let decoy = Profile::open(&p, "1111").unwrap();
+        assert!(decoy.item_ids(ItemKind::Draft, None).unwrap().is_empty());
+        decoy
+            .put_item(ItemKind::Draft, &[2; 16], 0, b"decoy")
+            .unwrap();
+        drop(decoy);
+        // The real PIN no longer opens anything, and the real items are gone.
+        assert!(matches!(
+            Profile::open(&p, "2468"),
+            Err(CoreError::WrongPin)
+        ));
+        let decoy = Profile::open(&p, "1111").unwrap();
+        let count: i64 = decoy
+            .conn()
+            .unwrap()
+            .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn items_cannot_be_swapped_between_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile::create(dir.path(), "1", FAST).unwrap();
+        profile
+            .put_item(ItemKind::Draft, &[1; 16], 0, b"one")
+            .unwrap();
+        profile
+            .put_item(ItemKind::Draft, &[2; 16], 0, b"two")
+            .unwrap();
+        // Copy item 1's ciphertext over item 2's: opening item 2 now fails.
+        profile
+            .conn()
+            .unwrap()
+            .execute(
+                "UPDATE items SET sealed = (SELECT sealed FROM items WHERE id = ?1) WHERE id = ?2",
+                params![&[1u8; 16][..], &[2u8; 16][..]],
+            )
+            .unwrap();
+        assert!(profile.get_item(ItemKind::Draft, &[2; 16]).is_err());
+        assert!(profile.get_item(ItemKind::Draft, &[1; 16]).is_ok());
+    }
+
+    #[test]
+    fn wipe_removes_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("profile");
+        let profile = Profile::create(&p, "1", FAST).unwrap();
+        profile
+            .put_item(ItemKind::Draft, &[1; 16], 0, b"x")
+            .unwrap();
+        profile.wipe().unwrap();
+        assert!(!Profile::exists(&p));
+        assert!(!p.exists());
+        assert!(matches!(Profile::open(&p, "1"), Err(CoreError::NoProfile)));
+    }
+}

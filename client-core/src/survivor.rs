@@ -1,0 +1,473 @@
+//! The survivor's side: send a draft to a focal point, keep the sealed
+//! envelopes in the outbox until the relay's signed receipt is held, and read
+//! the replies and case status that come back on each report's reply channel.
+
+use amparo_protocol::UnixTime;
+use amparo_protocol::directory::FocalPoint;
+use amparo_protocol::envelope::{Envelope, EnvelopeId};
+use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
+use amparo_protocol::padding::InnerHeader;
+use amparo_protocol::payload::CaseStatus;
+use amparo_protocol::primitives::ed25519::VerifyingKey;
+use amparo_protocol::receipt::Receipt;
+use amparo_protocol::wire::EnvelopeResult;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::compose::seal_report;
+use crate::inbox::{Incoming, open_with_header};
+use crate::relay::RelayClient;
+use crate::store::{ItemKind, Profile};
+use crate::{CoreError, Result};
+
+/// Most envelopes per upload request.
+const UPLOAD_BATCH: usize = 64;
+/// Most bytes per upload request (well under the relay's default 8 MiB).
+const UPLOAD_BYTES: usize = 4 * 1024 * 1024;
+
+/// Outbox states.
+pub(crate) const QUEUED: u8 = 0;
+const REFUSED: u8 = 1;
+
+/// A report that was sent (or is waiting to go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentReport {
+    /// The report id.
+    pub id: [u8; 16],
+    /// The focal point's directory id.
+    pub focal_point: String,
+    /// Hour it was sealed.
+    pub created_hour: u32,
+    /// Envelopes still waiting for a receipt.
+    pub pending: usize,
+    /// Envelopes the relay has signed for.
+    pub delivered: usize,
+    /// The latest case status the focal point sent, if any.
+    pub status: Option<CaseStatus>,
+    /// Replies not yet read.
+    pub unread: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredReport {
+    focal_point: String,
+    /// The focal point's keys, for follow-up messages on the same case.
+    focal_keys: RecipientPublic,
+    created_hour: u32,
+    reply_keys: Vec<u8>,
+    envelopes: Vec<[u8; 16]>,
+    receipts: Vec<Vec<u8>>,
+    status: Option<CaseStatus>,
+    /// Messages already filed (inner message ids), to file each once.
+    seen: Vec<[u8; 16]>,
+    /// The form as sent, if she chose to keep a copy for her own records.
+    copy: Option<crate::drafts::DraftForm>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StoredOutgoing {
+    pub(crate) report: [u8; 16],
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// A message from the focal point on a report's channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedMessage {
+    /// Its id (the inner message id).
+    pub id: [u8; 16],
+    /// The report it belongs to.
+    pub report: [u8; 16],
+    /// Text of a reply, or the message of a status update.
+    pub text: Option<String>,
+    /// The new case status, for a status update.
+    pub status: Option<CaseStatus>,
+    /// The focal point it was referred to, with status `referred`.
+    pub referred_to: Option<String>,
+    /// Hour the focal point wrote it.
+    pub hour: u32,
+    /// Whether the person has read it.
+    pub read: bool,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    /// Envelopes uploaded and signed for.
+    pub delivered: usize,
+    /// Envelopes the relay refused (kept aside, not resent).
+    pub refused: usize,
+    /// New messages from focal points.
+    pub new_messages: usize,
+}
+
+/// Progress of a sync, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncProgress {
+    /// `done` of `total` outbox envelopes are uploaded.
+    Upload {
+        /// Uploaded so far.
+        done: usize,
+        /// Waiting at the start.
+        total: usize,
+        /// Bytes of envelopes uploaded so far.
+        bytes: usize,
+    },
+    /// `done` of `total` reply mailboxes are checked.
+    Replies {
+        /// Checked so far.
+        done: usize,
+        /// To check.
+        total: usize,
+    },
+}
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> Result<Zeroizing<Vec<u8>>> {
+    serde_json::to_vec(v)
+        .map(Zeroizing::new)
+        .map_err(|_| CoreError::Invalid("cannot encode a record"))
+}
+
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &'static str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|_| CoreError::Corrupt(what))
+}
+
+impl Profile {
+    /// Seals a draft to `focal_point`, puts its envelopes in the outbox and
+    /// deletes the draft. With `keep_copy`, the form is kept, encrypted, with
+    /// the sent report for her own records ([`Profile::sent_copy`]).
+    /// Returns the report id.
+    pub fn send_draft(
+        &self,
+        draft: &[u8; 16],
+        focal_point: &FocalPoint,
+        keep_copy: bool,
+        now: UnixTime,
+    ) -> Result<[u8; 16]> {
+        let d = self.draft(draft)?;
+        let attachments = self.draft_attachments(draft)?;
+        let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
+        let sealed = seal_report(
+            &focal_point.keys,
+            d.form.to_report(focal_point.keys),
+            &attachments,
+            &mut entropy,
+            now,
+        )?;
+        let mut envelope_ids = Vec::with_capacity(sealed.envelopes.len());
+        for env in &sealed.envelopes {
+            self.enqueue(&sealed.report_id, env)?;
+            envelope_ids.push(env.id().0);
+        }
+        self.put_item(
+            ItemKind::Report,
+            &sealed.report_id,
+            0,
+            &encode(&StoredReport {
+                focal_point: focal_point.id.clone(),
+                focal_keys: focal_point.keys,
+                created_hour: now.hours(),
+                reply_keys: sealed.reply_keys.dangerously_export().to_vec(),
+                envelopes: envelope_ids,
+                receipts: vec![],
+                status: None,
+                seen: vec![],
+                copy: keep_copy.then(|| d.form.clone()),
+            })?,
+        )?;
+        self.delete_draft(draft)?;
+        Ok(sealed.report_id)
+    }
+
+    fn stored_report(&self, id: &[u8; 16]) -> Result<StoredReport> {
+        let (_, bytes) = self
+            .get_item(ItemKind::Report, id)?
+            .ok_or(CoreError::NotFound)?;
+        decode(&bytes, "report record")
+    }
+
+    /// Every sent report, oldest first.
+    pub fn sent_reports(&self) -> Result<Vec<SentReport>> {
+        let messages = self.messages()?;
+        self.item_ids(ItemKind::Report, None)?
+            .into_iter()
+            .map(|id| {
+                let r = self.stored_report(&id)?;
+                Ok(SentReport {
+                    id,
+                    focal_point: r.focal_point,
+                    created_hour: r.created_hour,
+                    pending: r.envelopes.len().saturating_sub(r.receipts.len()),
+                    delivered: r.receipts.len(),
+                    status: r.status,
+                    unread: messages
+                        .iter()
+                        .filter(|m| m.report == id && !m.read)
+                        .count(),
+                })
+            })
+            .collect()
+    }
+
+    /// The copy of a sent report's form, if she chose to keep one.
+    pub fn sent_copy(&self, report: &[u8; 16]) -> Result<Option<crate::drafts::DraftForm>> {
+        Ok(self.stored_report(report)?.copy)
+    }
+
+    /// Envelopes waiting in the outbox.
+    pub fn outbox_len(&self) -> Result<usize> {
+        Ok(self.item_ids(ItemKind::Outgoing, Some(QUEUED))?.len())
+    }
+
+    /// Queues a follow-up message from the survivor to the focal point of
+    /// `report` (sent at the next sync). It travels like the report: sealed
+    /// to the focal point, nothing linking it to her but the report id inside.
+    pub fn reply_on_report(&self, report: &[u8; 16], text: &str, now: UnixTime) -> Result<()> {
+        let r = self.stored_report(report)?;
+        let reply = amparo_protocol::payload::Reply {
+            v: amparo_protocol::payload::PAYLOAD_VERSION,
+            report_id: *report,
+            text: text.into(),
+            language: None,
+        };
+        let mut e = amparo_protocol::entropy::SystemEntropy::new();
+        let header = InnerHeader::new(&mut e, now)?;
+        let env = Envelope::seal(
+            &r.focal_keys,
+            amparo_protocol::envelope::Purpose::Reply,
+            &header,
+            &amparo_protocol::payload::Payload::to_json(&reply)?,
+            &mut e,
+        )?;
+        self.enqueue(report, &env)
+    }
+
+    /// Messages from focal points, oldest first.
+    pub fn messages(&self) -> Result<Vec<ReceivedMessage>> {
+        self.item_ids(ItemKind::Message, None)?
+            .iter()
+            .map(|id| {
+                let (_, bytes) = self
+                    .get_item(ItemKind::Message, id)?
+                    .ok_or(CoreError::Corrupt("message"))?;
+                decode(&bytes, "message")
+            })
+            .collect()
+    }
+
+    /// Marks a message read.
+    pub fn mark_read(&self, id: &[u8; 16]) -> Result<()> {
+        let (state, bytes) = self
+            .get_item(ItemKind::Message, id)?
+            .ok_or(CoreError::NotFound)?;
+        let mut m: ReceivedMessage = decode(&bytes, "message")?;
+        m.read = true;
+        self.put_item(ItemKind::Message, id, state, &encode(&m)?)
+    }
+
+    /// Uploads the outbox and checks every report's reply mailbox.
+    ///
+    /// An envelope leaves the outbox only when the relay's receipt for it
+    /// verifies against one of `relay_keys`; a cut connection leaves it queued
+    /// for the next sync, and a resend is harmless (the relay answers a copy it
+    /// holds with the same receipt). Replies are acknowledged at the relay
+    /// only after they are stored here.
+    pub async fn sync(
+        &self,
+        relay: &RelayClient,
+        relay_keys: &[VerifyingKey],
+        now: impl Fn() -> UnixTime,
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<SyncSummary> {
+        if relay_keys.is_empty() {
+            return Err(CoreError::Invalid("no relay key to check receipts against"));
+        }
+        let mut summary = SyncSummary::default();
+        self.upload_outbox(relay, relay_keys, progress, &mut summary)
+            .await?;
+        // 2. Replies.
+        let reports = self.item_ids(ItemKind::Report, None)?;
+        let total = reports.len();
+        for (i, report_id) in reports.iter().enumerate() {
+            summary.new_messages += self.fetch_replies(relay, report_id, &now).await?;
+            progress(SyncProgress::Replies { done: i + 1, total });
+        }
+        Ok(summary)
+    }
+
+    /// Uploads every queued envelope, in batches bounded by count and bytes;
+    /// an envelope leaves the outbox only with a verified receipt.
+    pub(crate) async fn upload_outbox(
+        &self,
+        relay: &RelayClient,
+        relay_keys: &[VerifyingKey],
+        progress: &mut dyn FnMut(SyncProgress),
+        summary: &mut SyncSummary,
+    ) -> Result<()> {
+        let queued = self.item_ids(ItemKind::Outgoing, Some(QUEUED))?;
+        let total = queued.len();
+        progress(SyncProgress::Upload {
+            done: 0,
+            total,
+            bytes: 0,
+        });
+        let mut bytes_done = 0;
+        let mut batch: Vec<(Envelope, [u8; 16])> = Vec::new();
+        let mut batch_bytes = 0;
+        for (i, id) in queued.iter().enumerate() {
+            let (_, bytes) = self
+                .get_item(ItemKind::Outgoing, id)?
+                .ok_or(CoreError::Corrupt("outbox"))?;
+            let out: StoredOutgoing = decode(&bytes, "outbox")?;
+            let env = Envelope::from_bytes(out.bytes)?;
+            batch_bytes += env.as_bytes().len();
+            batch.push((env, out.report));
+            let last = i + 1 == queued.len();
+            if last || batch.len() >= UPLOAD_BATCH || batch_bytes >= UPLOAD_BYTES {
+                let envs: Vec<Envelope> = batch.iter().map(|(e, _)| e.clone()).collect();
+                let results = relay.upload(&envs).await?;
+                for ((env, report), result) in batch.drain(..).zip(results) {
+                    match result {
+                        EnvelopeResult::Accepted(receipt) => {
+                            self.file_receipt(&env, &report, &receipt, relay_keys)?;
+                            summary.delivered += 1;
+                        }
+                        EnvelopeResult::Rejected(_) => {
+                            let (_, b) = self
+                                .get_item(ItemKind::Outgoing, &env.id().0)?
+                                .ok_or(CoreError::Corrupt("outbox"))?;
+                            self.put_item(ItemKind::Outgoing, &env.id().0, REFUSED, &b)?;
+                            summary.refused += 1;
+                        }
+                    }
+                }
+                bytes_done += batch_bytes;
+                batch_bytes = 0;
+                progress(SyncProgress::Upload {
+                    done: i + 1,
+                    total,
+                    bytes: bytes_done,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a sealed envelope in the outbox, on behalf of `report` (a sent
+    /// report's id, or a case's).
+    pub(crate) fn enqueue(&self, report: &[u8; 16], env: &Envelope) -> Result<()> {
+        self.put_item(
+            ItemKind::Outgoing,
+            &env.id().0,
+            QUEUED,
+            &encode(&StoredOutgoing {
+                report: *report,
+                bytes: env.as_bytes().to_vec(),
+            })?,
+        )
+    }
+
+    pub(crate) fn file_receipt(
+        &self,
+        env: &Envelope,
+        report: &[u8; 16],
+        receipt: &Receipt,
+        relay_keys: &[VerifyingKey],
+    ) -> Result<()> {
+        if receipt.envelope_id != env.id() {
+            return Err(CoreError::Invalid(
+                "the relay sent a receipt for another envelope",
+            ));
+        }
+        if !relay_keys.iter().any(|k| receipt.verify(k).is_ok()) {
+            return Err(CoreError::Protocol(
+                amparo_protocol::ProtocolError::BadSignature("receipt"),
+            ));
+        }
+        // A survivor's report keeps its receipts (proof of delivery); a
+        // focal point's replies need none once they are out.
+        if self.get_item(ItemKind::Report, report)?.is_some() {
+            let mut r = self.stored_report(report)?;
+            let encoded = receipt.encode().to_vec();
+            if !r.receipts.contains(&encoded) {
+                r.receipts.push(encoded);
+            }
+            self.put_item(ItemKind::Report, report, 0, &encode(&r)?)?;
+        }
+        self.delete_item(ItemKind::Outgoing, &env.id().0)?;
+        Ok(())
+    }
+
+    async fn fetch_replies(
+        &self,
+        relay: &RelayClient,
+        report_id: &[u8; 16],
+        now: &impl Fn() -> UnixTime,
+    ) -> Result<usize> {
+        let r = self.stored_report(report_id)?;
+        let keys = RecipientKeys::from_secret_bytes(&r.reply_keys)?;
+        let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
+        let mut new = 0;
+        let mut after = 0;
+        loop {
+            let page = relay.fetch(&keys, after, 100, now(), &mut entropy).await?;
+            let mut filed: Vec<EnvelopeId> = Vec::new();
+            for (cursor, env) in &page.items {
+                after = *cursor;
+                // A damaged or foreign envelope is dropped (acknowledged) rather
+                // than blocking the channel; only the report's keys can make one.
+                if let Ok((header, message)) = open_with_header(env, &keys) {
+                    new += usize::from(self.file_message(report_id, &header, message)?);
+                }
+                filed.push(env.id());
+            }
+            if !filed.is_empty() {
+                relay.ack(&keys, &filed, now(), &mut entropy).await?;
+            }
+            if !page.more {
+                return Ok(new);
+            }
+        }
+    }
+
+    /// Stores one opened message; returns whether it was new.
+    fn file_message(
+        &self,
+        report_id: &[u8; 16],
+        header: &InnerHeader,
+        message: Incoming,
+    ) -> Result<bool> {
+        let (hour, message_id) = (header.created_hour, header.message_id);
+        let mut r = self.stored_report(report_id)?;
+        if r.seen.contains(&message_id) {
+            return Ok(false);
+        }
+        let m = match message {
+            Incoming::Reply(reply) if reply.report_id == *report_id => ReceivedMessage {
+                id: message_id,
+                report: *report_id,
+                text: Some(reply.text),
+                status: None,
+                referred_to: None,
+                hour,
+                read: false,
+            },
+            Incoming::Status(s) if s.report_id == *report_id => {
+                r.status = Some(s.status);
+                ReceivedMessage {
+                    id: message_id,
+                    report: *report_id,
+                    text: s.message,
+                    status: Some(s.status),
+                    referred_to: s.referred_to,
+                    hour,
+                    read: false,
+                }
+            }
+            _ => return Ok(false),
+        };
+        self.put_item(ItemKind::Message, &message_id, 0, &encode(&m)?)?;
+        r.seen.push(message_id);
+        self.put_item(ItemKind::Report, report_id, 0, &encode(&r)?)?;
+        Ok(true)
+    }
+}

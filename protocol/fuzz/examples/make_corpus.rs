@@ -1,0 +1,429 @@
+//! Writes the seed corpus of every fuzz target into `corpus/<target>/`, from
+//! real values made with amparo-protocol's own API and a seeded (reproducible)
+//! entropy stream: running it again writes the same bytes.
+//!
+//! ```text
+//! cd protocol/fuzz && cargo run --release --example make_corpus
+//! ```
+//!
+//! Fixed keys, shared with the fuzz targets:
+//! * the coordinator that signs directories: Ed25519 seed `[7; 32]`;
+//! * the recipient that `envelope_open` opens with:
+//!   `RecipientKeys::from_secret_bytes(&[5; 64])`;
+//! * the relay that signs receipts: Ed25519 seed `[9; 32]`.
+//!
+//! The bundle target reads one control byte before the bundle, so its seed
+//! files are `control byte || bundle`.
+
+use std::path::{Path, PathBuf};
+
+use amparo_protocol::bundle::BundleEncoder;
+use amparo_protocol::directory::{
+    Directory, FocalPoint, LocalizedText, RelayEntry, ServiceKind, ServiceRoute,
+};
+use amparo_protocol::entropy::{DangerousSeededEntropy, Entropy};
+use amparo_protocol::envelope::{Envelope, Purpose};
+use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
+use amparo_protocol::padding::{self, FLAG_COVER, InnerHeader};
+use amparo_protocol::payload::chunk::{CHUNK_DATA_MAX, chunk_count};
+use amparo_protocol::payload::{
+    AggressorKind, AttachmentKind, AttachmentRef, CaseStatus, IncidentDate, Language, Need,
+    Payload, Place, Referral, Reply, Report, StatusUpdate, ViolenceKind, split_attachment,
+};
+use amparo_protocol::primitives::ed25519::SigningKey;
+use amparo_protocol::receipt::Receipt;
+use amparo_protocol::{Result, UnixTime};
+
+const NOW: UnixTime = UnixTime(1_790_000_000);
+
+struct Corpus {
+    root: PathBuf,
+    written: usize,
+}
+
+impl Corpus {
+    fn write(&mut self, target: &str, name: &str, bytes: &[u8]) {
+        let dir = self.root.join(target);
+        std::fs::create_dir_all(&dir).expect("create corpus dir");
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write corpus file");
+        println!("{:>6} bytes  {}", bytes.len(), path.display());
+        self.written += 1;
+    }
+}
+
+fn random<const N: usize>(e: &mut DangerousSeededEntropy) -> [u8; N] {
+    let mut out = [0u8; N];
+    e.fill(&mut out).expect("seeded entropy");
+    out
+}
+
+fn attachment(
+    e: &mut DangerousSeededEntropy,
+    kind: AttachmentKind,
+    mime: &str,
+    size: u64,
+) -> AttachmentRef {
+    AttachmentRef {
+        id: random(e),
+        kind,
+        mime: mime.into(),
+        size,
+        sha256: random(e),
+        chunks: u32::try_from(chunk_count(size)).expect("small attachment"),
+    }
+}
+
+/// Three reports shaped like real ones: Spanish with a photo, Portuguese
+/// with audio and a referral (long enough for the 4 KiB class), and a short
+/// English one with a leap-day date.
+fn reports(e: &mut DangerousSeededEntropy, reply_to: RecipientPublic) -> Vec<(&'static str, Report)> {
+    let es = Report {
+        v: 1,
+        violence: vec![
+            ViolenceKind::Physical,
+            ViolenceKind::Threats,
+            ViolenceKind::Extortion,
+        ],
+        violence_other: None,
+        when: Some(IncidentDate {
+            year: 2026,
+            month: Some(3),
+            day: Some(14),
+            approximate: false,
+        }),
+        place: Place {
+            country: Some("PE".into()),
+            region: Some("PE-UCA".into()),
+            detail: Some("cerca del mercado, de noche".into()),
+        },
+        aggressors: vec![AggressorKind::PoliceOrSecurity],
+        aggressor_other: None,
+        needs: vec![Need::LegalAdvice, Need::StiHivPep, Need::PsychologicalSupport],
+        language: Language::Es,
+        text: "Dos agentes me pararon en la calle, me quitaron el dinero y el \
+               documento y me amenazaron con llevarme detenida si no les pagaba \
+               cada semana. Uno me golpeó. Tengo una foto del moretón."
+            .into(),
+        attachments: vec![attachment(e, AttachmentKind::Photo, "image/jpeg", 183_204)],
+        reply_to,
+        referral: None,
+    };
+    let pt_text = "Um cliente me forçou a fazer sexo sem preservativo e depois \
+                   ficou me seguindo por vários dias. Fui ao posto de saúde mas \
+                   não quiseram me atender quando disse o meu trabalho. Preciso \
+                   de PEP e de ajuda com os meus documentos, porque tenho medo \
+                   de ir à polícia sem eles. "
+        .repeat(5);
+    let pt = Report {
+        v: 1,
+        violence: vec![
+            ViolenceKind::Sexual,
+            ViolenceKind::Harassment,
+            ViolenceKind::Discrimination,
+            ViolenceKind::Other,
+        ],
+        violence_other: Some("recusa de atendimento no posto de saúde".into()),
+        when: Some(IncidentDate {
+            year: 2026,
+            month: Some(1),
+            day: None,
+            approximate: true,
+        }),
+        place: Place {
+            country: Some("BR".into()),
+            region: Some("BR-AC".into()),
+            detail: None,
+        },
+        aggressors: vec![AggressorKind::Client, AggressorKind::Other],
+        aggressor_other: Some("funcionária do posto de saúde".into()),
+        needs: vec![
+            Need::HealthCare,
+            Need::StiHivPep,
+            Need::ProtectionShelter,
+            Need::MigrationStatus,
+        ],
+        language: Language::Pt,
+        text: pt_text,
+        attachments: vec![
+            attachment(e, AttachmentKind::Audio, "audio/ogg", 912_345),
+            attachment(e, AttachmentKind::Document, "application/pdf", 0),
+        ],
+        reply_to,
+        referral: Some(Referral {
+            from_focal_point: "pe-ucayali-defensoria".into(),
+            note: "Caso derivado: la persona está en Río Branco; necesita PEP urgente.".into(),
+        }),
+    };
+    let en = Report {
+        v: 1,
+        violence: vec![ViolenceKind::Trafficking, ViolenceKind::Robbery],
+        violence_other: None,
+        when: Some(IncidentDate {
+            year: 2024,
+            month: Some(2),
+            day: Some(29),
+            approximate: false,
+        }),
+        place: Place::default(),
+        aggressors: vec![AggressorKind::ThirdPartyOrPimp, AggressorKind::OrganizedCrime],
+        aggressor_other: None,
+        needs: vec![Need::Children, Need::Other],
+        language: Language::En,
+        text: "The owner keeps my passport and says I owe him for the trip. \
+               \"Pay or your kids pay\" \u{2014} that's what he wrote."
+            .into(),
+        attachments: vec![],
+        reply_to,
+        referral: None,
+    };
+    vec![("report-es.json", es), ("report-pt.json", pt), ("report-en.json", en)]
+}
+
+fn directory(e: &mut DangerousSeededEntropy, fixed: &RecipientKeys, relay: &SigningKey) -> Result<Directory> {
+    let other = RecipientKeys::generate(e)?;
+    let text = |es: &str, pt: &str, en: &str| LocalizedText {
+        es: es.into(),
+        pt: pt.into(),
+        en: en.into(),
+    };
+    Ok(Directory {
+        focal_points: vec![
+            FocalPoint {
+                id: "pe-ucayali-defensoria".into(),
+                name: text(
+                    "Defensoría del Pueblo, Ucayali",
+                    "Defensoria do Povo, Ucayali",
+                    "Ombudsman's Office, Ucayali",
+                ),
+                organization: "Defensoría del Pueblo".into(),
+                regions: vec!["PE-UCA".into(), "PE-LOR".into()],
+                categories: vec![Need::LegalAdvice, Need::ProtectionShelter],
+                languages: vec![Language::Es],
+                keys: fixed.public(),
+                valid_from: 1_767_225_600,
+                valid_until: 1_830_297_600,
+            },
+            FocalPoint {
+                id: "br-acre-casa_abrigo".into(),
+                name: text("Casa Abrigo, Acre", "Casa Abrigo, Acre", "Casa Abrigo shelter, Acre"),
+                organization: "Rede de Apoio".into(),
+                regions: vec!["BR-AC".into()],
+                categories: vec![Need::HealthCare, Need::StiHivPep, Need::MigrationStatus],
+                languages: vec![Language::Pt, Language::Es],
+                keys: other.public(),
+                valid_from: 0,
+                valid_until: 4_000_000_000,
+            },
+        ],
+        service_routes: vec![ServiceRoute {
+            id: "pe-uca-pep-1".into(),
+            region: "PE-UCA".into(),
+            service: ServiceKind::StiHivPep,
+            name: text(
+                "Hospital Amazónico, consultorio PROCETSS",
+                "Hospital Amazônico, consultório PROCETSS",
+                "Amazon Hospital, PROCETSS clinic",
+            ),
+            description: text(
+                "PEP gratuita dentro de las 72 horas. Pregunta por el consultorio 12.",
+                "PEP gratuita em até 72 horas. Pergunte pelo consultório 12.",
+                "Free PEP within 72 hours. Ask for room 12.",
+            ),
+            contact: Some("Lun–Sáb 8:00–18:00".into()),
+        }],
+        relays: vec![RelayEntry {
+            name: "relay principal".into(),
+            url: Some("https://relay.example.invalid".into()),
+            receipt_key: relay.verifying_key().0,
+        }],
+    })
+}
+
+fn main() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let mut c = Corpus { root, written: 0 };
+    let mut e = DangerousSeededEntropy::new(b"fuzz corpus");
+
+    let fixed = RecipientKeys::from_secret_bytes(&[5u8; 64])?;
+    let other = RecipientKeys::generate(&mut e)?;
+    let reply_keys = RecipientKeys::generate(&mut e)?;
+    let coordinator = SigningKey::from_seed(&[7u8; 32])?;
+    let relay = SigningKey::from_seed(&[9u8; 32])?;
+
+    // --- payloads ---------------------------------------------------------
+    let reports = reports(&mut e, reply_keys.public());
+    let mut report_json = Vec::new();
+    for (name, r) in &reports {
+        let json = r.to_json()?;
+        c.write("payload", name, &json);
+        report_json.push(json);
+    }
+    let report_id: [u8; 16] = random(&mut e);
+    let replies = [
+        Reply {
+            v: 1,
+            report_id,
+            text: "Hola, somos la Defensoría. Recibimos tu reporte. ¿Puedes venir el \
+                   martes? Si no, te llamamos al número que prefieras."
+                .into(),
+            language: Some(Language::Es),
+        },
+        Reply {
+            v: 1,
+            report_id,
+            text: "Sí, el martes puedo.".into(),
+            language: None,
+        },
+    ];
+    let reply_json: Vec<Vec<u8>> = replies.iter().map(Payload::to_json).collect::<Result<_>>()?;
+    c.write("payload", "reply-fp.json", &reply_json[0]);
+    c.write("payload", "reply-survivor.json", &reply_json[1]);
+    let statuses = [
+        StatusUpdate {
+            v: 1,
+            report_id,
+            status: CaseStatus::InProgress,
+            message: Some("Una abogada revisa tu caso.".into()),
+            referred_to: None,
+        },
+        StatusUpdate {
+            v: 1,
+            report_id,
+            status: CaseStatus::Referred,
+            message: None,
+            referred_to: Some("br-acre-casa_abrigo".into()),
+        },
+    ];
+    let status_json: Vec<Vec<u8>> = statuses.iter().map(Payload::to_json).collect::<Result<_>>()?;
+    c.write("payload", "status-in-progress.json", &status_json[0]);
+    c.write("payload", "status-referred.json", &status_json[1]);
+    // Chunk bodies: a one-chunk photo and the short tail of a two-chunk audio.
+    let photo: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+    let photo_chunks = split_attachment(random(&mut e), &photo)?;
+    c.write("payload", "chunk-single.bin", &photo_chunks[0]);
+    let audio: Vec<u8> = (0..CHUNK_DATA_MAX as u32 + 500).map(|i| (i % 253) as u8).collect();
+    let audio_chunks = split_attachment(random(&mut e), &audio)?;
+    c.write("payload", "chunk-tail.bin", &audio_chunks[1]);
+
+    // --- padding ----------------------------------------------------------
+    let header = InnerHeader::new(&mut e, NOW)?;
+    let cover = InnerHeader {
+        flags: FLAG_COVER,
+        ..InnerHeader::new(&mut e, NOW)?
+    };
+    c.write("padding", "report-1k.bin", &padding::pad(&header, &report_json[0])?);
+    c.write("padding", "report-4k.bin", &padding::pad(&header, &report_json[1])?);
+    c.write("padding", "reply-16k.bin", &padding::pad_to(&header, &reply_json[0], 16 * 1024)?);
+    c.write("padding", "cover-1k.bin", &padding::pad(&cover, b"")?);
+    c.write("padding", "chunk-64k.bin", &padding::pad(&header, &audio_chunks[0])?);
+
+    // --- envelopes --------------------------------------------------------
+    // (name, purpose, inner header, body); sealed once to another recipient
+    // for `envelope` and once to the fixed keys for `envelope_open`.
+    let bodies: Vec<(&str, Purpose, InnerHeader, &[u8])> = vec![
+        ("report-1k.bin", Purpose::Report, header, &report_json[0]),
+        ("report-4k.bin", Purpose::Report, header, &report_json[1]),
+        ("chunk-1k.bin", Purpose::Chunk, header, &photo_chunks[0]),
+        ("chunk-64k.bin", Purpose::Chunk, header, &audio_chunks[0]),
+        ("reply-1k.bin", Purpose::Reply, header, &reply_json[0]),
+        ("status-1k.bin", Purpose::Status, header, &status_json[1]),
+        ("cover-1k.bin", Purpose::Report, cover, b""),
+    ];
+    let mut sealed_other = Vec::new();
+    for (name, purpose, h, body) in &bodies {
+        let env = Envelope::seal(&other.public(), *purpose, h, body, &mut e)?;
+        c.write("envelope", name, env.as_bytes());
+        sealed_other.push(env);
+        let env = Envelope::seal(&fixed.public(), *purpose, h, body, &mut e)?;
+        assert_eq!(env.open(&fixed, &Purpose::ALL)?.purpose, *purpose);
+        c.write("envelope_open", name, env.as_bytes());
+    }
+
+    // --- directory --------------------------------------------------------
+    let dir = directory(&mut e, &fixed, &relay)?;
+    let signed = dir.sign(3, &coordinator)?;
+    c.write("directory", "signed-v3.bin", signed.as_bytes());
+    let small = Directory {
+        focal_points: dir.focal_points[..1].to_vec(),
+        service_routes: vec![],
+        relays: vec![],
+    };
+    let signed_small = small.sign(1, &coordinator)?;
+    c.write("directory", "signed-v1-small.bin", signed_small.as_bytes());
+    // The same document signed by a key the target does not trust.
+    let mallory = SigningKey::generate(&mut e)?;
+    c.write("directory", "signed-by-other.bin", dir.sign(4, &mallory)?.as_bytes());
+    // JSON bodies, for the unsigned path.
+    c.write("directory", "body.json", &serde_json::to_vec(&dir).expect("json"));
+    c.write("directory", "body-pretty.json", &serde_json::to_vec_pretty(&small).expect("json"));
+
+    // --- receipts ---------------------------------------------------------
+    let receipts: Vec<Receipt> = sealed_other
+        .iter()
+        .take(3)
+        .map(|env| Receipt::sign(env.id(), NOW, &relay))
+        .collect();
+    for (i, r) in receipts.iter().enumerate() {
+        c.write("receipt", &format!("receipt-{i}.bin"), &r.encode());
+    }
+    let r_other = Receipt::sign(sealed_other[4].id(), UnixTime(NOW.0 + 86_400), &mallory);
+    c.write("receipt", "receipt-other-relay.bin", &r_other.encode());
+
+    // --- bundles (control byte || bundle) ---------------------------------
+    let with_control = |control: u8, bundle: Vec<u8>| {
+        let mut v = vec![control];
+        v.extend_from_slice(&bundle);
+        v
+    };
+    // Envelopes (report, chunk, reply, status, cover), receipts and the
+    // small signed directory, as a facilitator would carry them.
+    let mut enc = BundleEncoder::new();
+    for i in [0usize, 2, 4, 5, 6] {
+        enc.envelope(&sealed_other[i])?;
+    }
+    for r in &receipts {
+        enc.receipt(r)?;
+    }
+    enc.directory(signed_small.as_bytes())?;
+    let mixed = enc.finish();
+    c.write("bundle", "mixed-whole.bin", &with_control(0x00, mixed.clone()));
+    c.write("bundle", "mixed-pieces.bin", &with_control(0x4d, mixed.clone()));
+    // Cut short (a transfer that stopped): decodes a prefix then fails.
+    c.write("bundle", "mixed-cut.bin", &with_control(0x06, mixed[..mixed.len() / 2].to_vec()));
+    // The way back: the full directory and receipts only, in 1-byte pieces.
+    let mut enc = BundleEncoder::new();
+    enc.directory(signed.as_bytes())?;
+    for r in receipts.iter().chain([&r_other]) {
+        enc.receipt(r)?;
+    }
+    c.write("bundle", "directory-receipts.bin", &with_control(0x01, enc.finish()));
+    // One 4 KiB envelope, and an empty bundle.
+    let mut enc = BundleEncoder::new();
+    enc.envelope(&sealed_other[1])?;
+    c.write("bundle", "one-envelope.bin", &with_control(0x05, enc.finish()));
+    c.write("bundle", "empty.bin", &with_control(0x03, BundleEncoder::new().finish()));
+
+    // The seeds must reach past every check of their decoders.
+    use amparo_protocol::bundle;
+    use amparo_protocol::directory::SignedDirectory;
+    for json in &report_json {
+        Report::from_json(json)?;
+    }
+    for json in &reply_json {
+        Reply::from_json(json)?;
+    }
+    for json in &status_json {
+        StatusUpdate::from_json(json)?;
+    }
+    let vk = coordinator.verifying_key();
+    assert_eq!(SignedDirectory::verify(signed.as_bytes(), &vk)?.directory(), &dir);
+    assert_eq!(SignedDirectory::verify(signed_small.as_bytes(), &vk)?.directory(), &small);
+    assert_eq!(bundle::decode_all(&mixed)?.len(), 9);
+    for r in &receipts {
+        r.verify(&relay.verifying_key())?;
+    }
+
+    println!("{} files written", c.written);
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Group commit: concurrent uploads share one transaction.
+//!
+//! Every envelope is acknowledged only after the transaction holding it is
+//! durable, which on SQLite with `synchronous=FULL` means an fsync. One
+//! writer task takes whatever requests are waiting, stores all their
+//! envelopes in a single transaction, and answers each request — so a burst
+//! of phones syncing at once costs one fsync, not one each.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{NewEnvelope, Store, Stored};
+
+/// Most envelopes one transaction takes.
+const MAX_ROWS_PER_COMMIT: usize = 2048;
+/// Requests that may wait for the writer before new ones are told to retry.
+const QUEUE_DEPTH: usize = 1024;
+
+struct Job {
+    batch: Vec<NewEnvelope>,
+    reply: oneshot::Sender<Result<Vec<Stored>, CommitFailed>>,
+}
+
+/// The writer could not make the batch durable; nothing was acknowledged.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("storage is unavailable")]
+pub struct CommitFailed;
+
+/// Handle on the writer task.
+#[derive(Clone)]
+pub struct Committer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Committer {
+    /// Starts the writer on the current tokio runtime.
+    pub fn start<S: Store>(store: S) -> Committer {
+        let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(writer(store, rx));
+        Committer { jobs }
+    }
+
+    /// Stores `batch` durably; returns what is on record for each envelope,
+    /// in order.
+    pub async fn insert(&self, batch: Vec<NewEnvelope>) -> Result<Vec<Stored>, CommitFailed> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { batch, reply })
+            .await
+            .map_err(|_| CommitFailed)?;
+        answer.await.map_err(|_| CommitFailed)?
+    }
+}
+
+async fn writer<S: Store>(store: S, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut rows = first.batch.len();
+        let mut jobs = vec![first];
+        while rows < MAX_ROWS_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(job) => {
+                    rows += job.batch.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut all = Vec::with_capacity(rows);
+        let mut sizes = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            sizes.push(job.batch.len());
+            all.extend(job.batch);
+            replies.push(job.reply);
+        }
+        match store.insert_envelopes(&all).await {
+            Ok(hours) => {
+                let mut hours = hours.into_iter();
+                for (reply, n) in replies.into_iter().zip(sizes) {
+                    let _ = reply.send(Ok(hours.by_ref().take(n).collect()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, requests = replies.len(), "group commit failed; nothing acknowledged");
+                for reply in replies {
+                    let _ = reply.send(Err(CommitFailed));
+                }
+            }
+        }
+    }
+}

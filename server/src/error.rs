@@ -1,0 +1,98 @@
+//! The one place where failures become HTTP responses: a status, a stable
+//! machine-readable code and a sentence for people, as JSON
+//! `{ "error": code, "message": sentence }`. Nothing in a body or a log line
+//! quotes the request.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use amparo_protocol::ProtocolError;
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// An error answered to a client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code (documented in PROTOCOL.md and the OpenAPI document).
+    pub code: &'static str,
+    /// A sentence for people.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// Builds an error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 for input that does not decode.
+    pub fn bad_input(e: &ProtocolError) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            e.code(),
+            format!("The request body is not valid: {e}."),
+        )
+    }
+
+    /// 413.
+    pub fn too_large(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "The request body is larger than this relay accepts ({limit} bytes). Send fewer envelopes per request."
+            ),
+        )
+    }
+
+    /// 503 for storage failures; the cause goes to the operator's log only.
+    pub fn unavailable() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The relay cannot store or read data right now. Nothing was changed; try again later.",
+        )
+    }
+
+    /// 404 for unknown routes.
+    pub fn not_found() -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "There is nothing at this address.",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        ApiError::unavailable()
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(Body {
+            error: self.code,
+            message: &self.message,
+        })
+    }
+}

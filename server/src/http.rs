@@ -1,0 +1,474 @@
+//! The HTTP API (actix-web). Every route is documented in PROTOCOL.md §12 and
+//! in the OpenAPI document served at `/v1/openapi.json`.
+//!
+//! There is no access-log middleware: actix-web's `Logger` records the peer
+//! address and User-Agent, which the relay must never know. Handlers read no
+//! connection information and no headers but the ones named here.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use amparo_protocol::envelope::{Envelope, EnvelopeId};
+use amparo_protocol::keys::MailboxId;
+use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
+use amparo_protocol::receipt::Receipt;
+use amparo_protocol::request::{self, RequestProof};
+use amparo_protocol::wire::{self, EnvelopeResult, RejectCode};
+use amparo_protocol::{ProtocolError, UnixTime, b64, directory};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::commit::Committer;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::store::{NewEnvelope, Store};
+
+/// Reads the time (injectable for tests).
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        UnixTime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
+    })
+}
+
+/// Limits applied to requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Most envelopes per upload.
+    pub max_batch: usize,
+    /// Most envelopes per mailbox page.
+    pub max_page: u32,
+}
+
+/// Largest acknowledgement body (JSON list of ids).
+const MAX_ACK_BODY: usize = 64 * 1024;
+/// Most ids in one acknowledgement.
+const MAX_ACK_IDS: usize = 1000;
+/// Default page size.
+const DEFAULT_PAGE: u32 = 100;
+
+/// What every handler shares.
+pub struct AppState<S: Store> {
+    /// Storage.
+    pub store: S,
+    /// The group committer in front of the store.
+    pub committer: Committer,
+    /// Receipt-signing key.
+    pub receipt_key: Arc<SigningKey>,
+    /// Coordinator key for directory uploads.
+    pub coordinator_key: Option<VerifyingKey>,
+    /// Limits.
+    pub limits: Limits,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Time.
+    pub clock: Clock,
+}
+
+/// Registers every route of the API.
+pub fn configure<S: Store>(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics::<S>))
+        .route("/v1/openapi.json", web::get().to(openapi))
+        .route("/v1/directory", web::get().to(get_directory::<S>))
+        .route("/v1/directory", web::put().to(put_directory::<S>))
+        .route("/v1/envelopes", web::post().to(post_envelopes::<S>))
+        .route(
+            "/v1/mailboxes/{mailbox}/envelopes",
+            web::get().to(fetch_mailbox::<S>),
+        )
+        .route(
+            "/v1/mailboxes/{mailbox}/ack",
+            web::post().to(ack_mailbox::<S>),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found())
+}
+
+/// Reads a body up to `limit` bytes: refuses at once when Content-Length says
+/// it is larger, and stops reading as soon as it grows past the limit.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(ApiError::too_large(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "incomplete_body",
+                "The request body could not be read completely.",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics<S: Store>(state: web::Data<AppState<S>>) -> HttpResponse {
+    let counts = state.store.counts().await.ok();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(counts))
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::OPENAPI_JSON)
+}
+
+fn etag(version: u64) -> String {
+    format!("\"v{version}\"")
+}
+
+async fn get_directory<S: Store>(
+    req: HttpRequest,
+    state: web::Data<AppState<S>>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((version, bytes)) = state.store.directory().await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_directory",
+            "This relay has no directory yet.",
+        ));
+    };
+    let tag = etag(version);
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            // Weak comparison, as RFC 9110 specifies for If-None-Match.
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == tag || t == "*")
+        });
+    if matches {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(wire::CONTENT_TYPE)
+        .insert_header((header::ETAG, tag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(bytes))
+}
+
+#[derive(Serialize)]
+struct DirectoryAccepted {
+    version: u64,
+}
+
+async fn put_directory<S: Store>(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState<S>>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = directory::MAX_BODY + 25 + 64;
+    let body = read_body(&req, payload, limit).await?;
+    let Some(coordinator) = state.coordinator_key else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no_coordinator_key",
+            "This relay has no coordinator key configured, so it accepts no directory.",
+        ));
+    };
+    let signed = directory::SignedDirectory::verify(&body, &coordinator).map_err(|e| match e {
+        ProtocolError::UnknownSigner(_) | ProtocolError::BadSignature(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            e.code(),
+            "The directory is not signed by this network's coordinator.",
+        ),
+        other => ApiError::bad_input(&other),
+    })?;
+    if !state
+        .store
+        .put_directory(signed.version(), signed.as_bytes())
+        .await?
+    {
+        let current = state.store.directory().await?.map(|(v, _)| v).unwrap_or(0);
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "stale_directory",
+            format!(
+                "Directory version {} is not newer than the version this relay holds ({current}).",
+                signed.version()
+            ),
+        ));
+    }
+    tracing::info!(version = signed.version(), "directory updated");
+    Ok(HttpResponse::Ok().json(DirectoryAccepted {
+        version: signed.version(),
+    }))
+}
+
+async fn post_envelopes<S: Store>(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState<S>>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, state.limits.max_body_bytes).await?;
+    let frames = wire::decode_batch(&body, state.limits.max_batch).map_err(|e| match e {
+        ProtocolError::TooLarge {
+            what: "batch (envelopes)",
+            ..
+        } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "A request may carry at most {} envelopes. Send them in smaller batches.",
+                state.limits.max_batch
+            ),
+        ),
+        other => ApiError::bad_input(&other),
+    })?;
+    let now = (state.clock)();
+    let hour = now.hours();
+    // Validate every envelope's framing; keep the valid ones in order.
+    let mut results: Vec<Option<RejectCode>> = Vec::with_capacity(frames.len());
+    let mut batch = Vec::with_capacity(frames.len());
+    for frame in &frames {
+        match Envelope::decode(frame) {
+            Ok(env) => {
+                results.push(None);
+                batch.push(NewEnvelope {
+                    id: env.id().0,
+                    mailbox: env.mailbox().0,
+                    arrival_hour: hour,
+                    bytes: env.into_bytes(),
+                });
+            }
+            Err(e) => {
+                let code = RejectCode::for_error(&e);
+                state.metrics.rejected(code);
+                results.push(Some(code));
+            }
+        }
+    }
+    let sizes: Vec<usize> = batch.iter().map(|e| e.bytes.len()).collect();
+    let ids: Vec<[u8; 16]> = batch.iter().map(|e| e.id).collect();
+    let on_record = if batch.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .committer
+            .insert(batch)
+            .await
+            .map_err(|_| ApiError::unavailable())?
+    };
+    let mut stored = ids.iter().zip(on_record).zip(sizes);
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Some(code) => out.push(EnvelopeResult::Rejected(code)),
+            None => {
+                let Some(((id, record), size)) = stored.next() else {
+                    return Err(ApiError::unavailable());
+                };
+                if record.fresh {
+                    state.metrics.accepted(size);
+                } else {
+                    state.metrics.duplicate();
+                }
+                // The receipt carries the day of the first copy's arrival, so
+                // every copy gets the same receipt.
+                let day = UnixTime::from_hours(record.arrival_hour);
+                out.push(EnvelopeResult::Accepted(Receipt::sign(
+                    EnvelopeId(*id),
+                    day,
+                    &state.receipt_key,
+                )));
+            }
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(wire::CONTENT_TYPE)
+        .body(wire::encode_results(&out)))
+}
+
+/// The request target exactly as the client signed it.
+fn target(req: &HttpRequest) -> String {
+    req.uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| req.path().to_owned())
+}
+
+/// Checks the `Amparo-Signature` proof for `mailbox`, and that it was not
+/// used before.
+async fn authenticate<S: Store>(
+    req: &HttpRequest,
+    state: &AppState<S>,
+    mailbox: &MailboxId,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let header = req.headers().get(request::HEADER).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_signature",
+            "This request must be signed with the mailbox's key (Amparo-Signature header).",
+        )
+    })?;
+    let proof = header
+        .to_str()
+        .map_err(|_| ProtocolError::Invalid("request signature header"))
+        .and_then(RequestProof::parse)
+        .map_err(|e| ApiError::bad_input(&e))?;
+    let now = (state.clock)();
+    proof
+        .verify(mailbox, req.method().as_str(), &target(req), body, now)
+        .map_err(|e| match e {
+            ProtocolError::UnknownSigner(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_key",
+                "The request is signed by a key that does not own this mailbox.",
+            ),
+            ProtocolError::StaleRequest => {
+                ApiError::new(StatusCode::UNAUTHORIZED, e.code(), format!("{e}."))
+            }
+            ProtocolError::BadSignature(_) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                "The request signature does not verify.",
+            ),
+            other => ApiError::bad_input(&other),
+        })?;
+    // Remember the nonce until the timestamp alone would refuse it.
+    let expires_hour = proof.replay_horizon().hours().saturating_add(1);
+    if !state
+        .store
+        .remember_request(&proof.replay_id(), expires_hour)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "replayed_request",
+            "This signed request was already used; sign a new one.",
+        ));
+    }
+    Ok(())
+}
+
+fn parse_mailbox(text: &str) -> Result<MailboxId, ApiError> {
+    MailboxId::parse(text).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_mailbox",
+            "The mailbox id must be 12 bytes in base64url (16 characters).",
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+async fn fetch_mailbox<S: Store>(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState<S>>,
+) -> Result<HttpResponse, ApiError> {
+    let mailbox = parse_mailbox(&path)?;
+    let query = web::Query::<PageQuery>::from_query(req.query_string()).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "Use ?after=CURSOR&limit=N with whole numbers.",
+        )
+    })?;
+    authenticate(&req, &state, &mailbox, b"").await?;
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_PAGE)
+        .clamp(1, state.limits.max_page);
+    let after = query.after.unwrap_or(0);
+    let page = state.store.fetch(&mailbox.0, after, limit).await?;
+    let more = page.len() == limit as usize;
+    let body = wire::encode_page(page.iter().map(|e| (e.cursor, e.bytes.as_slice())));
+    Ok(HttpResponse::Ok()
+        .content_type(wire::CONTENT_TYPE)
+        .insert_header((
+            "Amparo-More",
+            HeaderValue::from_static(if more { "1" } else { "0" }),
+        ))
+        .body(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckRequest {
+    ids: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct AckResponse {
+    acknowledged: u64,
+}
+
+async fn ack_mailbox<S: Store>(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState<S>>,
+) -> Result<HttpResponse, ApiError> {
+    let mailbox = parse_mailbox(&path)?;
+    let body = read_body(&req, payload, MAX_ACK_BODY).await?;
+    authenticate(&req, &state, &mailbox, &body).await?;
+    let parsed: AckRequest = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "The body must be JSON: {\"ids\": [envelope ids in base64url]}.",
+        )
+    })?;
+    if parsed.ids.len() > MAX_ACK_IDS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_ids",
+            format!("Acknowledge at most {MAX_ACK_IDS} envelopes per request."),
+        ));
+    }
+    let ids = parsed
+        .ids
+        .iter()
+        .map(|s| b64::decode_array::<16>(s, "envelope id"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_input(&e))?;
+    let acknowledged = state.store.ack(&mailbox.0, &ids).await?;
+    Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
+}

@@ -1,0 +1,189 @@
+//! # amparo-relay
+//!
+//! A thin, blind, durable relay: it stores sealed envelopes in mailboxes and
+//! hands them to whoever holds the mailbox's key, signs receipts, and serves
+//! the coordinator-signed directory. It may know a mailbox id, a size class
+//! and an arrival hour — nothing else: no access log, no addresses, no user
+//! agents, no exact times, nothing that links envelopes of one request.
+//!
+//! Storage is SQLite embedded by default and PostgreSQL when one machine is
+//! outgrown; [`store::Store`] hides which, and the HTTP layer ([`http`]) is
+//! generic over it.
+
+pub mod commit;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod relay_key;
+pub mod store;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
+use amparo_protocol::{UnixTime, b64};
+
+use crate::commit::Committer;
+use crate::config::Config;
+use crate::http::{AppState, Clock, Limits};
+use crate::metrics::Metrics;
+use crate::store::{PgStore, SqliteStore, Store, StoreError};
+
+/// The OpenAPI document served at `/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// How often the retention task runs.
+const RETENTION_PERIOD: Duration = Duration::from_secs(600);
+
+/// What a relay needs besides its store.
+pub struct RelayOptions {
+    /// Request limits.
+    pub limits: Limits,
+    /// Coordinator key for directory uploads.
+    pub coordinator_key: Option<VerifyingKey>,
+    /// HTTP worker threads.
+    pub workers: Option<usize>,
+}
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    /// A file or socket could not be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the HTTP server on `listener` (must run inside a tokio runtime,
+/// which actix provides). The returned server runs when awaited or spawned.
+pub fn serve<S: Store>(
+    store: S,
+    receipt_key: SigningKey,
+    options: RelayOptions,
+    clock: Clock,
+    listener: TcpListener,
+) -> std::io::Result<Server> {
+    let metrics = Arc::new(Metrics::default());
+    let state = web::Data::new(AppState {
+        committer: Committer::start(store.clone()),
+        store,
+        receipt_key: Arc::new(receipt_key),
+        coordinator_key: options.coordinator_key,
+        limits: options.limits,
+        metrics: metrics.clone(),
+        clock,
+    });
+    let mut server = HttpServer::new(move || {
+        let metrics = metrics.clone();
+        App::new()
+            .app_data(state.clone())
+            // Every refused request is counted here, by its error code alone,
+            // whichever handler (or storage failure) refused it.
+            .wrap_fn(move |req, srv| {
+                let metrics = metrics.clone();
+                let fut = actix_web::dev::Service::call(srv, req);
+                async move {
+                    let res = fut.await?;
+                    if let Some(e) = res
+                        .response()
+                        .error()
+                        .and_then(|e| e.as_error::<error::ApiError>())
+                    {
+                        metrics.request_error(e.code);
+                    }
+                    Ok(res)
+                }
+            })
+            .configure(http::configure::<S>)
+    })
+    .listen(listener)?;
+    if let Some(w) = options.workers {
+        server = server.workers(w.max(1));
+    }
+    Ok(server.run())
+}
+
+/// One retention pass: deletes envelopes that arrived more than
+/// `retention_hours` before `now`, and forgets expired request nonces.
+pub async fn retention_pass<S: Store>(
+    store: &S,
+    now: UnixTime,
+    retention_hours: u32,
+) -> Result<(u64, u64), StoreError> {
+    let expired = store
+        .expire(now.hours().saturating_sub(retention_hours))
+        .await?;
+    let forgotten = store.forget_requests(now.hours()).await?;
+    Ok((expired, forgotten))
+}
+
+fn spawn_retention<S: Store>(store: S, retention_hours: u32, clock: Clock) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_PERIOD);
+        loop {
+            tick.tick().await;
+            match retention_pass(&store, clock(), retention_hours).await {
+                Ok((0, _)) => {}
+                Ok((expired, _)) => tracing::info!(expired, "expired unacknowledged envelopes"),
+                Err(e) => tracing::warn!(error = %e, "retention pass failed; will retry"),
+            }
+        }
+    });
+}
+
+async fn run_with<S: Store>(store: S, config: Config, backend: &str) -> Result<(), RelayError> {
+    let receipt_key = relay_key::load_or_create(&config.data_dir)?;
+    let listener = TcpListener::bind(config.listen)?;
+    let addr = listener.local_addr()?;
+    let clock = http::system_clock();
+    spawn_retention(store.clone(), config.retention_hours, clock.clone());
+    let server = serve(
+        store,
+        SigningKey::from_seed(&receipt_key.dangerously_export_seed())
+            .map_err(|e| std::io::Error::other(e.to_string()))?,
+        RelayOptions {
+            limits: Limits {
+                max_body_bytes: config.max_body_bytes,
+                max_batch: config.max_batch,
+                max_page: 500,
+            },
+            coordinator_key: config.coordinator_key,
+            workers: config.workers,
+        },
+        clock,
+        listener,
+    )?;
+    tracing::info!(
+        "amparo-relay listening on http://{addr}, data in {} ({backend}), receipt key {}",
+        config.data_dir.display(),
+        b64::encode(receipt_key.verifying_key().as_bytes())
+    );
+    server.await?;
+    Ok(())
+}
+
+/// Opens the configured store and runs the relay until it is stopped.
+pub async fn run(config: Config) -> Result<(), RelayError> {
+    match config.database_url.clone() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PgStore::open(&url).await?;
+            run_with(store, config, "PostgreSQL").await
+        }
+        Some(url) => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let store = SqliteStore::open(&url).await?;
+            run_with(store, config, "SQLite").await
+        }
+        None => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let store = SqliteStore::open_in(&config.data_dir).await?;
+            run_with(store, config, "SQLite").await
+        }
+    }
+}

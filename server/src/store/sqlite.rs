@@ -1,0 +1,205 @@
+//! SQLite, embedded: the relay's default. WAL mode with `synchronous=FULL`,
+//! so a committed envelope survives a crash and a power cut; the group
+//! committer keeps that from costing one fsync per envelope.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{
+    NewEnvelope, Store, StoreCounts, StoreError, Stored, StoredEnvelope, hour_from_db, to_i64,
+    to_u64,
+};
+
+/// Rows per INSERT statement (4 parameters each, well under SQLite's limit).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// The SQLite store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `url`
+    /// (`sqlite://path` or `sqlite::memory:`).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Opens `relay.sqlite` inside `dir`.
+    pub async fn open_in(dir: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new().filename(dir.join("relay.sqlite"));
+        let url = options.get_filename().to_string_lossy().into_owned();
+        Self::open(&format!("sqlite://{url}")).await
+    }
+}
+
+impl Store for SqliteStore {
+    async fn insert_envelopes(&self, batch: &[NewEnvelope]) -> Result<Vec<Stored>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Insert in id order: neighbouring cursors then say nothing about
+        // which envelopes came in the same request. Multi-row statements keep
+        // a group commit to a few statements; RETURNING names the rows this
+        // transaction stored (OR IGNORE skips ids already held).
+        let mut order: Vec<&NewEnvelope> = batch.iter().collect();
+        order.sort_by_key(|e| e.id);
+        let mut fresh = std::collections::HashSet::with_capacity(batch.len());
+        for rows in order.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR IGNORE INTO envelopes (id, mailbox, arrival_hour, body) ",
+            );
+            q.push_values(rows, |mut b, e| {
+                b.push_bind(&e.id[..])
+                    .push_bind(&e.mailbox[..])
+                    .push_bind(i64::from(e.arrival_hour))
+                    .push_bind(&e.bytes[..]);
+            });
+            q.push(" RETURNING id");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                let id: Vec<u8> = row.try_get(0)?;
+                fresh.insert(id);
+            }
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        for e in batch {
+            // Only the first copy of an id in this batch counts as stored.
+            if fresh.remove(&e.id[..]) {
+                out.push(Stored {
+                    arrival_hour: e.arrival_hour,
+                    fresh: true,
+                });
+                continue;
+            }
+            let row = sqlx::query("SELECT arrival_hour FROM envelopes WHERE id = ?")
+                .bind(&e.id[..])
+                .fetch_one(&mut *tx)
+                .await?;
+            out.push(Stored {
+                arrival_hour: hour_from_db(row.try_get(0)?),
+                fresh: false,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn fetch(
+        &self,
+        mailbox: &[u8; 12],
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, body FROM envelopes WHERE mailbox = ? AND seq > ? AND body IS NOT NULL ORDER BY seq LIMIT ?",
+        )
+        .bind(&mailbox[..])
+        .bind(to_i64(after, "cursor")?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredEnvelope {
+                    cursor: to_u64(r.try_get(0)?),
+                    bytes: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ack(&self, mailbox: &[u8; 12], ids: &[[u8; 16]]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for id in ids {
+            n += sqlx::query("UPDATE envelopes SET body = NULL, mailbox = zeroblob(12) WHERE id = ? AND mailbox = ? AND body IS NOT NULL")
+                .bind(&id[..])
+                .bind(&mailbox[..])
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn expire(&self, before_hour: u32) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM envelopes WHERE arrival_hour < ?")
+            .bind(i64::from(before_hour))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn directory(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT version, body FROM directory WHERE singleton = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((to_u64(r.try_get(0)?), r.try_get(1)?)))
+            .transpose()
+    }
+
+    async fn put_directory(&self, version: u64, bytes: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO directory (singleton, version, body) VALUES (1, ?, ?)
+             ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, body = excluded.body
+             WHERE excluded.version > directory.version",
+        )
+        .bind(to_i64(version, "directory version")?)
+        .bind(bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remember_request(
+        &self,
+        replay_id: &[u8; 16],
+        expires_hour: u32,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO seen_requests (replay_id, expires_hour) VALUES (?, ?)",
+        )
+        .bind(&replay_id[..])
+        .bind(i64::from(expires_hour))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forget_requests(&self, before_hour: u32) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM seen_requests WHERE expires_hour < ?")
+                .bind(i64::from(before_hour))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let r = sqlx::query(
+            "SELECT count(*), coalesce(sum(length(body)), 0) FROM envelopes WHERE body IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(StoreCounts {
+            envelopes: to_u64(r.try_get(0)?),
+            bytes: to_u64(r.try_get(1)?),
+        })
+    }
+}

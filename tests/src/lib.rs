@@ -1,0 +1,382 @@
+//! # amparo-tests
+//!
+//! The harness for tests over real processes: an `amparo-relay` process on a
+//! free loopback port (its log captured), and fresh PostgreSQL databases. The
+//! relay's own tests and the end-to-end tests in `tests/tests/` use it.
+//!
+//! This is test code: it panics on any failure, with a message saying what
+//! did not work.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use std::path::PathBuf;
+
+use amparo_protocol::b64;
+use amparo_protocol::entropy::SystemEntropy;
+use amparo_protocol::primitives::ed25519::VerifyingKey;
+
+/// The `amparo-relay` binary: `AMPARO_RELAY_BIN` if set, else the one cargo
+/// built next to the running test (`target/<profile>/amparo-relay`), building
+/// it first if it is missing.
+pub fn relay_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("AMPARO_RELAY_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test-binary> -> target/<profile>/amparo-relay
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary in target/<profile>/deps")
+        .to_path_buf();
+    let bin = profile_dir.join("amparo-relay");
+    if !bin.exists() {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "amparo-relay", "--bin", "amparo-relay"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p amparo-relay failed");
+    }
+    assert!(bin.exists(), "no relay binary at {}", bin.display());
+    bin
+}
+
+/// The PostgreSQL server tests may use (`AMPARO_TEST_POSTGRES_URL`, a URL to
+/// an administrative database such as `postgres://postgres@127.0.0.1:5432/postgres`).
+/// In CI it must be set: PostgreSQL tests run there, they are never skipped.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("AMPARO_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but AMPARO_TEST_POSTGRES_URL is not: PostgreSQL tests must run in CI")
+        }
+        _ => {
+            eprintln!(
+                "AMPARO_TEST_POSTGRES_URL is not set: skipping the PostgreSQL half of this test"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh, empty PostgreSQL database, dropped when this value is.
+pub struct TestDb {
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+impl TestDb {
+    pub fn create(admin: &str) -> TestDb {
+        use sqlx::Connection;
+        let mut raw = [0u8; 6];
+        amparo_protocol::Entropy::fill(&mut SystemEntropy::new(), &mut raw).unwrap();
+        let name = format!(
+            "amparo_test_{}",
+            raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let admin = admin.to_string();
+        let n = name.clone();
+        let a = admin.clone();
+        // Its own thread and runtime, so this works from sync and async tests alike.
+        std::thread::spawn(move || {
+            runtime().block_on(async {
+                let mut c = sqlx::PgConnection::connect(&a).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {n}")))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            })
+        })
+        .join()
+        .unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        TestDb {
+            url: format!("{base}/{name}"),
+            name,
+            admin,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        use sqlx::Connection;
+        let (a, n) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            runtime().block_on(async {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&a).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {n} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// Which storage a relay under test uses.
+pub enum Backend {
+    Sqlite,
+    Postgres(TestDb),
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn database_url(&self) -> Option<String> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres(db) => Some(db.url.clone()),
+        }
+    }
+}
+
+/// SQLite always; PostgreSQL when a server is configured.
+pub fn backends() -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    if let Some(admin) = postgres_admin_url() {
+        out.push(Backend::Postgres(TestDb::create(&admin)));
+    }
+    out
+}
+
+/// A running relay process.
+pub struct Relay {
+    child: Child,
+    pub addr: SocketAddr,
+    pub logs: Arc<Mutex<String>>,
+    pub data_dir: tempfile::TempDir,
+    pub receipt_key: VerifyingKey,
+}
+
+impl Relay {
+    /// Starts `amparo-relay` on a free loopback port with extra `args`.
+    pub fn start(database_url: Option<String>, args: &[&str]) -> Relay {
+        Self::start_in(tempfile::tempdir().unwrap(), database_url, args)
+    }
+
+    pub fn start_in(
+        data_dir: tempfile::TempDir,
+        database_url: Option<String>,
+        args: &[&str],
+    ) -> Relay {
+        let mut cmd = Command::new(relay_binary());
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("AMPARO_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(url) = database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        if !args.contains(&"--log") {
+            cmd.env("AMPARO_LOG", "info");
+        }
+        let mut child = cmd.spawn().expect("start amparo-relay");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split(',').next().unwrap_or("").to_string();
+                    let key = line
+                        .rsplit("receipt key ")
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
+                    let _ = tx.send((addr, key));
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let (addr, key) = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(v) => v,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("relay did not start; its log:\n{}", logs.lock().unwrap());
+            }
+        };
+        Relay {
+            child,
+            addr: addr.parse().unwrap(),
+            logs,
+            data_dir,
+            receipt_key: VerifyingKey(b64::decode_array(&key, "key").unwrap()),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits until the process has ended (e.g. after a config error).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Where to cut one connection through a [`CutProxy`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cut {
+    /// Close after this many bytes from client to server.
+    pub upload_after: Option<usize>,
+    /// Close after this many bytes from server to client.
+    pub download_after: Option<usize>,
+}
+
+/// A TCP proxy on loopback that passes bytes through, except that the next
+/// connections are cut where the queued [`Cut`]s say: a link dying in the
+/// middle of an upload or of the answer.
+pub struct CutProxy {
+    pub addr: SocketAddr,
+    cuts: Arc<Mutex<std::collections::VecDeque<Cut>>>,
+}
+
+impl CutProxy {
+    pub fn start(target: SocketAddr) -> CutProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cuts: Arc<Mutex<std::collections::VecDeque<Cut>>> = Arc::default();
+        let queue = cuts.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                let cut = queue.lock().unwrap().pop_front().unwrap_or_default();
+                let pipe =
+                    |from: std::net::TcpStream, to: std::net::TcpStream, limit: Option<usize>| {
+                        std::thread::spawn(move || {
+                            use std::io::{Read, Write};
+                            let (mut from, mut to) = (from, to);
+                            let mut sent = 0usize;
+                            let mut buf = [0u8; 8192];
+                            loop {
+                                let n = match from.read(&mut buf) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => n,
+                                };
+                                let allowed = limit.map_or(n, |l| n.min(l.saturating_sub(sent)));
+                                if to.write_all(&buf[..allowed]).is_err() {
+                                    break;
+                                }
+                                sent += allowed;
+                                if allowed < n || limit.is_some_and(|l| sent >= l) {
+                                    break;
+                                }
+                            }
+                            let _ = from.shutdown(std::net::Shutdown::Both);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        })
+                    };
+                pipe(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    cut.upload_after,
+                );
+                pipe(server, client, cut.download_after);
+            }
+        });
+        CutProxy { addr, cuts }
+    }
+
+    /// Cuts the next connection as `cut` says.
+    pub fn cut_next(&self, cut: Cut) {
+        self.cuts.lock().unwrap().push_back(cut);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// The system clock as the protocol takes it.
+pub fn now() -> amparo_protocol::UnixTime {
+    amparo_protocol::UnixTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+}
+
+/// A directory entry for a focal point with `keys`, valid for a long time,
+/// in region PE-UCA, offering legal advice and protection, in Spanish.
+pub fn focal_point_entry(
+    id: &str,
+    keys: amparo_protocol::keys::RecipientPublic,
+) -> amparo_protocol::directory::FocalPoint {
+    use amparo_protocol::payload::{Language, Need};
+    let name = amparo_protocol::directory::LocalizedText {
+        es: id.into(),
+        pt: id.into(),
+        en: id.into(),
+    };
+    amparo_protocol::directory::FocalPoint {
+        id: id.into(),
+        name,
+        organization: "Organización de prueba".into(),
+        regions: vec!["PE-UCA".into()],
+        categories: vec![Need::LegalAdvice, Need::ProtectionShelter],
+        languages: vec![Language::Es],
+        keys,
+        valid_from: 0,
+        valid_until: u64::MAX / 2,
+    }
+}
