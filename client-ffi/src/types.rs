@@ -1,0 +1,920 @@
+//! The records and enums that cross the FFI, each mirroring an amparo-core or
+//! amparo-protocol type, with the conversions both ways. Conversion only: no
+//! rule of the protocol is checked here (amparo-core checks them all).
+//!
+//! Ids (drafts, reports, messages, cases, attachments) and keys cross as
+//! base64url strings without padding, as the protocol writes them on
+//! screens and in JSON: easy to compare, store and put in a navigation route
+//! in any language.
+
+use amparo_core::bundles;
+use amparo_core::directory as core_dir;
+use amparo_core::drafts;
+use amparo_core::focal;
+use amparo_core::survivor;
+use amparo_protocol::b64;
+use amparo_protocol::directory as proto_dir;
+use amparo_protocol::keys::RecipientPublic;
+use amparo_protocol::payload;
+
+use crate::error::AmparoError;
+
+/// Mirrors a fieldless protocol enum: same variants, conversions both ways.
+macro_rules! mirror_enum {
+    ($(#[$doc:meta])* $name:ident = $core:path { $($(#[$vdoc:meta])* $v:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+        pub enum $name {
+            $($(#[$vdoc])* $v),+
+        }
+
+        impl From<$name> for $core {
+            fn from(v: $name) -> Self {
+                match v {
+                    $($name::$v => <$core>::$v),+
+                }
+            }
+        }
+
+        impl From<$core> for $name {
+            fn from(v: $core) -> Self {
+                match v {
+                    $(<$core>::$v => $name::$v),+
+                }
+            }
+        }
+    };
+}
+
+mirror_enum!(
+    /// Kind of violence (several may apply).
+    ViolenceKind = payload::ViolenceKind {
+        /// Physical violence.
+        Physical,
+        /// Sexual violence, including rape and forced unprotected sex.
+        Sexual,
+        /// Psychological violence, humiliation.
+        Psychological,
+        /// Threats, including threats with a weapon.
+        Threats,
+        /// Harassment and stalking.
+        Harassment,
+        /// Extortion, demands for money or sex, including by officials.
+        Extortion,
+        /// Robbery, theft of earnings or documents.
+        Robbery,
+        /// Arbitrary detention, raids, abuse in custody.
+        ArbitraryDetention,
+        /// Discrimination, refusal of service.
+        Discrimination,
+        /// Trafficking, forced work, exploitation.
+        Trafficking,
+        /// Something else (described in `violence_other`).
+        Other,
+    }
+);
+
+mirror_enum!(
+    /// Who the aggressor was (several may apply).
+    AggressorKind = payload::AggressorKind {
+        /// A client.
+        Client,
+        /// Police, military, municipal or private security agents.
+        PoliceOrSecurity,
+        /// Current or former intimate partner.
+        IntimatePartner,
+        /// Pimp, manager, owner of the venue.
+        ThirdPartyOrPimp,
+        /// Organised crime, gangs, traffickers.
+        OrganizedCrime,
+        /// Someone else (described in `aggressor_other`).
+        Other,
+        /// Unknown or prefers not to say.
+        Unknown,
+    }
+);
+
+mirror_enum!(
+    /// What the person needs; also the kinds of help a focal point offers.
+    Need = payload::Need {
+        /// Legal advice, filing a complaint, accompaniment.
+        LegalAdvice,
+        /// Health care.
+        HealthCare,
+        /// STI/HIV testing and treatment, PEP, emergency contraception.
+        StiHivPep,
+        /// Psychological support.
+        PsychologicalSupport,
+        /// Protection measures, safe shelter.
+        ProtectionShelter,
+        /// Help with children.
+        Children,
+        /// Migration status, documents, refuge.
+        MigrationStatus,
+        /// Something else.
+        Other,
+    }
+);
+
+mirror_enum!(
+    /// Languages of the form, replies and directory.
+    Language = payload::Language {
+        /// Español.
+        Es,
+        /// Português.
+        Pt,
+        /// English.
+        En,
+    }
+);
+
+mirror_enum!(
+    /// Kind of attached media.
+    AttachmentKind = payload::AttachmentKind {
+        /// A photo (its metadata is removed before it is stored).
+        Photo,
+        /// An audio recording.
+        Audio,
+        /// A video.
+        Video,
+        /// A document.
+        Document,
+    }
+);
+
+mirror_enum!(
+    /// Where a case stands.
+    CaseStatus = payload::CaseStatus {
+        /// The focal point has the report.
+        Received,
+        /// Someone is working on it.
+        InProgress,
+        /// Passed to another focal point.
+        Referred,
+        /// Closed.
+        Closed,
+    }
+);
+
+/// How hard the PIN is to guess from a stolen copy of the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KdfStrength {
+    /// Argon2id, 64 MiB, 3 passes: for every real profile.
+    Phone,
+    /// Argon2id with 64 KiB and 1 pass: a 4-digit PIN falls in seconds.
+    /// For automated tests only; never in an app build.
+    DangerouslyFastForTests,
+}
+
+impl From<KdfStrength> for amparo_core::store::KdfParams {
+    fn from(k: KdfStrength) -> Self {
+        match k {
+            KdfStrength::Phone => Self::PHONE,
+            KdfStrength::DangerouslyFastForTests => Self::DANGEROUSLY_FAST_FOR_TESTS,
+        }
+    }
+}
+
+/// The keys an app ships with: the coordinator's directory-signing key and
+/// the receipt keys of relays it trusts before any directory arrives (the
+/// directory adds its own relays). Base64url, 43 characters each.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TrustedKeys {
+    /// The coordinator's Ed25519 public key.
+    pub coordinator_key: String,
+    /// Relay receipt keys (Ed25519 public keys).
+    #[uniffi(default)]
+    pub relay_receipt_keys: Vec<String>,
+}
+
+/// When it happened. Any part may be left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct IncidentDate {
+    /// Year (e.g. 2026).
+    pub year: u16,
+    /// Month 1–12.
+    #[uniffi(default)]
+    pub month: Option<u8>,
+    /// Day 1–31 (needs a month).
+    #[uniffi(default)]
+    pub day: Option<u8>,
+    /// She is not sure of the date.
+    #[uniffi(default)]
+    pub approximate: bool,
+}
+
+impl From<IncidentDate> for payload::IncidentDate {
+    fn from(d: IncidentDate) -> Self {
+        payload::IncidentDate {
+            year: d.year,
+            month: d.month,
+            day: d.day,
+            approximate: d.approximate,
+        }
+    }
+}
+
+impl From<payload::IncidentDate> for IncidentDate {
+    fn from(d: payload::IncidentDate) -> Self {
+        IncidentDate {
+            year: d.year,
+            month: d.month,
+            day: d.day,
+            approximate: d.approximate,
+        }
+    }
+}
+
+/// What the person fills in. Every field may be left out but the text.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DraftForm {
+    /// Kinds of violence.
+    #[uniffi(default)]
+    pub violence: Vec<ViolenceKind>,
+    /// Description when `violence` includes `Other`.
+    #[uniffi(default)]
+    pub violence_other: Option<String>,
+    /// When it happened.
+    #[uniffi(default)]
+    pub when: Option<IncidentDate>,
+    /// Country, ISO 3166-1 alpha-2 (e.g. "PE").
+    #[uniffi(default)]
+    pub country: Option<String>,
+    /// Region as the directory names it (e.g. "PE-UCA").
+    #[uniffi(default)]
+    pub region: Option<String>,
+    /// Free description of the place, only if she wants to give one.
+    #[uniffi(default)]
+    pub place_detail: Option<String>,
+    /// Who.
+    #[uniffi(default)]
+    pub aggressors: Vec<AggressorKind>,
+    /// Description when `aggressors` includes `Other`.
+    #[uniffi(default)]
+    pub aggressor_other: Option<String>,
+    /// What she needs.
+    #[uniffi(default)]
+    pub needs: Vec<Need>,
+    /// Language for replies (Spanish if not chosen).
+    #[uniffi(default)]
+    pub language: Option<Language>,
+    /// Her own words.
+    #[uniffi(default)]
+    pub text: String,
+}
+
+fn map<A: Clone + Into<B>, B>(v: &[A]) -> Vec<B> {
+    v.iter().cloned().map(Into::into).collect()
+}
+
+impl From<DraftForm> for drafts::DraftForm {
+    fn from(f: DraftForm) -> Self {
+        drafts::DraftForm {
+            violence: map(&f.violence),
+            violence_other: f.violence_other,
+            when: f.when.map(Into::into),
+            place: payload::Place {
+                country: f.country,
+                region: f.region,
+                detail: f.place_detail,
+            },
+            aggressors: map(&f.aggressors),
+            aggressor_other: f.aggressor_other,
+            needs: map(&f.needs),
+            language: f.language.map(Into::into),
+            text: f.text,
+        }
+    }
+}
+
+impl From<drafts::DraftForm> for DraftForm {
+    fn from(f: drafts::DraftForm) -> Self {
+        DraftForm {
+            violence: map(&f.violence),
+            violence_other: f.violence_other,
+            when: f.when.map(Into::into),
+            country: f.place.country,
+            region: f.place.region,
+            place_detail: f.place.detail,
+            aggressors: map(&f.aggressors),
+            aggressor_other: f.aggressor_other,
+            needs: map(&f.needs),
+            language: f.language.map(Into::into),
+            text: f.text,
+        }
+    }
+}
+
+/// A draft as listed and read.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Draft {
+    /// Its id.
+    pub id: String,
+    /// The form.
+    pub form: DraftForm,
+    /// Ids of its attachments, in the order added.
+    pub attachments: Vec<String>,
+}
+
+impl From<drafts::Draft> for Draft {
+    fn from(d: drafts::Draft) -> Self {
+        Draft {
+            id: b64::encode(&d.id),
+            form: d.form.into(),
+            attachments: d.attachments.iter().map(|a| b64::encode(a)).collect(),
+        }
+    }
+}
+
+/// A text in each of the directory's languages.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LocalizedText {
+    /// Español.
+    pub es: String,
+    /// Português.
+    pub pt: String,
+    /// English.
+    pub en: String,
+}
+
+impl From<LocalizedText> for proto_dir::LocalizedText {
+    fn from(t: LocalizedText) -> Self {
+        proto_dir::LocalizedText {
+            es: t.es,
+            pt: t.pt,
+            en: t.en,
+        }
+    }
+}
+
+impl From<proto_dir::LocalizedText> for LocalizedText {
+    fn from(t: proto_dir::LocalizedText) -> Self {
+        LocalizedText {
+            es: t.es,
+            pt: t.pt,
+            en: t.en,
+        }
+    }
+}
+
+/// A focal point's public keys, as the directory lists them.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FocalKeys {
+    /// X25519 key reports are sealed to.
+    pub sealing_key: String,
+    /// Ed25519 key that signs its mailbox requests.
+    pub signing_key: String,
+    /// The relay mailbox these keys own (derived, for display).
+    pub mailbox: String,
+}
+
+impl From<RecipientPublic> for FocalKeys {
+    fn from(k: RecipientPublic) -> Self {
+        FocalKeys {
+            sealing_key: b64::encode(&k.sealing_key),
+            signing_key: b64::encode(&k.signing_key),
+            mailbox: k.mailbox().to_string(),
+        }
+    }
+}
+
+impl TryFrom<FocalKeys> for RecipientPublic {
+    type Error = AmparoError;
+    fn try_from(k: FocalKeys) -> Result<Self, AmparoError> {
+        Ok(RecipientPublic {
+            sealing_key: key32(&k.sealing_key, "focal point sealing key")?,
+            signing_key: key32(&k.signing_key, "focal point signing key")?,
+        })
+    }
+}
+
+/// A justice focal point in the signed directory.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FocalPoint {
+    /// Stable id chosen by the coordinator (e.g. "pe-ucayali-defensoria").
+    pub id: String,
+    /// Name shown to survivors.
+    pub name: LocalizedText,
+    /// The organisation it belongs to.
+    pub organization: String,
+    /// Regions it serves (e.g. "PE-UCA").
+    pub regions: Vec<String>,
+    /// Kinds of help it gives.
+    pub categories: Vec<Need>,
+    /// Languages it answers in.
+    pub languages: Vec<Language>,
+    /// Its keys.
+    pub keys: FocalKeys,
+    /// Start of validity (seconds since the epoch).
+    pub valid_from: u64,
+    /// End of validity (seconds since the epoch).
+    pub valid_until: u64,
+}
+
+impl From<&proto_dir::FocalPoint> for FocalPoint {
+    fn from(f: &proto_dir::FocalPoint) -> Self {
+        FocalPoint {
+            id: f.id.clone(),
+            name: f.name.clone().into(),
+            organization: f.organization.clone(),
+            regions: f.regions.clone(),
+            categories: map(&f.categories),
+            languages: map(&f.languages),
+            keys: f.keys.into(),
+            valid_from: f.valid_from,
+            valid_until: f.valid_until,
+        }
+    }
+}
+
+impl TryFrom<FocalPoint> for proto_dir::FocalPoint {
+    type Error = AmparoError;
+    fn try_from(f: FocalPoint) -> Result<Self, AmparoError> {
+        Ok(proto_dir::FocalPoint {
+            id: f.id,
+            name: f.name.into(),
+            organization: f.organization,
+            regions: f.regions,
+            categories: map(&f.categories),
+            languages: map(&f.languages),
+            keys: f.keys.try_into()?,
+            valid_from: f.valid_from,
+            valid_until: f.valid_until,
+        })
+    }
+}
+
+mirror_enum!(
+    /// Kinds of service a route points to.
+    ServiceKind = proto_dir::ServiceKind {
+        /// General health care.
+        HealthCare,
+        /// STI/HIV, PEP, emergency contraception.
+        StiHivPep,
+        /// Legal aid.
+        LegalAid,
+        /// Shelter, safe house.
+        Shelter,
+        /// Mental health.
+        MentalHealth,
+        /// Help for migrants.
+        MigrationSupport,
+    }
+);
+
+/// Where to get a service in a region, in plain words.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ServiceRoute {
+    /// Stable id.
+    pub id: String,
+    /// Region served.
+    pub region: String,
+    /// Kind of service.
+    pub service: ServiceKind,
+    /// Name of the place or programme.
+    pub name: LocalizedText,
+    /// How to get there and what to expect.
+    pub description: LocalizedText,
+    /// Phone, address or opening hours, if public.
+    #[uniffi(default)]
+    pub contact: Option<String>,
+}
+
+impl From<&proto_dir::ServiceRoute> for ServiceRoute {
+    fn from(r: &proto_dir::ServiceRoute) -> Self {
+        ServiceRoute {
+            id: r.id.clone(),
+            region: r.region.clone(),
+            service: r.service.into(),
+            name: r.name.clone().into(),
+            description: r.description.clone().into(),
+            contact: r.contact.clone(),
+        }
+    }
+}
+
+impl From<ServiceRoute> for proto_dir::ServiceRoute {
+    fn from(r: ServiceRoute) -> Self {
+        proto_dir::ServiceRoute {
+            id: r.id,
+            region: r.region,
+            service: r.service.into(),
+            name: r.name.into(),
+            description: r.description.into(),
+            contact: r.contact,
+        }
+    }
+}
+
+/// A relay whose receipts count as delivered.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RelayEntry {
+    /// A name for people.
+    pub name: String,
+    /// Base URL, if public.
+    #[uniffi(default)]
+    pub url: Option<String>,
+    /// Its receipt-signing key (base64url).
+    pub receipt_key: String,
+}
+
+impl TryFrom<RelayEntry> for proto_dir::RelayEntry {
+    type Error = AmparoError;
+    fn try_from(r: RelayEntry) -> Result<Self, AmparoError> {
+        Ok(proto_dir::RelayEntry {
+            name: r.name,
+            url: r.url,
+            receipt_key: key32(&r.receipt_key, "relay receipt key")?,
+        })
+    }
+}
+
+impl From<&proto_dir::RelayEntry> for RelayEntry {
+    fn from(r: &proto_dir::RelayEntry) -> Self {
+        RelayEntry {
+            name: r.name.clone(),
+            url: r.url.clone(),
+            receipt_key: b64::encode(&r.receipt_key),
+        }
+    }
+}
+
+/// What the person is looking for; every field given must match.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct FocalPointQuery {
+    /// Region code, e.g. "PE-UCA".
+    #[uniffi(default)]
+    pub region: Option<String>,
+    /// A kind of help.
+    #[uniffi(default)]
+    pub need: Option<Need>,
+    /// A language she speaks.
+    #[uniffi(default)]
+    pub language: Option<Language>,
+}
+
+impl From<FocalPointQuery> for core_dir::FocalPointQuery {
+    fn from(q: FocalPointQuery) -> Self {
+        core_dir::FocalPointQuery {
+            region: q.region,
+            need: q.need.map(Into::into),
+            language: q.language.map(Into::into),
+        }
+    }
+}
+
+/// A report that was sent (or is waiting to go).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SentReport {
+    /// The report id.
+    pub id: String,
+    /// The focal point's directory id.
+    pub focal_point: String,
+    /// Hour it was sealed (hours since the epoch).
+    pub created_hour: u32,
+    /// Envelopes still waiting for a relay receipt.
+    pub pending: u64,
+    /// Envelopes the relay has signed for.
+    pub delivered: u64,
+    /// The latest case status the focal point sent.
+    pub status: Option<CaseStatus>,
+    /// Messages not yet read.
+    pub unread: u64,
+}
+
+impl From<survivor::SentReport> for SentReport {
+    fn from(r: survivor::SentReport) -> Self {
+        SentReport {
+            id: b64::encode(&r.id),
+            focal_point: r.focal_point,
+            created_hour: r.created_hour,
+            pending: r.pending as u64,
+            delivered: r.delivered as u64,
+            status: r.status.map(Into::into),
+            unread: r.unread as u64,
+        }
+    }
+}
+
+/// A message from the focal point on a report's channel.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ReceivedMessage {
+    /// Its id.
+    pub id: String,
+    /// The report it belongs to.
+    pub report: String,
+    /// Text of a reply, or the message of a status update.
+    pub text: Option<String>,
+    /// The new case status, for a status update.
+    pub status: Option<CaseStatus>,
+    /// The focal point it was referred to, with status `Referred`.
+    pub referred_to: Option<String>,
+    /// Hour the focal point wrote it.
+    pub hour: u32,
+    /// Whether she has read it.
+    pub read: bool,
+}
+
+impl From<survivor::ReceivedMessage> for ReceivedMessage {
+    fn from(m: survivor::ReceivedMessage) -> Self {
+        ReceivedMessage {
+            id: b64::encode(&m.id),
+            report: b64::encode(&m.report),
+            text: m.text,
+            status: m.status.map(Into::into),
+            referred_to: m.referred_to,
+            hour: m.hour,
+            read: m.read,
+        }
+    }
+}
+
+/// Progress of a sync, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncProgress {
+    /// `done` of `total` outbox envelopes are uploaded.
+    Upload {
+        /// Uploaded so far.
+        done: u64,
+        /// Waiting at the start.
+        total: u64,
+        /// Bytes uploaded so far.
+        bytes: u64,
+    },
+    /// `done` of `total` reply channels are checked.
+    Replies {
+        /// Checked so far.
+        done: u64,
+        /// To check.
+        total: u64,
+    },
+    /// A focal point's mailbox: `done` envelopes fetched so far.
+    Mailbox {
+        /// Fetched so far.
+        done: u64,
+    },
+}
+
+impl From<survivor::SyncProgress> for SyncProgress {
+    fn from(p: survivor::SyncProgress) -> Self {
+        match p {
+            survivor::SyncProgress::Upload { done, total, bytes } => SyncProgress::Upload {
+                done: done as u64,
+                total: total as u64,
+                bytes: bytes as u64,
+            },
+            survivor::SyncProgress::Replies { done, total } => SyncProgress::Replies {
+                done: done as u64,
+                total: total as u64,
+            },
+        }
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SyncSummary {
+    /// Envelopes uploaded and signed for.
+    pub delivered: u64,
+    /// Envelopes the relay refused (kept aside, not resent).
+    pub refused: u64,
+    /// New messages from focal points.
+    pub new_messages: u64,
+}
+
+impl From<survivor::SyncSummary> for SyncSummary {
+    fn from(s: survivor::SyncSummary) -> Self {
+        SyncSummary {
+            delivered: s.delivered as u64,
+            refused: s.refused as u64,
+            new_messages: s.new_messages as u64,
+        }
+    }
+}
+
+/// What one mailbox fetch filed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct FetchSummary {
+    /// New cases.
+    pub new_cases: u64,
+    /// Attachment pieces stored.
+    pub chunks: u64,
+    /// Follow-up messages from survivors.
+    pub messages: u64,
+    /// Copies of things already filed.
+    pub duplicates: u64,
+    /// Envelopes that could not be opened, kept aside.
+    pub rejected: u64,
+}
+
+impl From<focal::FetchSummary> for FetchSummary {
+    fn from(s: focal::FetchSummary) -> Self {
+        FetchSummary {
+            new_cases: s.new_cases as u64,
+            chunks: s.chunks as u64,
+            messages: s.messages as u64,
+            duplicates: s.duplicates as u64,
+            rejected: s.rejected as u64,
+        }
+    }
+}
+
+/// What a focal point's sync did: what it sent and what it fetched.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct FocalSyncSummary {
+    /// Replies, status updates and referrals uploaded.
+    pub sent: SyncSummary,
+    /// What arrived.
+    pub fetched: FetchSummary,
+}
+
+/// Filter for the focal point's case list; every field set must match.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct CaseFilter {
+    /// Status.
+    #[uniffi(default)]
+    pub status: Option<CaseStatus>,
+    /// A need the report names.
+    #[uniffi(default)]
+    pub need: Option<Need>,
+    /// Region.
+    #[uniffi(default)]
+    pub region: Option<String>,
+    /// Reported at or after this hour (hours since the epoch).
+    #[uniffi(default)]
+    pub since_hour: Option<u32>,
+}
+
+impl From<CaseFilter> for focal::CaseFilter {
+    fn from(f: CaseFilter) -> Self {
+        focal::CaseFilter {
+            status: f.status.map(Into::into),
+            need: f.need.map(Into::into),
+            region: f.region,
+            since_hour: f.since_hour,
+        }
+    }
+}
+
+/// A case as listed.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CaseSummary {
+    /// The report id (also the case id).
+    pub id: String,
+    /// Where it stands.
+    pub status: CaseStatus,
+    /// Hour the report was written.
+    pub reported_hour: u32,
+    /// What the person needs.
+    pub needs: Vec<Need>,
+    /// Region, if given.
+    pub region: Option<String>,
+    /// The focal point that referred it here, if any.
+    pub referred_by: Option<String>,
+}
+
+impl From<focal::CaseSummary> for CaseSummary {
+    fn from(s: focal::CaseSummary) -> Self {
+        CaseSummary {
+            id: b64::encode(&s.id),
+            status: s.status.into(),
+            reported_hour: s.reported_hour,
+            needs: map(&s.needs),
+            region: s.region,
+            referred_by: s.referred_by,
+        }
+    }
+}
+
+/// An attachment of a case.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CaseAttachment {
+    /// Kind of media.
+    pub kind: AttachmentKind,
+    /// MIME type.
+    pub mime: String,
+    /// Size in bytes, as the report declares it.
+    pub size: u64,
+    /// The bytes, once every piece has arrived and the hash matched.
+    pub data: Option<Vec<u8>>,
+}
+
+/// A whole case: the report as she wrote it, its attachments and her
+/// follow-up messages.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Case {
+    /// Summary fields.
+    pub summary: CaseSummary,
+    /// The form she filled in.
+    pub form: DraftForm,
+    /// The language she wants replies in.
+    pub language: Language,
+    /// The referral note, if another focal point referred the case.
+    pub referral_note: Option<String>,
+    /// Attachments.
+    pub attachments: Vec<CaseAttachment>,
+    /// Follow-up messages from her, oldest first.
+    pub messages: Vec<String>,
+}
+
+impl From<focal::Case> for Case {
+    fn from(c: focal::Case) -> Self {
+        let r = c.report;
+        Case {
+            summary: c.summary.into(),
+            form: DraftForm {
+                violence: map(&r.violence),
+                violence_other: r.violence_other,
+                when: r.when.map(Into::into),
+                country: r.place.country,
+                region: r.place.region,
+                place_detail: r.place.detail,
+                aggressors: map(&r.aggressors),
+                aggressor_other: r.aggressor_other,
+                needs: map(&r.needs),
+                language: Some(r.language.into()),
+                text: r.text,
+            },
+            language: r.language.into(),
+            referral_note: r.referral.map(|n| n.note),
+            attachments: c
+                .attachments
+                .into_iter()
+                .map(|(a, data)| CaseAttachment {
+                    kind: a.kind.into(),
+                    mime: a.mime,
+                    size: a.size,
+                    data,
+                })
+                .collect(),
+            messages: c.messages,
+        }
+    }
+}
+
+/// An envelope the focal point could not open, kept aside.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RejectedEnvelope {
+    /// The envelope id.
+    pub id: String,
+    /// Why it could not be filed.
+    pub reason: String,
+}
+
+/// What a bundle import kept and what it could not read.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ImportReport {
+    /// Envelopes taken on to carry.
+    pub envelopes: u64,
+    /// Envelopes already held (dropped).
+    pub duplicates: u64,
+    /// Receipts for this phone's own reports, verified.
+    pub receipts_accepted: u64,
+    /// Receipts for other phones' envelopes, or that did not verify.
+    pub receipts_ignored: u64,
+    /// The directory version accepted, if the bundle brought a newer one.
+    pub directory: Option<u64>,
+    /// Why reading stopped early, if the bundle was damaged.
+    pub damaged: Option<String>,
+}
+
+impl From<bundles::ImportReport> for ImportReport {
+    fn from(r: bundles::ImportReport) -> Self {
+        ImportReport {
+            envelopes: r.envelopes as u64,
+            duplicates: r.duplicates as u64,
+            receipts_accepted: r.receipts_accepted as u64,
+            receipts_ignored: r.receipts_ignored as u64,
+            directory: r.directory,
+            damaged: r.damaged,
+        }
+    }
+}
+
+/// What a facilitator is carrying (counts only).
+#[derive(Debug, Clone, Copy, uniffi::Record)]
+pub struct Carrying {
+    /// Waiting to be uploaded.
+    pub waiting: u64,
+    /// Uploaded, with a receipt to bring back.
+    pub delivered: u64,
+}
+
+impl From<bundles::Carrying> for Carrying {
+    fn from(c: bundles::Carrying) -> Self {
+        Carrying {
+            waiting: c.waiting as u64,
+            delivered: c.delivered as u64,
+        }
+    }
+}
+
+/// A 16-byte id from its base64url form.
+pub(crate) fn id16(text: &str) -> Result<[u8; 16], AmparoError> {
+    Ok(b64::decode_array::<16>(text.trim(), "id")?)
+}
+
+/// A 32-byte key from its base64url form.
+pub(crate) fn key32(text: &str, what: &'static str) -> Result<[u8; 32], AmparoError> {
+    Ok(b64::decode_array::<32>(text.trim(), what)?)
+}

@@ -1,0 +1,192 @@
+// The whole Amparo story from Kotlin, through the generated UniFFI bindings
+// (the same source an Android app compiles), on the JVM with JNA, against a
+// real amparo-relay process on loopback.
+//
+// Run by client-ffi/bindings.sh test:
+//   kotlinc amparo_ffi.kt Story.kt -> story.jar; java ... StoryKt <path to amparo-relay>
+
+import java.io.File
+import java.nio.file.Files
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.TimeUnit
+import uniffi.amparo_ffi.*
+
+const val PIN = "2468"
+
+var passed = 0
+var failed = 0
+
+fun check(ok: Boolean, what: String) {
+    if (!ok) throw AssertionError(what)
+}
+
+/** An amparo-relay process on a free loopback port. */
+class RelayProcess(bin: String, dataDir: File, coordinatorKey: String) {
+    private val proc: Process = ProcessBuilder(
+        bin, "--listen", "127.0.0.1:0", "--data-dir", dataDir.path,
+        "--coordinator-key=$coordinatorKey", "--log", "info",
+    ).redirectOutput(ProcessBuilder.Redirect.DISCARD).also {
+        it.environment().remove("DATABASE_URL")
+        it.environment().remove("AMPARO_CONFIG")
+    }.start()
+    val url: String
+    val receiptKey: String
+
+    init {
+        val started = CompletableFuture<Pair<String, String>>()
+        Thread {
+            proc.errorStream.bufferedReader().forEachLine { line ->
+                if (line.contains("listening on http://") && !started.isDone) {
+                    val addr = line.substringAfter("listening on http://").substringBefore(",")
+                    started.complete("http://$addr" to line.substringAfterLast("receipt key ").trim())
+                }
+            }
+        }.apply { isDaemon = true }.start()
+        val (u, k) = started.get(60, TimeUnit.SECONDS)
+        url = u
+        receiptKey = k
+    }
+
+    fun stop() {
+        proc.destroyForcibly().waitFor()
+    }
+}
+
+class Progress : SyncListener {
+    val steps = mutableListOf<SyncProgress>()
+    override fun onProgress(progress: SyncProgress) {
+        steps.add(progress)
+    }
+}
+
+fun entry(id: String, keys: FocalKeys) = FocalPoint(
+    id = id,
+    name = LocalizedText(es = "Defensoría de Ucayali", pt = "Defensoria de Ucayali", en = "Ucayali Ombudsman"),
+    organization = "Defensoría del Pueblo",
+    regions = listOf("PE-UCA"),
+    categories = listOf(Need.LEGAL_ADVICE, Need.PROTECTION_SHELTER),
+    languages = listOf(Language.ES),
+    keys = keys,
+    validFrom = 0uL,
+    validUntil = 1uL shl 62,
+)
+
+class World(relayBin: String) {
+    val tmp: File = Files.createTempDirectory("amparo-kotlin").toFile()
+    val coordinator = Coordinator.generate()
+    val relayProcess = RelayProcess(relayBin, File(tmp, "relay"), coordinator.publicKey())
+    val trusted = TrustedKeys(coordinator.publicKey(), listOf(relayProcess.receiptKey))
+    val relay = Relay(RelaySettings(url = relayProcess.url, timeoutSeconds = 30u))
+
+    fun profile(name: String) =
+        Profile.create(File(tmp, name).path, PIN, KdfStrength.DANGEROUSLY_FAST_FOR_TESTS, trusted)
+
+    fun close() {
+        relayProcess.stop()
+        tmp.deleteRecursively()
+    }
+}
+
+fun reportIsSentAnsweredAndReadThenWiped(w: World) {
+    val focal = w.profile("focal")
+    val keys = focal.createFocalIdentity()
+    val signed = w.coordinator.signDirectory(
+        1uL, listOf(entry("pe-uca-defensoria", keys)), emptyList(),
+        listOf(RelayEntry(name = "test relay", url = null, receiptKey = w.relayProcess.receiptKey)),
+    )
+    w.relay.publishDirectory(signed)
+
+    val survivor = w.profile("survivor")
+    check(survivor.refreshDirectory(w.relay) == 1uL, "directory version 1")
+    val found = survivor.focalPoints(FocalPointQuery(region = "PE-UCA", need = Need.LEGAL_ADVICE))
+    check(found.map { it.id } == listOf("pe-uca-defensoria"), "focal point found: $found")
+
+    val form = DraftForm(
+        violence = listOf(ViolenceKind.EXTORTION),
+        aggressors = listOf(AggressorKind.POLICE_OR_SECURITY),
+        needs = listOf(Need.LEGAL_ADVICE),
+        region = "PE-UCA",
+        language = Language.ES,
+        text = "Dos agentes me pidieron dinero para no llevarme detenida.",
+    )
+    val draftId = survivor.createDraft(form)
+    val audio = ByteArray(150_000) { (it % 251).toByte() }
+    survivor.addAttachment(draftId, AttachmentKind.AUDIO, "audio/ogg", audio)
+    val reportId = survivor.sendDraft(draftId, "pe-uca-defensoria", false)
+    val queued = survivor.outboxLen()
+    check(queued >= 4uL, "report and three pieces of audio queued: $queued")
+
+    val progress = Progress()
+    val summary = survivor.sync(w.relay, progress)
+    check(summary.delivered == queued && summary.refused == 0uL, "delivered: $summary")
+    check(survivor.outboxLen() == 0uL, "outbox empty")
+    val last = progress.steps.filterIsInstance<SyncProgress.Upload>().last()
+    check(last.done == queued && last.total == queued, "upload progress reached the end: ${progress.steps}")
+
+    val fetched = focal.focalSync(w.relay, null).fetched
+    check(fetched.newCases == 1uL && fetched.rejected == 0uL, "one case: $fetched")
+    val case = focal.getCase(reportId)
+    check(case.form.text == form.text, "the report reads as written")
+    check(case.attachments.single().data!!.contentEquals(audio), "the audio arrives whole")
+
+    focal.replyToCase(reportId, "Recibimos su reporte.")
+    focal.setCaseStatus(reportId, CaseStatus.IN_PROGRESS, "Una defensora la acompaña.")
+    check(focal.focalSync(w.relay, null).sent.delivered == 2uL, "reply and status sent")
+
+    check(survivor.sync(w.relay, null).newMessages == 2uL, "two messages")
+    check(survivor.messages().any { it.text == "Recibimos su reporte." }, "the reply is read")
+    check(survivor.sentReports().single().status == CaseStatus.IN_PROGRESS, "status in progress")
+
+    val folder = File(w.tmp, "survivor").path
+    survivor.wipe()
+    check(!profileExists(folder), "wiped from disk")
+    try {
+        survivor.drafts()
+        check(false, "a wiped profile still answered")
+    } catch (e: AmparoException.ProfileClosed) {
+        // expected
+    }
+}
+
+fun wrongPinGivesTheFlatError(w: World) {
+    val folder = File(w.tmp, "pin").path
+    w.profile("pin").lock()
+    try {
+        Profile.open(folder, "1357", w.trusted)
+        check(false, "a wrong PIN opened the profile")
+    } catch (e: AmparoException.WrongPin) {
+        check(e.message == "the PIN is not correct", "message: ${e.message}")
+    }
+    val p = Profile.open(folder, PIN, w.trusted)
+    try {
+        p.draft("not an id")
+        check(false, "a bad id was accepted")
+    } catch (e: AmparoException) {
+        check(e is AmparoException.Invalid, "bad id is Invalid: $e")
+    }
+}
+
+fun main(args: Array<String>) {
+    val relayBin = args.getOrNull(0) ?: System.getenv("AMPARO_RELAY_BIN") ?: "target/debug/amparo-relay"
+    val tests = listOf(
+        "report is sent, answered and read, then wiped" to ::reportIsSentAnsweredAndReadThenWiped,
+        "wrong PIN gives the flat error" to ::wrongPinGivesTheFlatError,
+    )
+    for ((name, test) in tests) {
+        val w = World(relayBin)
+        val start = System.nanoTime()
+        try {
+            test(w)
+            passed++
+            println("PASS $name (${(System.nanoTime() - start) / 1_000_000} ms)")
+        } catch (e: Throwable) {
+            failed++
+            println("FAIL $name: $e")
+            e.printStackTrace()
+        } finally {
+            w.close()
+        }
+    }
+    println("kotlin: $passed passed, $failed failed")
+    if (failed > 0) System.exit(1)
+}

@@ -1,0 +1,299 @@
+"""The whole Amparo story driven from Python through the generated UniFFI
+bindings (the same library and metadata the Kotlin and Swift apps use),
+against a real amparo-relay process on loopback.
+
+Run by client-ffi/bindings.sh test (which builds the library, generates the
+bindings into client-ffi/out/python and sets AMPARO_RELAY_BIN).
+"""
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+import amparo_ffi as amparo
+
+REPO = Path(__file__).resolve().parents[3]
+PIN = "2468"
+FAST = amparo.KdfStrength.DANGEROUSLY_FAST_FOR_TESTS
+
+
+def relay_binary() -> str:
+    return os.environ.get("AMPARO_RELAY_BIN") or str(REPO / "target" / "debug" / "amparo-relay")
+
+
+class RelayProcess:
+    """An amparo-relay process on a free loopback port, its log captured."""
+
+    def __init__(self, data_dir: Path, coordinator_key: str):
+        self.proc = subprocess.Popen(
+            [
+                relay_binary(),
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(data_dir),
+                f"--coordinator-key={coordinator_key}",
+                "--log",
+                "info",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AMPARO_CONFIG")},
+        )
+        self.log = []
+        started = threading.Event()
+        self.url = self.receipt_key = None
+
+        def read():
+            assert self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self.log.append(line)
+                if "listening on http://" in line and not started.is_set():
+                    addr = line.split("listening on http://", 1)[1].split(",", 1)[0]
+                    self.url = f"http://{addr}"
+                    self.receipt_key = line.rsplit("receipt key ", 1)[1].strip()
+                    started.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not started.wait(60):
+            self.stop()
+            raise RuntimeError("the relay did not start:\n" + "".join(self.log))
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Progress(amparo.SyncListener):
+    """Records every progress step the core reports (a progress bar would draw them)."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_progress(self, progress):
+        self.steps.append(progress)
+
+
+@pytest.fixture
+def world(tmp_path):
+    coordinator = amparo.Coordinator.generate()
+    relay_proc = RelayProcess(tmp_path / "relay", coordinator.public_key())
+    try:
+        trusted = amparo.TrustedKeys(
+            coordinator_key=coordinator.public_key(),
+            relay_receipt_keys=[relay_proc.receipt_key],
+        )
+        relay = amparo.Relay(amparo.RelaySettings(url=relay_proc.url, timeout_seconds=30))
+        yield coordinator, relay, trusted, tmp_path
+    finally:
+        relay_proc.stop()
+
+
+def focal_point_entry(fp_id: str, keys: amparo.FocalKeys) -> amparo.FocalPoint:
+    name = amparo.LocalizedText(es="Defensoría de Ucayali", pt="Defensoria de Ucayali", en="Ucayali Ombudsman")
+    return amparo.FocalPoint(
+        id=fp_id,
+        name=name,
+        organization="Defensoría del Pueblo",
+        regions=["PE-UCA"],
+        categories=[amparo.Need.LEGAL_ADVICE, amparo.Need.PROTECTION_SHELTER],
+        languages=[amparo.Language.ES],
+        keys=keys,
+        valid_from=0,
+        valid_until=2**62,
+    )
+
+
+def photo_with_gps() -> tuple[bytes, bytes]:
+    """A JPEG whose EXIF segment names where it was taken; returns it and
+    the same JPEG without that segment (what must reach the focal point)."""
+    exif = b"Exif\x00\x00GPS -8.3791,-74.5539 Pucallpa"
+    app1 = b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif
+    scan = b"\xff\xda" + bytes((i * 2654435761 >> 24) & 0xFF for i in range(100_000)) + b"\xff\xd9"
+    return b"\xff\xd8" + app1 + scan, b"\xff\xd8" + scan
+
+
+def test_report_is_sent_answered_and_read_then_wiped(world):
+    coordinator, relay, trusted, tmp = world
+
+    # The focal point makes its keys; the coordinator lists it and publishes the directory.
+    focal = amparo.Profile.create(str(tmp / "focal"), PIN, FAST, trusted)
+    keys = focal.create_focal_identity()
+    assert keys.mailbox == focal.focal_keys().mailbox
+    signed = coordinator.sign_directory(
+        1,
+        [focal_point_entry("pe-uca-defensoria", keys)],
+        [],
+        [amparo.RelayEntry(name="test relay", url=None, receipt_key=trusted.relay_receipt_keys[0])],
+    )
+    relay.publish_directory(signed)
+
+    # The survivor's phone gets the directory and looks for help in her region.
+    survivor = amparo.Profile.create(str(tmp / "survivor"), PIN, FAST, trusted)
+    assert survivor.refresh_directory(relay) == 1
+    found = survivor.focal_points(amparo.FocalPointQuery(region="PE-UCA", need=amparo.Need.LEGAL_ADVICE))
+    assert [f.id for f in found] == ["pe-uca-defensoria"]
+    suggestion = survivor.suggest_focal_point(amparo.FocalPointQuery(region="PE-UCA", language=amparo.Language.PT))
+    assert suggestion is not None and suggestion.id == "pe-uca-defensoria"
+
+    # She writes a report offline, with a photo, and corrects it.
+    form = amparo.DraftForm(
+        violence=[amparo.ViolenceKind.EXTORTION, amparo.ViolenceKind.THREATS],
+        aggressors=[amparo.AggressorKind.POLICE_OR_SECURITY],
+        needs=[amparo.Need.LEGAL_ADVICE],
+        country="PE",
+        region="PE-UCA",
+        when=amparo.IncidentDate(year=2026, month=11, day=None, approximate=True),
+        language=amparo.Language.ES,
+        text="Dos agentes me pidieron dinero.",
+    )
+    draft_id = survivor.create_draft(form)
+    form.text = "Dos agentes me pidieron dinero para no llevarme detenida."
+    survivor.update_draft(draft_id, form)
+    photo, photo_clean = photo_with_gps()
+    survivor.add_attachment(draft_id, amparo.AttachmentKind.PHOTO, "image/jpeg", photo)
+    [draft] = survivor.drafts()
+    assert draft.id == draft_id and draft.form.text == form.text and len(draft.attachments) == 1
+
+    report_id = survivor.send_draft(draft_id, "pe-uca-defensoria", True)
+    assert survivor.drafts() == []
+    queued = survivor.outbox_len()
+    assert queued >= 3, "a report and a 100 KB photo in 64 KiB pieces"
+    assert survivor.sent_copy(report_id).text == form.text
+
+    progress = Progress()
+    summary = survivor.sync(relay, progress)
+    assert (summary.delivered, summary.refused, summary.new_messages) == (queued, 0, 0)
+    assert survivor.outbox_len() == 0
+    uploads = [p for p in progress.steps if p.is_upload()]
+    assert uploads[0].done == 0 and uploads[-1].done == uploads[-1].total == queued
+    assert any(p.is_replies() for p in progress.steps)
+    [sent] = survivor.sent_reports()
+    assert (sent.id, sent.focal_point, sent.delivered, sent.pending) == (report_id, "pe-uca-defensoria", queued, 0)
+
+    # The focal point fetches, decrypts and reads the case, photo included (without its GPS).
+    fetched = focal.focal_sync(relay, Progress()).fetched
+    assert (fetched.new_cases, fetched.rejected) == (1, 0)
+    [case_summary] = focal.cases(amparo.CaseFilter(need=amparo.Need.LEGAL_ADVICE, region="PE-UCA"))
+    assert case_summary.id == report_id and case_summary.status == amparo.CaseStatus.RECEIVED
+    assert focal.cases(amparo.CaseFilter(need=amparo.Need.CHILDREN)) == []
+    case = focal.get_case(report_id)
+    assert case.form.text == form.text
+    assert case.form.aggressors == [amparo.AggressorKind.POLICE_OR_SECURITY]
+    [attachment] = case.attachments
+    assert attachment.kind == amparo.AttachmentKind.PHOTO and attachment.mime == "image/jpeg"
+    assert attachment.data == photo_clean
+    assert b"GPS" not in attachment.data
+
+    # It answers and moves the case on.
+    focal.reply_to_case(report_id, "Recibimos su reporte. Una defensora le escribirá por aquí.")
+    focal.set_case_status(report_id, amparo.CaseStatus.IN_PROGRESS, None)
+    assert focal.focal_sync(relay, None).sent.delivered == 2
+
+    # The survivor reads the answer.
+    summary = survivor.sync(relay, None)
+    assert summary.new_messages == 2
+    texts = [m.text for m in survivor.messages()]
+    assert "Recibimos su reporte. Una defensora le escribirá por aquí." in texts
+    [sent] = survivor.sent_reports()
+    assert sent.status == amparo.CaseStatus.IN_PROGRESS and sent.unread == 2
+    for m in survivor.messages():
+        survivor.mark_read(m.id)
+    assert survivor.sent_reports()[0].unread == 0
+
+    # She answers back on the same channel; the focal point files it on the case.
+    survivor.reply_on_report(report_id, "Gracias. Puedo hablar el martes.")
+    assert survivor.sync(relay, None).delivered == 1
+    assert focal.focal_sync(relay, None).fetched.messages == 1
+    assert focal.get_case(report_id).messages == ["Gracias. Puedo hablar el martes."]
+
+    # Wipe: the profile is gone, from this handle and from the disk.
+    folder = str(tmp / "survivor")
+    survivor.wipe()
+    assert not amparo.profile_exists(folder)
+    with pytest.raises(amparo.AmparoError.ProfileClosed):
+        survivor.sent_reports()
+    with pytest.raises(amparo.AmparoError.NoProfile):
+        amparo.Profile.open(folder, PIN, trusted)
+
+
+def test_wrong_pin_and_bad_input_give_the_flat_error(world):
+    _, _, trusted, tmp = world
+    folder = str(tmp / "p")
+    profile = amparo.Profile.create(folder, PIN, FAST, trusted)
+    with pytest.raises(amparo.AmparoError.ProfileExists):
+        amparo.Profile.create(folder, PIN, FAST, trusted)
+    profile.lock()
+    with pytest.raises(amparo.AmparoError.ProfileClosed):
+        profile.drafts()
+
+    with pytest.raises(amparo.AmparoError.WrongPin) as wrong:
+        amparo.Profile.open(folder, "1357", trusted)
+    assert str(wrong.value) == "the PIN is not correct"
+    assert isinstance(wrong.value, amparo.AmparoError)
+
+    profile = amparo.Profile.open(folder, PIN, trusted)
+    with pytest.raises(amparo.AmparoError.Invalid):
+        profile.draft("not an id")
+    with pytest.raises(amparo.AmparoError.NotFound):
+        profile.draft("AAAAAAAAAAAAAAAAAAAAAA")
+    with pytest.raises(amparo.AmparoError.Invalid) as too_long:
+        profile.create_draft(amparo.DraftForm(text="x" * 20_000))
+    assert "text" in str(too_long.value)
+    with pytest.raises(amparo.AmparoError.Invalid):
+        amparo.Profile.open(folder, PIN, amparo.TrustedKeys(coordinator_key="short", relay_receipt_keys=[]))
+    with pytest.raises(amparo.AmparoError.Network):
+        dead = amparo.Relay(amparo.RelaySettings(url="http://127.0.0.1:9", timeout_seconds=5))
+        profile.sync(dead, None)
+
+
+def test_duress_pin_opens_a_decoy_and_can_destroy_the_real_profile(world):
+    _, _, trusted, tmp = world
+    folder = str(tmp / "p")
+    real = amparo.Profile.create(folder, PIN, FAST, trusted)
+    real.create_draft(amparo.DraftForm(text="lo que pasó de verdad"))
+    real.set_duress_pin("1111", True)
+    real.lock()
+
+    decoy = amparo.Profile.open(folder, "1111", trusted)
+    assert decoy.drafts() == [], "the decoy looks like a new, empty profile"
+    decoy.lock()
+    with pytest.raises(amparo.AmparoError.WrongPin):
+        amparo.Profile.open(folder, PIN, trusted)
+
+
+def test_a_facilitator_carries_reports_and_brings_receipts_back(world):
+    coordinator, relay, trusted, tmp = world
+    focal = amparo.Profile.create(str(tmp / "focal"), PIN, FAST, trusted)
+    signed = coordinator.sign_directory(1, [focal_point_entry("pe-uca-casa", focal.create_focal_identity())], [], [])
+
+    # The survivor has no signal: she gets the directory from a file and writes her report.
+    survivor = amparo.Profile.create(str(tmp / "survivor"), PIN, FAST, trusted)
+    assert survivor.import_directory(signed) == 1
+    draft = survivor.create_draft(amparo.DraftForm(needs=[amparo.Need.PROTECTION_SHELTER], text="Necesito un lugar seguro."))
+    report_id = survivor.send_draft(draft, "pe-uca-casa", False)
+    queued = survivor.outbox_len()
+
+    # She hands her outbox to a facilitator, whose phone cannot read it and keeps each envelope once.
+    bundle = survivor.export_outbox_bundle()
+    facilitator = amparo.Profile.create(str(tmp / "facilitator"), PIN, FAST, trusted)
+    imported = facilitator.import_bundle(bundle)
+    assert (imported.envelopes, imported.directory, imported.damaged) == (queued, 1, None)
+    assert facilitator.import_bundle(bundle).duplicates == queued
+    assert facilitator.carrying().waiting == queued
+
+    # Where there is signal, the facilitator uploads and carries the receipts back.
+    assert facilitator.upload_carried(relay) == queued
+    assert facilitator.carrying().delivered == queued
+    back = survivor.import_bundle(facilitator.export_return_bundle())
+    assert back.receipts_accepted == queued
+    assert survivor.outbox_len() == 0
+    assert survivor.sent_reports()[0].delivered == queued
+
+    # The report is at the focal point.
+    assert focal.focal_sync(relay, None).fetched.new_cases == 1
+    assert [c.id for c in focal.cases(amparo.CaseFilter())] == [report_id]
