@@ -1,51 +1,126 @@
-//! `amparo`: the command line for coordinators, focal points and
-//! facilitators. It holds no logic of its own beyond arguments and display;
-//! everything it does is amparo-core.
+//! `amparo`: the command line for coordinators, focal points, facilitators
+//! and (for tests, demos and desktop use) survivors. It holds no logic of its
+//! own beyond arguments and display; everything it does is amparo-core.
 //!
-//! So far it has one command, `demo`, which shows a report travel end to end
-//! through a running relay.
+//! Secrets (PINs) come from a prompt without echo or from environment
+//! variables for scripts (`AMPARO_PIN`, `AMPARO_NEW_PIN`,
+//! `AMPARO_DURESS_PIN`), never from flags, which land in shell history.
 
+mod cmd;
+mod ctx;
 mod demo;
+mod lang;
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use amparo_protocol::payload::Language;
 use clap::{Parser, Subcommand};
+
+use crate::ctx::Ctx;
 
 /// Amparo: anonymous, end-to-end encrypted reports to justice focal points.
 /// / Amparo: denuncias anónimas y cifradas de extremo a extremo.
 /// / Amparo: denúncias anônimas e criptografadas de ponta a ponta.
+///
+/// PINs are asked without echo, or read from AMPARO_PIN (scripts).
+/// / El PIN se pide sin mostrarlo, o se lee de AMPARO_PIN.
+/// / O PIN é pedido sem aparecer na tela, ou lido de AMPARO_PIN.
 #[derive(Parser)]
 #[command(name = "amparo", version)]
 struct Cli {
+    /// The profile folder. / La carpeta del perfil. / A pasta do perfil.
+    #[arg(
+        long,
+        global = true,
+        env = "AMPARO_PROFILE",
+        default_value = "amparo-profile"
+    )]
+    profile: PathBuf,
+    /// Language of messages: es, pt, en (default: from the locale).
+    /// / Idioma: es, pt, en. / Idioma: es, pt, en.
+    #[arg(long, global = true, value_parser = cmd::parse_enum::<Language>)]
+    lang: Option<Language>,
+    /// Print JSON for scripts instead of sentences.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Send a report through a relay and watch it arrive, be answered, and the
-    /// answer come back: a focal point and a survivor, both played here.
+    /// Create, show, configure, protect or wipe a profile.
+    /// / Crear, ver, configurar, proteger o borrar un perfil.
+    /// / Criar, ver, configurar, proteger ou apagar um perfil.
+    #[command(subcommand)]
+    Profile(cmd::profile::ProfileCmd),
+    /// Write reports, send them, read the answers (survivors).
+    /// / Escribir denuncias, enviarlas, leer las respuestas.
+    /// / Escrever denúncias, enviá-las, ler as respostas.
+    #[command(subcommand)]
+    Report(cmd::report::ReportCmd),
+    /// Carry other people's sealed reports (facilitators).
+    /// / Llevar denuncias selladas de otras personas (facilitadoras).
+    /// / Levar denúncias lacradas de outras pessoas (facilitadoras).
+    #[command(subcommand)]
+    Carry(cmd::carry::CarryCmd),
+    /// Receive reports and handle cases (focal points).
+    #[command(subcommand)]
+    Focal(cmd::focal::FocalCmd),
+    /// The directory of focal points and service routes.
+    /// / El directorio de puntos focales y rutas de atención.
+    /// / O diretório de pontos focais e rotas de atendimento.
+    #[command(subcommand)]
+    Directory(cmd::directory::DirectoryCmd),
+    /// Sign and publish the directory (coordinators).
+    #[command(subcommand)]
+    Coordinator(cmd::coordinator::CoordinatorCmd),
+    /// Play the whole story on this machine: a relay, a coordinator, two focal
+    /// points, a survivor and a facilitator; every step checked.
+    /// / Toda la historia en esta máquina, cada paso verificado.
+    /// / Toda a história nesta máquina, cada passo verificado.
     Demo(demo::DemoArgs),
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ctx = Ctx {
+        lang: lang::detect(cli.lang),
+        json: cli.json,
+        profile: cli.profile,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("amparo: cannot start: {e}");
-            return std::process::ExitCode::FAILURE;
+            eprintln!("amparo: {e}");
+            return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        Command::Demo(args) => runtime.block_on(demo::run(args)),
-    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Profile(c) => cmd::profile::run(&ctx, c),
+            Command::Report(c) => cmd::report::run(&ctx, c).await,
+            Command::Carry(c) => cmd::carry::run(&ctx, c).await,
+            Command::Focal(c) => cmd::focal::run(&ctx, c).await,
+            Command::Directory(c) => cmd::directory::run(&ctx, c).await,
+            Command::Coordinator(c) => cmd::coordinator::run(&ctx, c).await,
+            Command::Demo(args) => demo::run(&ctx, args).await,
+        }
+    });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("amparo: {e}");
-            std::process::ExitCode::FAILURE
+            let sentence = e.sentence(ctx.lang);
+            if ctx.json {
+                println!("{}", serde_json::json!({ "error": sentence }));
+            } else {
+                eprintln!("amparo: {sentence}");
+            }
+            ExitCode::FAILURE
         }
     }
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::relay::RelayClient;
 use crate::store::{ItemKind, Profile};
-use crate::survivor::{QUEUED, StoredOutgoing, decode, encode};
+use crate::survivor::{QUEUED, StoredOutgoing, SyncProgress, decode, encode};
 use crate::{CoreError, Result};
 
 /// Carried-envelope states.
@@ -90,7 +90,12 @@ impl Profile {
             damaged: error.map(|e| e.to_string()),
             ..ImportReport::default()
         };
+        // Receipts count when signed by a relay given here or listed in the
+        // directory held (or one newer that arrives in this bundle).
         let mut trusted = relay_keys.to_vec();
+        if let Some(dir) = self.directory(coordinator)? {
+            trusted.extend(dir.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
+        }
         self.in_transaction(|| {
             for item in items {
                 match item {
@@ -117,9 +122,10 @@ impl Profile {
                     BundleItem::Directory(d) => {
                         if let Ok(v) = self.import_directory(&d, coordinator, None) {
                             report.directory = Some(v);
-                        }
-                        if let Some(dir) = self.directory(coordinator)? {
-                            trusted.extend(dir.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
+                            if let Some(dir) = self.directory(coordinator)? {
+                                trusted
+                                    .extend(dir.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
+                            }
                         }
                     }
                     BundleItem::Receipt(r) => {
@@ -166,7 +172,21 @@ impl Profile {
         relay: &RelayClient,
         relay_keys: &[VerifyingKey],
     ) -> Result<usize> {
+        self.upload_carried_with_progress(relay, relay_keys, &mut |_| {})
+            .await
+    }
+
+    /// [`Profile::upload_carried`], reporting progress after each request
+    /// (as [`SyncProgress::Upload`]).
+    pub async fn upload_carried_with_progress(
+        &self,
+        relay: &RelayClient,
+        relay_keys: &[VerifyingKey],
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<usize> {
         let waiting = self.item_ids(ItemKind::Carried, Some(WAITING))?;
+        let total = waiting.len();
+        let (mut done, mut bytes) = (0, 0);
         let mut delivered = 0;
         for ids in waiting.chunks(64) {
             let mut envs = Vec::with_capacity(ids.len());
@@ -178,6 +198,9 @@ impl Profile {
                 envs.push(Envelope::from_bytes(c.envelope)?);
             }
             let results = relay.upload(&envs).await?;
+            done += envs.len();
+            bytes += envs.iter().map(|e| e.as_bytes().len()).sum::<usize>();
+            progress(SyncProgress::Upload { done, total, bytes });
             for (env, result) in envs.into_iter().zip(results) {
                 let EnvelopeResult::Accepted(receipt) = result else {
                     continue;

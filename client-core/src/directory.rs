@@ -75,6 +75,11 @@ impl Profile {
             .transpose()
     }
 
+    /// The version of the directory held.
+    pub fn directory_version(&self) -> Result<Option<u64>> {
+        Ok(self.stored_directory()?.map(|d| d.version))
+    }
+
     /// The signed bytes held (to hand on in a bundle).
     pub fn directory_bytes(&self) -> Result<Option<Vec<u8>>> {
         Ok(self.stored_directory()?.map(|d| d.bytes))

@@ -44,6 +44,9 @@ pub enum CoreError {
     /// Something asked of the core is not valid.
     #[error("{0}")]
     Invalid(&'static str),
+    /// A coordinator's directory file has a mistake.
+    #[error("{0}")]
+    Source(String),
     /// Nothing with this id.
     #[error("not found")]
     NotFound,

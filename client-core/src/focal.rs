@@ -499,10 +499,24 @@ impl Profile {
         now: impl Fn() -> UnixTime,
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<(SyncSummary, FetchSummary)> {
+        self.focal_sync_with_progress(relay, relay_keys, now, progress, &mut |_| {})
+            .await
+    }
+
+    /// [`Profile::focal_sync`], also reporting how many envelopes the
+    /// mailbox fetch has filed so far (for a progress bar on long fetches).
+    pub async fn focal_sync_with_progress(
+        &self,
+        relay: &RelayClient,
+        relay_keys: &[VerifyingKey],
+        now: impl Fn() -> UnixTime,
+        upload: &mut dyn FnMut(SyncProgress),
+        fetch: &mut dyn FnMut(usize),
+    ) -> Result<(SyncSummary, FetchSummary)> {
         let mut sent = SyncSummary::default();
-        self.upload_outbox(relay, relay_keys, progress, &mut sent)
+        self.upload_outbox(relay, relay_keys, upload, &mut sent)
             .await?;
-        let fetched = self.fetch_mailbox(relay, now, &mut |_| {}).await?;
+        let fetched = self.fetch_mailbox(relay, now, fetch).await?;
         Ok((sent, fetched))
     }
 }

@@ -5,14 +5,21 @@
 //! attach a photo, read a reply — into sealed envelopes and back, on top of
 //! the pure [`amparo_protocol`] crate.
 //!
-//! What is here so far: sealing a report with its attachments to a focal point
-//! ([`compose`]), opening what arrives in a mailbox into typed messages
-//! ([`inbox`]), and talking to a relay ([`relay`]). The encrypted local store,
-//! outbox, sync engine, directory cache and wipe are built on these in later
-//! work (see the issues).
+//! Everything hangs off an open [`store::Profile`] (a directory with one
+//! SQLite database, every value sealed under a key from the PIN):
+//! - survivors: [`drafts`] with metadata-stripped attachments ([`metadata`]),
+//!   choosing a focal point from the signed [`directory`], sealing
+//!   ([`compose`]), the outbox and [`survivor`] sync, replies and status;
+//! - facilitators: carrying other people's sealed envelopes ([`bundles`]);
+//! - focal points: fetching, opening and filing their mailbox ([`focal`],
+//!   [`inbox`]), replying, case status and referral;
+//! - coordinators: the directory-signing key and the directory built from a
+//!   file people edit ([`coordinator`]);
+//! - all: [`settings`], the [`relay`] client and [`retry`] with backoff.
 
 pub mod bundles;
 pub mod compose;
+pub mod coordinator;
 pub mod directory;
 pub mod drafts;
 mod error;
@@ -21,6 +28,7 @@ pub mod inbox;
 pub mod metadata;
 pub mod relay;
 pub mod retry;
+pub mod settings;
 pub mod store;
 pub mod survivor;
 

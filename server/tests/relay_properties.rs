@@ -53,11 +53,23 @@ fn raw_request(relay: &Relay, source: &str, request_text: &[u8], body: &[u8]) ->
 }
 
 fn contains_port(haystack: &str, port: u16) -> bool {
-    let p = port.to_string();
-    haystack.match_indices(&p).any(|(i, _)| {
-        let before = haystack[..i].chars().next_back();
-        let after = haystack[i + p.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    // A port is written down as part of an address or a field: `:38411`,
+    // `port=38411`, `port: 38411`, `"38411"`. A bare number elsewhere (a
+    // duration, a row count, a process id) is not the client's port, and
+    // matching it made this test fail by chance.
+    [
+        format!(":{port}"),
+        format!("={port}"),
+        format!(": {port}"),
+        format!("port {port}"),
+        format!("\"{port}\""),
+    ]
+    .iter()
+    .any(|form| {
+        haystack.match_indices(form.as_str()).any(|(i, m)| {
+            let after = haystack[i + m.len()..].chars().next();
+            !after.is_some_and(|c| c.is_ascii_digit())
+        })
     })
 }
 

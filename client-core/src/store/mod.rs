@@ -61,6 +61,8 @@ pub enum ItemKind {
     Directory = 10,
     /// An envelope a facilitator carries for someone else.
     Carried = 11,
+    /// The profile's settings: relay, pinned keys, role, language.
+    Settings = 12,
 }
 
 /// An open profile.

@@ -1,0 +1,178 @@
+//! `amparo carry`: what a facilitator does — take in people's sealed
+//! bundles, deliver them at the next sync, and bring back receipts and the
+//! latest directory. She sees counts, never contents.
+
+use std::path::PathBuf;
+
+use amparo_core::bundles::ImportReport;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::report::{progress_bar, show_progress};
+use crate::ctx::{CliResult, Ctx, read_file, relay_client, write_file};
+
+/// `amparo carry …`
+#[derive(Subcommand)]
+pub enum CarryCmd {
+    /// Take in bundles from people (files); each envelope is kept once.
+    /// / Recibir paquetes de otras personas. / Receber pacotes de outras pessoas.
+    Import {
+        /// Bundle files. / Archivos. / Arquivos.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// How many envelopes you carry and how many are delivered (you cannot
+    /// see what they say). / Cuántos sobres lleva (no puede ver su contenido).
+    /// / Quantos envelopes você leva (não pode ver o conteúdo).
+    Status,
+    /// Deliver what you carry to the relay and get the latest directory.
+    /// / Entregar al relay lo que lleva. / Entregar ao relay o que você leva.
+    Sync,
+    /// Write the bundle to hand back: receipts and the latest directory.
+    /// / El paquete de vuelta: recibos y directorio. / O pacote de volta: recibos e diretório.
+    Export {
+        /// The file to write.
+        file: PathBuf,
+    },
+}
+
+/// Prints what an import did, saying exactly what was kept when a bundle
+/// was damaged.
+pub fn print_import(ctx: &Ctx, r: &ImportReport) {
+    let mut human = ctx.tr(
+        &format!(
+            "Sobres recibidos: {}. Repetidos: {}. Recibos aceptados: {}, ignorados: {}.",
+            r.envelopes, r.duplicates, r.receipts_accepted, r.receipts_ignored
+        ),
+        &format!(
+            "Envelopes recebidos: {}. Repetidos: {}. Recibos aceitos: {}, ignorados: {}.",
+            r.envelopes, r.duplicates, r.receipts_accepted, r.receipts_ignored
+        ),
+        &format!(
+            "Envelopes taken: {}. Repeats: {}. Receipts accepted: {}, ignored: {}.",
+            r.envelopes, r.duplicates, r.receipts_accepted, r.receipts_ignored
+        ),
+    );
+    if let Some(v) = r.directory {
+        human.push_str(&ctx.tr(
+            &format!(" Directorio actualizado (versión {v})."),
+            &format!(" Diretório atualizado (versão {v})."),
+            &format!(" Directory updated (version {v})."),
+        ));
+    }
+    if let Some(why) = &r.damaged {
+        human.push_str(&ctx.tr(
+            &format!("\nEl paquete está dañado ({why}): se guardó solo lo anterior al daño, contado arriba; nada de lo posterior."),
+            &format!("\nO pacote está danificado ({why}): guardou-se só o anterior ao dano, contado acima; nada do posterior."),
+            &format!("\nThe bundle is damaged ({why}): only what came before the damage was kept, counted above; nothing after it."),
+        ));
+    }
+    ctx.emit(
+        human,
+        json!({
+            "envelopes": r.envelopes,
+            "duplicates": r.duplicates,
+            "receipts_accepted": r.receipts_accepted,
+            "receipts_ignored": r.receipts_ignored,
+            "directory": r.directory,
+            "damaged": r.damaged,
+        }),
+    );
+}
+
+/// Runs a `carry` command.
+pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
+    let p = ctx.open()?;
+    match cmd {
+        CarryCmd::Import { files } => {
+            let coordinator = p.settings()?.coordinator()?;
+            let mut damaged = false;
+            for file in files {
+                let report = p.import_bundle(&read_file(&file)?, &coordinator, &[])?;
+                ctx.note(format!("{}:", file.display()));
+                damaged |= report.damaged.is_some();
+                print_import(ctx, &report);
+            }
+            if damaged {
+                return crate::ctx::fail(ctx.tr(
+                    "Al menos un paquete estaba dañado.",
+                    "Pelo menos um pacote estava danificado.",
+                    "At least one bundle was damaged.",
+                ));
+            }
+            Ok(())
+        }
+        CarryCmd::Status => {
+            let c = p.carrying()?;
+            ctx.emit(
+                ctx.tr(
+                    &format!(
+                        "Esperando entrega: {}. Entregados (con recibo para devolver): {}.",
+                        c.waiting, c.delivered
+                    ),
+                    &format!(
+                        "Aguardando entrega: {}. Entregues (com recibo para devolver): {}.",
+                        c.waiting, c.delivered
+                    ),
+                    &format!(
+                        "Waiting to be delivered: {}. Delivered (receipt to hand back): {}.",
+                        c.waiting, c.delivered
+                    ),
+                ),
+                json!({ "waiting": c.waiting, "delivered": c.delivered }),
+            );
+            Ok(())
+        }
+        CarryCmd::Sync => {
+            let settings = p.settings()?;
+            let relay = relay_client(&settings)?;
+            let coordinator = settings.coordinator()?;
+            let directory = p.refresh_directory(&relay, &coordinator).await?;
+            let mut keys = settings.extra_relay_keys();
+            if let Some(d) = p.directory(&coordinator)? {
+                keys.extend(
+                    d.relays
+                        .iter()
+                        .map(|r| amparo_protocol::primitives::ed25519::VerifyingKey(r.receipt_key)),
+                );
+            }
+            let bar = progress_bar(ctx);
+            let delivered = p
+                .upload_carried_with_progress(&relay, &keys, &mut |s| show_progress(ctx, &bar, s))
+                .await?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let c = p.carrying()?;
+            ctx.emit(
+                ctx.tr(
+                    &format!(
+                        "Entregados ahora: {delivered}. Aún esperando: {}.",
+                        c.waiting
+                    ),
+                    &format!(
+                        "Entregues agora: {delivered}. Ainda aguardando: {}.",
+                        c.waiting
+                    ),
+                    &format!("Delivered now: {delivered}. Still waiting: {}.", c.waiting),
+                ),
+                json!({ "delivered": delivered, "waiting": c.waiting, "directory": directory }),
+            );
+            Ok(())
+        }
+        CarryCmd::Export { file } => {
+            let bytes = p.export_return_bundle()?;
+            write_file(&file, &bytes)?;
+            let c = p.carrying()?;
+            ctx.emit(
+                ctx.tr(
+                    &format!("Paquete de vuelta en {}: {} recibos y el directorio.", file.display(), c.delivered),
+                    &format!("Pacote de volta em {}: {} recibos e o diretório.", file.display(), c.delivered),
+                    &format!("Return bundle in {}: {} receipts and the directory.", file.display(), c.delivered),
+                ),
+                json!({ "file": file.display().to_string(), "receipts": c.delivered, "bytes": bytes.len() }),
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,604 @@
+//! `amparo focal`: what a focal point does — fetch and open its mailbox,
+//! list and read cases, answer, set status, refer, and export a case for a
+//! legal file.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use amparo_core::coordinator::focal_point_source;
+use amparo_core::focal::{Case, CaseFilter};
+use amparo_core::store::Profile;
+use amparo_protocol::b64;
+use amparo_protocol::i18n::Label;
+use amparo_protocol::payload::{CaseStatus, Need};
+use clap::Subcommand;
+use serde_json::json;
+
+use super::report::{progress_bar, show_progress};
+use super::{labels, parse_enum, wire_name};
+use crate::ctx::{CliError, CliResult, Ctx, fail, hex, now, pick_id, relay_client, write_file};
+
+/// `amparo focal …`
+#[derive(Subcommand)]
+pub enum FocalCmd {
+    /// Print this focal point's public keys as lines for the coordinator's
+    /// directory file.
+    Public,
+    /// Send queued answers, then fetch, open and file the mailbox.
+    Sync,
+    /// List cases, optionally filtered.
+    Cases {
+        /// received, in-progress, referred, closed.
+        #[arg(long, value_parser = parse_enum::<CaseStatus>)]
+        status: Option<CaseStatus>,
+        /// A kind of help the report asks for (e.g. legal-advice).
+        #[arg(long, value_parser = parse_enum::<Need>)]
+        need: Option<Need>,
+        /// Region code (e.g. PE-UCA).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Show a case; save its attachments to a folder, or the whole case as an
+    /// HTML page for a legal file.
+    Show {
+        /// The case id (its first digits are enough).
+        case: String,
+        /// Folder to save the attachments in.
+        #[arg(long)]
+        attachments: Option<PathBuf>,
+        /// Write the case as a self-contained HTML page (print it to PDF from
+        /// a browser).
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Answer the survivor (sealed to her reply channel; sent at the next sync).
+    Reply {
+        /// The case id.
+        case: String,
+        /// The answer.
+        text: String,
+    },
+    /// Set a case's status and tell the survivor.
+    Status {
+        /// The case id.
+        case: String,
+        /// received, in-progress, closed (use `refer` to refer).
+        #[arg(value_parser = parse_enum::<CaseStatus>)]
+        status: CaseStatus,
+        /// A message to the survivor with the update.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Refer a case to another focal point of the directory: the report and
+    /// its attachments are sealed again to that focal point's key.
+    Refer {
+        /// The case id.
+        case: String,
+        /// The other focal point's directory id.
+        to: String,
+        /// A note for the other focal point (the survivor does not see it).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Envelopes that could not be opened (tampered, or not for this focal
+    /// point), with the reason.
+    Rejected,
+}
+
+/// Runs a `focal` command.
+pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
+    let p = ctx.open()?;
+    match cmd {
+        FocalCmd::Public => {
+            let public = p.focal_public()?;
+            let id = p
+                .settings()?
+                .focal_point_id
+                .unwrap_or_else(|| "CHOOSE-AN-ID".into());
+            ctx.emit(
+                focal_point_source(&id, &public).trim_end(),
+                json!({
+                    "id": id,
+                    "sealing_key": b64::encode(&public.sealing_key),
+                    "signing_key": b64::encode(&public.signing_key),
+                    "mailbox": public.mailbox().to_string(),
+                }),
+            );
+            Ok(())
+        }
+        FocalCmd::Sync => sync(ctx, &p).await,
+        FocalCmd::Cases {
+            status,
+            need,
+            region,
+        } => {
+            let filter = CaseFilter {
+                status,
+                need,
+                region,
+                since_hour: None,
+            };
+            let cases = p.cases(&filter)?;
+            let mut human = Vec::new();
+            for c in &cases {
+                human.push(format!(
+                    "{}  {:<12}  {}  {}  {}{}",
+                    hex(&c.id),
+                    c.status.label(ctx.lang),
+                    hour(c.reported_hour),
+                    c.region.as_deref().unwrap_or("-"),
+                    labels(&c.needs, ctx.lang),
+                    c.referred_by
+                        .as_ref()
+                        .map(|f| format!(
+                            "  ({} {f})",
+                            ctx.tr("derivado por", "encaminhado por", "referred by")
+                        ))
+                        .unwrap_or_default()
+                ));
+            }
+            if cases.is_empty() {
+                human.push(ctx.tr("No hay casos.", "Não há casos.", "No cases."));
+            }
+            let rows: Vec<_> = cases
+                .iter()
+                .map(|c| {
+                    json!({
+                        "id": hex(&c.id),
+                        "status": wire_name(&c.status),
+                        "reported_hour": c.reported_hour,
+                        "region": c.region,
+                        "needs": c.needs.iter().map(wire_name).collect::<Vec<_>>(),
+                        "referred_by": c.referred_by,
+                    })
+                })
+                .collect();
+            ctx.emit(human.join("\n"), json!({ "cases": rows }));
+            Ok(())
+        }
+        FocalCmd::Show {
+            case,
+            attachments,
+            html,
+        } => {
+            let id = case_id(ctx, &p, &case)?;
+            let c = p.case(&id)?;
+            let saved = match &attachments {
+                Some(dir) => save_attachments(&c, dir)?,
+                None => Vec::new(),
+            };
+            if let Some(file) = &html {
+                write_file(file, case_html(ctx, &c).as_bytes())?;
+            }
+            ctx.emit(case_text(ctx, &c, &saved), case_json(&c, &saved));
+            Ok(())
+        }
+        FocalCmd::Reply { case, text } => {
+            let id = case_id(ctx, &p, &case)?;
+            p.reply_to_case(&id, &text, now())?;
+            ctx.emit(
+                ctx.tr(
+                    "Respuesta sellada al canal de la persona; sale en la próxima sincronización.",
+                    "Resposta lacrada ao canal da pessoa; sai na próxima sincronização.",
+                    "Answer sealed to the person's reply channel; it goes at the next sync.",
+                ),
+                json!({ "queued": true, "case": hex(&id) }),
+            );
+            Ok(())
+        }
+        FocalCmd::Status {
+            case,
+            status,
+            message,
+        } => {
+            let id = case_id(ctx, &p, &case)?;
+            p.set_case_status(&id, status, message.as_deref(), now())?;
+            ctx.emit(
+                format!(
+                    "{}: {}",
+                    ctx.tr("Estado del caso", "Estado do caso", "Case status"),
+                    status.label(ctx.lang)
+                ),
+                json!({ "case": hex(&id), "status": wire_name(&status) }),
+            );
+            Ok(())
+        }
+        FocalCmd::Refer { case, to, note } => {
+            let id = case_id(ctx, &p, &case)?;
+            let settings = p.settings()?;
+            let Some(from) = settings.focal_point_id.clone() else {
+                return fail(ctx.tr(
+                    "Falta el id de este punto focal: `amparo profile set --focal-point-id ID`.",
+                    "Falta o id deste ponto focal: `amparo profile set --focal-point-id ID`.",
+                    "This focal point's id is not set: `amparo profile set --focal-point-id ID`.",
+                ));
+            };
+            let directory = p.directory(&settings.coordinator()?)?.ok_or_else(|| {
+                CliError::Message(ctx.tr(
+                    "No hay directorio: `amparo directory refresh`.",
+                    "Não há diretório: `amparo directory refresh`.",
+                    "No directory: `amparo directory refresh`.",
+                ))
+            })?;
+            let Some(target) = directory.focal_point(&to).filter(|f| f.is_valid_at(now())) else {
+                return fail(ctx.tr(
+                    &format!("El directorio no tiene un punto focal vigente {to}."),
+                    &format!("O diretório não tem um ponto focal vigente {to}."),
+                    &format!("The directory has no valid focal point {to}."),
+                ));
+            };
+            p.refer_case(&id, &from, target, &note, now())?;
+            ctx.emit(
+                ctx.tr(
+                    &format!("Caso derivado a {to}; sale en la próxima sincronización."),
+                    &format!("Caso encaminhado a {to}; sai na próxima sincronização."),
+                    &format!("Case referred to {to}; it goes at the next sync."),
+                ),
+                json!({ "case": hex(&id), "referred_to": to }),
+            );
+            Ok(())
+        }
+        FocalCmd::Rejected => {
+            let rejected = p.rejected()?;
+            let mut human: Vec<String> = rejected
+                .iter()
+                .map(|(id, why)| format!("{id}  {why}"))
+                .collect();
+            if human.is_empty() {
+                human.push(ctx.tr("Ninguno.", "Nenhum.", "None."));
+            }
+            let rows: Vec<_> = rejected
+                .iter()
+                .map(|(id, why)| json!({ "envelope": id.to_string(), "reason": why }))
+                .collect();
+            ctx.emit(human.join("\n"), json!({ "rejected": rows }));
+            Ok(())
+        }
+    }
+}
+
+fn case_id(ctx: &Ctx, p: &Profile, text: &str) -> CliResult<[u8; 16]> {
+    let ids: Vec<[u8; 16]> = p
+        .cases(&CaseFilter::default())?
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    pick_id(ctx, text, &ids)
+}
+
+/// An hour stamp (hours since the epoch) as a UTC date and hour.
+fn hour(h: u32) -> String {
+    format!(
+        "{} {:02}h",
+        amparo_core::coordinator::format_date(u64::from(h) * 3600),
+        h % 24
+    )
+}
+
+async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
+    let settings = p.settings()?;
+    let relay = relay_client(&settings)?;
+    let mut keys = settings.extra_relay_keys();
+    if let Ok(coordinator) = settings.coordinator() {
+        p.refresh_directory(&relay, &coordinator).await?;
+        if let Some(d) = p.directory(&coordinator)? {
+            keys.extend(
+                d.relays
+                    .iter()
+                    .map(|r| amparo_protocol::primitives::ed25519::VerifyingKey(r.receipt_key)),
+            );
+        }
+    }
+    let bar = progress_bar(ctx);
+    let spinner = (!ctx.json).then(indicatif::ProgressBar::new_spinner);
+    let (sent, fetched) = p
+        .focal_sync_with_progress(
+            &relay,
+            &keys,
+            now,
+            &mut |s| show_progress(ctx, &bar, s),
+            &mut |n| {
+                if let Some(s) = &spinner {
+                    s.set_message(ctx.tr(
+                        &format!("{n} sobres recibidos"),
+                        &format!("{n} envelopes recebidos"),
+                        &format!("{n} envelopes fetched"),
+                    ));
+                    s.tick();
+                }
+            },
+        )
+        .await?;
+    for b in [bar, spinner].into_iter().flatten() {
+        b.finish_and_clear();
+    }
+    ctx.emit(
+        ctx.tr(
+            &format!(
+                "Enviados: {}. Casos nuevos: {}. Mensajes: {}. Piezas de adjuntos: {}. Repetidos: {}. Rechazados: {}.",
+                sent.delivered, fetched.new_cases, fetched.messages, fetched.chunks, fetched.duplicates, fetched.rejected
+            ),
+            &format!(
+                "Enviados: {}. Casos novos: {}. Mensagens: {}. Partes de anexos: {}. Repetidos: {}. Rejeitados: {}.",
+                sent.delivered, fetched.new_cases, fetched.messages, fetched.chunks, fetched.duplicates, fetched.rejected
+            ),
+            &format!(
+                "Sent: {}. New cases: {}. Messages: {}. Attachment pieces: {}. Repeats: {}. Rejected: {}.",
+                sent.delivered, fetched.new_cases, fetched.messages, fetched.chunks, fetched.duplicates, fetched.rejected
+            ),
+        ),
+        json!({
+            "sent": sent.delivered,
+            "refused": sent.refused,
+            "new_cases": fetched.new_cases,
+            "messages": fetched.messages,
+            "chunks": fetched.chunks,
+            "duplicates": fetched.duplicates,
+            "rejected": fetched.rejected,
+        }),
+    );
+    Ok(())
+}
+
+/// A file name for an attachment: its index and the type's usual extension
+/// (never a name from the report, which could point outside the folder).
+fn attachment_name(index: usize, mime: &str) -> String {
+    let ext = match mime {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "audio/mpeg" => "mp3",
+        "audio/ogg" => "ogg",
+        "audio/mp4" => "m4a",
+        "audio/wav" => "wav",
+        "video/mp4" => "mp4",
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        _ => "bin",
+    };
+    format!("attachment-{}.{ext}", index + 1)
+}
+
+fn save_attachments(c: &Case, dir: &Path) -> CliResult<Vec<Option<String>>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Message(format!("{}: {e}", dir.display())))?;
+    let mut saved = Vec::new();
+    for (i, (reference, data)) in c.attachments.iter().enumerate() {
+        match data {
+            Some(bytes) => {
+                let path = dir.join(attachment_name(i, &reference.mime));
+                write_file(&path, bytes)?;
+                saved.push(Some(path.display().to_string()));
+            }
+            None => saved.push(None),
+        }
+    }
+    Ok(saved)
+}
+
+fn case_text(ctx: &Ctx, c: &Case, saved: &[Option<String>]) -> String {
+    let r = &c.report;
+    let l = ctx.lang;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}",
+        ctx.tr("Caso", "Caso", "Case"),
+        hex(&c.summary.id)
+    );
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        ctx.tr("Estado", "Estado", "Status"),
+        c.summary.status.label(l)
+    );
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        ctx.tr("Recibido", "Recebido", "Reported"),
+        hour(c.summary.reported_hour)
+    );
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        ctx.tr("Qué pasó", "O que aconteceu", "What happened"),
+        labels(&r.violence, l)
+    );
+    if let Some(o) = &r.violence_other {
+        let _ = writeln!(out, "  {o}");
+    }
+    if let Some(w) = &r.when {
+        let date = match (w.month, w.day) {
+            (Some(m), Some(d)) => format!("{}-{m:02}-{d:02}", w.year),
+            (Some(m), None) => format!("{}-{m:02}", w.year),
+            _ => w.year.to_string(),
+        };
+        let approx = if w.approximate {
+            ctx.tr(" (aprox.)", " (aprox.)", " (approx.)")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "{}: {date}{approx}",
+            ctx.tr("Cuándo", "Quando", "When")
+        );
+    }
+    let place: Vec<&str> = [&r.place.country, &r.place.region, &r.place.detail]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if !place.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            ctx.tr("Dónde", "Onde", "Where"),
+            place.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        ctx.tr("Quién", "Quem", "Who"),
+        labels(&r.aggressors, l)
+    );
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        ctx.tr("Necesita", "Precisa", "Needs"),
+        labels(&r.needs, l)
+    );
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        ctx.tr(
+            "Idioma de respuesta",
+            "Idioma de resposta",
+            "Reply language"
+        ),
+        r.language.label(l)
+    );
+    if let Some(referral) = &r.referral {
+        let _ = writeln!(
+            out,
+            "{}: {} — {}",
+            ctx.tr("Derivado por", "Encaminhado por", "Referred by"),
+            referral.from_focal_point,
+            referral.note
+        );
+    }
+    let _ = writeln!(out, "\n{}\n", r.text);
+    for (i, (reference, data)) in c.attachments.iter().enumerate() {
+        let state = match (data, saved.get(i).cloned().flatten()) {
+            (Some(_), Some(path)) => path,
+            (Some(_), None) => ctx.tr("completo", "completo", "complete"),
+            (None, _) => ctx.tr(
+                "incompleto: faltan piezas",
+                "incompleto: faltam partes",
+                "incomplete: pieces missing",
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "{} {}: {} ({}, {} bytes) — {state}",
+            ctx.tr("Adjunto", "Anexo", "Attachment"),
+            i + 1,
+            reference.kind.label(l),
+            reference.mime,
+            reference.size
+        );
+    }
+    for m in &c.messages {
+        let _ = writeln!(
+            out,
+            "{}: {m}",
+            ctx.tr(
+                "Mensaje de la persona",
+                "Mensagem da pessoa",
+                "Message from the person"
+            )
+        );
+    }
+    out.trim_end().to_string()
+}
+
+fn case_json(c: &Case, saved: &[Option<String>]) -> serde_json::Value {
+    json!({
+        "id": hex(&c.summary.id),
+        "status": wire_name(&c.summary.status),
+        "reported_hour": c.summary.reported_hour,
+        "report": serde_json::to_value(&c.report).unwrap_or_default(),
+        "attachments": c.attachments.iter().enumerate().map(|(i, (r, data))| json!({
+            "kind": wire_name(&r.kind),
+            "mime": r.mime,
+            "size": r.size,
+            "complete": data.is_some(),
+            "saved_to": saved.get(i).cloned().flatten(),
+        })).collect::<Vec<_>>(),
+        "messages": c.messages,
+    })
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The case as one HTML page for a legal file: every field escaped, photos
+/// embedded so the page stands alone, no scripts, no outside resources.
+fn case_html(ctx: &Ctx, c: &Case) -> String {
+    let mut body = String::new();
+    for line in case_text(ctx, c, &[]).lines() {
+        let _ = writeln!(body, "<p>{}</p>", escape(line));
+    }
+    for (reference, data) in &c.attachments {
+        if let (Some(bytes), true) = (data, reference.mime.starts_with("image/")) {
+            let _ = writeln!(
+                body,
+                "<p><img alt=\"\" style=\"max-width:100%\" src=\"data:{};base64,{}\"></p>",
+                escape(&reference.mime),
+                std_b64(bytes)
+            );
+        }
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\
+         <title>{}</title></head>\n<body style=\"font-family:sans-serif;max-width:50em;margin:2em auto\">\n{body}</body></html>\n",
+        wire_name(&ctx.lang),
+        escape(&format!(
+            "{} {}",
+            ctx.tr("Caso", "Caso", "Case"),
+            hex(&c.summary.id)
+        ))
+    )
+}
+
+/// Standard base64 (with padding), as `data:` URLs want.
+fn std_b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape("<script>a&b</script>\"'"),
+            "&lt;script&gt;a&amp;b&lt;/script&gt;&quot;&#39;"
+        );
+    }
+
+    #[test]
+    fn standard_base64_matches_rfc4648() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(std_b64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn attachment_names_never_come_from_the_report() {
+        assert_eq!(attachment_name(0, "image/jpeg"), "attachment-1.jpg");
+        assert_eq!(attachment_name(2, "../../etc/passwd"), "attachment-3.bin");
+    }
+}

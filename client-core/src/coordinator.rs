@@ -1,0 +1,378 @@
+//! The coordinator's side: the key that signs the directory, kept sealed in a
+//! profile like any other secret, and the directory built from a file people
+//! can edit (TOML: focal points, regions, kinds of help, languages, service
+//! routes in es/pt/en, trusted relays).
+//!
+//! The coordinator key is the most powerful secret in a deployment: whoever
+//! holds it can put a key of their choosing in front of survivors. It never
+//! leaves the profile; the profile remembers the last directory it signed,
+//! so versions only ever go up.
+
+use amparo_protocol::UnixTime;
+use amparo_protocol::b64;
+use amparo_protocol::directory::{
+    Directory, FocalPoint, LocalizedText, RelayEntry, ServiceRoute, SignedDirectory,
+};
+use amparo_protocol::entropy::SystemEntropy;
+use amparo_protocol::keys::RecipientPublic;
+use amparo_protocol::payload::{Language, Need};
+use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::store::{ItemKind, Profile};
+use crate::{CoreError, Result};
+
+/// Errors in a directory source file, with the line or field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Not valid TOML, or a field of the wrong kind.
+    #[error("the directory file is not valid: {0}")]
+    Syntax(String),
+    /// A key is not 32 bytes of base64url.
+    #[error("focal point {id}: {what} is not a valid key")]
+    Key {
+        /// The focal point.
+        id: String,
+        /// Which key.
+        what: &'static str,
+    },
+    /// A date is not `YYYY-MM-DD`.
+    #[error("focal point {id}: {date:?} is not a date (YYYY-MM-DD)")]
+    Date {
+        /// The focal point.
+        id: String,
+        /// What was written.
+        date: String,
+    },
+}
+
+impl From<SourceError> for CoreError {
+    fn from(e: SourceError) -> Self {
+        CoreError::Source(e.to_string())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Source {
+    #[serde(default, rename = "focal_point")]
+    focal_points: Vec<SourceFocalPoint>,
+    #[serde(default, rename = "service_route")]
+    service_routes: Vec<ServiceRoute>,
+    #[serde(default, rename = "relay")]
+    relays: Vec<SourceRelay>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceFocalPoint {
+    id: String,
+    name: LocalizedText,
+    organization: String,
+    regions: Vec<String>,
+    categories: Vec<Need>,
+    languages: Vec<Language>,
+    sealing_key: String,
+    signing_key: String,
+    valid_from: String,
+    valid_until: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceRelay {
+    name: String,
+    #[serde(default)]
+    url: Option<String>,
+    receipt_key: String,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD` at 00:00 UTC, in seconds since the epoch.
+pub fn parse_date(text: &str) -> Option<u64> {
+    let mut parts = text.trim().splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: u32 = parts.next()?.parse().ok()?;
+    let d: u32 = parts.next()?.parse().ok()?;
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1970..=9999).contains(&y) || d == 0 || d > days_in_month {
+        return None;
+    }
+    u64::try_from(days_from_civil(y, m, d) * 86_400).ok()
+}
+
+/// A `YYYY-MM-DD` date for seconds since the epoch (for display).
+pub fn format_date(secs: u64) -> String {
+    // Inverse of days_from_civil (civil_from_days).
+    let z = i64::try_from(secs / 86_400).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn key(text: &str, id: &str, what: &'static str) -> Result<[u8; 32], SourceError> {
+    b64::decode_array(text.trim(), what).map_err(|_| SourceError::Key {
+        id: id.into(),
+        what,
+    })
+}
+
+/// Builds a directory from its TOML source and checks it as a phone would
+/// (ids, text lengths, validity windows), so a mistake shows here and not on
+/// survivors' phones.
+pub fn directory_from_toml(text: &str) -> Result<Directory> {
+    let source: Source = toml::from_str(text).map_err(|e| SourceError::Syntax(e.to_string()))?;
+    let mut focal_points = Vec::with_capacity(source.focal_points.len());
+    for f in source.focal_points {
+        let date = |d: &str| {
+            parse_date(d).ok_or_else(|| SourceError::Date {
+                id: f.id.clone(),
+                date: d.into(),
+            })
+        };
+        focal_points.push(FocalPoint {
+            keys: RecipientPublic {
+                sealing_key: key(&f.sealing_key, &f.id, "sealing_key")?,
+                signing_key: key(&f.signing_key, &f.id, "signing_key")?,
+            },
+            valid_from: date(&f.valid_from)?,
+            valid_until: date(&f.valid_until)?,
+            id: f.id,
+            name: f.name,
+            organization: f.organization,
+            regions: f.regions,
+            categories: f.categories,
+            languages: f.languages,
+        });
+    }
+    let mut relays = Vec::with_capacity(source.relays.len());
+    for r in source.relays {
+        relays.push(RelayEntry {
+            receipt_key: key(&r.receipt_key, &r.name, "receipt_key")?,
+            name: r.name,
+            url: r.url,
+        });
+    }
+    let directory = Directory {
+        focal_points,
+        service_routes: source.service_routes,
+        relays,
+    };
+    directory.validate()?;
+    Ok(directory)
+}
+
+/// The TOML lines a focal point hands to the coordinator for its entry.
+pub fn focal_point_source(id: &str, keys: &RecipientPublic) -> String {
+    format!(
+        "[[focal_point]]\nid = \"{id}\"\nsealing_key = \"{}\"\nsigning_key = \"{}\"\n",
+        b64::encode(&keys.sealing_key),
+        b64::encode(&keys.signing_key)
+    )
+}
+
+impl Profile {
+    fn coordinator_item(&self) -> [u8; 16] {
+        self.fixed_id(b"coordinator-key")
+    }
+
+    /// Makes this profile a coordinator's: generates the directory-signing
+    /// key and returns its public half (to pin in phones and relays).
+    pub fn create_coordinator_key(&self) -> Result<VerifyingKey> {
+        if self
+            .get_item(ItemKind::Identity, &self.coordinator_item())?
+            .is_some()
+        {
+            return Err(CoreError::Invalid(
+                "this profile already has a coordinator key",
+            ));
+        }
+        let key = SigningKey::generate(&mut SystemEntropy::new())?;
+        self.put_item(
+            ItemKind::Identity,
+            &self.coordinator_item(),
+            0,
+            &key.dangerously_export_seed()[..],
+        )?;
+        Ok(key.verifying_key())
+    }
+
+    fn coordinator_signing_key(&self) -> Result<SigningKey> {
+        let (_, seed) = self
+            .get_item(ItemKind::Identity, &self.coordinator_item())?
+            .ok_or(CoreError::Invalid("this profile has no coordinator key"))?;
+        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+            seed.as_slice()
+                .try_into()
+                .map_err(|_| CoreError::Corrupt("coordinator key"))?,
+        );
+        Ok(SigningKey::from_seed(&seed)?)
+    }
+
+    /// The coordinator's public key.
+    pub fn coordinator_public(&self) -> Result<VerifyingKey> {
+        Ok(self.coordinator_signing_key()?.verifying_key())
+    }
+
+    /// Signs `directory` with the next version (one more than the last this
+    /// profile signed, and at least `now` in seconds so versions also grow
+    /// across a restored backup), and keeps it as this profile's directory.
+    pub fn sign_directory(&self, directory: &Directory, now: UnixTime) -> Result<SignedDirectory> {
+        let key = self.coordinator_signing_key()?;
+        let last = self.directory_version()?.unwrap_or(0);
+        let version = last.saturating_add(1).max(now.0);
+        let signed = directory.sign(version, &key)?;
+        self.import_directory(signed.as_bytes(), &key.verifying_key(), None)?;
+        Ok(signed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KdfParams;
+
+    const SOURCE: &str = r#"
+[[focal_point]]
+id = "pe-ucayali-defensoria"
+name = { es = "Defensoría del Pueblo – Ucayali", pt = "Defensoria do Povo – Ucayali", en = "Ombudsman's Office – Ucayali" }
+organization = "Defensoría del Pueblo"
+regions = ["PE-UCA"]
+categories = ["legal_advice", "protection_shelter"]
+languages = ["es"]
+sealing_key = "SEAL"
+signing_key = "SIGN"
+valid_from = "2026-01-01"
+valid_until = "2027-12-31"
+
+[[service_route]]
+id = "pucallpa-pep"
+region = "PE-UCA"
+service = "sti_hiv_pep"
+name = { es = "Hospital Regional de Pucallpa", pt = "Hospital Regional de Pucallpa", en = "Pucallpa Regional Hospital" }
+description = { es = "PEP en emergencias, 24 horas.", pt = "PEP na emergência, 24 horas.", en = "PEP at the emergency room, 24 hours." }
+
+[[relay]]
+name = "central"
+url = "https://relay.example.org"
+receipt_key = "RELAY"
+"#;
+
+    fn source() -> String {
+        SOURCE
+            .replace("SEAL", &b64::encode(&[1; 32]))
+            .replace("SIGN", &b64::encode(&[2; 32]))
+            .replace("RELAY", &b64::encode(&[3; 32]))
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-11-23"), Some(1_795_392_000));
+        assert_eq!(format_date(1_795_392_000), "2026-11-23");
+        assert_eq!(
+            parse_date("2028-02-29").map(format_date).as_deref(),
+            Some("2028-02-29")
+        );
+        for bad in [
+            "2027-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "26-1-1x",
+            "",
+            "1969-12-31",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_source_file_becomes_a_valid_directory() {
+        let d = directory_from_toml(&source()).unwrap();
+        assert_eq!(d.focal_points.len(), 1);
+        assert_eq!(d.focal_points[0].keys.sealing_key, [1; 32]);
+        assert_eq!(
+            d.focal_points[0].valid_from,
+            parse_date("2026-01-01").unwrap()
+        );
+        assert_eq!(d.service_routes[0].name.pt, "Hospital Regional de Pucallpa");
+        assert_eq!(d.relays[0].receipt_key, [3; 32]);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            (source().replace("\"es\"]", "\"klingon\"]"), "not valid"),
+            (
+                source().replace(&b64::encode(&[1; 32]), "short"),
+                "sealing_key",
+            ),
+            (source().replace("2027-12-31", "next year"), "next year"),
+            (source().replace("2027-12-31", "2025-01-01"), "validity"),
+            (
+                source().replace("organization =", "organisation ="),
+                "not valid",
+            ),
+        ];
+        for (text, says) in cases {
+            let e = directory_from_toml(&text).unwrap_err().to_string();
+            assert!(e.contains(says), "{e:?} should mention {says:?}");
+        }
+    }
+
+    #[test]
+    fn versions_only_go_up_and_the_signature_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Profile::create(dir.path(), "9999", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+        let d = directory_from_toml(&source()).unwrap();
+        assert!(p.sign_directory(&d, UnixTime(5)).is_err(), "no key yet");
+        let public = p.create_coordinator_key().unwrap();
+        assert!(p.create_coordinator_key().is_err(), "one key per profile");
+        assert_eq!(p.coordinator_public().unwrap(), public);
+        let first = p.sign_directory(&d, UnixTime(1_000)).unwrap();
+        assert_eq!(first.version(), 1_000);
+        let second = p.sign_directory(&d, UnixTime(10)).unwrap();
+        assert_eq!(
+            second.version(),
+            1_001,
+            "a clock going back does not reuse a version"
+        );
+        let checked = SignedDirectory::verify(second.as_bytes(), &public).unwrap();
+        assert_eq!(checked.directory(), &d);
+        assert!(SignedDirectory::verify(second.as_bytes(), &VerifyingKey([2; 32])).is_err());
+    }
+
+    #[test]
+    fn the_focal_point_snippet_parses_back() {
+        let keys = RecipientPublic {
+            sealing_key: [4; 32],
+            signing_key: [5; 32],
+        };
+        let snippet = focal_point_source("x", &keys);
+        assert!(snippet.contains(&b64::encode(&[4; 32])));
+    }
+}

@@ -1,0 +1,178 @@
+//! A profile's settings: which relay it talks to, the keys it trusts, what
+//! it is used for and in which language it speaks.
+//!
+//! They are stored sealed like everything else in the profile: the relay a
+//! phone uses and the coordinator it trusts say which network a person
+//! reports through, which is itself sensitive.
+
+use amparo_protocol::payload::Language;
+use amparo_protocol::primitives::ed25519::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{ItemKind, Profile};
+use crate::survivor::{decode, encode};
+use crate::{CoreError, Result};
+
+/// What a profile is used for. A profile may do more than one thing (a
+/// facilitator can also send her own reports); the role decides what the
+/// tools show first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Writes reports and reads the answers.
+    Survivor,
+    /// Carries other people's sealed reports.
+    Facilitator,
+    /// Receives reports and handles cases.
+    FocalPoint,
+    /// Signs the directory.
+    Coordinator,
+}
+
+/// A profile's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// What the profile is for.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Base URL of the relay.
+    #[serde(default)]
+    pub relay_url: Option<String>,
+    /// A SOCKS5 or HTTP proxy (e.g. Tor) to reach the relay through.
+    #[serde(default)]
+    pub proxy: Option<String>,
+    /// The coordinator's public key, pinned: directories must verify
+    /// against it.
+    #[serde(default, with = "keys_b64::option")]
+    pub coordinator_key: Option<[u8; 32]>,
+    /// Relay receipt keys trusted besides those the directory lists.
+    #[serde(default, with = "keys_b64::list")]
+    pub relay_keys: Vec<[u8; 32]>,
+    /// A focal point's own id in the directory.
+    #[serde(default)]
+    pub focal_point_id: Option<String>,
+    /// Language for messages.
+    #[serde(default)]
+    pub language: Option<Language>,
+}
+
+/// Keys in settings are base64url text, as people copy them.
+mod keys_b64 {
+    use amparo_protocol::b64;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub mod option {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(k) => s.serialize_some(&b64::encode(k)),
+                None => s.serialize_none(),
+            }
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|t| b64::decode_array(&t, "key").map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+
+    pub mod list {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|k| b64::encode(k)))
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
+            Vec::<String>::deserialize(d)?
+                .iter()
+                .map(|t| b64::decode_array(t, "key").map_err(serde::de::Error::custom))
+                .collect()
+        }
+    }
+}
+
+impl Settings {
+    /// The pinned coordinator key, or a clear error when none is set.
+    pub fn coordinator(&self) -> Result<VerifyingKey> {
+        self.coordinator_key
+            .map(VerifyingKey)
+            .ok_or(CoreError::Invalid(
+                "no coordinator key is set for this profile",
+            ))
+    }
+
+    /// The relay URL, or a clear error when none is set.
+    pub fn relay(&self) -> Result<&str> {
+        self.relay_url
+            .as_deref()
+            .ok_or(CoreError::Invalid("no relay is set for this profile"))
+    }
+
+    /// The extra trusted relay keys.
+    pub fn extra_relay_keys(&self) -> Vec<VerifyingKey> {
+        self.relay_keys.iter().copied().map(VerifyingKey).collect()
+    }
+}
+
+impl Profile {
+    /// The settings (defaults when none were saved).
+    pub fn settings(&self) -> Result<Settings> {
+        match self.get_item(ItemKind::Settings, &self.fixed_id(b"settings"))? {
+            Some((_, bytes)) => decode(&bytes, "settings"),
+            None => Ok(Settings::default()),
+        }
+    }
+
+    /// Replaces the settings.
+    pub fn save_settings(&self, settings: &Settings) -> Result<()> {
+        if let Some(url) = &settings.relay_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(CoreError::Invalid(
+                "the relay address must start with http:// or https://",
+            ));
+        }
+        self.put_item(
+            ItemKind::Settings,
+            &self.fixed_id(b"settings"),
+            0,
+            &encode(settings)?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KdfParams;
+
+    #[test]
+    fn settings_round_trip_and_refuse_a_bad_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Profile::create(dir.path(), "1234", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+        assert_eq!(p.settings().unwrap(), Settings::default());
+        assert!(p.settings().unwrap().coordinator().is_err());
+        let s = Settings {
+            role: Some(Role::FocalPoint),
+            relay_url: Some("http://127.0.0.1:8470".into()),
+            coordinator_key: Some([7; 32]),
+            relay_keys: vec![[9; 32]],
+            focal_point_id: Some("pe-defensoria".into()),
+            language: Some(Language::Pt),
+            proxy: None,
+        };
+        p.save_settings(&s).unwrap();
+        drop(p);
+        let p = Profile::open(dir.path(), "1234").unwrap();
+        assert_eq!(p.settings().unwrap(), s);
+        let bad = Settings {
+            relay_url: Some("ftp://x".into()),
+            ..s.clone()
+        };
+        assert!(p.save_settings(&bad).is_err());
+        assert_eq!(
+            p.settings().unwrap(),
+            s,
+            "a refused change leaves them as they were"
+        );
+    }
+}
