@@ -384,7 +384,14 @@ impl Profile {
         data: Vec<u8>,
     ) -> Result<String> {
         let id = id16(&draft_id)?;
-        self.with(|p| Ok(b64::encode(&p.add_attachment(&id, kind.into(), &mime, &data)?)))
+        self.with(|p| {
+            Ok(b64::encode(&p.add_attachment(
+                &id,
+                kind.into(),
+                &mime,
+                &data,
+            )?))
+        })
     }
 
     /// Attaches the file at `path` to a draft; returns the attachment's id.
@@ -432,12 +439,10 @@ impl Profile {
             let Some(d) = p.directory(&self.trust.coordinator)? else {
                 return Ok(vec![]);
             };
-            Ok(
-                amparo_core::directory::choose(&d, &query.into(), now())
-                    .into_iter()
-                    .map(Into::into)
-                    .collect(),
-            )
+            Ok(amparo_core::directory::choose(&d, &query.into(), now())
+                .into_iter()
+                .map(Into::into)
+                .collect())
         })
     }
 
@@ -559,9 +564,10 @@ impl Profile {
     ) -> Result<FocalSyncSummary> {
         self.with(|p| {
             let keys = self.relay_keys(p)?;
-            let (sent, fetched) = block_on(p.focal_sync(&relay.client, &keys, now, &mut |progress| {
-                report_to(&listener, progress.into())
-            }))?;
+            let (sent, fetched) =
+                block_on(p.focal_sync(&relay.client, &keys, now, &mut |progress| {
+                    report_to(&listener, progress.into())
+                }))?;
             Ok(FocalSyncSummary {
                 sent: sent.into(),
                 fetched: fetched.into(),
@@ -585,7 +591,12 @@ impl Profile {
 
     /// Cases matching `filter`, oldest first.
     pub fn cases(&self, filter: CaseFilter) -> Result<Vec<CaseSummary>> {
-        self.with(|p| Ok(p.cases(&filter.into())?.into_iter().map(Into::into).collect()))
+        self.with(|p| {
+            Ok(p.cases(&filter.into())?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
     }
 
     /// One case, with its attachments put back together.
