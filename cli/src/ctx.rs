@@ -109,11 +109,14 @@ impl Ctx {
 
     /// Prints the result: the sentence for people, or the JSON for scripts.
     pub fn emit(&self, human: impl Display, json: serde_json::Value) {
-        if self.json {
-            println!("{json}");
+        use std::io::Write as _;
+        // A closed pipe (`amparo … | head`) is not an error worth a panic.
+        let mut out = std::io::stdout().lock();
+        let _ = if self.json {
+            writeln!(out, "{json}")
         } else {
-            println!("{human}");
-        }
+            writeln!(out, "{human}")
+        };
     }
 
     /// Progress for people (stderr); silent with `--json`.

@@ -219,7 +219,10 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         .unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&root).map_err(|e| CliError::Message(e.to_string()))?;
     let l = ctx.lang;
-    let say = |es: &str, pt: &str, en: &str| println!("{}", ctx.tr(es, pt, en));
+    let say = |es: &str, pt: &str, en: &str| {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), "{}", ctx.tr(es, pt, en));
+    };
 
     // The coordinator first: the relay it starts must know its key.
     let coordinator = profile(

@@ -27,7 +27,7 @@ use crate::ctx::Ctx;
 /// / El PIN se pide sin mostrarlo, o se lee de AMPARO_PIN.
 /// / O PIN é pedido sem aparecer na tela, ou lido de AMPARO_PIN.
 #[derive(Parser)]
-#[command(name = "amparo", version)]
+#[command(name = "amparo", version, args_override_self = true)]
 struct Cli {
     /// The profile folder. / La carpeta del perfil. / A pasta do perfil.
     #[arg(

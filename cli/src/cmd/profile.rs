@@ -241,6 +241,11 @@ fn create(ctx: &Ctx, role: Role, args: &SettingArgs, fast: bool) -> CliResult {
         }
         Role::Coordinator => {
             let public = p.create_coordinator_key()?;
+            // A coordinator checks the directories it signs against its own key.
+            if s.coordinator_key.is_none() {
+                s.coordinator_key = Some(*public.as_bytes());
+                p.save_settings(&s)?;
+            }
             let key = b64::encode(public.as_bytes());
             human.push_str(&ctx.tr(
                 &format!(

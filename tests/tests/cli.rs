@@ -1,0 +1,570 @@
+//! The `amparo` command line and `amparo-relay` as real processes over
+//! loopback, on SQLite and on PostgreSQL: the whole story a coordinator,
+//! two focal points, a survivor and a facilitator play with their own
+//! profiles; a wrong PIN; a forged directory; a tampered envelope; a case
+//! referred from one focal point to another.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use amparo_protocol::b64;
+use amparo_protocol::bundle::BundleEncoder;
+use amparo_protocol::entropy::SystemEntropy;
+use amparo_protocol::envelope::{Envelope, Purpose};
+use amparo_protocol::keys::RecipientPublic;
+use amparo_protocol::padding::InnerHeader;
+use amparo_tests::cli::Person;
+use amparo_tests::{Backend, Relay, backends, now};
+
+/// A deployment: a relay that trusts the coordinator, a coordinator, two
+/// focal points in the signed and published directory, a survivor and a
+/// facilitator with profiles pointing at the relay.
+struct World {
+    relay: Relay,
+    coordinator: Person,
+    ucayali: Person,
+    roraima: Person,
+    survivor: Person,
+    facilitator: Person,
+    root: tempfile::TempDir,
+}
+
+fn create(person: &Person, role: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "profile",
+        "create",
+        "--role",
+        role,
+        "--dangerously-fast-kdf",
+    ];
+    args.extend_from_slice(extra);
+    person.json(&args)
+}
+
+fn as_refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn focal_entry(id: &str, name: &str, region: &str, keys: &serde_json::Value) -> String {
+    format!(
+        r#"
+[[focal_point]]
+id = "{id}"
+name = {{ es = "{name}", pt = "{name}", en = "{name}" }}
+organization = "{name}"
+regions = ["{region}"]
+categories = ["legal_advice", "health_care"]
+languages = ["es", "pt"]
+sealing_key = "{}"
+signing_key = "{}"
+valid_from = "2026-01-01"
+valid_until = "2036-01-01"
+"#,
+        keys["sealing_key"].as_str().unwrap(),
+        keys["signing_key"].as_str().unwrap()
+    )
+}
+
+impl World {
+    fn new(backend: &Backend) -> World {
+        let root = tempfile::tempdir().unwrap();
+        let coordinator = Person::new(root.path(), "coordinator");
+        let key = create(&coordinator, "coordinator", &[])["coordinator_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let relay = Relay::start(
+            backend.database_url(),
+            &[&format!("--coordinator-key={key}")],
+        );
+        let url = relay.url("");
+        let common = |extra: &[&str]| {
+            let mut v = vec![
+                "--relay".to_string(),
+                url.clone(),
+                format!("--coordinator-key={key}"),
+            ];
+            v.extend(extra.iter().map(|s| s.to_string()));
+            v
+        };
+
+        let ucayali = Person::new(root.path(), "ucayali");
+        let a = create(
+            &ucayali,
+            "focal-point",
+            &as_refs(&common(&["--focal-point-id", "pe-ucayali"])),
+        );
+        let roraima = Person::new(root.path(), "roraima");
+        let b = create(
+            &roraima,
+            "focal-point",
+            &as_refs(&common(&["--focal-point-id", "br-roraima"])),
+        );
+        let survivor = Person::new(root.path(), "survivor");
+        create(&survivor, "survivor", &as_refs(&common(&[])));
+        let facilitator = Person::new(root.path(), "facilitator");
+        create(&facilitator, "facilitator", &as_refs(&common(&[])));
+        coordinator.json(&["profile", "set", "--relay", &url]);
+
+        let source = format!(
+            "{}{}\n[[relay]]\nname = \"test\"\nreceipt_key = \"{}\"\n",
+            focal_entry("pe-ucayali", "Defensoría Ucayali", "PE-UCA", &a),
+            focal_entry("br-roraima", "Casa da Mulher Roraima", "BR-RR", &b),
+            b64::encode(relay.receipt_key.as_bytes())
+        );
+        let source_path = root.path().join("directory.toml");
+        std::fs::write(&source_path, source).unwrap();
+        let signed = root.path().join("directory.amparo");
+        let out = coordinator.json(&[
+            "coordinator",
+            "sign",
+            source_path.to_str().unwrap(),
+            "--out",
+            signed.to_str().unwrap(),
+        ]);
+        assert!(out["version"].as_u64().unwrap() > 0);
+        coordinator.json(&["coordinator", "publish", signed.to_str().unwrap()]);
+        World {
+            relay,
+            coordinator,
+            ucayali,
+            roraima,
+            survivor,
+            facilitator,
+            root,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.root.path().join(name).to_str().unwrap().to_string()
+    }
+}
+
+/// A JPEG with an EXIF block naming a place, and some image data.
+fn photo_file(dir: &Path) -> std::path::PathBuf {
+    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        s.extend_from_slice(payload);
+        s
+    }
+    let mut jpeg = vec![0xFF, 0xD8];
+    jpeg.extend(segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"));
+    jpeg.extend(segment(0xE1, b"Exif\0\0GPS-CANARY -8.3791,-74.5539"));
+    jpeg.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+    jpeg.extend((0..70_000u32).map(|i| (i % 251) as u8 & 0x7F));
+    jpeg.extend_from_slice(&[0xFF, 0xD9]);
+    let path = dir.join("patrulla.jpg");
+    std::fs::write(&path, jpeg).unwrap();
+    path
+}
+
+#[test]
+fn the_story_over_real_processes() {
+    for backend in backends() {
+        let w = World::new(&backend);
+        let name = backend.name();
+
+        // The survivor's phone synced once in town: it holds the directory.
+        assert!(w.survivor.json(&["directory", "refresh"])["version"].is_u64());
+        let found = w
+            .survivor
+            .json(&["directory", "find", "--region", "PE-UCA"]);
+        assert_eq!(found["suggested"], "pe-ucayali", "{name}");
+
+        // Offline, she writes a report with a photo.
+        let photo = photo_file(w.root.path());
+        let written = w.survivor.json(&[
+            "report",
+            "write",
+            "--text",
+            "Dos agentes me pidieron dinero. CANARY-TEXT-4417",
+            "--violence",
+            "extortion",
+            "--aggressor",
+            "police-or-security",
+            "--need",
+            "legal-advice",
+            "--region",
+            "PE-UCA",
+            "--country",
+            "PE",
+            "--when",
+            "2026-11",
+            "--attach",
+            photo.to_str().unwrap(),
+        ]);
+        assert_eq!(written["focal_point"], "pe-ucayali", "{name}");
+        let report = written["report"].as_str().unwrap().to_string();
+        let listed = w.survivor.json(&["report", "list"]);
+        assert_eq!(listed["reports"][0]["state"], "waiting", "{name}");
+
+        // She hands it to a facilitator as a bundle.
+        let bundle = w.path("outbox.amparo");
+        w.survivor.json(&["report", "bundle", &bundle]);
+        let bytes = std::fs::read(&bundle).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("CANARY-TEXT"));
+        let imported = w.facilitator.json(&["carry", "import", &bundle]);
+        assert_eq!(
+            imported["envelopes"], 3,
+            "{name}: report + two photo pieces"
+        );
+        let again = w.facilitator.json(&["carry", "import", &bundle]);
+        assert_eq!(again["duplicates"], 3, "{name}: kept once");
+        assert_eq!(w.facilitator.json(&["carry", "status"])["waiting"], 3);
+        let synced = w.facilitator.json(&["carry", "sync"]);
+        assert_eq!(synced["delivered"], 3, "{name}");
+        assert_eq!(w.facilitator.json(&["carry", "status"])["delivered"], 3);
+
+        // The focal point fetches, reads, saves the photo, answers.
+        let fetched = w.ucayali.json(&["focal", "sync"]);
+        assert_eq!(fetched["new_cases"], 1, "{name}");
+        assert_eq!(fetched["rejected"], 0, "{name}");
+        let cases = w.ucayali.json(&["focal", "cases", "--status", "received"]);
+        assert_eq!(cases["cases"][0]["id"], report.as_str(), "{name}");
+        let none = w.ucayali.json(&["focal", "cases", "--need", "children"]);
+        assert_eq!(none["cases"].as_array().unwrap().len(), 0);
+        let folder = w.path("case-files");
+        let html = w.path("case.html");
+        let shown = w.ucayali.json(&[
+            "focal",
+            "show",
+            &report[..8],
+            "--attachments",
+            &folder,
+            "--html",
+            &html,
+        ]);
+        assert!(
+            shown["report"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("CANARY-TEXT-4417")
+        );
+        let saved = shown["attachments"][0]["saved_to"].as_str().unwrap();
+        let photo_back = std::fs::read(saved).unwrap();
+        assert!(photo_back.starts_with(&[0xFF, 0xD8]));
+        assert!(
+            !String::from_utf8_lossy(&photo_back).contains("GPS-CANARY"),
+            "{name}: the photo arrives without its GPS block"
+        );
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(page.contains("CANARY-TEXT-4417") && page.contains("data:image/jpeg;base64,"));
+        w.ucayali.json(&[
+            "focal",
+            "reply",
+            &report[..8],
+            "Recibimos su denuncia; una defensora la llamará.",
+        ]);
+        w.ucayali
+            .json(&["focal", "status", &report[..8], "in-progress"]);
+        assert_eq!(w.ucayali.json(&["focal", "sync"])["sent"], 2, "{name}");
+
+        // Receipts come back through the facilitator.
+        let back = w.path("return.amparo");
+        w.facilitator.json(&["carry", "export", &back]);
+        let returned = w.survivor.json(&["report", "import", &back]);
+        assert_eq!(returned["receipts_accepted"], 3, "{name}");
+        let listed = w.survivor.json(&["report", "list"]);
+        assert_eq!(listed["reports"][0]["state"], "delivered", "{name}");
+
+        // And she reads the answer at her next sync.
+        assert_eq!(
+            w.survivor.json(&["report", "sync"])["new_messages"],
+            2,
+            "{name}"
+        );
+        let replies = w.survivor.json(&["report", "replies"]);
+        let texts: Vec<String> = replies["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        assert!(
+            texts.iter().any(|m| m.contains("una defensora la llamar")),
+            "{name}: {texts:?}"
+        );
+        assert!(
+            texts.iter().any(|m| m.contains("in_progress")),
+            "{name}: {texts:?}"
+        );
+        // People-facing output in the other languages.
+        let es = w
+            .survivor
+            .try_run(&["--lang", "es", "report", "list"])
+            .stdout;
+        assert!(es.contains("entregada") && es.contains("En curso"), "{es}");
+
+        // She writes back on the same channel; the focal point reads it.
+        w.survivor
+            .json(&["report", "answer", &report[..6], "Gracias. CANARY-FOLLOWUP"]);
+        w.survivor.json(&["report", "sync"]);
+        assert_eq!(w.ucayali.json(&["focal", "sync"])["messages"], 1);
+        let shown = w.ucayali.json(&["focal", "show", &report[..8]]);
+        assert!(
+            shown["messages"][0]
+                .as_str()
+                .unwrap()
+                .contains("CANARY-FOLLOWUP")
+        );
+
+        // The coordinator's profile shows the directory it signed.
+        let dir = w.coordinator.json(&["directory", "show"]);
+        assert_eq!(dir["focal_points"].as_array().unwrap().len(), 2);
+
+        // Nothing the survivor wrote is readable in any profile on disk.
+        for person in [&w.survivor, &w.facilitator, &w.ucayali] {
+            for entry in std::fs::read_dir(&person.dir).unwrap() {
+                let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(!text.contains("CANARY-TEXT") && !text.contains("CANARY-FOLLOWUP"));
+            }
+        }
+
+        // Wipe: the profile is gone.
+        w.survivor.json(&["profile", "wipe", "--yes"]);
+        let after = w.survivor.try_run(&["report", "list"]);
+        assert!(
+            !after.ok && after.stderr.contains("no profile"),
+            "{}",
+            after.stderr
+        );
+    }
+}
+
+#[test]
+fn a_wrong_pin_is_refused_and_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let p = Person::new(root.path(), "survivor");
+    create(&p, "survivor", &[]);
+    let db = std::fs::read(p.dir.join("profile.sqlite")).unwrap();
+    let run = p.try_run_with_pin("0000", &["report", "list"]);
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("The PIN is not correct"),
+        "{}",
+        run.stderr
+    );
+    let es = p.try_run_with_pin("0000", &["--lang", "es", "report", "list"]);
+    assert!(es.stderr.contains("El PIN no es correcto"), "{}", es.stderr);
+    let json = p.try_run_with_pin("0000", &["--json", "report", "list"]);
+    assert!(json.json()["error"].as_str().unwrap().contains("PIN"));
+    assert_eq!(std::fs::read(p.dir.join("profile.sqlite")).unwrap(), db);
+    // The right PIN still opens it; a changed PIN replaces it.
+    assert!(p.try_run(&["report", "list"]).ok);
+    let changed = std::process::Command::new(amparo_tests::cli::amparo_binary())
+        .args([
+            "--profile",
+            p.dir.to_str().unwrap(),
+            "profile",
+            "change-pin",
+        ])
+        .env("AMPARO_PIN", &p.pin)
+        .env("AMPARO_NEW_PIN", "new-pin-8642")
+        .output()
+        .unwrap();
+    assert!(changed.status.success());
+    assert!(!p.try_run(&["report", "list"]).ok);
+    assert!(p.try_run_with_pin("new-pin-8642", &["report", "list"]).ok);
+}
+
+#[test]
+fn a_forged_directory_is_rejected_everywhere() {
+    for backend in backends() {
+        let w = World::new(&backend);
+        // A second "coordinator" signs a directory with its own key.
+        let forger = Person::new(w.root.path(), "forger");
+        create(&forger, "coordinator", &[]);
+        let source = w.path("forged.toml");
+        let keys = serde_json::json!({
+            "sealing_key": b64::encode(&[7; 32]),
+            "signing_key": b64::encode(&[8; 32]),
+        });
+        std::fs::write(&source, focal_entry("pe-ucayali", "Fake", "PE-UCA", &keys)).unwrap();
+        let forged = w.path("forged.amparo");
+        forger.json(&["coordinator", "sign", &source, "--out", &forged]);
+
+        // The relay refuses it.
+        let published = forger.try_run(&[
+            "coordinator",
+            "publish",
+            &forged,
+            "--relay",
+            &w.relay.url(""),
+        ]);
+        assert!(
+            !published.ok,
+            "{}: relay accepted a forged directory",
+            backend.name()
+        );
+        // A phone refuses it, from a file or a bundle, and keeps its own.
+        let before = w.survivor.json(&["directory", "refresh"])["version"].clone();
+        let imported = w.survivor.try_run(&["directory", "import", &forged]);
+        assert!(!imported.ok);
+        let shown = w
+            .survivor
+            .try_run(&["directory", "show", "--file", &forged]);
+        assert!(
+            !shown.ok && shown.stderr.contains("does NOT verify"),
+            "{}",
+            shown.stderr
+        );
+        assert_eq!(w.survivor.json(&["directory", "show"])["version"], before);
+        // The real one verifies.
+        let real = w.coordinator.json(&["directory", "show"]);
+        assert_eq!(real["verified"], true);
+    }
+}
+
+#[test]
+fn a_tampered_envelope_is_rejected_and_reported() {
+    for backend in backends() {
+        let w = World::new(&backend);
+        // Someone on the way flips one byte of a sealed envelope's ciphertext.
+        let public = w.ucayali.json(&["focal", "public"]);
+        let keys = RecipientPublic {
+            sealing_key: b64::decode_array(public["sealing_key"].as_str().unwrap(), "k").unwrap(),
+            signing_key: b64::decode_array(public["signing_key"].as_str().unwrap(), "k").unwrap(),
+        };
+        let mut e = SystemEntropy::new();
+        let header = InnerHeader::new(&mut e, now()).unwrap();
+        let env = Envelope::seal(&keys, Purpose::Report, &header, b"{}", &mut e).unwrap();
+        let mut bytes = env.into_bytes();
+        let last = bytes.len() - 20;
+        bytes[last] ^= 0x40;
+        let tampered = Envelope::from_bytes(bytes).unwrap();
+        let mut enc = BundleEncoder::new();
+        enc.envelope(&tampered).unwrap();
+        let file = w.path("tampered.amparo");
+        std::fs::write(&file, enc.finish()).unwrap();
+
+        // It travels (nobody on the way can tell), and the focal point
+        // keeps it aside with the reason.
+        w.facilitator.json(&["carry", "import", &file]);
+        assert_eq!(w.facilitator.json(&["carry", "sync"])["delivered"], 1);
+        let fetched = w.ucayali.json(&["focal", "sync"]);
+        assert_eq!(fetched["rejected"], 1, "{}", backend.name());
+        assert_eq!(fetched["new_cases"], 0);
+        let rejected = w.ucayali.json(&["focal", "rejected"]);
+        let row = &rejected["rejected"][0];
+        assert_eq!(row["envelope"], tampered.id().to_string());
+        assert!(!row["reason"].as_str().unwrap().is_empty());
+        let human = w.ucayali.try_run(&["focal", "rejected"]).stdout;
+        assert!(human.contains(&tampered.id().to_string()), "{human}");
+
+        // A damaged bundle is refused past the damage, and says so.
+        let mut damaged = std::fs::read(&file).unwrap();
+        let mid = damaged.len() / 2;
+        damaged[mid] ^= 1;
+        std::fs::write(&file, &damaged).unwrap();
+        let run = w.facilitator.try_run(&["carry", "import", &file]);
+        assert!(!run.ok && run.stdout.contains("damaged"), "{}", run.stdout);
+    }
+}
+
+#[test]
+fn a_case_is_referred_to_another_focal_point() {
+    for backend in backends() {
+        let w = World::new(&backend);
+        let name = backend.name();
+        w.survivor.json(&["directory", "refresh"]);
+        let written = w.survivor.json(&[
+            "report",
+            "write",
+            "--text",
+            "Soy venezolana, necesito regularizar mi situación. CANARY-REF",
+            "--need",
+            "migration-status",
+            "--region",
+            "PE-UCA",
+            "--attach",
+            photo_file(w.root.path()).to_str().unwrap(),
+        ]);
+        let report = written["report"].as_str().unwrap().to_string();
+        w.survivor.json(&["report", "sync"]);
+        assert_eq!(w.ucayali.json(&["focal", "sync"])["new_cases"], 1);
+        w.ucayali.json(&[
+            "focal",
+            "refer",
+            &report[..8],
+            "br-roraima",
+            "--note",
+            "Caso migratorio: mejor atendido en Boa Vista.",
+        ]);
+        w.ucayali.json(&["focal", "sync"]);
+        let theirs = w.ucayali.json(&["focal", "cases"]);
+        assert_eq!(theirs["cases"][0]["status"], "referred", "{name}");
+
+        let got = w.roraima.json(&["focal", "sync"]);
+        assert_eq!(got["new_cases"], 1, "{name}");
+        let cases = w.roraima.json(&["focal", "cases"]);
+        assert_eq!(cases["cases"][0]["referred_by"], "pe-ucayali", "{name}");
+        let id = cases["cases"][0]["id"].as_str().unwrap();
+        let shown = w.roraima.json(&["focal", "show", &id[..8]]);
+        assert!(
+            shown["report"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("CANARY-REF")
+        );
+        assert_eq!(shown["attachments"][0]["complete"], true, "{name}");
+        assert!(
+            shown["report"]["referral"]["note"]
+                .as_str()
+                .unwrap()
+                .contains("Boa Vista")
+        );
+
+        // The survivor is told where her case went, not the internal note;
+        // the new focal point answers on the channel she already reads.
+        w.roraima.json(&[
+            "focal",
+            "reply",
+            &id[..8],
+            "Olá, podemos ajudar com o seu caso.",
+        ]);
+        w.roraima.json(&["focal", "sync"]);
+        w.survivor.json(&["report", "sync"]);
+        let replies = w.survivor.json(&["report", "replies"]).to_string();
+        assert!(
+            replies.contains("br-roraima") && replies.contains("referred"),
+            "{replies}"
+        );
+        assert!(
+            !replies.contains("Boa Vista"),
+            "{name}: the note stays between focal points"
+        );
+        assert!(replies.contains("podemos ajudar"), "{replies}");
+    }
+}
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    // No --relay: the demo starts its own relay next to it.
+    let relay_bin = amparo_tests::relay_binary();
+    let out = std::process::Command::new(amparo_tests::cli::amparo_binary())
+        .args(["--lang", "en", "demo", "--relay-bin"])
+        .arg(relay_bin)
+        .env_remove("AMPARO_RELAY")
+        .env_remove("AMPARO_RELAY_KEY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "published to the relay",
+        "3 receipts signed by the relay",
+        "SHA-256 checked",
+        "marks the report \"delivered\"",
+        "Case status: In progress",
+        "Every step verified.",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+}
