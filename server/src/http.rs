@@ -214,6 +214,15 @@ async fn put_directory<S: Store>(
         ),
         other => ApiError::bad_input(&other),
     })?;
+    // Versions are stored as signed 64-bit integers; a larger one used to
+    // reach the database and come back as 503.
+    if i64::try_from(signed.version()).is_err() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "version_out_of_range",
+            "Directory versions above 9223372036854775807 cannot be stored; sign it with a smaller version.",
+        ));
+    }
     if !state
         .store
         .put_directory(signed.version(), signed.as_bytes())
@@ -411,6 +420,15 @@ async fn fetch_mailbox<S: Store>(
             "Use ?after=CURSOR&limit=N with whole numbers.",
         )
     })?;
+    // Cursors are stored as signed 64-bit integers: a larger `after` is not a
+    // cursor (it used to reach the database and come back as 503).
+    if query.after.is_some_and(|a| i64::try_from(a).is_err()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "Use ?after=CURSOR&limit=N with whole numbers; a cursor is at most 9223372036854775807.",
+        ));
+    }
     authenticate(&req, &state, &mailbox, b"").await?;
     let limit = query
         .limit
