@@ -568,3 +568,54 @@ fn the_demo_runs_end_to_end() {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn a_report_written_by_answering_questions() {
+    use std::io::Write;
+    let w = World::new(&Backend::Sqlite);
+    w.survivor.json(&["directory", "refresh"]);
+    let mut child = std::process::Command::new(amparo_tests::cli::amparo_binary())
+        .args([
+            "--profile",
+            w.survivor.dir.to_str().unwrap(),
+            "--lang",
+            "es",
+        ])
+        .args(["--json", "report", "write", "--interactive"])
+        .env("AMPARO_PIN", &w.survivor.pin)
+        .env("AMPARO_INTERACTIVE_STDIN", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Extortion; police; legal advice; region; date; two lines; end.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            "6\n2\n1\nPE-UCA\n2026-11-02\nMe quitaron el documento.\nCANARY-ASKED\n\n".as_bytes(),
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("¿Qué pasó?") && stderr.contains("Extorsión"),
+        "{stderr}"
+    );
+    let written: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(written["focal_point"], "pe-ucayali");
+    w.survivor.json(&["report", "sync"]);
+    w.ucayali.json(&["focal", "sync"]);
+    let case = w
+        .ucayali
+        .json(&["focal", "show", &written["report"].as_str().unwrap()[..8]]);
+    let report = &case["report"];
+    assert_eq!(report["text"], "Me quitaron el documento.\nCANARY-ASKED");
+    assert_eq!(report["violence"][0], "extortion");
+    assert_eq!(report["aggressors"][0], "police_or_security");
+    assert_eq!(report["needs"][0], "legal_advice");
+    assert_eq!(report["when"]["day"], 2);
+}
