@@ -90,6 +90,53 @@ pub fn profile_exists(folder: String) -> bool {
     store::Profile::exists(Path::new(&folder))
 }
 
+/// The report form's wording (plain, the same in every app and the CLI) for
+/// a kind of violence, in `language`.
+#[uniffi::export]
+pub fn violence_label(kind: ViolenceKind, language: Language) -> String {
+    label(amparo_protocol::payload::ViolenceKind::from(kind), language)
+}
+
+/// The form's wording for a kind of aggressor, in `language`.
+#[uniffi::export]
+pub fn aggressor_label(kind: AggressorKind, language: Language) -> String {
+    label(
+        amparo_protocol::payload::AggressorKind::from(kind),
+        language,
+    )
+}
+
+/// The form's wording for a need (also a focal point's kind of help), in `language`.
+#[uniffi::export]
+pub fn need_label(need: Need, language: Language) -> String {
+    label(amparo_protocol::payload::Need::from(need), language)
+}
+
+/// The wording of a case status, in `language`.
+#[uniffi::export]
+pub fn case_status_label(status: CaseStatus, language: Language) -> String {
+    label(amparo_protocol::payload::CaseStatus::from(status), language)
+}
+
+/// The wording of a kind of attachment, in `language`.
+#[uniffi::export]
+pub fn attachment_label(kind: AttachmentKind, language: Language) -> String {
+    label(
+        amparo_protocol::payload::AttachmentKind::from(kind),
+        language,
+    )
+}
+
+/// A language's name in itself ("Español", "Português", "English").
+#[uniffi::export]
+pub fn language_label(language: Language) -> String {
+    label(amparo_protocol::payload::Language::from(language), language)
+}
+
+fn label(item: impl amparo_protocol::i18n::Label, language: Language) -> String {
+    item.label(language.into()).to_string()
+}
+
 /// How to reach a relay.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct RelaySettings {
@@ -685,5 +732,100 @@ impl Profile {
     /// The bundle to hand back: receipts held and the latest directory.
     pub fn export_return_bundle(&self) -> Result<Vec<u8>> {
         self.with(|p| Ok(p.export_return_bundle()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn forms_cross_both_ways_unchanged() {
+        let form = DraftForm {
+            violence: vec![ViolenceKind::Sexual, ViolenceKind::Other],
+            violence_other: Some("otra".into()),
+            when: Some(IncidentDate {
+                year: 2026,
+                month: Some(2),
+                day: Some(29),
+                approximate: true,
+            }),
+            country: Some("BR".into()),
+            region: Some("BR-AM".into()),
+            place_detail: Some("perto do porto".into()),
+            aggressors: vec![AggressorKind::Client],
+            aggressor_other: None,
+            needs: vec![Need::StiHivPep],
+            language: Some(Language::Pt),
+            text: "texto".into(),
+        };
+        let core: amparo_core::drafts::DraftForm = form.clone().into();
+        assert_eq!(core.place.detail.as_deref(), Some("perto do porto"));
+        assert_eq!(DraftForm::from(core), form);
+    }
+
+    #[test]
+    fn ids_and_keys_are_checked_at_the_edge() {
+        assert_eq!(id16("AAAAAAAAAAAAAAAAAAAAAA").ok(), Some([0; 16]));
+        for bad in [
+            "",
+            "not an id",
+            "AAAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAA!",
+        ] {
+            assert!(matches!(id16(bad), Err(AmparoError::Invalid(_))), "{bad}");
+        }
+        let t = TrustedKeys {
+            coordinator_key: "short".into(),
+            relay_receipt_keys: vec![],
+        };
+        assert!(matches!(Trust::try_from(t), Err(AmparoError::Invalid(_))));
+    }
+
+    #[test]
+    fn core_errors_keep_their_sentence_and_get_a_kind() {
+        let e = AmparoError::from(amparo_core::CoreError::WrongPin);
+        assert!(matches!(&e, AmparoError::WrongPin(m) if m == "the PIN is not correct"));
+        let e = AmparoError::from(amparo_core::CoreError::Network("timed out".into()));
+        assert_eq!(e.to_string(), "the relay could not be reached: timed out");
+        assert!(matches!(
+            AmparoError::from(amparo_core::CoreError::Corrupt("draft")),
+            AmparoError::Damaged(_)
+        ));
+    }
+
+    #[test]
+    fn labels_come_from_the_protocol() {
+        assert_eq!(language_label(Language::Pt), "Português");
+        assert_ne!(
+            need_label(Need::LegalAdvice, Language::Es),
+            need_label(Need::LegalAdvice, Language::En)
+        );
+    }
+
+    #[test]
+    fn a_profile_is_closed_after_lock_and_wipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("p").to_string_lossy().into_owned();
+        let coordinator = Coordinator::generate().unwrap();
+        let trusted = TrustedKeys {
+            coordinator_key: coordinator.public_key(),
+            relay_receipt_keys: vec![],
+        };
+        let p = Profile::create(
+            folder.clone(),
+            "1234".into(),
+            KdfStrength::DangerouslyFastForTests,
+            trusted.clone(),
+        )
+        .unwrap();
+        p.lock().unwrap();
+        assert!(matches!(p.drafts(), Err(AmparoError::ProfileClosed(_))));
+        let p = Profile::open(folder.clone(), "1234".into(), trusted).unwrap();
+        p.wipe().unwrap();
+        assert!(!profile_exists(folder));
+        assert!(matches!(p.wipe(), Err(AmparoError::ProfileClosed(_))));
     }
 }

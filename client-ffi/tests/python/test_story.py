@@ -299,3 +299,12 @@ def test_a_facilitator_carries_reports_and_brings_receipts_back(world):
     # The report is at the focal point.
     assert focal.focal_sync(relay, None).fetched.new_cases == 1
     assert [c.id for c in focal.cases(amparo.CaseFilter())] == [report_id]
+
+
+def test_the_form_is_worded_in_spanish_portuguese_and_english():
+    labels = {lang: amparo.need_label(amparo.Need.STI_HIV_PEP, lang) for lang in amparo.Language}
+    assert len(set(labels.values())) == 3, labels
+    assert amparo.language_label(amparo.Language.ES) == "Español"
+    for kind in amparo.ViolenceKind:
+        assert amparo.violence_label(kind, amparo.Language.PT)
+    assert amparo.case_status_label(amparo.CaseStatus.IN_PROGRESS, amparo.Language.EN)
