@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod crash;
+
 pub mod cli;
 
 use std::io::{BufRead, BufReader};
