@@ -69,8 +69,9 @@ fn verifying_key(text: &str, what: &'static str) -> Result<VerifyingKey> {
 }
 
 /// Implemented by the app to show progress of a sync (a progress bar).
-/// Called on the thread that called `sync`; it must return quickly and
-/// must not throw.
+/// Called on the thread that called `sync`; it must return quickly, must
+/// not throw, and must not call back into the profile (post the value to
+/// the UI thread instead).
 #[uniffi::export(with_foreign)]
 pub trait SyncListener: Send + Sync {
     /// One step of progress.
