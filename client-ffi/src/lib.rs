@@ -747,7 +747,7 @@ mod tests {
         let form = DraftForm {
             violence: vec![ViolenceKind::Sexual, ViolenceKind::Other],
             violence_other: Some("otra".into()),
-            when: Some(IncidentDate {
+            incident_date: Some(IncidentDate {
                 year: 2026,
                 month: Some(2),
                 day: Some(29),

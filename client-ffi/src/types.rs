@@ -236,7 +236,7 @@ pub struct DraftForm {
     pub violence_other: Option<String>,
     /// When it happened.
     #[uniffi(default)]
-    pub when: Option<IncidentDate>,
+    pub incident_date: Option<IncidentDate>,
     /// Country, ISO 3166-1 alpha-2 (e.g. "PE").
     #[uniffi(default)]
     pub country: Option<String>,
@@ -272,7 +272,7 @@ impl From<DraftForm> for drafts::DraftForm {
         drafts::DraftForm {
             violence: map(&f.violence),
             violence_other: f.violence_other,
-            when: f.when.map(Into::into),
+            when: f.incident_date.map(Into::into),
             place: payload::Place {
                 country: f.country,
                 region: f.region,
@@ -292,7 +292,7 @@ impl From<drafts::DraftForm> for DraftForm {
         DraftForm {
             violence: map(&f.violence),
             violence_other: f.violence_other,
-            when: f.when.map(Into::into),
+            incident_date: f.when.map(Into::into),
             country: f.place.country,
             region: f.place.region,
             place_detail: f.place.detail,
@@ -825,7 +825,7 @@ impl From<focal::Case> for Case {
             form: DraftForm {
                 violence: map(&r.violence),
                 violence_other: r.violence_other,
-                when: r.when.map(Into::into),
+                incident_date: r.when.map(Into::into),
                 country: r.place.country,
                 region: r.place.region,
                 place_detail: r.place.detail,

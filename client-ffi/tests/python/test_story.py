@@ -147,7 +147,7 @@ def test_report_is_sent_answered_and_read_then_wiped(world):
         needs=[amparo.Need.LEGAL_ADVICE],
         country="PE",
         region="PE-UCA",
-        when=amparo.IncidentDate(year=2026, month=11, day=None, approximate=True),
+        incident_date=amparo.IncidentDate(year=2026, month=11, day=None, approximate=True),
         language=amparo.Language.ES,
         text="Dos agentes me pidieron dinero.",
     )
