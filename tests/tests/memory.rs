@@ -1,0 +1,198 @@
+//! Memory (issue 9): peak resident memory (VmHWM) of a survivor's profile
+//! holding 10,000 queued reports while it syncs them, and of the relay
+//! process under the load of its benchmark (32 clients, 1 KiB-class
+//! envelopes, one per request and then 100 per request).
+//!
+//! Benchmarks, not tests of size: they print figures and assert only that
+//! the work was done.
+//!
+//! ```sh
+//! cargo build --release -p amparo-relay
+//! AMPARO_RELAY_BIN=target/release/amparo-relay \
+//!     cargo test --release -p amparo-tests --test memory -- --ignored --nocapture --test-threads 1
+//! ```
+//!
+//! The client figure is this test process's own peak (`/proc/self/status`),
+//! reset with `/proc/self/clear_refs` between phases so each phase's peak is
+//! its own; it includes the test harness and the tokio runtime (a few MiB).
+//! The relay is a child process, read from `/proc/<pid>/status`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use amparo_core::drafts::DraftForm;
+use amparo_core::relay::{RelayClient, RelayConfig};
+use amparo_core::store::{KdfParams, Profile};
+use amparo_protocol::entropy::SystemEntropy;
+use amparo_protocol::envelope::{Envelope, Purpose};
+use amparo_protocol::keys::RecipientKeys;
+use amparo_protocol::padding::InnerHeader;
+use amparo_tests::crash::{http_request, post_batch};
+use amparo_tests::{Relay, focal_point_entry, now};
+
+/// (VmHWM, VmRSS) in KiB of a process.
+fn memory_kib(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn reset_peak() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+#[test]
+#[ignore = "a memory benchmark (minutes); see the file's header"]
+fn client_profile_with_10000_reports_syncing() {
+    const REPORTS: usize = 10_000;
+    let relay = Relay::start(None, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let focal = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
+    let fp = focal_point_entry("fp", focal.public());
+    {
+        let profile = Profile::create(dir.path(), "2468", KdfParams::PHONE).unwrap();
+        let started = Instant::now();
+        for i in 0..REPORTS {
+            let d = profile
+                .create_draft(&DraftForm {
+                    text: format!("informe {i}: ")
+                        .chars()
+                        .chain("lo que pasó, dónde y cuándo. ".chars().cycle())
+                        .take(1900)
+                        .collect(),
+                    ..DraftForm::default()
+                })
+                .unwrap();
+            profile.send_draft(&d, &fp, false, now()).unwrap();
+        }
+        assert_eq!(profile.outbox_len().unwrap(), REPORTS);
+        println!(
+            "{REPORTS} reports (~2 KiB, 4 KiB class) queued in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let db_bytes: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    let (_, rss_idle) = memory_kib("self");
+    reset_peak();
+    let profile = Profile::open(dir.path(), "2468").unwrap();
+    let (hwm_open, _) = memory_kib("self");
+    reset_peak();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
+    let started = Instant::now();
+    let summary = rt
+        .block_on(profile.sync(&client, &[relay.receipt_key], now, &mut |_| {}))
+        .unwrap();
+    let took = started.elapsed();
+    let (hwm_sync, rss_after) = memory_kib("self");
+    assert_eq!(summary.delivered, REPORTS);
+    assert_eq!(profile.outbox_len().unwrap(), 0);
+    println!("profile on disk: {}", mib(db_bytes / 1024));
+    println!("resident before opening: {}", mib(rss_idle));
+    println!(
+        "peak while opening the profile (Argon2id, {} MiB): {}",
+        KdfParams::PHONE.memory_kib / 1024,
+        mib(hwm_open)
+    );
+    println!(
+        "peak while syncing {REPORTS} reports ({:.1} s: upload in batches of 64, then {REPORTS} reply-mailbox checks): {} (resident after: {})",
+        took.as_secs_f64(),
+        mib(hwm_sync),
+        mib(rss_after)
+    );
+}
+
+fn sealed(focal: &RecipientKeys, n: usize) -> Vec<Envelope> {
+    let mut e = SystemEntropy::new();
+    (0..n)
+        .map(|i| {
+            let h = InnerHeader::new(&mut e, now()).unwrap();
+            let body = vec![(i % 251) as u8; 900];
+            Envelope::seal(&focal.public(), Purpose::Report, &h, &body, &mut e).unwrap()
+        })
+        .collect()
+}
+
+/// Drives `clients` threads posting batches of `per_request` fresh envelopes
+/// for `secs` seconds; returns the envelopes accepted.
+fn load(
+    relay: &Relay,
+    pool: Arc<Vec<Envelope>>,
+    clients: usize,
+    per_request: usize,
+    secs: u64,
+) -> u64 {
+    let next = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let addr = relay.addr;
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (pool, next, accepted) = (pool.clone(), next.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                while Instant::now() < deadline {
+                    let start = next.fetch_add(per_request as u64, Ordering::Relaxed) as usize;
+                    let Some(batch) = pool.get(start..start + per_request) else {
+                        break;
+                    };
+                    let (status, _) = post_batch(addr, batch).unwrap();
+                    assert_eq!(status, 200);
+                    accepted.fetch_add(per_request as u64, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    accepted.load(Ordering::Relaxed)
+}
+
+#[test]
+#[ignore = "a memory benchmark (about a minute); see the file's header"]
+fn relay_under_benchmark_load() {
+    let focal = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
+    let pool = Arc::new(sealed(&focal, 60_000));
+    for backend in amparo_tests::backends() {
+        let relay = Relay::start(backend.database_url(), &[]);
+        let pid = relay.pid().to_string();
+        let (_, rss_start) = memory_kib(&pid);
+        // Fresh envelopes for each phase: offsets into the pool.
+        let single = load(&relay, Arc::new(pool[..20_000].to_vec()), 32, 1, 5);
+        let (hwm_single, _) = memory_kib(&pid);
+        let batched = load(&relay, Arc::new(pool[20_000..].to_vec()), 32, 100, 5);
+        let (hwm, rss_end) = memory_kib(&pid);
+        let (status, _) = http_request(relay.addr, "GET", "/healthz", &[], b"").unwrap();
+        assert_eq!(status, 200);
+        assert!(single > 0 && batched > 0);
+        println!(
+            "relay on {}: resident at start {}; after 5 s of 32 clients x 1 envelope/request ({single} envelopes) peak {}; \
+             after 5 s of 32 clients x 100 envelopes/request ({batched} envelopes) peak {}, resident {}",
+            backend.name(),
+            mib(rss_start),
+            mib(hwm_single),
+            mib(hwm),
+            mib(rss_end)
+        );
+    }
+}
