@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use amparo_protocol::envelope::{Envelope, EnvelopeId};
 use amparo_protocol::keys::RecipientKeys;
+use amparo_protocol::receipt::Receipt;
 use amparo_protocol::request::{self, RequestProof};
 use amparo_protocol::wire::{self, EnvelopeResult};
 use amparo_protocol::{Entropy, UnixTime};
@@ -238,6 +239,37 @@ impl RelayClient {
             }
             _ => Err(relay_error(r).await),
         }
+    }
+
+    /// Receipts a field relay holds from its upstream for `ids` (those it
+    /// has; the caller verifies each). A relay without any — a central
+    /// relay, or one older than this route — gives none.
+    pub async fn upstream_receipts(&self, ids: &[EnvelopeId]) -> Result<Vec<Receipt>> {
+        let body: Vec<u8> = ids.iter().flat_map(|i| i.0).collect();
+        let r = self
+            .http
+            .post(self.url("/v1/receipts"))
+            .header("Content-Type", wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(network)?;
+        if r.status().as_u16() == 404 {
+            return Ok(Vec::new());
+        }
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let bytes = r.bytes().await.map_err(network)?;
+        if bytes.len() % amparo_protocol::receipt::LEN != 0 {
+            return Err(CoreError::Protocol(
+                amparo_protocol::ProtocolError::Invalid("receipts from the relay"),
+            ));
+        }
+        bytes
+            .chunks_exact(amparo_protocol::receipt::LEN)
+            .map(|c| Receipt::decode(c).map_err(CoreError::from))
+            .collect()
     }
 
     /// Publishes a coordinator-signed directory.

@@ -28,6 +28,11 @@ const UPLOAD_BYTES: usize = 4 * 1024 * 1024;
 /// Outbox states.
 pub(crate) const QUEUED: u8 = 0;
 const REFUSED: u8 = 1;
+/// A relay signed for it with a key this profile does not trust for
+/// delivery — a field relay on the local Wi-Fi. The envelope stays here
+/// until a trusted (upstream) receipt arrives; it is offered again at each
+/// sync, which costs nothing at a relay that already holds it.
+const HANDED_OVER: u8 = 2;
 
 /// A report that was sent (or is waiting to go).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +47,9 @@ pub struct SentReport {
     pub pending: usize,
     /// Envelopes the relay has signed for.
     pub delivered: usize,
+    /// Envelopes a field relay took, not yet signed for by a trusted relay
+    /// (counted in `pending` too).
+    pub handed_over: usize,
     /// The latest case status the focal point sent, if any.
     pub status: Option<CaseStatus>,
     /// Replies not yet read.
@@ -96,6 +104,9 @@ pub struct SyncSummary {
     pub delivered: usize,
     /// Envelopes the relay refused (kept aside, not resent).
     pub refused: usize,
+    /// Envelopes a field relay took on its way upstream ("handed over", not
+    /// yet delivered).
+    pub handed_over: usize,
     /// New messages from focal points.
     pub new_messages: usize,
 }
@@ -188,6 +199,10 @@ impl Profile {
     /// Every sent report, oldest first.
     pub fn sent_reports(&self) -> Result<Vec<SentReport>> {
         let messages = self.messages()?;
+        let handed: std::collections::HashSet<[u8; 16]> = self
+            .item_ids(ItemKind::Outgoing, Some(HANDED_OVER))?
+            .into_iter()
+            .collect();
         self.item_ids(ItemKind::Report, None)?
             .into_iter()
             .map(|id| {
@@ -198,6 +213,7 @@ impl Profile {
                     created_hour: r.created_hour,
                     pending: r.envelopes.len().saturating_sub(r.receipts.len()),
                     delivered: r.receipts.len(),
+                    handed_over: r.envelopes.iter().filter(|e| handed.contains(*e)).count(),
                     status: r.status,
                     unread: messages
                         .iter()
@@ -303,7 +319,28 @@ impl Profile {
         progress: &mut dyn FnMut(SyncProgress),
         summary: &mut SyncSummary,
     ) -> Result<()> {
-        let queued = self.item_ids(ItemKind::Outgoing, Some(QUEUED))?;
+        // Envelopes a field relay took: ask it for the upstream's receipts
+        // first, so what it already forwarded is not sent again.
+        let handed = self.item_ids(ItemKind::Outgoing, Some(HANDED_OVER))?;
+        for ids in handed.chunks(500) {
+            let wanted: Vec<EnvelopeId> = ids.iter().copied().map(EnvelopeId).collect();
+            for receipt in relay.upstream_receipts(&wanted).await? {
+                let id = receipt.envelope_id.0;
+                let Some((_, b)) = self.get_item(ItemKind::Outgoing, &id)? else {
+                    continue;
+                };
+                let out: StoredOutgoing = decode(&b, "outbox")?;
+                let env = Envelope::from_bytes(out.bytes)?;
+                if self
+                    .file_receipt(&env, &out.report, &receipt, relay_keys)
+                    .is_ok()
+                {
+                    summary.delivered += 1;
+                }
+            }
+        }
+        let mut queued = self.item_ids(ItemKind::Outgoing, Some(QUEUED))?;
+        queued.extend(self.item_ids(ItemKind::Outgoing, Some(HANDED_OVER))?);
         let total = queued.len();
         progress(SyncProgress::Upload {
             done: 0,
@@ -327,9 +364,25 @@ impl Profile {
                 let results = relay.upload(&envs).await?;
                 for ((env, report), result) in batch.drain(..).zip(results) {
                     match result {
-                        EnvelopeResult::Accepted(receipt) => {
+                        EnvelopeResult::Accepted(receipt)
+                            if relay_keys.iter().any(|k| receipt.verify(k).is_ok()) =>
+                        {
                             self.file_receipt(&env, &report, &receipt, relay_keys)?;
                             summary.delivered += 1;
+                        }
+                        EnvelopeResult::Accepted(receipt) if receipt.envelope_id == env.id() => {
+                            // Signed by a relay we do not trust for delivery
+                            // (a field relay): handed over, still ours.
+                            let (_, b) = self
+                                .get_item(ItemKind::Outgoing, &env.id().0)?
+                                .ok_or(CoreError::Corrupt("outbox"))?;
+                            self.put_item(ItemKind::Outgoing, &env.id().0, HANDED_OVER, &b)?;
+                            summary.handed_over += 1;
+                        }
+                        EnvelopeResult::Accepted(_) => {
+                            return Err(CoreError::Invalid(
+                                "the relay sent a receipt for another envelope",
+                            ));
                         }
                         EnvelopeResult::Rejected(_) => {
                             let (_, b) = self

@@ -28,7 +28,7 @@ pub const DEFAULT_MAX_BATCH: usize = 256;
 /// mailboxes without learning who sent them: no access log, no addresses, no
 /// user agents, arrival times rounded to the hour.
 #[derive(Debug, Parser)]
-#[command(name = "amparo-relay", version)]
+#[command(name = "amparo-relay", version, args_override_self = true)]
 pub struct Args {
     /// TOML file with any of the settings below (keys as the long flag names
     /// with underscores, e.g. `max_body_bytes = 1048576`).
@@ -75,6 +75,23 @@ pub struct Args {
     /// HTTP worker threads [default: the number of CPUs].
     #[arg(long, env = "AMPARO_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Run as a field relay (a laptop or Raspberry Pi where phones have
+    /// local Wi-Fi but no internet): forward every envelope to this central
+    /// relay whenever it can be reached, mirror its directory, and proxy
+    /// mailbox fetches to it, caching what it returns. SQLite only.
+    #[arg(long, env = "AMPARO_UPSTREAM")]
+    pub upstream: Option<String>,
+
+    /// The upstream relay's receipt key (base64url): only receipts it signed
+    /// (or a relay of the coordinator-signed directory signed) count as
+    /// delivered; until then envelopes stay here and are retried.
+    #[arg(long, env = "AMPARO_UPSTREAM_KEY")]
+    pub upstream_key: Option<String>,
+
+    /// Seconds between attempts to reach the upstream relay [default: 10].
+    #[arg(long, env = "AMPARO_FORWARD_INTERVAL")]
+    pub forward_interval: Option<u64>,
 }
 
 /// The same settings, as read from the TOML file.
@@ -90,6 +107,9 @@ struct FileSettings {
     coordinator_key: Option<String>,
     log: Option<String>,
     workers: Option<usize>,
+    upstream: Option<String>,
+    upstream_key: Option<String>,
+    forward_interval: Option<u64>,
 }
 
 /// Resolved settings.
@@ -113,6 +133,19 @@ pub struct Config {
     pub log: String,
     /// Worker threads.
     pub workers: Option<usize>,
+    /// Field relay: where to forward, and whose receipts count.
+    pub upstream: Option<Upstream>,
+}
+
+/// A field relay's upstream.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Base URL of the central relay.
+    pub url: String,
+    /// Its receipt key, if given.
+    pub key: Option<VerifyingKey>,
+    /// Seconds between attempts.
+    pub interval_secs: u64,
 }
 
 /// A setting that cannot be used.
@@ -202,16 +235,67 @@ impl Config {
                     })
             })
             .transpose()?;
+        let upstream = match args.upstream.or(file.upstream).filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::Invalid(
+                        "upstream must be an http:// or https:// URL".into(),
+                    ));
+                }
+                let key = args
+                    .upstream_key
+                    .or(file.upstream_key)
+                    .map(|k| {
+                        b64::decode_array::<32>(k.trim(), "upstream key")
+                            .map(VerifyingKey)
+                            .map_err(|_| {
+                                ConfigError::Invalid(
+                                    "upstream_key must be 32 bytes in base64url (43 characters)"
+                                        .into(),
+                                )
+                            })
+                    })
+                    .transpose()?;
+                if key.is_none() && coordinator_key.is_none() {
+                    return Err(ConfigError::Invalid(
+                        "a field relay needs upstream_key or coordinator_key, to check the upstream's receipts".into(),
+                    ));
+                }
+                let interval_secs = args
+                    .forward_interval
+                    .or(file.forward_interval)
+                    .unwrap_or(10)
+                    .clamp(1, 3600);
+                Some(Upstream {
+                    url: url.trim_end_matches('/').to_string(),
+                    key,
+                    interval_secs,
+                })
+            }
+        };
+        let database_url = args
+            .database_url
+            .or(file.database_url)
+            .filter(|u| !u.is_empty());
+        if upstream.is_some()
+            && database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres"))
+        {
+            return Err(ConfigError::Invalid(
+                "a field relay (upstream) keeps its queue in SQLite; leave database_url unset"
+                    .into(),
+            ));
+        }
         Ok(Config {
+            upstream,
             listen,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            database_url: args
-                .database_url
-                .or(file.database_url)
-                .filter(|u| !u.is_empty()),
+            database_url,
             retention_hours: retention_days * 24,
             max_body_bytes,
             max_batch,

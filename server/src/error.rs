@@ -67,6 +67,15 @@ impl ApiError {
         )
     }
 
+    /// 502 when a field relay's upstream answered with something unreadable.
+    pub fn upstream_unavailable() -> Self {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "The central relay answered with something this field relay cannot read; try again later.",
+        )
+    }
+
     /// 404 for unknown routes.
     pub fn not_found() -> Self {
         ApiError::new(

@@ -13,6 +13,7 @@
 pub mod commit;
 pub mod config;
 pub mod error;
+pub mod field;
 pub mod http;
 pub mod metrics;
 pub mod relay_key;
@@ -69,6 +70,19 @@ pub fn serve<S: Store>(
     clock: Clock,
     listener: TcpListener,
 ) -> std::io::Result<Server> {
+    serve_with(store, receipt_key, options, clock, listener, None)
+}
+
+/// [`serve`], as a field relay when `field` is given (see [`field`]).
+pub fn serve_with<S: Store>(
+    store: S,
+    receipt_key: SigningKey,
+    options: RelayOptions,
+    clock: Clock,
+    listener: TcpListener,
+    field: Option<Arc<field::Field>>,
+) -> std::io::Result<Server> {
+    let field = field.map(web::Data::from);
     let metrics = Arc::new(Metrics::default());
     let state = web::Data::new(AppState {
         committer: Committer::start(store.clone()),
@@ -81,8 +95,11 @@ pub fn serve<S: Store>(
     });
     let mut server = HttpServer::new(move || {
         let metrics = metrics.clone();
-        App::new()
-            .app_data(state.clone())
+        let mut app = App::new().app_data(state.clone());
+        if let Some(f) = &field {
+            app = app.app_data(f.clone());
+        }
+        app
             // Every refused request is counted here, by its error code alone,
             // whichever handler (or storage failure) refused it.
             .wrap_fn(move |req, srv| {
@@ -137,13 +154,26 @@ fn spawn_retention<S: Store>(store: S, retention_hours: u32, clock: Clock) {
     });
 }
 
-async fn run_with<S: Store>(store: S, config: Config, backend: &str) -> Result<(), RelayError> {
+async fn run_with<S: Store>(
+    store: S,
+    config: Config,
+    backend: &str,
+    field: Option<field::Field>,
+) -> Result<(), RelayError> {
     let receipt_key = relay_key::load_or_create(&config.data_dir)?;
     let listener = TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
     let clock = http::system_clock();
     spawn_retention(store.clone(), config.retention_hours, clock.clone());
-    let server = serve(
+    let field = field.map(Arc::new);
+    if let Some(f) = &field {
+        f.clone().spawn(config.retention_hours);
+    }
+    let forwarding = match &config.upstream {
+        Some(u) if field.is_some() => format!(", forwarding to {}", u.url),
+        _ => String::new(),
+    };
+    let server = serve_with(
         store,
         SigningKey::from_seed(&receipt_key.dangerously_export_seed())
             .map_err(|e| std::io::Error::other(e.to_string()))?,
@@ -158,9 +188,10 @@ async fn run_with<S: Store>(store: S, config: Config, backend: &str) -> Result<(
         },
         clock,
         listener,
+        field,
     )?;
     tracing::info!(
-        "amparo-relay listening on http://{addr}, data in {} ({backend}), receipt key {}",
+        "amparo-relay listening on http://{addr}, data in {} ({backend}){forwarding}, receipt key {}",
         config.data_dir.display(),
         b64::encode(receipt_key.verifying_key().as_bytes())
     );
@@ -173,17 +204,27 @@ pub async fn run(config: Config) -> Result<(), RelayError> {
     match config.database_url.clone() {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let store = PgStore::open(&url).await?;
-            run_with(store, config, "PostgreSQL").await
+            run_with(store, config, "PostgreSQL", None).await
         }
-        Some(url) => {
+        url => {
             std::fs::create_dir_all(&config.data_dir)?;
-            let store = SqliteStore::open(&url).await?;
-            run_with(store, config, "SQLite").await
-        }
-        None => {
-            std::fs::create_dir_all(&config.data_dir)?;
-            let store = SqliteStore::open_in(&config.data_dir).await?;
-            run_with(store, config, "SQLite").await
+            let store = match url {
+                Some(url) => SqliteStore::open(&url).await?,
+                None => SqliteStore::open_in(&config.data_dir).await?,
+            };
+            let field = config
+                .upstream
+                .clone()
+                .map(|u| {
+                    field::Field::new(
+                        store.clone(),
+                        u,
+                        config.coordinator_key,
+                        http::system_clock(),
+                    )
+                })
+                .transpose()?;
+            run_with(store, config, "SQLite", field).await
         }
     }
 }

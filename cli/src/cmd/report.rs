@@ -462,10 +462,22 @@ fn list(ctx: &Ctx) -> CliResult {
     let mut human = Vec::new();
     let mut rows = Vec::new();
     for r in &reports {
-        let state = if r.pending > 0 {
-            ctx.tr("esperando envío", "aguardando envio", "waiting to be sent")
+        let (state, state_name) = if r.pending == 0 {
+            (ctx.tr("entregada", "entregue", "delivered"), "delivered")
+        } else if r.handed_over > 0 {
+            (
+                ctx.tr(
+                    "en manos del relay local, aún no entregada",
+                    "com o relay local, ainda não entregue",
+                    "handed over to a local relay, not yet delivered",
+                ),
+                "handed_over",
+            )
         } else {
-            ctx.tr("entregada", "entregue", "delivered")
+            (
+                ctx.tr("esperando envío", "aguardando envio", "waiting to be sent"),
+                "waiting",
+            )
         };
         let status = r
             .status
@@ -486,7 +498,8 @@ fn list(ctx: &Ctx) -> CliResult {
             "focal_point": r.focal_point,
             "delivered": r.delivered,
             "pending": r.pending,
-            "state": if r.pending > 0 { "waiting" } else { "delivered" },
+            "state": state_name,
+            "handed_over": r.handed_over,
             "status": r.status.map(|s| wire_name(&s)),
             "unread": r.unread,
         }));
@@ -560,11 +573,11 @@ async fn sync(ctx: &Ctx) -> CliResult {
     }
     ctx.emit(
         ctx.tr(
-            &format!("Entregados: {}. Rechazados: {}. Mensajes nuevos: {}.", summary.delivered, summary.refused, summary.new_messages),
-            &format!("Entregues: {}. Recusados: {}. Mensagens novas: {}.", summary.delivered, summary.refused, summary.new_messages),
-            &format!("Delivered: {}. Refused: {}. New messages: {}.", summary.delivered, summary.refused, summary.new_messages),
+            &format!("Entregados: {}. En manos del relay local: {}. Rechazados: {}. Mensajes nuevos: {}.", summary.delivered, summary.handed_over, summary.refused, summary.new_messages),
+            &format!("Entregues: {}. Com o relay local: {}. Recusados: {}. Mensagens novas: {}.", summary.delivered, summary.handed_over, summary.refused, summary.new_messages),
+            &format!("Delivered: {}. Handed over to a local relay: {}. Refused: {}. New messages: {}.", summary.delivered, summary.handed_over, summary.refused, summary.new_messages),
         ),
-        json!({ "delivered": summary.delivered, "refused": summary.refused, "new_messages": summary.new_messages }),
+        json!({ "delivered": summary.delivered, "handed_over": summary.handed_over, "refused": summary.refused, "new_messages": summary.new_messages }),
     );
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 
+pub mod field_queue;
 pub mod postgres;
 pub mod sqlite;
 

@@ -20,7 +20,7 @@ const ROWS_PER_STATEMENT: usize = 200;
 /// The SQLite store.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {

@@ -1,0 +1,429 @@
+//! The field relay (`amparo-relay --upstream URL`): the same relay on a
+//! laptop, Raspberry Pi or spare phone at a community centre or clinic,
+//! where phones have local Wi-Fi but the internet comes and goes.
+//!
+//! - Phones upload as to any relay and get this relay's receipt at once
+//!   (their apps show "handed over", not "delivered").
+//! - A background task forwards every stored envelope upstream in batches
+//!   whenever the upstream answers, and keeps the upstream's receipts, which
+//!   phones collect with `POST /v1/receipts`. An envelope leaves the queue
+//!   only when the upstream's receipt for it verifies; a lying or broken
+//!   upstream leaves it queued for the next attempt.
+//! - The same task mirrors the upstream's signed directory, verified against
+//!   the coordinator key (a field relay cannot forge one).
+//! - Mailbox fetches and acknowledgements are checked here, then passed
+//!   upstream with the phone's own signature; what comes back is cached, so
+//!   a phone can pick up sealed replies while the upstream is out of reach.
+//!
+//! What this relay learns is what any relay learns: mailbox ids, sizes,
+//! hours. It forwards no addresses or headers but the phone's signature.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
+use actix_web::{HttpRequest, HttpResponse, web};
+use amparo_protocol::directory::SignedDirectory;
+use amparo_protocol::envelope::EnvelopeId;
+use amparo_protocol::keys::MailboxId;
+use amparo_protocol::primitives::ed25519::VerifyingKey;
+use amparo_protocol::receipt::{self, Receipt};
+use amparo_protocol::request;
+use amparo_protocol::wire::{self, EnvelopeResult};
+
+use crate::config::Upstream;
+use crate::error::ApiError;
+use crate::http::Clock;
+use crate::store::{SqliteStore, Store, StoreError};
+
+/// Most envelopes per forwarding request.
+const FORWARD_BATCH: u32 = 64;
+/// Most bytes per forwarding request (under a relay's default 8 MiB).
+const FORWARD_BYTES: usize = 4 * 1024 * 1024;
+/// Time limit for one upstream request.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most ids in one `POST /v1/receipts`.
+pub const MAX_RECEIPT_IDS: usize = 1000;
+
+/// Why forwarding stopped for now.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The upstream could not be reached or did not answer.
+    #[error("the upstream relay could not be reached")]
+    Unreachable,
+    /// The upstream answered with something other than results.
+    #[error("the upstream relay answered {0}")]
+    Refused(u16),
+    /// The upstream's answer was malformed.
+    #[error("the upstream relay's answer is malformed")]
+    Malformed,
+    /// Local storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one forwarding pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Envelopes whose upstream receipt verified (they left the queue).
+    pub delivered: usize,
+    /// Envelopes the upstream refused outright (dropped here, logged by code).
+    pub refused: usize,
+    /// Envelopes whose receipt did not verify (kept, retried later).
+    pub unverified: usize,
+}
+
+/// A field relay's link to its upstream.
+pub struct Field {
+    store: SqliteStore,
+    http: reqwest::Client,
+    upstream: Upstream,
+    coordinator: Option<VerifyingKey>,
+    clock: Clock,
+    directory_etag: Mutex<Option<String>>,
+}
+
+impl Field {
+    /// A field relay over `store` forwarding to `upstream`.
+    pub fn new(
+        store: SqliteStore,
+        upstream: Upstream,
+        coordinator: Option<VerifyingKey>,
+        clock: Clock,
+    ) -> Result<Field, std::io::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(UPSTREAM_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent("amparo-relay")
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Field {
+            store,
+            http,
+            upstream,
+            coordinator,
+            clock,
+            directory_etag: Mutex::new(None),
+        })
+    }
+
+    fn url(&self, target: &str) -> String {
+        format!("{}{target}", self.upstream.url)
+    }
+
+    /// Keys whose receipts count as delivered: the configured upstream key
+    /// and the relays of the mirrored, coordinator-signed directory.
+    async fn trusted(&self) -> Result<Vec<VerifyingKey>, StoreError> {
+        let mut keys: Vec<VerifyingKey> = self.upstream.key.into_iter().collect();
+        if let (Some(coordinator), Some((_, bytes))) =
+            (&self.coordinator, self.store.directory().await?)
+            && let Ok(signed) = SignedDirectory::verify(&bytes, coordinator)
+        {
+            keys.extend(
+                signed
+                    .directory()
+                    .relays
+                    .iter()
+                    .map(|r| VerifyingKey(r.receipt_key)),
+            );
+        }
+        Ok(keys)
+    }
+
+    /// Forwards one batch; returns what happened, or why it could not.
+    pub async fn forward_batch(&self) -> Result<(usize, Forwarded), ForwardError> {
+        let queued = self
+            .store
+            .queued_for_upstream(FORWARD_BATCH, FORWARD_BYTES)
+            .await?;
+        if queued.is_empty() {
+            return Ok((0, Forwarded::default()));
+        }
+        let body = wire::encode_batch(queued.iter().map(|q| q.bytes.as_slice()));
+        let resp = self
+            .http
+            .post(self.url("/v1/envelopes"))
+            .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(|_| ForwardError::Unreachable)?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(ForwardError::Refused(resp.status().as_u16()));
+        }
+        let bytes = resp.bytes().await.map_err(|_| ForwardError::Unreachable)?;
+        let results = wire::decode_results(&bytes).map_err(|_| ForwardError::Malformed)?;
+        if results.len() != queued.len() {
+            return Err(ForwardError::Malformed);
+        }
+        let trusted = self.trusted().await?;
+        let mut done = Forwarded::default();
+        let mut record = Vec::new();
+        let mut dropped = Vec::new();
+        for (q, result) in queued.iter().zip(results) {
+            match result {
+                EnvelopeResult::Accepted(receipt)
+                    if receipt.envelope_id == EnvelopeId(q.id)
+                        && trusted.iter().any(|k| receipt.verify(k).is_ok()) =>
+                {
+                    record.push((q.id, receipt.encode().to_vec()));
+                    done.delivered += 1;
+                }
+                EnvelopeResult::Accepted(_) => done.unverified += 1,
+                EnvelopeResult::Rejected(code) => {
+                    tracing::warn!(
+                        code = code.name(),
+                        "the upstream refused an envelope; dropping it here"
+                    );
+                    dropped.push(q.id);
+                    done.refused += 1;
+                }
+            }
+        }
+        let hour = (self.clock)().hours();
+        self.store.record_upstream(&record, hour).await?;
+        self.store.drop_queued(&dropped).await?;
+        Ok((queued.len(), done))
+    }
+
+    /// Forwards until the queue is empty, the upstream fails, or its
+    /// receipts stop verifying.
+    pub async fn forward_all(&self) -> Result<Forwarded, ForwardError> {
+        let mut total = Forwarded::default();
+        loop {
+            let (sent, done) = self.forward_batch().await?;
+            total.delivered += done.delivered;
+            total.refused += done.refused;
+            total.unverified += done.unverified;
+            if sent == 0 || done.delivered + done.refused == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Fetches a newer directory from upstream, if it verifies against the
+    /// coordinator key. Returns the version stored, if any.
+    pub async fn mirror_directory(&self) -> Result<Option<u64>, ForwardError> {
+        let Some(coordinator) = self.coordinator else {
+            return Ok(None);
+        };
+        let etag = self.directory_etag.lock().ok().and_then(|e| e.clone());
+        let mut req = self.http.get(self.url("/v1/directory"));
+        if let Some(tag) = &etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, tag);
+        }
+        let resp = req.send().await.map_err(|_| ForwardError::Unreachable)?;
+        match resp.status() {
+            reqwest::StatusCode::OK => {}
+            reqwest::StatusCode::NOT_MODIFIED | reqwest::StatusCode::NOT_FOUND => return Ok(None),
+            other => return Err(ForwardError::Refused(other.as_u16())),
+        }
+        let tag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = resp.bytes().await.map_err(|_| ForwardError::Unreachable)?;
+        let Ok(signed) = SignedDirectory::verify(&bytes, &coordinator) else {
+            tracing::warn!(
+                "the upstream's directory does not verify against the coordinator key; ignored"
+            );
+            return Ok(None);
+        };
+        let stored = self.store.put_directory(signed.version(), &bytes).await?;
+        if let Ok(mut e) = self.directory_etag.lock() {
+            *e = tag;
+        }
+        Ok(stored.then_some(signed.version()))
+    }
+
+    /// Runs forwarding and mirroring in the background, every interval.
+    pub fn spawn(self: Arc<Self>, retention_hours: u32) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(self.upstream.interval_secs));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut was_reachable = true;
+            loop {
+                tick.tick().await;
+                let _ = self.mirror_directory().await;
+                match self.forward_all().await {
+                    Ok(done) => {
+                        if !was_reachable {
+                            tracing::info!("the upstream relay is reachable again");
+                        }
+                        was_reachable = true;
+                        if done.delivered > 0 || done.refused > 0 {
+                            tracing::info!(
+                                delivered = done.delivered,
+                                refused = done.refused,
+                                "forwarded upstream"
+                            );
+                        }
+                        if done.unverified > 0 {
+                            tracing::warn!(
+                                kept = done.unverified,
+                                "upstream receipts did not verify; envelopes kept for the next attempt"
+                            );
+                        }
+                    }
+                    Err(ForwardError::Unreachable) => {
+                        if was_reachable {
+                            tracing::info!(
+                                "the upstream relay cannot be reached; envelopes wait here"
+                            );
+                        }
+                        was_reachable = false;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "forwarding stopped; will retry"),
+                }
+                let before = (self.clock)().hours().saturating_sub(retention_hours);
+                if let Err(e) = self.store.expire_field(before).await {
+                    tracing::warn!(error = %e, "field relay retention failed; will retry");
+                }
+            }
+        });
+    }
+
+    /// Passes a checked mailbox fetch upstream and caches what it returns;
+    /// serves the cache when the upstream cannot be reached.
+    pub async fn fetch(
+        &self,
+        req: &HttpRequest,
+        target: &str,
+        mailbox: &MailboxId,
+        after: u64,
+        limit: u32,
+    ) -> Result<HttpResponse, ApiError> {
+        let mut up = self.http.get(self.url(target));
+        if let Some(sig) = req.headers().get(request::HEADER) {
+            up = up.header(request::HEADER, sig.as_bytes());
+        }
+        match up.send().await {
+            Ok(resp) if resp.status() == reqwest::StatusCode::OK => {
+                let more = resp
+                    .headers()
+                    .get("Amparo-More")
+                    .is_some_and(|v| v.as_bytes() == b"1");
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|_| ApiError::upstream_unavailable())?;
+                let page =
+                    wire::decode_page(&body).map_err(|_| ApiError::upstream_unavailable())?;
+                let items: Vec<([u8; 16], Vec<u8>)> = page
+                    .into_iter()
+                    .map(|(_, env)| (env.id().0, env.into_bytes()))
+                    .collect();
+                self.store
+                    .cache_mailbox(&mailbox.0, &items, (self.clock)().hours())
+                    .await?;
+                Ok(page_response(body.to_vec(), more))
+            }
+            Ok(resp) => pass_through(resp).await,
+            Err(_) => {
+                let page = self.store.cached_mailbox(&mailbox.0, after, limit).await?;
+                let more = page.len() == limit as usize;
+                Ok(page_response(
+                    wire::encode_page(page.iter().map(|e| (e.cursor, e.bytes.as_slice()))),
+                    more,
+                ))
+            }
+        }
+    }
+
+    /// Passes a checked acknowledgement upstream and drops the acknowledged
+    /// envelopes from the cache. With the upstream out of reach only the
+    /// cache is cleared: the phone acknowledges upstream itself later (its
+    /// app files each message once, so seeing one again is harmless).
+    pub async fn ack(
+        &self,
+        req: &HttpRequest,
+        target: &str,
+        mailbox: &MailboxId,
+        body: Vec<u8>,
+        ids: &[[u8; 16]],
+    ) -> Result<HttpResponse, ApiError> {
+        let local = self.store.uncache_mailbox(&mailbox.0, ids).await?;
+        let mut up = self
+            .http
+            .post(self.url(target))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(sig) = req.headers().get(request::HEADER) {
+            up = up.header(request::HEADER, sig.as_bytes());
+        }
+        match up.send().await {
+            Ok(resp) => pass_through(resp).await,
+            Err(_) => Ok(HttpResponse::Ok().json(serde_json::json!({ "acknowledged": local }))),
+        }
+    }
+}
+
+fn page_response(body: Vec<u8>, more: bool) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(wire::CONTENT_TYPE)
+        .insert_header((
+            "Amparo-More",
+            HeaderValue::from_static(if more { "1" } else { "0" }),
+        ))
+        .body(body)
+}
+
+/// The upstream's answer, as it came (status, type, body; no other header).
+async fn pass_through(resp: reqwest::Response) -> Result<HttpResponse, ApiError> {
+    let status = StatusCode::from_u16(resp.status().as_u16())
+        .map_err(|_| ApiError::upstream_unavailable())?;
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|_| ApiError::upstream_unavailable())?;
+    Ok(HttpResponse::build(status)
+        .content_type(content_type)
+        .body(body.to_vec()))
+}
+
+/// `POST /v1/receipts`: the upstream receipts this field relay holds for
+/// the envelope ids in the body (concatenated 16-byte ids), as concatenated
+/// receipts. A central relay has none to hand down and answers an empty body.
+pub async fn receipts(
+    body: web::Bytes,
+    field: Option<web::Data<Field>>,
+) -> Result<HttpResponse, ApiError> {
+    if body.len() % 16 != 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_ids",
+            "The body must be envelope ids of 16 bytes each, one after the other.",
+        ));
+    }
+    if body.len() / 16 > MAX_RECEIPT_IDS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_ids",
+            format!("Ask for at most {MAX_RECEIPT_IDS} receipts per request."),
+        ));
+    }
+    let ids: Vec<[u8; 16]> = body
+        .chunks_exact(16)
+        .filter_map(|c| c.try_into().ok())
+        .collect();
+    let mut out = Vec::new();
+    if let Some(field) = field {
+        for r in field.store.upstream_receipts(&ids).await? {
+            // Only well-formed receipts were recorded; check anyway.
+            if r.len() == receipt::LEN && Receipt::decode(&r).is_ok() {
+                out.extend_from_slice(&r);
+            }
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(wire::CONTENT_TYPE)
+        .body(out))
+}

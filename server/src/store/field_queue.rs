@@ -1,0 +1,281 @@
+//! What a field relay keeps beyond a relay's mailboxes (SQLite only): which
+//! envelopes still wait to go upstream, the upstream's receipts to hand
+//! down, and a cache of sealed envelopes fetched from upstream mailboxes.
+//!
+//! The queue needs no table of its own: on a field relay every stored
+//! envelope with a body is on its way upstream, and recording the upstream's
+//! receipt deletes the body in the same transaction — so a crash at any
+//! point either leaves the envelope queued (sent again; the upstream answers
+//! a copy with the same receipt) or forwarded, never lost or doubled.
+
+use sqlx::Row;
+
+use super::sqlite::SqliteStore;
+use super::{StoreError, StoredEnvelope, to_i64, to_u64};
+
+/// An envelope waiting to go upstream.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// Its id.
+    pub id: [u8; 16],
+    /// The envelope.
+    pub bytes: Vec<u8>,
+}
+
+impl SqliteStore {
+    /// Up to `limit` queued envelopes, oldest first, stopping before
+    /// `max_bytes` (always at least one).
+    pub async fn queued_for_upstream(
+        &self,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, body FROM envelopes WHERE body IS NOT NULL ORDER BY seq LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for r in rows {
+            let id: Vec<u8> = r.try_get(0)?;
+            let body: Vec<u8> = r.try_get(1)?;
+            if !out.is_empty() && bytes + body.len() > max_bytes {
+                break;
+            }
+            bytes += body.len();
+            out.push(Queued {
+                id: id
+                    .try_into()
+                    .map_err(|_| StoreError::Range("envelope id"))?,
+                bytes: body,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many envelopes wait to go upstream.
+    pub async fn queued_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM envelopes WHERE body IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(to_u64(n))
+    }
+
+    /// Records the upstream's receipts and, in the same transaction, deletes
+    /// the forwarded bodies (keeping id and hour, as an acknowledgement does,
+    /// so a copy arriving later is neither stored nor forwarded again).
+    pub async fn record_upstream(
+        &self,
+        receipts: &[([u8; 16], Vec<u8>)],
+        hour: u32,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (id, receipt) in receipts {
+            sqlx::query(
+                "INSERT OR IGNORE INTO upstream_receipts (id, receipt, arrival_hour) VALUES (?, ?, ?)",
+            )
+            .bind(&id[..])
+            .bind(receipt)
+            .bind(i64::from(hour))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE envelopes SET body = NULL, mailbox = zeroblob(12) WHERE id = ? AND body IS NOT NULL",
+            )
+            .bind(&id[..])
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops envelopes the upstream refused outright: their bodies are
+    /// deleted, no receipt is kept (the phone still holds its copy).
+    pub async fn drop_queued(&self, ids: &[[u8; 16]]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE envelopes SET body = NULL, mailbox = zeroblob(12) WHERE id = ? AND body IS NOT NULL",
+            )
+            .bind(&id[..])
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The upstream receipts held for `ids` (those known), as encoded.
+    pub async fn upstream_receipts(&self, ids: &[[u8; 16]]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(r) = sqlx::query("SELECT receipt FROM upstream_receipts WHERE id = ?")
+                .bind(&id[..])
+                .fetch_optional(&self.pool)
+                .await?
+            {
+                out.push(r.try_get(0)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keeps envelopes fetched from an upstream mailbox for later pickup.
+    pub async fn cache_mailbox(
+        &self,
+        mailbox: &[u8; 12],
+        items: &[([u8; 16], Vec<u8>)],
+        hour: u32,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (id, body) in items {
+            sqlx::query(
+                "INSERT OR IGNORE INTO mailbox_cache (id, mailbox, arrival_hour, body) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&id[..])
+            .bind(&mailbox[..])
+            .bind(i64::from(hour))
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A page of the cached envelopes of `mailbox`.
+    pub async fn cached_mailbox(
+        &self,
+        mailbox: &[u8; 12],
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, body FROM mailbox_cache WHERE mailbox = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(&mailbox[..])
+        .bind(to_i64(after, "cursor")?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredEnvelope {
+                    cursor: to_u64(r.try_get(0)?),
+                    bytes: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Drops acknowledged envelopes from the cache; returns how many.
+    pub async fn uncache_mailbox(
+        &self,
+        mailbox: &[u8; 12],
+        ids: &[[u8; 16]],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for id in ids {
+            n += sqlx::query("DELETE FROM mailbox_cache WHERE id = ? AND mailbox = ?")
+                .bind(&id[..])
+                .bind(&mailbox[..])
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Deletes receipts and cached envelopes older than `before_hour`.
+    pub async fn expire_field(&self, before_hour: u32) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM upstream_receipts WHERE arrival_hour < ?",
+            "DELETE FROM mailbox_cache WHERE arrival_hour < ?",
+        ] {
+            n += sqlx::query(sql)
+                .bind(i64::from(before_hour))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewEnvelope, Store};
+
+    fn env(n: u8) -> NewEnvelope {
+        NewEnvelope {
+            id: [n; 16],
+            mailbox: [1; 12],
+            arrival_hour: 500_000,
+            bytes: vec![n; 100],
+        }
+    }
+
+    #[tokio::test]
+    async fn forwarded_envelopes_leave_the_queue_once() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        store
+            .insert_envelopes(&[env(1), env(2), env(3)])
+            .await
+            .unwrap();
+        let q = store.queued_for_upstream(10, 250).await.unwrap();
+        assert_eq!(q.len(), 2, "bounded by bytes");
+        assert_eq!(store.queued_count().await.unwrap(), 3);
+        store
+            .record_upstream(&[([1; 16], vec![9; 93]), ([2; 16], vec![8; 93])], 500_001)
+            .await
+            .unwrap();
+        let q = store.queued_for_upstream(10, 1 << 20).await.unwrap();
+        assert_eq!(q.iter().map(|e| e.id).collect::<Vec<_>>(), vec![[3; 16]]);
+        // A copy arriving again is not queued again.
+        let again = store.insert_envelopes(&[env(1)]).await.unwrap();
+        assert!(!again[0].fresh);
+        assert_eq!(store.queued_count().await.unwrap(), 1);
+        let r = store
+            .upstream_receipts(&[[2; 16], [3; 16], [1; 16]])
+            .await
+            .unwrap();
+        assert_eq!(r, vec![vec![8; 93], vec![9; 93]]);
+        assert_eq!(store.expire_field(500_002).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_cache_serves_and_forgets() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let mb = [4; 12];
+        store
+            .cache_mailbox(&mb, &[([1; 16], vec![1; 10]), ([2; 16], vec![2; 10])], 7)
+            .await
+            .unwrap();
+        store
+            .cache_mailbox(&mb, &[([1; 16], vec![1; 10])], 7)
+            .await
+            .unwrap();
+        let page = store.cached_mailbox(&mb, 0, 10).await.unwrap();
+        assert_eq!(page.len(), 2, "each envelope once");
+        assert!(
+            store
+                .cached_mailbox(&[5; 12], 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.uncache_mailbox(&[5; 12], &[[1; 16]]).await.unwrap(),
+            0
+        );
+        assert_eq!(store.uncache_mailbox(&mb, &[[1; 16]]).await.unwrap(), 1);
+        assert_eq!(store.cached_mailbox(&mb, 0, 10).await.unwrap().len(), 1);
+    }
+}

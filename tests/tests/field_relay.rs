@@ -1,0 +1,356 @@
+//! The field relay (`amparo-relay --upstream`) over real processes: a
+//! survivor's report goes to a field relay while the central relay is down,
+//! shows "handed over", reaches the focal point exactly once when the central
+//! relay comes up, and ends "delivered"; replies are proxied and cached for
+//! pickup while the central relay is out of reach; a field relay killed with
+//! SIGKILL again and again while forwarding loses nothing and doubles nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use amparo_core::relay::{RelayClient, RelayConfig};
+use amparo_protocol::b64;
+use amparo_protocol::entropy::SystemEntropy;
+use amparo_protocol::envelope::{Envelope, Purpose};
+use amparo_protocol::keys::RecipientKeys;
+use amparo_protocol::padding::InnerHeader;
+use amparo_protocol::wire::EnvelopeResult;
+use amparo_tests::cli::Person;
+use amparo_tests::{Relay, now};
+
+fn client(url: &str) -> RelayClient {
+    let mut config = RelayConfig::new(url);
+    config.timeout = Duration::from_secs(20);
+    RelayClient::new(&config).unwrap()
+}
+
+fn create(person: &Person, role: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "profile",
+        "create",
+        "--role",
+        role,
+        "--dangerously-fast-kdf",
+    ];
+    args.extend_from_slice(extra);
+    person.json(&args)
+}
+
+/// Stops a relay and gives back its data directory, to start it again.
+fn stop(mut relay: Relay) -> tempfile::TempDir {
+    relay.kill();
+    std::mem::replace(&mut relay.data_dir, tempfile::tempdir().unwrap())
+}
+
+fn sealed(keys: &RecipientKeys, size: usize, e: &mut SystemEntropy) -> Envelope {
+    let header = InnerHeader::new(e, now()).unwrap();
+    Envelope::seal(
+        &keys.public(),
+        Purpose::Report,
+        &header,
+        &vec![b'x'; size],
+        e,
+    )
+    .unwrap()
+}
+
+async fn fetch_all(relay: &RelayClient, keys: &RecipientKeys) -> Vec<Envelope> {
+    let mut e = SystemEntropy::new();
+    let (mut all, mut after) = (Vec::new(), 0);
+    loop {
+        let page = relay.fetch(keys, after, 500, now(), &mut e).await.unwrap();
+        if let Some((c, _)) = page.items.last() {
+            after = *c;
+        }
+        let more = page.more && !page.items.is_empty();
+        all.extend(page.items.into_iter().map(|(_, env)| env));
+        if !more {
+            return all;
+        }
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_report_through_a_field_relay_while_the_centre_is_down() {
+    let root = tempfile::tempdir().unwrap();
+    let coordinator = Person::new(root.path(), "coordinator");
+    let key = create(&coordinator, "coordinator", &[])["coordinator_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let coord_flag = format!("--coordinator-key={key}");
+    let central = Relay::start(None, &[&coord_flag]);
+    let central_url = central.url("");
+    let central_addr = central.addr.to_string();
+    let central_key = b64::encode(central.receipt_key.as_bytes());
+
+    // The focal point works against the central relay.
+    let focal = Person::new(root.path(), "focal");
+    let keys = create(
+        &focal,
+        "focal-point",
+        &[
+            "--relay",
+            &central_url,
+            &coord_flag,
+            "--focal-point-id",
+            "pe-ucayali",
+        ],
+    );
+    let source = root.path().join("directory.toml");
+    std::fs::write(
+        &source,
+        format!(
+            r#"
+[[focal_point]]
+id = "pe-ucayali"
+name = {{ es = "Defensoría", pt = "Defensoria", en = "Ombudsman" }}
+organization = "Defensoría del Pueblo"
+regions = ["PE-UCA"]
+categories = ["legal_advice"]
+languages = ["es"]
+sealing_key = "{}"
+signing_key = "{}"
+valid_from = "2026-01-01"
+valid_until = "2036-01-01"
+
+[[relay]]
+name = "central"
+receipt_key = "{central_key}"
+"#,
+            keys["sealing_key"].as_str().unwrap(),
+            keys["signing_key"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let signed = root.path().join("directory.amparo");
+    coordinator.json(&[
+        "coordinator",
+        "sign",
+        source.to_str().unwrap(),
+        "--out",
+        signed.to_str().unwrap(),
+    ]);
+    coordinator.json(&[
+        "coordinator",
+        "publish",
+        signed.to_str().unwrap(),
+        "--relay",
+        &central_url,
+    ]);
+
+    // The centre goes down; the field relay at the community centre is up.
+    let central_dir = stop(central);
+    let field = Relay::start(
+        None,
+        &[
+            "--upstream",
+            &central_url,
+            &format!("--upstream-key={central_key}"),
+            &coord_flag,
+            "--forward-interval",
+            "1",
+        ],
+    );
+    assert!(field.logs().contains("forwarding to"), "{}", field.logs());
+
+    // The survivor's phone is on the centre's Wi-Fi.
+    let survivor = Person::new(root.path(), "survivor");
+    create(
+        &survivor,
+        "survivor",
+        &["--relay", &field.url(""), &coord_flag],
+    );
+    survivor.json(&["directory", "import", signed.to_str().unwrap()]);
+    let written = survivor.json(&[
+        "report",
+        "write",
+        "--text",
+        "Me amenazaron en la frontera. CANARY-FIELD",
+        "--need",
+        "legal-advice",
+        "--region",
+        "PE-UCA",
+    ]);
+    let synced = survivor.json(&["report", "sync"]);
+    assert_eq!(synced["handed_over"], 1, "{synced}");
+    assert_eq!(synced["delivered"], 0);
+    let listed = survivor.json(&["report", "list"]);
+    assert_eq!(listed["reports"][0]["state"], "handed_over", "{listed}");
+    let es = survivor.try_run(&["--lang", "es", "report", "list"]).stdout;
+    assert!(es.contains("en manos del relay local"), "{es}");
+    // Syncing again changes nothing and stores nothing twice.
+    assert_eq!(survivor.json(&["report", "sync"])["handed_over"], 1);
+    wait_until("the field relay notices the centre is down", || {
+        field.logs().contains("cannot be reached")
+    });
+    // The directory is served from the field relay too (mirrored when up);
+    // the phone already has it.
+
+    // The centre comes back on the same address.
+    let _central = Relay::start_in(central_dir, None, &[&coord_flag, "--listen", &central_addr]);
+    wait_until("the field relay forwards", || {
+        field.logs().contains("forwarded upstream")
+    });
+    let synced = survivor.json(&["report", "sync"]);
+    assert_eq!(synced["delivered"], 1, "{synced}");
+    let listed = survivor.json(&["report", "list"]);
+    assert_eq!(listed["reports"][0]["state"], "delivered", "{listed}");
+
+    // The focal point receives it exactly once.
+    let got = focal.json(&["focal", "sync"]);
+    assert_eq!(got["new_cases"], 1, "{got}");
+    assert_eq!(got["duplicates"], 0, "{got}");
+    assert_eq!(focal.json(&["focal", "sync"])["new_cases"], 0);
+    assert_eq!(
+        focal.json(&["focal", "cases"])["cases"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The answer comes back through the field relay (fetch proxied upstream).
+    let report = written["report"].as_str().unwrap();
+    focal.json(&[
+        "focal",
+        "reply",
+        &report[..8],
+        "Recibido. Estamos con usted.",
+    ]);
+    focal.json(&["focal", "sync"]);
+    assert_eq!(survivor.json(&["report", "sync"])["new_messages"], 1);
+    let replies = survivor.json(&["report", "replies"]).to_string();
+    assert!(replies.contains("Estamos con usted"), "{replies}");
+
+    // Nothing the survivor wrote is readable in the field relay's files.
+    for entry in std::fs::read_dir(field.data_dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("CANARY-FIELD"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_are_cached_for_pickup_while_the_centre_is_away() {
+    let central = Relay::start(None, &[]);
+    let central_url = central.url("");
+    let upstream_key = format!(
+        "--upstream-key={}",
+        b64::encode(central.receipt_key.as_bytes())
+    );
+    let field = Relay::start(
+        None,
+        &[
+            "--upstream",
+            &central_url,
+            &upstream_key,
+            "--forward-interval",
+            "1",
+        ],
+    );
+    let mut e = SystemEntropy::new();
+    let mailbox = RecipientKeys::generate(&mut e).unwrap();
+    let replies: Vec<Envelope> = (0..3).map(|_| sealed(&mailbox, 300, &mut e)).collect();
+    client(&central_url).upload(&replies).await.unwrap();
+
+    // Online: the phone's fetch through the field relay reaches the centre.
+    let via_field = client(&field.url(""));
+    let got = fetch_all(&via_field, &mailbox).await;
+    assert_eq!(got.len(), 3);
+
+    // The centre goes away; the phone (which did not acknowledge, say its
+    // battery died) picks the same sealed replies up from the cache.
+    drop(central);
+    let again = fetch_all(&via_field, &mailbox).await;
+    let ids: HashSet<_> = again.iter().map(Envelope::id).collect();
+    assert_eq!(
+        ids,
+        replies.iter().map(Envelope::id).collect::<HashSet<_>>()
+    );
+    // A request not signed by the mailbox's key gets nothing from the cache.
+    let stranger = RecipientKeys::generate(&mut e).unwrap();
+    assert!(fetch_all(&via_field, &stranger).await.is_empty());
+    // Acknowledged while away: gone from the cache.
+    let n = via_field
+        .ack(
+            &mailbox,
+            &ids.iter().copied().collect::<Vec<_>>(),
+            now(),
+            &mut e,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert!(fetch_all(&via_field, &mailbox).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_relay_killed_while_forwarding_loses_and_doubles_nothing() {
+    let central = Relay::start(None, &[]);
+    let central_url = central.url("");
+    let upstream = [
+        "--upstream".to_string(),
+        central_url.clone(),
+        format!(
+            "--upstream-key={}",
+            b64::encode(central.receipt_key.as_bytes())
+        ),
+        "--forward-interval".into(),
+        "1".into(),
+    ];
+    let args: Vec<&str> = upstream.iter().map(String::as_str).collect();
+    let mut field = Relay::start(None, &args);
+    let mut e = SystemEntropy::new();
+    let focal = RecipientKeys::generate(&mut e).unwrap();
+    let mut sent = HashSet::new();
+    let cycles = 6;
+    for cycle in 0..cycles {
+        // A wave of phones hands over envelopes (receipted by the field relay)...
+        let wave: Vec<Envelope> = (0..120).map(|_| sealed(&focal, 3000, &mut e)).collect();
+        let results = client(&field.url("")).upload(&wave).await.unwrap();
+        for (env, r) in wave.iter().zip(&results) {
+            assert!(matches!(r, EnvelopeResult::Accepted(_)));
+            sent.insert(env.id());
+        }
+        // ...and the field relay dies while forwarding them.
+        let delay = 100 + (cycle * 137) % 900;
+        tokio::time::sleep(Duration::from_millis(delay as u64)).await;
+        let dir = stop(field);
+        field = Relay::start_in(dir, None, &args);
+    }
+    // Everything reaches the centre, once.
+    let central_client = client(&central_url);
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while start.elapsed() < Duration::from_secs(60) {
+        got = fetch_all(&central_client, &focal).await;
+        if got.len() >= sent.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let ids: Vec<_> = got.iter().map(Envelope::id).collect();
+    let unique: HashSet<_> = ids.iter().copied().collect();
+    println!(
+        "field relay: {cycles} SIGKILLs, {} handed over, {} at the centre, lost {}, duplicated {}",
+        sent.len(),
+        unique.len(),
+        sent.difference(&unique).count(),
+        ids.len() - unique.len()
+    );
+    assert_eq!(ids.len(), unique.len(), "an envelope arrived twice");
+    assert_eq!(unique, sent, "an envelope was lost");
+}
