@@ -222,6 +222,24 @@ impl Profile {
         self.add_attachment(draft, kind, mime, &data)
     }
 
+    /// Removes one attachment from a draft (and its stored bytes).
+    pub fn remove_attachment(&self, draft: &[u8; 16], attachment: &[u8; 16]) -> Result<()> {
+        let mut current = self.draft(draft)?;
+        let before = current.attachments.len();
+        current.attachments.retain(|a| a != attachment);
+        if current.attachments.len() == before {
+            return Err(CoreError::NotFound);
+        }
+        let stored = encode(&StoredDraft {
+            form: current.form,
+            attachments: current.attachments,
+        })?;
+        self.in_transaction(|| {
+            self.delete_item(ItemKind::Attachment, attachment)?;
+            self.put_item(ItemKind::Draft, draft, 0, &stored)
+        })
+    }
+
     /// A draft's attachments, ready for sealing.
     pub fn draft_attachments(&self, draft: &[u8; 16]) -> Result<Vec<Attachment>> {
         self.draft(draft)?
@@ -265,6 +283,31 @@ mod tests {
             text: text.into(),
             ..DraftForm::default()
         }
+    }
+
+    #[test]
+    fn an_attachment_can_be_removed_from_a_draft() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Profile::create(dir.path(), "1234", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+        let d = p.create_draft(&form("con fotos")).unwrap();
+        let one = p
+            .add_attachment(&d, AttachmentKind::Audio, "audio/ogg", b"uno")
+            .unwrap();
+        let two = p
+            .add_attachment(&d, AttachmentKind::Audio, "audio/ogg", b"dos")
+            .unwrap();
+        p.remove_attachment(&d, &one).unwrap();
+        assert_eq!(p.draft(&d).unwrap().attachments, vec![two]);
+        assert_eq!(p.draft_attachments(&d).unwrap()[0].data, b"dos");
+        assert!(p.get_item(ItemKind::Attachment, &one).unwrap().is_none());
+        assert!(matches!(
+            p.remove_attachment(&d, &one),
+            Err(CoreError::NotFound)
+        ));
+        assert!(matches!(
+            p.remove_attachment(&[9; 16], &two),
+            Err(CoreError::NotFound)
+        ));
     }
 
     #[test]

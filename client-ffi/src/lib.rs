@@ -461,6 +461,31 @@ impl Profile {
         })
     }
 
+    /// A draft's attachments with their bytes, in the order added (as
+    /// they will be sent: photo metadata already removed).
+    pub fn draft_attachments(&self, draft_id: String) -> Result<Vec<DraftAttachment>> {
+        let id = id16(&draft_id)?;
+        self.with(|p| {
+            let ids = p.draft(&id)?.attachments;
+            Ok(ids
+                .iter()
+                .zip(p.draft_attachments(&id)?)
+                .map(|(a, att)| DraftAttachment {
+                    id: b64::encode(a),
+                    kind: att.kind.into(),
+                    mime: att.mime,
+                    data: att.data,
+                })
+                .collect())
+        })
+    }
+
+    /// Removes one attachment from a draft.
+    pub fn remove_attachment(&self, draft_id: String, attachment_id: String) -> Result<()> {
+        let (draft, attachment) = (id16(&draft_id)?, id16(&attachment_id)?);
+        self.with(|p| Ok(p.remove_attachment(&draft, &attachment)?))
+    }
+
     // --- directory ---
 
     /// Accepts a signed directory (from a file, a QR code, a bundle) if the

@@ -326,6 +326,19 @@ impl From<drafts::Draft> for Draft {
     }
 }
 
+/// An attachment of a draft, for a preview.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DraftAttachment {
+    /// Its id.
+    pub id: String,
+    /// Kind of media.
+    pub kind: AttachmentKind,
+    /// MIME type.
+    pub mime: String,
+    /// The bytes as they will be sent (photo metadata already removed).
+    pub data: Vec<u8>,
+}
+
 /// A text in each of the directory's languages.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct LocalizedText {

@@ -156,6 +156,10 @@ def test_report_is_sent_answered_and_read_then_wiped(world):
     survivor.update_draft(draft_id, form)
     photo, photo_clean = photo_with_gps()
     survivor.add_attachment(draft_id, amparo.AttachmentKind.PHOTO, "image/jpeg", photo)
+    wrong = survivor.add_attachment(draft_id, amparo.AttachmentKind.AUDIO, "audio/ogg", b"not this one")
+    survivor.remove_attachment(draft_id, wrong)
+    [preview] = survivor.draft_attachments(draft_id)
+    assert preview.data == photo_clean, "the photo's location is gone before anything is sent"
     [draft] = survivor.drafts()
     assert draft.id == draft_id and draft.form.text == form.text and len(draft.attachments) == 1
 
