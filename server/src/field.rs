@@ -393,21 +393,16 @@ async fn pass_through(resp: reqwest::Response) -> Result<HttpResponse, ApiError>
 /// the envelope ids in the body (concatenated 16-byte ids), as concatenated
 /// receipts. A central relay has none to hand down and answers an empty body.
 pub async fn receipts(
-    body: web::Bytes,
+    req: HttpRequest,
+    payload: web::Payload,
     field: Option<web::Data<Field>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = crate::http::read_body(&req, payload, MAX_RECEIPT_IDS * 16).await?;
     if body.len() % 16 != 0 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_ids",
             "The body must be envelope ids of 16 bytes each, one after the other.",
-        ));
-    }
-    if body.len() / 16 > MAX_RECEIPT_IDS {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_ids",
-            format!("Ask for at most {MAX_RECEIPT_IDS} receipts per request."),
         ));
     }
     let ids: Vec<[u8; 16]> = body

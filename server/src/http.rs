@@ -102,7 +102,7 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// Reads a body up to `limit` bytes: refuses at once when Content-Length says
 /// it is larger, and stops reading as soon as it grows past the limit.
-async fn read_body(
+pub(crate) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
