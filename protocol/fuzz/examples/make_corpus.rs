@@ -404,6 +404,46 @@ fn main() -> Result<()> {
     c.write("bundle", "one-envelope.bin", &with_control(0x05, enc.finish()));
     c.write("bundle", "empty.bin", &with_control(0x03, BundleEncoder::new().finish()));
 
+    // --- HTTP bodies (selector byte || body): 0 batch, 1 results, 2 page ---
+    use amparo_protocol::wire::{self, EnvelopeResult, RejectCode};
+    let with_selector = |selector: u8, body: Vec<u8>| {
+        let mut v = vec![selector];
+        v.extend_from_slice(&body);
+        v
+    };
+    let batch = wire::encode_batch(sealed_other.iter().take(3).map(|e| e.as_bytes()));
+    c.write("wire", "batch-3.bin", &with_selector(0, batch.clone()));
+    c.write("wire", "batch-empty.bin", &with_selector(0, Vec::new()));
+    c.write("wire", "batch-cut.bin", &with_selector(0, batch[..batch.len() / 2].to_vec()));
+    let results = [
+        EnvelopeResult::Accepted(receipts[0]),
+        EnvelopeResult::Rejected(RejectCode::BadSizeClass),
+        EnvelopeResult::Accepted(receipts[1]),
+    ];
+    c.write("wire", "results.bin", &with_selector(1, wire::encode_results(&results)));
+    let page = wire::encode_page(
+        sealed_other.iter().take(2).enumerate().map(|(i, e)| (i as u64 * 7 + 1, e.as_bytes())),
+    );
+    c.write("wire", "page-2.bin", &with_selector(2, page));
+
+    // --- signed-request headers (u16 header length || header || target || 0 || body) ---
+    use amparo_protocol::request::RequestProof;
+    let request_seed = |method: &str, target: &str, body: &[u8], e: &mut DangerousSeededEntropy| {
+        let proof = RequestProof::sign(fixed.signing(), method, target, body, NOW, e)?;
+        let header = proof.to_header();
+        let mut v = u16::try_from(header.len()).expect("short header").to_be_bytes().to_vec();
+        v.extend_from_slice(header.as_bytes());
+        v.extend_from_slice(target.as_bytes());
+        v.push(0);
+        v.extend_from_slice(body);
+        Ok::<_, amparo_protocol::ProtocolError>(v)
+    };
+    let fetch_target = format!("/v1/mailboxes/{}/envelopes?after=0&limit=100", fixed.mailbox());
+    c.write("request", "fetch.bin", &request_seed("GET", &fetch_target, b"", &mut e)?);
+    let ack_target = format!("/v1/mailboxes/{}/ack", fixed.mailbox());
+    let ack_body = format!("{{\"ids\":[\"{}\"]}}", sealed_other[0].id());
+    c.write("request", "ack.bin", &request_seed("POST", &ack_target, ack_body.as_bytes(), &mut e)?);
+
     // The seeds must reach past every check of their decoders.
     use amparo_protocol::bundle;
     use amparo_protocol::directory::SignedDirectory;
@@ -423,6 +463,9 @@ fn main() -> Result<()> {
     for r in &receipts {
         r.verify(&relay.verifying_key())?;
     }
+
+    assert_eq!(wire::decode_batch(&batch, 256)?.len(), 3);
+    assert_eq!(wire::decode_results(&wire::encode_results(&results))?, results);
 
     println!("{} files written", c.written);
     Ok(())
