@@ -405,7 +405,7 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
 
     // 3. Hand-over to the facilitator, as a file.
     let bundle_path = root.join("survivor-outbox.amparo");
-    let bundle = survivor.export_outbox_bundle()?;
+    let bundle = survivor.export_outbox_bundle_with_grants(now())?;
     std::fs::write(&bundle_path, &bundle).map_err(|e| CliError::Message(e.to_string()))?;
     let facilitator = profile(&root, "facilitator", settings(Role::Facilitator))?;
     let imported = facilitator.import_bundle(&bundle, &coordinator_key, &[])?;
@@ -551,8 +551,20 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         "6. It answers and marks the case \"in progress\"; both go sealed to the report's reply mailbox, which only her phone can read.",
     );
 
-    // 7. The facilitator brings the receipts back; the survivor syncs.
+    // 7. The facilitator passes by signal again: she picks up the sealed
+    // answer with the leave the survivor gave her, and brings it back with
+    // the receipts. The survivor reads it without ever having had signal.
+    let picked = facilitator.upload_carried(&relay, &[relay_key]).await?;
+    let replies = facilitator.fetch_granted_replies(&relay, now()).await?;
+    check(
+        picked == 0 && replies == 2,
+        "the facilitator picks up the two sealed answers",
+    )?;
     let back = facilitator.export_return_bundle()?;
+    check(
+        !String::from_utf8_lossy(&back).contains("defensora"),
+        "the answers travel sealed",
+    )?;
     let returned = survivor.import_bundle(&back, &coordinator_key, &[])?;
     let delivered_all = survivor
         .sent_reports()?
@@ -562,47 +574,51 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         returned.receipts_accepted == outbox && delivered_all,
         "the receipts come back and her report shows delivered",
     )?;
-    say(
-        &format!(
-            "7. La facilitadora vuelve con {} recibos: el teléfono los verifica con la clave del relay del directorio y marca la denuncia «entregada».",
-            returned.receipts_accepted
-        ),
-        &format!(
-            "7. A facilitadora volta com {} recibos: o telefone os verifica com a chave do relay do diretório e marca a denúncia «entregue».",
-            returned.receipts_accepted
-        ),
-        &format!(
-            "7. The facilitator comes back with {} receipts: the phone checks them against the relay key in the directory and marks the report \"delivered\".",
-            returned.receipts_accepted
-        ),
-    );
-    let summary = survivor
-        .sync_all(&relay, &coordinator_key, &[], now, &mut |_| {})
-        .await?;
     let messages = survivor.messages()?;
     let reply = messages
         .iter()
         .find_map(|m| m.text.clone().filter(|_| m.status.is_none()));
     let status = messages.iter().find_map(|m| m.status);
     check(
-        summary.new_messages == 2
+        returned.messages == 2
             && reply.as_deref() == Some(answer)
             && status == Some(CaseStatus::InProgress),
-        "she reads the answer and the case status",
+        "she reads the answer and the case status from the bundle",
     )?;
     say(
         &format!(
-            "8. Ya con señal, ella sincroniza y lee:\n   Respuesta: {answer}\n   Estado del caso: {}",
+            "7. La facilitadora vuelve con {} recibos y las 2 respuestas selladas que recogió con el permiso de ella (no puede leerlas). El teléfono verifica los recibos con la clave del relay del directorio, marca la denuncia «entregada», y ella lee, todavía sin señal:\n   Respuesta: {answer}\n   Estado del caso: {}",
+            returned.receipts_accepted,
             CaseStatus::InProgress.label(Language::Es)
         ),
         &format!(
-            "8. Já com sinal, ela sincroniza e lê:\n   Resposta: {answer}\n   Estado do caso: {}",
+            "7. A facilitadora volta com {} recibos e as 2 respostas lacradas que recolheu com a permissão dela (não pode lê-las). O telefone verifica os recibos com a chave do relay do diretório, marca a denúncia «entregue», e ela lê, ainda sem sinal:\n   Resposta: {answer}\n   Estado do caso: {}",
+            returned.receipts_accepted,
             CaseStatus::InProgress.label(Language::Pt)
         ),
         &format!(
-            "8. With signal, she syncs and reads:\n   Reply: {answer}\n   Case status: {}",
+            "7. The facilitator comes back with {} receipts and the 2 sealed answers she picked up with the survivor's leave (she cannot read them). The phone checks the receipts against the relay key in the directory, marks the report \"delivered\", and she reads, still without signal:\n   Reply: {answer}\n   Case status: {}",
+            returned.receipts_accepted,
             CaseStatus::InProgress.label(Language::En)
         ),
+    );
+    // 8. Later, with signal, her sync clears the answers from the relay;
+    // nothing is shown twice.
+    let summary = survivor
+        .sync_all(&relay, &coordinator_key, &[], now, &mut |_| {})
+        .await?;
+    check(
+        summary.new_messages == 0 && survivor.messages()?.len() == 2,
+        "a later sync files nothing twice",
+    )?;
+    check(
+        facilitator.fetch_granted_replies(&relay, now()).await? == 0,
+        "once she has them, the relay holds no more answers for her",
+    )?;
+    say(
+        "8. Más tarde, con señal, su teléfono sincroniza: el relay borra las respuestas ya leídas; nada aparece dos veces.",
+        "8. Mais tarde, com sinal, o telefone dela sincroniza: o relay apaga as respostas já lidas; nada aparece duas vezes.",
+        "8. Later, with signal, her phone syncs: the relay deletes the answers she has; nothing shows twice.",
     );
 
     let sizes: Vec<usize> = amparo_protocol::bundle::decode_prefix(&bundle)
@@ -615,13 +631,13 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         .collect();
     say(
         &format!(
-            "El relay vio: sobres de tamaños fijos ({sizes:?} bytes), identificadores de buzón opacos y la hora de llegada.\nNo vio: quién escribió ni desde dónde, el texto, la foto, qué sobres forman una denuncia, ni que una facilitadora los llevó."
+            "El relay vio: sobres de tamaños fijos ({sizes:?} bytes), identificadores de buzón opacos y la hora de llegada.\nNo vio: quién escribió ni desde dónde, el texto, la foto, qué sobres forman una denuncia, ni que una facilitadora los llevó y trajo las respuestas."
         ),
         &format!(
-            "O relay viu: envelopes de tamanhos fixos ({sizes:?} bytes), identificadores de caixa opacos e a hora de chegada.\nNão viu: quem escreveu nem de onde, o texto, a foto, quais envelopes formam uma denúncia, nem que uma facilitadora os levou."
+            "O relay viu: envelopes de tamanhos fixos ({sizes:?} bytes), identificadores de caixa opacos e a hora de chegada.\nNão viu: quem escreveu nem de onde, o texto, a foto, quais envelopes formam uma denúncia, nem que uma facilitadora os levou e trouxe as respostas."
         ),
         &format!(
-            "The relay saw: envelopes of fixed sizes ({sizes:?} bytes), opaque mailbox ids and the hour they arrived.\nIt did not see: who wrote it or from where, the text, the photo, which envelopes make up one report, or that a facilitator carried them."
+            "The relay saw: envelopes of fixed sizes ({sizes:?} bytes), opaque mailbox ids and the hour they arrived.\nIt did not see: who wrote it or from where, the text, the photo, which envelopes make up one report, or that a facilitator carried them and brought the answers back."
         ),
     );
     say(

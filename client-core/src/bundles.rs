@@ -12,21 +12,30 @@
 //! who handed over which envelope, or when (beyond the envelopes' own bytes,
 //! which are sealed).
 
+use amparo_protocol::UnixTime;
 use amparo_protocol::bundle::{self, BundleEncoder, BundleItem};
 use amparo_protocol::envelope::Envelope;
+use amparo_protocol::grant::FetchGrant;
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::receipt::Receipt;
 use amparo_protocol::wire::EnvelopeResult;
 use serde::{Deserialize, Serialize};
 
+use crate::inbox::open_with_header;
 use crate::relay::RelayClient;
 use crate::store::{ItemKind, Profile};
-use crate::survivor::{QUEUED, StoredOutgoing, SyncProgress, decode, encode};
+use crate::survivor::{HANDED_OVER, QUEUED, StoredOutgoing, SyncProgress, decode, encode};
 use crate::{CoreError, Result};
 
 /// Carried-envelope states.
 const WAITING: u8 = 0;
 const DELIVERED: u8 = 1;
+/// A sealed reply fetched with someone's grant, to hand back to her.
+const FOR_PICKUP: u8 = 2;
+
+/// How long a survivor's fetch grant in an outbox bundle lasts: long enough
+/// for a facilitator's round through towns without signal.
+pub const GRANT_VALIDITY_SECS: u64 = 7 * 24 * 3600;
 
 #[derive(Serialize, Deserialize)]
 struct Carried {
@@ -50,6 +59,10 @@ pub struct ImportReport {
     /// Why decoding stopped early, if the bundle was damaged: everything
     /// before the damage was kept; nothing after it was read.
     pub damaged: Option<String>,
+    /// Fetch grants taken on (a facilitator fetches those replies).
+    pub grants: usize,
+    /// Replies and status updates for this profile's own reports, filed.
+    pub messages: usize,
 }
 
 /// What the facilitator is carrying (counts and states only).
@@ -59,14 +72,41 @@ pub struct Carrying {
     pub waiting: usize,
     /// Uploaded, with a receipt to bring back.
     pub delivered: usize,
+    /// Sealed replies fetched for people, to hand back.
+    pub replies: usize,
+    /// Reply mailboxes she may fetch (unexpired grants).
+    pub grants: usize,
+}
+
+/// The item id of the grant held for a mailbox (one per mailbox).
+fn grant_item(g: &FetchGrant) -> [u8; 16] {
+    amparo_protocol::primitives::sha256_prefix(&[b"amparo-grant-item", &g.mailbox().0])
 }
 
 impl Profile {
     /// The outbox as a bundle, with the directory held (if any) so the
     /// facilitator can pass it on.
     pub fn export_outbox_bundle(&self) -> Result<Vec<u8>> {
+        self.outbox_bundle(None)
+    }
+
+    /// The outbox as a bundle, with a fetch grant for each report's reply
+    /// mailbox valid [`GRANT_VALIDITY_SECS`] from `now`, so the facilitator
+    /// can bring back sealed replies (she cannot open them).
+    pub fn export_outbox_bundle_with_grants(&self, now: UnixTime) -> Result<Vec<u8>> {
+        self.outbox_bundle(Some(UnixTime(now.0.saturating_add(GRANT_VALIDITY_SECS))))
+    }
+
+    fn outbox_bundle(&self, grants_until: Option<UnixTime>) -> Result<Vec<u8>> {
         let mut enc = BundleEncoder::new();
-        for id in self.item_ids(ItemKind::Outgoing, Some(QUEUED))? {
+        if let Some(until) = grants_until {
+            for (_, keys) in self.reply_channels()? {
+                enc.grant(&FetchGrant::sign(keys.signing(), until))?;
+            }
+        }
+        let mut ids = self.item_ids(ItemKind::Outgoing, Some(QUEUED))?;
+        ids.extend(self.item_ids(ItemKind::Outgoing, Some(HANDED_OVER))?);
+        for id in ids {
             let (_, bytes) = self
                 .get_item(ItemKind::Outgoing, &id)?
                 .ok_or(CoreError::Corrupt("outbox"))?;
@@ -92,6 +132,7 @@ impl Profile {
         };
         // Receipts count when signed by a relay given here or listed in the
         // directory held (or one newer that arrives in this bundle).
+        let channels = self.reply_channels()?;
         let mut trusted = relay_keys.to_vec();
         if let Some(dir) = self.directory(coordinator)? {
             trusted.extend(dir.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
@@ -99,6 +140,21 @@ impl Profile {
         self.in_transaction(|| {
             for item in items {
                 match item {
+                    BundleItem::Envelope(env)
+                        if channels.iter().any(|(_, k)| k.mailbox() == env.mailbox()) =>
+                    {
+                        // A reply to one of her reports, fetched for her by a
+                        // facilitator: opened and filed once (she acknowledges
+                        // it at the relay at her next sync).
+                        for (report_id, keys) in &channels {
+                            if keys.mailbox() == env.mailbox()
+                                && let Ok((header, message)) = open_with_header(&env, keys)
+                            {
+                                report.messages +=
+                                    usize::from(self.file_message(report_id, &header, message)?);
+                            }
+                        }
+                    }
                     BundleItem::Envelope(env) => {
                         let id = env.id().0;
                         // Our own envelopes coming back, or one already carried.
@@ -127,6 +183,18 @@ impl Profile {
                                     .extend(dir.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
                             }
                         }
+                    }
+                    BundleItem::Grant(g) => {
+                        let id = grant_item(&g);
+                        let newer = match self.get_item(ItemKind::Grant, &id)? {
+                            Some((_, held)) => FetchGrant::decode(&held)
+                                .map_or(true, |h| h.not_after().0 < g.not_after().0),
+                            None => true,
+                        };
+                        if newer {
+                            self.put_item(ItemKind::Grant, &id, 0, g.as_bytes())?;
+                        }
+                        report.grants += 1;
                     }
                     BundleItem::Receipt(r) => {
                         if self.accept_receipt(&r, &trusted)? {
@@ -162,7 +230,52 @@ impl Profile {
         Ok(Carrying {
             waiting: self.item_ids(ItemKind::Carried, Some(WAITING))?.len(),
             delivered: self.item_ids(ItemKind::Carried, Some(DELIVERED))?.len(),
+            replies: self.item_ids(ItemKind::Carried, Some(FOR_PICKUP))?.len(),
+            grants: self.item_ids(ItemKind::Grant, None)?.len(),
         })
+    }
+
+    /// Fetches, with the grants people gave, the sealed replies waiting in
+    /// their reply mailboxes, to hand back in the return bundle. Expired
+    /// grants are dropped. Returns how many new replies were fetched.
+    pub async fn fetch_granted_replies(&self, relay: &RelayClient, now: UnixTime) -> Result<usize> {
+        let mut new = 0;
+        for id in self.item_ids(ItemKind::Grant, None)? {
+            let Some((_, bytes)) = self.get_item(ItemKind::Grant, &id)? else {
+                continue;
+            };
+            let grant = match FetchGrant::decode(&bytes) {
+                Ok(g) if g.not_after().0 >= now.0 => g,
+                _ => {
+                    self.delete_item(ItemKind::Grant, &id)?;
+                    continue;
+                }
+            };
+            let mut after = 0;
+            loop {
+                let page = relay.fetch_granted(&grant, after, 100).await?;
+                for (cursor, env) in &page.items {
+                    after = *cursor;
+                    let eid = env.id().0;
+                    if self.get_item(ItemKind::Carried, &eid)?.is_none() {
+                        self.put_item(
+                            ItemKind::Carried,
+                            &eid,
+                            FOR_PICKUP,
+                            &encode(&Carried {
+                                envelope: env.as_bytes().to_vec(),
+                                receipt: None,
+                            })?,
+                        )?;
+                        new += 1;
+                    }
+                }
+                if !page.more || page.items.is_empty() {
+                    break;
+                }
+            }
+        }
+        Ok(new)
     }
 
     /// Uploads every carried envelope still waiting; keeps each relay receipt
@@ -233,6 +346,13 @@ impl Profile {
         let mut enc = BundleEncoder::new();
         if let Some(d) = self.directory_bytes()? {
             enc.directory(&d)?;
+        }
+        for id in self.item_ids(ItemKind::Carried, Some(FOR_PICKUP))? {
+            let (_, b) = self
+                .get_item(ItemKind::Carried, &id)?
+                .ok_or(CoreError::Corrupt("carried"))?;
+            let c: Carried = decode(&b, "carried")?;
+            enc.envelope(&Envelope::from_bytes(c.envelope)?)?;
         }
         for id in self.item_ids(ItemKind::Carried, Some(DELIVERED))? {
             let (_, b) = self

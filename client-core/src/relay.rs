@@ -179,6 +179,38 @@ impl RelayClient {
         Ok(Page { items, more })
     }
 
+    /// Fetches one page of a mailbox with a survivor's fetch grant (read
+    /// only: a grant cannot acknowledge).
+    pub async fn fetch_granted(
+        &self,
+        grant: &amparo_protocol::grant::FetchGrant,
+        after: u64,
+        limit: u32,
+    ) -> Result<Page> {
+        let target = format!(
+            "/v1/mailboxes/{}/envelopes?after={after}&limit={limit}",
+            grant.mailbox()
+        );
+        let r = self
+            .http
+            .get(self.url(&target))
+            .header(amparo_protocol::grant::HEADER, grant.to_header())
+            .send()
+            .await
+            .map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let more = r.headers().get("Amparo-More").and_then(|v| v.to_str().ok()) == Some("1");
+        let items = wire::decode_page(&r.bytes().await.map_err(network)?)?;
+        if items.iter().any(|(_, e)| e.mailbox() != grant.mailbox()) {
+            return Err(CoreError::Protocol(
+                amparo_protocol::ProtocolError::Misaddressed,
+            ));
+        }
+        Ok(Page { items, more })
+    }
+
     /// Acknowledges envelopes of the mailbox that `keys` own; the relay then
     /// deletes them. Returns how many were deleted.
     pub async fn ack(

@@ -32,7 +32,7 @@ const REFUSED: u8 = 1;
 /// delivery — a field relay on the local Wi-Fi. The envelope stays here
 /// until a trusted (upstream) receipt arrives; it is offered again at each
 /// sync, which costs nothing at a relay that already holds it.
-const HANDED_OVER: u8 = 2;
+pub(crate) const HANDED_OVER: u8 = 2;
 
 /// A report that was sent (or is waiting to go).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +187,18 @@ impl Profile {
         )?;
         self.delete_draft(draft)?;
         Ok(sealed.report_id)
+    }
+
+    /// Each sent report's reply keys, for opening what arrives for it by
+    /// any route.
+    pub(crate) fn reply_channels(&self) -> Result<Vec<([u8; 16], RecipientKeys)>> {
+        self.item_ids(ItemKind::Report, None)?
+            .into_iter()
+            .map(|id| {
+                let r = self.stored_report(&id)?;
+                Ok((id, RecipientKeys::from_secret_bytes(&r.reply_keys)?))
+            })
+            .collect()
     }
 
     fn stored_report(&self, id: &[u8; 16]) -> Result<StoredReport> {
@@ -483,7 +495,7 @@ impl Profile {
     }
 
     /// Stores one opened message; returns whether it was new.
-    fn file_message(
+    pub(crate) fn file_message(
         &self,
         report_id: &[u8; 16],
         header: &InnerHeader,

@@ -24,6 +24,7 @@
 //! about 1 MiB for a directory) beyond what it was given.
 
 use crate::envelope::{self, Envelope};
+use crate::grant::{self, FetchGrant};
 use crate::primitives::sha256;
 use crate::receipt::{self, Receipt};
 use crate::{ProtocolError, Result, directory};
@@ -52,6 +53,7 @@ enum Kind {
     Envelope = 0x01,
     Directory = 0x02,
     Receipt = 0x03,
+    Grant = 0x04,
 }
 
 impl Kind {
@@ -61,6 +63,7 @@ impl Kind {
             0x01 => Ok(Kind::Envelope),
             0x02 => Ok(Kind::Directory),
             0x03 => Ok(Kind::Receipt),
+            0x04 => Ok(Kind::Grant),
             _ => Err(ProtocolError::Invalid("bundle frame kind")),
         }
     }
@@ -71,6 +74,7 @@ impl Kind {
             Kind::Envelope => envelope::MAX_LEN,
             Kind::Directory => directory::MAX_BODY + 25 + 64,
             Kind::Receipt => receipt::LEN,
+            Kind::Grant => grant::LEN,
         }
     }
 }
@@ -85,6 +89,8 @@ pub enum BundleItem {
     Directory(Vec<u8>),
     /// A relay receipt, not yet verified.
     Receipt(Receipt),
+    /// A fetch grant for a survivor's reply mailbox (signature checked).
+    Grant(FetchGrant),
 }
 
 fn frame_check(kind: u8, len: [u8; 4], payload: &[u8]) -> [u8; CHECK_LEN] {
@@ -164,6 +170,11 @@ impl BundleEncoder {
     /// Adds a relay receipt.
     pub fn receipt(&mut self, receipt: &Receipt) -> Result<()> {
         self.frame(Kind::Receipt, &receipt.encode())
+    }
+
+    /// Adds a fetch grant for a reply mailbox.
+    pub fn grant(&mut self, grant: &FetchGrant) -> Result<()> {
+        self.frame(Kind::Grant, grant.as_bytes())
     }
 
     /// Takes the bytes produced so far (to write them out while encoding).
@@ -333,6 +344,7 @@ impl BundleDecoder {
             Kind::Envelope => BundleItem::Envelope(Envelope::decode(payload)?),
             Kind::Directory => BundleItem::Directory(payload.to_vec()),
             Kind::Receipt => BundleItem::Receipt(Receipt::decode(payload)?),
+            Kind::Grant => BundleItem::Grant(FetchGrant::decode(payload)?),
         };
         if self.frames >= MAX_FRAMES {
             return Err(ProtocolError::TooLarge {

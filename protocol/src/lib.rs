@@ -27,6 +27,7 @@ pub mod directory;
 pub mod entropy;
 pub mod envelope;
 mod error;
+pub mod grant;
 pub mod hpke;
 pub mod i18n;
 pub mod keys;

@@ -296,8 +296,10 @@ impl Field {
         limit: u32,
     ) -> Result<HttpResponse, ApiError> {
         let mut up = self.http.get(self.url(target));
-        if let Some(sig) = req.headers().get(request::HEADER) {
-            up = up.header(request::HEADER, sig.as_bytes());
+        for name in [request::HEADER, amparo_protocol::grant::HEADER] {
+            if let Some(value) = req.headers().get(name) {
+                up = up.header(name, value.as_bytes());
+            }
         }
         match up.send().await {
             Ok(resp) if resp.status() == reqwest::StatusCode::OK => {

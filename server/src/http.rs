@@ -11,6 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use amparo_protocol::envelope::{Envelope, EnvelopeId};
+use amparo_protocol::grant::{self, FetchGrant};
 use amparo_protocol::keys::MailboxId;
 use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
 use amparo_protocol::receipt::Receipt;
@@ -392,6 +393,40 @@ async fn authenticate<S: Store>(
     Ok(())
 }
 
+/// Checks an `Amparo-Grant` header: signed by the mailbox's key, for this
+/// mailbox, not expired.
+fn check_grant(value: &HeaderValue, mailbox: &MailboxId, now: UnixTime) -> Result<(), ApiError> {
+    let g = value
+        .to_str()
+        .map_err(|_| ProtocolError::Invalid("fetch grant"))
+        .and_then(FetchGrant::from_header)
+        .map_err(|e| match e {
+            ProtocolError::BadSignature(_) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                "The fetch grant's signature does not verify.",
+            ),
+            ProtocolError::UnknownSigner(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_key",
+                "The fetch grant is signed by a key that does not own its mailbox.",
+            ),
+            other => ApiError::bad_input(&other),
+        })?;
+    g.allows(mailbox, now).map_err(|e| match e {
+        ProtocolError::UnknownSigner(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_key",
+            "The fetch grant is for another mailbox.",
+        ),
+        _ => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "stale_request",
+            "The fetch grant has expired (or is valid for longer than 14 days).",
+        ),
+    })
+}
+
 fn parse_mailbox(text: &str) -> Result<MailboxId, ApiError> {
     MailboxId::parse(text).map_err(|_| {
         ApiError::new(
@@ -431,7 +466,15 @@ async fn fetch_mailbox<S: Store>(
             "Use ?after=CURSOR&limit=N with whole numbers; a cursor is at most 9223372036854775807.",
         ));
     }
-    authenticate(&req, &state, &mailbox, b"").await?;
+    match req.headers().get(grant::HEADER) {
+        // Read-only access a survivor granted (for a facilitator to fetch
+        // her sealed replies while she is out of reach); no replay check:
+        // a grant is meant to be used more than once until it expires.
+        Some(value) if !req.headers().contains_key(request::HEADER) => {
+            check_grant(value, &mailbox, (state.clock)())?
+        }
+        _ => authenticate(&req, &state, &mailbox, b"").await?,
+    }
     let limit = query
         .limit
         .unwrap_or(DEFAULT_PAGE)

@@ -261,20 +261,25 @@ fn the_story_over_real_processes() {
             .json(&["focal", "status", &report[..8], "in-progress"]);
         assert_eq!(w.ucayali.json(&["focal", "sync"])["sent"], 2, "{name}");
 
-        // Receipts come back through the facilitator.
+        // The facilitator passes by signal again and picks up the sealed
+        // answers with the leave the survivor's bundle gave her.
+        let again = w.facilitator.json(&["carry", "sync"]);
+        assert_eq!(again["replies"], 2, "{name}: {again}");
+        let status = w.facilitator.json(&["carry", "status"]);
+        assert_eq!(status["grants"], 1, "{name}");
+        // Receipts and answers come back through the facilitator.
         let back = w.path("return.amparo");
         w.facilitator.json(&["carry", "export", &back]);
+        assert!(!String::from_utf8_lossy(&std::fs::read(&back).unwrap()).contains("defensora"));
         let returned = w.survivor.json(&["report", "import", &back]);
         assert_eq!(returned["receipts_accepted"], 3, "{name}");
+        assert_eq!(returned["messages"], 2, "{name}: {returned}");
         let listed = w.survivor.json(&["report", "list"]);
         assert_eq!(listed["reports"][0]["state"], "delivered", "{name}");
+        assert_eq!(listed["reports"][0]["unread"], 2, "{name}");
 
-        // And she reads the answer at her next sync.
-        assert_eq!(
-            w.survivor.json(&["report", "sync"])["new_messages"],
-            2,
-            "{name}"
-        );
+        // She reads the answer without ever having had signal; her next
+        // sync files nothing twice (and clears the answers at the relay).
         let replies = w.survivor.json(&["report", "replies"]);
         let texts: Vec<String> = replies["messages"]
             .as_array()
@@ -289,6 +294,16 @@ fn the_story_over_real_processes() {
         assert!(
             texts.iter().any(|m| m.contains("in_progress")),
             "{name}: {texts:?}"
+        );
+        assert_eq!(
+            w.survivor.json(&["report", "sync"])["new_messages"],
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            w.facilitator.json(&["carry", "sync"])["replies"],
+            0,
+            "{name}"
         );
         // People-facing output in the other languages.
         let es = w

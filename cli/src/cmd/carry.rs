@@ -9,7 +9,9 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::report::{progress_bar, show_progress};
-use crate::ctx::{CliResult, Ctx, read_file, relay_client, write_file};
+use amparo_protocol::primitives::ed25519::VerifyingKey;
+
+use crate::ctx::{CliResult, Ctx, now, read_file, relay_client, write_file};
 
 /// `amparo carry …`
 #[derive(Subcommand)]
@@ -53,6 +55,29 @@ pub fn print_import(ctx: &Ctx, r: &ImportReport) {
             r.envelopes, r.duplicates, r.receipts_accepted, r.receipts_ignored
         ),
     );
+    if r.grants > 0 {
+        human.push_str(&ctx.tr(
+            &format!(" Permisos para traer respuestas: {}.", r.grants),
+            &format!(" Permissões para trazer respostas: {}.", r.grants),
+            &format!(" Leave to fetch answers: {}.", r.grants),
+        ));
+    }
+    if r.messages > 0 {
+        human.push_str(&ctx.tr(
+            &format!(
+                " Respuestas nuevas para usted: {} (véalas con `amparo report replies`).",
+                r.messages
+            ),
+            &format!(
+                " Respostas novas para você: {} (veja com `amparo report replies`).",
+                r.messages
+            ),
+            &format!(
+                " New answers for you: {} (read them with `amparo report replies`).",
+                r.messages
+            ),
+        ));
+    }
     if let Some(v) = r.directory {
         human.push_str(&ctx.tr(
             &format!(" Directorio actualizado (versión {v})."),
@@ -76,6 +101,8 @@ pub fn print_import(ctx: &Ctx, r: &ImportReport) {
             "receipts_ignored": r.receipts_ignored,
             "directory": r.directory,
             "damaged": r.damaged,
+            "grants": r.grants,
+            "messages": r.messages,
         }),
     );
 }
@@ -106,20 +133,11 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             let c = p.carrying()?;
             ctx.emit(
                 ctx.tr(
-                    &format!(
-                        "Esperando entrega: {}. Entregados (con recibo para devolver): {}.",
-                        c.waiting, c.delivered
-                    ),
-                    &format!(
-                        "Aguardando entrega: {}. Entregues (com recibo para devolver): {}.",
-                        c.waiting, c.delivered
-                    ),
-                    &format!(
-                        "Waiting to be delivered: {}. Delivered (receipt to hand back): {}.",
-                        c.waiting, c.delivered
-                    ),
+                    &format!("Esperando entrega: {}. Entregados (con recibo para devolver): {}. Respuestas selladas para devolver: {} (de {} buzones).", c.waiting, c.delivered, c.replies, c.grants),
+                    &format!("Aguardando entrega: {}. Entregues (com recibo para devolver): {}. Respostas lacradas para devolver: {} (de {} caixas).", c.waiting, c.delivered, c.replies, c.grants),
+                    &format!("Waiting to be delivered: {}. Delivered (receipt to hand back): {}. Sealed answers to hand back: {} (from {} mailboxes).", c.waiting, c.delivered, c.replies, c.grants),
                 ),
-                json!({ "waiting": c.waiting, "delivered": c.delivered }),
+                json!({ "waiting": c.waiting, "delivered": c.delivered, "replies": c.replies, "grants": c.grants }),
             );
             Ok(())
         }
@@ -130,11 +148,7 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             let directory = p.refresh_directory(&relay, &coordinator).await?;
             let mut keys = settings.extra_relay_keys();
             if let Some(d) = p.directory(&coordinator)? {
-                keys.extend(
-                    d.relays
-                        .iter()
-                        .map(|r| amparo_protocol::primitives::ed25519::VerifyingKey(r.receipt_key)),
-                );
+                keys.extend(d.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
             }
             let bar = progress_bar(ctx);
             let delivered = p
@@ -143,20 +157,16 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
+            // Sealed answers for the people who gave her leave to fetch them.
+            let replies = p.fetch_granted_replies(&relay, now()).await?;
             let c = p.carrying()?;
             ctx.emit(
                 ctx.tr(
-                    &format!(
-                        "Entregados ahora: {delivered}. Aún esperando: {}.",
-                        c.waiting
-                    ),
-                    &format!(
-                        "Entregues agora: {delivered}. Ainda aguardando: {}.",
-                        c.waiting
-                    ),
-                    &format!("Delivered now: {delivered}. Still waiting: {}.", c.waiting),
+                    &format!("Entregados ahora: {delivered}. Aún esperando: {}. Respuestas selladas recogidas: {replies}.", c.waiting),
+                    &format!("Entregues agora: {delivered}. Ainda aguardando: {}. Respostas lacradas recolhidas: {replies}.", c.waiting),
+                    &format!("Delivered now: {delivered}. Still waiting: {}. Sealed answers picked up: {replies}.", c.waiting),
                 ),
-                json!({ "delivered": delivered, "waiting": c.waiting, "directory": directory }),
+                json!({ "delivered": delivered, "waiting": c.waiting, "replies": replies, "directory": directory }),
             );
             Ok(())
         }
@@ -166,11 +176,11 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             let c = p.carrying()?;
             ctx.emit(
                 ctx.tr(
-                    &format!("Paquete de vuelta en {}: {} recibos y el directorio.", file.display(), c.delivered),
-                    &format!("Pacote de volta em {}: {} recibos e o diretório.", file.display(), c.delivered),
-                    &format!("Return bundle in {}: {} receipts and the directory.", file.display(), c.delivered),
+                    &format!("Paquete de vuelta en {}: {} recibos, {} respuestas selladas y el directorio.", file.display(), c.delivered, c.replies),
+                    &format!("Pacote de volta em {}: {} recibos, {} respostas lacradas e o diretório.", file.display(), c.delivered, c.replies),
+                    &format!("Return bundle in {}: {} receipts, {} sealed answers and the directory.", file.display(), c.delivered, c.replies),
                 ),
-                json!({ "file": file.display().to_string(), "receipts": c.delivered, "bytes": bytes.len() }),
+                json!({ "file": file.display().to_string(), "receipts": c.delivered, "replies": c.replies, "bytes": bytes.len() }),
             );
             Ok(())
         }

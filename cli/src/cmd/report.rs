@@ -177,14 +177,14 @@ pub async fn run(ctx: &Ctx, cmd: ReportCmd) -> CliResult {
         }
         ReportCmd::Bundle { file } => {
             let p = ctx.open()?;
-            let bytes = p.export_outbox_bundle()?;
+            let bytes = p.export_outbox_bundle_with_grants(now())?;
             let waiting = p.outbox_len()?;
             write_file(&file, &bytes)?;
             ctx.emit(
                 ctx.tr(
-                    &format!("{waiting} sobres sellados en {} ({} bytes). Quien lo lleve no puede leerlo.", file.display(), bytes.len()),
-                    &format!("{waiting} envelopes lacrados em {} ({} bytes). Quem levar não pode lê-lo.", file.display(), bytes.len()),
-                    &format!("{waiting} sealed envelopes in {} ({} bytes). Whoever carries it cannot read it.", file.display(), bytes.len()),
+                    &format!("{waiting} sobres sellados en {} ({} bytes), y el permiso para que le traigan las respuestas (7 días). Quien lo lleve no puede leer nada.", file.display(), bytes.len()),
+                    &format!("{waiting} envelopes lacrados em {} ({} bytes), e a permissão para lhe trazerem as respostas (7 dias). Quem levar não pode ler nada.", file.display(), bytes.len()),
+                    &format!("{waiting} sealed envelopes in {} ({} bytes), and leave to bring back the answers (7 days). Whoever carries it can read none of it.", file.display(), bytes.len()),
                 ),
                 json!({ "envelopes": waiting, "bytes": bytes.len(), "file": file.display().to_string() }),
             );

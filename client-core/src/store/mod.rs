@@ -63,6 +63,8 @@ pub enum ItemKind {
     Carried = 11,
     /// The profile's settings: relay, pinned keys, role, language.
     Settings = 12,
+    /// A fetch grant a facilitator holds for someone's reply mailbox.
+    Grant = 13,
 }
 
 /// An open profile.

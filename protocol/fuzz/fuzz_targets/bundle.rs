@@ -76,6 +76,7 @@ fn encode(items: &[BundleItem]) -> Vec<u8> {
             BundleItem::Envelope(e) => enc.envelope(e),
             BundleItem::Directory(d) => enc.directory(d),
             BundleItem::Receipt(r) => enc.receipt(r),
+            BundleItem::Grant(g) => enc.grant(g),
         }
         .expect("a decoded item re-encodes");
     }
