@@ -312,3 +312,40 @@ def test_the_form_is_worded_in_spanish_portuguese_and_english():
     for kind in amparo.ViolenceKind:
         assert amparo.violence_label(kind, amparo.Language.PT)
     assert amparo.case_status_label(amparo.CaseStatus.IN_PROGRESS, amparo.Language.EN)
+
+
+def test_one_profile_is_used_from_several_threads(world):
+    """Apps call from background threads: a sync on one, drafts on others."""
+    coordinator, relay, trusted, tmp = world
+    focal = amparo.Profile.create(str(tmp / "focal"), PIN, FAST, trusted)
+    relay.publish_directory(coordinator.sign_directory(1, [focal_point_entry("pe-uca-casa", focal.create_focal_identity())], [], []))
+    survivor = amparo.Profile.create(str(tmp / "survivor"), PIN, FAST, trusted)
+    survivor.refresh_directory(relay)
+    for i in range(5):
+        d = survivor.create_draft(amparo.DraftForm(text=f"reporte {i}"))
+        survivor.add_attachment(d, amparo.AttachmentKind.AUDIO, "audio/ogg", bytes([i]) * 70_000)
+        survivor.send_draft(d, "pe-uca-casa", False)
+    queued = survivor.outbox_len()
+
+    errors = []
+
+    def guarded(f):
+        def run():
+            try:
+                f()
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+        return run
+
+    results = {}
+    threads = [threading.Thread(target=guarded(lambda: results.setdefault("sync", survivor.sync(relay, Progress()))))]
+    for t in range(3):
+        threads.append(threading.Thread(target=guarded(lambda t=t: [survivor.create_draft(amparo.DraftForm(text=f"borrador {t}.{j}")) for j in range(10)])))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert results["sync"].delivered == queued
+    assert len(survivor.drafts()) == 30
+    assert focal.focal_sync(relay, None).fetched.new_cases == 5
