@@ -205,6 +205,19 @@ receipt_key = "{central_key}"
     wait_until("the field relay forwards", || {
         field.logs().contains("forwarded upstream")
     });
+    // The field relay mirrors the coordinator-signed directory.
+    let signed_bytes = std::fs::read(&signed).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let field_client = client(&field.url(""));
+    wait_until("the field relay mirrors the directory", || {
+        matches!(
+            rt.block_on(field_client.directory(None)),
+            Ok(amparo_core::relay::DirectoryFetch::Fresh { bytes, .. }) if bytes == signed_bytes
+        )
+    });
     let synced = survivor.json(&["report", "sync"]);
     assert_eq!(synced["delivered"], 1, "{synced}");
     let listed = survivor.json(&["report", "list"]);
@@ -353,4 +366,77 @@ async fn a_field_relay_killed_while_forwarding_loses_and_doubles_nothing() {
     );
     assert_eq!(ids.len(), unique.len(), "an envelope arrived twice");
     assert_eq!(unique, sent, "an envelope was lost");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lying_upstream_leaves_envelopes_queued_until_a_receipt_verifies() {
+    let central = Relay::start(None, &[]);
+    let central_url = central.url("");
+    // The field relay is told to expect receipts from another key: the
+    // centre's receipts do not verify, as if the upstream lied.
+    let wrong = format!("--upstream-key={}", b64::encode(&[3u8; 32]));
+    let args = [
+        "--upstream",
+        central_url.as_str(),
+        wrong.as_str(),
+        "--forward-interval",
+        "1",
+    ];
+    let field = Relay::start(None, &args);
+    let mut e = SystemEntropy::new();
+    let focal = RecipientKeys::generate(&mut e).unwrap();
+    let wave: Vec<Envelope> = (0..5).map(|_| sealed(&focal, 500, &mut e)).collect();
+    client(&field.url("")).upload(&wave).await.unwrap();
+    let logs = field.logs.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_until("the field relay notices bad receipts", || {
+            logs.lock().unwrap().contains("did not verify")
+        })
+    })
+    .await
+    .unwrap();
+    // Nothing was recorded as delivered: the phone gets no upstream receipt.
+    let asked = client(&field.url(""))
+        .upstream_receipts(&wave.iter().map(Envelope::id).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert!(asked.is_empty());
+
+    // Restarted with the right key, it forwards what it kept; the centre
+    // (which already holds copies from the failed rounds) has each once.
+    let dir = stop(field);
+    let right = format!(
+        "--upstream-key={}",
+        b64::encode(central.receipt_key.as_bytes())
+    );
+    let field = Relay::start_in(
+        dir,
+        None,
+        &[
+            "--upstream",
+            &central_url,
+            &right,
+            "--forward-interval",
+            "1",
+        ],
+    );
+    let via_field = client(&field.url(""));
+    let ids: Vec<_> = wave.iter().map(Envelope::id).collect();
+    let start = Instant::now();
+    let mut receipts = Vec::new();
+    while start.elapsed() < Duration::from_secs(60) && receipts.len() < ids.len() {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        receipts = via_field.upstream_receipts(&ids).await.unwrap();
+    }
+    assert_eq!(
+        receipts.len(),
+        5,
+        "every envelope delivered once the receipts verify"
+    );
+    for r in &receipts {
+        r.verify(&central.receipt_key).unwrap();
+    }
+    let got = fetch_all(&client(&central_url), &focal).await;
+    let unique: HashSet<_> = got.iter().map(Envelope::id).collect();
+    assert_eq!((got.len(), unique.len()), (5, 5));
 }
