@@ -243,7 +243,9 @@ impl Profile {
 
     /// Envelopes waiting in the outbox.
     pub fn outbox_len(&self) -> Result<usize> {
-        Ok(self.item_ids(ItemKind::Outgoing, Some(QUEUED))?.len())
+        // Handed over to a field relay is still in the outbox: not delivered.
+        Ok(self.item_ids(ItemKind::Outgoing, Some(QUEUED))?.len()
+            + self.item_ids(ItemKind::Outgoing, Some(HANDED_OVER))?.len())
     }
 
     /// Queues a follow-up message from the survivor to the focal point of

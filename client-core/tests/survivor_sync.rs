@@ -55,17 +55,17 @@ async fn send_sync_and_read_the_answer() {
     );
     assert_eq!(profile.outbox_len().unwrap(), 5, "4 chunks and the report");
 
-    // A sync that cannot verify the receipts keeps everything queued.
+    // A relay whose receipts this profile cannot verify (a field relay, or
+    // one that lies) only takes it "handed over": everything stays queued.
     let wrong = VerifyingKey([3; 32]);
-    let err = profile
+    let summary = profile
         .sync(&client, &[wrong], now, &mut |_| {})
         .await
-        .unwrap_err();
-    assert!(
-        matches!(err, CoreError::Protocol(ProtocolError::BadSignature(_))),
-        "{err:?}"
-    );
+        .unwrap();
+    assert_eq!((summary.delivered, summary.handed_over), (0, 5));
     assert_eq!(profile.outbox_len().unwrap(), 5);
+    let sent = profile.sent_reports().unwrap();
+    assert_eq!((sent[0].handed_over, sent[0].delivered), (5, 0));
 
     // With the relay's key: delivered, and the outbox is empty.
     let mut seen = Vec::new();
