@@ -84,8 +84,8 @@ fn grant_item(g: &FetchGrant) -> [u8; 16] {
 }
 
 impl Profile {
-    /// The outbox as a bundle, with the directory held (if any) so the
-    /// facilitator can pass it on.
+    /// The outbox as a bundle (envelopes only; the facilitator gets the
+    /// directory from the relay and hands it on in return bundles).
     pub fn export_outbox_bundle(&self) -> Result<Vec<u8>> {
         self.outbox_bundle(None)
     }

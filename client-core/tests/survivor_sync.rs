@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use amparo_core::CoreError;
 use amparo_core::drafts::DraftForm;
 use amparo_core::inbox::{Incoming, open};
 use amparo_core::relay::{RelayClient, RelayConfig};
 use amparo_core::store::{KdfParams, Profile};
 use amparo_core::survivor::SyncProgress;
-use amparo_protocol::ProtocolError;
 use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::envelope::{Envelope, Purpose};
 use amparo_protocol::keys::RecipientKeys;
