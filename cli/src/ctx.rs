@@ -11,6 +11,7 @@ use amparo_core::relay::{RelayClient, RelayConfig};
 use amparo_core::settings::Settings;
 use amparo_core::store::{KdfParams, Profile};
 use amparo_protocol::payload::Language;
+use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::{ProtocolError, UnixTime};
 
 use crate::lang::tr;
@@ -204,6 +205,18 @@ pub fn relay_client(settings: &Settings) -> CliResult<RelayClient> {
     let mut config = RelayConfig::new(settings.relay()?);
     config.proxy = settings.proxy.clone();
     Ok(RelayClient::new(&config)?)
+}
+
+/// Relay keys whose receipts count as delivered: the profile's own list and
+/// the relays of the directory it holds (verified against the pinned key).
+pub fn trusted_relay_keys(p: &Profile, settings: &Settings) -> CliResult<Vec<VerifyingKey>> {
+    let mut keys = settings.extra_relay_keys();
+    if let Ok(coordinator) = settings.coordinator()
+        && let Some(d) = p.directory(&coordinator)?
+    {
+        keys.extend(d.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
+    }
+    Ok(keys)
 }
 
 /// An id for people: 32 hex digits.

@@ -8,25 +8,7 @@ use std::process::{Command, Output};
 /// The `amparo` binary: `AMPARO_BIN` if set, else the one cargo built next
 /// to the running test, building it first if it is missing.
 pub fn amparo_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("AMPARO_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary in target/<profile>/deps")
-        .to_path_buf();
-    let bin = profile_dir.join("amparo");
-    if !bin.exists() {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "amparo", "--bin", "amparo"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p amparo failed");
-    }
-    assert!(bin.exists(), "no amparo binary at {}", bin.display());
-    bin
+    crate::built_binary("AMPARO_BIN", "amparo", "amparo")
 }
 
 /// One person's `amparo`: a profile folder and a PIN.

@@ -30,25 +30,32 @@ use amparo_protocol::primitives::ed25519::VerifyingKey;
 /// built next to the running test (`target/<profile>/amparo-relay`), building
 /// it first if it is missing.
 pub fn relay_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("AMPARO_RELAY_BIN") {
+    built_binary("AMPARO_RELAY_BIN", "amparo-relay", "amparo-relay")
+}
+
+/// A workspace binary: `$env_var` if set, else `target/<profile>/<name>`
+/// next to the running test, built with `cargo build -p <package>` first if
+/// it is missing.
+pub fn built_binary(env_var: &str, package: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env_var) {
         return PathBuf::from(p);
     }
-    // target/<profile>/deps/<test-binary> -> target/<profile>/amparo-relay
+    // target/<profile>/deps/<test-binary> -> target/<profile>/<name>
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("test binary in target/<profile>/deps")
         .to_path_buf();
-    let bin = profile_dir.join("amparo-relay");
+    let bin = profile_dir.join(name);
     if !bin.exists() {
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "amparo-relay", "--bin", "amparo-relay"])
+            .args(["build", "-p", package, "--bin", name])
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build -p amparo-relay failed");
+        assert!(status.success(), "cargo build -p {package} failed");
     }
-    assert!(bin.exists(), "no relay binary at {}", bin.display());
+    assert!(bin.exists(), "no {name} binary at {}", bin.display());
     bin
 }
 
@@ -211,6 +218,13 @@ impl Relay {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                // Keep the line before announcing the start, so a test that
+                // reads the log right after `start` sees the start line.
+                {
+                    let mut l = sink.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split(',').next().unwrap_or("").to_string();
                     let key = line
@@ -221,9 +235,6 @@ impl Relay {
                         .to_string();
                     let _ = tx.send((addr, key));
                 }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
             }
         });
         let (addr, key) = match rx.recv_timeout(Duration::from_secs(60)) {

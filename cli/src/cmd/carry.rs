@@ -9,9 +9,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::report::{progress_bar, show_progress};
-use amparo_protocol::primitives::ed25519::VerifyingKey;
-
-use crate::ctx::{CliResult, Ctx, now, read_file, relay_client, write_file};
+use crate::ctx::{CliResult, Ctx, now, read_file, relay_client, trusted_relay_keys, write_file};
 
 /// `amparo carry …`
 #[derive(Subcommand)]
@@ -146,10 +144,7 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             let relay = relay_client(&settings)?;
             let coordinator = settings.coordinator()?;
             let directory = p.refresh_directory(&relay, &coordinator).await?;
-            let mut keys = settings.extra_relay_keys();
-            if let Some(d) = p.directory(&coordinator)? {
-                keys.extend(d.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
-            }
+            let keys = trusted_relay_keys(&p, &settings)?;
             let bar = progress_bar(ctx);
             let delivered = p
                 .upload_carried_with_progress(&relay, &keys, &mut |s| show_progress(ctx, &bar, s))

@@ -278,17 +278,10 @@ fn hour(h: u32) -> String {
 async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
     let settings = p.settings()?;
     let relay = relay_client(&settings)?;
-    let mut keys = settings.extra_relay_keys();
     if let Ok(coordinator) = settings.coordinator() {
         p.refresh_directory(&relay, &coordinator).await?;
-        if let Some(d) = p.directory(&coordinator)? {
-            keys.extend(
-                d.relays
-                    .iter()
-                    .map(|r| amparo_protocol::primitives::ed25519::VerifyingKey(r.receipt_key)),
-            );
-        }
     }
+    let keys = crate::ctx::trusted_relay_keys(p, &settings)?;
     let bar = progress_bar(ctx);
     let spinner = (!ctx.json).then(indicatif::ProgressBar::new_spinner);
     let (sent, fetched) = p

@@ -14,7 +14,6 @@ use amparo_protocol::i18n::Label;
 use amparo_protocol::payload::{
     AggressorKind, AttachmentKind, IncidentDate, Language, Need, Place, ViolenceKind,
 };
-use amparo_protocol::primitives::ed25519::VerifyingKey;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -631,13 +630,13 @@ fn import(ctx: &Ctx, file: &Path) -> CliResult {
     let p = ctx.open()?;
     let settings = p.settings()?;
     let coordinator = settings.coordinator()?;
-    let mut keys = settings.extra_relay_keys();
-    if let Some(d) = p.directory(&coordinator)? {
-        keys.extend(d.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
-    }
-    // A newer directory in the bundle comes before its receipts; the core
-    // trusts the relays it lists from then on.
-    let report = p.import_bundle(&read_file(file)?, &coordinator, &keys)?;
+    // The core trusts the relays of the directory held, and of a newer one
+    // arriving in the bundle (it comes before the receipts).
+    let report = p.import_bundle(
+        &read_file(file)?,
+        &coordinator,
+        &settings.extra_relay_keys(),
+    )?;
     super::carry::print_import(ctx, &report);
     Ok(())
 }

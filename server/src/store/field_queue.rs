@@ -161,14 +161,7 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredEnvelope {
-                    cursor: to_u64(r.try_get(0)?),
-                    bytes: r.try_get(1)?,
-                })
-            })
-            .collect()
+        super::sqlite::page_rows(rows)
     }
 
     /// Drops acknowledged envelopes from the cache; returns how many.

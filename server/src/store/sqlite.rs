@@ -17,6 +17,20 @@ use super::{
 /// Rows per INSERT statement (4 parameters each, well under SQLite's limit).
 const ROWS_PER_STATEMENT: usize = 200;
 
+/// Rows of `(cursor, body)` as a mailbox page.
+pub(super) fn page_rows(
+    rows: Vec<sqlx::sqlite::SqliteRow>,
+) -> Result<Vec<StoredEnvelope>, StoreError> {
+    rows.into_iter()
+        .map(|r| {
+            Ok(StoredEnvelope {
+                cursor: to_u64(r.try_get(0)?),
+                bytes: r.try_get(1)?,
+            })
+        })
+        .collect()
+}
+
 /// The SQLite store.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -112,14 +126,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredEnvelope {
-                    cursor: to_u64(r.try_get(0)?),
-                    bytes: r.try_get(1)?,
-                })
-            })
-            .collect()
+        page_rows(rows)
     }
 
     async fn ack(&self, mailbox: &[u8; 12], ids: &[[u8; 16]]) -> Result<u64, StoreError> {
