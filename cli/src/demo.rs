@@ -555,7 +555,7 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
     // answer with the leave the survivor gave her, and brings it back with
     // the receipts. The survivor reads it without ever having had signal.
     let picked = facilitator.upload_carried(&relay, &[relay_key]).await?;
-    let replies = facilitator.fetch_granted_replies(&relay, now()).await?;
+    let replies = facilitator.fetch_granted_replies(&relay, now).await?;
     check(
         picked == 0 && replies == 2,
         "the facilitator picks up the two sealed answers",
@@ -612,7 +612,7 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         "a later sync files nothing twice",
     )?;
     check(
-        facilitator.fetch_granted_replies(&relay, now()).await? == 0,
+        facilitator.fetch_granted_replies(&relay, now).await? == 0,
         "once she has them, the relay holds no more answers for her",
     )?;
     say(

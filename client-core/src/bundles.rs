@@ -14,8 +14,9 @@
 
 use amparo_protocol::UnixTime;
 use amparo_protocol::bundle::{self, BundleEncoder, BundleItem};
-use amparo_protocol::envelope::Envelope;
+use amparo_protocol::envelope::{Envelope, EnvelopeId};
 use amparo_protocol::grant::FetchGrant;
+use amparo_protocol::mailboxes::FetchAuth;
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::receipt::Receipt;
 use amparo_protocol::wire::EnvelopeResult;
@@ -238,43 +239,48 @@ impl Profile {
     /// Fetches, with the grants people gave, the sealed replies waiting in
     /// their reply mailboxes, to hand back in the return bundle. Expired
     /// grants are dropped. Returns how many new replies were fetched.
-    pub async fn fetch_granted_replies(&self, relay: &RelayClient, now: UnixTime) -> Result<usize> {
-        let mut new = 0;
+    pub async fn fetch_granted_replies(
+        &self,
+        relay: &RelayClient,
+        now: impl Fn() -> UnixTime,
+    ) -> Result<usize> {
+        let started = now();
+        let mut grants = Vec::new();
         for id in self.item_ids(ItemKind::Grant, None)? {
             let Some((_, bytes)) = self.get_item(ItemKind::Grant, &id)? else {
                 continue;
             };
-            let grant = match FetchGrant::decode(&bytes) {
-                Ok(g) if g.not_after().0 >= now.0 => g,
+            match FetchGrant::decode(&bytes) {
+                Ok(g) if g.not_after().0 >= started.0 => grants.push(g),
                 _ => {
                     self.delete_item(ItemKind::Grant, &id)?;
-                    continue;
-                }
-            };
-            let mut after = 0;
-            loop {
-                let page = relay.fetch_granted(&grant, after, 100).await?;
-                for (cursor, env) in &page.items {
-                    after = *cursor;
-                    let eid = env.id().0;
-                    if self.get_item(ItemKind::Carried, &eid)?.is_none() {
-                        self.put_item(
-                            ItemKind::Carried,
-                            &eid,
-                            FOR_PICKUP,
-                            &encode(&Carried {
-                                envelope: env.as_bytes().to_vec(),
-                                receipt: None,
-                            })?,
-                        )?;
-                        new += 1;
-                    }
-                }
-                if !page.more || page.items.is_empty() {
-                    break;
                 }
             }
         }
+        let auths: Vec<FetchAuth<'_>> = grants.iter().map(FetchAuth::Grant).collect();
+        let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
+        let mut new = 0;
+        // Read only: a grant cannot acknowledge; the survivor does that
+        // herself when she has signal.
+        let mut file = |_: usize, items: &[(u64, Envelope)]| -> Result<Vec<EnvelopeId>> {
+            for (_, env) in items {
+                let eid = env.id().0;
+                if self.get_item(ItemKind::Carried, &eid)?.is_none() {
+                    self.put_item(
+                        ItemKind::Carried,
+                        &eid,
+                        FOR_PICKUP,
+                        &encode(&Carried {
+                            envelope: env.as_bytes().to_vec(),
+                            receipt: None,
+                        })?,
+                    )?;
+                    new += 1;
+                }
+            }
+            Ok(Vec::new())
+        };
+        crate::sweep::drain(relay, &auths, &now, &mut entropy, &mut file, &mut |_, _| {}).await?;
         Ok(new)
     }
 

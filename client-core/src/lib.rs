@@ -31,6 +31,7 @@ pub mod retry;
 pub mod settings;
 pub mod store;
 pub mod survivor;
+mod sweep;
 
 pub use error::CoreError;
 

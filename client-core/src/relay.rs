@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use amparo_protocol::envelope::{Envelope, EnvelopeId};
 use amparo_protocol::keys::RecipientKeys;
+use amparo_protocol::mailboxes::{self, FetchAuth, FetchResult};
+use amparo_protocol::primitives::ed25519::SigningKey;
 use amparo_protocol::receipt::Receipt;
 use amparo_protocol::request::{self, RequestProof};
 use amparo_protocol::wire::{self, EnvelopeResult};
@@ -78,6 +80,15 @@ fn network(e: reqwest::Error) -> CoreError {
     // reqwest's message may contain the URL; the URL is the relay's, not the
     // person's, so it can be shown.
     CoreError::Network(e.without_url().to_string())
+}
+
+/// Reads `{"acknowledged": n}`.
+async fn acknowledged(r: reqwest::Response) -> Result<u64> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.bytes().await.map_err(network)?).map_err(|_| {
+            CoreError::Protocol(amparo_protocol::ProtocolError::Invalid("relay answer"))
+        })?;
+    Ok(v.get("acknowledged").and_then(|n| n.as_u64()).unwrap_or(0))
 }
 
 async fn relay_error(r: reqwest::Response) -> CoreError {
@@ -179,6 +190,74 @@ impl RelayClient {
         Ok(Page { items, more })
     }
 
+    /// Fetches one page (up to `limit` envelopes) of each of many mailboxes
+    /// in one request ([`mailboxes::MAX_ENTRIES`] at most), each authorised
+    /// by its key or a grant and given with the cursor to fetch after. One
+    /// result per entry, in order: `None` where the relay refused a grant
+    /// (expired). Every envelope is checked to belong to its entry's mailbox.
+    pub async fn fetch_many(
+        &self,
+        entries: &[(FetchAuth<'_>, u64)],
+        limit: u16,
+        now: UnixTime,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Vec<Option<Page>>> {
+        let body = mailboxes::sign_fetch(entries, limit, now, entropy)?;
+        let r = self
+            .http
+            .post(self.url(mailboxes::FETCH_PATH))
+            .header("Content-Type", wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let answer =
+            mailboxes::decode_fetch_answer(&r.bytes().await.map_err(network)?, entries.len())?;
+        let mut out = Vec::with_capacity(entries.len());
+        for ((auth, _), result) in entries.iter().zip(answer) {
+            match result {
+                FetchResult::Refused => out.push(None),
+                FetchResult::Page { items, more } => {
+                    let mailbox = mailboxes::mailbox_of(auth);
+                    if items.iter().any(|(_, e)| e.mailbox() != mailbox) {
+                        return Err(CoreError::Protocol(
+                            amparo_protocol::ProtocolError::Misaddressed,
+                        ));
+                    }
+                    out.push(Some(Page { items, more }));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Acknowledges envelopes of many mailboxes in one request (each entry's
+    /// ids belong to the mailbox of its key; at most
+    /// [`mailboxes::MAX_ACK_IDS`] ids in all). Returns how many were deleted.
+    pub async fn ack_many(
+        &self,
+        entries: &[(&SigningKey, Vec<EnvelopeId>)],
+        now: UnixTime,
+        entropy: &mut dyn Entropy,
+    ) -> Result<u64> {
+        let body = mailboxes::sign_ack(entries, now, entropy)?;
+        let r = self
+            .http
+            .post(self.url(mailboxes::ACK_PATH))
+            .header("Content-Type", wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        acknowledged(r).await
+    }
+
     /// Fetches one page of a mailbox with a survivor's fetch grant (read
     /// only: a grant cannot acknowledge).
     pub async fn fetch_granted(
@@ -241,11 +320,7 @@ impl RelayClient {
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
-        let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.map_err(network)?)
-            .map_err(|_| {
-                CoreError::Protocol(amparo_protocol::ProtocolError::Invalid("relay answer"))
-            })?;
-        Ok(v.get("acknowledged").and_then(|n| n.as_u64()).unwrap_or(0))
+        acknowledged(r).await
     }
 
     /// Downloads the directory unless `etag` is still current.

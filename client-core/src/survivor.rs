@@ -6,6 +6,7 @@ use amparo_protocol::UnixTime;
 use amparo_protocol::directory::FocalPoint;
 use amparo_protocol::envelope::{Envelope, EnvelopeId};
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
+use amparo_protocol::mailboxes::FetchAuth;
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::CaseStatus;
 use amparo_protocol::primitives::ed25519::VerifyingKey;
@@ -314,13 +315,8 @@ impl Profile {
         let mut summary = SyncSummary::default();
         self.upload_outbox(relay, relay_keys, progress, &mut summary)
             .await?;
-        // 2. Replies.
-        let reports = self.item_ids(ItemKind::Report, None)?;
-        let total = reports.len();
-        for (i, report_id) in reports.iter().enumerate() {
-            summary.new_messages += self.fetch_replies(relay, report_id, &now).await?;
-            progress(SyncProgress::Replies { done: i + 1, total });
-        }
+        // 2. Replies: every report's reply mailbox, many per request.
+        summary.new_messages += self.fetch_replies(relay, &now, progress).await?;
         Ok(summary)
     }
 
@@ -464,36 +460,46 @@ impl Profile {
         Ok(())
     }
 
+    /// Reads every report's reply mailbox with multi-mailbox requests, files
+    /// what opens, and acknowledges what was filed (or could not be opened:
+    /// a damaged or foreign envelope is dropped rather than blocking the
+    /// channel). Returns how many new messages were filed.
     async fn fetch_replies(
         &self,
         relay: &RelayClient,
-        report_id: &[u8; 16],
-        now: &impl Fn() -> UnixTime,
+        now: &dyn Fn() -> UnixTime,
+        progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<usize> {
-        let r = self.stored_report(report_id)?;
-        let keys = RecipientKeys::from_secret_bytes(&r.reply_keys)?;
+        let channels = self.reply_channels()?;
+        let auths: Vec<FetchAuth<'_>> = channels
+            .iter()
+            .map(|(_, keys)| FetchAuth::Key(keys.signing()))
+            .collect();
         let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
         let mut new = 0;
-        let mut after = 0;
-        loop {
-            let page = relay.fetch(&keys, after, 100, now(), &mut entropy).await?;
-            let mut filed: Vec<EnvelopeId> = Vec::new();
-            for (cursor, env) in &page.items {
-                after = *cursor;
-                // A damaged or foreign envelope is dropped (acknowledged) rather
-                // than blocking the channel; only the report's keys can make one.
-                if let Ok((header, message)) = open_with_header(env, &keys) {
+        let mut file = |i: usize, items: &[(u64, Envelope)]| -> Result<Vec<EnvelopeId>> {
+            let Some((report_id, keys)) = channels.get(i) else {
+                return Ok(Vec::new());
+            };
+            let mut filed = Vec::with_capacity(items.len());
+            for (_, env) in items {
+                if let Ok((header, message)) = open_with_header(env, keys) {
                     new += usize::from(self.file_message(report_id, &header, message)?);
                 }
                 filed.push(env.id());
             }
-            if !filed.is_empty() {
-                relay.ack(&keys, &filed, now(), &mut entropy).await?;
-            }
-            if !page.more {
-                return Ok(new);
-            }
-        }
+            Ok(filed)
+        };
+        crate::sweep::drain(
+            relay,
+            &auths,
+            now,
+            &mut entropy,
+            &mut file,
+            &mut |done, total| progress(SyncProgress::Replies { done, total }),
+        )
+        .await?;
+        Ok(new)
     }
 
     /// Stores one opened message; returns whether it was new.

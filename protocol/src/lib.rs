@@ -31,6 +31,7 @@ pub mod grant;
 pub mod hpke;
 pub mod i18n;
 pub mod keys;
+pub mod mailboxes;
 pub mod padding;
 pub mod payload;
 pub mod primitives;

@@ -27,6 +27,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use amparo_protocol::directory::SignedDirectory;
 use amparo_protocol::envelope::EnvelopeId;
 use amparo_protocol::keys::MailboxId;
+use amparo_protocol::mailboxes::{self, AckEntry, FetchEntry, FetchResult};
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::receipt::{self, Receipt};
 use amparo_protocol::request;
@@ -356,6 +357,101 @@ impl Field {
             up = up.header(request::HEADER, sig.as_bytes());
         }
         match up.send().await {
+            Ok(resp) => pass_through(resp).await,
+            Err(_) => Ok(HttpResponse::Ok().json(serde_json::json!({ "acknowledged": local }))),
+        }
+    }
+}
+
+impl Field {
+    /// Passes a checked multi-mailbox fetch upstream as it came (the
+    /// upstream checks its signatures again) and caches each mailbox's page
+    /// for pickup offline; with the upstream out of reach, answers every
+    /// mailbox from the cache.
+    pub async fn fetch_many(
+        &self,
+        body: Vec<u8>,
+        entries: &[FetchEntry],
+        limit: u32,
+    ) -> Result<HttpResponse, ApiError> {
+        let up = self
+            .http
+            .post(self.url(mailboxes::FETCH_PATH))
+            .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await;
+        match up {
+            Ok(resp) if resp.status() == reqwest::StatusCode::OK => {
+                let answer = resp
+                    .bytes()
+                    .await
+                    .map_err(|_| ApiError::upstream_unavailable())?;
+                let results = mailboxes::decode_fetch_answer(&answer, entries.len())
+                    .map_err(|_| ApiError::upstream_unavailable())?;
+                let hour = (self.clock)().hours();
+                for (entry, result) in entries.iter().zip(results) {
+                    if let FetchResult::Page { items, .. } = result {
+                        let items: Vec<([u8; 16], Vec<u8>)> = items
+                            .into_iter()
+                            .filter(|(_, env)| env.mailbox() == entry.mailbox)
+                            .map(|(_, env)| (env.id().0, env.into_bytes()))
+                            .collect();
+                        self.store
+                            .cache_mailbox(&entry.mailbox.0, &items, hour)
+                            .await?;
+                    }
+                }
+                Ok(HttpResponse::Ok()
+                    .content_type(wire::CONTENT_TYPE)
+                    .body(answer.to_vec()))
+            }
+            Ok(resp) => pass_through(resp).await,
+            Err(_) => {
+                let mut results = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    if !entry.allowed {
+                        results.push(FetchResult::Refused);
+                        continue;
+                    }
+                    let page = self
+                        .store
+                        .cached_mailbox(&entry.mailbox.0, entry.after, limit)
+                        .await?;
+                    let more = page.len() == limit as usize;
+                    results.push(FetchResult::Page {
+                        items: page.into_iter().map(|e| (e.cursor, e.bytes)).collect(),
+                        more,
+                    });
+                }
+                Ok(HttpResponse::Ok()
+                    .content_type(wire::CONTENT_TYPE)
+                    .body(mailboxes::encode_fetch_answer(results)))
+            }
+        }
+    }
+
+    /// Passes a checked multi-mailbox acknowledgement upstream and drops the
+    /// acknowledged envelopes from the cache (as [`Field::ack`] does for one
+    /// mailbox).
+    pub async fn ack_many(
+        &self,
+        body: Vec<u8>,
+        entries: &[AckEntry],
+    ) -> Result<HttpResponse, ApiError> {
+        let mut local = 0;
+        for entry in entries {
+            let ids: Vec<[u8; 16]> = entry.ids.iter().map(|i| i.0).collect();
+            local += self.store.uncache_mailbox(&entry.mailbox.0, &ids).await?;
+        }
+        let up = self
+            .http
+            .post(self.url(mailboxes::ACK_PATH))
+            .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await;
+        match up {
             Ok(resp) => pass_through(resp).await,
             Err(_) => Ok(HttpResponse::Ok().json(serde_json::json!({ "acknowledged": local }))),
         }

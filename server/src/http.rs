@@ -13,6 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use amparo_protocol::envelope::{Envelope, EnvelopeId};
 use amparo_protocol::grant::{self, FetchGrant};
 use amparo_protocol::keys::MailboxId;
+use amparo_protocol::mailboxes::{self, FetchResult};
 use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
 use amparo_protocol::receipt::Receipt;
 use amparo_protocol::request::{self, RequestProof};
@@ -85,6 +86,8 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig) {
         .route("/v1/directory", web::get().to(get_directory::<S>))
         .route("/v1/directory", web::put().to(put_directory::<S>))
         .route("/v1/envelopes", web::post().to(post_envelopes::<S>))
+        .route(mailboxes::FETCH_PATH, web::post().to(fetch_many::<S>))
+        .route(mailboxes::ACK_PATH, web::post().to(ack_many::<S>))
         .route(
             "/v1/mailboxes/{mailbox}/envelopes",
             web::get().to(fetch_mailbox::<S>),
@@ -361,27 +364,41 @@ async fn authenticate<S: Store>(
     let now = (state.clock)();
     proof
         .verify(mailbox, req.method().as_str(), &target(req), body, now)
-        .map_err(|e| match e {
-            ProtocolError::UnknownSigner(_) => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_key",
-                "The request is signed by a key that does not own this mailbox.",
-            ),
-            ProtocolError::StaleRequest => {
-                ApiError::new(StatusCode::UNAUTHORIZED, e.code(), format!("{e}."))
-            }
-            ProtocolError::BadSignature(_) => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_signature",
-                "The request signature does not verify.",
-            ),
-            other => ApiError::bad_input(&other),
-        })?;
-    // Remember the nonce until the timestamp alone would refuse it.
-    let expires_hour = proof.replay_horizon().hours().saturating_add(1);
+        .map_err(proof_error)?;
+    remember_request(state, &proof.replay_id(), proof.replay_horizon()).await
+}
+
+/// The answer for a signed request that does not verify.
+fn proof_error(e: ProtocolError) -> ApiError {
+    match e {
+        ProtocolError::UnknownSigner(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_key",
+            "The request is signed by a key that does not own this mailbox.",
+        ),
+        ProtocolError::StaleRequest => {
+            ApiError::new(StatusCode::UNAUTHORIZED, e.code(), format!("{e}."))
+        }
+        ProtocolError::BadSignature(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "The request signature does not verify.",
+        ),
+        other => ApiError::bad_input(&other),
+    }
+}
+
+/// Records a signed request's replay id until `horizon` (when its timestamp
+/// alone would refuse it); refuses one already seen.
+async fn remember_request<S: Store>(
+    state: &AppState<S>,
+    replay_id: &[u8; 16],
+    horizon: UnixTime,
+) -> Result<(), ApiError> {
+    let expires_hour = horizon.hours().saturating_add(1);
     if !state
         .store
-        .remember_request(&proof.replay_id(), expires_hour)
+        .remember_request(replay_id, expires_hour)
         .await?
     {
         return Err(ApiError::new(
@@ -544,5 +561,86 @@ async fn ack_mailbox<S: Store>(
         return field.ack(&req, &target(&req), &mailbox, body, &ids).await;
     }
     let acknowledged = state.store.ack(&mailbox.0, &ids).await?;
+    Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
+}
+
+/// Most envelope bytes in one multi-mailbox answer; past it, the remaining
+/// mailboxes answer an empty page with "more" set, and the client asks again.
+const MANY_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// `POST /v1/mailboxes/fetch`: one page of each of many mailboxes, each
+/// entry signed by its mailbox's key or carried by a survivor's grant
+/// (PROTOCOL.md §12.14). One request and one round trip for every reply
+/// mailbox a phone holds.
+async fn fetch_many<S: Store>(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState<S>>,
+    field: Option<web::Data<crate::field::Field>>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, mailboxes::MAX_BODY).await?;
+    let checked = mailboxes::verify_fetch(&body, (state.clock)()).map_err(proof_error)?;
+    remember_request(&state, &checked.replay_id, checked.replay_horizon).await?;
+    let limit = u32::from(checked.limit).min(state.limits.max_page);
+    if let Some(field) = field {
+        return field.fetch_many(body, &checked.entries, limit).await;
+    }
+    let mut budget = MANY_ANSWER_BYTES;
+    let mut results = Vec::with_capacity(checked.entries.len());
+    for entry in &checked.entries {
+        if !entry.allowed {
+            results.push(FetchResult::Refused);
+            continue;
+        }
+        if budget == 0 {
+            results.push(FetchResult::Page {
+                items: Vec::new(),
+                more: true,
+            });
+            continue;
+        }
+        let page = state
+            .store
+            .fetch(&entry.mailbox.0, entry.after, limit)
+            .await?;
+        let mut more = page.len() == limit as usize;
+        let mut items = Vec::with_capacity(page.len());
+        for e in page {
+            // The first envelope of an answer always goes, so every answer
+            // makes progress; after it, the answer stops at the budget.
+            if e.bytes.len() > budget && budget < MANY_ANSWER_BYTES {
+                budget = 0;
+                more = true;
+                break;
+            }
+            budget = budget.saturating_sub(e.bytes.len());
+            items.push((e.cursor, e.bytes));
+        }
+        results.push(FetchResult::Page { items, more });
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(wire::CONTENT_TYPE)
+        .body(mailboxes::encode_fetch_answer(results)))
+}
+
+/// `POST /v1/mailboxes/ack`: acknowledges envelopes of many mailboxes, each
+/// entry signed by its mailbox's key (PROTOCOL.md §12.15).
+async fn ack_many<S: Store>(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState<S>>,
+    field: Option<web::Data<crate::field::Field>>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, mailboxes::MAX_BODY).await?;
+    let checked = mailboxes::verify_ack(&body, (state.clock)()).map_err(proof_error)?;
+    remember_request(&state, &checked.replay_id, checked.replay_horizon).await?;
+    if let Some(field) = field {
+        return field.ack_many(body, &checked.entries).await;
+    }
+    let mut acknowledged = 0;
+    for entry in &checked.entries {
+        let ids: Vec<[u8; 16]> = entry.ids.iter().map(|i| i.0).collect();
+        acknowledged += state.store.ack(&entry.mailbox.0, &ids).await?;
+    }
     Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
 }

@@ -440,3 +440,101 @@ async fn a_lying_upstream_leaves_envelopes_queued_until_a_receipt_verifies() {
     let unique: HashSet<_> = got.iter().map(Envelope::id).collect();
     assert_eq!((got.len(), unique.len()), (5, 5));
 }
+
+/// The same through the multi-mailbox routes a phone's sync uses: pages of
+/// many reply mailboxes in one request are cached; with the centre away
+/// they come from the cache, and a multi-mailbox acknowledgement clears it.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_mailboxes_are_cached_for_pickup_while_the_centre_is_away() {
+    use amparo_protocol::grant::FetchGrant;
+    use amparo_protocol::mailboxes::FetchAuth;
+
+    let central = Relay::start(None, &[]);
+    let central_url = central.url("");
+    let upstream_key = format!(
+        "--upstream-key={}",
+        b64::encode(central.receipt_key.as_bytes())
+    );
+    let field = Relay::start(
+        None,
+        &[
+            "--upstream",
+            &central_url,
+            &upstream_key,
+            "--forward-interval",
+            "1",
+        ],
+    );
+    let mut e = SystemEntropy::new();
+    let owners: Vec<RecipientKeys> = (0..4)
+        .map(|_| RecipientKeys::generate(&mut e).unwrap())
+        .collect();
+    let mut replies = Vec::new();
+    for (i, k) in owners.iter().enumerate() {
+        for _ in 0..i {
+            replies.push(sealed(k, 300, &mut e));
+        }
+    }
+    client(&central_url).upload(&replies).await.unwrap();
+    let grant = FetchGrant::sign(
+        owners[3].signing(),
+        amparo_protocol::UnixTime(now().0 + 600),
+    );
+    let entries = [
+        (FetchAuth::Key(owners[0].signing()), 0),
+        (FetchAuth::Key(owners[1].signing()), 0),
+        (FetchAuth::Key(owners[2].signing()), 0),
+        (FetchAuth::Grant(&grant), 0),
+    ];
+    let count = |pages: &[Option<amparo_core::relay::Page>]| -> Vec<usize> {
+        pages
+            .iter()
+            .map(|p| p.as_ref().map_or(usize::MAX, |p| p.items.len()))
+            .collect()
+    };
+
+    let via_field = client(&field.url(""));
+    let online = via_field
+        .fetch_many(&entries, 100, now(), &mut e)
+        .await
+        .unwrap();
+    assert_eq!(count(&online), vec![0, 1, 2, 3]);
+
+    drop(central);
+    let offline = via_field
+        .fetch_many(&entries, 100, now(), &mut e)
+        .await
+        .unwrap();
+    assert_eq!(count(&offline), vec![0, 1, 2, 3], "served from the cache");
+    for (page, k) in offline.iter().zip(&owners) {
+        for (_, env) in &page.as_ref().unwrap().items {
+            assert_eq!(env.mailbox(), k.mailbox());
+        }
+    }
+    // Mailboxes 1 and 2 acknowledge while the centre is away.
+    let ids = |p: &Option<amparo_core::relay::Page>| -> Vec<_> {
+        p.as_ref()
+            .unwrap()
+            .items
+            .iter()
+            .map(|(_, env)| env.id())
+            .collect()
+    };
+    let n = via_field
+        .ack_many(
+            &[
+                (owners[1].signing(), ids(&offline[1])),
+                (owners[2].signing(), ids(&offline[2])),
+            ],
+            now(),
+            &mut e,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let after = via_field
+        .fetch_many(&entries, 100, now(), &mut e)
+        .await
+        .unwrap();
+    assert_eq!(count(&after), vec![0, 0, 0, 3]);
+}

@@ -153,7 +153,7 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
                 bar.finish_and_clear();
             }
             // Sealed answers for the people who gave her leave to fetch them.
-            let replies = p.fetch_granted_replies(&relay, now()).await?;
+            let replies = p.fetch_granted_replies(&relay, now).await?;
             let c = p.carrying()?;
             ctx.emit(
                 ctx.tr(

@@ -1,0 +1,754 @@
+//! Requests that cover many mailboxes at once.
+//!
+//! A survivor holds one reply mailbox per report she sent, so checking them
+//! with one signed request each ([`crate::request`]) costs one round trip per
+//! report: on a 2G link with a 600 ms round trip, a hundred reports cost a
+//! minute of waiting for almost no bytes. DESIGN.md asks for a sync of N
+//! reports in O(1) round trips; these two requests give it:
+//!
+//! - `POST /v1/mailboxes/fetch` ([`FetchRequest`]): one page of each of up to
+//!   [`MAX_ENTRIES`] mailboxes, each entry authorised by the mailbox's own
+//!   key (a signature) or by a survivor's [`FetchGrant`] (a facilitator
+//!   fetching sealed replies she may not open);
+//! - `POST /v1/mailboxes/ack` ([`AckRequest`]): acknowledges envelopes of
+//!   many mailboxes, each entry signed by its mailbox's key.
+//!
+//! Every key in the request signs the same digest of the whole request (its
+//! timestamp, nonce, and every entry), so no entry can be removed, added or
+//! changed, and the request cannot be replayed once the relay remembers its
+//! replay id or its timestamp is five minutes old.
+//!
+//! What this tells the relay: that the mailboxes in one request are fetched
+//! together. The relay keeps nothing of it (no log, no table): the link lives
+//! only as long as the request, as it does when one phone checks its
+//! mailboxes one after the other over one connection.
+//!
+//! ```text
+//! request      = 0x01 || op (1) || timestamp (8) || nonce (16) || body || signature (64){keys}
+//! fetch body   = limit (2) || count (2) || fetch entry{count}      op = 0x01
+//! fetch entry  = 0x01 || key (32) || after (8)                     signed by key
+//!              | 0x02 || grant (121) || after (8)                  no signature
+//! ack body     = count (2) || (key (32) || n (2) || id (16){n}){count}   op = 0x02
+//! signature_i  = Ed25519 over "amparo-mailboxes-v1" || 0x00 || SHA-256(request up to the signatures)
+//!                by the i-th key entry, in order
+//! fetch answer = count (2) || result{count}, in the order of the entries
+//! result       = 0x00 (grant refused: expired, or valid too long)
+//!              | 0x01 || more (1) || n (2) || (cursor (8) || length (4) || envelope){n}
+//! ```
+
+use crate::codec::Reader;
+use crate::entropy::{Entropy, random};
+use crate::envelope::{self, Envelope, EnvelopeId};
+use crate::grant::{self, FetchGrant};
+use crate::keys::MailboxId;
+use crate::primitives::ed25519::{self, SIGNATURE_LEN, SigningKey, VerifyingKey};
+use crate::primitives::{sha256, sha256_prefix};
+use crate::request::MAX_SKEW_SECS;
+use crate::{ProtocolError, Result, UnixTime};
+
+/// Path of the multi-mailbox fetch.
+pub const FETCH_PATH: &str = "/v1/mailboxes/fetch";
+/// Path of the multi-mailbox acknowledgement.
+pub const ACK_PATH: &str = "/v1/mailboxes/ack";
+/// Most mailboxes in one request.
+pub const MAX_ENTRIES: usize = 256;
+/// Most envelope ids in one acknowledgement request (all entries together).
+pub const MAX_ACK_IDS: usize = 1000;
+/// Largest request body: a full fetch of grants, or a full acknowledgement.
+pub const MAX_BODY: usize = 28 + MAX_ENTRIES * (1 + grant::LEN + 8 + SIGNATURE_LEN);
+/// Most envelopes per mailbox in one answer.
+pub const MAX_LIMIT: u16 = 100;
+
+const VERSION: u8 = 1;
+const OP_FETCH: u8 = 1;
+const OP_ACK: u8 = 2;
+const ENTRY_KEY: u8 = 1;
+const ENTRY_GRANT: u8 = 2;
+const CONTEXT: &[u8] = b"amparo-mailboxes-v1";
+const REPLAY_CONTEXT: &[u8] = b"amparo-mailboxes-replay-v1";
+
+/// How the client authorises one mailbox of a fetch.
+#[derive(Clone, Copy)]
+pub enum FetchAuth<'a> {
+    /// The mailbox's own key: the request carries its signature.
+    Key(&'a SigningKey),
+    /// A survivor's read-only grant (a facilitator fetching for her).
+    Grant(&'a FetchGrant),
+}
+
+/// One mailbox of a checked fetch request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchEntry {
+    /// The mailbox.
+    pub mailbox: MailboxId,
+    /// Fetch envelopes with a cursor above this one.
+    pub after: u64,
+    /// Whether the entry may be read: always for a signed entry; for a grant,
+    /// whether it is still valid at the relay's time.
+    pub allowed: bool,
+}
+
+/// A fetch request whose signatures, grants and freshness were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedFetch {
+    /// Most envelopes per mailbox the client wants (1..=[`MAX_LIMIT`]).
+    pub limit: u16,
+    /// The mailboxes, in request order.
+    pub entries: Vec<FetchEntry>,
+    /// What the relay remembers to refuse a replay.
+    pub replay_id: [u8; 16],
+    /// Until when the replay id must be remembered.
+    pub replay_horizon: UnixTime,
+}
+
+/// One mailbox of a checked acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckEntry {
+    /// The mailbox.
+    pub mailbox: MailboxId,
+    /// The envelopes to delete from it.
+    pub ids: Vec<EnvelopeId>,
+}
+
+/// An acknowledgement whose signatures and freshness were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAck {
+    /// The mailboxes, in request order.
+    pub entries: Vec<AckEntry>,
+    /// What the relay remembers to refuse a replay.
+    pub replay_id: [u8; 16],
+    /// Until when the replay id must be remembered.
+    pub replay_horizon: UnixTime,
+}
+
+/// One mailbox's part of a fetch answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchResult<E> {
+    /// The grant for this mailbox was refused (expired or valid too long).
+    Refused,
+    /// A page of the mailbox.
+    Page {
+        /// `(cursor, envelope)` in cursor order.
+        items: Vec<(u64, E)>,
+        /// Whether more envelopes wait after the last one.
+        more: bool,
+    },
+}
+
+fn header(op: u8, now: UnixTime, entropy: &mut dyn Entropy) -> Result<Vec<u8>> {
+    let nonce: [u8; 16] = random(entropy)?;
+    let mut out = Vec::with_capacity(1024);
+    out.push(VERSION);
+    out.push(op);
+    out.extend_from_slice(&now.0.to_be_bytes());
+    out.extend_from_slice(&nonce);
+    Ok(out)
+}
+
+fn count_u16(n: usize, what: &'static str, max: usize) -> Result<[u8; 2]> {
+    if n == 0 || n > max {
+        return Err(ProtocolError::TooLarge { what, len: n, max });
+    }
+    Ok(u16::try_from(n)
+        .map_err(|_| ProtocolError::Invalid(what))?
+        .to_be_bytes())
+}
+
+fn append_signatures(mut unsigned: Vec<u8>, keys: &[&SigningKey]) -> Vec<u8> {
+    let digest = sha256(&[&unsigned]);
+    for key in keys {
+        let sig = key.sign(&[CONTEXT, &[0], &digest]);
+        unsigned.extend_from_slice(&sig);
+    }
+    unsigned
+}
+
+/// Builds a signed fetch of one page (up to `limit` envelopes) of each
+/// mailbox in `entries`, each given with the cursor to fetch after.
+pub fn sign_fetch(
+    entries: &[(FetchAuth<'_>, u64)],
+    limit: u16,
+    now: UnixTime,
+    entropy: &mut dyn Entropy,
+) -> Result<Vec<u8>> {
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ProtocolError::Invalid("page limit"));
+    }
+    let mut out = header(OP_FETCH, now, entropy)?;
+    out.extend_from_slice(&limit.to_be_bytes());
+    out.extend_from_slice(&count_u16(
+        entries.len(),
+        "mailboxes in a request",
+        MAX_ENTRIES,
+    )?);
+    let mut keys = Vec::new();
+    for (auth, after) in entries {
+        match auth {
+            FetchAuth::Key(k) => {
+                out.push(ENTRY_KEY);
+                out.extend_from_slice(k.verifying_key().as_bytes());
+                keys.push(*k);
+            }
+            FetchAuth::Grant(g) => {
+                out.push(ENTRY_GRANT);
+                out.extend_from_slice(g.as_bytes());
+            }
+        }
+        out.extend_from_slice(&after.to_be_bytes());
+    }
+    Ok(append_signatures(out, &keys))
+}
+
+/// Builds a signed acknowledgement of envelopes of many mailboxes; each
+/// entry's ids belong to the mailbox of its key.
+pub fn sign_ack(
+    entries: &[(&SigningKey, Vec<EnvelopeId>)],
+    now: UnixTime,
+    entropy: &mut dyn Entropy,
+) -> Result<Vec<u8>> {
+    let total: usize = entries.iter().map(|(_, ids)| ids.len()).sum();
+    if total > MAX_ACK_IDS {
+        return Err(ProtocolError::TooLarge {
+            what: "envelope ids in an acknowledgement",
+            len: total,
+            max: MAX_ACK_IDS,
+        });
+    }
+    let mut out = header(OP_ACK, now, entropy)?;
+    out.extend_from_slice(&count_u16(
+        entries.len(),
+        "mailboxes in a request",
+        MAX_ENTRIES,
+    )?);
+    let mut keys = Vec::with_capacity(entries.len());
+    for (key, ids) in entries {
+        out.extend_from_slice(key.verifying_key().as_bytes());
+        out.extend_from_slice(&count_u16(
+            ids.len(),
+            "envelope ids of a mailbox",
+            MAX_ACK_IDS,
+        )?);
+        for id in ids {
+            out.extend_from_slice(&id.0);
+        }
+        keys.push(*key);
+    }
+    Ok(append_signatures(out, &keys))
+}
+
+/// The part every request shares, read and checked for freshness.
+struct Head {
+    op: u8,
+    timestamp: u64,
+}
+
+fn read_head(r: &mut Reader<'_>, now: UnixTime) -> Result<Head> {
+    let version = r.u8()?;
+    crate::codec::expect_version("mailboxes request", version, VERSION)?;
+    let op = r.u8()?;
+    let timestamp = r.u64()?;
+    let _nonce: [u8; 16] = r.array()?;
+    if timestamp.abs_diff(now.0) > MAX_SKEW_SECS {
+        return Err(ProtocolError::StaleRequest);
+    }
+    Ok(Head { op, timestamp })
+}
+
+fn read_count(r: &mut Reader<'_>, what: &'static str, max: usize) -> Result<usize> {
+    let n = usize::from(u16::from_be_bytes(r.array()?));
+    if n == 0 || n > max {
+        return Err(ProtocolError::TooLarge { what, len: n, max });
+    }
+    Ok(n)
+}
+
+/// Checks the trailing signatures: one per key, in order, over the digest
+/// of everything before them.
+fn check_signatures(body: &[u8], signed_len: usize, keys: &[VerifyingKey]) -> Result<[u8; 32]> {
+    let signed = body
+        .get(..signed_len)
+        .ok_or(ProtocolError::Invalid("mailboxes request"))?;
+    let sigs = body.get(signed_len..).unwrap_or_default();
+    if sigs.len() != keys.len() * SIGNATURE_LEN {
+        return Err(if sigs.len() < keys.len() * SIGNATURE_LEN {
+            ProtocolError::Truncated {
+                needed: keys.len() * SIGNATURE_LEN - sigs.len(),
+            }
+        } else {
+            ProtocolError::TrailingBytes(sigs.len() - keys.len() * SIGNATURE_LEN)
+        });
+    }
+    let digest = sha256(&[signed]);
+    for (key, sig) in keys.iter().zip(sigs.chunks_exact(SIGNATURE_LEN)) {
+        key.verify(&[CONTEXT, &[0], &digest], sig, "mailboxes request")?;
+    }
+    Ok(digest)
+}
+
+fn no_duplicates(mailboxes: &mut [MailboxId]) -> Result<()> {
+    mailboxes.sort_unstable_by_key(|m| m.0);
+    if mailboxes.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
+        return Err(ProtocolError::Invalid(
+            "the same mailbox twice in one request",
+        ));
+    }
+    Ok(())
+}
+
+fn replay(digest: &[u8; 32], timestamp: u64) -> ([u8; 16], UnixTime) {
+    (
+        sha256_prefix(&[REPLAY_CONTEXT, digest]),
+        UnixTime(timestamp.saturating_add(MAX_SKEW_SECS)),
+    )
+}
+
+/// Parses and checks a fetch request at the relay's time `now`: framing,
+/// freshness, every signature and every grant's signature. A grant that is
+/// signed but expired does not fail the request: its entry is not
+/// [`FetchEntry::allowed`]. The caller must still check the replay id.
+pub fn verify_fetch(body: &[u8], now: UnixTime) -> Result<VerifiedFetch> {
+    if body.len() > MAX_BODY {
+        return Err(ProtocolError::TooLarge {
+            what: "mailboxes request",
+            len: body.len(),
+            max: MAX_BODY,
+        });
+    }
+    let mut r = Reader::new(body);
+    let head = read_head(&mut r, now)?;
+    if head.op != OP_FETCH {
+        return Err(ProtocolError::Invalid("mailboxes request operation"));
+    }
+    let limit = u16::from_be_bytes(r.array()?);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ProtocolError::Invalid("page limit"));
+    }
+    let n = read_count(&mut r, "mailboxes in a request", MAX_ENTRIES)?;
+    let mut entries = Vec::with_capacity(n);
+    let mut keys = Vec::new();
+    for _ in 0..n {
+        let (mailbox, allowed) = match r.u8()? {
+            ENTRY_KEY => {
+                let key = ed25519::VerifyingKey(r.array()?);
+                keys.push(key);
+                (MailboxId::for_key(&key), true)
+            }
+            ENTRY_GRANT => {
+                let g = FetchGrant::decode(r.take(grant::LEN)?)?;
+                (g.mailbox(), g.allows(&g.mailbox(), now).is_ok())
+            }
+            _ => return Err(ProtocolError::Invalid("mailboxes request entry")),
+        };
+        let after = r.u64()?;
+        if i64::try_from(after).is_err() {
+            return Err(ProtocolError::Invalid("cursor"));
+        }
+        entries.push(FetchEntry {
+            mailbox,
+            after,
+            allowed,
+        });
+    }
+    let signed_len = body.len() - r.remaining();
+    let digest = check_signatures(body, signed_len, &keys)?;
+    no_duplicates(&mut entries.iter().map(|e| e.mailbox).collect::<Vec<_>>())?;
+    let (replay_id, replay_horizon) = replay(&digest, head.timestamp);
+    Ok(VerifiedFetch {
+        limit,
+        entries,
+        replay_id,
+        replay_horizon,
+    })
+}
+
+/// Parses and checks an acknowledgement at the relay's time `now`. The
+/// caller must still check the replay id.
+pub fn verify_ack(body: &[u8], now: UnixTime) -> Result<VerifiedAck> {
+    if body.len() > MAX_BODY {
+        return Err(ProtocolError::TooLarge {
+            what: "mailboxes request",
+            len: body.len(),
+            max: MAX_BODY,
+        });
+    }
+    let mut r = Reader::new(body);
+    let head = read_head(&mut r, now)?;
+    if head.op != OP_ACK {
+        return Err(ProtocolError::Invalid("mailboxes request operation"));
+    }
+    let n = read_count(&mut r, "mailboxes in a request", MAX_ENTRIES)?;
+    let mut entries = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    let mut total = 0usize;
+    for _ in 0..n {
+        let key = ed25519::VerifyingKey(r.array()?);
+        let count = read_count(&mut r, "envelope ids of a mailbox", MAX_ACK_IDS)?;
+        total += count;
+        if total > MAX_ACK_IDS {
+            return Err(ProtocolError::TooLarge {
+                what: "envelope ids in an acknowledgement",
+                len: total,
+                max: MAX_ACK_IDS,
+            });
+        }
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            ids.push(EnvelopeId(r.array()?));
+        }
+        keys.push(key);
+        entries.push(AckEntry {
+            mailbox: MailboxId::for_key(&key),
+            ids,
+        });
+    }
+    let signed_len = body.len() - r.remaining();
+    let digest = check_signatures(body, signed_len, &keys)?;
+    no_duplicates(&mut entries.iter().map(|e| e.mailbox).collect::<Vec<_>>())?;
+    let (replay_id, replay_horizon) = replay(&digest, head.timestamp);
+    Ok(VerifiedAck {
+        entries,
+        replay_id,
+        replay_horizon,
+    })
+}
+
+/// Encodes a fetch answer, one result per entry of the request, in order.
+pub fn encode_fetch_answer<I: AsRef<[u8]>>(
+    results: impl IntoIterator<Item = FetchResult<I>>,
+) -> Vec<u8> {
+    let mut out = vec![0, 0];
+    let mut count: u16 = 0;
+    for result in results {
+        count = count.saturating_add(1);
+        match result {
+            FetchResult::Refused => out.push(0),
+            FetchResult::Page { items, more } => {
+                out.push(1);
+                out.push(u8::from(more));
+                let n = u16::try_from(items.len()).unwrap_or(u16::MAX);
+                out.extend_from_slice(&n.to_be_bytes());
+                for (cursor, bytes) in items.iter().take(usize::from(n)) {
+                    let bytes = bytes.as_ref();
+                    out.extend_from_slice(&cursor.to_be_bytes());
+                    out.extend_from_slice(
+                        &u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes(),
+                    );
+                    out.extend_from_slice(bytes);
+                }
+            }
+        }
+    }
+    if let Some(head) = out.get_mut(..2) {
+        head.copy_from_slice(&count.to_be_bytes());
+    }
+    out
+}
+
+/// Decodes a fetch answer. `expected` is the number of entries the request
+/// had; an answer with another number of results is refused.
+pub fn decode_fetch_answer(body: &[u8], expected: usize) -> Result<Vec<FetchResult<Envelope>>> {
+    let mut r = Reader::new(body);
+    let n = usize::from(u16::from_be_bytes(r.array()?));
+    if n != expected {
+        return Err(ProtocolError::Invalid("number of results from the relay"));
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        match r.u8()? {
+            0 => out.push(FetchResult::Refused),
+            1 => {
+                let more = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(ProtocolError::Invalid("more flag")),
+                };
+                let count = usize::from(u16::from_be_bytes(r.array()?));
+                let mut items = Vec::with_capacity(count.min(usize::from(MAX_LIMIT)));
+                for _ in 0..count {
+                    let cursor = r.u64()?;
+                    let len = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+                    if len > envelope::MAX_LEN {
+                        return Err(ProtocolError::TooLarge {
+                            what: "envelope",
+                            len,
+                            max: envelope::MAX_LEN,
+                        });
+                    }
+                    items.push((cursor, Envelope::decode(r.take(len)?)?));
+                }
+                out.push(FetchResult::Page { items, more });
+            }
+            _ => return Err(ProtocolError::Invalid("result tag")),
+        }
+    }
+    r.finish()?;
+    Ok(out)
+}
+
+/// The mailbox an entry of [`sign_fetch`] is for (what the client matches
+/// the answer's envelopes against).
+pub fn mailbox_of(auth: &FetchAuth<'_>) -> MailboxId {
+    match auth {
+        FetchAuth::Key(k) => MailboxId::for_key(&k.verifying_key()),
+        FetchAuth::Grant(g) => g.mailbox(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::DangerousSeededEntropy;
+    use crate::keys::RecipientKeys;
+    use proptest::prelude::*;
+
+    const NOW: UnixTime = UnixTime(1_790_000_000);
+
+    fn keys(n: usize, e: &mut DangerousSeededEntropy) -> Vec<RecipientKeys> {
+        (0..n)
+            .map(|_| RecipientKeys::generate(e).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn fetch_round_trip_with_keys_and_grants() {
+        let mut e = DangerousSeededEntropy::new(b"mailboxes");
+        let ks = keys(3, &mut e);
+        let live = FetchGrant::sign(ks[1].signing(), UnixTime(NOW.0 + 3600));
+        let expired = FetchGrant::sign(ks[2].signing(), UnixTime(NOW.0 - 1));
+        let body = sign_fetch(
+            &[
+                (FetchAuth::Key(ks[0].signing()), 7),
+                (FetchAuth::Grant(&live), 0),
+                (FetchAuth::Grant(&expired), 3),
+            ],
+            50,
+            NOW,
+            &mut e,
+        )
+        .unwrap();
+        let v = verify_fetch(&body, UnixTime(NOW.0 + 10)).unwrap();
+        assert_eq!(v.limit, 50);
+        assert_eq!(
+            v.entries,
+            vec![
+                FetchEntry {
+                    mailbox: ks[0].mailbox(),
+                    after: 7,
+                    allowed: true
+                },
+                FetchEntry {
+                    mailbox: ks[1].mailbox(),
+                    after: 0,
+                    allowed: true
+                },
+                FetchEntry {
+                    mailbox: ks[2].mailbox(),
+                    after: 3,
+                    allowed: false
+                },
+            ]
+        );
+        assert_eq!(v.replay_horizon, UnixTime(NOW.0 + MAX_SKEW_SECS));
+        // Same request again: same replay id (the relay refuses it); a new
+        // one: another.
+        assert_eq!(verify_fetch(&body, NOW).unwrap().replay_id, v.replay_id);
+        let again = sign_fetch(&[(FetchAuth::Key(ks[0].signing()), 7)], 50, NOW, &mut e).unwrap();
+        assert_ne!(verify_fetch(&again, NOW).unwrap().replay_id, v.replay_id);
+    }
+
+    #[test]
+    fn fetch_refuses_any_change() {
+        let mut e = DangerousSeededEntropy::new(b"mailboxes-tamper");
+        let ks = keys(2, &mut e);
+        let body = sign_fetch(
+            &[
+                (FetchAuth::Key(ks[0].signing()), 0),
+                (FetchAuth::Key(ks[1].signing()), 0),
+            ],
+            100,
+            NOW,
+            &mut e,
+        )
+        .unwrap();
+        verify_fetch(&body, NOW).unwrap();
+        // Every single-bit change of the request is refused.
+        for i in 0..body.len() {
+            let mut t = body.clone();
+            t[i] ^= 0x01;
+            assert!(
+                verify_fetch(&t, NOW).is_err(),
+                "bit flip at byte {i} accepted"
+            );
+        }
+        // Dropping the last entry's signature, or adding bytes.
+        assert!(verify_fetch(&body[..body.len() - 64], NOW).is_err());
+        let mut longer = body.clone();
+        longer.push(0);
+        assert_eq!(
+            verify_fetch(&longer, NOW),
+            Err(ProtocolError::TrailingBytes(1))
+        );
+        // Stale on both sides.
+        assert_eq!(
+            verify_fetch(&body, UnixTime(NOW.0 + MAX_SKEW_SECS + 1)),
+            Err(ProtocolError::StaleRequest)
+        );
+        assert_eq!(
+            verify_fetch(&body, UnixTime(NOW.0 - MAX_SKEW_SECS - 1)),
+            Err(ProtocolError::StaleRequest)
+        );
+        // An ack is not a fetch.
+        let ack = sign_ack(&[(ks[0].signing(), vec![EnvelopeId([1; 16])])], NOW, &mut e).unwrap();
+        assert!(verify_fetch(&ack, NOW).is_err());
+        assert!(verify_ack(&body, NOW).is_err());
+    }
+
+    #[test]
+    fn fetch_limits() {
+        let mut e = DangerousSeededEntropy::new(b"mailboxes-limits");
+        let ks = keys(2, &mut e);
+        assert!(sign_fetch(&[], 10, NOW, &mut e).is_err());
+        assert!(sign_fetch(&[(FetchAuth::Key(ks[0].signing()), 0)], 0, NOW, &mut e).is_err());
+        assert!(sign_fetch(&[(FetchAuth::Key(ks[0].signing()), 0)], 101, NOW, &mut e).is_err());
+        let twice = sign_fetch(
+            &[
+                (FetchAuth::Key(ks[0].signing()), 0),
+                (FetchAuth::Key(ks[0].signing()), 5),
+            ],
+            10,
+            NOW,
+            &mut e,
+        )
+        .unwrap();
+        assert_eq!(
+            verify_fetch(&twice, NOW),
+            Err(ProtocolError::Invalid(
+                "the same mailbox twice in one request"
+            ))
+        );
+        let big = sign_fetch(
+            &[(FetchAuth::Key(ks[0].signing()), u64::MAX)],
+            10,
+            NOW,
+            &mut e,
+        )
+        .unwrap();
+        assert_eq!(
+            verify_fetch(&big, NOW),
+            Err(ProtocolError::Invalid("cursor"))
+        );
+        let many: Vec<RecipientKeys> = keys(MAX_ENTRIES + 1, &mut e);
+        let entries: Vec<_> = many
+            .iter()
+            .map(|k| (FetchAuth::Key(k.signing()), 0))
+            .collect();
+        assert!(sign_fetch(&entries, 10, NOW, &mut e).is_err());
+        let body = sign_fetch(&entries[..MAX_ENTRIES], 10, NOW, &mut e).unwrap();
+        assert_eq!(verify_fetch(&body, NOW).unwrap().entries.len(), MAX_ENTRIES);
+        // A full request of grants fits the body limit.
+        let grants: Vec<FetchGrant> = many
+            .iter()
+            .take(MAX_ENTRIES)
+            .map(|k| FetchGrant::sign(k.signing(), UnixTime(NOW.0 + 60)))
+            .collect();
+        let entries: Vec<_> = grants.iter().map(|g| (FetchAuth::Grant(g), 0)).collect();
+        let body = sign_fetch(&entries, 10, NOW, &mut e).unwrap();
+        assert!(body.len() <= MAX_BODY);
+        verify_fetch(&body, NOW).unwrap();
+    }
+
+    #[test]
+    fn ack_round_trip_and_limits() {
+        let mut e = DangerousSeededEntropy::new(b"mailboxes-ack");
+        let ks = keys(2, &mut e);
+        let body = sign_ack(
+            &[
+                (
+                    ks[0].signing(),
+                    vec![EnvelopeId([1; 16]), EnvelopeId([2; 16])],
+                ),
+                (ks[1].signing(), vec![EnvelopeId([3; 16])]),
+            ],
+            NOW,
+            &mut e,
+        )
+        .unwrap();
+        let v = verify_ack(&body, NOW).unwrap();
+        assert_eq!(
+            v.entries,
+            vec![
+                AckEntry {
+                    mailbox: ks[0].mailbox(),
+                    ids: vec![EnvelopeId([1; 16]), EnvelopeId([2; 16])]
+                },
+                AckEntry {
+                    mailbox: ks[1].mailbox(),
+                    ids: vec![EnvelopeId([3; 16])]
+                },
+            ]
+        );
+        for i in 0..body.len() {
+            let mut t = body.clone();
+            t[i] ^= 0x80;
+            assert!(
+                verify_ack(&t, NOW).is_err(),
+                "bit flip at byte {i} accepted"
+            );
+        }
+        assert!(sign_ack(&[(ks[0].signing(), vec![])], NOW, &mut e).is_err());
+        let too_many = vec![EnvelopeId([0; 16]); MAX_ACK_IDS + 1];
+        assert!(sign_ack(&[(ks[0].signing(), too_many)], NOW, &mut e).is_err());
+    }
+
+    #[test]
+    fn answer_round_trip() {
+        let mut e = DangerousSeededEntropy::new(b"mailboxes-answer");
+        let k = RecipientKeys::generate(&mut e).unwrap();
+        let h = crate::padding::InnerHeader::new(&mut e, NOW).unwrap();
+        let env = Envelope::seal(
+            &k.public(),
+            crate::envelope::Purpose::Reply,
+            &h,
+            b"reply",
+            &mut e,
+        )
+        .unwrap();
+        let answer = encode_fetch_answer([
+            FetchResult::Page {
+                items: vec![(9u64, env.as_bytes().to_vec())],
+                more: true,
+            },
+            FetchResult::Refused,
+            FetchResult::Page {
+                items: vec![],
+                more: false,
+            },
+        ]);
+        let decoded = decode_fetch_answer(&answer, 3).unwrap();
+        assert_eq!(
+            decoded,
+            vec![
+                FetchResult::Page {
+                    items: vec![(9, env.clone())],
+                    more: true
+                },
+                FetchResult::Refused,
+                FetchResult::Page {
+                    items: vec![],
+                    more: false
+                },
+            ]
+        );
+        assert!(decode_fetch_answer(&answer, 2).is_err());
+        assert!(decode_fetch_answer(&answer[..answer.len() - 1], 3).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
+            let _ = verify_fetch(&bytes, NOW);
+            let _ = verify_ack(&bytes, NOW);
+            let _ = decode_fetch_answer(&bytes, 3);
+        }
+    }
+}
