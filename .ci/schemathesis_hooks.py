@@ -11,7 +11,8 @@ never verifies, so the storage paths would never be reached. These hooks:
   pointing them at the sweep's mailbox; the rest keep the generated header and
   mailbox, so the refusals are swept too;
 * generate envelope batches mixing valid and broken frames next to the schema's
-  random bytes;
+  random bytes, and signed many-mailbox fetches (by key and by grant, live and
+  expired) and acknowledgements, some tampered or cut;
 * check that the binary bodies (results, mailbox pages, the directory) follow the
   framing the OpenAPI document describes, which the schema checks cannot see.
 
@@ -188,6 +189,64 @@ def batches(draw):
     return body
 
 
+def many_request(op: int, middle: bytes, signers, rng: random.Random) -> bytes:
+    """A many-mailbox request (PROTOCOL.md §12.14/§12.15), signed by `signers` in order."""
+    unsigned = bytes([1, op]) + struct.pack(">Q", int(time.time())) + rng.randbytes(16) + middle
+    digest = hashlib.sha256(unsigned).digest()
+    return unsigned + b"".join(k.sign(b"amparo-mailboxes-v1\x00" + digest) for k in signers)
+
+
+def grant(key: Ed25519PrivateKey, public: bytes, not_after: int) -> bytes:
+    mailbox = hashlib.sha256(b"amparo-mailbox-v1" + public).digest()[:12]
+    signed = b"AMPG\x01" + mailbox + public + struct.pack(">Q", max(0, not_after))
+    return signed + key.sign(b"amparo-fetch-grant-v1" + signed)
+
+
+def _tampered(body: bytes, at: int) -> bytes:
+    i = at % len(body)
+    return body[:i] + bytes([body[i] ^ 1]) + body[i + 1 :]
+
+
+@st.composite
+def many_fetches(draw):
+    """Signed fetches of the sweep's mailbox and of random ones, by key or by grant."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    keys = [(KEY, PUBLIC)] + [_key(rng.randbytes(8)) for _ in range(draw(st.integers(0, 3)))]
+    entries, signers = b"", []
+    for key, public in keys:
+        after = draw(st.sampled_from([0, 0, 1, 2**63 - 1, 2**64 - 1]))
+        if draw(st.booleans()):
+            lifetime = draw(st.sampled_from([3600, 3600, -10, 30 * 86400]))
+            entries += b"\x02" + grant(key, public, int(time.time()) + lifetime) + struct.pack(">Q", after)
+        else:
+            entries += b"\x01" + public + struct.pack(">Q", after)
+            signers.append(key)
+    limit = draw(st.sampled_from([1, 50, 100, 100, 0, 101]))
+    middle = struct.pack(">HH", limit, len(keys)) + entries
+    body = many_request(1, middle, signers, rng)
+    how = draw(st.sampled_from(["as is", "as is", "as is", "tamper", "truncate"]))
+    if how == "tamper":
+        return _tampered(body, draw(st.integers(0, 2**32)))
+    if how == "truncate":
+        return body[: draw(st.integers(0, len(body) - 1))]
+    return body
+
+
+@st.composite
+def many_acks(draw):
+    """Signed acknowledgements of the sweep's seeded ids (and of random ones)."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    with _lock:
+        known = list(SEEDED_IDS)
+    ids = draw(st.lists(st.sampled_from(known), min_size=1, max_size=8)) if known else []
+    raw = [base64.urlsafe_b64decode(i + "==") for i in ids] or [rng.randbytes(16)]
+    entry = PUBLIC + struct.pack(">H", len(raw)) + b"".join(raw)
+    body = many_request(2, struct.pack(">H", 1) + entry, [KEY], rng)
+    if draw(st.integers(0, 4)) == 0:
+        return _tampered(body, draw(st.integers(0, 2**32)))
+    return body
+
+
 @schemathesis.hook
 def flatmap_body(context, body):
     op = context.operation
@@ -203,6 +262,10 @@ def flatmap_body(context, body):
             lambda t: t[0][: t[1] % len(t[0])] + bytes([t[0][t[1] % len(t[0])] ^ 1]) + t[0][t[1] % len(t[0]) + 1 :]
         )
         return st.one_of(st.just(body), signed, tampered)
+    if op is not None and op.method.upper() == "POST" and op.path == "/v1/mailboxes/fetch":
+        return st.one_of(st.just(body), many_fetches())
+    if op is not None and op.method.upper() == "POST" and op.path == "/v1/mailboxes/ack":
+        return st.one_of(st.just(body), many_acks())
     if op is not None and op.method.upper() == "POST" and op.path.endswith("/ack"):
         with _lock:
             known = list(SEEDED_IDS)
@@ -277,6 +340,22 @@ def binary_bodies_are_framed(ctx, response, case):
         more = response.headers.get("amparo-more", [""])
         if more not in (["0"], ["1"]):
             raise AssertionError(f"Amparo-More is {more!r}, not 0 or 1")
+    elif method == "POST" and path == "/v1/mailboxes/fetch":
+        (count,) = struct.unpack(">H", content[:2])
+        offset = 2
+        for _ in range(count):
+            tag = content[offset]
+            offset += 1
+            if tag == 0:
+                continue
+            if tag != 1 or content[offset] not in (0, 1):
+                raise AssertionError(f"result tag {tag} or its more flag is undocumented")
+            (n,) = struct.unpack(">H", content[offset + 1 : offset + 3])
+            offset += 3
+            for _ in range(n):
+                offset = _page_entry(content, offset)
+        if offset != len(content):
+            raise AssertionError("the many-mailbox answer has bytes after its last result")
     elif method == "GET" and path == "/v1/directory":
         if content[:5] != b"AMPD\x01" or len(content) < 89:
             raise AssertionError("the directory does not start with AMPD v1")

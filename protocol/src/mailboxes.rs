@@ -54,8 +54,9 @@ pub const ACK_PATH: &str = "/v1/mailboxes/ack";
 pub const MAX_ENTRIES: usize = 256;
 /// Most envelope ids in one acknowledgement request (all entries together).
 pub const MAX_ACK_IDS: usize = 1000;
-/// Largest request body: a full fetch of grants, or a full acknowledgement.
-pub const MAX_BODY: usize = 28 + MAX_ENTRIES * (1 + grant::LEN + 8 + SIGNATURE_LEN);
+/// Largest request body (48 KiB): above the largest well-formed request,
+/// a full acknowledgement (41 116 bytes) or a full fetch of grants (33 310).
+pub const MAX_BODY: usize = 48 * 1024;
 /// Most envelopes per mailbox in one answer.
 pub const MAX_LIMIT: u16 = 100;
 
@@ -653,6 +654,7 @@ mod tests {
             .collect();
         let entries: Vec<_> = grants.iter().map(|g| (FetchAuth::Grant(g), 0)).collect();
         let body = sign_fetch(&entries, 10, NOW, &mut e).unwrap();
+        assert_eq!(body.len(), 33_310);
         assert!(body.len() <= MAX_BODY);
         verify_fetch(&body, NOW).unwrap();
     }
@@ -696,6 +698,17 @@ mod tests {
             );
         }
         assert!(sign_ack(&[(ks[0].signing(), vec![])], NOW, &mut e).is_err());
+        // The largest acknowledgement fits the body limit.
+        let many = keys(MAX_ENTRIES, &mut e);
+        let mut entries: Vec<(&SigningKey, Vec<EnvelopeId>)> = many
+            .iter()
+            .map(|k| (k.signing(), vec![EnvelopeId([7; 16])]))
+            .collect();
+        entries[0].1 = vec![EnvelopeId([7; 16]); MAX_ACK_IDS - MAX_ENTRIES + 1];
+        let body = sign_ack(&entries, NOW, &mut e).unwrap();
+        assert_eq!(body.len(), 41_116);
+        assert!(body.len() <= MAX_BODY);
+        assert_eq!(verify_ack(&body, NOW).unwrap().entries.len(), MAX_ENTRIES);
         let too_many = vec![EnvelopeId([0; 16]); MAX_ACK_IDS + 1];
         assert!(sign_ack(&[(ks[0].signing(), too_many)], NOW, &mut e).is_err());
     }

@@ -540,6 +540,9 @@ async fn openapi_document_lists_every_route() {
         "/v1/envelopes",
         "/v1/mailboxes/{mailbox}/envelopes",
         "/v1/mailboxes/{mailbox}/ack",
+        "/v1/mailboxes/fetch",
+        "/v1/mailboxes/ack",
+        "/v1/receipts",
     ] {
         assert!(
             doc["paths"][path].is_object(),
