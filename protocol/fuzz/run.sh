@@ -7,7 +7,8 @@
 # * This directory is a cargo-fuzz project of its own (own [workspace], own
 #   Cargo.lock and target/), with one target per decoder in fuzz_targets/:
 #   envelope, padding, payload, directory, receipt, bundle, envelope_open,
-#   wire (the relay's binary HTTP bodies) and request (Amparo-Signature).
+#   wire (the relay's binary HTTP bodies), mailboxes (the many-mailbox
+#   fetch/ack bodies and answers) and request (Amparo-Signature).
 #   Each calls the decoder on the raw input and, where it succeeds, checks
 #   that re-encoding gives the input (or an equal value) back; a panic or a
 #   failed assert is a finding.

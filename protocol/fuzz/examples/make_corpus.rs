@@ -444,6 +444,43 @@ fn main() -> Result<()> {
     let ack_body = format!("{{\"ids\":[\"{}\"]}}", sealed_other[0].id());
     c.write("request", "ack.bin", &request_seed("POST", &ack_target, ack_body.as_bytes(), &mut e)?);
 
+    // --- many-mailbox bodies (selector || body): 0 fetch, 1 ack, 2 answer ---
+    use amparo_protocol::grant::FetchGrant;
+    use amparo_protocol::mailboxes::{self, FetchAuth, FetchResult};
+    let grant = FetchGrant::sign(other.signing(), UnixTime(NOW.0 + 3600));
+    let expired = FetchGrant::sign(reply_keys.signing(), UnixTime(NOW.0 - 60));
+    let fetch = mailboxes::sign_fetch(
+        &[
+            (FetchAuth::Key(fixed.signing()), 0),
+            (FetchAuth::Grant(&grant), 7),
+            (FetchAuth::Grant(&expired), 0),
+        ],
+        100,
+        NOW,
+        &mut e,
+    )?;
+    c.write("mailboxes", "fetch-key-grants.bin", &with_selector(0, fetch.clone()));
+    let fetch_one = mailboxes::sign_fetch(&[(FetchAuth::Key(fixed.signing()), 3)], 1, NOW, &mut e)?;
+    c.write("mailboxes", "fetch-one.bin", &with_selector(0, fetch_one));
+    let ack = mailboxes::sign_ack(
+        &[
+            (fixed.signing(), vec![sealed_other[0].id(), sealed_other[1].id()]),
+            (other.signing(), vec![sealed_other[2].id()]),
+        ],
+        NOW,
+        &mut e,
+    )?;
+    c.write("mailboxes", "ack-two.bin", &with_selector(1, ack.clone()));
+    let answer = mailboxes::encode_fetch_answer([
+        FetchResult::Page {
+            items: vec![(1u64, sealed_other[0].as_bytes().to_vec())],
+            more: false,
+        },
+        FetchResult::Page { items: vec![], more: true },
+        FetchResult::Refused,
+    ]);
+    c.write("mailboxes", "answer-3.bin", &with_selector(2, answer.clone()));
+
     // The seeds must reach past every check of their decoders.
     use amparo_protocol::bundle;
     use amparo_protocol::directory::SignedDirectory;
@@ -465,6 +502,9 @@ fn main() -> Result<()> {
     }
 
     assert_eq!(wire::decode_batch(&batch, 256)?.len(), 3);
+    assert_eq!(mailboxes::verify_fetch(&fetch, NOW)?.entries.len(), 3);
+    assert_eq!(mailboxes::verify_ack(&ack, NOW)?.entries.len(), 2);
+    assert_eq!(mailboxes::decode_fetch_answer(&answer, 3)?.len(), 3);
     assert_eq!(wire::decode_results(&wire::encode_results(&results))?, results);
 
     println!("{} files written", c.written);
