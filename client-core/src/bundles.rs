@@ -23,6 +23,7 @@ use amparo_protocol::wire::EnvelopeResult;
 use serde::{Deserialize, Serialize};
 
 use crate::inbox::open_with_header;
+use crate::pacing::UploadPacer;
 use crate::relay::RelayClient;
 use crate::store::{ItemKind, Profile};
 use crate::survivor::{HANDED_OVER, QUEUED, StoredOutgoing, SyncProgress, decode, encode};
@@ -307,16 +308,26 @@ impl Profile {
         let total = waiting.len();
         let (mut done, mut bytes) = (0, 0);
         let mut delivered = 0;
-        for ids in waiting.chunks(64) {
-            let mut envs = Vec::with_capacity(ids.len());
-            for id in ids {
+        let mut pacer = UploadPacer::new();
+        let mut rest = waiting.as_slice();
+        while !rest.is_empty() {
+            let mut envs = Vec::new();
+            let mut batch_bytes = 0;
+            while let Some((id, tail)) = rest.split_first() {
+                if !envs.is_empty() && pacer.full(envs.len(), batch_bytes) {
+                    break;
+                }
+                rest = tail;
                 let (_, b) = self
                     .get_item(ItemKind::Carried, id)?
                     .ok_or(CoreError::Corrupt("carried"))?;
                 let c: Carried = decode(&b, "carried")?;
+                batch_bytes += c.envelope.len();
                 envs.push(Envelope::from_bytes(c.envelope)?);
             }
+            let sent_at = std::time::Instant::now();
             let results = relay.upload(&envs).await?;
+            pacer.observe(batch_bytes, sent_at.elapsed());
             done += envs.len();
             bytes += envs.iter().map(|e| e.as_bytes().len()).sum::<usize>();
             progress(SyncProgress::Upload { done, total, bytes });

@@ -26,6 +26,7 @@ mod error;
 pub mod focal;
 pub mod inbox;
 pub mod metadata;
+mod pacing;
 pub mod relay;
 pub mod retry;
 pub mod settings;

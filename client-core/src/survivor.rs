@@ -17,14 +17,10 @@ use zeroize::Zeroizing;
 
 use crate::compose::seal_report;
 use crate::inbox::{Incoming, open_with_header};
+use crate::pacing::UploadPacer;
 use crate::relay::RelayClient;
 use crate::store::{ItemKind, Profile};
 use crate::{CoreError, Result};
-
-/// Most envelopes per upload request.
-const UPLOAD_BATCH: usize = 64;
-/// Most bytes per upload request (well under the relay's default 8 MiB).
-const UPLOAD_BYTES: usize = 4 * 1024 * 1024;
 
 /// Outbox states.
 pub(crate) const QUEUED: u8 = 0;
@@ -358,6 +354,7 @@ impl Profile {
             bytes: 0,
         });
         let mut bytes_done = 0;
+        let mut pacer = UploadPacer::new();
         let mut batch: Vec<(Envelope, [u8; 16])> = Vec::new();
         let mut batch_bytes = 0;
         for (i, id) in queued.iter().enumerate() {
@@ -369,9 +366,11 @@ impl Profile {
             batch_bytes += env.as_bytes().len();
             batch.push((env, out.report));
             let last = i + 1 == queued.len();
-            if last || batch.len() >= UPLOAD_BATCH || batch_bytes >= UPLOAD_BYTES {
+            if last || pacer.full(batch.len(), batch_bytes) {
                 let envs: Vec<Envelope> = batch.iter().map(|(e, _)| e.clone()).collect();
+                let sent_at = std::time::Instant::now();
                 let results = relay.upload(&envs).await?;
+                pacer.observe(batch_bytes, sent_at.elapsed());
                 for ((env, report), result) in batch.drain(..).zip(results) {
                     match result {
                         EnvelopeResult::Accepted(receipt)

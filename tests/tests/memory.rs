@@ -12,9 +12,12 @@
 //!     cargo test --release -p amparo-tests --test memory -- --ignored --nocapture --test-threads 1
 //! ```
 //!
-//! The client figure is this test process's own peak (`/proc/self/status`),
-//! reset with `/proc/self/clear_refs` between phases so each phase's peak is
-//! its own; it includes the test harness and the tokio runtime (a few MiB).
+//! The client's reports are written in this process; the profile is then
+//! opened and synced in a fresh process (this test binary run again for
+//! `client_sync_in_a_fresh_process`), whose peak (`/proc/self/status`) is
+//! reset with `/proc/self/clear_refs` between opening and syncing so each
+//! phase's peak is its own; it includes the test harness and the tokio
+//! runtime (a few MiB).
 //! The relay is a child process, read from `/proc/<pid>/status`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -88,37 +91,107 @@ fn client_profile_with_10000_reports_syncing() {
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
-    let (_, rss_idle) = memory_kib("self");
+    println!("profile on disk: {}", mib(db_bytes / 1024));
+
+    // Open and sync in a fresh process (this test binary again, running only
+    // `client_sync_in_a_fresh_process`), so that nothing this process kept
+    // from writing the reports counts.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "client_sync_in_a_fresh_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .env(CHILD_RELAY, relay.url(""))
+        .env(
+            CHILD_KEY,
+            amparo_protocol::b64::encode(relay.receipt_key.as_bytes()),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("MEMORY "))
+        .expect("the child's figures");
+    let figure = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    assert_eq!(figure("delivered"), REPORTS as u64);
+    println!(
+        "fresh process: resident at start {}; peak while opening the profile (Argon2id, {} MiB) {}",
+        mib(figure("start")),
+        KdfParams::PHONE.memory_kib / 1024,
+        mib(figure("open"))
+    );
+    println!(
+        "peak while syncing {REPORTS} reports ({:.1} s: upload in batches of 64, then the reply mailboxes \
+         {} per request): {} (resident after: {})",
+        figure("millis") as f64 / 1000.0,
+        amparo_protocol::mailboxes::MAX_ENTRIES,
+        mib(figure("sync")),
+        mib(figure("after"))
+    );
+    println!(
+        "process peak over its whole life: {}",
+        mib(figure("open").max(figure("sync")))
+    );
+}
+
+const CHILD_DIR: &str = "AMPARO_MEMORY_CHILD_PROFILE";
+const CHILD_RELAY: &str = "AMPARO_MEMORY_CHILD_RELAY";
+const CHILD_KEY: &str = "AMPARO_MEMORY_CHILD_RELAY_KEY";
+
+/// The second half of `client_profile_with_10000_reports_syncing`, run by it
+/// in a fresh process (does nothing when run otherwise). Prints one line of
+/// figures in KiB: resident at start, peak while opening, peak while
+/// syncing (peak reset after opening), resident after.
+#[test]
+#[ignore = "run by client_profile_with_10000_reports_syncing in its own process"]
+fn client_sync_in_a_fresh_process() {
+    let (Ok(dir), Ok(url), Ok(key)) = (
+        std::env::var(CHILD_DIR),
+        std::env::var(CHILD_RELAY),
+        std::env::var(CHILD_KEY),
+    ) else {
+        return;
+    };
+    let relay_key = amparo_protocol::primitives::ed25519::VerifyingKey(
+        amparo_protocol::b64::decode_array::<32>(&key, "relay key").unwrap(),
+    );
+    let (_, start) = memory_kib("self");
     reset_peak();
-    let profile = Profile::open(dir.path(), "2468").unwrap();
-    let (hwm_open, _) = memory_kib("self");
+    let profile = Profile::open(std::path::Path::new(&dir), "2468").unwrap();
+    let (open, _) = memory_kib("self");
     reset_peak();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
+    let client = RelayClient::new(&RelayConfig::new(url)).unwrap();
     let started = Instant::now();
     let summary = rt
-        .block_on(profile.sync(&client, &[relay.receipt_key], now, &mut |_| {}))
+        .block_on(profile.sync(&client, &[relay_key], now, &mut |_| {}))
         .unwrap();
-    let took = started.elapsed();
-    let (hwm_sync, rss_after) = memory_kib("self");
-    assert_eq!(summary.delivered, REPORTS);
+    let millis = started.elapsed().as_millis();
+    let (sync, after) = memory_kib("self");
     assert_eq!(profile.outbox_len().unwrap(), 0);
-    println!("profile on disk: {}", mib(db_bytes / 1024));
-    println!("resident before opening: {}", mib(rss_idle));
     println!(
-        "peak while opening the profile (Argon2id, {} MiB): {}",
-        KdfParams::PHONE.memory_kib / 1024,
-        mib(hwm_open)
-    );
-    println!(
-        "peak while syncing {REPORTS} reports ({:.1} s: upload in batches of 64, then {REPORTS} reply-mailbox checks): {} (resident after: {})",
-        took.as_secs_f64(),
-        mib(hwm_sync),
-        mib(rss_after)
+        "MEMORY start={start} open={open} sync={sync} after={after} millis={millis} delivered={}",
+        summary.delivered
     );
 }
 
