@@ -59,18 +59,69 @@ impl Person {
     /// As [`Person::try_run`] with another PIN.
     pub fn try_run_with_pin(&self, pin: &str, args: &[&str]) -> Run {
         Run::from(
-            Command::new(amparo_binary())
-                .arg("--profile")
-                .arg(&self.dir)
-                .args(["--lang", "en"])
-                .args(args)
-                .env("AMPARO_PIN", pin)
-                .env_remove("AMPARO_PROFILE")
-                .env_remove("AMPARO_RELAY")
-                .env_remove("AMPARO_PROXY")
+            self.command_with_pin(pin, args)
                 .output()
                 .expect("run amparo"),
         )
+    }
+
+    /// The command [`Person::try_run`] runs, not started: for a test that
+    /// starts it as a child and, say, kills it half-way.
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with_pin(&self.pin, args)
+    }
+
+    fn command_with_pin(&self, pin: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(amparo_binary());
+        cmd.arg("--profile")
+            .arg(&self.dir)
+            .args(["--lang", "en"])
+            .args(args)
+            .env("AMPARO_PIN", pin)
+            .env_remove("AMPARO_PROFILE")
+            .env_remove("AMPARO_RELAY")
+            .env_remove("AMPARO_PROXY");
+        cmd
+    }
+
+    /// Creates this person's profile with `role` and `extra` flags, with the
+    /// fast key derivation meant for tests; returns the `--json` output.
+    pub fn create(&self, role: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "profile",
+            "create",
+            "--role",
+            role,
+            "--dangerously-fast-kdf",
+        ];
+        args.extend_from_slice(extra);
+        self.json(&args)
+    }
+
+    /// SQLite's own `PRAGMA integrity_check` of the profile database, read
+    /// only: `"ok"` for a sound file, else what is damaged.
+    pub fn profile_integrity(&self) -> String {
+        use sqlx::ConnectOptions;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.dir.join("profile.sqlite"))
+            .read_only(true);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime for the integrity check");
+        rt.block_on(async move {
+            let mut conn = options
+                .connect()
+                .await
+                .expect("open the profile database read-only");
+            let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
+                .fetch_all(&mut conn)
+                .await
+                .expect("run PRAGMA integrity_check");
+            rows.into_iter()
+                .map(|(r,)| r)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
 
     /// Runs with `--json` and returns the parsed output; panics on failure.
@@ -85,4 +136,34 @@ impl Person {
         );
         run.json()
     }
+}
+
+/// A `[[focal_point]]` entry of a directory source (`coordinator sign`) for
+/// a focal point whose `profile create --role focal-point` (or `focal public`)
+/// printed `keys`; it serves `region` and offers legal advice and health care
+/// in Spanish and Portuguese.
+pub fn focal_point_toml(id: &str, name: &str, region: &str, keys: &serde_json::Value) -> String {
+    let key = |field: &str| {
+        keys[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field} in {keys}"))
+            .to_string()
+    };
+    format!(
+        r#"
+[[focal_point]]
+id = "{id}"
+name = {{ es = "{name}", pt = "{name}", en = "{name}" }}
+organization = "{name}"
+regions = ["{region}"]
+categories = ["legal_advice", "health_care"]
+languages = ["es", "pt"]
+sealing_key = "{}"
+signing_key = "{}"
+valid_from = "2026-01-01"
+valid_until = "2036-01-01"
+"#,
+        key("sealing_key"),
+        key("signing_key")
+    )
 }
