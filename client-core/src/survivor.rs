@@ -371,37 +371,45 @@ impl Profile {
                 let sent_at = std::time::Instant::now();
                 let results = relay.upload(&envs).await?;
                 pacer.observe(batch_bytes, sent_at.elapsed());
-                for ((env, report), result) in batch.drain(..).zip(results) {
-                    match result {
-                        EnvelopeResult::Accepted(receipt)
-                            if relay_keys.iter().any(|k| receipt.verify(k).is_ok()) =>
-                        {
-                            self.file_receipt(&env, &report, &receipt, relay_keys)?;
-                            summary.delivered += 1;
-                        }
-                        EnvelopeResult::Accepted(receipt) if receipt.envelope_id == env.id() => {
-                            // Signed by a relay we do not trust for delivery
-                            // (a field relay): handed over, still ours.
-                            let (_, b) = self
-                                .get_item(ItemKind::Outgoing, &env.id().0)?
-                                .ok_or(CoreError::Corrupt("outbox"))?;
-                            self.put_item(ItemKind::Outgoing, &env.id().0, HANDED_OVER, &b)?;
-                            summary.handed_over += 1;
-                        }
-                        EnvelopeResult::Accepted(_) => {
-                            return Err(CoreError::Invalid(
-                                "the relay sent a receipt for another envelope",
-                            ));
-                        }
-                        EnvelopeResult::Rejected(_) => {
-                            let (_, b) = self
-                                .get_item(ItemKind::Outgoing, &env.id().0)?
-                                .ok_or(CoreError::Corrupt("outbox"))?;
-                            self.put_item(ItemKind::Outgoing, &env.id().0, REFUSED, &b)?;
-                            summary.refused += 1;
+                // One transaction per answer: a receipt is filed on its report
+                // and its envelope leaves the outbox together (and the answer
+                // costs one fsync, not two per envelope).
+                self.in_transaction(|| {
+                    for ((env, report), result) in batch.drain(..).zip(results) {
+                        match result {
+                            EnvelopeResult::Accepted(receipt)
+                                if relay_keys.iter().any(|k| receipt.verify(k).is_ok()) =>
+                            {
+                                self.file_receipt(&env, &report, &receipt, relay_keys)?;
+                                summary.delivered += 1;
+                            }
+                            EnvelopeResult::Accepted(receipt)
+                                if receipt.envelope_id == env.id() =>
+                            {
+                                // Signed by a relay we do not trust for delivery
+                                // (a field relay): handed over, still ours.
+                                let (_, b) = self
+                                    .get_item(ItemKind::Outgoing, &env.id().0)?
+                                    .ok_or(CoreError::Corrupt("outbox"))?;
+                                self.put_item(ItemKind::Outgoing, &env.id().0, HANDED_OVER, &b)?;
+                                summary.handed_over += 1;
+                            }
+                            EnvelopeResult::Accepted(_) => {
+                                return Err(CoreError::Invalid(
+                                    "the relay sent a receipt for another envelope",
+                                ));
+                            }
+                            EnvelopeResult::Rejected(_) => {
+                                let (_, b) = self
+                                    .get_item(ItemKind::Outgoing, &env.id().0)?
+                                    .ok_or(CoreError::Corrupt("outbox"))?;
+                                self.put_item(ItemKind::Outgoing, &env.id().0, REFUSED, &b)?;
+                                summary.refused += 1;
+                            }
                         }
                     }
-                }
+                    Ok(())
+                })?;
                 bytes_done += batch_bytes;
                 batch_bytes = 0;
                 progress(SyncProgress::Upload {
