@@ -121,8 +121,8 @@ fn client_profile_with_10000_reports_syncing() {
     );
     let line = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("MEMORY "))
-        .expect("the child's figures");
+        .find_map(|l| l.find("MEMORY ").map(|at| &l[at + 7..]))
+        .unwrap_or_else(|| panic!("no figures from the child:\n{stdout}"));
     let figure = |name: &str| -> u64 {
         line.split_whitespace()
             .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
@@ -131,13 +131,19 @@ fn client_profile_with_10000_reports_syncing() {
     };
     assert_eq!(figure("delivered"), REPORTS as u64);
     println!(
-        "fresh process: resident at start {}; peak while opening the profile (Argon2id, {} MiB) {}",
+        "fresh process: resident at start {}; peak while opening the profile (Argon2id, {} MiB) {}, resident once open {}",
         mib(figure("start")),
         KdfParams::PHONE.memory_kib / 1024,
-        mib(figure("open"))
+        mib(figure("open")),
+        mib(figure("opened"))
     );
     println!(
-        "peak while syncing {REPORTS} reports ({:.1} s: upload in batches of 64, then the reply mailboxes \
+        "resident sampled at each progress report: up to {} while uploading, up to {} while reading replies",
+        mib(figure("upload_rss")),
+        mib(figure("replies_rss"))
+    );
+    println!(
+        "peak while syncing {REPORTS} reports ({:.1} s: upload in requests sized by the link, then the reply mailboxes \
          {} per request): {} (resident after: {})",
         figure("millis") as f64 / 1000.0,
         amparo_protocol::mailboxes::MAX_ENTRIES,
@@ -174,7 +180,7 @@ fn client_sync_in_a_fresh_process() {
     let (_, start) = memory_kib("self");
     reset_peak();
     let profile = Profile::open(std::path::Path::new(&dir), "2468").unwrap();
-    let (open, _) = memory_kib("self");
+    let (open, opened) = memory_kib("self");
     reset_peak();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -183,14 +189,25 @@ fn client_sync_in_a_fresh_process() {
         .unwrap();
     let client = RelayClient::new(&RelayConfig::new(url)).unwrap();
     let started = Instant::now();
+    // Resident size sampled at each progress report, per phase.
+    let (mut upload_rss, mut replies_rss) = (0, 0);
     let summary = rt
-        .block_on(profile.sync(&client, &[relay_key], now, &mut |_| {}))
+        .block_on(profile.sync(&client, &[relay_key], now, &mut |p| {
+            let (_, rss) = memory_kib("self");
+            match p {
+                amparo_core::survivor::SyncProgress::Upload { .. } => {
+                    upload_rss = upload_rss.max(rss)
+                }
+                _ => replies_rss = replies_rss.max(rss),
+            }
+        }))
         .unwrap();
     let millis = started.elapsed().as_millis();
     let (sync, after) = memory_kib("self");
     assert_eq!(profile.outbox_len().unwrap(), 0);
     println!(
-        "MEMORY start={start} open={open} sync={sync} after={after} millis={millis} delivered={}",
+        "MEMORY start={start} open={open} opened={opened} sync={sync} upload_rss={upload_rss} \
+         replies_rss={replies_rss} after={after} millis={millis} delivered={}",
         summary.delivered
     );
 }

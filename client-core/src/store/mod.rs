@@ -400,15 +400,26 @@ impl Profile {
     /// Lists the ids of items of `kind`, optionally in one state.
     pub(crate) fn item_ids(&self, kind: ItemKind, state: Option<u8>) -> Result<Vec<[u8; 16]>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare(
-            "SELECT id, sealed FROM items WHERE kind = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY rowid",
-        )?;
-        let rows = stmt.query_map(params![kind as u8, state], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (id, sealed) = r?;
+        // Rowids first, then each row: sorting the sealed values themselves
+        // (the index gives (kind, state) order, not rowid order) made SQLite
+        // hold every one in memory at once — 40 MiB for 10,000 reports.
+        let rowids = conn
+            .prepare_cached(
+                "SELECT rowid FROM items WHERE kind = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY rowid",
+            )?
+            .query_map(params![kind as u8, state], |r| r.get::<_, i64>(0))?
+            .collect::<std::result::Result<Vec<i64>, _>>()?;
+        let mut row = conn.prepare_cached("SELECT id, sealed FROM items WHERE rowid = ?1")?;
+        let mut out = Vec::with_capacity(rowids.len());
+        for rowid in rowids {
+            let Some((id, sealed)) = row
+                .query_row([rowid], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .optional()?
+            else {
+                continue;
+            };
             let id: [u8; 16] = id.try_into().map_err(|_| CoreError::Corrupt("item id"))?;
             // Items of the other profile sharing this file (the duress decoy,
             // or the real one seen from the decoy) do not open: skip them.
