@@ -14,7 +14,7 @@ use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::envelope::{Envelope, Purpose};
 use amparo_protocol::keys::RecipientPublic;
 use amparo_protocol::padding::InnerHeader;
-use amparo_tests::cli::Person;
+use amparo_tests::cli::{Person, focal_point_toml};
 use amparo_tests::{Backend, Relay, backends, now};
 
 /// A deployment: a relay that trusts the coordinator, a coordinator, two
@@ -30,47 +30,15 @@ struct World {
     root: tempfile::TempDir,
 }
 
-fn create(person: &Person, role: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "profile",
-        "create",
-        "--role",
-        role,
-        "--dangerously-fast-kdf",
-    ];
-    args.extend_from_slice(extra);
-    person.json(&args)
-}
-
 fn as_refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-fn focal_entry(id: &str, name: &str, region: &str, keys: &serde_json::Value) -> String {
-    format!(
-        r#"
-[[focal_point]]
-id = "{id}"
-name = {{ es = "{name}", pt = "{name}", en = "{name}" }}
-organization = "{name}"
-regions = ["{region}"]
-categories = ["legal_advice", "health_care"]
-languages = ["es", "pt"]
-sealing_key = "{}"
-signing_key = "{}"
-valid_from = "2026-01-01"
-valid_until = "2036-01-01"
-"#,
-        keys["sealing_key"].as_str().unwrap(),
-        keys["signing_key"].as_str().unwrap()
-    )
 }
 
 impl World {
     fn new(backend: &Backend) -> World {
         let root = tempfile::tempdir().unwrap();
         let coordinator = Person::new(root.path(), "coordinator");
-        let key = create(&coordinator, "coordinator", &[])["coordinator_key"]
+        let key = coordinator.create("coordinator", &[])["coordinator_key"]
             .as_str()
             .unwrap()
             .to_string();
@@ -90,27 +58,25 @@ impl World {
         };
 
         let ucayali = Person::new(root.path(), "ucayali");
-        let a = create(
-            &ucayali,
+        let a = ucayali.create(
             "focal-point",
             &as_refs(&common(&["--focal-point-id", "pe-ucayali"])),
         );
         let roraima = Person::new(root.path(), "roraima");
-        let b = create(
-            &roraima,
+        let b = roraima.create(
             "focal-point",
             &as_refs(&common(&["--focal-point-id", "br-roraima"])),
         );
         let survivor = Person::new(root.path(), "survivor");
-        create(&survivor, "survivor", &as_refs(&common(&[])));
+        survivor.create("survivor", &as_refs(&common(&[])));
         let facilitator = Person::new(root.path(), "facilitator");
-        create(&facilitator, "facilitator", &as_refs(&common(&[])));
+        facilitator.create("facilitator", &as_refs(&common(&[])));
         coordinator.json(&["profile", "set", "--relay", &url]);
 
         let source = format!(
             "{}{}\n[[relay]]\nname = \"test\"\nreceipt_key = \"{}\"\n",
-            focal_entry("pe-ucayali", "Defensoría Ucayali", "PE-UCA", &a),
-            focal_entry("br-roraima", "Casa da Mulher Roraima", "BR-RR", &b),
+            focal_point_toml("pe-ucayali", "Defensoría Ucayali", "PE-UCA", &a),
+            focal_point_toml("br-roraima", "Casa da Mulher Roraima", "BR-RR", &b),
             b64::encode(relay.receipt_key.as_bytes())
         );
         let source_path = root.path().join("directory.toml");
@@ -353,7 +319,7 @@ fn the_story_over_real_processes() {
 fn a_wrong_pin_is_refused_and_changes_nothing() {
     let root = tempfile::tempdir().unwrap();
     let p = Person::new(root.path(), "survivor");
-    create(&p, "survivor", &[]);
+    p.create("survivor", &[]);
     let db = std::fs::read(p.dir.join("profile.sqlite")).unwrap();
     let run = p.try_run_with_pin("0000", &["report", "list"]);
     assert!(!run.ok);
@@ -391,13 +357,17 @@ fn a_forged_directory_is_rejected_everywhere() {
         let w = World::new(&backend);
         // A second "coordinator" signs a directory with its own key.
         let forger = Person::new(w.root.path(), "forger");
-        create(&forger, "coordinator", &[]);
+        forger.create("coordinator", &[]);
         let source = w.path("forged.toml");
         let keys = serde_json::json!({
             "sealing_key": b64::encode(&[7; 32]),
             "signing_key": b64::encode(&[8; 32]),
         });
-        std::fs::write(&source, focal_entry("pe-ucayali", "Fake", "PE-UCA", &keys)).unwrap();
+        std::fs::write(
+            &source,
+            focal_point_toml("pe-ucayali", "Fake", "PE-UCA", &keys),
+        )
+        .unwrap();
         let forged = w.path("forged.amparo");
         forger.json(&["coordinator", "sign", &source, "--out", &forged]);
 

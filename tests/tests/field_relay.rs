@@ -26,18 +26,6 @@ fn client(url: &str) -> RelayClient {
     RelayClient::new(&config).unwrap()
 }
 
-fn create(person: &Person, role: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "profile",
-        "create",
-        "--role",
-        role,
-        "--dangerously-fast-kdf",
-    ];
-    args.extend_from_slice(extra);
-    person.json(&args)
-}
-
 /// Stops a relay and gives back its data directory, to start it again.
 fn stop(mut relay: Relay) -> tempfile::TempDir {
     relay.kill();
@@ -87,7 +75,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn a_report_through_a_field_relay_while_the_centre_is_down() {
     let root = tempfile::tempdir().unwrap();
     let coordinator = Person::new(root.path(), "coordinator");
-    let key = create(&coordinator, "coordinator", &[])["coordinator_key"]
+    let key = coordinator.create("coordinator", &[])["coordinator_key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -99,8 +87,7 @@ fn a_report_through_a_field_relay_while_the_centre_is_down() {
 
     // The focal point works against the central relay.
     let focal = Person::new(root.path(), "focal");
-    let keys = create(
-        &focal,
+    let keys = focal.create(
         "focal-point",
         &[
             "--relay",
@@ -169,11 +156,7 @@ receipt_key = "{central_key}"
 
     // The survivor's phone is on the centre's Wi-Fi.
     let survivor = Person::new(root.path(), "survivor");
-    create(
-        &survivor,
-        "survivor",
-        &["--relay", &field.url(""), &coord_flag],
-    );
+    survivor.create("survivor", &["--relay", &field.url(""), &coord_flag]);
     survivor.json(&["directory", "import", signed.to_str().unwrap()]);
     let written = survivor.json(&[
         "report",
