@@ -159,7 +159,7 @@ mirror_enum!(
 /// How hard the PIN is to guess from a stolen copy of the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum KdfStrength {
-    /// Argon2id, 64 MiB, 3 passes: for every real profile.
+    /// Argon2id, 46 MiB, 4 passes: for every real profile.
     Phone,
     /// Argon2id with 64 KiB and 1 pass: a 4-digit PIN falls in seconds.
     /// For automated tests only; never in an app build.

@@ -131,9 +131,11 @@ fn client_profile_with_10000_reports_syncing() {
     };
     assert_eq!(figure("delivered"), REPORTS as u64);
     println!(
-        "fresh process: resident at start {}; peak while opening the profile (Argon2id, {} MiB) {}, resident once open {}",
+        "fresh process: resident at start {}; peak while opening the profile (Argon2id, {} MiB, {} passes; {} ms) {}, resident once open {}",
         mib(figure("start")),
         KdfParams::PHONE.memory_kib / 1024,
+        KdfParams::PHONE.iterations,
+        figure("open_millis"),
         mib(figure("open")),
         mib(figure("opened"))
     );
@@ -179,7 +181,9 @@ fn client_sync_in_a_fresh_process() {
     );
     let (_, start) = memory_kib("self");
     reset_peak();
+    let opening = Instant::now();
     let profile = Profile::open(std::path::Path::new(&dir), "2468").unwrap();
+    let open_millis = opening.elapsed().as_millis();
     let (open, opened) = memory_kib("self");
     reset_peak();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -206,7 +210,7 @@ fn client_sync_in_a_fresh_process() {
     let (sync, after) = memory_kib("self");
     assert_eq!(profile.outbox_len().unwrap(), 0);
     println!(
-        "MEMORY start={start} open={open} opened={opened} sync={sync} upload_rss={upload_rss} \
+        "MEMORY start={start} open={open} open_millis={open_millis} opened={opened} sync={sync} upload_rss={upload_rss} \
          replies_rss={replies_rss} after={after} millis={millis} delivered={}",
         summary.delivered
     );
