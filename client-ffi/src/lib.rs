@@ -727,9 +727,11 @@ impl Profile {
 
     // --- bundles (facilitators) ---
 
-    /// The outbox as a bundle for a facilitator to carry (with the directory).
+    /// The outbox as a bundle for a facilitator to carry, with a 7-day
+    /// read-only fetch grant per report so she can bring the sealed answers
+    /// back (she cannot read them, nor delete them at the relay).
     pub fn export_outbox_bundle(&self) -> Result<Vec<u8>> {
-        self.with(|p| Ok(p.export_outbox_bundle()?))
+        self.with(|p| Ok(p.export_outbox_bundle_with_grants(now())?))
     }
 
     /// Imports a bundle: carries its envelopes (each once), files receipts
@@ -755,7 +757,15 @@ impl Profile {
         })
     }
 
-    /// The bundle to hand back: receipts held and the latest directory.
+    /// Fetches, with the grants people gave, the sealed answers waiting for
+    /// them, to hand back in the return bundle; returns how many are new.
+    /// Blocking: call it off the UI thread.
+    pub fn fetch_granted_replies(&self, relay: Arc<Relay>) -> Result<u64> {
+        self.with(|p| Ok(block_on(p.fetch_granted_replies(&relay.client, now))? as u64))
+    }
+
+    /// The bundle to hand back: receipts held, sealed answers fetched, and
+    /// the latest directory.
     pub fn export_return_bundle(&self) -> Result<Vec<u8>> {
         self.with(|p| Ok(p.export_return_bundle()?))
     }

@@ -589,6 +589,10 @@ pub struct SentReport {
     pub pending: u64,
     /// Envelopes the relay has signed for.
     pub delivered: u64,
+    /// Envelopes a field relay took (its receipt is not one this phone
+    /// trusts for delivery): still in the outbox, offered again at each
+    /// sync until a trusted receipt arrives. Counted in `pending` too.
+    pub handed_over: u64,
     /// The latest case status the focal point sent.
     pub status: Option<CaseStatus>,
     /// Messages not yet read.
@@ -603,6 +607,7 @@ impl From<survivor::SentReport> for SentReport {
             created_hour: r.created_hour,
             pending: r.pending as u64,
             delivered: r.delivered as u64,
+            handed_over: r.handed_over as u64,
             status: r.status.map(Into::into),
             unread: r.unread as u64,
         }
@@ -691,6 +696,8 @@ pub struct SyncSummary {
     pub delivered: u64,
     /// Envelopes the relay refused (kept aside, not resent).
     pub refused: u64,
+    /// Envelopes a field relay took but whose delivery is not proven yet.
+    pub handed_over: u64,
     /// New messages from focal points.
     pub new_messages: u64,
 }
@@ -700,6 +707,7 @@ impl From<survivor::SyncSummary> for SyncSummary {
         SyncSummary {
             delivered: s.delivered as u64,
             refused: s.refused as u64,
+            handed_over: s.handed_over as u64,
             new_messages: s.new_messages as u64,
         }
     }
@@ -889,6 +897,12 @@ pub struct ImportReport {
     pub directory: Option<u64>,
     /// Why reading stopped early, if the bundle was damaged.
     pub damaged: Option<String>,
+    /// Fetch grants taken on (a facilitator's phone): with them it fetches
+    /// the sealed answers to bring back.
+    pub grants: u64,
+    /// Answers to this phone's own reports that came back in the bundle,
+    /// filed once each.
+    pub messages: u64,
 }
 
 impl From<bundles::ImportReport> for ImportReport {
@@ -900,6 +914,8 @@ impl From<bundles::ImportReport> for ImportReport {
             receipts_ignored: r.receipts_ignored as u64,
             directory: r.directory,
             damaged: r.damaged,
+            grants: r.grants as u64,
+            messages: r.messages as u64,
         }
     }
 }
@@ -911,6 +927,10 @@ pub struct Carrying {
     pub waiting: u64,
     /// Uploaded, with a receipt to bring back.
     pub delivered: u64,
+    /// Sealed answers fetched for others, to bring back.
+    pub replies: u64,
+    /// Fetch grants held (one per report whose answers to fetch).
+    pub grants: u64,
 }
 
 impl From<bundles::Carrying> for Carrying {
@@ -918,6 +938,8 @@ impl From<bundles::Carrying> for Carrying {
         Carrying {
             waiting: c.waiting as u64,
             delivered: c.delivered as u64,
+            replies: c.replies as u64,
+            grants: c.grants as u64,
         }
     }
 }

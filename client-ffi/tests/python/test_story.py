@@ -300,9 +300,21 @@ def test_a_facilitator_carries_reports_and_brings_receipts_back(world):
     assert survivor.outbox_len() == 0
     assert survivor.sent_reports()[0].delivered == queued
 
-    # The report is at the focal point.
+    # The report is at the focal point, which answers.
     assert focal.focal_sync(relay, None).fetched.new_cases == 1
     assert [c.id for c in focal.cases(amparo.CaseFilter())] == [report_id]
+    focal.reply_to_case(report_id, "Recibimos tu mensaje. Hay un lugar para ti.")
+    focal.focal_sync(relay, None)
+
+    # The facilitator brings the sealed answer back with the grant from the bundle.
+    assert imported.grants == 1 and facilitator.carrying().grants == 1
+    assert facilitator.fetch_granted_replies(relay) == 1
+    assert facilitator.fetch_granted_replies(relay) == 0
+    assert facilitator.carrying().replies == 1
+    back = survivor.import_bundle(facilitator.export_return_bundle())
+    assert back.messages == 1
+    assert [m.text for m in survivor.messages()] == ["Recibimos tu mensaje. Hay un lugar para ti."]
+    assert survivor.import_bundle(facilitator.export_return_bundle()).messages == 0
 
 
 def test_the_form_is_worded_in_spanish_portuguese_and_english():
