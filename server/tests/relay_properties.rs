@@ -127,6 +127,27 @@ async fn relay_keeps_no_trace_of_its_clients() {
         });
         assert_eq!(status, 200);
         ports.push(port);
+        // A many-mailbox fetch (a phone's sync), also from the canary address.
+        let many = amparo_protocol::mailboxes::sign_fetch(
+            &[(
+                amparo_protocol::mailboxes::FetchAuth::Key(focal.signing()),
+                0,
+            )],
+            10,
+            now(),
+            &mut amparo_protocol::entropy::SystemEntropy::new(),
+        )
+        .unwrap();
+        let many_head = format!(
+            "POST /v1/mailboxes/fetch HTTP/1.1\r\nHost: {}\r\nUser-Agent: {agent}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            relay.addr,
+            many.len()
+        );
+        let (status, port) = tokio::task::block_in_place(|| {
+            raw_request(relay_ref, "127.0.0.77", many_head.as_bytes(), &many)
+        });
+        assert_eq!(status, 200);
+        ports.push(port);
         // And some bad requests, whose errors are logged.
         let bad = format!(
             "POST /v1/envelopes HTTP/1.1\r\nHost: x\r\nUser-Agent: {agent}\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
