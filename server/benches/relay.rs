@@ -46,6 +46,9 @@ fn fake_envelope(n: u64) -> Vec<u8> {
 }
 
 struct Run {
+    /// CPU time of the whole process during the run, and of the load
+    /// generator's thread alone.
+    cpu: Cpu,
     requests: u64,
     envelopes: u64,
     seconds: f64,
@@ -63,15 +66,91 @@ async fn drive(
     counter: Arc<AtomicU64>,
 ) -> Run {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let run = rt.block_on(drive_here(url, seconds, clients, per_request, counter));
-        let _ = tx.send(run);
-    });
-    rx.await.unwrap()
+    let before = threads_cpu();
+    let process_before = process_cpu();
+    let spawned = std::thread::Builder::new()
+        .name("loadgen".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let own = thread_cpu();
+            let mut run = rt.block_on(drive_here(url, seconds, clients, per_request, counter));
+            run.cpu.loadgen = thread_cpu() - own;
+            let _ = tx.send(run);
+        });
+    spawned.unwrap();
+    let mut run = rx.await.unwrap();
+    run.cpu.total = process_cpu() - process_before;
+    let after = threads_cpu();
+    for (name, ns) in after {
+        let was = before.get(&name).copied().unwrap_or(0.0);
+        run.cpu.threads.push((name, ns - was));
+    }
+    run
+}
+
+#[derive(Default)]
+struct Cpu {
+    total: f64,
+    loadgen: f64,
+    threads: Vec<(String, f64)>,
+}
+
+/// CPU seconds of the calling thread.
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|ns| ns / 1e9)
+        .unwrap_or(0.0)
+}
+
+/// CPU seconds of the whole process (threads that ended included).
+fn process_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// CPU seconds of the live threads, by kind.
+fn threads_cpu() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let pid = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in dir.flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        let name = if task.file_name().to_string_lossy() == pid {
+            "main+committer"
+        } else if comm.starts_with("actix") {
+            "http workers"
+        } else if comm.starts_with("sqlx-sqlite") {
+            "sqlite threads"
+        } else if comm == "loadgen" {
+            continue;
+        } else {
+            "other"
+        };
+        let ns = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        *out.entry(name.to_string()).or_insert(0.0) += ns / 1e9;
+    }
+    out
 }
 
 async fn drive_here(
@@ -119,6 +198,7 @@ async fn drive_here(
             .unwrap_or_default()
     };
     Run {
+        cpu: Cpu::default(),
         requests: all.len() as u64,
         envelopes: all.len() as u64 * per_request,
         seconds,
@@ -179,6 +259,19 @@ fn line(name: &str, r: &Run, bare: Option<f64>) {
         "{name:<34} {rate:>10.0} env/s {req_rate:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  vs bare {ratio}",
         r.p50.as_secs_f64() * 1e3,
         r.p99.as_secs_f64() * 1e3
+    );
+    let per = |s: f64| s * 1e6 / r.requests.max(1) as f64;
+    let mut parts = format!("load generator {:.0}", per(r.cpu.loadgen));
+    for (name, s) in &r.cpu.threads {
+        if *s > 0.0005 {
+            parts.push_str(&format!(", {name} {:.0}", per(*s)));
+        }
+    }
+    println!(
+        "{:<34} CPU {:.0} µs/request ({parts}); {:.2} cores busy",
+        "",
+        per(r.cpu.total),
+        r.cpu.total / r.seconds
     );
 }
 

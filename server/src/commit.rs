@@ -42,12 +42,31 @@ impl Committer {
     /// Stores `batch` durably; returns what is on record for each envelope,
     /// in order.
     pub async fn insert(&self, batch: Vec<NewEnvelope>) -> Result<Vec<Stored>, CommitFailed> {
+        self.submit(batch).await?.durable().await
+    }
+
+    /// Hands `batch` to the writer and returns at once: the caller may work
+    /// while the transaction commits, then waits with [`Pending::durable`].
+    pub async fn submit(&self, batch: Vec<NewEnvelope>) -> Result<Pending, CommitFailed> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job { batch, reply })
             .await
             .map_err(|_| CommitFailed)?;
-        answer.await.map_err(|_| CommitFailed)?
+        Ok(Pending { answer })
+    }
+}
+
+/// A batch handed to the writer, not known to be durable yet.
+pub struct Pending {
+    answer: oneshot::Receiver<Result<Vec<Stored>, CommitFailed>>,
+}
+
+impl Pending {
+    /// Waits until the batch is durable; returns what is on record for each
+    /// envelope, in order.
+    pub async fn durable(self) -> Result<Vec<Stored>, CommitFailed> {
+        self.answer.await.map_err(|_| CommitFailed)?
     }
 }
 

@@ -294,22 +294,37 @@ async fn post_envelopes<S: Store>(
     }
     let sizes: Vec<usize> = batch.iter().map(|e| e.bytes.len()).collect();
     let ids: Vec<[u8; 16]> = batch.iter().map(|e| e.id).collect();
-    let on_record = if batch.is_empty() {
-        Vec::new()
+    let pending = if batch.is_empty() {
+        None
     } else {
-        state
-            .committer
-            .insert(batch)
-            .await
-            .map_err(|_| ApiError::unavailable())?
+        Some(
+            state
+                .committer
+                .submit(batch)
+                .await
+                .map_err(|_| ApiError::unavailable())?,
+        )
     };
-    let mut stored = ids.iter().zip(on_record).zip(sizes);
+    // Sign the receipts while the group commit runs (its fsync leaves the
+    // CPU idle), dated the day this copy arrived. None leaves this function
+    // before the batch is durable; a copy whose first arrival was on another
+    // day is signed again below.
+    let today = UnixTime::from_hours(hour);
+    let signed: Vec<Receipt> = ids
+        .iter()
+        .map(|id| Receipt::sign(EnvelopeId(*id), today, &state.receipt_key))
+        .collect();
+    let on_record = match pending {
+        Some(p) => p.durable().await.map_err(|_| ApiError::unavailable())?,
+        None => Vec::new(),
+    };
+    let mut stored = ids.iter().zip(on_record).zip(sizes).zip(signed);
     let mut out = Vec::with_capacity(results.len());
     for r in results {
         match r {
             Some(code) => out.push(EnvelopeResult::Rejected(code)),
             None => {
-                let Some(((id, record), size)) = stored.next() else {
+                let Some((((id, record), size), receipt)) = stored.next() else {
                     return Err(ApiError::unavailable());
                 };
                 if record.fresh {
@@ -320,11 +335,11 @@ async fn post_envelopes<S: Store>(
                 // The receipt carries the day of the first copy's arrival, so
                 // every copy gets the same receipt.
                 let day = UnixTime::from_hours(record.arrival_hour);
-                out.push(EnvelopeResult::Accepted(Receipt::sign(
-                    EnvelopeId(*id),
-                    day,
-                    &state.receipt_key,
-                )));
+                out.push(EnvelopeResult::Accepted(if day.days() == receipt.day {
+                    receipt
+                } else {
+                    Receipt::sign(EnvelopeId(*id), day, &state.receipt_key)
+                }));
             }
         }
     }

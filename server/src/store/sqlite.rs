@@ -2,20 +2,25 @@
 //! so a committed envelope survives a crash and a power cut; the group
 //! committer keeps that from costing one fsync per envelope.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{
     NewEnvelope, Store, StoreCounts, StoreError, Stored, StoredEnvelope, hour_from_db, to_i64,
     to_u64,
 };
 
-/// Rows per INSERT statement (4 parameters each, well under SQLite's limit).
-const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per INSERT statement: 4 parameters each, well under the 32 766
+/// parameters the bundled SQLite allows. A group commit of up to this many
+/// envelopes is a single statement.
+const ROWS_PER_STATEMENT: usize = 1024;
+/// Inserts of up to this many rows keep their prepared statement.
+const PREPARED_UP_TO: usize = 64;
 
 /// Rows of `(cursor, body)` as a mailbox page.
 pub(super) fn page_rows(
@@ -35,6 +40,12 @@ pub(super) fn page_rows(
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
+    /// One connection of its own for the group committer's inserts. SQLite
+    /// has one writer at a time anyway; a connection that always writes
+    /// keeps its page cache (a connection that sees another one's commit
+    /// drops its whole cache and reads the pages again), and the committer
+    /// never waits for the pool's health check.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -49,10 +60,18 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool, writer })
     }
 
     /// Opens `relay.sqlite` inside `dir`.
@@ -63,52 +82,106 @@ impl SqliteStore {
     }
 }
 
+/// Inserts `rows` (sorted, distinct ids), adding the ids it stored to `fresh`.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[&NewEnvelope],
+    fresh: &mut HashSet<[u8; 16]>,
+) -> Result<(), StoreError> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT OR IGNORE INTO envelopes (id, mailbox, arrival_hour, body) ",
+    );
+    q.push_values(rows, |mut b, e| {
+        b.push_bind(&e.id[..])
+            .push_bind(&e.mailbox[..])
+            .push_bind(i64::from(e.arrival_hour))
+            .push_bind(&e.bytes[..]);
+    });
+    q.push(" RETURNING id");
+    // Small groups come in every size up to a few dozen: keep those
+    // statements prepared; large ones are rare enough to prepare each time.
+    let persistent = rows.len() <= PREPARED_UP_TO;
+    for row in q
+        .build()
+        .persistent(persistent)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let id: &[u8] = row.try_get(0)?;
+        if let Ok(id) = <[u8; 16]>::try_from(id) {
+            fresh.insert(id);
+        }
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
     async fn insert_envelopes(&self, batch: &[NewEnvelope]) -> Result<Vec<Stored>, StoreError> {
-        let mut tx = self.pool.begin().await?;
         // Insert in id order: neighbouring cursors then say nothing about
         // which envelopes came in the same request. Multi-row statements keep
-        // a group commit to a few statements; RETURNING names the rows this
-        // transaction stored (OR IGNORE skips ids already held).
+        // a group commit to one statement (a few for very large groups);
+        // RETURNING names the rows this call stored (OR IGNORE skips ids
+        // already held).
         let mut order: Vec<&NewEnvelope> = batch.iter().collect();
         order.sort_by_key(|e| e.id);
-        let mut fresh = std::collections::HashSet::with_capacity(batch.len());
-        for rows in order.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT OR IGNORE INTO envelopes (id, mailbox, arrival_hour, body) ",
-            );
-            q.push_values(rows, |mut b, e| {
-                b.push_bind(&e.id[..])
-                    .push_bind(&e.mailbox[..])
-                    .push_bind(i64::from(e.arrival_hour))
-                    .push_bind(&e.bytes[..]);
-            });
-            q.push(" RETURNING id");
-            for row in q.build().fetch_all(&mut *tx).await? {
+        order.dedup_by_key(|e| e.id);
+        let mut conn = self.writer.acquire().await?;
+        let mut fresh = HashSet::with_capacity(order.len());
+        if order.len() <= ROWS_PER_STATEMENT {
+            // One statement in autocommit mode is its own transaction:
+            // SQLite commits it (and, with synchronous=FULL, syncs the WAL)
+            // before the statement reports done, so this returns only once
+            // the rows are durable — in one round trip to the connection's
+            // thread instead of three (BEGIN, INSERT, COMMIT).
+            insert_rows(&mut conn, &order, &mut fresh).await?;
+        } else {
+            let mut tx = conn.begin().await?;
+            for rows in order.chunks(ROWS_PER_STATEMENT) {
+                insert_rows(&mut tx, rows, &mut fresh).await?;
+            }
+            tx.commit().await?;
+        }
+        // Copies of envelopes already held get the arrival hour on record.
+        let held: Vec<&[u8; 16]> = order
+            .iter()
+            .map(|e| &e.id)
+            .filter(|id| !fresh.contains(*id))
+            .collect();
+        let mut on_record = HashMap::with_capacity(held.len());
+        for ids in held.chunks(ROWS_PER_STATEMENT) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("SELECT id, arrival_hour FROM envelopes WHERE id IN (");
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(&id[..]);
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&mut *conn).await? {
                 let id: Vec<u8> = row.try_get(0)?;
-                fresh.insert(id);
+                on_record.insert(id, hour_from_db(row.try_get(1)?));
             }
         }
         let mut out = Vec::with_capacity(batch.len());
         for e in batch {
-            // Only the first copy of an id in this batch counts as stored.
-            if fresh.remove(&e.id[..]) {
+            // Only the first copy of an id in this batch counts as stored;
+            // later copies in the same batch share its arrival hour.
+            if fresh.remove(&e.id) {
+                on_record.insert(e.id.to_vec(), e.arrival_hour);
                 out.push(Stored {
                     arrival_hour: e.arrival_hour,
                     fresh: true,
                 });
                 continue;
             }
-            let row = sqlx::query("SELECT arrival_hour FROM envelopes WHERE id = ?")
-                .bind(&e.id[..])
-                .fetch_one(&mut *tx)
-                .await?;
+            let arrival_hour = on_record
+                .get(&e.id[..])
+                .copied()
+                .ok_or(StoreError::Range("envelope vanished during insert"))?;
             out.push(Stored {
-                arrival_hour: hour_from_db(row.try_get(0)?),
+                arrival_hour,
                 fresh: false,
             });
         }
-        tx.commit().await?;
         Ok(out)
     }
 
