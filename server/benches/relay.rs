@@ -5,7 +5,9 @@
 //! in the same run, a bare actix-web route that reads the body and does
 //! nothing. Concurrent clients post 1 KiB envelopes one per request to each,
 //! then 100 envelopes per request to the relay. Prints envelopes/s, p50/p99
-//! latency and the ratio to the bare route.
+//! latency and the ratio to the bare route, and the CPU time per request
+//! split by thread (load generator, HTTP workers, main thread with the group
+//! committer, SQLite's connection threads).
 //!
 //! ```sh
 //! AMPARO_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres \
