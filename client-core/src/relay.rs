@@ -217,7 +217,7 @@ impl RelayClient {
         let answer =
             mailboxes::decode_fetch_answer(&r.bytes().await.map_err(network)?, entries.len())?;
         let mut out = Vec::with_capacity(entries.len());
-        for ((auth, _), result) in entries.iter().zip(answer) {
+        for ((auth, after), result) in entries.iter().zip(answer) {
             match result {
                 FetchResult::Refused => out.push(None),
                 FetchResult::Page { items, more } => {
@@ -226,6 +226,18 @@ impl RelayClient {
                         return Err(CoreError::Protocol(
                             amparo_protocol::ProtocolError::Misaddressed,
                         ));
+                    }
+                    // Cursors must move forward from where this fetch began:
+                    // a relay answering the same items again with "more" set
+                    // would otherwise keep a sync going forever.
+                    let mut last = *after;
+                    for (cursor, _) in &items {
+                        if *cursor <= last {
+                            return Err(CoreError::Protocol(
+                                amparo_protocol::ProtocolError::Invalid("cursor from the relay"),
+                            ));
+                        }
+                        last = *cursor;
                     }
                     out.push(Some(Page { items, more }));
                 }

@@ -390,39 +390,46 @@ impl Field {
                 let results = mailboxes::decode_fetch_answer(&answer, entries.len())
                     .map_err(|_| ApiError::upstream_unavailable())?;
                 let hour = (self.clock)().hours();
+                let mut rows: Vec<([u8; 12], [u8; 16], Vec<u8>)> = Vec::new();
                 for (entry, result) in entries.iter().zip(results) {
                     if let FetchResult::Page { items, .. } = result {
-                        let items: Vec<([u8; 16], Vec<u8>)> = items
-                            .into_iter()
-                            .filter(|(_, env)| env.mailbox() == entry.mailbox)
-                            .map(|(_, env)| (env.id().0, env.into_bytes()))
-                            .collect();
-                        self.store
-                            .cache_mailbox(&entry.mailbox.0, &items, hour)
-                            .await?;
+                        rows.extend(
+                            items
+                                .into_iter()
+                                .filter(|(_, env)| env.mailbox() == entry.mailbox)
+                                .map(|(_, env)| (entry.mailbox.0, env.id().0, env.into_bytes())),
+                        );
                     }
                 }
+                self.store
+                    .cache_envelopes(
+                        rows.iter()
+                            .map(|(m, id, b)| (*m, *id, b.as_slice()))
+                            .collect(),
+                        hour,
+                    )
+                    .await?;
                 Ok(HttpResponse::Ok()
                     .content_type(wire::CONTENT_TYPE)
                     .body(answer.to_vec()))
             }
             Ok(resp) => pass_through(resp).await,
             Err(_) => {
+                let mut budget = crate::http::MANY_ANSWER_BYTES;
                 let mut results = Vec::with_capacity(entries.len());
                 for entry in entries {
                     if !entry.allowed {
                         results.push(FetchResult::Refused);
                         continue;
                     }
-                    let page = self
-                        .store
-                        .cached_mailbox(&entry.mailbox.0, entry.after, limit)
-                        .await?;
-                    let more = page.len() == limit as usize;
-                    results.push(FetchResult::Page {
-                        items: page.into_iter().map(|e| (e.cursor, e.bytes)).collect(),
-                        more,
-                    });
+                    let page = if budget == 0 {
+                        Vec::new()
+                    } else {
+                        self.store
+                            .cached_mailbox(&entry.mailbox.0, entry.after, limit)
+                            .await?
+                    };
+                    results.push(crate::http::within_budget(page, limit, &mut budget));
                 }
                 Ok(HttpResponse::Ok()
                     .content_type(wire::CONTENT_TYPE)

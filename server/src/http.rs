@@ -581,7 +581,7 @@ async fn ack_mailbox<S: Store>(
 
 /// Most envelope bytes in one multi-mailbox answer; past it, the remaining
 /// mailboxes answer an empty page with "more" set, and the client asks again.
-const MANY_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MANY_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// `POST /v1/mailboxes/fetch`: one page of each of many mailboxes, each
 /// entry signed by its mailbox's key or carried by a survivor's grant
@@ -607,31 +607,15 @@ async fn fetch_many<S: Store>(
             results.push(FetchResult::Refused);
             continue;
         }
-        if budget == 0 {
-            results.push(FetchResult::Page {
-                items: Vec::new(),
-                more: true,
-            });
-            continue;
-        }
-        let page = state
-            .store
-            .fetch(&entry.mailbox.0, entry.after, limit)
-            .await?;
-        let mut more = page.len() == limit as usize;
-        let mut items = Vec::with_capacity(page.len());
-        for e in page {
-            // The first envelope of an answer always goes, so every answer
-            // makes progress; after it, the answer stops at the budget.
-            if e.bytes.len() > budget && budget < MANY_ANSWER_BYTES {
-                budget = 0;
-                more = true;
-                break;
-            }
-            budget = budget.saturating_sub(e.bytes.len());
-            items.push((e.cursor, e.bytes));
-        }
-        results.push(FetchResult::Page { items, more });
+        let page = if budget == 0 {
+            Vec::new()
+        } else {
+            state
+                .store
+                .fetch(&entry.mailbox.0, entry.after, limit)
+                .await?
+        };
+        results.push(within_budget(page, limit, &mut budget));
     }
     Ok(HttpResponse::Ok()
         .content_type(wire::CONTENT_TYPE)
@@ -658,4 +642,35 @@ async fn ack_many<S: Store>(
         acknowledged += state.store.ack(&entry.mailbox.0, &ids).await?;
     }
     Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
+}
+
+/// One mailbox's result in a many-mailbox answer, within what is left of
+/// the answer's byte budget (shared by the relay and a field relay answering
+/// from its cache). The first envelope of an answer always goes, so every
+/// answer makes progress; after it, the answer stops at the budget and the
+/// rest wait ("more") for the next request. With no budget left, an empty
+/// page with "more" set.
+pub(crate) fn within_budget(
+    page: Vec<crate::store::StoredEnvelope>,
+    limit: u32,
+    budget: &mut usize,
+) -> FetchResult<Vec<u8>> {
+    if *budget == 0 {
+        return FetchResult::Page {
+            items: Vec::new(),
+            more: true,
+        };
+    }
+    let mut more = page.len() == limit as usize;
+    let mut items = Vec::with_capacity(page.len());
+    for e in page {
+        if e.bytes.len() > *budget && *budget < MANY_ANSWER_BYTES {
+            *budget = 0;
+            more = true;
+            break;
+        }
+        *budget = budget.saturating_sub(e.bytes.len());
+        items.push((e.cursor, e.bytes));
+    }
+    FetchResult::Page { items, more }
 }

@@ -130,8 +130,25 @@ impl SqliteStore {
         items: &[([u8; 16], Vec<u8>)],
         hour: u32,
     ) -> Result<(), StoreError> {
+        let rows: Vec<([u8; 12], [u8; 16], &[u8])> = items
+            .iter()
+            .map(|(id, body)| (*mailbox, *id, body.as_slice()))
+            .collect();
+        self.cache_envelopes(rows, hour).await
+    }
+
+    /// Keeps envelopes of several mailboxes (one many-mailbox answer) for
+    /// later pickup, in one transaction and in envelope-id order (a hash),
+    /// so the cache's sequence numbers do not record which mailboxes were
+    /// fetched together, nor in what order.
+    pub async fn cache_envelopes(
+        &self,
+        mut rows: Vec<([u8; 12], [u8; 16], &[u8])>,
+        hour: u32,
+    ) -> Result<(), StoreError> {
+        rows.sort_unstable_by_key(|(_, id, _)| *id);
         let mut tx = self.pool.begin().await?;
-        for (id, body) in items {
+        for (mailbox, id, body) in rows {
             sqlx::query(
                 "INSERT OR IGNORE INTO mailbox_cache (id, mailbox, arrival_hour, body) VALUES (?, ?, ?, ?)",
             )
