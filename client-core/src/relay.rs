@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use amparo_protocol::envelope::{Envelope, EnvelopeId};
+use amparo_protocol::directory;
+use amparo_protocol::envelope::{self, Envelope, EnvelopeId};
 use amparo_protocol::keys::RecipientKeys;
 use amparo_protocol::mailboxes::{self, FetchAuth, FetchResult};
 use amparo_protocol::primitives::ed25519::SigningKey;
@@ -82,18 +83,59 @@ fn network(e: reqwest::Error) -> CoreError {
     CoreError::Network(e.without_url().to_string())
 }
 
+/// Largest JSON answer (an acknowledgement count, an error) read from a
+/// relay.
+const MAX_JSON_ANSWER: usize = 64 * 1024;
+/// Largest single-mailbox page read, whatever `limit` asked for: a relay
+/// answers at most its own page limit (500 by default).
+const MAX_PAGE_ANSWER: usize = 64 * 1024 * 1024;
+
+/// Reads an answer's body, refusing one longer than `max` bytes — by its
+/// Content-Length before reading, or as soon as the bytes received pass it.
+/// Every answer has a size its request bounds; without this, a lying or
+/// broken relay could fill a phone's memory with one answer.
+async fn read_capped(mut r: reqwest::Response, max: usize, what: &'static str) -> Result<Vec<u8>> {
+    let too_large = |len: usize| {
+        CoreError::Protocol(amparo_protocol::ProtocolError::TooLarge { what, len, max })
+    };
+    if let Some(len) = r.content_length() {
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > max {
+            return Err(too_large(len));
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = r.chunk().await.map_err(network)? {
+        if body.len() + chunk.len() > max {
+            return Err(too_large(body.len() + chunk.len()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Bytes a page of at most `limit` envelopes can take.
+fn page_cap(limit: u32) -> usize {
+    usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(envelope::MAX_LEN + 12)
+        .min(MAX_PAGE_ANSWER)
+}
+
 /// Reads `{"acknowledged": n}`.
 async fn acknowledged(r: reqwest::Response) -> Result<u64> {
-    let v: serde_json::Value =
-        serde_json::from_slice(&r.bytes().await.map_err(network)?).map_err(|_| {
-            CoreError::Protocol(amparo_protocol::ProtocolError::Invalid("relay answer"))
-        })?;
+    let v: serde_json::Value = serde_json::from_slice(
+        &read_capped(r, MAX_JSON_ANSWER, "relay answer").await?,
+    )
+    .map_err(|_| CoreError::Protocol(amparo_protocol::ProtocolError::Invalid("relay answer")))?;
     Ok(v.get("acknowledged").and_then(|n| n.as_u64()).unwrap_or(0))
 }
 
 async fn relay_error(r: reqwest::Response) -> CoreError {
     let status = r.status().as_u16();
-    let body = r.bytes().await.unwrap_or_default();
+    let body = read_capped(r, MAX_JSON_ANSWER, "relay error")
+        .await
+        .unwrap_or_default();
     let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
     let field = |k: &str| {
         parsed
@@ -144,7 +186,10 @@ impl RelayClient {
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
-        let results = wire::decode_results(&r.bytes().await.map_err(network)?)?;
+        let max = envelopes
+            .len()
+            .saturating_mul(1 + amparo_protocol::receipt::LEN);
+        let results = wire::decode_results(&read_capped(r, max, "upload results").await?)?;
         if results.len() != envelopes.len() {
             return Err(CoreError::Protocol(
                 amparo_protocol::ProtocolError::Invalid("number of results from the relay"),
@@ -179,7 +224,7 @@ impl RelayClient {
             return Err(relay_error(r).await);
         }
         let more = r.headers().get("Amparo-More").and_then(|v| v.to_str().ok()) == Some("1");
-        let items = wire::decode_page(&r.bytes().await.map_err(network)?)?;
+        let items = wire::decode_page(&read_capped(r, page_cap(limit), "mailbox page").await?)?;
         for (_, e) in &items {
             if e.mailbox() != keys.mailbox() {
                 return Err(CoreError::Protocol(
@@ -214,8 +259,11 @@ impl RelayClient {
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
-        let answer =
-            mailboxes::decode_fetch_answer(&r.bytes().await.map_err(network)?, entries.len())?;
+        let max = mailboxes::max_answer_len(entries.len());
+        let answer = mailboxes::decode_fetch_answer(
+            &read_capped(r, max, "mailboxes answer").await?,
+            entries.len(),
+        )?;
         let mut out = Vec::with_capacity(entries.len());
         for ((auth, after), result) in entries.iter().zip(answer) {
             match result {
@@ -293,7 +341,7 @@ impl RelayClient {
             return Err(relay_error(r).await);
         }
         let more = r.headers().get("Amparo-More").and_then(|v| v.to_str().ok()) == Some("1");
-        let items = wire::decode_page(&r.bytes().await.map_err(network)?)?;
+        let items = wire::decode_page(&read_capped(r, page_cap(limit), "mailbox page").await?)?;
         if items.iter().any(|(_, e)| e.mailbox() != grant.mailbox()) {
             return Err(CoreError::Protocol(
                 amparo_protocol::ProtocolError::Misaddressed,
@@ -351,8 +399,10 @@ impl RelayClient {
                     .get("ETag")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
+                // The body plus its header and signature, well within 4 KiB.
+                let max = directory::MAX_BODY + 4096;
                 Ok(DirectoryFetch::Fresh {
-                    bytes: r.bytes().await.map_err(network)?.to_vec(),
+                    bytes: read_capped(r, max, "directory").await?,
                     etag,
                 })
             }
@@ -379,7 +429,8 @@ impl RelayClient {
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
-        let bytes = r.bytes().await.map_err(network)?;
+        let max = ids.len().saturating_mul(amparo_protocol::receipt::LEN);
+        let bytes = read_capped(r, max, "receipts").await?;
         if bytes.len() % amparo_protocol::receipt::LEN != 0 {
             return Err(CoreError::Protocol(
                 amparo_protocol::ProtocolError::Invalid("receipts from the relay"),
@@ -405,5 +456,115 @@ impl RelayClient {
             return Err(relay_error(r).await);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amparo_protocol::ProtocolError;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A relay that answers every request with `head` and then `body_len`
+    /// bytes (or bytes until the client goes away, when `None`), and counts
+    /// how many body bytes it managed to send.
+    async fn lying_relay(
+        head: &'static str,
+        body_len: Option<usize>,
+    ) -> (String, tokio::task::JoinHandle<usize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = s.read(&mut buf).await;
+            s.write_all(head.as_bytes()).await.unwrap();
+            let chunk = vec![0u8; 64 * 1024];
+            let mut sent = 0;
+            while body_len.is_none_or(|n| sent < n) {
+                let take = body_len.map_or(chunk.len(), |n| (n - sent).min(chunk.len()));
+                if s.write_all(&chunk[..take]).await.is_err() {
+                    break;
+                }
+                sent += take;
+                if sent > 256 * 1024 * 1024 {
+                    break;
+                }
+            }
+            sent
+        });
+        (format!("http://{addr}"), task)
+    }
+
+    fn client(url: &str) -> RelayClient {
+        RelayClient::new(&RelayConfig::new(url)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_answer_announced_too_large_is_refused_before_reading() {
+        let (url, relay) = lying_relay(
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n",
+            Some(0),
+        )
+        .await;
+        let err = client(&url).directory(None).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CoreError::Protocol(ProtocolError::TooLarge {
+                    what: "directory",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        relay.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_at_the_cap() {
+        let (url, relay) = lying_relay("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", None).await;
+        let err = client(&url)
+            .upstream_receipts(&[EnvelopeId([1; 16]); 10])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CoreError::Protocol(ProtocolError::TooLarge {
+                    what: "receipts",
+                    max: 930,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        // The client stopped reading long before the relay stopped sending.
+        let sent = relay.await.unwrap();
+        assert!(sent < 256 * 1024 * 1024, "the client read {sent} bytes");
+    }
+
+    #[tokio::test]
+    async fn answers_within_their_bounds_are_read_whole() {
+        let (url, relay) =
+            lying_relay("HTTP/1.1 200 OK\r\nContent-Length: 93\r\n\r\n", Some(93)).await;
+        // 93 zero bytes are one receipt-sized record: read whole, then
+        // refused by the receipt decoder, not by the size cap.
+        let err = client(&url)
+            .upstream_receipts(&[EnvelopeId([1; 16])])
+            .await
+            .unwrap_err();
+        assert!(
+            !matches!(err, CoreError::Protocol(ProtocolError::TooLarge { .. })),
+            "{err:?}"
+        );
+        relay.await.unwrap();
+    }
+
+    #[test]
+    fn page_caps_follow_the_limit() {
+        assert_eq!(page_cap(1), envelope::MAX_LEN + 12);
+        assert_eq!(page_cap(u32::MAX), MAX_PAGE_ANSWER);
+        assert!(mailboxes::max_answer_len(256) > mailboxes::ANSWER_BUDGET + envelope::MAX_LEN);
     }
 }

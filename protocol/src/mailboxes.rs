@@ -59,6 +59,20 @@ pub const MAX_ACK_IDS: usize = 1000;
 pub const MAX_BODY: usize = 48 * 1024;
 /// Most envelopes per mailbox in one answer.
 pub const MAX_LIMIT: u16 = 100;
+/// Envelope bytes one fetch answer carries at most, besides its first
+/// envelope (which always goes, so every answer makes progress); past it the
+/// remaining mailboxes answer an empty page with "more" set.
+pub const ANSWER_BUDGET: usize = 4 * 1024 * 1024;
+/// Most bytes a well-formed fetch answer for `entries` mailboxes can take:
+/// the budget plus one envelope, and the framing of the most items that fit
+/// (each at least [`envelope::OVERHEAD`] bytes) and of every entry. A client
+/// stops reading an answer past it, so a lying relay cannot fill a phone's
+/// memory.
+pub fn max_answer_len(entries: usize) -> usize {
+    let envelopes = ANSWER_BUDGET + envelope::MAX_LEN;
+    let items = envelopes / envelope::OVERHEAD;
+    2 + entries.saturating_mul(4) + envelopes + items * 12
+}
 
 const VERSION: u8 = 1;
 const OP_FETCH: u8 = 1;

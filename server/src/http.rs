@@ -579,9 +579,8 @@ async fn ack_mailbox<S: Store>(
     Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
 }
 
-/// Most envelope bytes in one multi-mailbox answer; past it, the remaining
-/// mailboxes answer an empty page with "more" set, and the client asks again.
-pub(crate) const MANY_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// Most envelope bytes in one multi-mailbox answer (PROTOCOL.md §12.14).
+pub(crate) const MANY_ANSWER_BYTES: usize = mailboxes::ANSWER_BUDGET;
 
 /// `POST /v1/mailboxes/fetch`: one page of each of many mailboxes, each
 /// entry signed by its mailbox's key or carried by a survivor's grant
