@@ -24,8 +24,8 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
-use amparo_protocol::directory::SignedDirectory;
-use amparo_protocol::envelope::EnvelopeId;
+use amparo_protocol::directory::{self, SignedDirectory};
+use amparo_protocol::envelope::{self, EnvelopeId};
 use amparo_protocol::keys::MailboxId;
 use amparo_protocol::mailboxes::{self, AckEntry, FetchEntry, FetchResult};
 use amparo_protocol::primitives::ed25519::VerifyingKey;
@@ -153,7 +153,10 @@ impl Field {
         if resp.status() != reqwest::StatusCode::OK {
             return Err(ForwardError::Refused(resp.status().as_u16()));
         }
-        let bytes = resp.bytes().await.map_err(|_| ForwardError::Unreachable)?;
+        let max = queued.len().saturating_mul(1 + receipt::LEN);
+        let bytes = read_capped(resp, max)
+            .await
+            .ok_or(ForwardError::Unreachable)?;
         let results = wire::decode_results(&bytes).map_err(|_| ForwardError::Malformed)?;
         if results.len() != queued.len() {
             return Err(ForwardError::Malformed);
@@ -225,7 +228,9 @@ impl Field {
             .get(reqwest::header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = resp.bytes().await.map_err(|_| ForwardError::Unreachable)?;
+        let bytes = read_capped(resp, directory::MAX_BODY + 4096)
+            .await
+            .ok_or(ForwardError::Unreachable)?;
         let Ok(signed) = SignedDirectory::verify(&bytes, &coordinator) else {
             tracing::warn!(
                 "the upstream's directory does not verify against the coordinator key; ignored"
@@ -308,10 +313,9 @@ impl Field {
                     .headers()
                     .get("Amparo-More")
                     .is_some_and(|v| v.as_bytes() == b"1");
-                let body = resp
-                    .bytes()
+                let body = read_capped(resp, page_cap(limit))
                     .await
-                    .map_err(|_| ApiError::upstream_unavailable())?;
+                    .ok_or_else(ApiError::upstream_unavailable)?;
                 let page =
                     wire::decode_page(&body).map_err(|_| ApiError::upstream_unavailable())?;
                 let items: Vec<([u8; 16], Vec<u8>)> = page
@@ -383,10 +387,9 @@ impl Field {
             .await;
         match up {
             Ok(resp) if resp.status() == reqwest::StatusCode::OK => {
-                let answer = resp
-                    .bytes()
+                let answer = read_capped(resp, mailboxes::max_answer_len(entries.len()))
                     .await
-                    .map_err(|_| ApiError::upstream_unavailable())?;
+                    .ok_or_else(ApiError::upstream_unavailable)?;
                 let results = mailboxes::decode_fetch_answer(&answer, entries.len())
                     .map_err(|_| ApiError::upstream_unavailable())?;
                 let hour = (self.clock)().hours();
@@ -475,6 +478,38 @@ fn page_response(body: Vec<u8>, more: bool) -> HttpResponse {
         .body(body)
 }
 
+/// Largest upstream answer passed through as it came (a JSON error or
+/// acknowledgement count).
+const MAX_PASSED_THROUGH: usize = 64 * 1024;
+
+/// Reads an upstream answer's body, or `None` when the connection failed or
+/// the body is longer than `max`, which every request here bounds. The
+/// upstream is trusted to relay, not to be well-behaved: an endless answer
+/// must not fill a field relay's memory.
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Option<Vec<u8>> {
+    if resp
+        .content_length()
+        .is_some_and(|len| usize::try_from(len).map_or(true, |len| len > max))
+    {
+        return None;
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.ok()? {
+        if body.len() + chunk.len() > max {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
+
+/// Bytes a page of at most `limit` envelopes can take.
+fn page_cap(limit: u32) -> usize {
+    usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(envelope::MAX_LEN + 12)
+}
+
 /// The upstream's answer, as it came (status, type, body; no other header).
 async fn pass_through(resp: reqwest::Response) -> Result<HttpResponse, ApiError> {
     let status = StatusCode::from_u16(resp.status().as_u16())
@@ -485,13 +520,12 @@ async fn pass_through(resp: reqwest::Response) -> Result<HttpResponse, ApiError>
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_owned();
-    let body = resp
-        .bytes()
+    let body = read_capped(resp, MAX_PASSED_THROUGH)
         .await
-        .map_err(|_| ApiError::upstream_unavailable())?;
+        .ok_or_else(ApiError::upstream_unavailable)?;
     Ok(HttpResponse::build(status)
         .content_type(content_type)
-        .body(body.to_vec()))
+        .body(body))
 }
 
 /// `POST /v1/receipts`: the upstream receipts this field relay holds for
@@ -526,4 +560,53 @@ pub async fn receipts(
     Ok(HttpResponse::Ok()
         .content_type(wire::CONTENT_TYPE)
         .body(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An upstream answering `head` then zeros until the reader goes away.
+    async fn endless_upstream(head: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 16 * 1024];
+            let _ = s.read(&mut buf).await;
+            s.write_all(head.as_bytes()).await.unwrap();
+            let chunk = vec![0u8; 64 * 1024];
+            for _ in 0..4096 {
+                if s.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn upstream_answers_are_read_only_up_to_their_bound() {
+        let url = endless_upstream("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n").await;
+        let resp = reqwest::get(&url).await.unwrap();
+        assert_eq!(read_capped(resp, 100_000).await, None);
+
+        let url = endless_upstream("HTTP/1.1 200 OK\r\nContent-Length: 900000000000\r\n\r\n").await;
+        let resp = reqwest::get(&url).await.unwrap();
+        assert_eq!(read_capped(resp, 100_000).await, None);
+
+        let url = endless_upstream("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").await;
+        let resp = reqwest::get(&url).await.unwrap();
+        assert_eq!(read_capped(resp, 5).await, Some(vec![0; 5]));
+    }
+
+    #[test]
+    fn page_bounds_follow_the_limit() {
+        assert_eq!(page_cap(2), 2 * (envelope::MAX_LEN + 12));
+        assert_eq!(
+            page_cap(u32::MAX),
+            u32::MAX as usize * (envelope::MAX_LEN + 12)
+        );
+    }
 }
