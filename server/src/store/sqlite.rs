@@ -112,6 +112,9 @@ impl SqliteStore {
 async fn checkpointer(pool: SqlitePool, mut stopped: watch::Receiver<()>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Said once when checkpoints start failing and once when they work
+    // again, not ten times a second (a full disk would flood the log).
+    let mut failing = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -121,11 +124,19 @@ async fn checkpointer(pool: SqlitePool, mut stopped: watch::Receiver<()>) {
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
             .await
         {
-            tracing::warn!(error = %e, "WAL checkpoint failed; the writer's own checkpoint stays as a backstop");
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "WAL checkpoints are failing; the writer's own checkpoint stays as a backstop");
+            }
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("WAL checkpoints work again");
+            }
+            _ => {}
         }
     }
 }
