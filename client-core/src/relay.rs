@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use amparo_protocol::directory;
-use amparo_protocol::envelope::{self, Envelope, EnvelopeId};
+use amparo_protocol::envelope::{Envelope, EnvelopeId};
 use amparo_protocol::keys::RecipientKeys;
 use amparo_protocol::mailboxes::{self, FetchAuth, FetchResult};
 use amparo_protocol::primitives::ed25519::SigningKey;
@@ -114,12 +114,10 @@ async fn read_capped(mut r: reqwest::Response, max: usize, what: &'static str) -
     Ok(body)
 }
 
-/// Bytes a page of at most `limit` envelopes can take.
+/// Bytes a page of at most `limit` envelopes can take, within
+/// [`MAX_PAGE_ANSWER`].
 fn page_cap(limit: u32) -> usize {
-    usize::try_from(limit)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(envelope::MAX_LEN + 12)
-        .min(MAX_PAGE_ANSWER)
+    wire::max_page_len(limit).min(MAX_PAGE_ANSWER)
 }
 
 /// Reads `{"acknowledged": n}`.
@@ -186,9 +184,7 @@ impl RelayClient {
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
-        let max = envelopes
-            .len()
-            .saturating_mul(1 + amparo_protocol::receipt::LEN);
+        let max = wire::max_results_len(envelopes.len());
         let results = wire::decode_results(&read_capped(r, max, "upload results").await?)?;
         if results.len() != envelopes.len() {
             return Err(CoreError::Protocol(
@@ -399,10 +395,8 @@ impl RelayClient {
                     .get("ETag")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                // The body plus its header and signature, well within 4 KiB.
-                let max = directory::MAX_BODY + 4096;
                 Ok(DirectoryFetch::Fresh {
-                    bytes: read_capped(r, max, "directory").await?,
+                    bytes: read_capped(r, directory::MAX_SIGNED_LEN, "directory").await?,
                     etag,
                 })
             }
@@ -463,6 +457,7 @@ impl RelayClient {
 mod tests {
     use super::*;
     use amparo_protocol::ProtocolError;
+    use amparo_protocol::envelope;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A relay that answers every request with `head` and then `body_len`

@@ -33,6 +33,8 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Largest JSON body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
 const HEADER_LEN: usize = 4 + 1 + 8 + 8 + 4;
+/// Largest signed directory: header, the largest body, signature.
+pub const MAX_SIGNED_LEN: usize = HEADER_LEN + MAX_BODY + SIGNATURE_LEN;
 const CONTEXT: &[u8] = b"amparo-directory-v1";
 
 /// A text in each of the directory's languages.

@@ -156,6 +156,18 @@ pub fn encode_page<'a>(items: impl IntoIterator<Item = (u64, &'a [u8])>) -> Vec<
     out
 }
 
+/// Most bytes the results of an upload of `envelopes` envelopes can take.
+pub fn max_results_len(envelopes: usize) -> usize {
+    envelopes.saturating_mul(1 + receipt::LEN)
+}
+
+/// Most bytes a page of at most `limit` envelopes can take.
+pub fn max_page_len(limit: u32) -> usize {
+    usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(envelope::MAX_LEN + 12)
+}
+
 /// Decodes a page of a mailbox into `(cursor, envelope)` pairs.
 pub fn decode_page(body: &[u8]) -> Result<Vec<(u64, Envelope)>> {
     let mut r = Reader::new(body);
@@ -178,6 +190,15 @@ pub fn decode_page(body: &[u8]) -> Result<Vec<(u64, Envelope)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_bounds_follow_the_limit() {
+        assert_eq!(max_page_len(2), 2 * (envelope::MAX_LEN + 12));
+        assert_eq!(
+            max_page_len(u32::MAX),
+            u32::MAX as usize * (envelope::MAX_LEN + 12)
+        );
+    }
     use crate::UnixTime;
     use crate::envelope::EnvelopeId;
     use crate::primitives::ed25519::SigningKey;

@@ -25,7 +25,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
 use amparo_protocol::directory::{self, SignedDirectory};
-use amparo_protocol::envelope::{self, EnvelopeId};
+use amparo_protocol::envelope::EnvelopeId;
 use amparo_protocol::keys::MailboxId;
 use amparo_protocol::mailboxes::{self, AckEntry, FetchEntry, FetchResult};
 use amparo_protocol::primitives::ed25519::VerifyingKey;
@@ -153,7 +153,7 @@ impl Field {
         if resp.status() != reqwest::StatusCode::OK {
             return Err(ForwardError::Refused(resp.status().as_u16()));
         }
-        let max = queued.len().saturating_mul(1 + receipt::LEN);
+        let max = wire::max_results_len(queued.len());
         let bytes = read_capped(resp, max)
             .await
             .ok_or(ForwardError::Unreachable)?;
@@ -228,7 +228,7 @@ impl Field {
             .get(reqwest::header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = read_capped(resp, directory::MAX_BODY + 4096)
+        let bytes = read_capped(resp, directory::MAX_SIGNED_LEN)
             .await
             .ok_or(ForwardError::Unreachable)?;
         let Ok(signed) = SignedDirectory::verify(&bytes, &coordinator) else {
@@ -313,7 +313,7 @@ impl Field {
                     .headers()
                     .get("Amparo-More")
                     .is_some_and(|v| v.as_bytes() == b"1");
-                let body = read_capped(resp, page_cap(limit))
+                let body = read_capped(resp, wire::max_page_len(limit))
                     .await
                     .ok_or_else(ApiError::upstream_unavailable)?;
                 let page =
@@ -503,13 +503,6 @@ async fn read_capped(mut resp: reqwest::Response, max: usize) -> Option<Vec<u8>>
     Some(body)
 }
 
-/// Bytes a page of at most `limit` envelopes can take.
-fn page_cap(limit: u32) -> usize {
-    usize::try_from(limit)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(envelope::MAX_LEN + 12)
-}
-
 /// The upstream's answer, as it came (status, type, body; no other header).
 async fn pass_through(resp: reqwest::Response) -> Result<HttpResponse, ApiError> {
     let status = StatusCode::from_u16(resp.status().as_u16())
@@ -599,14 +592,5 @@ mod tests {
         let url = endless_upstream("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").await;
         let resp = reqwest::get(&url).await.unwrap();
         assert_eq!(read_capped(resp, 5).await, Some(vec![0; 5]));
-    }
-
-    #[test]
-    fn page_bounds_follow_the_limit() {
-        assert_eq!(page_cap(2), 2 * (envelope::MAX_LEN + 12));
-        assert_eq!(
-            page_cap(u32::MAX),
-            u32::MAX as usize * (envelope::MAX_LEN + 12)
-        );
     }
 }
