@@ -3,6 +3,11 @@
 //! can edit (TOML: focal points, regions, kinds of help, languages, service
 //! routes in es/pt/en, trusted relays).
 //!
+//! Dates in the source are `YYYY-MM-DD` in UTC and both ends are inclusive:
+//! `valid_from = "2026-01-01"` starts at 00:00 UTC that day and
+//! `valid_until = "2027-12-31"` ends at 24:00 UTC that day, so the signed
+//! directory's (exclusive) `valid_until` is 00:00 UTC of 2028-01-01.
+//!
 //! The coordinator key is the most powerful secret in a deployment: whoever
 //! holds it can put a key of their choosing in front of survivors. It never
 //! leaves the profile; the profile remembers the last directory it signed,
@@ -100,7 +105,8 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// `YYYY-MM-DD` at 00:00 UTC, in seconds since the epoch.
+/// `YYYY-MM-DD` at 00:00 UTC, in seconds since the epoch (where a
+/// `valid_from` date starts).
 pub fn parse_date(text: &str) -> Option<u64> {
     let mut parts = text.trim().splitn(3, '-');
     let y: i64 = parts.next()?.parse().ok()?;
@@ -117,6 +123,23 @@ pub fn parse_date(text: &str) -> Option<u64> {
         return None;
     }
     u64::try_from(days_from_civil(y, m, d) * 86_400).ok()
+}
+
+/// The end of a validity window that includes the whole of the `YYYY-MM-DD`
+/// day `text` (UTC): 00:00 UTC of the day after, in seconds since the epoch.
+///
+/// A directory's `valid_until` is exclusive (a focal point is offered while
+/// `valid_from <= now < valid_until`, PROTOCOL.md §8), and a coordinator who
+/// writes `valid_until = "2027-12-31"` means through the end of that day.
+pub fn parse_until_date(text: &str) -> Option<u64> {
+    parse_date(text)?.checked_add(86_400)
+}
+
+/// The last day a validity window ending (exclusively) at `valid_until`
+/// includes, as `YYYY-MM-DD`: for a directory made from a source file, the
+/// date the coordinator wrote as `valid_until`.
+pub fn format_until_date(valid_until: u64) -> String {
+    format_date(valid_until.saturating_sub(1))
 }
 
 /// A `YYYY-MM-DD` date for seconds since the epoch (for display).
@@ -148,8 +171,8 @@ pub fn directory_from_toml(text: &str) -> Result<Directory> {
     let source: Source = toml::from_str(text).map_err(|e| SourceError::Syntax(e.to_string()))?;
     let mut focal_points = Vec::with_capacity(source.focal_points.len());
     for f in source.focal_points {
-        let date = |d: &str| {
-            parse_date(d).ok_or_else(|| SourceError::Date {
+        let date = |d: &str, parse: fn(&str) -> Option<u64>| {
+            parse(d).ok_or_else(|| SourceError::Date {
                 id: f.id.clone(),
                 date: d.into(),
             })
@@ -159,8 +182,10 @@ pub fn directory_from_toml(text: &str) -> Result<Directory> {
                 sealing_key: key(&f.sealing_key, &f.id, "sealing_key")?,
                 signing_key: key(&f.signing_key, &f.id, "signing_key")?,
             },
-            valid_from: date(&f.valid_from)?,
-            valid_until: date(&f.valid_until)?,
+            // Both dates are inclusive: from 00:00 UTC of `valid_from` to
+            // the end of `valid_until` (the directory's bound is exclusive).
+            valid_from: date(&f.valid_from, parse_date)?,
+            valid_until: date(&f.valid_until, parse_until_date)?,
             id: f.id,
             name: f.name,
             organization: f.organization,
@@ -308,6 +333,30 @@ receipt_key = "RELAY"
         ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn valid_until_includes_the_whole_day_written() {
+        let d = directory_from_toml(&source()).unwrap();
+        let f = &d.focal_points[0];
+        let first = parse_date("2026-01-01").unwrap();
+        let last_day = parse_date("2027-12-31").unwrap();
+        assert_eq!(f.valid_from, first);
+        assert_eq!(f.valid_until, last_day + 86_400);
+        assert!(!f.is_valid_at(UnixTime(first - 1)));
+        assert!(f.is_valid_at(UnixTime(first)));
+        assert!(f.is_valid_at(UnixTime(last_day)));
+        assert!(f.is_valid_at(UnixTime(last_day + 86_399)), "23:59:59 UTC");
+        assert!(!f.is_valid_at(UnixTime(last_day + 86_400)), "the next day");
+        assert_eq!(format_until_date(f.valid_until), "2027-12-31");
+        assert_eq!(format_date(f.valid_until), "2028-01-01");
+        // A window of one day: both dates the same.
+        let one_day = source().replace("2026-01-01", "2027-12-31");
+        let f = directory_from_toml(&one_day).unwrap().focal_points[0].clone();
+        assert!(f.is_valid_at(UnixTime(last_day + 43_200)));
+        assert!(!f.is_valid_at(UnixTime(last_day + 86_400)));
+        assert_eq!(parse_until_date("2028-02-29"), parse_date("2028-03-01"));
+        assert_eq!(parse_until_date("2027-02-29"), None);
     }
 
     #[test]
