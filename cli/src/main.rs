@@ -10,6 +10,7 @@ mod cmd;
 mod ctx;
 mod demo;
 mod lang;
+mod present;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,12 +4,11 @@
 
 use std::path::PathBuf;
 
-use amparo_core::bundles::ImportReport;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::report::{progress_bar, show_progress};
 use crate::ctx::{CliResult, Ctx, now, read_file, relay_client, trusted_relay_keys, write_file};
+use crate::present::{print_import, progress_bar, show_progress};
 
 /// `amparo carry …`
 #[derive(Subcommand)]
@@ -34,75 +33,6 @@ pub enum CarryCmd {
         /// The file to write.
         file: PathBuf,
     },
-}
-
-/// Prints what an import did, saying exactly what was kept when a bundle
-/// was damaged.
-pub fn print_import(ctx: &Ctx, r: &ImportReport) {
-    let mut human = ctx.tr(
-        &format!(
-            "Sobres recibidos: {}. Repetidos: {}. Recibos aceptados: {}, ignorados: {}.",
-            r.envelopes, r.duplicates, r.receipts_accepted, r.receipts_ignored
-        ),
-        &format!(
-            "Envelopes recebidos: {}. Repetidos: {}. Recibos aceitos: {}, ignorados: {}.",
-            r.envelopes, r.duplicates, r.receipts_accepted, r.receipts_ignored
-        ),
-        &format!(
-            "Envelopes taken: {}. Repeats: {}. Receipts accepted: {}, ignored: {}.",
-            r.envelopes, r.duplicates, r.receipts_accepted, r.receipts_ignored
-        ),
-    );
-    if r.grants > 0 {
-        human.push_str(&ctx.tr(
-            &format!(" Permisos para traer respuestas: {}.", r.grants),
-            &format!(" Permissões para trazer respostas: {}.", r.grants),
-            &format!(" Leave to fetch answers: {}.", r.grants),
-        ));
-    }
-    if r.messages > 0 {
-        human.push_str(&ctx.tr(
-            &format!(
-                " Respuestas nuevas para usted: {} (véalas con `amparo report replies`).",
-                r.messages
-            ),
-            &format!(
-                " Respostas novas para você: {} (veja com `amparo report replies`).",
-                r.messages
-            ),
-            &format!(
-                " New answers for you: {} (read them with `amparo report replies`).",
-                r.messages
-            ),
-        ));
-    }
-    if let Some(v) = r.directory {
-        human.push_str(&ctx.tr(
-            &format!(" Directorio actualizado (versión {v})."),
-            &format!(" Diretório atualizado (versão {v})."),
-            &format!(" Directory updated (version {v})."),
-        ));
-    }
-    if let Some(why) = &r.damaged {
-        human.push_str(&ctx.tr(
-            &format!("\nEl paquete está dañado ({why}): se guardó solo lo anterior al daño, contado arriba; nada de lo posterior."),
-            &format!("\nO pacote está danificado ({why}): guardou-se só o anterior ao dano, contado acima; nada do posterior."),
-            &format!("\nThe bundle is damaged ({why}): only what came before the damage was kept, counted above; nothing after it."),
-        ));
-    }
-    ctx.emit(
-        human,
-        json!({
-            "envelopes": r.envelopes,
-            "duplicates": r.duplicates,
-            "receipts_accepted": r.receipts_accepted,
-            "receipts_ignored": r.receipts_ignored,
-            "directory": r.directory,
-            "damaged": r.damaged,
-            "grants": r.grants,
-            "messages": r.messages,
-        }),
-    );
 }
 
 /// Runs a `carry` command.

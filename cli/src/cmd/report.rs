@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use amparo_core::directory::{FocalPointQuery, suggest};
 use amparo_core::drafts::DraftForm;
 use amparo_core::store::Profile;
-use amparo_core::survivor::SyncProgress;
 use amparo_protocol::directory::{Directory, FocalPoint};
 use amparo_protocol::i18n::Label;
 use amparo_protocol::payload::{
@@ -18,9 +17,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{parse_enum, wire_name};
+// focal.rs still imports the progress helpers from here.
 use crate::ctx::{
     CliError, CliResult, Ctx, fail, hex, now, pick_id, read_file, relay_client, write_file,
 };
+pub use crate::present::{progress_bar, show_progress};
 
 const VIOLENCE: [ViolenceKind; 11] = [
     ViolenceKind::Physical,
@@ -524,34 +525,6 @@ fn list(ctx: &Ctx) -> CliResult {
     Ok(())
 }
 
-/// Progress of a sync on stderr (indicatif), for people.
-pub fn progress_bar(ctx: &Ctx) -> Option<indicatif::ProgressBar> {
-    if ctx.json {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
-}
-
-/// Shows a [`SyncProgress`] on the bar.
-pub fn show_progress(ctx: &Ctx, bar: &Option<indicatif::ProgressBar>, p: SyncProgress) {
-    let Some(bar) = bar else { return };
-    let (done, total, msg) = match p {
-        SyncProgress::Upload { done, total, .. } => {
-            (done, total, ctx.tr("Enviando", "Enviando", "Uploading"))
-        }
-        SyncProgress::Replies { done, total } => {
-            (done, total, ctx.tr("Respuestas", "Respostas", "Replies"))
-        }
-    };
-    bar.set_message(msg);
-    bar.set_length(total as u64);
-    bar.set_position(done as u64);
-}
-
 async fn sync(ctx: &Ctx) -> CliResult {
     let p = ctx.open()?;
     let settings = p.settings()?;
@@ -637,7 +610,7 @@ fn import(ctx: &Ctx, file: &Path) -> CliResult {
         &coordinator,
         &settings.extra_relay_keys(),
     )?;
-    super::carry::print_import(ctx, &report);
+    crate::present::print_import(ctx, &report);
     Ok(())
 }
 
