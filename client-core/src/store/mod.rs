@@ -139,16 +139,62 @@ impl Profile {
         dir.join(DB_FILE).exists()
     }
 
-    /// Creates a profile in `dir` protected by `pin`.
+    /// Creates a profile in `dir` protected by `pin`. Atomic: a failure
+    /// leaves no profile (see [`Profile::create_with`]).
     pub fn create(dir: &Path, pin: &str, params: KdfParams) -> Result<Profile> {
+        Self::create_with(dir, pin, params, |_| Ok(())).map(|(p, ())| p)
+    }
+
+    /// Creates a profile in `dir` protected by `pin` and lets `init` fill it
+    /// (settings, keys) before it exists for anyone: the profile is built in
+    /// a hidden folder inside `dir` and its database moved into place, in one
+    /// rename, only when `init` succeeded. On any failure nothing is left:
+    /// not the database, not the hidden folder, not `dir` if this call made
+    /// it — so the corrected command finds no half-made profile in its way.
+    pub fn create_with<T>(
+        dir: &Path,
+        pin: &str,
+        params: KdfParams,
+        init: impl FnOnce(&Profile) -> Result<T>,
+    ) -> Result<(Profile, T)> {
         if Self::exists(dir) {
             return Err(CoreError::ProfileExists);
         }
         if pin.is_empty() {
             return Err(CoreError::Invalid("the PIN cannot be empty"));
         }
-        std::fs::create_dir_all(dir).map_err(|e| CoreError::Io(e.kind().to_string()))?;
+        let made = make_dirs(dir)?;
         let mut entropy = SystemEntropy::new();
+        let tag: [u8; 8] = match random(&mut entropy) {
+            Ok(t) => t,
+            Err(e) => {
+                remove_made(&made);
+                return Err(e);
+            }
+        };
+        let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        let staging = dir.join(format!(".creating-{tag}"));
+        let built = std::fs::create_dir(&staging)
+            .map_err(|e| CoreError::Io(e.kind().to_string()))
+            .and_then(|()| {
+                let profile = Self::build(&staging, pin, params, entropy)?;
+                let out = init(&profile)?;
+                profile.move_into(dir).map(|p| (p, out))
+            });
+        if built.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+            remove_made(&made);
+        }
+        built
+    }
+
+    /// A new profile's database in `dir` (which exists and is empty).
+    fn build(
+        dir: &Path,
+        pin: &str,
+        params: KdfParams,
+        mut entropy: SystemEntropy,
+    ) -> Result<Profile> {
         let data_key = Zeroizing::new(random::<32>(&mut entropy)?);
         let salt: [u8; 16] = random(&mut entropy)?;
         let conn = connect(dir)?;
@@ -166,6 +212,43 @@ impl Profile {
             slot: 0,
             dir: dir.to_owned(),
             entropy: Mutex::new(entropy),
+        })
+    }
+
+    /// Closes the database built in a staging folder, moves it into `dir`
+    /// (the database file last, in one rename: a profile exists from that
+    /// moment, whole) and opens it there with the key already unwrapped.
+    fn move_into(self, dir: &Path) -> Result<Profile> {
+        let Profile {
+            conn,
+            data_key,
+            slot,
+            dir: staging,
+            entropy,
+        } = self;
+        let conn = conn
+            .into_inner()
+            .map_err(|_| CoreError::Corrupt("profile lock"))?;
+        // Closing the last connection checkpoints the WAL into the file.
+        conn.close().map_err(|(_, e)| CoreError::from(e))?;
+        let io = |e: std::io::Error| CoreError::Io(e.kind().to_string());
+        let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(&staging)
+            .map_err(io)?
+            .map(|entry| entry.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()
+            .map_err(io)?;
+        // The database file goes last.
+        names.sort_by_key(|n| n == DB_FILE);
+        for name in names {
+            std::fs::rename(staging.join(&name), dir.join(&name)).map_err(io)?;
+        }
+        std::fs::remove_dir(&staging).map_err(io)?;
+        Ok(Profile {
+            conn: Mutex::new(connect(dir)?),
+            data_key,
+            slot,
+            dir: dir.to_owned(),
+            entropy,
         })
     }
 
@@ -472,6 +555,29 @@ impl Profile {
     }
 }
 
+/// Creates `dir` and any missing parents; returns those it made, deepest
+/// first, so a failed creation can remove exactly them.
+fn make_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d.to_owned());
+        at = d.parent();
+    }
+    std::fs::create_dir_all(dir).map_err(|e| CoreError::Io(e.kind().to_string()))?;
+    Ok(missing)
+}
+
+/// Removes folders [`make_dirs`] made (only if empty: never anything else).
+fn remove_made(made: &[PathBuf]) {
+    for d in made {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
 fn set_meta(conn: &Connection, name: &str, value: &[u8]) -> Result<()> {
     conn.execute(
         "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -520,6 +626,81 @@ mod tests {
     use super::*;
 
     const FAST: KdfParams = KdfParams::DANGEROUSLY_FAST_FOR_TESTS;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_creation_leaves_nothing_and_a_good_one_is_whole() {
+        let root = tempfile::tempdir().unwrap();
+        // A folder this call makes (with a parent it makes too) is removed.
+        let p = root.path().join("new").join("profile");
+        let failed = Profile::create_with(&p, "2468", FAST, |profile| {
+            profile.put_item(ItemKind::Settings, &[1; 16], 0, b"half made")?;
+            Err::<(), _>(CoreError::Invalid("refused by init"))
+        });
+        assert!(matches!(failed, Err(CoreError::Invalid("refused by init"))));
+        assert!(!Profile::exists(&p));
+        assert!(
+            entries(root.path()).is_empty(),
+            "{:?}",
+            entries(root.path())
+        );
+        // A folder that was there stays, empty.
+        let there = root.path().join("there");
+        std::fs::create_dir(&there).unwrap();
+        std::fs::write(there.join("notes.txt"), b"hers").unwrap();
+        assert!(
+            Profile::create_with(&there, "", FAST, |_| Ok(())).is_err(),
+            "an empty PIN"
+        );
+        assert!(
+            Profile::create_with(&there, "2468", FAST, |_| Err::<(), _>(CoreError::NotFound))
+                .is_err()
+        );
+        assert_eq!(entries(&there), vec!["notes.txt"]);
+        // The corrected call then works, and what init stored is there.
+        let (profile, out) = Profile::create_with(&there, "2468", FAST, |profile| {
+            profile.put_item(ItemKind::Settings, &[1; 16], 0, b"whole")?;
+            Ok(7)
+        })
+        .unwrap();
+        assert_eq!(out, 7);
+        profile
+            .put_item(ItemKind::Draft, &[2; 16], 0, b"after")
+            .unwrap();
+        drop(profile);
+        assert!(entries(&there).iter().all(|n| !n.starts_with(".creating")));
+        assert!(entries(&there).contains(&DB_FILE.to_string()));
+        let profile = Profile::open(&there, "2468").unwrap();
+        assert_eq!(
+            &**profile
+                .get_item(ItemKind::Settings, &[1; 16])
+                .unwrap()
+                .unwrap()
+                .1,
+            b"whole"
+        );
+        assert_eq!(
+            &**profile
+                .get_item(ItemKind::Draft, &[2; 16])
+                .unwrap()
+                .unwrap()
+                .1,
+            b"after"
+        );
+        drop(profile);
+        assert!(matches!(
+            Profile::create_with(&there, "2468", FAST, |_| Ok(())),
+            Err(CoreError::ProfileExists)
+        ));
+    }
 
     #[test]
     fn create_open_wrong_pin_change_pin() {
