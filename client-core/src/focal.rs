@@ -9,7 +9,7 @@ use amparo_protocol::envelope::{Envelope, EnvelopeId, Purpose};
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::{
-    AttachmentRef, CaseStatus, Need, Payload, Referral, Reply, Report, StatusUpdate,
+    AttachmentRef, CaseStatus, Need, Payload, Referral, Reply, Report, Stamp, StatusUpdate,
 };
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::primitives::sha256_prefix;
@@ -36,6 +36,8 @@ pub struct CaseSummary {
     pub region: Option<String>,
     /// Whether it came as a referral from another focal point.
     pub referred_by: Option<String>,
+    /// Where this focal point referred it, if it did (the latest referral).
+    pub referred_to: Option<String>,
 }
 
 /// A whole case.
@@ -49,6 +51,54 @@ pub struct Case {
     pub attachments: Vec<(AttachmentRef, Option<Vec<u8>>)>,
     /// Follow-up messages from the survivor, oldest first.
     pub messages: Vec<String>,
+    /// Everything that happened on the case here, oldest first: her
+    /// follow-ups, this office's replies, status changes and referrals.
+    pub history: Vec<CaseEvent>,
+}
+
+/// One thing that happened on a case at this focal point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseEvent {
+    /// Seconds since the Unix epoch: when this office did it, or, for the
+    /// survivor's messages, the start of the hour her phone sealed it in
+    /// (all it says of her time).
+    pub at: u64,
+    /// What happened.
+    pub kind: CaseEventKind,
+}
+
+/// What happened, in a [`CaseEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum CaseEventKind {
+    /// A follow-up message from the survivor.
+    FromSurvivor {
+        /// Her text.
+        text: String,
+        /// Her phone's counter for the message, if it sent one.
+        #[serde(default)]
+        seq: Option<u32>,
+    },
+    /// A reply this office sent her.
+    Reply {
+        /// The text.
+        text: String,
+    },
+    /// A status this office set (and told her).
+    Status {
+        /// The new status.
+        status: CaseStatus,
+        /// The message sent with it.
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// This office referred the case.
+    Referred {
+        /// The directory id of the focal point it went to.
+        to: String,
+        /// The note sent with it (for the next office, not the survivor).
+        note: String,
+    },
 }
 
 /// Filter for [`Profile::cases`]; every field set must match.
@@ -84,11 +134,61 @@ struct StoredCase {
     report: Report,
     status: CaseStatus,
     reported_hour: u32,
+    /// Her follow-ups as stored before `history` existed; moved into it
+    /// when the case is read ([`StoredCase::upgrade`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     messages: Vec<String>,
     seen: Vec<[u8; 16]>,
+    #[serde(default)]
+    history: Vec<CaseEvent>,
+    /// Messages this office has sent her on the case: the `seq` of the
+    /// next one.
+    #[serde(default)]
+    sent: u32,
 }
 
 impl StoredCase {
+    fn upgrade(mut self) -> Self {
+        if !self.messages.is_empty() {
+            let at = u64::from(self.reported_hour) * 3600;
+            let old = self.messages.drain(..).map(|text| CaseEvent {
+                at,
+                kind: CaseEventKind::FromSurvivor { text, seq: None },
+            });
+            self.history = old.chain(self.history.drain(..)).collect();
+        }
+        self
+    }
+
+    /// Files one of her follow-ups. They arrive in any order (a page is
+    /// sorted by random envelope ids); among her messages at the end of the
+    /// history, it goes after those she wrote before it (by hour, then her
+    /// counter).
+    fn file_from_survivor(&mut self, text: String, hour: u32, seq: Option<u32>) {
+        let at = u64::from(hour) * 3600;
+        let key = (at, seq.unwrap_or(0));
+        let later = |e: &CaseEvent| match &e.kind {
+            CaseEventKind::FromSurvivor { seq, .. } => (e.at, seq.unwrap_or(0)) > key,
+            _ => false,
+        };
+        let tail = self.history.iter().rev().take_while(|e| later(e)).count();
+        let pos = self.history.len() - tail;
+        self.history.insert(
+            pos,
+            CaseEvent {
+                at,
+                kind: CaseEventKind::FromSurvivor { text, seq },
+            },
+        );
+    }
+
+    fn referred_to(&self) -> Option<String> {
+        self.history.iter().rev().find_map(|e| match &e.kind {
+            CaseEventKind::Referred { to, .. } => Some(to.clone()),
+            _ => None,
+        })
+    }
+
     fn summary(&self, id: [u8; 16]) -> CaseSummary {
         CaseSummary {
             id,
@@ -101,6 +201,9 @@ impl StoredCase {
                 .referral
                 .as_ref()
                 .map(|r| r.from_focal_point.clone()),
+            referred_to: (self.status == CaseStatus::Referred)
+                .then(|| self.referred_to())
+                .flatten(),
         }
     }
 }
@@ -235,6 +338,9 @@ impl Profile {
                     summary.duplicates += 1;
                 } else {
                     let status = CaseStatus::Received;
+                    // A referred case goes on numbering the messages on her
+                    // channel after the referring office's.
+                    let sent = report.referral.as_ref().and_then(|r| r.seq).unwrap_or(0);
                     self.put_item(
                         ItemKind::Case,
                         &message_id,
@@ -245,6 +351,8 @@ impl Profile {
                             reported_hour: header.created_hour,
                             messages: vec![],
                             seen: vec![],
+                            history: vec![],
+                            sent,
                         })?,
                     )?;
                     summary.new_cases += 1;
@@ -273,11 +381,11 @@ impl Profile {
                     )?;
                     return Ok(());
                 };
-                let mut case: StoredCase = decode(&bytes, "case")?;
+                let mut case = decode::<StoredCase>(&bytes, "case")?.upgrade();
                 if case.seen.contains(&header.message_id) {
                     summary.duplicates += 1;
                 } else {
-                    case.messages.push(reply.text);
+                    case.file_from_survivor(reply.text, header.created_hour, reply.stamp.seq);
                     case.seen.push(header.message_id);
                     self.put_item(ItemKind::Case, &reply.report_id, state, &encode(&case)?)?;
                     summary.messages += 1;
@@ -323,7 +431,7 @@ impl Profile {
         let (_, bytes) = self
             .get_item(ItemKind::Case, id)?
             .ok_or(CoreError::NotFound)?;
-        decode(&bytes, "case")
+        Ok(decode::<StoredCase>(&bytes, "case")?.upgrade())
     }
 
     /// Cases matching `filter`, oldest first.
@@ -361,38 +469,67 @@ impl Profile {
             }
             attachments.push((a.clone(), r.finish(a).ok().map(|d| d.to_vec())));
         }
+        let messages = c
+            .history
+            .iter()
+            .filter_map(|e| match &e.kind {
+                CaseEventKind::FromSurvivor { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
         Ok(Case {
             summary: c.summary(*id),
             report: c.report,
             attachments,
-            messages: c.messages,
+            messages,
+            history: c.history,
         })
     }
 
-    fn seal_to_survivor(
+    /// The stamp of the next message this office sends on `c`: its time,
+    /// its counter, its directory id. Counts the message in `c`.
+    fn next_stamp(&self, c: &mut StoredCase, now: UnixTime) -> Result<Stamp> {
+        c.sent = c.sent.saturating_add(1);
+        Ok(Stamp {
+            at: Some(now.0),
+            seq: Some(c.sent),
+            from: self.settings()?.focal_point_id,
+        })
+    }
+
+    /// Seals `body` to the survivor of `case`, queues it, and stores the
+    /// case as `c` now is (its counter, its history), in one transaction.
+    fn send_to_survivor(
         &self,
         case: &[u8; 16],
+        c: &StoredCase,
         purpose: Purpose,
         body: &[u8],
         now: UnixTime,
     ) -> Result<()> {
-        let c = self.stored_case(case)?;
         let mut e = SystemEntropy::new();
         let header = InnerHeader::new(&mut e, now)?;
         let env = Envelope::seal(&c.report.reply_to, purpose, &header, body, &mut e)?;
-        self.enqueue(case, &env)
+        self.enqueue(case, &env)?;
+        self.put_item(ItemKind::Case, case, status_code(c.status), &encode(c)?)
     }
 
     /// Queues a reply to the survivor of `case` (sent at the next sync).
     pub fn reply_to_case(&self, case: &[u8; 16], text: &str, now: UnixTime) -> Result<()> {
-        let c = self.stored_case(case)?;
+        let mut c = self.stored_case(case)?;
         let reply = Reply {
             v: 1,
             report_id: *case,
             text: text.into(),
             language: Some(c.report.language),
+            stamp: self.next_stamp(&mut c, now)?,
         };
-        self.seal_to_survivor(case, Purpose::Reply, &reply.to_json()?, now)
+        let body = reply.to_json()?;
+        c.history.push(CaseEvent {
+            at: now.0,
+            kind: CaseEventKind::Reply { text: text.into() },
+        });
+        self.in_transaction(|| self.send_to_survivor(case, &c, Purpose::Reply, &body, now))
     }
 
     /// Sets the case's status and tells the survivor.
@@ -406,34 +543,32 @@ impl Profile {
         if status == CaseStatus::Referred {
             return Err(CoreError::Invalid("use refer_case to refer a case"));
         }
-        self.update_status(case, status, message, None, now)
-    }
-
-    fn update_status(
-        &self,
-        case: &[u8; 16],
-        status: CaseStatus,
-        message: Option<&str>,
-        referred_to: Option<String>,
-        now: UnixTime,
-    ) -> Result<()> {
+        let mut c = self.stored_case(case)?;
         let update = StatusUpdate {
             v: 1,
             report_id: *case,
             status,
             message: message.map(str::to_string),
-            referred_to,
+            referred_to: None,
+            stamp: self.next_stamp(&mut c, now)?,
         };
-        self.seal_to_survivor(case, Purpose::Status, &update.to_json()?, now)?;
-        let mut c = self.stored_case(case)?;
+        let body = update.to_json()?;
         c.status = status;
-        self.put_item(ItemKind::Case, case, status_code(status), &encode(&c)?)
+        c.history.push(CaseEvent {
+            at: now.0,
+            kind: CaseEventKind::Status {
+                status,
+                message: message.map(str::to_string),
+            },
+        });
+        self.in_transaction(|| self.send_to_survivor(case, &c, Purpose::Status, &body, now))
     }
 
     /// Refers `case` to another focal point: re-seals the report (with its
     /// attachments and a note) to that focal point's key, and tells the
     /// survivor "referred" on the reply channel. `from` is this focal
-    /// point's directory id.
+    /// point's directory id. A focal point cannot refer a case to itself
+    /// (by its id or by its keys).
     pub fn refer_case(
         &self,
         case: &[u8; 16],
@@ -442,11 +577,24 @@ impl Profile {
         note: &str,
         now: UnixTime,
     ) -> Result<()> {
+        let own_id = self.settings()?.focal_point_id;
+        if to.id == from
+            || own_id.as_deref() == Some(to.id.as_str())
+            || to.keys == self.focal_public()?
+        {
+            return Err(CoreError::Invalid(
+                "a case cannot be referred to the focal point that holds it",
+            ));
+        }
         let full = self.case(case)?;
+        let mut c = self.stored_case(case)?;
+        let mut stamp = self.next_stamp(&mut c, now)?;
+        stamp.from = Some(from.to_string());
         let mut report = full.report.clone();
         report.referral = Some(Referral {
             from_focal_point: from.into(),
             note: note.into(),
+            seq: stamp.seq,
         });
         // The survivor's reply keys stay the same: the new focal point answers
         // on the channel she already reads. Each attachment is re-sent under a
@@ -482,12 +630,31 @@ impl Profile {
             &report.to_json()?,
             &mut e,
         )?);
-        for env in &envelopes {
-            self.enqueue(case, env)?;
-        }
         // The note is for the next focal point; the survivor is told only
         // where her case went.
-        self.update_status(case, CaseStatus::Referred, None, Some(to.id.clone()), now)
+        let update = StatusUpdate {
+            v: 1,
+            report_id: *case,
+            status: CaseStatus::Referred,
+            message: None,
+            referred_to: Some(to.id.clone()),
+            stamp,
+        };
+        let body = update.to_json()?;
+        c.status = CaseStatus::Referred;
+        c.history.push(CaseEvent {
+            at: now.0,
+            kind: CaseEventKind::Referred {
+                to: to.id.clone(),
+                note: note.into(),
+            },
+        });
+        self.in_transaction(|| {
+            for env in &envelopes {
+                self.enqueue(case, env)?;
+            }
+            self.send_to_survivor(case, &c, Purpose::Status, &body, now)
+        })
     }
 
     /// Uploads what the focal point queued (replies, status updates,
@@ -518,5 +685,76 @@ impl Profile {
             .await?;
         let fetched = self.fetch_mailbox(relay, now, fetch).await?;
         Ok((sent, fetched))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::tests::blank_report;
+
+    fn case() -> StoredCase {
+        StoredCase {
+            report: blank_report(),
+            status: CaseStatus::Received,
+            reported_hour: 10,
+            messages: vec![],
+            seen: vec![],
+            history: vec![],
+            sent: 0,
+        }
+    }
+
+    fn texts(c: &StoredCase) -> Vec<String> {
+        c.history
+            .iter()
+            .map(|e| match &e.kind {
+                CaseEventKind::FromSurvivor { text, .. } | CaseEventKind::Reply { text } => {
+                    text.clone()
+                }
+                CaseEventKind::Status { status, .. } => format!("{status:?}"),
+                CaseEventKind::Referred { to, .. } => format!("-> {to}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn her_follow_ups_are_filed_in_the_order_she_wrote_them() {
+        let mut c = case();
+        c.history.push(CaseEvent {
+            at: 36_000,
+            kind: CaseEventKind::Reply { text: "r".into() },
+        });
+        // Her third, first and second messages arrive in that order.
+        c.file_from_survivor("3".into(), 11, Some(3));
+        c.file_from_survivor("1".into(), 11, Some(1));
+        c.file_from_survivor("2".into(), 11, Some(2));
+        // One from an older phone with no counter, in an earlier hour.
+        c.file_from_survivor("0".into(), 10, None);
+        assert_eq!(texts(&c), ["r", "0", "1", "2", "3"]);
+        // What the office did stays where it happened: a message she wrote
+        // after it is not moved before it.
+        c.history.push(CaseEvent {
+            at: 50_000,
+            kind: CaseEventKind::Status {
+                status: CaseStatus::Closed,
+                message: None,
+            },
+        });
+        c.file_from_survivor("4".into(), 11, Some(4));
+        assert_eq!(texts(&c), ["r", "0", "1", "2", "3", "Closed", "4"]);
+    }
+
+    #[test]
+    fn cases_stored_before_the_history_keep_her_messages() {
+        let mut c = case();
+        c.messages = vec!["a".into(), "b".into()];
+        let json = encode(&c).unwrap();
+        let back = decode::<StoredCase>(&json, "case").unwrap().upgrade();
+        assert!(back.messages.is_empty());
+        assert_eq!(texts(&back), ["a", "b"]);
+        // And the upgraded case no longer writes the old field.
+        let again = String::from_utf8(encode(&back).unwrap().to_vec()).unwrap();
+        assert!(!again.contains("\"messages\""), "{again}");
     }
 }

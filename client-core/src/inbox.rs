@@ -181,6 +181,7 @@ mod tests {
             status: CaseStatus::InProgress,
             message: None,
             referred_to: None,
+            stamp: Default::default(),
         };
         let h = InnerHeader::new(&mut e, UnixTime(0)).unwrap();
         let env = Envelope::seal(

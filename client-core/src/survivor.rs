@@ -8,7 +8,7 @@ use amparo_protocol::envelope::{Envelope, EnvelopeId};
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
 use amparo_protocol::mailboxes::FetchAuth;
 use amparo_protocol::padding::InnerHeader;
-use amparo_protocol::payload::CaseStatus;
+use amparo_protocol::payload::{CaseStatus, Stamp};
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::receipt::Receipt;
 use amparo_protocol::wire::EnvelopeResult;
@@ -47,8 +47,14 @@ pub struct SentReport {
     /// Envelopes a field relay took, not yet signed for by a trusted relay
     /// (counted in `pending` too).
     pub handed_over: usize,
-    /// The latest case status the focal point sent, if any.
+    /// The latest case status a focal point sent, if any: the one it made
+    /// last, whatever order the envelopes arrived in.
     pub status: Option<CaseStatus>,
+    /// The directory id of the focal point that made that status, when it
+    /// said (after a referral, the office the case went to).
+    pub status_from: Option<String>,
+    /// Where the case went, if that latest status is a referral.
+    pub referred_to: Option<String>,
     /// Replies not yet read.
     pub unread: usize,
 }
@@ -63,10 +69,18 @@ struct StoredReport {
     envelopes: Vec<[u8; 16]>,
     receipts: Vec<Vec<u8>>,
     status: Option<CaseStatus>,
+    /// The status message that set `status` (its id), so that a status
+    /// made earlier but filed later does not overwrite it.
+    #[serde(default)]
+    status_message: Option<[u8; 16]>,
     /// Messages already filed (inner message ids), to file each once.
     seen: Vec<[u8; 16]>,
     /// The form as sent, if she chose to keep a copy for her own records.
     copy: Option<crate::drafts::DraftForm>,
+    /// How many follow-up messages she has sent on this report (the `seq`
+    /// of the next one), so the focal point reads them in order.
+    #[serde(default)]
+    sent_messages: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -92,6 +106,18 @@ pub struct ReceivedMessage {
     pub hour: u32,
     /// Whether the person has read it.
     pub read: bool,
+    /// When, in what order and by which office it was written (empty for
+    /// messages from focal points that predate it).
+    #[serde(default)]
+    pub stamp: Stamp,
+}
+
+impl ReceivedMessage {
+    /// The key messages are shown in: when the focal point made it, then
+    /// its counter, then (for messages that do not say) the hour.
+    pub fn order_key(&self) -> (u64, u32) {
+        self.stamp.order_key(self.hour)
+    }
 }
 
 /// What one sync did.
@@ -178,8 +204,10 @@ impl Profile {
                 envelopes: envelope_ids,
                 receipts: vec![],
                 status: None,
+                status_message: None,
                 seen: vec![],
                 copy: keep_copy.then(|| d.form.clone()),
+                sent_messages: 0,
             })?,
         )?;
         self.delete_draft(draft)?;
@@ -208,6 +236,8 @@ impl Profile {
     /// Every sent report, oldest first.
     pub fn sent_reports(&self) -> Result<Vec<SentReport>> {
         let messages = self.messages()?;
+        let by_id: std::collections::HashMap<[u8; 16], &ReceivedMessage> =
+            messages.iter().map(|m| (m.id, m)).collect();
         let handed: std::collections::HashSet<[u8; 16]> = self
             .item_ids(ItemKind::Outgoing, Some(HANDED_OVER))?
             .into_iter()
@@ -216,6 +246,7 @@ impl Profile {
             .into_iter()
             .map(|id| {
                 let r = self.stored_report(&id)?;
+                let latest = r.status_message.and_then(|m| by_id.get(&m));
                 Ok(SentReport {
                     id,
                     focal_point: r.focal_point,
@@ -224,6 +255,10 @@ impl Profile {
                     delivered: r.receipts.len(),
                     handed_over: r.envelopes.iter().filter(|e| handed.contains(*e)).count(),
                     status: r.status,
+                    status_from: latest.and_then(|m| m.stamp.from.clone()),
+                    referred_to: latest
+                        .filter(|m| m.status == Some(CaseStatus::Referred))
+                        .and_then(|m| m.referred_to.clone()),
                     unread: messages
                         .iter()
                         .filter(|m| m.report == id && !m.read)
@@ -249,12 +284,19 @@ impl Profile {
     /// `report` (sent at the next sync). It travels like the report: sealed
     /// to the focal point, nothing linking it to her but the report id inside.
     pub fn reply_on_report(&self, report: &[u8; 16], text: &str, now: UnixTime) -> Result<()> {
-        let r = self.stored_report(report)?;
+        let mut r = self.stored_report(report)?;
+        // Her messages carry only a counter: the hour in the sealed header
+        // is all a focal point needs to know of when she wrote.
+        r.sent_messages = r.sent_messages.saturating_add(1);
         let reply = amparo_protocol::payload::Reply {
             v: amparo_protocol::payload::PAYLOAD_VERSION,
             report_id: *report,
             text: text.into(),
             language: None,
+            stamp: Stamp {
+                seq: Some(r.sent_messages),
+                ..Stamp::default()
+            },
         };
         let mut e = amparo_protocol::entropy::SystemEntropy::new();
         let header = InnerHeader::new(&mut e, now)?;
@@ -265,12 +307,17 @@ impl Profile {
             &amparo_protocol::payload::Payload::to_json(&reply)?,
             &mut e,
         )?;
-        self.enqueue(report, &env)
+        self.in_transaction(|| {
+            self.enqueue(report, &env)?;
+            self.put_item(ItemKind::Report, report, 0, &encode(&r)?)
+        })
     }
 
-    /// Messages from focal points, oldest first.
+    /// Messages from focal points, in the order they were made (the focal
+    /// point's time and counter), not the order they arrived in.
     pub fn messages(&self) -> Result<Vec<ReceivedMessage>> {
-        self.item_ids(ItemKind::Message, None)?
+        let mut messages = self
+            .item_ids(ItemKind::Message, None)?
             .iter()
             .map(|id| {
                 let (_, bytes) = self
@@ -278,7 +325,11 @@ impl Profile {
                     .ok_or(CoreError::Corrupt("message"))?;
                 decode(&bytes, "message")
             })
-            .collect()
+            .collect::<Result<Vec<ReceivedMessage>>>()?;
+        // Stable: messages that say nothing of their time keep the order
+        // they were filed in within their hour.
+        messages.sort_by_key(ReceivedMessage::order_key);
+        Ok(messages)
     }
 
     /// Marks a message read.
@@ -530,10 +581,10 @@ impl Profile {
                 referred_to: None,
                 hour,
                 read: false,
+                stamp: reply.stamp,
             },
             Incoming::Status(s) if s.report_id == *report_id => {
-                r.status = Some(s.status);
-                ReceivedMessage {
+                let m = ReceivedMessage {
                     id: message_id,
                     report: *report_id,
                     text: s.message,
@@ -541,7 +592,22 @@ impl Profile {
                     referred_to: s.referred_to,
                     hour,
                     read: false,
+                    stamp: s.stamp,
+                };
+                // The case stands where the status made last puts it, not
+                // the one filed last: a page or a bundle comes in any order.
+                let current = match r.status_message {
+                    Some(id) => self
+                        .get_item(ItemKind::Message, &id)?
+                        .map(|(_, bytes)| decode::<ReceivedMessage>(&bytes, "message"))
+                        .transpose()?,
+                    None => None,
+                };
+                if current.is_none_or(|c| m.order_key() >= c.order_key()) {
+                    r.status = Some(s.status);
+                    r.status_message = Some(message_id);
                 }
+                m
             }
             _ => return Ok(false),
         };
@@ -549,5 +615,173 @@ impl Profile {
         r.seen.push(message_id);
         self.put_item(ItemKind::Report, report_id, 0, &encode(&r)?)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drafts::DraftForm;
+    use crate::store::KdfParams;
+    use amparo_protocol::directory::LocalizedText;
+    use amparo_protocol::entropy::DangerousSeededEntropy;
+    use amparo_protocol::payload::{Language, Need, Reply, StatusUpdate};
+
+    const HOUR: u32 = 497_000;
+
+    fn focal_point(id: &str, keys: RecipientPublic) -> FocalPoint {
+        let t = |s: &str| LocalizedText {
+            es: s.into(),
+            pt: s.into(),
+            en: s.into(),
+        };
+        FocalPoint {
+            id: id.into(),
+            name: t(id),
+            organization: "Org".into(),
+            regions: vec!["PE-UCA".into()],
+            categories: vec![Need::LegalAdvice],
+            languages: vec![Language::Es],
+            keys,
+            valid_from: 0,
+            valid_until: u64::MAX / 2,
+        }
+    }
+
+    fn stamp(second: u64, seq: u32, from: &str) -> Stamp {
+        Stamp {
+            at: Some(u64::from(HOUR) * 3600 + second),
+            seq: Some(seq),
+            from: Some(from.into()),
+        }
+    }
+
+    fn status(report_id: [u8; 16], s: CaseStatus, to: Option<&str>, stamp: Stamp) -> Incoming {
+        Incoming::Status(StatusUpdate {
+            v: 1,
+            report_id,
+            status: s,
+            message: None,
+            referred_to: to.map(str::to_string),
+            stamp,
+        })
+    }
+
+    fn permutations(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![vec![]];
+        }
+        let mut out = Vec::new();
+        for p in permutations(n - 1) {
+            for at in 0..=p.len() {
+                let mut q = p.clone();
+                q.insert(at, n - 1);
+                out.push(q);
+            }
+        }
+        out
+    }
+
+    /// The bug a newcomer found: "in progress" then "referred" within one
+    /// hour, filed in the other order, showed "in progress". Every order of
+    /// filing must give the same status and the same list.
+    #[test]
+    fn the_status_made_last_wins_whatever_order_it_is_filed_in() {
+        let mut e = DangerousSeededEntropy::new(b"status-order");
+        let fp = focal_point("pe-a", RecipientKeys::generate(&mut e).unwrap().public());
+        for order in permutations(5) {
+            let dir = tempfile::tempdir().unwrap();
+            let p =
+                Profile::create(dir.path(), "1234", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+            let draft = p
+                .create_draft(&DraftForm {
+                    needs: vec![Need::LegalAdvice],
+                    language: Some(Language::Es),
+                    text: "texto".into(),
+                    ..DraftForm::default()
+                })
+                .unwrap();
+            let id = p
+                .send_draft(&draft, &fp, false, UnixTime::from_hours(HOUR))
+                .unwrap();
+            let message = |i: usize| match i {
+                // An older focal point's reply, with no stamp: sorts at the
+                // start of its hour.
+                0 => Incoming::Reply(Reply {
+                    v: 1,
+                    report_id: id,
+                    text: "recibido".into(),
+                    language: None,
+                    stamp: Stamp::default(),
+                }),
+                1 => status(id, CaseStatus::InProgress, None, stamp(10, 1, "pe-a")),
+                // Same second, next in A's counter.
+                2 => status(id, CaseStatus::Referred, Some("br-b"), stamp(10, 2, "pe-a")),
+                3 => Incoming::Reply(Reply {
+                    v: 1,
+                    report_id: id,
+                    text: "somos la casa".into(),
+                    language: None,
+                    stamp: stamp(30, 1, "br-b"),
+                }),
+                _ => status(id, CaseStatus::InProgress, None, stamp(40, 2, "br-b")),
+            };
+            let headers: Vec<InnerHeader> = (0..5)
+                .map(|_| InnerHeader::new(&mut e, UnixTime::from_hours(HOUR)).unwrap())
+                .collect();
+            // File them in this order, then each again (a copy via another route).
+            for &i in order.iter().chain(order.iter()) {
+                p.file_message(&id, &headers[i], message(i)).unwrap();
+            }
+            let listed: Vec<(Option<CaseStatus>, Option<String>)> = p
+                .messages()
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.status, m.stamp.from))
+                .collect();
+            assert_eq!(
+                listed,
+                vec![
+                    (None, None),
+                    (Some(CaseStatus::InProgress), Some("pe-a".into())),
+                    (Some(CaseStatus::Referred), Some("pe-a".into())),
+                    (None, Some("br-b".into())),
+                    (Some(CaseStatus::InProgress), Some("br-b".into())),
+                ],
+                "filed in order {order:?}"
+            );
+            let report = &p.sent_reports().unwrap()[0];
+            assert_eq!(report.status, Some(CaseStatus::InProgress), "{order:?}");
+            assert_eq!(report.status_from.as_deref(), Some("br-b"));
+            assert_eq!(report.referred_to, None);
+        }
+    }
+
+    #[test]
+    fn after_a_referral_the_report_says_where_the_case_went() {
+        let mut e = DangerousSeededEntropy::new(b"referred");
+        let fp = focal_point("pe-a", RecipientKeys::generate(&mut e).unwrap().public());
+        let dir = tempfile::tempdir().unwrap();
+        let p = Profile::create(dir.path(), "1234", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+        let draft = p
+            .create_draft(&DraftForm {
+                text: "texto".into(),
+                ..DraftForm::default()
+            })
+            .unwrap();
+        let id = p
+            .send_draft(&draft, &fp, false, UnixTime::from_hours(HOUR))
+            .unwrap();
+        let h = |e: &mut DangerousSeededEntropy| {
+            InnerHeader::new(e, UnixTime::from_hours(HOUR)).unwrap()
+        };
+        let referred = status(id, CaseStatus::Referred, Some("br-b"), stamp(20, 2, "pe-a"));
+        let earlier = status(id, CaseStatus::InProgress, None, stamp(10, 1, "pe-a"));
+        assert!(p.file_message(&id, &h(&mut e), referred).unwrap());
+        assert!(p.file_message(&id, &h(&mut e), earlier).unwrap());
+        let report = &p.sent_reports().unwrap()[0];
+        assert_eq!(report.status, Some(CaseStatus::Referred));
+        assert_eq!(report.referred_to.as_deref(), Some("br-b"));
+        assert_eq!(report.status_from.as_deref(), Some("pe-a"));
     }
 }

@@ -6,8 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use amparo_core::drafts::DraftForm;
-use amparo_core::focal::CaseFilter;
+use amparo_core::focal::{CaseEventKind, CaseFilter};
 use amparo_core::relay::{RelayClient, RelayConfig};
+use amparo_core::settings::Settings;
 use amparo_core::store::{KdfParams, Profile};
 use amparo_protocol::directory::{FocalPoint, LocalizedText};
 use amparo_protocol::entropy::SystemEntropy;
@@ -60,6 +61,13 @@ async fn case_is_filed_answered_and_referred() {
         a.create_focal_identity().is_err(),
         "one key set per focal point profile"
     );
+    for (p, fp) in [(&a, &fp_a), (&b, &fp_b)] {
+        p.save_settings(&Settings {
+            focal_point_id: Some(fp.id.clone()),
+            ..Settings::default()
+        })
+        .unwrap();
+    }
 
     // The survivor sends a report with a document.
     let draft = survivor
@@ -177,6 +185,19 @@ async fn case_is_filed_answered_and_referred() {
         vec!["Gracias, puedo ir el martes.".to_string()]
     );
 
+    // A cannot refer the case to itself, by its id or under another name
+    // with its own keys; nothing is queued or changed when it tries.
+    let outbox = a.outbox_len().unwrap();
+    let itself = entry("pe-piu-defensoria-2", fp_a.keys);
+    for to in [&fp_a, &itself] {
+        assert!(a.refer_case(&report_id, &fp_a.id, to, "x", now()).is_err());
+    }
+    assert_eq!(a.outbox_len().unwrap(), outbox);
+    assert_eq!(
+        a.case(&report_id).unwrap().summary.status,
+        CaseStatus::InProgress
+    );
+
     // A refers the case to B (a shelter), with a note for B.
     a.refer_case(
         &report_id,
@@ -197,6 +218,39 @@ async fn case_is_filed_answered_and_referred() {
         .unwrap()
         .len(),
         1
+    );
+    // A's own record of the case: her message, its reply, its statuses
+    // and where it sent the case, in the order they happened.
+    let history: Vec<_> = a
+        .case(&report_id)
+        .unwrap()
+        .history
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            CaseEventKind::Reply {
+                text: "Podemos ofrecerle un lugar seguro.".into()
+            },
+            CaseEventKind::Status {
+                status: CaseStatus::InProgress,
+                message: None
+            },
+            CaseEventKind::FromSurvivor {
+                text: "Gracias, puedo ir el martes.".into(),
+                seq: Some(1)
+            },
+            CaseEventKind::Referred {
+                to: "pe-piu-casa-refugio".into(),
+                note: "Necesita refugio esta semana.".into()
+            },
+        ]
+    );
+    assert_eq!(
+        a.case(&report_id).unwrap().summary.referred_to.as_deref(),
+        Some("pe-piu-casa-refugio")
     );
     let (_, at_b) = b
         .focal_sync(&client, &keys, now, &mut |_| {})
@@ -242,11 +296,35 @@ async fn case_is_filed_answered_and_referred() {
         .sync(&client, &keys, now, &mut |_| {})
         .await
         .unwrap();
-    assert!(
-        survivor
-            .messages()
-            .unwrap()
-            .iter()
-            .any(|m| m.text.as_deref() == Some("Soy de la casa refugio; la llamamos hoy."))
+    // She sees every message in the order it was made, each with the office
+    // that wrote it, and her case where it is now.
+    let seen: Vec<(Option<CaseStatus>, Option<String>, Option<String>)> = survivor
+        .messages()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.status, m.text, m.stamp.from))
+        .collect();
+    let a_id = Some("pe-piu-defensoria".to_string());
+    let b_id = Some("pe-piu-casa-refugio".to_string());
+    assert_eq!(
+        seen,
+        vec![
+            (
+                None,
+                Some("Podemos ofrecerle un lugar seguro.".into()),
+                a_id.clone()
+            ),
+            (Some(CaseStatus::InProgress), None, a_id.clone()),
+            (Some(CaseStatus::Referred), None, a_id.clone()),
+            (
+                None,
+                Some("Soy de la casa refugio; la llamamos hoy.".into()),
+                b_id
+            ),
+        ]
     );
+    let sent = &survivor.sent_reports().unwrap()[0];
+    assert_eq!(sent.status, Some(CaseStatus::Referred));
+    assert_eq!(sent.referred_to.as_deref(), Some("pe-piu-casa-refugio"));
+    assert_eq!(sent.status_from, a_id);
 }

@@ -105,6 +105,7 @@ async fn send_sync_and_read_the_answer() {
         report_id,
         text: "La acompañaremos a la fiscalía.".into(),
         language: Some(Language::Es),
+        stamp: Default::default(),
     };
     let status = StatusUpdate {
         v: 1,
@@ -112,6 +113,7 @@ async fn send_sync_and_read_the_answer() {
         status: CaseStatus::InProgress,
         message: None,
         referred_to: None,
+        stamp: Default::default(),
     };
     let mut answers = Vec::new();
     for (purpose, body) in [

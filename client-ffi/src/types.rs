@@ -593,8 +593,15 @@ pub struct SentReport {
     /// trusts for delivery): still in the outbox, offered again at each
     /// sync until a trusted receipt arrives. Counted in `pending` too.
     pub handed_over: u64,
-    /// The latest case status the focal point sent.
+    /// The latest case status a focal point sent: the one it made last,
+    /// whatever order the messages arrived in.
     pub status: Option<CaseStatus>,
+    /// The directory id of the focal point that set that status, if it
+    /// said (after a referral, the office the case went to). Show its name
+    /// from the directory.
+    pub status_from: Option<String>,
+    /// Where the case went, if that latest status is `Referred`.
+    pub referred_to: Option<String>,
     /// Messages not yet read.
     pub unread: u64,
 }
@@ -609,6 +616,8 @@ impl From<survivor::SentReport> for SentReport {
             delivered: r.delivered as u64,
             handed_over: r.handed_over as u64,
             status: r.status.map(Into::into),
+            status_from: r.status_from,
+            referred_to: r.referred_to,
             unread: r.unread as u64,
         }
     }
@@ -631,6 +640,13 @@ pub struct ReceivedMessage {
     pub hour: u32,
     /// Whether she has read it.
     pub read: bool,
+    /// Seconds since the epoch when the focal point wrote it, by its clock
+    /// (absent from older focal points). `messages()` is already in the
+    /// order they were made.
+    pub written_at: Option<u64>,
+    /// The directory id of the focal point that wrote it, if it said: after
+    /// a referral, the office the case went to writes on the same channel.
+    pub from: Option<String>,
 }
 
 impl From<survivor::ReceivedMessage> for ReceivedMessage {
@@ -643,6 +659,8 @@ impl From<survivor::ReceivedMessage> for ReceivedMessage {
             referred_to: m.referred_to,
             hour: m.hour,
             read: m.read,
+            written_at: m.stamp.at,
+            from: m.stamp.from,
         }
     }
 }
@@ -792,6 +810,8 @@ pub struct CaseSummary {
     pub region: Option<String>,
     /// The focal point that referred it here, if any.
     pub referred_by: Option<String>,
+    /// The focal point this office referred it to, if its status is `Referred`.
+    pub referred_to: Option<String>,
 }
 
 impl From<focal::CaseSummary> for CaseSummary {
@@ -803,6 +823,7 @@ impl From<focal::CaseSummary> for CaseSummary {
             needs: map(&s.needs),
             region: s.region,
             referred_by: s.referred_by,
+            referred_to: s.referred_to,
         }
     }
 }
@@ -836,6 +857,66 @@ pub struct Case {
     pub attachments: Vec<CaseAttachment>,
     /// Follow-up messages from her, oldest first.
     pub messages: Vec<String>,
+    /// Everything that happened on the case at this office, oldest first.
+    pub history: Vec<CaseEvent>,
+}
+
+/// One thing that happened on a case at this focal point.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CaseEvent {
+    /// Seconds since the epoch (for her messages, the start of the hour
+    /// her phone sealed it in).
+    pub at: u64,
+    /// What happened.
+    pub kind: CaseEventKind,
+}
+
+/// What happened, in a [`CaseEvent`].
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum CaseEventKind {
+    /// A follow-up message from the survivor.
+    FromSurvivor {
+        /// Her text.
+        text: String,
+    },
+    /// A reply this office sent her.
+    Reply {
+        /// The text.
+        text: String,
+    },
+    /// A status this office set.
+    Status {
+        /// The new status.
+        status: CaseStatus,
+        /// The message sent with it.
+        message: Option<String>,
+    },
+    /// This office referred the case.
+    Referred {
+        /// The directory id of the focal point it went to.
+        to: String,
+        /// The note for that office.
+        note: String,
+    },
+}
+
+impl From<focal::CaseEvent> for CaseEvent {
+    fn from(e: focal::CaseEvent) -> Self {
+        CaseEvent {
+            at: e.at,
+            kind: match e.kind {
+                focal::CaseEventKind::FromSurvivor { text, .. } => {
+                    CaseEventKind::FromSurvivor { text }
+                }
+                focal::CaseEventKind::Reply { text } => CaseEventKind::Reply { text },
+                focal::CaseEventKind::Status { status, message } => CaseEventKind::Status {
+                    status: status.into(),
+                    message,
+                },
+                focal::CaseEventKind::Referred { to, note } => CaseEventKind::Referred { to, note },
+            },
+        }
+    }
 }
 
 impl From<focal::Case> for Case {
@@ -869,6 +950,7 @@ impl From<focal::Case> for Case {
                 })
                 .collect(),
             messages: c.messages,
+            history: c.history.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -137,7 +137,7 @@ prop_compose! {
             text,
             attachments,
             reply_to,
-            referral: referral.map(|(from_focal_point, note)| Referral { from_focal_point, note }),
+            referral: referral.map(|(from_focal_point, note)| Referral { from_focal_point, note, seq: None }),
         }
     }
 }
@@ -153,8 +153,11 @@ proptest! {
 
     #[test]
     fn reply_and_status_round_trip(id in any::<[u8; 16]>(), t in text(300), l in proptest::option::of(language()),
-                                   s in 0usize..4, msg in proptest::option::of(text(100))) {
-        let reply = Reply { v: 1, report_id: id, text: t, language: l };
+                                   s in 0usize..4, msg in proptest::option::of(text(100)),
+                                   at in proptest::option::of(any::<u64>()), seq in proptest::option::of(any::<u32>()),
+                                   from in proptest::option::of("[a-z][a-z0-9_-]{0,63}")) {
+        let stamp = Stamp { at, seq, from };
+        let reply = Reply { v: 1, report_id: id, text: t, language: l, stamp: stamp.clone() };
         prop_assert_eq!(Reply::from_json(&reply.to_json().unwrap()).unwrap(), reply);
         let status = [CaseStatus::Received, CaseStatus::InProgress, CaseStatus::Referred, CaseStatus::Closed][s];
         let update = StatusUpdate {
@@ -163,6 +166,7 @@ proptest! {
             status,
             message: msg,
             referred_to: (status == CaseStatus::Referred).then(|| "pe-lima-ong".to_string()),
+            stamp: Stamp { from: stamp.from.filter(|f| f != "pe-lima-ong"), ..stamp },
         };
         prop_assert_eq!(StatusUpdate::from_json(&update.to_json().unwrap()).unwrap(), update);
     }

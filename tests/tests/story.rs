@@ -129,6 +129,7 @@ async fn report_travels_directly_and_by_facilitator_and_is_answered() {
             report_id,
             text: "Procure o posto de saúde hoje; a PEP funciona até 72 horas.".into(),
             language: Some(Language::Pt),
+            stamp: Default::default(),
         };
         let h = InnerHeader::new(&mut e, now()).unwrap();
         let env = Envelope::seal(

@@ -28,7 +28,7 @@ use amparo_protocol::padding::{self, FLAG_COVER, InnerHeader};
 use amparo_protocol::payload::chunk::{CHUNK_DATA_MAX, chunk_count};
 use amparo_protocol::payload::{
     AggressorKind, AttachmentKind, AttachmentRef, CaseStatus, IncidentDate, Language, Need,
-    Payload, Place, Referral, Reply, Report, StatusUpdate, ViolenceKind, split_attachment,
+    Payload, Place, Referral, Reply, Report, Stamp, StatusUpdate, ViolenceKind, split_attachment,
 };
 use amparo_protocol::primitives::ed25519::SigningKey;
 use amparo_protocol::receipt::Receipt;
@@ -77,7 +77,10 @@ fn attachment(
 /// Three reports shaped like real ones: Spanish with a photo, Portuguese
 /// with audio and a referral (long enough for the 4 KiB class), and a short
 /// English one with a leap-day date.
-fn reports(e: &mut DangerousSeededEntropy, reply_to: RecipientPublic) -> Vec<(&'static str, Report)> {
+fn reports(
+    e: &mut DangerousSeededEntropy,
+    reply_to: RecipientPublic,
+) -> Vec<(&'static str, Report)> {
     let es = Report {
         v: 1,
         violence: vec![
@@ -99,7 +102,11 @@ fn reports(e: &mut DangerousSeededEntropy, reply_to: RecipientPublic) -> Vec<(&'
         },
         aggressors: vec![AggressorKind::PoliceOrSecurity],
         aggressor_other: None,
-        needs: vec![Need::LegalAdvice, Need::StiHivPep, Need::PsychologicalSupport],
+        needs: vec![
+            Need::LegalAdvice,
+            Need::StiHivPep,
+            Need::PsychologicalSupport,
+        ],
         language: Language::Es,
         text: "Dos agentes me pararon en la calle, me quitaron el dinero y el \
                documento y me amenazaron con llevarme detenida si no les pagaba \
@@ -151,6 +158,7 @@ fn reports(e: &mut DangerousSeededEntropy, reply_to: RecipientPublic) -> Vec<(&'
         ],
         reply_to,
         referral: Some(Referral {
+            seq: Some(3),
             from_focal_point: "pe-ucayali-defensoria".into(),
             note: "Caso derivado: la persona está en Río Branco; necesita PEP urgente.".into(),
         }),
@@ -166,7 +174,10 @@ fn reports(e: &mut DangerousSeededEntropy, reply_to: RecipientPublic) -> Vec<(&'
             approximate: false,
         }),
         place: Place::default(),
-        aggressors: vec![AggressorKind::ThirdPartyOrPimp, AggressorKind::OrganizedCrime],
+        aggressors: vec![
+            AggressorKind::ThirdPartyOrPimp,
+            AggressorKind::OrganizedCrime,
+        ],
         aggressor_other: None,
         needs: vec![Need::Children, Need::Other],
         language: Language::En,
@@ -177,10 +188,18 @@ fn reports(e: &mut DangerousSeededEntropy, reply_to: RecipientPublic) -> Vec<(&'
         reply_to,
         referral: None,
     };
-    vec![("report-es.json", es), ("report-pt.json", pt), ("report-en.json", en)]
+    vec![
+        ("report-es.json", es),
+        ("report-pt.json", pt),
+        ("report-en.json", en),
+    ]
 }
 
-fn directory(e: &mut DangerousSeededEntropy, fixed: &RecipientKeys, relay: &SigningKey) -> Result<Directory> {
+fn directory(
+    e: &mut DangerousSeededEntropy,
+    fixed: &RecipientKeys,
+    relay: &SigningKey,
+) -> Result<Directory> {
     let other = RecipientKeys::generate(e)?;
     let text = |es: &str, pt: &str, en: &str| LocalizedText {
         es: es.into(),
@@ -206,7 +225,11 @@ fn directory(e: &mut DangerousSeededEntropy, fixed: &RecipientKeys, relay: &Sign
             },
             FocalPoint {
                 id: "br-acre-casa_abrigo".into(),
-                name: text("Casa Abrigo, Acre", "Casa Abrigo, Acre", "Casa Abrigo shelter, Acre"),
+                name: text(
+                    "Casa Abrigo, Acre",
+                    "Casa Abrigo, Acre",
+                    "Casa Abrigo shelter, Acre",
+                ),
                 organization: "Rede de Apoio".into(),
                 regions: vec!["BR-AC".into()],
                 categories: vec![Need::HealthCare, Need::StiHivPep, Need::MigrationStatus],
@@ -268,15 +291,27 @@ fn main() -> Result<()> {
                    martes? Si no, te llamamos al número que prefieras."
                 .into(),
             language: Some(Language::Es),
+            stamp: Stamp {
+                at: Some(1_790_000_000),
+                seq: Some(1),
+                from: Some("pe-ucayali-defensoria".into()),
+            },
         },
         Reply {
             v: 1,
             report_id,
             text: "Sí, el martes puedo.".into(),
             language: None,
+            stamp: Stamp {
+                seq: Some(1),
+                ..Stamp::default()
+            },
         },
     ];
-    let reply_json: Vec<Vec<u8>> = replies.iter().map(Payload::to_json).collect::<Result<_>>()?;
+    let reply_json: Vec<Vec<u8>> = replies
+        .iter()
+        .map(Payload::to_json)
+        .collect::<Result<_>>()?;
     c.write("payload", "reply-fp.json", &reply_json[0]);
     c.write("payload", "reply-survivor.json", &reply_json[1]);
     let statuses = [
@@ -286,6 +321,11 @@ fn main() -> Result<()> {
             status: CaseStatus::InProgress,
             message: Some("Una abogada revisa tu caso.".into()),
             referred_to: None,
+            stamp: Stamp {
+                at: Some(1_790_000_060),
+                seq: Some(2),
+                from: Some("pe-ucayali-defensoria".into()),
+            },
         },
         StatusUpdate {
             v: 1,
@@ -293,16 +333,22 @@ fn main() -> Result<()> {
             status: CaseStatus::Referred,
             message: None,
             referred_to: Some("br-acre-casa_abrigo".into()),
+            stamp: Stamp::default(),
         },
     ];
-    let status_json: Vec<Vec<u8>> = statuses.iter().map(Payload::to_json).collect::<Result<_>>()?;
+    let status_json: Vec<Vec<u8>> = statuses
+        .iter()
+        .map(Payload::to_json)
+        .collect::<Result<_>>()?;
     c.write("payload", "status-in-progress.json", &status_json[0]);
     c.write("payload", "status-referred.json", &status_json[1]);
     // Chunk bodies: a one-chunk photo and the short tail of a two-chunk audio.
     let photo: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
     let photo_chunks = split_attachment(random(&mut e), &photo)?;
     c.write("payload", "chunk-single.bin", &photo_chunks[0]);
-    let audio: Vec<u8> = (0..CHUNK_DATA_MAX as u32 + 500).map(|i| (i % 253) as u8).collect();
+    let audio: Vec<u8> = (0..CHUNK_DATA_MAX as u32 + 500)
+        .map(|i| (i % 253) as u8)
+        .collect();
     let audio_chunks = split_attachment(random(&mut e), &audio)?;
     c.write("payload", "chunk-tail.bin", &audio_chunks[1]);
 
@@ -312,11 +358,27 @@ fn main() -> Result<()> {
         flags: FLAG_COVER,
         ..InnerHeader::new(&mut e, NOW)?
     };
-    c.write("padding", "report-1k.bin", &padding::pad(&header, &report_json[0])?);
-    c.write("padding", "report-4k.bin", &padding::pad(&header, &report_json[1])?);
-    c.write("padding", "reply-16k.bin", &padding::pad_to(&header, &reply_json[0], 16 * 1024)?);
+    c.write(
+        "padding",
+        "report-1k.bin",
+        &padding::pad(&header, &report_json[0])?,
+    );
+    c.write(
+        "padding",
+        "report-4k.bin",
+        &padding::pad(&header, &report_json[1])?,
+    );
+    c.write(
+        "padding",
+        "reply-16k.bin",
+        &padding::pad_to(&header, &reply_json[0], 16 * 1024)?,
+    );
     c.write("padding", "cover-1k.bin", &padding::pad(&cover, b"")?);
-    c.write("padding", "chunk-64k.bin", &padding::pad(&header, &audio_chunks[0])?);
+    c.write(
+        "padding",
+        "chunk-64k.bin",
+        &padding::pad(&header, &audio_chunks[0])?,
+    );
 
     // --- envelopes --------------------------------------------------------
     // (name, purpose, inner header, body); sealed once to another recipient
@@ -353,10 +415,22 @@ fn main() -> Result<()> {
     c.write("directory", "signed-v1-small.bin", signed_small.as_bytes());
     // The same document signed by a key the target does not trust.
     let mallory = SigningKey::generate(&mut e)?;
-    c.write("directory", "signed-by-other.bin", dir.sign(4, &mallory)?.as_bytes());
+    c.write(
+        "directory",
+        "signed-by-other.bin",
+        dir.sign(4, &mallory)?.as_bytes(),
+    );
     // JSON bodies, for the unsigned path.
-    c.write("directory", "body.json", &serde_json::to_vec(&dir).expect("json"));
-    c.write("directory", "body-pretty.json", &serde_json::to_vec_pretty(&small).expect("json"));
+    c.write(
+        "directory",
+        "body.json",
+        &serde_json::to_vec(&dir).expect("json"),
+    );
+    c.write(
+        "directory",
+        "body-pretty.json",
+        &serde_json::to_vec_pretty(&small).expect("json"),
+    );
 
     // --- receipts ---------------------------------------------------------
     let receipts: Vec<Receipt> = sealed_other
@@ -387,22 +461,46 @@ fn main() -> Result<()> {
     }
     enc.directory(signed_small.as_bytes())?;
     let mixed = enc.finish();
-    c.write("bundle", "mixed-whole.bin", &with_control(0x00, mixed.clone()));
-    c.write("bundle", "mixed-pieces.bin", &with_control(0x4d, mixed.clone()));
+    c.write(
+        "bundle",
+        "mixed-whole.bin",
+        &with_control(0x00, mixed.clone()),
+    );
+    c.write(
+        "bundle",
+        "mixed-pieces.bin",
+        &with_control(0x4d, mixed.clone()),
+    );
     // Cut short (a transfer that stopped): decodes a prefix then fails.
-    c.write("bundle", "mixed-cut.bin", &with_control(0x06, mixed[..mixed.len() / 2].to_vec()));
+    c.write(
+        "bundle",
+        "mixed-cut.bin",
+        &with_control(0x06, mixed[..mixed.len() / 2].to_vec()),
+    );
     // The way back: the full directory and receipts only, in 1-byte pieces.
     let mut enc = BundleEncoder::new();
     enc.directory(signed.as_bytes())?;
     for r in receipts.iter().chain([&r_other]) {
         enc.receipt(r)?;
     }
-    c.write("bundle", "directory-receipts.bin", &with_control(0x01, enc.finish()));
+    c.write(
+        "bundle",
+        "directory-receipts.bin",
+        &with_control(0x01, enc.finish()),
+    );
     // One 4 KiB envelope, and an empty bundle.
     let mut enc = BundleEncoder::new();
     enc.envelope(&sealed_other[1])?;
-    c.write("bundle", "one-envelope.bin", &with_control(0x05, enc.finish()));
-    c.write("bundle", "empty.bin", &with_control(0x03, BundleEncoder::new().finish()));
+    c.write(
+        "bundle",
+        "one-envelope.bin",
+        &with_control(0x05, enc.finish()),
+    );
+    c.write(
+        "bundle",
+        "empty.bin",
+        &with_control(0x03, BundleEncoder::new().finish()),
+    );
 
     // --- HTTP bodies (selector byte || body): 0 batch, 1 results, 2 page ---
     use amparo_protocol::wire::{self, EnvelopeResult, RejectCode};
@@ -414,15 +512,27 @@ fn main() -> Result<()> {
     let batch = wire::encode_batch(sealed_other.iter().take(3).map(|e| e.as_bytes()));
     c.write("wire", "batch-3.bin", &with_selector(0, batch.clone()));
     c.write("wire", "batch-empty.bin", &with_selector(0, Vec::new()));
-    c.write("wire", "batch-cut.bin", &with_selector(0, batch[..batch.len() / 2].to_vec()));
+    c.write(
+        "wire",
+        "batch-cut.bin",
+        &with_selector(0, batch[..batch.len() / 2].to_vec()),
+    );
     let results = [
         EnvelopeResult::Accepted(receipts[0]),
         EnvelopeResult::Rejected(RejectCode::BadSizeClass),
         EnvelopeResult::Accepted(receipts[1]),
     ];
-    c.write("wire", "results.bin", &with_selector(1, wire::encode_results(&results)));
+    c.write(
+        "wire",
+        "results.bin",
+        &with_selector(1, wire::encode_results(&results)),
+    );
     let page = wire::encode_page(
-        sealed_other.iter().take(2).enumerate().map(|(i, e)| (i as u64 * 7 + 1, e.as_bytes())),
+        sealed_other
+            .iter()
+            .take(2)
+            .enumerate()
+            .map(|(i, e)| (i as u64 * 7 + 1, e.as_bytes())),
     );
     c.write("wire", "page-2.bin", &with_selector(2, page));
 
@@ -431,18 +541,32 @@ fn main() -> Result<()> {
     let request_seed = |method: &str, target: &str, body: &[u8], e: &mut DangerousSeededEntropy| {
         let proof = RequestProof::sign(fixed.signing(), method, target, body, NOW, e)?;
         let header = proof.to_header();
-        let mut v = u16::try_from(header.len()).expect("short header").to_be_bytes().to_vec();
+        let mut v = u16::try_from(header.len())
+            .expect("short header")
+            .to_be_bytes()
+            .to_vec();
         v.extend_from_slice(header.as_bytes());
         v.extend_from_slice(target.as_bytes());
         v.push(0);
         v.extend_from_slice(body);
         Ok::<_, amparo_protocol::ProtocolError>(v)
     };
-    let fetch_target = format!("/v1/mailboxes/{}/envelopes?after=0&limit=100", fixed.mailbox());
-    c.write("request", "fetch.bin", &request_seed("GET", &fetch_target, b"", &mut e)?);
+    let fetch_target = format!(
+        "/v1/mailboxes/{}/envelopes?after=0&limit=100",
+        fixed.mailbox()
+    );
+    c.write(
+        "request",
+        "fetch.bin",
+        &request_seed("GET", &fetch_target, b"", &mut e)?,
+    );
     let ack_target = format!("/v1/mailboxes/{}/ack", fixed.mailbox());
     let ack_body = format!("{{\"ids\":[\"{}\"]}}", sealed_other[0].id());
-    c.write("request", "ack.bin", &request_seed("POST", &ack_target, ack_body.as_bytes(), &mut e)?);
+    c.write(
+        "request",
+        "ack.bin",
+        &request_seed("POST", &ack_target, ack_body.as_bytes(), &mut e)?,
+    );
 
     // --- many-mailbox bodies (selector || body): 0 fetch, 1 ack, 2 answer ---
     use amparo_protocol::grant::FetchGrant;
@@ -459,12 +583,19 @@ fn main() -> Result<()> {
         NOW,
         &mut e,
     )?;
-    c.write("mailboxes", "fetch-key-grants.bin", &with_selector(0, fetch.clone()));
+    c.write(
+        "mailboxes",
+        "fetch-key-grants.bin",
+        &with_selector(0, fetch.clone()),
+    );
     let fetch_one = mailboxes::sign_fetch(&[(FetchAuth::Key(fixed.signing()), 3)], 1, NOW, &mut e)?;
     c.write("mailboxes", "fetch-one.bin", &with_selector(0, fetch_one));
     let ack = mailboxes::sign_ack(
         &[
-            (fixed.signing(), vec![sealed_other[0].id(), sealed_other[1].id()]),
+            (
+                fixed.signing(),
+                vec![sealed_other[0].id(), sealed_other[1].id()],
+            ),
             (other.signing(), vec![sealed_other[2].id()]),
         ],
         NOW,
@@ -476,10 +607,17 @@ fn main() -> Result<()> {
             items: vec![(1u64, sealed_other[0].as_bytes().to_vec())],
             more: false,
         },
-        FetchResult::Page { items: vec![], more: true },
+        FetchResult::Page {
+            items: vec![],
+            more: true,
+        },
         FetchResult::Refused,
     ]);
-    c.write("mailboxes", "answer-3.bin", &with_selector(2, answer.clone()));
+    c.write(
+        "mailboxes",
+        "answer-3.bin",
+        &with_selector(2, answer.clone()),
+    );
 
     // The seeds must reach past every check of their decoders.
     use amparo_protocol::bundle;
@@ -494,8 +632,14 @@ fn main() -> Result<()> {
         StatusUpdate::from_json(json)?;
     }
     let vk = coordinator.verifying_key();
-    assert_eq!(SignedDirectory::verify(signed.as_bytes(), &vk)?.directory(), &dir);
-    assert_eq!(SignedDirectory::verify(signed_small.as_bytes(), &vk)?.directory(), &small);
+    assert_eq!(
+        SignedDirectory::verify(signed.as_bytes(), &vk)?.directory(),
+        &dir
+    );
+    assert_eq!(
+        SignedDirectory::verify(signed_small.as_bytes(), &vk)?.directory(),
+        &small
+    );
     assert_eq!(bundle::decode_all(&mixed)?.len(), 9);
     for r in &receipts {
         r.verify(&relay.verifying_key())?;
@@ -505,7 +649,10 @@ fn main() -> Result<()> {
     assert_eq!(mailboxes::verify_fetch(&fetch, NOW)?.entries.len(), 3);
     assert_eq!(mailboxes::verify_ack(&ack, NOW)?.entries.len(), 2);
     assert_eq!(mailboxes::decode_fetch_answer(&answer, 3)?.len(), 3);
-    assert_eq!(wire::decode_results(&wire::encode_results(&results))?, results);
+    assert_eq!(
+        wire::decode_results(&wire::encode_results(&results))?,
+        results
+    );
 
     println!("{} files written", c.written);
     Ok(())

@@ -13,7 +13,7 @@ pub mod reply;
 pub mod report;
 
 pub use chunk::{ChunkBody, split_attachment};
-pub use reply::{CaseStatus, Reply, StatusUpdate};
+pub use reply::{CaseStatus, Reply, Stamp, StatusUpdate};
 pub use report::{
     AggressorKind, AttachmentKind, AttachmentRef, IncidentDate, Language, Need, Place, Referral,
     Report, ViolenceKind,

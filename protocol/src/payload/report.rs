@@ -245,6 +245,12 @@ pub struct Referral {
     pub from_focal_point: String,
     /// Note for the receiving focal point.
     pub note: String,
+    /// The `seq` of the referring office's "referred" status on the
+    /// survivor's channel. The receiving office numbers its own messages on
+    /// from it, so that the survivor's phone orders the two offices'
+    /// messages even when they fall in the same second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u32>,
 }
 
 /// A report from a survivor to a focal point.
