@@ -238,6 +238,8 @@ fn start_relay<S: Store>(store: S) -> String {
             },
             coordinator_key: None,
             workers: None,
+            metrics: Default::default(),
+            metrics_listener: None,
         },
         system_clock(),
         listener,

@@ -10,6 +10,8 @@ use amparo_protocol::primitives::ed25519::VerifyingKey;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::metrics::{MetricsAccess, MetricsToken};
+
 /// Default listen address: loopback only, so a fresh relay is never exposed
 /// by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
@@ -30,9 +32,13 @@ pub const DEFAULT_MAX_BATCH: usize = 256;
 #[derive(Debug, Parser)]
 #[command(name = "amparo-relay", version, args_override_self = true)]
 pub struct Args {
+    /// What to do instead of running the relay.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// TOML file with any of the settings below (keys as the long flag names
     /// with underscores, e.g. `max_body_bytes = 1048576`).
-    #[arg(long, env = "AMPARO_CONFIG")]
+    #[arg(long, env = "AMPARO_CONFIG", global = true)]
     pub config: Option<PathBuf>,
 
     /// Address and port to listen on [default: 127.0.0.1:8470].
@@ -40,8 +46,9 @@ pub struct Args {
     pub listen: Option<SocketAddr>,
 
     /// Directory for the receipt-signing key and the SQLite database
-    /// [default: ./amparo-relay-data].
-    #[arg(long, env = "AMPARO_DATA_DIR")]
+    /// [default: ./amparo-relay-data]. Keep it across restarts and upgrades,
+    /// and back it up: phones trust receipts signed by the key in it.
+    #[arg(long, env = "AMPARO_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 
     /// Database URL: `sqlite://PATH` or `postgres://…` [default: SQLite in
@@ -92,6 +99,41 @@ pub struct Args {
     /// Seconds between attempts to reach the upstream relay [default: 10].
     #[arg(long, env = "AMPARO_FORWARD_INTERVAL")]
     pub forward_interval: Option<u64>,
+
+    /// Serve /metrics on this address of its own (e.g. 127.0.0.1:9470),
+    /// which answers nothing else; the public listener then has no /metrics.
+    /// Without this, metrics_token or public_metrics, /metrics is off (404).
+    #[arg(long, env = "AMPARO_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Require `Authorization: Bearer TOKEN` to read /metrics (16 to 256
+    /// characters, e.g. from `openssl rand -hex 32`). Alone, it serves
+    /// /metrics on the public listener to holders of the token; with
+    /// metrics_listen, on that listener. Prefer the variable or the settings
+    /// file to the flag, which other users of the machine can see.
+    #[arg(long, env = "AMPARO_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Serve /metrics on the public listener to anyone, without a token (as
+    /// relays did before metrics_listen and metrics_token): only for a relay
+    /// that nobody but its operator can reach.
+    #[arg(long, env = "AMPARO_PUBLIC_METRICS")]
+    pub public_metrics: bool,
+}
+
+/// What `amparo-relay` can do besides running the relay.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print the relay's receipt public key (base64url) from its data
+    /// directory, without starting the relay: the key coordinators list in
+    /// the directory, and field relays (--upstream-key) and phones trust.
+    /// Fails if there is no key yet, unless --create is given.
+    Key {
+        /// Create the key if the data directory has none yet, as the relay
+        /// does on its first start.
+        #[arg(long)]
+        create: bool,
+    },
 }
 
 /// The same settings, as read from the TOML file.
@@ -110,6 +152,9 @@ struct FileSettings {
     upstream: Option<String>,
     upstream_key: Option<String>,
     forward_interval: Option<u64>,
+    metrics_listen: Option<SocketAddr>,
+    metrics_token: Option<String>,
+    public_metrics: Option<bool>,
 }
 
 /// Resolved settings.
@@ -135,6 +180,17 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Field relay: where to forward, and whose receipts count.
     pub upstream: Option<Upstream>,
+    /// Who may read `/metrics`, and where.
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read `/metrics`, and where.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// Who.
+    pub access: MetricsAccess,
+    /// A listen address of its own, or `None` for the public listener.
+    pub listen: Option<SocketAddr>,
 }
 
 /// A field relay's upstream.
@@ -183,13 +239,64 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
     })
 }
 
+fn file_of(args: &Args) -> Result<FileSettings, ConfigError> {
+    match &args.config {
+        Some(p) => read_file(p),
+        None => Ok(FileSettings::default()),
+    }
+}
+
+/// The data directory alone (flag or variable, then the file, then the
+/// default), for commands that need nothing else.
+pub fn data_dir(args: &Args) -> Result<PathBuf, ConfigError> {
+    Ok(args
+        .data_dir
+        .clone()
+        .or(file_of(args)?.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+}
+
+fn metrics_config(
+    listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
+    token: Option<String>,
+    public: bool,
+) -> Result<MetricsConfig, ConfigError> {
+    let token = token
+        .filter(|t| !t.is_empty())
+        .map(|t| MetricsToken::new(t.trim()))
+        .transpose()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    if public && (metrics_listen.is_some() || token.is_some()) {
+        return Err(ConfigError::Invalid(
+            "public_metrics serves /metrics to anyone on the public listener; it cannot be combined with metrics_listen or metrics_token".into(),
+        ));
+    }
+    if metrics_listen.is_some_and(|m| m == listen && m.port() != 0) {
+        return Err(ConfigError::Invalid(
+            "metrics_listen must use another port than listen".into(),
+        ));
+    }
+    let access = match token {
+        Some(t) => MetricsAccess::Bearer(t),
+        None if public || metrics_listen.is_some() => MetricsAccess::Open,
+        None => MetricsAccess::Off,
+    };
+    Ok(MetricsConfig {
+        access,
+        listen: metrics_listen,
+    })
+}
+
 impl Config {
     /// Resolves flags and environment (already in `args`), then the file, then defaults.
     pub fn resolve(args: Args) -> Result<Config, ConfigError> {
-        let file = match &args.config {
-            Some(p) => read_file(p)?,
-            None => FileSettings::default(),
-        };
+        let file = file_of(&args)?;
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let listen = match args.listen.or(file.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN
@@ -288,13 +395,17 @@ impl Config {
                     .into(),
             ));
         }
+        let metrics = metrics_config(
+            listen,
+            args.metrics_listen.or(file.metrics_listen),
+            args.metrics_token.or(file.metrics_token),
+            args.public_metrics || file.public_metrics.unwrap_or(false),
+        )?;
         Ok(Config {
             upstream,
             listen,
-            data_dir: args
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            metrics,
+            data_dir,
             database_url,
             retention_hours: retention_days * 24,
             max_body_bytes,
@@ -340,5 +451,41 @@ mod tests {
         assert!(Config::resolve(args(&["--config", file.to_str().unwrap()])).is_err());
         assert!(Config::resolve(args(&["--coordinator-key", "nope"])).is_err());
         assert!(Config::resolve(args(&["--retention-days", "0"])).is_err());
+    }
+
+    #[test]
+    fn metrics_default_to_off_and_follow_the_file() {
+        let c = Config::resolve(args(&[])).unwrap();
+        assert!(matches!(c.metrics.access, MetricsAccess::Off));
+        assert_eq!(c.metrics.listen, None);
+        let c = Config::resolve(args(&["--public-metrics"])).unwrap();
+        assert!(matches!(c.metrics.access, MetricsAccess::Open));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(
+            &file,
+            "metrics_listen = \"127.0.0.1:9470\"\nmetrics_token = \"0123456789abcdef-token\"\n",
+        )
+        .unwrap();
+        let c = Config::resolve(args(&["--config", file.to_str().unwrap()])).unwrap();
+        assert!(matches!(c.metrics.access, MetricsAccess::Bearer(_)));
+        assert_eq!(c.metrics.listen.map(|a| a.port()), Some(9470));
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef-token"),
+            "the token is not in Debug output"
+        );
+        std::fs::write(&file, "metrics_listen = \"127.0.0.1:9470\"\n").unwrap();
+        let c = Config::resolve(args(&["--config", file.to_str().unwrap()])).unwrap();
+        assert!(matches!(c.metrics.access, MetricsAccess::Open));
+        std::fs::write(
+            &file,
+            "public_metrics = true\nmetrics_token = \"0123456789abcdef-token\"\n",
+        )
+        .unwrap();
+        assert!(Config::resolve(args(&["--config", file.to_str().unwrap()])).is_err());
+        assert_eq!(
+            data_dir(&args(&["--data-dir", "/srv/amparo", "key"])).unwrap(),
+            PathBuf::from("/srv/amparo")
+        );
     }
 }

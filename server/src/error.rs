@@ -20,6 +20,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// A sentence for people.
     pub message: String,
+    /// A `WWW-Authenticate` challenge to send with a 401.
+    pub challenge: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -35,7 +37,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            challenge: None,
         }
+    }
+
+    /// The same error with a `WWW-Authenticate` challenge.
+    pub fn with_challenge(mut self, challenge: &'static str) -> Self {
+        self.challenge = Some(challenge);
+        self
     }
 
     /// 400 for input that does not decode.
@@ -99,7 +108,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(c) = self.challenge {
+            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, c));
+        }
+        response.json(Body {
             error: self.code,
             message: &self.message,
         })

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commit::Committer;
 use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MetricsGate};
 use crate::store::{NewEnvelope, Store};
 
 /// Reads the time (injectable for tests).
@@ -74,6 +74,8 @@ pub struct AppState<S: Store> {
     pub limits: Limits,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Where and to whom `/metrics` is served.
+    pub metrics_gate: MetricsGate,
     /// Time.
     pub clock: Clock,
 }
@@ -81,7 +83,7 @@ pub struct AppState<S: Store> {
 /// Registers every route of the API.
 pub fn configure<S: Store>(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics::<S>))
+        .route(crate::metrics::PATH, web::get().to(metrics::<S>))
         .route("/v1/openapi.json", web::get().to(openapi))
         .route("/v1/directory", web::get().to(get_directory::<S>))
         .route("/v1/directory", web::put().to(put_directory::<S>))
@@ -141,11 +143,18 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn metrics<S: Store>(state: web::Data<AppState<S>>) -> HttpResponse {
+async fn metrics<S: Store>(
+    req: HttpRequest,
+    state: web::Data<AppState<S>>,
+) -> Result<HttpResponse, ApiError> {
+    state.metrics_gate.admit(
+        req.app_config().local_addr(),
+        req.headers().get(header::AUTHORIZATION),
+    )?;
     let counts = state.store.counts().await.ok();
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(counts))
+        .body(state.metrics.render(counts)))
 }
 
 async fn openapi() -> HttpResponse {
@@ -208,14 +217,14 @@ async fn put_directory<S: Store>(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "no_coordinator_key",
-            "This relay has no coordinator key configured, so it accepts no directory.",
+            "This relay has no coordinator key configured, so it accepts no directory. The relay's operator must restart it with the coordinator's public key: --coordinator-key KEY (or AMPARO_COORDINATOR_KEY, or coordinator_key in its settings file), where KEY is what `amparo profile create --role coordinator` printed.",
         ));
     };
     let signed = directory::SignedDirectory::verify(&body, &coordinator).map_err(|e| match e {
         ProtocolError::UnknownSigner(_) | ProtocolError::BadSignature(_) => ApiError::new(
             StatusCode::FORBIDDEN,
             e.code(),
-            "The directory is not signed by this network's coordinator.",
+            "The directory is not signed by the coordinator key this relay was started with (--coordinator-key). Sign it with that coordinator's profile, or ask the relay's operator to check the key.",
         ),
         other => ApiError::bad_input(&other),
     })?;

@@ -31,7 +31,7 @@ use amparo_protocol::{UnixTime, b64};
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::http::{AppState, Clock, Limits};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MetricsAccess, MetricsGate};
 use crate::store::{PgStore, SqliteStore, Store, StoreError};
 
 /// The OpenAPI document served at `/v1/openapi.json`.
@@ -48,6 +48,11 @@ pub struct RelayOptions {
     pub coordinator_key: Option<VerifyingKey>,
     /// HTTP worker threads.
     pub workers: Option<usize>,
+    /// Who may read `/metrics` (default: nobody).
+    pub metrics: metrics::MetricsAccess,
+    /// A listener of its own for `/metrics`: when given, it serves `/metrics`
+    /// and nothing else, and the public listener does not serve `/metrics`.
+    pub metrics_listener: Option<TcpListener>,
 }
 
 /// Why the relay could not start.
@@ -84,6 +89,14 @@ pub fn serve_with<S: Store>(
 ) -> std::io::Result<Server> {
     let field = field.map(web::Data::from);
     let metrics = Arc::new(Metrics::default());
+    let gate = MetricsGate {
+        access: options.metrics,
+        listener: options
+            .metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?,
+    };
     let state = web::Data::new(AppState {
         committer: Committer::start(store.clone()),
         store,
@@ -91,20 +104,30 @@ pub fn serve_with<S: Store>(
         coordinator_key: options.coordinator_key,
         limits: options.limits,
         metrics: metrics.clone(),
+        metrics_gate: gate.clone(),
         clock,
     });
     let mut server = HttpServer::new(move || {
         let metrics = metrics.clone();
+        let gate = gate.clone();
         let mut app = App::new().app_data(state.clone());
         if let Some(f) = &field {
             app = app.app_data(f.clone());
         }
         app
             // Every refused request is counted here, by its error code alone,
-            // whichever handler (or storage failure) refused it.
+            // whichever handler (or storage failure) refused it. The metrics
+            // listener, if there is one, answers nothing but /metrics (the
+            // address compared is this relay's own listener, never a peer's).
             .wrap_fn(move |req, srv| {
                 let metrics = metrics.clone();
-                let fut = actix_web::dev::Service::call(srv, req);
+                let fut = if gate.blocks(req.app_config().local_addr(), req.path()) {
+                    futures_util::future::Either::Left(std::future::ready(Ok(
+                        req.error_response(error::ApiError::not_found())
+                    )))
+                } else {
+                    futures_util::future::Either::Right(actix_web::dev::Service::call(srv, req))
+                };
                 async move {
                     let res = fut.await?;
                     if let Some(e) = res
@@ -120,6 +143,9 @@ pub fn serve_with<S: Store>(
             .configure(http::configure::<S>)
     })
     .listen(listener)?;
+    if let Some(l) = options.metrics_listener {
+        server = server.listen(l)?;
+    }
     if let Some(w) = options.workers {
         server = server.workers(w.max(1));
     }
@@ -163,6 +189,23 @@ async fn run_with<S: Store>(
     let receipt_key = relay_key::load_or_create(&config.data_dir)?;
     let listener = TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
+    let metrics_listener = config.metrics.listen.map(TcpListener::bind).transpose()?;
+    let metrics_where = match (&metrics_listener, &config.metrics.access) {
+        (_, MetricsAccess::Off) => {
+            "metrics off (set metrics_listen or metrics_token to serve /metrics)".to_string()
+        }
+        (Some(l), access) => format!(
+            "metrics on http://{}{}{}",
+            l.local_addr()?,
+            metrics::PATH,
+            token_note(access)
+        ),
+        (None, access) => format!(
+            "metrics on this listener's {}{}",
+            metrics::PATH,
+            token_note(access)
+        ),
+    };
     let clock = http::system_clock();
     spawn_retention(store.clone(), config.retention_hours, clock.clone());
     let field = field.map(Arc::new);
@@ -185,11 +228,16 @@ async fn run_with<S: Store>(
             },
             coordinator_key: config.coordinator_key,
             workers: config.workers,
+            metrics: config.metrics.access.clone(),
+            metrics_listener,
         },
         clock,
         listener,
         field,
     )?;
+    // Before the line that says where the relay listens: tests and scripts
+    // wait for that one and may look back for this.
+    tracing::info!("{metrics_where}");
     tracing::info!(
         "amparo-relay listening on http://{addr}, data in {} ({backend}){forwarding}, receipt key {}",
         config.data_dir.display(),
@@ -197,6 +245,13 @@ async fn run_with<S: Store>(
     );
     server.await?;
     Ok(())
+}
+
+fn token_note(access: &MetricsAccess) -> &'static str {
+    match access {
+        MetricsAccess::Bearer(_) => " (bearer token required)",
+        _ => " (no token: anyone who reaches it can read them)",
+    }
 }
 
 /// Opens the configured store and runs the relay until it is stopped.

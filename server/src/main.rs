@@ -1,17 +1,75 @@
 //! `amparo-relay`: see `amparo-relay --help`.
 
+use std::io::Write as _;
+use std::process::ExitCode;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use amparo_relay::config::{Args, Config};
+use amparo_protocol::b64;
+use amparo_relay::config::{self, Args, Command, Config};
+use amparo_relay::relay_key;
+
+/// `amparo-relay key`: prints the receipt public key of the data directory
+/// on stdout (and nothing else there, for scripts), without starting the
+/// relay.
+fn print_key(args: &Args, create: bool) -> ExitCode {
+    let dir = match config::data_dir(args) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("amparo-relay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let existed = relay_key::path_in(&dir).exists();
+    let key = if create {
+        relay_key::load_or_create(&dir).map(Some)
+    } else {
+        relay_key::load(&dir)
+    };
+    match key {
+        Ok(Some(key)) => {
+            if create && !existed {
+                eprintln!(
+                    "amparo-relay: created {}; back it up (phones trust receipts signed with it)",
+                    relay_key::path_in(&dir).display()
+                );
+            }
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                b64::encode(key.verifying_key().as_bytes())
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!(
+                "amparo-relay: there is no receipt key in {} yet. The relay creates {} on its first start; \
+                 `amparo-relay key --create` creates it now. If this relay shares a PostgreSQL database with \
+                 others, copy that file from one of them instead, so that all sign with the same key.",
+                dir.display(),
+                relay_key::FILE_NAME
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("amparo-relay: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 #[actix_web::main]
-async fn main() -> std::process::ExitCode {
-    let config = match Config::resolve(Args::parse()) {
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(Command::Key { create }) = args.command {
+        return print_key(&args, create);
+    }
+    let config = match Config::resolve(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("amparo-relay: {e}");
-            return std::process::ExitCode::from(2);
+            return ExitCode::from(2);
         }
     };
     // No timestamps (the relay keeps no exact times, not even in its logs),
@@ -25,11 +83,11 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match amparo_relay::run(config).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("amparo-relay: {e}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

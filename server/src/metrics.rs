@@ -1,14 +1,141 @@
 //! Counters for `/metrics`, in the Prometheus text format. Counts only:
 //! nothing per mailbox, per client or per request.
+//!
+//! Who may read them is the operator's choice ([`MetricsAccess`], and
+//! [`MetricsGate`] for where): by default nobody, because even counts are
+//! worth hiding from the network a relay faces — an accepted-envelope
+//! counter read every few seconds tells whoever watches a phone's traffic
+//! whether that phone just delivered a report.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
 use amparo_protocol::wire::RejectCode;
 
+use crate::error::ApiError;
 use crate::store::StoreCounts;
+
+/// The path of the metrics.
+pub const PATH: &str = "/metrics";
+
+/// Shortest and longest accepted metrics token.
+pub const TOKEN_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// A bearer token for `/metrics`. Its `Debug` does not show it.
+#[derive(Clone)]
+pub struct MetricsToken(Arc<str>);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(..)")
+    }
+}
+
+/// Why a metrics token cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "metrics_token must be 16 to 256 characters of letters, digits and - . _ ~ + / (for example the output of `openssl rand -hex 32`)"
+)]
+pub struct InvalidToken;
+
+impl MetricsToken {
+    /// Checks that `token` can travel in an `Authorization: Bearer` header
+    /// (RFC 6750's token characters, no `=` padding needed) and is long enough
+    /// not to be guessed.
+    pub fn new(token: &str) -> Result<MetricsToken, InvalidToken> {
+        let ok = TOKEN_LEN.contains(&token.len())
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+        if ok {
+            Ok(MetricsToken(token.into()))
+        } else {
+            Err(InvalidToken)
+        }
+    }
+
+    /// Whether `presented` is this token, in time that does not depend on
+    /// where they differ.
+    fn matches(&self, presented: &[u8]) -> bool {
+        let expected = self.0.as_bytes();
+        expected.len() == presented.len()
+            && expected
+                .iter()
+                .zip(presented)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub enum MetricsAccess {
+    /// Nobody: `/metrics` answers 404 as an unknown path does.
+    #[default]
+    Off,
+    /// Anyone who reaches the listener that serves it.
+    Open,
+    /// Whoever sends `Authorization: Bearer TOKEN`.
+    Bearer(MetricsToken),
+}
+
+/// Where and to whom `/metrics` is served.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsGate {
+    /// Who may read it.
+    pub access: MetricsAccess,
+    /// The local address of a listener that serves `/metrics` and nothing
+    /// else; when set, the public listener does not serve it at all.
+    pub listener: Option<SocketAddr>,
+}
+
+impl MetricsGate {
+    /// Whether a request that came in on the listener bound to `local` for
+    /// `path` is refused before any handler sees it: on the metrics
+    /// listener, everything but `/metrics`.
+    pub fn blocks(&self, local: SocketAddr, path: &str) -> bool {
+        self.listener == Some(local) && path != PATH
+    }
+
+    /// Whether a request for `/metrics` on the listener bound to `local`,
+    /// with this `Authorization` header, may read the metrics.
+    pub fn admit(
+        &self,
+        local: SocketAddr,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<(), ApiError> {
+        if self.listener.is_some_and(|l| l != local) {
+            return Err(ApiError::not_found());
+        }
+        match &self.access {
+            MetricsAccess::Off => Err(ApiError::not_found()),
+            MetricsAccess::Open => Ok(()),
+            MetricsAccess::Bearer(token) => {
+                let presented = authorization
+                    .map(HeaderValue::as_bytes)
+                    .and_then(|v| {
+                        let (scheme, rest) = v.split_at_checked(7)?;
+                        scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+                    })
+                    .map(|t| t.trim_ascii());
+                match presented {
+                    Some(t) if token.matches(t) => Ok(()),
+                    _ => Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "metrics_unauthorized",
+                        "Reading the metrics needs the token this relay was started with: send `Authorization: Bearer TOKEN`, where TOKEN is the relay's metrics_token (--metrics-token or AMPARO_METRICS_TOKEN).",
+                    )
+                    .with_challenge("Bearer realm=\"amparo-metrics\"")),
+                }
+            }
+        }
+    }
+}
 
 const REJECT_CODES: [RejectCode; 5] = [
     RejectCode::Malformed,

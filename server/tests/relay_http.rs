@@ -455,7 +455,18 @@ async fn directory_upload_needs_a_coordinator_key() {
         .send()
         .await
         .unwrap();
-    assert_eq!(json_error(r).await, (403, "no_coordinator_key".into()));
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "no_coordinator_key");
+    // The sentence says how to fix it, not only what is wrong.
+    let message = body["message"].as_str().unwrap();
+    for how in [
+        "--coordinator-key",
+        "AMPARO_COORDINATOR_KEY",
+        "coordinator_key",
+    ] {
+        assert!(message.contains(how), "{message}");
+    }
 }
 
 /// Truncated, oversized and random bodies at every route: never a 5xx, always
@@ -575,6 +586,9 @@ fn bad_settings_exit_with_a_sentence() {
         "AMPARO_MAX_BATCH",
         "AMPARO_COORDINATOR_KEY",
         "AMPARO_CONFIG",
+        "AMPARO_METRICS_LISTEN",
+        "AMPARO_METRICS_TOKEN",
+        "AMPARO_PUBLIC_METRICS",
     ] {
         assert!(help.contains(setting), "--help does not document {setting}");
     }

@@ -344,6 +344,8 @@ async fn unacknowledged_envelopes_expire() {
             },
             coordinator_key: None,
             workers: Some(1),
+            metrics: Default::default(),
+            metrics_listener: None,
         },
         clock,
         listener,

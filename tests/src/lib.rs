@@ -59,21 +59,60 @@ pub fn built_binary(env_var: &str, package: &str, name: &str) -> PathBuf {
     bin
 }
 
+/// Whether this run is CI's: `CI` set to anything but empty, `0` or `false`
+/// (GitHub, GitLab and `.ci/run` set `CI=true`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE" | "False"))
+}
+
 /// The PostgreSQL server tests may use (`AMPARO_TEST_POSTGRES_URL`, a URL to
 /// an administrative database such as `postgres://postgres@127.0.0.1:5432/postgres`).
-/// In CI it must be set: PostgreSQL tests run there, they are never skipped.
+///
+/// In CI it must be set, and PostgreSQL must answer ([`TestDb::create`]
+/// fails the test otherwise): PostgreSQL tests run there, they are never
+/// skipped. Elsewhere, without it, the caller tests SQLite only, and this
+/// says so on the process's real standard error — not through `eprintln!`,
+/// which the test harness captures and shows only for failing tests — so
+/// that a test reported `ok` is never mistaken for one that ran on
+/// PostgreSQL.
 pub fn postgres_admin_url() -> Option<String> {
     match std::env::var("AMPARO_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but AMPARO_TEST_POSTGRES_URL is not: PostgreSQL tests must run in CI")
+        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
+        _ if in_ci() => {
+            panic!(
+                "CI is set but AMPARO_TEST_POSTGRES_URL is not: PostgreSQL tests must run in CI \
+                 (set it, e.g. AMPARO_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres)"
+            )
         }
         _ => {
-            eprintln!(
-                "AMPARO_TEST_POSTGRES_URL is not set: skipping the PostgreSQL half of this test"
-            );
+            say_uncaptured(&format!(
+                "note: {}: PostgreSQL half NOT run (AMPARO_TEST_POSTGRES_URL is not set); SQLite only",
+                std::thread::current().name().unwrap_or("this test")
+            ));
             None
         }
+    }
+}
+
+/// Writes a line to the process's standard error past the test harness's
+/// output capture: libtest captures `print!`/`eprint!` (and shows them only
+/// when a test fails), but not writes to the `Stderr` handle itself.
+pub fn say_uncaptured(line: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+/// `url` with any password replaced, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{}{user}{hidden}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -104,17 +143,31 @@ impl TestDb {
         let n = name.clone();
         let a = admin.clone();
         // Its own thread and runtime, so this works from sync and async tests alike.
-        std::thread::spawn(move || {
+        let made = std::thread::spawn(move || {
             runtime().block_on(async {
-                let mut c = sqlx::PgConnection::connect(&a).await.unwrap();
+                let mut c = sqlx::PgConnection::connect(&a)
+                    .await
+                    .map_err(|e| format!("cannot connect: {e}"))?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {n}")))
                     .execute(&mut c)
                     .await
-                    .unwrap();
+                    .map_err(|e| format!("cannot create a database: {e}"))?;
+                Ok::<(), String>(())
             })
         })
         .join()
         .unwrap();
+        if let Err(e) = made {
+            panic!(
+                "PostgreSQL at AMPARO_TEST_POSTGRES_URL ({}) is not usable: {e}. Start it{}.",
+                redacted(&admin),
+                if in_ci() {
+                    " (in CI the PostgreSQL tests must run)"
+                } else {
+                    ", or unset AMPARO_TEST_POSTGRES_URL to test SQLite only"
+                }
+            );
+        }
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         TestDb {
             url: format!("{base}/{name}"),
@@ -178,6 +231,8 @@ pub fn backends() -> Vec<Backend> {
 pub struct Relay {
     child: Child,
     pub addr: SocketAddr,
+    /// Where `/metrics` has a listener of its own (`--metrics-listen`).
+    pub metrics_addr: Option<SocketAddr>,
     pub logs: Arc<Mutex<String>>,
     pub data_dir: tempfile::TempDir,
     pub receipt_key: VerifyingKey,
@@ -185,6 +240,11 @@ pub struct Relay {
 
 impl Relay {
     /// Starts `amparo-relay` on a free loopback port with extra `args`.
+    ///
+    /// Unless `args` say something about metrics, the relay serves
+    /// `/metrics` on its public listener without a token
+    /// (`--public-metrics`), so tests can read its counters; a test of the
+    /// relay's own defaults uses [`Relay::start_as_configured`].
     pub fn start(database_url: Option<String>, args: &[&str]) -> Relay {
         Self::start_in(tempfile::tempdir().unwrap(), database_url, args)
     }
@@ -194,6 +254,23 @@ impl Relay {
         database_url: Option<String>,
         args: &[&str],
     ) -> Relay {
+        let mut all = args.to_vec();
+        if !args
+            .iter()
+            .any(|a| a.starts_with("--metrics") || a.starts_with("--public-metrics"))
+        {
+            all.push("--public-metrics");
+        }
+        Self::spawn(data_dir, database_url, &all)
+    }
+
+    /// Starts `amparo-relay` on a free loopback port with exactly `args`
+    /// besides `--listen` and `--data-dir`: as an operator would run it.
+    pub fn start_as_configured(database_url: Option<String>, args: &[&str]) -> Relay {
+        Self::spawn(tempfile::tempdir().unwrap(), database_url, args)
+    }
+
+    fn spawn(data_dir: tempfile::TempDir, database_url: Option<String>, args: &[&str]) -> Relay {
         let mut cmd = Command::new(relay_binary());
         cmd.arg("--listen")
             .arg("127.0.0.1:0")
@@ -202,6 +279,9 @@ impl Relay {
             .args(args)
             .env_remove("DATABASE_URL")
             .env_remove("AMPARO_CONFIG")
+            .env_remove("AMPARO_METRICS_LISTEN")
+            .env_remove("AMPARO_METRICS_TOKEN")
+            .env_remove("AMPARO_PUBLIC_METRICS")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(url) = database_url {
@@ -244,9 +324,18 @@ impl Relay {
                 panic!("relay did not start; its log:\n{}", logs.lock().unwrap());
             }
         };
+        // The line before says where /metrics is, when it has a listener.
+        let metrics_addr = logs
+            .lock()
+            .unwrap()
+            .split("metrics on http://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ' ']).next())
+            .and_then(|a| a.parse().ok());
         Relay {
             child,
             addr: addr.parse().unwrap(),
+            metrics_addr,
             logs,
             data_dir,
             receipt_key: VerifyingKey(b64::decode_array(&key, "key").unwrap()),
