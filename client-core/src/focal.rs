@@ -129,6 +129,26 @@ pub struct FetchSummary {
     pub rejected: usize,
 }
 
+/// Whether survivors can reach this focal point: the directory held must
+/// list it, under its id, with its keys, valid now. A focal point that is
+/// not listed fetches an empty mailbox forever and nobody tells it why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Listed with these keys and valid now.
+    Listed,
+    /// This profile holds no directory yet.
+    NoDirectory,
+    /// This profile's directory id is not set.
+    NoId,
+    /// The directory has no focal point with this id.
+    NotListed,
+    /// The directory lists this id with other keys: reports go to a key
+    /// this profile does not hold.
+    OtherKeys,
+    /// Listed, but not valid at this time (not yet, or no longer).
+    NotValidNow,
+}
+
 #[derive(Serialize, Deserialize)]
 struct StoredCase {
     report: Report,
@@ -259,6 +279,43 @@ impl Profile {
     /// The public part of this focal point's keys.
     pub fn focal_public(&self) -> Result<RecipientPublic> {
         Ok(self.focal_keys()?.public())
+    }
+
+    /// Sets this focal point's directory id: its replies and status updates
+    /// say which office wrote them, and [`Profile::focal_listing`] looks it
+    /// up.
+    pub fn set_focal_point_id(&self, id: &str) -> Result<()> {
+        if id.trim().is_empty()
+            || id.chars().count() > amparo_protocol::payload::reply::MAX_FOCAL_ID_CHARS
+        {
+            return Err(CoreError::Invalid(
+                "a focal point id is 1 to 64 characters long",
+            ));
+        }
+        let mut settings = self.settings()?;
+        settings.focal_point_id = Some(id.to_string());
+        self.save_settings(&settings)
+    }
+
+    /// Whether the directory held (verified against `coordinator`) lists
+    /// this focal point so that reports can reach it at `now`.
+    pub fn focal_listing(&self, coordinator: &VerifyingKey, now: UnixTime) -> Result<Listing> {
+        let Some(directory) = self.directory(coordinator)? else {
+            return Ok(Listing::NoDirectory);
+        };
+        let Some(id) = self.settings()?.focal_point_id else {
+            return Ok(Listing::NoId);
+        };
+        let Some(entry) = directory.focal_point(&id) else {
+            return Ok(Listing::NotListed);
+        };
+        Ok(if entry.keys != self.focal_public()? {
+            Listing::OtherKeys
+        } else if !entry.is_valid_at(now) {
+            Listing::NotValidNow
+        } else {
+            Listing::Listed
+        })
     }
 
     /// Fetches the whole mailbox: files each case, piece and message once,
@@ -743,6 +800,66 @@ mod tests {
         });
         c.file_from_survivor("4".into(), 11, Some(4));
         assert_eq!(texts(&c), ["r", "0", "1", "2", "3", "Closed", "4"]);
+    }
+
+    #[test]
+    fn a_focal_point_learns_whether_survivors_can_reach_it() {
+        use amparo_protocol::directory::{Directory, LocalizedText};
+        use amparo_protocol::entropy::DangerousSeededEntropy;
+        use amparo_protocol::primitives::ed25519::SigningKey;
+
+        let mut e = DangerousSeededEntropy::new(b"listing");
+        let dir = tempfile::tempdir().unwrap();
+        let p = Profile::create(
+            dir.path(),
+            "1234",
+            crate::store::KdfParams::DANGEROUSLY_FAST_FOR_TESTS,
+        )
+        .unwrap();
+        let keys = p.create_focal_identity().unwrap();
+        let coordinator = SigningKey::from_seed(&[3; 32]).unwrap();
+        let vk = coordinator.verifying_key();
+        let entry = |id: &str, keys: RecipientPublic| FocalPoint {
+            id: id.into(),
+            name: LocalizedText {
+                es: id.into(),
+                pt: id.into(),
+                en: id.into(),
+            },
+            organization: "o".into(),
+            regions: vec!["PE-UCA".into()],
+            categories: vec![Need::LegalAdvice],
+            languages: vec![amparo_protocol::payload::Language::Es],
+            keys,
+            valid_from: 100,
+            valid_until: 1000,
+        };
+        let other = RecipientKeys::generate(&mut e).unwrap().public();
+        let publish = |version: u64, focal_points: Vec<FocalPoint>| {
+            let d = Directory {
+                focal_points,
+                service_routes: vec![],
+                relays: vec![],
+            };
+            let signed = d.sign(version, &coordinator).unwrap();
+            p.import_directory(signed.as_bytes(), &vk, None).unwrap();
+        };
+        let at = UnixTime(500);
+        assert_eq!(p.focal_listing(&vk, at).unwrap(), Listing::NoDirectory);
+        publish(1, vec![entry("pe-b", other)]);
+        assert_eq!(p.focal_listing(&vk, at).unwrap(), Listing::NoId);
+        assert!(p.set_focal_point_id("").is_err());
+        assert!(p.set_focal_point_id(&"x".repeat(65)).is_err());
+        p.set_focal_point_id("pe-a").unwrap();
+        assert_eq!(p.focal_listing(&vk, at).unwrap(), Listing::NotListed);
+        publish(2, vec![entry("pe-a", other)]);
+        assert_eq!(p.focal_listing(&vk, at).unwrap(), Listing::OtherKeys);
+        publish(3, vec![entry("pe-a", keys)]);
+        assert_eq!(p.focal_listing(&vk, at).unwrap(), Listing::Listed);
+        assert_eq!(
+            p.focal_listing(&vk, UnixTime(5000)).unwrap(),
+            Listing::NotValidNow
+        );
     }
 
     #[test]

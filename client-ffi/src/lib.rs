@@ -628,6 +628,18 @@ impl Profile {
         self.with(|p| Ok(p.focal_public()?.into()))
     }
 
+    /// Sets this focal point's directory id (1 to 64 characters): its
+    /// replies and status updates tell the survivor which office wrote them.
+    pub fn set_focal_point_id(&self, id: String) -> Result<()> {
+        self.with(|p| Ok(p.set_focal_point_id(&id)?))
+    }
+
+    /// Whether the directory held lists this focal point, with its keys,
+    /// valid now: if not, no report can reach it. Show it after a sync.
+    pub fn focal_listing(&self) -> Result<Listing> {
+        self.with(|p| Ok(p.focal_listing(&self.trust.coordinator, now())?.into()))
+    }
+
     /// Uploads what this focal point queued (replies, status updates,
     /// referrals), then fetches its mailbox into cases. Blocking.
     pub fn focal_sync(

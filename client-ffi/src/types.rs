@@ -861,6 +861,36 @@ pub struct Case {
     pub history: Vec<CaseEvent>,
 }
 
+/// Whether survivors can reach this focal point through the directory held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Listing {
+    /// Listed with this profile's keys and valid now.
+    Listed,
+    /// No directory yet.
+    NoDirectory,
+    /// This profile's directory id is not set (`set_focal_point_id`).
+    NoId,
+    /// The directory has no focal point with this id.
+    NotListed,
+    /// The directory lists this id with other keys.
+    OtherKeys,
+    /// Listed, but not valid now.
+    NotValidNow,
+}
+
+impl From<focal::Listing> for Listing {
+    fn from(l: focal::Listing) -> Self {
+        match l {
+            focal::Listing::Listed => Listing::Listed,
+            focal::Listing::NoDirectory => Listing::NoDirectory,
+            focal::Listing::NoId => Listing::NoId,
+            focal::Listing::NotListed => Listing::NotListed,
+            focal::Listing::OtherKeys => Listing::OtherKeys,
+            focal::Listing::NotValidNow => Listing::NotValidNow,
+        }
+    }
+}
+
 /// One thing that happened on a case at this focal point.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct CaseEvent {
