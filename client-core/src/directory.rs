@@ -10,6 +10,8 @@ use amparo_protocol::payload::{Language, Need};
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
+mod regions;
+
 use crate::relay::{DirectoryFetch, RelayClient};
 use crate::store::{ItemKind, Profile};
 use crate::survivor::{decode, encode};
@@ -144,7 +146,12 @@ pub fn choose<'a>(
         .focal_points
         .iter()
         .filter(|f| f.is_valid_at(now))
-        .filter(|f| query.region.as_ref().is_none_or(|r| f.regions.contains(r)))
+        .filter(|f| {
+            query
+                .region
+                .as_ref()
+                .is_none_or(|r| f.regions.iter().any(|fr| fr.eq_ignore_ascii_case(r.trim())))
+        })
         .filter(|f| query.need.is_none_or(|n| f.categories.contains(&n)))
         .filter(|f| query.language.is_none_or(|l| f.languages.contains(&l)))
         .collect();
@@ -177,6 +184,131 @@ pub fn suggest<'a>(
     relaxed
         .iter()
         .find_map(|q| choose(directory, q, now).into_iter().next())
+}
+
+/// A region a person can choose: its code as the directory spells it and
+/// its name, when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionChoice {
+    /// The code, e.g. "PE-UCA".
+    pub code: String,
+    /// The name in the country's language, e.g. "Ucayali".
+    pub name: Option<&'static str>,
+}
+
+/// What a region typed by a person matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegionMatch {
+    /// One region served by a focal point: its code as the directory spells it.
+    Served(String),
+    /// Several served regions fit what was typed (e.g. "Amazonas" in Peru
+    /// and Brazil): she must pick one.
+    Several(Vec<RegionChoice>),
+    /// A known region, but no focal point valid now serves it.
+    NotServed(RegionChoice),
+    /// Nothing known by that code or name.
+    Unknown,
+}
+
+/// The name of a region code, when known ("PE-UCA" → "Ucayali").
+pub fn region_name(code: &str) -> Option<&'static str> {
+    regions::REGIONS
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(code.trim()))
+        .map(|(_, n)| *n)
+}
+
+/// The regions the focal points valid at `now` serve, each once, sorted by
+/// name (codes without a known name last), to offer as a list.
+pub fn served_regions(directory: &Directory, now: UnixTime) -> Vec<RegionChoice> {
+    let mut out: Vec<RegionChoice> = Vec::new();
+    for f in directory.focal_points.iter().filter(|f| f.is_valid_at(now)) {
+        for code in &f.regions {
+            if !out.iter().any(|r| r.code.eq_ignore_ascii_case(code)) {
+                out.push(RegionChoice {
+                    code: code.clone(),
+                    name: region_name(code),
+                });
+            }
+        }
+    }
+    out.sort_by_key(|r| (r.name.is_none(), r.name.map(fold), r.code.clone()));
+    out
+}
+
+/// Finds the region a person means: by code, in any case and with a space
+/// or `_` for the hyphen (`pe-uca`, `PE UCA`); by name, ignoring case and
+/// accents (`ucayali`, `sao paulo`); by the part of the code after the
+/// country (`uca`) or the start of a name (`ucay`) when only one region
+/// served fits. Served regions win over regions nobody serves.
+pub fn find_region(directory: &Directory, typed: &str, now: UnixTime) -> RegionMatch {
+    let served = served_regions(directory, now);
+    let code = typed.trim().to_ascii_uppercase().replace([' ', '_'], "-");
+    let name = fold(typed);
+    if name.is_empty() {
+        return RegionMatch::Unknown;
+    }
+    let named = |r: &RegionChoice| r.name.is_some_and(|n| fold(n) == name);
+    // 1. Exact code or exact name among served regions.
+    let hits: Vec<&RegionChoice> = served
+        .iter()
+        .filter(|r| r.code.eq_ignore_ascii_case(&code) || named(r))
+        .collect();
+    if let Some(m) = one_or_several(&hits) {
+        return m;
+    }
+    // 2. A known region nobody serves.
+    if let Some((c, n)) = regions::REGIONS
+        .iter()
+        .find(|(c, n)| c.eq_ignore_ascii_case(&code) || fold(n) == name)
+    {
+        return RegionMatch::NotServed(RegionChoice {
+            code: (*c).to_string(),
+            name: Some(n),
+        });
+    }
+    // 3. The code after the country, or the start of a name, among served.
+    let hits: Vec<&RegionChoice> = served
+        .iter()
+        .filter(|r| {
+            r.code
+                .split_once('-')
+                .is_some_and(|(_, sub)| sub.len() >= 2 && sub.eq_ignore_ascii_case(&code))
+                || (name.chars().count() >= 3 && r.name.is_some_and(|n| fold(n).starts_with(&name)))
+        })
+        .collect();
+    one_or_several(&hits).unwrap_or(RegionMatch::Unknown)
+}
+
+fn one_or_several(hits: &[&RegionChoice]) -> Option<RegionMatch> {
+    match hits {
+        [] => None,
+        [one] => Some(RegionMatch::Served(one.code.clone())),
+        many => Some(RegionMatch::Several(
+            many.iter().map(|r| (*r).clone()).collect(),
+        )),
+    }
+}
+
+/// Lowercase, without accents, single spaces: how names are compared.
+fn fold(text: &str) -> String {
+    let plain: String = text
+        .trim()
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'í' | 'ì' | 'î' | 'ï' => 'i',
+            'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ç' => 'c',
+            'ñ' => 'n',
+            '-' | '_' => ' ',
+            c => c,
+        })
+        .collect();
+    plain.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -270,6 +402,114 @@ mod tests {
             choose(&d, &FocalPointQuery::default(), UnixTime(5000)).is_empty(),
             "expired entries are not offered"
         );
+    }
+
+    #[test]
+    fn regions_are_found_by_code_or_name_in_any_case() {
+        let mut e = DangerousSeededEntropy::new(b"regions");
+        let mut d = sample(&mut e);
+        d.focal_points.push(fp(
+            "roraima",
+            "BR-RR",
+            vec![Need::LegalAdvice],
+            vec![Language::Pt],
+            &mut e,
+        ));
+        d.focal_points.push(fp(
+            "amazonas",
+            "BR-AM",
+            vec![Need::LegalAdvice],
+            vec![Language::Pt],
+            &mut e,
+        ));
+        d.focal_points.push(fp(
+            "iquitos",
+            "PE-AMA",
+            vec![Need::LegalAdvice],
+            vec![Language::Es],
+            &mut e,
+        ));
+        d.focal_points.push(fp(
+            "local",
+            "XX-LOCAL",
+            vec![Need::LegalAdvice],
+            vec![Language::Es],
+            &mut e,
+        ));
+        let now = UnixTime(500);
+        let served = |s: &str| RegionMatch::Served(s.to_string());
+        for typed in [
+            "PE-UCA",
+            "pe-uca",
+            "Pe_Uca",
+            "pe uca",
+            "Ucayali",
+            " UCAYALI ",
+            "uca",
+            "ucay",
+        ] {
+            assert_eq!(find_region(&d, typed, now), served("PE-UCA"), "{typed:?}");
+        }
+        assert_eq!(find_region(&d, "roraima", now), served("BR-RR"));
+        assert_eq!(find_region(&d, "rr", now), served("BR-RR"));
+        assert_eq!(
+            find_region(&d, "xx-local", now),
+            served("XX-LOCAL"),
+            "a code without a name"
+        );
+        // Accents do not matter, either way.
+        let mut with_accent = d.clone();
+        with_accent.focal_points.push(fp(
+            "sp",
+            "BR-SP",
+            vec![Need::LegalAdvice],
+            vec![Language::Pt],
+            &mut e,
+        ));
+        assert_eq!(find_region(&with_accent, "sao paulo", now), served("BR-SP"));
+        assert_eq!(find_region(&with_accent, "SÃO PAULO", now), served("BR-SP"));
+        // Amazonas is a region of Peru and of Brazil: she picks.
+        match find_region(&d, "amazonas", now) {
+            RegionMatch::Several(list) => {
+                let codes: Vec<&str> = list.iter().map(|r| r.code.as_str()).collect();
+                assert!(
+                    codes.contains(&"BR-AM") && codes.contains(&"PE-AMA"),
+                    "{codes:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Known, but nobody serves it.
+        assert_eq!(
+            find_region(&d, "lima", now),
+            RegionMatch::NotServed(RegionChoice {
+                code: "PE-LIM".into(),
+                name: Some("Lima"),
+            })
+        );
+        assert_eq!(find_region(&d, "Atlantis", now), RegionMatch::Unknown);
+        assert_eq!(find_region(&d, "", now), RegionMatch::Unknown);
+        assert_eq!(
+            find_region(&d, "u", now),
+            RegionMatch::Unknown,
+            "too short to guess"
+        );
+        // Expired focal points' regions are not offered.
+        assert!(served_regions(&d, UnixTime(5000)).is_empty());
+        let list = served_regions(&d, now);
+        assert_eq!(list.last().map(|r| r.code.as_str()), Some("XX-LOCAL"));
+        assert_eq!(
+            list.iter().filter(|r| r.code == "PE-UCA").count(),
+            1,
+            "each once"
+        );
+        assert_eq!(region_name("pe-uca"), Some("Ucayali"));
+        // Choosing a focal point ignores the case of the code too.
+        let q = FocalPointQuery {
+            region: Some("pe-uca".into()),
+            ..FocalPointQuery::default()
+        };
+        assert_eq!(choose(&d, &q, now).len(), 2);
     }
 
     #[test]

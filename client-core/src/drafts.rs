@@ -260,6 +260,83 @@ impl Profile {
     }
 }
 
+/// Why a date typed for the incident was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DateError {
+    /// Not `YYYY`, `YYYY-MM` or `YYYY-MM-DD` in digits.
+    #[error("the date must be written YYYY, YYYY-MM or YYYY-MM-DD")]
+    Format,
+    /// A year the form does not accept.
+    #[error("the year is out of range")]
+    Year,
+    /// A month other than 1–12.
+    #[error("the month must be from 01 to 12")]
+    Month,
+    /// A day the month does not have.
+    #[error("that month does not have that day")]
+    Day,
+}
+
+/// Reads a date as a person types it: `2026`, `2026-11` or `2026-11-03`
+/// (also with `/`), and checks it as the protocol will, saying which part is
+/// wrong.
+pub fn parse_incident_date(
+    text: &str,
+    approximate: bool,
+) -> std::result::Result<IncidentDate, DateError> {
+    let mut parts = text.trim().split(['-', '/']);
+    let mut number =
+        |digits: std::ops::RangeInclusive<usize>| -> std::result::Result<Option<u16>, DateError> {
+            match parts.next() {
+                None => Ok(None),
+                Some(p) if digits.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => {
+                    p.parse().map(Some).map_err(|_| DateError::Format)
+                }
+                Some(_) => Err(DateError::Format),
+            }
+        };
+    let year = number(4..=4)?.ok_or(DateError::Format)?;
+    let month = number(1..=2)?;
+    let day = number(1..=2)?;
+    if parts.next().is_some() {
+        return Err(DateError::Format);
+    }
+    let small = |n: Option<u16>| {
+        n.map(|v| u8::try_from(v).map_err(|_| DateError::Format))
+            .transpose()
+    };
+    let date = IncidentDate {
+        year,
+        month: small(month)?,
+        day: small(day)?,
+        approximate,
+    };
+    // The protocol's own check decides; the parts are tried in turn to say
+    // which one it refused.
+    let accepted = |d: IncidentDate| {
+        check_form(&DraftForm {
+            when: Some(d),
+            text: "-".into(),
+            ..DraftForm::default()
+        })
+        .is_ok()
+    };
+    if !accepted(IncidentDate {
+        month: None,
+        day: None,
+        ..date
+    }) {
+        return Err(DateError::Year);
+    }
+    if !accepted(IncidentDate { day: None, ..date }) {
+        return Err(DateError::Month);
+    }
+    if !accepted(date) {
+        return Err(DateError::Day);
+    }
+    Ok(date)
+}
+
 /// Refuses a form that could never be sent (the protocol's limits).
 fn check_form(form: &DraftForm) -> Result<()> {
     let probe = form.to_report(RecipientPublic {
@@ -282,6 +359,53 @@ mod tests {
             language: Some(Language::Es),
             text: text.into(),
             ..DraftForm::default()
+        }
+    }
+
+    #[test]
+    fn incident_dates_are_read_and_each_wrong_part_named() {
+        let d = parse_incident_date("2026-11-03", true).unwrap();
+        assert_eq!(
+            (d.year, d.month, d.day, d.approximate),
+            (2026, Some(11), Some(3), true)
+        );
+        assert_eq!(parse_incident_date(" 2026 ", false).unwrap().month, None);
+        assert_eq!(parse_incident_date("2026/2", false).unwrap().month, Some(2));
+        assert_eq!(
+            parse_incident_date("2024-02-29", false).unwrap().day,
+            Some(29)
+        );
+        assert_eq!(
+            parse_incident_date("2026-13-45", false),
+            Err(DateError::Month)
+        );
+        assert_eq!(parse_incident_date("2026-00", false), Err(DateError::Month));
+        assert_eq!(
+            parse_incident_date("2026-02-30", false),
+            Err(DateError::Day)
+        );
+        assert_eq!(
+            parse_incident_date("2025-02-29", false),
+            Err(DateError::Day)
+        );
+        assert_eq!(
+            parse_incident_date("1200-01-01", false),
+            Err(DateError::Year)
+        );
+        for bad in [
+            "ayer",
+            "",
+            "26-11-03",
+            "2026-11-03-1",
+            "2026-111",
+            "2026--3",
+            "2026-1a",
+        ] {
+            assert_eq!(
+                parse_incident_date(bad, false),
+                Err(DateError::Format),
+                "{bad:?}"
+            );
         }
     }
 
