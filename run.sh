@@ -7,14 +7,36 @@
 #
 # Settings go through the relay's own variables (see `amparo-relay --help`),
 # e.g. AMPARO_LISTEN=0.0.0.0:8470 ./run.sh
+#
+# The programs are run from wherever cargo put them (CARGO_TARGET_DIR,
+# build.target-dir, a cross target): cargo's build messages say where.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-cargo build --release -p amparo-relay -p amparo
+# Cargo's JSON messages go to stdout (one per line); its progress and any
+# compiler errors still go to stderr, as usual.
+messages=$("${CARGO:-cargo}" build --release -p amparo-relay -p amparo \
+    --message-format=json-render-diagnostics)
+
+# binary NAME: the executable cargo reported for the binary target NAME.
+binary() {
+    local path
+    path=$(printf '%s\n' "$messages" | grep '"reason":"compiler-artifact"' \
+        | grep -o "\"executable\":\"[^\"]*/$1\"" | head -n1 \
+        | sed -e 's/^"executable":"//' -e 's/"$//') || true
+    if [ -z "$path" ] || [ ! -x "$path" ]; then
+        echo "run.sh: cargo built $1 but did not say where (or it is not there: '$path')" >&2
+        exit 1
+    fi
+    printf '%s\n' "$path"
+}
+relay_bin=$(binary amparo-relay)
+amparo_bin=$(binary amparo)
 
 log=$(mktemp)
-trap 'kill "$relay" 2>/dev/null || true; rm -f "$log"' EXIT INT TERM
-./target/release/amparo-relay 2> >(tee "$log" >&2) &
+relay=""
+trap '[ -n "$relay" ] && kill "$relay" 2>/dev/null; rm -f "$log"' EXIT INT TERM
+"$relay_bin" 2> >(tee "$log" >&2) &
 relay=$!
 
 for _ in $(seq 1 100); do
@@ -22,11 +44,13 @@ for _ in $(seq 1 100); do
     kill -0 "$relay" 2>/dev/null || { echo "run.sh: the relay did not start (see above)" >&2; exit 1; }
     sleep 0.1
 done
+grep -q "listening on" "$log" || { echo "run.sh: the relay did not start within 10 s (see above)" >&2; exit 1; }
 addr=$(grep -o 'listening on http://[^,]*' "$log" | head -n1 | cut -d' ' -f3)
-key=$(grep -o 'receipt key [A-Za-z0-9_-]*' "$log" | head -n1 | cut -d' ' -f3)
+# The receipt key, as an operator reads it (same settings, same data directory).
+key=$("$relay_bin" key)
 
 echo
-./target/release/amparo demo --relay "$addr" --relay-key="$key"
+"$amparo_bin" demo --relay "$addr" --relay-key="$key"
 echo
-echo "The relay keeps running at $addr (data in ./amparo-relay-data). Ctrl-C stops it."
+echo "The relay keeps running at $addr (data in ${AMPARO_DATA_DIR:-./amparo-relay-data}; receipt key $key, also printed by \`$relay_bin key\`). Ctrl-C stops it."
 wait "$relay"

@@ -11,6 +11,13 @@
 //! answer at her next sync. Every profile is a real encrypted profile in a
 //! temporary folder, and every claim printed is checked; the command exits
 //! with failure at the first one that does not hold.
+//!
+//! With `--json` it prints one JSON object per line instead of sentences:
+//! one per step, with the checks that step verified (stable ids), its
+//! figures and its sentence; a step whose check fails is printed with
+//! `"verified": false` and the failed check's id, followed by the usual
+//! `{"error": ...}` line; the last line of a run that verified everything is
+//! `{"verified": true, ...}`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -85,7 +92,12 @@ fn relay_program(given: Option<PathBuf>) -> PathBuf {
 /// Starts `amparo-relay` on a free loopback port with its data in `dir`,
 /// trusting `coordinator` for directories, and reads where it listens and
 /// its receipt key from its first log line.
-fn start_relay(program: &Path, dir: &Path, coordinator: &VerifyingKey) -> CliResult<OwnRelay> {
+fn start_relay(
+    ctx: &Ctx,
+    program: &Path,
+    dir: &Path,
+    coordinator: &VerifyingKey,
+) -> CliResult<OwnRelay> {
     let mut child = Command::new(program)
         .arg("--listen=127.0.0.1:0")
         .arg(format!("--data-dir={}", dir.display()))
@@ -95,14 +107,20 @@ fn start_relay(program: &Path, dir: &Path, coordinator: &VerifyingKey) -> CliRes
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| {
-            CliError::Message(format!(
-                "cannot start {} ({e}); build it with `cargo build -p amparo-relay` or pass --relay",
-                program.display()
+            let program = program.display();
+            CliError::Message(ctx.tr(
+                &format!("no se pudo iniciar {program} ({e}); compílelo con `cargo build -p amparo-relay`, indique dónde está con --relay-bin, o use un relay en marcha con --relay y --relay-key"),
+                &format!("não foi possível iniciar {program} ({e}); compile-o com `cargo build -p amparo-relay`, indique onde está com --relay-bin, ou use um relay em funcionamento com --relay e --relay-key"),
+                &format!("cannot start {program} ({e}); build it with `cargo build -p amparo-relay`, say where it is with --relay-bin, or use a running relay with --relay and --relay-key"),
             ))
         })?;
     let Some(stderr) = child.stderr.take() else {
         let _ = child.kill();
-        return fail("the relay's log cannot be read");
+        return fail(ctx.tr(
+            "no se puede leer el registro del relay",
+            "não é possível ler o registro do relay",
+            "the relay's log cannot be read",
+        ));
     };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -114,7 +132,11 @@ fn start_relay(program: &Path, dir: &Path, coordinator: &VerifyingKey) -> CliRes
     });
     let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
         let _ = child.kill();
-        return fail("the relay did not start within 30 s");
+        return fail(ctx.tr(
+            "el relay no arrancó (en 30 s, o se detuvo): pruebe `amparo-relay --listen 127.0.0.1:0` para ver por qué",
+            "o relay não iniciou (em 30 s, ou parou): tente `amparo-relay --listen 127.0.0.1:0` para ver por quê",
+            "the relay did not start (within 30 s, or it stopped): try `amparo-relay --listen 127.0.0.1:0` to see why",
+        ));
     };
     let field = |after: &str, until: char| {
         line.split_once(after)
@@ -122,7 +144,11 @@ fn start_relay(program: &Path, dir: &Path, coordinator: &VerifyingKey) -> CliRes
     };
     let (Some(url), Some(key)) = (field("listening on ", ','), field("receipt key ", ' ')) else {
         let _ = child.kill();
-        return fail(format!("unexpected relay log line: {line}"));
+        return fail(ctx.tr(
+            &format!("línea de registro del relay inesperada: {line}"),
+            &format!("linha de registro do relay inesperada: {line}"),
+            &format!("unexpected relay log line: {line}"),
+        ));
     };
     let key = VerifyingKey(b64::decode_array(&key, "relay key")?);
     Ok(OwnRelay { child, url, key })
@@ -155,12 +181,100 @@ fn photo() -> Vec<u8> {
     jpeg
 }
 
-fn check(ok: bool, what: &str) -> CliResult {
-    if ok {
-        Ok(())
-    } else {
-        fail(format!("demo check failed: {what}"))
+/// The story's steps as they are printed: sentences for people, or with
+/// `--json` one object per step with the checks it verified.
+struct Story<'a> {
+    ctx: &'a Ctx,
+    step: u32,
+    name: &'static str,
+    checks: Vec<&'static str>,
+}
+
+impl<'a> Story<'a> {
+    fn new(ctx: &'a Ctx) -> Self {
+        Story {
+            ctx,
+            step: 0,
+            name: "relay",
+            checks: Vec::new(),
+        }
     }
+
+    /// A new step: its number and stable name.
+    fn begin(&mut self, step: u32, name: &'static str) {
+        self.step = step;
+        self.name = name;
+        self.checks.clear();
+    }
+
+    /// Checks one claim of the step (`id` for scripts, the sentence in
+    /// three languages for people); the demo stops at the first that fails.
+    fn check(&mut self, ok: bool, id: &'static str, es: &str, pt: &str, en: &str) -> CliResult {
+        if ok {
+            self.passed(id);
+            Ok(())
+        } else {
+            Err(self.failed(id, es, pt, en))
+        }
+    }
+
+    /// A claim that holds.
+    fn passed(&mut self, id: &'static str) {
+        self.checks.push(id);
+    }
+
+    /// The error for a claim that does not hold; with `--json`, the step is
+    /// printed first with `"verified": false` and the claim's id.
+    fn failed(&mut self, id: &'static str, es: &str, pt: &str, en: &str) -> CliError {
+        let what = self.ctx.tr(es, pt, en);
+        let sentence = self.ctx.tr(
+            &format!("la demo falló en el paso {}: no se cumple que {what}", self.step),
+            &format!("a demo falhou no passo {}: não se verifica que {what}", self.step),
+            &format!("demo check failed at step {}: {what}", self.step),
+        );
+        if self.ctx.json {
+            self.line(&serde_json::json!({
+                "step": self.step,
+                "name": self.name,
+                "verified": false,
+                "failed_check": id,
+                "checks": self.checks,
+                "text": sentence,
+            }));
+        }
+        CliError::Message(sentence)
+    }
+
+    /// Prints the step: its sentence, or its JSON with `figures` (an object).
+    fn done(&mut self, figures: serde_json::Value, es: &str, pt: &str, en: &str) {
+        let text = self.ctx.tr(es, pt, en);
+        if !self.ctx.json {
+            self.ctx.emit(text, serde_json::Value::Null);
+            return;
+        }
+        let mut record = serde_json::json!({
+            "step": self.step,
+            "name": self.name,
+            "verified": true,
+            "checks": self.checks,
+        });
+        if let (Some(all), serde_json::Value::Object(more)) = (record.as_object_mut(), figures) {
+            all.extend(more);
+            all.insert("text".into(), text.into());
+        }
+        self.line(&record);
+        self.checks.clear();
+    }
+
+    fn line(&self, record: &serde_json::Value) {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), "{record}");
+    }
+}
+
+/// "1 sobre", "3 sobres".
+fn n(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 fn profile(root: &Path, name: &str, settings: Settings) -> CliResult<Profile> {
@@ -219,10 +333,7 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         .unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&root).map_err(|e| CliError::Message(e.to_string()))?;
     let l = ctx.lang;
-    let say = |es: &str, pt: &str, en: &str| {
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), "{}", ctx.tr(es, pt, en));
-    };
+    let mut story = Story::new(ctx);
 
     // The coordinator first: the relay it starts must know its key.
     let coordinator = profile(
@@ -238,9 +349,16 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
     let own;
     let (relay_url, relay_key) = match (&args.relay, &args.relay_key) {
         (Some(url), Some(key)) => (url.clone(), VerifyingKey(crate::ctx::parse_key(key)?)),
-        (Some(_), None) => return fail("--relay needs --relay-key, to check the relay's receipts"),
+        (Some(_), None) => {
+            return fail(ctx.tr(
+                "--relay necesita --relay-key, para verificar los recibos del relay (`amparo-relay key` la imprime)",
+                "--relay precisa de --relay-key, para verificar os recibos do relay (`amparo-relay key` a imprime)",
+                "--relay needs --relay-key, to check the relay's receipts (`amparo-relay key` prints it)",
+            ));
+        }
         (None, _) => {
             own = start_relay(
+                ctx,
                 &relay_program(args.relay_bin.clone()),
                 &root.join("relay"),
                 &coordinator_key,
@@ -251,22 +369,21 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
     let mut config = RelayConfig::new(&relay_url);
     config.proxy = args.proxy.clone();
     let relay = RelayClient::new(&config)?;
-    say(
-        &format!(
-            "0. Relay en {relay_url} (clave de recibos {}).",
-            b64::encode(relay_key.as_bytes())
-        ),
-        &format!(
-            "0. Relay em {relay_url} (chave de recibos {}).",
-            b64::encode(relay_key.as_bytes())
-        ),
-        &format!(
-            "0. Relay at {relay_url} (receipt key {}).",
-            b64::encode(relay_key.as_bytes())
-        ),
+    let relay_key_text = b64::encode(relay_key.as_bytes());
+    story.begin(0, "relay");
+    story.done(
+        serde_json::json!({
+            "relay_url": relay_url,
+            "receipt_key": relay_key_text,
+            "started_here": args.relay.is_none(),
+        }),
+        &format!("0. Relay en {relay_url} (clave de recibos {relay_key_text})."),
+        &format!("0. Relay em {relay_url} (chave de recibos {relay_key_text})."),
+        &format!("0. Relay at {relay_url} (receipt key {relay_key_text})."),
     );
 
     // 1. Two focal points, a directory, signed and published.
+    story.begin(1, "directory");
     let settings = |role| Settings {
         role: Some(role),
         relay_url: Some(relay_url.clone()),
@@ -298,21 +415,34 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         .replace("B_SEAL", &b64::encode(&b.sealing_key))
         .replace("B_SIGN", &b64::encode(&b.signing_key))
         .replace("RELAY_URL", &relay_url)
-        .replace("RELAY_KEY", &b64::encode(relay_key.as_bytes()));
+        .replace("RELAY_KEY", &relay_key_text);
     let signed = coordinator.sign_directory(&directory_from_toml(&source)?, now())?;
+    story.check(
+        amparo_protocol::directory::SignedDirectory::verify(signed.as_bytes(), &coordinator_key)
+            .is_ok(),
+        "directory_signature_verifies",
+        "el directorio firmado se verifica con la clave de la coordinación",
+        "o diretório assinado se verifica com a chave da coordenação",
+        "the signed directory verifies against the coordinator's key",
+    )?;
     let published = match relay.publish_directory(signed.as_bytes()).await {
         Ok(()) => true,
         Err(amparo_core::CoreError::Relay { .. }) => false,
         Err(e) => return Err(e.into()),
     };
-    say(
+    story.done(
+        serde_json::json!({
+            "directory_version": signed.version(),
+            "focal_points": ["pe-ucayali-defensoria", "br-roraima-casa-mulher"],
+            "published": published,
+        }),
         &format!(
             "1. Coordinación: directorio v{} firmado con dos puntos focales (Ucayali, Roraima){}.",
             signed.version(),
             if published {
                 " y publicado en el relay"
             } else {
-                "; este relay no conoce a esta coordinación, así que el directorio viaja en los paquetes"
+                "; este relay no conoce a esta coordinación (no se inició con su --coordinator-key), así que el directorio viaja en los paquetes"
             }
         ),
         &format!(
@@ -321,7 +451,7 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
             if published {
                 " e publicado no relay"
             } else {
-                "; este relay não conhece esta coordenação, então o diretório viaja nos pacotes"
+                "; este relay não conhece esta coordenação (não foi iniciado com a sua --coordinator-key), então o diretório viaja nos pacotes"
             }
         ),
         &format!(
@@ -330,18 +460,25 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
             if published {
                 " and published to the relay"
             } else {
-                "; this relay does not know this coordinator, so the directory travels in bundles"
+                "; this relay does not know this coordinator (it was not started with its --coordinator-key), so the directory travels in bundles"
             }
         ),
     );
 
     // 2. The survivor, offline in Pucallpa.
+    story.begin(2, "report_sealed");
     let survivor = profile(&root, "survivor", settings(Role::Survivor))?;
     survivor.import_directory(signed.as_bytes(), &coordinator_key, None)?;
-    let directory = survivor
-        .directory(&coordinator_key)?
-        .ok_or_else(|| CliError::Message("no directory".into()))?;
-    let focal = suggest(
+    let Some(directory) = survivor.directory(&coordinator_key)? else {
+        return Err(story.failed(
+            "directory_imported",
+            "ella tiene el directorio firmado",
+            "ela tem o diretório assinado",
+            "she holds the signed directory",
+        ));
+    };
+    story.passed("directory_imported");
+    let suggested = suggest(
         &directory,
         &FocalPointQuery {
             region: Some("PE-UCA".into()),
@@ -349,13 +486,16 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
             language: Some(Language::Es),
         },
         now(),
-    )
-    .ok_or_else(|| CliError::Message("no focal point suggested".into()))?
-    .clone();
-    check(
-        focal.id == "pe-ucayali-defensoria",
+    );
+    let (es, pt, en) = (
+        "el directorio sugiere el punto focal de su región",
+        "o diretório sugere o ponto focal da região dela",
         "the directory suggests the focal point for her region",
-    )?;
+    );
+    let Some(focal) = suggested.filter(|f| f.id == "pe-ucayali-defensoria").cloned() else {
+        return Err(story.failed("focal_point_suggested", es, pt, en));
+    };
+    story.passed("focal_point_suggested");
     let text =
         "Dos agentes me pidieron dinero para no llevarme detenida. Tengo una foto de la patrulla.";
     let draft = survivor.create_draft(&DraftForm {
@@ -381,81 +521,120 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
     survivor.add_attachment(&draft, AttachmentKind::Photo, "image/jpeg", &raw_photo)?;
     let report_id = survivor.send_draft(&draft, &focal, false, now())?;
     let outbox = survivor.outbox_len()?;
-    check(
+    story.check(
         survivor.drafts()?.is_empty(),
+        "draft_plaintext_gone",
+        "el borrador en claro desaparece al sellarlo",
+        "o rascunho em claro desaparece ao lacrá-lo",
         "the draft's plaintext is gone once sealed",
     )?;
-    say(
+    story.done(
+        serde_json::json!({
+            "focal_point": focal.id,
+            "photo_bytes": raw_photo.len(),
+            "outbox_envelopes": outbox,
+        }),
         &format!(
-            "2. Sobreviviente en Pucallpa, sin señal: escribe una denuncia con una foto ({} KB; se le quitan el GPS y el número del teléfono) y la sella para «{}», que el directorio sugiere para su región: {outbox} sobres en la bandeja de salida.",
+            "2. Sobreviviente en Pucallpa, sin señal: escribe una denuncia con una foto ({} KB; se le quitan el GPS y el número del teléfono) y la sella para «{}», que el directorio sugiere para su región: {} en la bandeja de salida.",
             raw_photo.len() / 1000,
-            focal.name.get(l)
+            focal.name.get(l),
+            n(outbox, "sobre", "sobres")
         ),
         &format!(
-            "2. Sobrevivente em Pucallpa, sem sinal: escreve uma denúncia com uma foto ({} KB; o GPS e o número do telefone são removidos) e a lacra para «{}», sugerido pelo diretório para a sua região: {outbox} envelopes na caixa de saída.",
+            "2. Sobrevivente em Pucallpa, sem sinal: escreve uma denúncia com uma foto ({} KB; o GPS e o número do telefone são removidos) e a lacra para «{}», sugerido pelo diretório para a sua região: {} na caixa de saída.",
             raw_photo.len() / 1000,
-            focal.name.get(l)
+            focal.name.get(l),
+            n(outbox, "envelope", "envelopes")
         ),
         &format!(
-            "2. Survivor in Pucallpa, no signal: writes a report with a photo ({} KB; its GPS position and phone serial are removed) and seals it to \"{}\", which the directory suggests for her region: {outbox} envelopes in the outbox.",
+            "2. Survivor in Pucallpa, no signal: writes a report with a photo ({} KB; its GPS position and phone serial are removed) and seals it to \"{}\", which the directory suggests for her region: {} in the outbox.",
             raw_photo.len() / 1000,
-            focal.name.get(l)
+            focal.name.get(l),
+            n(outbox, "envelope", "envelopes")
         ),
     );
 
     // 3. Hand-over to the facilitator, as a file.
+    story.begin(3, "handed_to_facilitator");
     let bundle_path = root.join("survivor-outbox.amparo");
     let bundle = survivor.export_outbox_bundle_with_grants(now())?;
     std::fs::write(&bundle_path, &bundle).map_err(|e| CliError::Message(e.to_string()))?;
     let facilitator = profile(&root, "facilitator", settings(Role::Facilitator))?;
     let imported = facilitator.import_bundle(&bundle, &coordinator_key, &[])?;
-    check(
+    story.check(
         imported.envelopes == outbox && imported.damaged.is_none(),
+        "facilitator_takes_every_envelope",
+        "la facilitadora recibe todos los sobres",
+        "a facilitadora recebe todos os envelopes",
         "the facilitator takes every envelope",
     )?;
-    check(
+    story.check(
         facilitator.cases(&CaseFilter::default())?.is_empty() && facilitator.messages()?.is_empty(),
+        "facilitator_cannot_read",
+        "la facilitadora no puede abrir lo que lleva",
+        "a facilitadora não pode abrir o que leva",
         "the facilitator cannot open what she carries",
     )?;
     let leaked = String::from_utf8_lossy(&bundle).contains("agentes");
-    check(!leaked, "the bundle holds no readable text")?;
-    say(
+    story.check(
+        !leaked,
+        "bundle_unreadable",
+        "el paquete no contiene texto legible",
+        "o pacote não contém texto legível",
+        "the bundle holds no readable text",
+    )?;
+    story.done(
+        serde_json::json!({
+            "bundle_bytes": bundle.len(),
+            "carried_envelopes": imported.envelopes,
+        }),
         &format!(
-            "3. Le pasa el paquete ({} bytes) a una facilitadora, que lleva {} sobres sellados: ve cuántos, no qué dicen ni de quién son.",
+            "3. Le pasa el paquete ({} bytes) a una facilitadora, que lleva {}: ve cuántos, no qué dicen ni de quién son.",
             bundle.len(),
-            imported.envelopes
+            n(imported.envelopes, "sobre sellado", "sobres sellados")
         ),
         &format!(
-            "3. Passa o pacote ({} bytes) a uma facilitadora, que leva {} envelopes lacrados: vê quantos, não o que dizem nem de quem são.",
+            "3. Passa o pacote ({} bytes) a uma facilitadora, que leva {}: vê quantos, não o que dizem nem de quem são.",
             bundle.len(),
-            imported.envelopes
+            n(imported.envelopes, "envelope lacrado", "envelopes lacrados")
         ),
         &format!(
-            "3. She hands the bundle ({} bytes) to a facilitator, who now carries {} sealed envelopes: she sees how many, not what they say or whose they are.",
+            "3. She hands the bundle ({} bytes) to a facilitator, who now carries {}: she sees how many, not what they say or whose they are.",
             bundle.len(),
-            imported.envelopes
+            n(imported.envelopes, "sealed envelope", "sealed envelopes")
         ),
     );
 
     // 4. The facilitator reaches signal.
+    story.begin(4, "delivered_by_facilitator");
     let delivered = facilitator.upload_carried(&relay, &[relay_key]).await?;
-    check(
+    story.check(
         delivered == outbox,
+        "receipt_per_envelope",
+        "el relay firma un recibo por cada sobre",
+        "o relay assina um recibo para cada envelope",
         "the relay signs a receipt for each envelope",
     )?;
-    say(
+    story.done(
+        serde_json::json!({ "receipts": delivered }),
         &format!(
-            "4. La facilitadora llega a una zona con señal y los entrega: {delivered} recibos firmados por el relay, verificados."
+            "4. La facilitadora llega a una zona con señal y los entrega: {} por el relay, {}.",
+            n(delivered, "recibo firmado", "recibos firmados"),
+            if delivered == 1 { "verificado" } else { "verificados" }
         ),
         &format!(
-            "4. A facilitadora chega a uma zona com sinal e os entrega: {delivered} recibos assinados pelo relay, verificados."
+            "4. A facilitadora chega a uma zona com sinal e os entrega: {} pelo relay, {}.",
+            n(delivered, "recibo assinado", "recibos assinados"),
+            if delivered == 1 { "verificado" } else { "verificados" }
         ),
         &format!(
-            "4. The facilitator reaches signal and delivers them: {delivered} receipts signed by the relay, verified."
+            "4. The facilitator reaches signal and delivers them: {} by the relay, verified.",
+            n(delivered, "receipt signed", "receipts signed")
         ),
     );
 
     // 5. The focal point fetches, opens, answers.
+    story.begin(5, "focal_point_opens");
     let (_, fetched) = ucayali
         .focal_sync(&relay, &[relay_key], now, &mut |_| {})
         .await?;
@@ -464,88 +643,90 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
     let clean_photo = amparo_core::metadata::strip(&raw_photo)?;
     let photo_ok =
         matches!(case.attachments.first(), Some((_, Some(bytes))) if *bytes == clean_photo);
-    check(
+    story.check(
         fetched.new_cases == 1 && cases.len() == 1 && case.report.text == text,
+        "report_opened_as_written",
+        "el punto focal abre la denuncia tal como fue escrita",
+        "o ponto focal abre a denúncia como foi escrita",
         "the focal point opens the report as written",
     )?;
-    check(
+    story.check(
         photo_ok,
+        "photo_whole_without_metadata",
+        "la foto llega completa, con SHA-256 verificado y sin sus metadatos",
+        "a foto chega completa, com SHA-256 verificado e sem os metadados",
         "the photo arrives whole, SHA-256 checked, without its metadata",
     )?;
-    check(
+    story.check(
         !String::from_utf8_lossy(&clean_photo).contains("-8.3791"),
+        "photo_gps_gone",
+        "la posición GPS de la foto ya no está",
+        "a posição GPS da foto foi removida",
         "the photo's GPS position is gone",
     )?;
-    check(
-        roraima
-            .focal_sync(&relay, &[relay_key], now, &mut |_| {})
-            .await?
-            .1
-            .new_cases
-            == 0,
+    let other = roraima
+        .focal_sync(&relay, &[relay_key], now, &mut |_| {})
+        .await?
+        .1
+        .new_cases;
+    story.check(
+        other == 0,
+        "other_focal_point_gets_nothing",
+        "el otro punto focal no recibe nada",
+        "o outro ponto focal não recebe nada",
         "the other focal point receives nothing",
     )?;
-    say(
-        &format!(
-            "5. Defensoría de Ucayali: recibe y abre la denuncia — {}; {}; «{}» — y la foto completa (SHA-256 verificado, sin GPS).",
+    let labels = |lang| {
+        (
             case.report
                 .violence
                 .iter()
-                .map(|v| v.label(l))
+                .map(|v| v.label(lang))
                 .collect::<Vec<_>>()
                 .join(", "),
             case.report
                 .aggressors
                 .iter()
-                .map(|a| a.label(l))
+                .map(|a| a.label(lang))
                 .collect::<Vec<_>>()
                 .join(", "),
+        )
+    };
+    let (violence, aggressors) = labels(l);
+    story.done(
+        serde_json::json!({
+            "new_cases": fetched.new_cases,
+            "attachments": case.attachments.len(),
+        }),
+        &format!(
+            "5. Defensoría de Ucayali: recibe y abre la denuncia — {violence}; {aggressors}; «{}» — y la foto completa (SHA-256 verificado, sin GPS).",
             case.report.text
         ),
         &format!(
-            "5. Defensoria de Ucayali: recebe e abre a denúncia — {}; {}; «{}» — e a foto completa (SHA-256 verificado, sem GPS).",
-            case.report
-                .violence
-                .iter()
-                .map(|v| v.label(l))
-                .collect::<Vec<_>>()
-                .join(", "),
-            case.report
-                .aggressors
-                .iter()
-                .map(|a| a.label(l))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "5. Defensoria de Ucayali: recebe e abre a denúncia — {violence}; {aggressors}; «{}» — e a foto completa (SHA-256 verificado, sem GPS).",
             case.report.text
         ),
         &format!(
-            "5. Ucayali Ombudsman's Office: fetches and opens the report — {}; {}; \"{}\" — and the whole photo (SHA-256 checked, no GPS).",
-            case.report
-                .violence
-                .iter()
-                .map(|v| v.label(l))
-                .collect::<Vec<_>>()
-                .join(", "),
-            case.report
-                .aggressors
-                .iter()
-                .map(|a| a.label(l))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "5. Ucayali Ombudsman's Office: fetches and opens the report — {violence}; {aggressors}; \"{}\" — and the whole photo (SHA-256 checked, no GPS).",
             case.report.text
         ),
     );
+    story.begin(6, "focal_point_answers");
     let answer = "Recibimos su denuncia. Una defensora le escribirá por este canal; no tiene que ir a la comisaría.";
     ucayali.reply_to_case(&report_id, answer, now())?;
     ucayali.set_case_status(&report_id, CaseStatus::InProgress, None, now())?;
     let (sent, _) = ucayali
         .focal_sync(&relay, &[relay_key], now, &mut |_| {})
         .await?;
-    check(
+    story.check(
         sent.delivered == 2,
+        "answer_and_status_reach_relay",
+        "la respuesta y el cambio de estado llegan al relay",
+        "a resposta e a mudança de estado chegam ao relay",
         "the answer and the status update reach the relay",
     )?;
-    say(
+    story.done(
+        serde_json::json!({ "sent": sent.delivered, "status": "in_progress" }),
         "6. Responde y marca el caso «en curso»; ambos van sellados al buzón de respuesta de la denuncia, que solo el teléfono de ella puede leer.",
         "6. Responde e marca o caso «em andamento»; ambos vão lacrados à caixa de resposta da denúncia, que só o telefone dela pode ler.",
         "6. It answers and marks the case \"in progress\"; both go sealed to the report's reply mailbox, which only her phone can read.",
@@ -554,15 +735,22 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
     // 7. The facilitator passes by signal again: she picks up the sealed
     // answer with the leave the survivor gave her, and brings it back with
     // the receipts. The survivor reads it without ever having had signal.
+    story.begin(7, "answers_carried_back");
     let picked = facilitator.upload_carried(&relay, &[relay_key]).await?;
     let replies = facilitator.fetch_granted_replies(&relay, now).await?;
-    check(
+    story.check(
         picked == 0 && replies == 2,
+        "facilitator_picks_up_answers",
+        "la facilitadora recoge las dos respuestas selladas",
+        "a facilitadora recolhe as duas respostas lacradas",
         "the facilitator picks up the two sealed answers",
     )?;
     let back = facilitator.export_return_bundle()?;
-    check(
+    story.check(
         !String::from_utf8_lossy(&back).contains("defensora"),
+        "answers_travel_sealed",
+        "las respuestas viajan selladas",
+        "as respostas viajam lacradas",
         "the answers travel sealed",
     )?;
     let returned = survivor.import_bundle(&back, &coordinator_key, &[])?;
@@ -570,8 +758,11 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         .sent_reports()?
         .iter()
         .all(|r| r.pending == 0 && r.delivered == outbox);
-    check(
+    story.check(
         returned.receipts_accepted == outbox && delivered_all,
+        "report_delivered",
+        "los recibos vuelven y su denuncia figura como entregada",
+        "os recibos voltam e a denúncia dela aparece como entregue",
         "the receipts come back and her report shows delivered",
     )?;
     let messages = survivor.messages()?;
@@ -579,48 +770,67 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         .iter()
         .find_map(|m| m.text.clone().filter(|_| m.status.is_none()));
     let status = messages.iter().find_map(|m| m.status);
-    check(
+    story.check(
         returned.messages == 2
             && reply.as_deref() == Some(answer)
             && status == Some(CaseStatus::InProgress),
+        "answer_and_status_read",
+        "ella lee la respuesta y el estado del caso desde el paquete",
+        "ela lê a resposta e o estado do caso a partir do pacote",
         "she reads the answer and the case status from the bundle",
     )?;
-    say(
+    let receipts_back = returned.receipts_accepted;
+    story.done(
+        serde_json::json!({
+            "receipts_back": receipts_back,
+            "answers_back": returned.messages,
+            "reply": answer,
+            "case_status": "in_progress",
+        }),
         &format!(
-            "7. La facilitadora vuelve con {} recibos y las 2 respuestas selladas que recogió con el permiso de ella (no puede leerlas). El teléfono verifica los recibos con la clave del relay del directorio, marca la denuncia «entregada», y ella lee, todavía sin señal:\n   Respuesta: {answer}\n   Estado del caso: {}",
-            returned.receipts_accepted,
+            "7. La facilitadora vuelve con {} y las 2 respuestas selladas que recogió con el permiso de ella (no puede leerlas). El teléfono verifica los recibos con la clave del relay del directorio, marca la denuncia «entregada», y ella lee, todavía sin señal:\n   Respuesta: {answer}\n   Estado del caso: {}",
+            n(receipts_back, "recibo", "recibos"),
             CaseStatus::InProgress.label(Language::Es)
         ),
         &format!(
-            "7. A facilitadora volta com {} recibos e as 2 respostas lacradas que recolheu com a permissão dela (não pode lê-las). O telefone verifica os recibos com a chave do relay do diretório, marca a denúncia «entregue», e ela lê, ainda sem sinal:\n   Resposta: {answer}\n   Estado do caso: {}",
-            returned.receipts_accepted,
+            "7. A facilitadora volta com {} e as 2 respostas lacradas que recolheu com a permissão dela (não pode lê-las). O telefone verifica os recibos com a chave do relay do diretório, marca a denúncia «entregue», e ela lê, ainda sem sinal:\n   Resposta: {answer}\n   Estado do caso: {}",
+            n(receipts_back, "recibo", "recibos"),
             CaseStatus::InProgress.label(Language::Pt)
         ),
         &format!(
-            "7. The facilitator comes back with {} receipts and the 2 sealed answers she picked up with the survivor's leave (she cannot read them). The phone checks the receipts against the relay key in the directory, marks the report \"delivered\", and she reads, still without signal:\n   Reply: {answer}\n   Case status: {}",
-            returned.receipts_accepted,
+            "7. The facilitator comes back with {} and the 2 sealed answers she picked up with the survivor's leave (she cannot read them). The phone checks the receipts against the relay key in the directory, marks the report \"delivered\", and she reads, still without signal:\n   Reply: {answer}\n   Case status: {}",
+            n(receipts_back, "receipt", "receipts"),
             CaseStatus::InProgress.label(Language::En)
         ),
     );
     // 8. Later, with signal, her sync clears the answers from the relay;
     // nothing is shown twice.
+    story.begin(8, "later_sync");
     let summary = survivor
         .sync_all(&relay, &coordinator_key, &[], now, &mut |_| {})
         .await?;
-    check(
+    story.check(
         summary.new_messages == 0 && survivor.messages()?.len() == 2,
+        "nothing_filed_twice",
+        "una sincronización posterior no guarda nada dos veces",
+        "uma sincronização posterior não guarda nada duas vezes",
         "a later sync files nothing twice",
     )?;
-    check(
+    story.check(
         facilitator.fetch_granted_replies(&relay, now).await? == 0,
+        "relay_holds_no_more_answers",
+        "una vez que las tiene, el relay ya no guarda respuestas para ella",
+        "depois que ela as tem, o relay não guarda mais respostas para ela",
         "once she has them, the relay holds no more answers for her",
     )?;
-    say(
+    story.done(
+        serde_json::json!({ "new_messages": summary.new_messages }),
         "8. Más tarde, con señal, su teléfono sincroniza: el relay borra las respuestas ya leídas; nada aparece dos veces.",
         "8. Mais tarde, com sinal, o telefone dela sincroniza: o relay apaga as respostas já lidas; nada aparece duas vezes.",
         "8. Later, with signal, her phone syncs: the relay deletes the answers she has; nothing shows twice.",
     );
 
+    story.begin(9, "what_the_relay_saw");
     let sizes: Vec<usize> = amparo_protocol::bundle::decode_prefix(&bundle)
         .0
         .iter()
@@ -629,7 +839,11 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
             _ => None,
         })
         .collect();
-    say(
+    story.done(
+        serde_json::json!({
+            "relay_saw": ["envelope_sizes", "mailbox_ids", "arrival_hour"],
+            "envelope_sizes": sizes,
+        }),
         &format!(
             "El relay vio: sobres de tamaños fijos ({sizes:?} bytes), identificadores de buzón opacos y la hora de llegada.\nNo vio: quién escribió ni desde dónde, el texto, la foto, qué sobres forman una denuncia, ni que una facilitadora los llevó y trajo las respuestas."
         ),
@@ -640,10 +854,14 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
             "The relay saw: envelopes of fixed sizes ({sizes:?} bytes), opaque mailbox ids and the hour they arrived.\nIt did not see: who wrote it or from where, the text, the photo, which envelopes make up one report, or that a facilitator carried them and brought the answers back."
         ),
     );
-    say(
+    let done = ctx.tr(
         "Todo verificado.",
         "Tudo verificado.",
         "Every step verified.",
+    );
+    ctx.emit(
+        &done,
+        serde_json::json!({ "verified": true, "steps": 10, "text": done }),
     );
     Ok(())
 }

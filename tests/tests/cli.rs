@@ -554,6 +554,245 @@ fn the_demo_runs_end_to_end() {
     }
 }
 
+/// `amparo demo --json`: one JSON object per line, one per step with the
+/// checks it verified, then `{"verified": true}`; a failed check is a step
+/// with `"verified": false` and its id, then the error, and exit 1.
+#[test]
+fn the_demo_prints_json_when_asked() {
+    let demo = |extra: &[&str]| {
+        let out = std::process::Command::new(amparo_tests::cli::amparo_binary())
+            .args(["--json", "--lang", "en", "demo"])
+            .args(extra)
+            .env_remove("AMPARO_RELAY")
+            .env_remove("AMPARO_RELAY_KEY")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let lines: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{stdout}"))
+            })
+            .collect();
+        (out.status.success(), lines, stdout)
+    };
+    let relay_bin = amparo_tests::relay_binary();
+    let (ok, lines, stdout) = demo(&["--relay-bin", relay_bin.to_str().unwrap()]);
+    assert!(ok, "{stdout}");
+    let (last, steps) = lines.split_last().unwrap();
+    assert_eq!(last["verified"], true, "{stdout}");
+    assert_eq!(steps.len(), 10, "{stdout}");
+    for (i, step) in steps.iter().enumerate() {
+        assert_eq!(step["step"], i, "{step}");
+        assert_eq!(step["verified"], true, "{step}");
+        assert!(
+            step["name"].is_string() && step["text"].is_string(),
+            "{step}"
+        );
+        assert!(step["checks"].is_array(), "{step}");
+    }
+    let checks: Vec<&str> = steps
+        .iter()
+        .flat_map(|s| s["checks"].as_array().unwrap())
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for id in [
+        "directory_signature_verifies",
+        "focal_point_suggested",
+        "facilitator_cannot_read",
+        "receipt_per_envelope",
+        "photo_gps_gone",
+        "report_delivered",
+        "answer_and_status_read",
+        "nothing_filed_twice",
+    ] {
+        assert!(checks.contains(&id), "{id} not verified: {checks:?}");
+    }
+    assert_eq!(steps[1]["published"], true);
+    assert_eq!(steps[4]["receipts"], 3);
+    assert_eq!(steps[7]["case_status"], "in_progress");
+    assert!(
+        steps[4]["text"]
+            .as_str()
+            .unwrap()
+            .contains("3 receipts signed")
+    );
+
+    // A relay whose receipts do not verify against the key given: the
+    // failed step says which check, the error follows, exit 1.
+    let relay = Relay::start(None, &[]);
+    let url = relay.url("");
+    let wrong_key = b64::encode(&[0u8; 32]);
+    let (ok, lines, stdout) = demo(&["--relay", &url, "--relay-key", &wrong_key]);
+    assert!(!ok, "{stdout}");
+    let [.., failed, error] = lines.as_slice() else {
+        panic!("{stdout}")
+    };
+    assert_eq!(failed["verified"], false, "{stdout}");
+    assert_eq!(failed["step"], 4);
+    assert_eq!(failed["failed_check"], "receipt_per_envelope");
+    assert!(
+        error["error"].as_str().unwrap().contains("step 4"),
+        "{stdout}"
+    );
+    assert!(
+        lines.iter().rev().skip(2).all(|l| l["verified"] == true),
+        "{stdout}"
+    );
+}
+
+/// `./run.sh` runs the programs where cargo says it built them, not
+/// `./target/release`, so it works with CARGO_TARGET_DIR. A release build
+/// takes minutes here, so cargo is stood in for by a script that answers
+/// `cargo build --message-format=json-render-diagnostics` as cargo does,
+/// naming executables in a target directory elsewhere (links to the test
+/// build's programs); everything else is the real script, relay and demo.
+#[test]
+fn run_sh_runs_the_programs_where_cargo_built_them() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let target = root.path().join("elsewhere");
+    let release = target.join("release");
+    std::fs::create_dir_all(&release).unwrap();
+    let relay_bin = release.join("amparo-relay");
+    let amparo_bin = release.join("amparo");
+    std::os::unix::fs::symlink(amparo_tests::relay_binary(), &relay_bin).unwrap();
+    std::os::unix::fs::symlink(amparo_tests::cli::amparo_binary(), &amparo_bin).unwrap();
+    let artifact = |name: &str, package: &str, path: &Path| {
+        let p = path.display();
+        format!(
+            r#"{{"reason":"compiler-artifact","package_id":"path+file:///src/{package}#{name}@0.1.0","manifest_path":"/src/{package}/Cargo.toml","target":{{"kind":["bin"],"crate_types":["bin"],"name":"{name}","src_path":"/src/{package}/src/main.rs","edition":"2024","doc":true,"doctest":false,"test":true}},"profile":{{"opt_level":"3","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false}},"features":[],"filenames":["{p}"],"executable":"{p}","fresh":true}}"#
+        )
+    };
+    let lib = r#"{"reason":"compiler-artifact","package_id":"path+file:///src/protocol#amparo-protocol@0.1.0","target":{"kind":["lib"],"name":"amparo_protocol"},"filenames":["/x/libamparo_protocol.rlib"],"executable":null,"fresh":true}"#;
+    let fake_cargo = |dir: &Path, artifacts: &[String]| {
+        let script = dir.join("cargo");
+        let mut text = format!("#!/bin/sh\necho \"$@\" > '{}/args'\n", dir.display());
+        for a in artifacts {
+            text.push_str(&format!("echo '{a}'\n"));
+        }
+        text.push_str("echo 'Compiling (on stderr, as cargo says it)' >&2\n");
+        text.push_str("echo '{\"reason\":\"build-finished\",\"success\":true}'\n");
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    };
+    let run_sh = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("run.sh");
+    let data = root.path().join("relay-data");
+    let command = |cargo: &Path| {
+        let mut cmd = std::process::Command::new(&run_sh);
+        cmd.env("CARGO", cargo)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("AMPARO_LISTEN", "127.0.0.1:0")
+            .env("AMPARO_DATA_DIR", &data)
+            .env("LC_ALL", "C")
+            .env_remove("AMPARO_CONFIG")
+            .env_remove("DATABASE_URL")
+            .env_remove("AMPARO_RELAY")
+            .env_remove("AMPARO_RELAY_KEY")
+            .env_remove("AMPARO_LANG");
+        cmd
+    };
+
+    // Cargo names no executable: a clear refusal, nothing started.
+    let silent = root.path().join("silent");
+    std::fs::create_dir_all(&silent).unwrap();
+    let out = command(&fake_cargo(&silent, &[lib.to_string()]))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not say where"), "{err}");
+    assert!(!data.exists(), "no relay was started");
+
+    let speaking = root.path().join("speaking");
+    std::fs::create_dir_all(&speaking).unwrap();
+    let cargo = fake_cargo(
+        &speaking,
+        &[
+            lib.to_string(),
+            artifact("amparo-relay", "server", &relay_bin),
+            artifact("amparo", "cli", &amparo_bin),
+        ],
+    );
+    let stderr_file = std::fs::File::create(root.path().join("stderr")).unwrap();
+    let mut child = command(&cargo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr_file)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut printed = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !printed.contains("The relay keeps running") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                printed.push_str(&line);
+                printed.push('\n');
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "run.sh did not get to the end:\n{printed}\nstderr:\n{}",
+                    std::fs::read_to_string(root.path().join("stderr")).unwrap()
+                );
+            }
+        }
+    }
+    let args = std::fs::read_to_string(speaking.join("args")).unwrap();
+    assert!(
+        args.contains("build --release")
+            && args.contains("-p amparo-relay")
+            && args.contains("--message-format=json-render-diagnostics"),
+        "{args}"
+    );
+    assert!(printed.contains("Every step verified."), "{printed}");
+    // The key it shows is the relay's, as `amparo-relay key` reads it.
+    let key = std::process::Command::new(amparo_tests::relay_binary())
+        .args(["key", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let key = String::from_utf8_lossy(&key.stdout).trim().to_string();
+    assert_eq!(key.len(), 43, "{key}");
+    assert!(printed.contains(&format!("receipt key {key}")), "{printed}");
+    let addr = printed
+        .split("The relay keeps running at http://")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        std::net::TcpStream::connect(&addr).is_ok(),
+        "relay at {addr}"
+    );
+
+    // Ctrl-C (here TERM) stops the relay too.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let stopped = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(&addr).is_err()
+    });
+    assert!(stopped, "the relay at {addr} outlived run.sh");
+}
+
 #[test]
 fn a_report_written_by_answering_questions() {
     use std::io::Write;
