@@ -23,6 +23,10 @@ pub enum CliError {
     Core(CoreError),
     /// From the command line itself (a bad argument, a file).
     Message(String),
+    /// A failure told after the result was printed (a bundle kept only in
+    /// part): the sentence goes to stderr even with `--json`, whose stdout
+    /// already holds the result.
+    AfterResult(String),
 }
 
 impl From<CoreError> for CliError {
@@ -41,7 +45,7 @@ impl CliError {
     /// The sentence to print, in `lang` where it is one people meet often.
     pub fn sentence(&self, lang: Language) -> String {
         match self {
-            CliError::Message(m) => m.clone(),
+            CliError::Message(m) | CliError::AfterResult(m) => m.clone(),
             CliError::Core(CoreError::WrongPin) => tr(
                 lang,
                 "El PIN no es correcto.",
@@ -56,18 +60,21 @@ impl CliError {
             ),
             CliError::Core(CoreError::ProfileExists) => tr(
                 lang,
-                "Ya existe un perfil aquí.",
-                "Já existe um perfil aqui.",
-                "A profile already exists here.",
+                "Ya existe un perfil aquí. Use otra carpeta con --profile, o bórrelo antes con `amparo profile wipe --yes`.",
+                "Já existe um perfil aqui. Use outra pasta com --profile, ou apague-o antes com `amparo profile wipe --yes`.",
+                "A profile already exists here. Use another folder with --profile, or destroy it first with `amparo profile wipe --yes`.",
             ),
-            CliError::Core(CoreError::Network(detail)) => format!(
-                "{} ({detail})",
-                tr(
-                    lang,
-                    "No se pudo llegar al relay; lo guardado sigue a salvo en el teléfono y se enviará en la próxima sincronización",
-                    "Não foi possível alcançar o relay; o que está guardado continua a salvo e será enviado na próxima sincronização",
-                    "The relay could not be reached; everything stays safe here and goes at the next sync",
-                )
+            CliError::Core(CoreError::Network(detail)) => tr(
+                lang,
+                &format!(
+                    "No se pudo llegar al relay ({detail}). No se perdió nada: lo que espera envío sigue en este equipo para el próximo intento. Revise la conexión, la dirección del relay (`amparo profile show`) o el proxy."
+                ),
+                &format!(
+                    "Não foi possível alcançar o relay ({detail}). Nada se perdeu: o que aguarda envio continua neste aparelho para a próxima tentativa. Verifique a conexão, o endereço do relay (`amparo profile show`) ou o proxy."
+                ),
+                &format!(
+                    "The relay could not be reached ({detail}). Nothing was lost: what waits to be sent stays on this device for the next try. Check the connection, the relay address (`amparo profile show`) or the proxy."
+                ),
             ),
             CliError::Core(e) => e.to_string(),
         }
@@ -133,14 +140,18 @@ impl Ctx {
         if let Ok(v) = std::env::var(var) {
             return Ok(v);
         }
-        if !std::io::stdin().is_terminal() && std::fs::metadata("/dev/tty").is_err() {
-            return fail(self.tr(
-                &format!("Sin terminal para pedir el PIN: use la variable {var}."),
-                &format!("Sem terminal para pedir o PIN: use a variável {var}."),
-                &format!("No terminal to ask for the PIN: set {var}."),
-            ));
+        let no_terminal = |detail: Option<String>| {
+            let detail = detail.map(|d| format!(" ({d})")).unwrap_or_default();
+            CliError::Message(self.tr(
+                &format!("No hay una terminal donde pedir el PIN{detail}. Ejecute amparo en una terminal, o (en un script) ponga el PIN en la variable de entorno {var}."),
+                &format!("Não há um terminal onde pedir o PIN{detail}. Execute o amparo em um terminal, ou (em um script) ponha o PIN na variável de ambiente {var}."),
+                &format!("There is no terminal to ask for the PIN{detail}. Run amparo in a terminal, or (in a script) put the PIN in the environment variable {var}."),
+            ))
+        };
+        if !has_terminal() {
+            return Err(no_terminal(None));
         }
-        rpassword::prompt_password(prompt).map_err(|e| CliError::Message(e.to_string()))
+        rpassword::prompt_password(prompt).map_err(|e| no_terminal(Some(e.to_string())))
     }
 
     /// The PIN that opens the profile (`AMPARO_PIN` or a prompt).
@@ -181,8 +192,14 @@ impl Ctx {
         Ok(Profile::open(&self.profile, &pin)?)
     }
 
-    /// Creates the profile.
-    pub fn create(&self, params: KdfParams) -> CliResult<Profile> {
+    /// Creates the profile and lets `init` fill it (settings, keys): atomic,
+    /// so a failure anywhere leaves no profile behind (see
+    /// [`Profile::create_with`]).
+    pub fn create<T>(
+        &self,
+        params: KdfParams,
+        init: impl FnOnce(&Profile) -> amparo_core::Result<T>,
+    ) -> CliResult<(Profile, T)> {
         if Profile::exists(&self.profile) {
             return Err(CoreError::ProfileExists.into());
         }
@@ -194,9 +211,27 @@ impl Ctx {
                 "The PIN must have at least 4 characters.",
             ));
         }
-        std::fs::create_dir_all(&self.profile)
-            .map_err(|e| CliError::Message(format!("{}: {e}", self.profile.display())))?;
-        Ok(Profile::create(&self.profile, &pin, params)?)
+        Profile::create_with(&self.profile, &pin, params, init).map_err(|e| match e {
+            CoreError::Io(detail) => {
+                CliError::Message(format!("{}: {detail}", self.profile.display()))
+            }
+            e => e.into(),
+        })
+    }
+}
+
+/// Whether a prompt can reach a person: the controlling terminal opens
+/// (rpassword reads from it), or, where there is no such device, stdin is
+/// one. Without a controlling terminal `/dev/tty` exists but does not open.
+fn has_terminal() -> bool {
+    if cfg!(unix) {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .is_ok()
+    } else {
+        std::io::stdin().is_terminal()
     }
 }
 
@@ -254,19 +289,42 @@ pub fn pick_id(ctx: &Ctx, prefix: &str, known: &[[u8; 16]]) -> CliResult<[u8; 16
     }
 }
 
-/// Reads a file, with its name in the error.
+/// Reads a file, with its name and what went wrong in the error.
 pub fn read_file(path: &std::path::Path) -> CliResult<Vec<u8>> {
-    std::fs::read(path).map_err(|e| CliError::Message(format!("{}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| file_error(path, &e))
 }
 
-/// Writes a file, with its name in the error.
+/// Writes a file, with its name and what went wrong in the error.
 pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> CliResult<()> {
-    std::fs::write(path, bytes).map_err(|e| CliError::Message(format!("{}: {e}", path.display())))
+    std::fs::write(path, bytes).map_err(|e| file_error(path, &e))
+}
+
+/// `file: what went wrong`, in the session's language.
+pub fn file_error(path: &std::path::Path, e: &std::io::Error) -> CliError {
+    CliError::Message(format!(
+        "{}: {}",
+        path.display(),
+        crate::lang::io_reason(crate::lang::early(), e)
+    ))
 }
 
 /// A base64url key from the command line.
 pub fn parse_key(text: &str) -> CliResult<[u8; 32]> {
-    Ok(amparo_protocol::b64::decode_array(text.trim(), "key")?)
+    key_from(crate::lang::early(), "--key", text)
+}
+
+/// A base64url key given with `flag`: a refusal names the flag and says
+/// what a key looks like and where it comes from.
+pub fn key_from(lang: Language, flag: &str, text: &str) -> CliResult<[u8; 32]> {
+    amparo_protocol::b64::decode_array(text.trim(), "key").map_err(|_| {
+        let shown: String = text.chars().take(60).collect();
+        CliError::Message(tr(
+            lang,
+            &format!("{flag}: «{shown}» no es una clave. Una clave tiene 43 caracteres base64url (letras, cifras, - y _), tal como la imprime quien la tiene: `amparo coordinator public` para la coordinación, el inicio del relay o el directorio para un relay."),
+            &format!("{flag}: «{shown}» não é uma chave. Uma chave tem 43 caracteres base64url (letras, dígitos, - e _), como a imprime quem a tem: `amparo coordinator public` para a coordenação, o início do relay ou o diretório para um relay."),
+            &format!("{flag}: {shown:?} is not a key. A key is 43 base64url characters (letters, digits, - and _), as its holder prints it: `amparo coordinator public` for the coordinator, the relay's start-up or the directory for a relay."),
+        ))
+    })
 }
 
 #[cfg(test)]

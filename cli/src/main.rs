@@ -6,6 +6,7 @@
 //! variables for scripts (`AMPARO_PIN`, `AMPARO_NEW_PIN`,
 //! `AMPARO_DURESS_PIN`), never from flags, which land in shell history.
 
+mod args;
 mod cmd;
 mod ctx;
 mod demo;
@@ -85,7 +86,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The language is needed before clap parses: its value errors (and the
+    // list of accepted values) are worded in it.
+    lang::set_early(lang::detect(lang::from_args(std::env::args_os())));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match args::sentence(lang::early(), &e) {
+            Some(sentence) => {
+                eprintln!("amparo: {sentence}");
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
     let ctx = Ctx {
         lang: lang::detect(cli.lang),
         json: cli.json,
@@ -114,6 +127,12 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ ctx::CliError::AfterResult(_)) => {
+            // The result is on stdout already (JSON too): the failure is told
+            // on stderr.
+            eprintln!("amparo: {}", e.sentence(ctx.lang));
+            ExitCode::FAILURE
+        }
         Err(e) => {
             let sentence = e.sentence(ctx.lang);
             if ctx.json {

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::ctx::{CliResult, Ctx, now, read_file, relay_client, trusted_relay_keys, write_file};
-use crate::present::{print_import, progress_bar, show_progress};
+use crate::ctx::{CliError, CliResult, Ctx, now, relay_client, trusted_relay_keys, write_file};
+use crate::lang::count;
+use crate::present::{Importer, damaged_files, import_file, progress_bar, show_progress};
 
 /// `amparo carry …`
 #[derive(Subcommand)]
@@ -41,19 +42,35 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
     match cmd {
         CarryCmd::Import { files } => {
             let coordinator = p.settings()?.coordinator()?;
-            let mut damaged = false;
-            for file in files {
-                let report = p.import_bundle(&read_file(&file)?, &coordinator, &[])?;
-                ctx.note(format!("{}:", file.display()));
-                damaged |= report.damaged.is_some();
-                print_import(ctx, &report);
+            // Every file is tried; the command fails at the end if any was
+            // unreadable or damaged, naming them.
+            let mut damaged = Vec::new();
+            let mut unreadable = Vec::new();
+            for file in &files {
+                match import_file(ctx, &p, file, &coordinator, &[], Importer::Facilitator) {
+                    Ok(true) => {}
+                    Ok(false) => damaged.push(file.as_path()),
+                    Err(e) if files.len() == 1 => return Err(e),
+                    Err(e) => {
+                        eprintln!("amparo: {}", e.sentence(ctx.lang));
+                        unreadable.push(file.as_path());
+                    }
+                }
             }
-            if damaged {
-                return crate::ctx::fail(ctx.tr(
-                    "Al menos un paquete estaba dañado.",
-                    "Pelo menos um pacote estava danificado.",
-                    "At least one bundle was damaged.",
-                ));
+            if !unreadable.is_empty() {
+                let names = unreadable
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(CliError::AfterResult(ctx.tr(
+                    &format!("No se importó nada de: {names} (vea arriba por qué)."),
+                    &format!("Nada foi importado de: {names} (veja acima por quê)."),
+                    &format!("Nothing was imported from: {names} (see above why)."),
+                )));
+            }
+            if !damaged.is_empty() {
+                return Err(damaged_files(ctx, &damaged));
             }
             Ok(())
         }
@@ -61,9 +78,9 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             let c = p.carrying()?;
             ctx.emit(
                 ctx.tr(
-                    &format!("Esperando entrega: {}. Entregados (con recibo para devolver): {}. Respuestas selladas para devolver: {} (de {} buzones).", c.waiting, c.delivered, c.replies, c.grants),
-                    &format!("Aguardando entrega: {}. Entregues (com recibo para devolver): {}. Respostas lacradas para devolver: {} (de {} caixas).", c.waiting, c.delivered, c.replies, c.grants),
-                    &format!("Waiting to be delivered: {}. Delivered (receipt to hand back): {}. Sealed answers to hand back: {} (from {} mailboxes).", c.waiting, c.delivered, c.replies, c.grants),
+                    &format!("Sobres sellados esperando entrega: {}. Entregados (con recibo para devolver): {}. Respuestas selladas para devolver: {} (de {} buzones). Usted no puede ver qué dicen ni de quién son.", c.waiting, c.delivered, c.replies, c.grants),
+                    &format!("Envelopes lacrados aguardando entrega: {}. Entregues (com recibo para devolver): {}. Respostas lacradas para devolver: {} (de {} caixas). Você não pode ver o que dizem nem de quem são.", c.waiting, c.delivered, c.replies, c.grants),
+                    &format!("Sealed envelopes waiting to be delivered: {}. Delivered (receipt to hand back): {}. Sealed answers to hand back: {} (from {} mailboxes). You cannot see what they say or whose they are.", c.waiting, c.delivered, c.replies, c.grants),
                 ),
                 json!({ "waiting": c.waiting, "delivered": c.delivered, "replies": c.replies, "grants": c.grants }),
             );
@@ -87,9 +104,9 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             let c = p.carrying()?;
             ctx.emit(
                 ctx.tr(
-                    &format!("Entregados ahora: {delivered}. Aún esperando: {}. Respuestas selladas recogidas: {replies}.", c.waiting),
-                    &format!("Entregues agora: {delivered}. Ainda aguardando: {}. Respostas lacradas recolhidas: {replies}.", c.waiting),
-                    &format!("Delivered now: {delivered}. Still waiting: {}. Sealed answers picked up: {replies}.", c.waiting),
+                    &format!("Sobres entregados ahora: {delivered}. Aún esperando: {}. Respuestas selladas recogidas: {replies}.", c.waiting),
+                    &format!("Envelopes entregues agora: {delivered}. Ainda aguardando: {}. Respostas lacradas recolhidas: {replies}.", c.waiting),
+                    &format!("Envelopes delivered now: {delivered}. Still waiting: {}. Sealed answers picked up: {replies}.", c.waiting),
                 ),
                 json!({ "delivered": delivered, "waiting": c.waiting, "replies": replies, "directory": directory }),
             );
@@ -101,9 +118,9 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             let c = p.carrying()?;
             ctx.emit(
                 ctx.tr(
-                    &format!("Paquete de vuelta en {}: {} recibos, {} respuestas selladas y el directorio.", file.display(), c.delivered, c.replies),
-                    &format!("Pacote de volta em {}: {} recibos, {} respostas lacradas e o diretório.", file.display(), c.delivered, c.replies),
-                    &format!("Return bundle in {}: {} receipts, {} sealed answers and the directory.", file.display(), c.delivered, c.replies),
+                    &format!("Paquete de vuelta en {}: {}, {} y el directorio. Entréguelo a las personas que le dieron sus denuncias: cada teléfono toma solo lo suyo.", file.display(), count(ctx.lang, c.delivered, ("recibo", "recibos"), ("", ""), ("", "")), count(ctx.lang, c.replies, ("respuesta sellada", "respuestas selladas"), ("", ""), ("", ""))),
+                    &format!("Pacote de volta em {}: {}, {} e o diretório. Entregue-o às pessoas que lhe deram suas denúncias: cada telefone pega só o seu.", file.display(), count(ctx.lang, c.delivered, ("", ""), ("recibo", "recibos"), ("", "")), count(ctx.lang, c.replies, ("", ""), ("resposta lacrada", "respostas lacradas"), ("", ""))),
+                    &format!("Return bundle in {}: {}, {} and the directory. Hand it to the people who gave you their reports: each phone takes only its own.", file.display(), count(ctx.lang, c.delivered, ("", ""), ("", ""), ("receipt", "receipts")), count(ctx.lang, c.replies, ("", ""), ("", ""), ("sealed answer", "sealed answers"))),
                 ),
                 json!({ "file": file.display().to_string(), "receipts": c.delivered, "replies": c.replies, "bytes": bytes.len() }),
             );

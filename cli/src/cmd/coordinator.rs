@@ -9,7 +9,10 @@ use amparo_protocol::b64;
 use clap::Subcommand;
 use serde_json::json;
 
+use amparo_core::CoreError;
+
 use crate::ctx::{CliError, CliResult, Ctx, now, read_file, relay_client, write_file};
+use crate::lang::count;
 
 /// An example directory source, to start from.
 pub const TEMPLATE: &str = include_str!("../../examples/directory.toml");
@@ -61,20 +64,34 @@ pub async fn run(ctx: &Ctx, cmd: CoordinatorCmd) -> CliResult {
             let directory = directory_from_toml(&text)?;
             let signed = p.sign_directory(&directory, now())?;
             write_file(&out, signed.as_bytes())?;
+            let l = ctx.lang;
+            let fps = count(
+                l,
+                directory.focal_points.len(),
+                ("punto focal", "puntos focales"),
+                ("ponto focal", "pontos focais"),
+                ("focal point", "focal points"),
+            );
+            let routes = count(
+                l,
+                directory.service_routes.len(),
+                ("ruta de atención", "rutas de atención"),
+                ("rota de atendimento", "rotas de atendimento"),
+                ("service route", "service routes"),
+            );
+            let relays = count(
+                l,
+                directory.relays.len(),
+                ("relay", "relays"),
+                ("relay", "relays"),
+                ("relay", "relays"),
+            );
+            let (version, out_name) = (signed.version(), out.display());
             ctx.emit(
                 ctx.tr(
-                    &format!(
-                        "Directorio versión {} firmado en {}: {} puntos focales, {} rutas, {} relays.",
-                        signed.version(), out.display(), directory.focal_points.len(), directory.service_routes.len(), directory.relays.len()
-                    ),
-                    &format!(
-                        "Diretório versão {} assinado em {}: {} pontos focais, {} rotas, {} relays.",
-                        signed.version(), out.display(), directory.focal_points.len(), directory.service_routes.len(), directory.relays.len()
-                    ),
-                    &format!(
-                        "Directory version {} signed into {}: {} focal points, {} routes, {} relays.",
-                        signed.version(), out.display(), directory.focal_points.len(), directory.service_routes.len(), directory.relays.len()
-                    ),
+                    &format!("Directorio versión {version} firmado en {out_name}: {fps}, {routes}, {relays}."),
+                    &format!("Diretório versão {version} assinado em {out_name}: {fps}, {routes}, {relays}."),
+                    &format!("Directory version {version} signed into {out_name}: {fps}, {routes}, {relays}."),
                 ),
                 json!({ "version": signed.version(), "file": out.display().to_string(), "bytes": signed.as_bytes().len() }),
             );
@@ -86,7 +103,16 @@ pub async fn run(ctx: &Ctx, cmd: CoordinatorCmd) -> CliResult {
                 Some(url) => RelayClient::new(&RelayConfig::new(url))?,
                 None => relay_client(&ctx.open()?.settings()?)?,
             };
-            client.publish_directory(&bytes).await?;
+            // Publishing is not queued: if the relay cannot be reached, it
+            // did not happen, and the sentence says so.
+            client.publish_directory(&bytes).await.map_err(|e| match e {
+                CoreError::Network(detail) => CliError::Message(ctx.tr(
+                    &format!("El directorio NO se publicó: no se pudo llegar al relay ({detail}). Publicar no queda en cola: vuelva a ejecutar esta orden cuando el relay esté accesible."),
+                    &format!("O diretório NÃO foi publicado: não foi possível alcançar o relay ({detail}). Publicar não fica na fila: execute este comando de novo quando o relay estiver acessível."),
+                    &format!("The directory was NOT published: the relay could not be reached ({detail}). Publishing is not queued: run this command again when the relay can be reached."),
+                )),
+                e => e.into(),
+            })?;
             ctx.emit(
                 ctx.tr(
                     "Directorio publicado en el relay.",

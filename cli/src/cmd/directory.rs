@@ -15,7 +15,10 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{labels, parse_enum, wire_name};
-use crate::ctx::{CliError, CliResult, Ctx, now, parse_key, read_file, relay_client};
+use crate::ctx::{CliError, CliResult, Ctx, key_from, now, read_file, relay_client};
+use crate::lang::language_names;
+use amparo_core::directory::{RegionMatch, find_region};
+use amparo_core::store::Profile;
 
 /// `amparo directory …`
 #[derive(Subcommand)]
@@ -41,7 +44,7 @@ pub enum DirectoryCmd {
     /// Find focal points by region, kind of help and language.
     /// / Buscar puntos focales. / Buscar pontos focais.
     Find {
-        /// Region code, e.g. PE-UCA.
+        /// Region: its code or name, in any case (PE-UCA, pe-uca, Ucayali).
         #[arg(long)]
         region: Option<String>,
         /// A kind of help, e.g. legal-advice.
@@ -62,20 +65,30 @@ pub async fn run(ctx: &Ctx, cmd: DirectoryCmd) -> CliResult {
         } => {
             // A file checked against a given key needs no profile (and no PIN).
             let (bytes, key) = match (file, coordinator_key) {
-                (Some(f), Some(k)) => (read_file(&f)?, VerifyingKey(parse_key(&k)?)),
+                (Some(f), Some(k)) => (
+                    read_file(&f)?,
+                    VerifyingKey(key_from(ctx.lang, "--coordinator-key", &k)?),
+                ),
+                (Some(f), None) if !Profile::exists(&ctx.profile) => {
+                    return crate::ctx::fail(ctx.tr(
+                        &format!("Para comprobar {} hace falta la clave de la coordinación: pásela con --coordinator-key CLAVE, o use un perfil que la tenga fijada con --profile CARPETA (no hay ningún perfil en {}).", f.display(), ctx.profile.display()),
+                        &format!("Para verificar {} é preciso a chave da coordenação: passe-a com --coordinator-key CHAVE, ou use um perfil que a tenha fixada com --profile PASTA (não há nenhum perfil em {}).", f.display(), ctx.profile.display()),
+                        &format!("To check {} the coordinator's key is needed: pass it with --coordinator-key KEY, or use a profile that pins it with --profile DIR (there is no profile in {}).", f.display(), ctx.profile.display()),
+                    ));
+                }
                 (file, key) => {
                     let p = ctx.open()?;
                     let key = match key {
-                        Some(k) => VerifyingKey(parse_key(&k)?),
+                        Some(k) => VerifyingKey(key_from(ctx.lang, "--coordinator-key", &k)?),
                         None => p.settings()?.coordinator()?,
                     };
                     let bytes = match file {
                         Some(f) => read_file(&f)?,
                         None => p.directory_bytes()?.ok_or_else(|| {
                             CliError::Message(ctx.tr(
-                                "Este perfil no tiene directorio.",
-                                "Este perfil não tem diretório.",
-                                "This profile holds no directory.",
+                                "Este perfil aún no tiene directorio: tráigalo con `amparo directory refresh` o de un paquete.",
+                                "Este perfil ainda não tem diretório: traga-o com `amparo directory refresh` ou de um pacote.",
+                                "This profile holds no directory yet: get it with `amparo directory refresh` or from a bundle.",
                             ))
                         })?,
                     };
@@ -146,6 +159,15 @@ pub async fn run(ctx: &Ctx, cmd: DirectoryCmd) -> CliResult {
                     "Este perfil não tem diretório.",
                     "This profile holds no directory.",
                 ));
+            };
+            // A region by code or name, in any case, as `report write` takes it.
+            let region = match region {
+                None => None,
+                Some(typed) => match find_region(&directory, &typed, now()) {
+                    RegionMatch::Served(code) => Some(code),
+                    RegionMatch::NotServed(r) => Some(r.code),
+                    RegionMatch::Several(_) | RegionMatch::Unknown => Some(typed),
+                },
             };
             let query = FocalPointQuery {
                 region,
@@ -238,7 +260,7 @@ fn show(ctx: &Ctx, version: u64, d: &Directory, key: &VerifyingKey) {
             out,
             "  {}: {}",
             ctx.tr("Idiomas", "Idiomas", "Languages"),
-            labels(&f.languages, l)
+            language_names(l, &f.languages)
         );
         let _ = writeln!(
             out,

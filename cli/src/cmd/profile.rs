@@ -10,7 +10,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{parse_enum, wire_name};
-use crate::ctx::{CliResult, Ctx, fail, parse_key};
+use crate::ctx::{CliError, CliResult, Ctx, fail, key_from};
+use crate::lang::{count, language_name};
+use amparo_core::relay::{RelayClient, RelayConfig};
 
 /// Settings that `create` and `set` share.
 #[derive(Args, Default)]
@@ -36,27 +38,134 @@ pub struct SettingArgs {
 }
 
 impl SettingArgs {
-    fn apply(&self, s: &mut Settings) -> CliResult {
+    /// Checks every value and puts it into `s`; on the first bad one,
+    /// returns a sentence naming the flag and leaves `s` unusable (callers
+    /// apply to a copy, before anything is stored).
+    fn apply(&self, ctx: &Ctx, s: &mut Settings) -> CliResult {
         if let Some(r) = &self.relay {
-            s.relay_url = Some(r.trim_end_matches('/').to_string());
+            let url = r.trim().trim_end_matches('/');
+            check_url(ctx, "--relay", url, &["http", "https"])?;
+            s.relay_url = Some(url.to_string());
         }
         if let Some(k) = &self.coordinator_key {
-            s.coordinator_key = Some(parse_key(k)?);
+            s.coordinator_key = Some(key_from(ctx.lang, "--coordinator-key", k)?);
         }
         for k in &self.relay_keys {
-            let k = parse_key(k)?;
+            let k = key_from(ctx.lang, "--relay-key", k)?;
             if !s.relay_keys.contains(&k) {
                 s.relay_keys.push(k);
             }
         }
         if let Some(p) = &self.proxy {
-            s.proxy = (!p.is_empty()).then(|| p.clone());
+            let p = p.trim();
+            if !p.is_empty() {
+                check_url(ctx, "--proxy", p, &["socks5", "socks5h", "http", "https"])?;
+            }
+            s.proxy = (!p.is_empty()).then(|| p.to_string());
         }
         if let Some(id) = &self.focal_point_id {
+            check_focal_id(ctx, id)?;
             s.focal_point_id = Some(id.clone());
+        }
+        // The relay client is what will use them: it must accept them too.
+        if let Some(url) = &s.relay_url {
+            let mut config = RelayConfig::new(url.clone());
+            config.proxy = s.proxy.clone();
+            RelayClient::new(&config).map_err(|e| {
+                CliError::Message(ctx.tr(
+                    &format!("--proxy: no se puede usar ({e})."),
+                    &format!("--proxy: não pode ser usado ({e})."),
+                    &format!("--proxy: it cannot be used ({e})."),
+                ))
+            })?;
         }
         Ok(())
     }
+}
+
+/// A relay or proxy address as people type it: `scheme://host[:port][/path]`.
+/// The refusal names the flag and shows a good example.
+fn check_url(ctx: &Ctx, flag: &str, text: &str, schemes: &[&str]) -> CliResult {
+    if url_problem(text, schemes).is_none() {
+        return Ok(());
+    }
+    let example = if flag == "--proxy" {
+        "socks5h://127.0.0.1:9050"
+    } else {
+        "https://relay.example.org"
+    };
+    let schemes = schemes
+        .iter()
+        .map(|s| format!("{s}://"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    fail(ctx.tr(
+        &format!("{flag}: «{text}» no es una dirección válida. Debe empezar por uno de {schemes} y seguir con el nombre o la IP del servidor, por ejemplo {example}."),
+        &format!("{flag}: «{text}» não é um endereço válido. Deve começar com um de {schemes} e seguir com o nome ou o IP do servidor, por exemplo {example}."),
+        &format!("{flag}: {text:?} is not a valid address. It must start with one of {schemes}, then the server's name or IP, for example {example}."),
+    ))
+}
+
+/// Why `text` is not `scheme://host[:port][/path]` with one of `schemes`.
+fn url_problem(text: &str, schemes: &[&str]) -> Option<&'static str> {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return Some("scheme");
+    };
+    if !schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+        return Some("scheme");
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("space");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (inside, after) = v6.split_once(']')?;
+        if inside.is_empty()
+            || !inside
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
+            return Some("host");
+        }
+        (inside, after.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        || authority.starts_with('[');
+    if !host_ok {
+        return Some("host");
+    }
+    if let Some(p) = port
+        && !matches!(p.parse::<u16>(), Ok(n) if n > 0)
+    {
+        return Some("port");
+    }
+    None
+}
+
+/// A focal point's id as the directory accepts it.
+fn check_focal_id(ctx: &Ctx, id: &str) -> CliResult {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        return Ok(());
+    }
+    fail(ctx.tr(
+        &format!("--focal-point-id: «{id}» no sirve como id del directorio: use hasta 64 letras minúsculas, cifras, - y _, por ejemplo pe-ucayali-defensoria."),
+        &format!("--focal-point-id: «{id}» não serve como id do diretório: use até 64 letras minúsculas, dígitos, - e _, por exemplo br-roraima-casa."),
+        &format!("--focal-point-id: {id:?} cannot be a directory id: use up to 64 lowercase letters, digits, - and _, for example pe-ucayali-defensoria."),
+    ))
 }
 
 /// `amparo profile …`
@@ -120,9 +229,12 @@ pub fn run(ctx: &Ctx, cmd: ProfileCmd) -> CliResult {
         } => create(ctx, role, &settings, dangerously_fast_kdf),
         ProfileCmd::Show => show(ctx),
         ProfileCmd::Set { settings, language } => {
+            // Checked before the PIN is asked, and applied to a copy: a bad
+            // value changes nothing.
+            settings.apply(ctx, &mut Settings::default())?;
             let p = ctx.open()?;
             let mut s = p.settings()?;
-            settings.apply(&mut s)?;
+            settings.apply(ctx, &mut s)?;
             if language.is_some() {
                 s.language = language;
             }
@@ -205,29 +317,51 @@ pub fn run(ctx: &Ctx, cmd: ProfileCmd) -> CliResult {
     }
 }
 
+/// The public keys a new profile made, to print.
+enum Made {
+    Nothing,
+    FocalPoint(amparo_protocol::keys::RecipientPublic),
+    Coordinator(amparo_protocol::primitives::ed25519::VerifyingKey),
+}
+
 fn create(ctx: &Ctx, role: Role, args: &SettingArgs, fast: bool) -> CliResult {
     let params = if fast {
         KdfParams::DANGEROUSLY_FAST_FOR_TESTS
     } else {
         KdfParams::PHONE
     };
-    let p = ctx.create(params)?;
+    // Every value is checked before anything is asked or made.
     let mut s = Settings {
         role: Some(role),
         language: Some(ctx.lang),
         ..Settings::default()
     };
-    args.apply(&mut s)?;
-    p.save_settings(&s)?;
+    args.apply(ctx, &mut s)?;
+    let (_, made) = ctx.create(params, |p| {
+        p.save_settings(&s)?;
+        match role {
+            Role::FocalPoint => Ok(Made::FocalPoint(p.create_focal_identity()?)),
+            Role::Coordinator => {
+                let public = p.create_coordinator_key()?;
+                // A coordinator checks the directories it signs against its own key.
+                if s.coordinator_key.is_none() {
+                    let mut own = s.clone();
+                    own.coordinator_key = Some(*public.as_bytes());
+                    p.save_settings(&own)?;
+                }
+                Ok(Made::Coordinator(public))
+            }
+            Role::Survivor | Role::Facilitator => Ok(Made::Nothing),
+        }
+    })?;
     let mut out = json!({ "created": ctx.profile.display().to_string(), "role": wire_name(&role) });
     let mut human = ctx.tr(
         &format!("Perfil creado en {}.", ctx.profile.display()),
         &format!("Perfil criado em {}.", ctx.profile.display()),
         &format!("Profile created in {}.", ctx.profile.display()),
     );
-    match role {
-        Role::FocalPoint => {
-            let public = p.create_focal_identity()?;
+    match made {
+        Made::FocalPoint(public) => {
             let id = s.focal_point_id.as_deref().unwrap_or("CHOOSE-AN-ID");
             human.push_str(&ctx.tr(
                 "\nEnvíe estas líneas a la coordinación para el directorio:\n",
@@ -239,13 +373,7 @@ fn create(ctx: &Ctx, role: Role, args: &SettingArgs, fast: bool) -> CliResult {
             out["signing_key"] = json!(b64::encode(&public.signing_key));
             out["mailbox"] = json!(public.mailbox().to_string());
         }
-        Role::Coordinator => {
-            let public = p.create_coordinator_key()?;
-            // A coordinator checks the directories it signs against its own key.
-            if s.coordinator_key.is_none() {
-                s.coordinator_key = Some(*public.as_bytes());
-                p.save_settings(&s)?;
-            }
+        Made::Coordinator(public) => {
             let key = b64::encode(public.as_bytes());
             human.push_str(&ctx.tr(
                 &format!(
@@ -256,7 +384,7 @@ fn create(ctx: &Ctx, role: Role, args: &SettingArgs, fast: bool) -> CliResult {
             ));
             out["coordinator_key"] = json!(key);
         }
-        Role::Survivor | Role::Facilitator => {}
+        Made::Nothing => {}
     }
     ctx.emit(human, out);
     Ok(())
@@ -281,41 +409,164 @@ fn show(ctx: &Ctx) -> CliResult {
         "counts": counts,
     });
     let mut human = String::new();
-    human.push_str(&format!("{}: {role}\n", ctx.tr("Papel", "Papel", "Role")));
-    human.push_str(&format!(
-        "Relay: {}\n",
-        s.relay_url.as_deref().unwrap_or("-")
-    ));
-    human.push_str(&format!(
-        "{}: {}\n",
+    let mut line = |label: String, value: String| human.push_str(&format!("{label}: {value}\n"));
+    line(
+        ctx.tr("Papel", "Papel", "Role"),
+        s.role.map_or("-".to_string(), |r| role_label(ctx, r)),
+    );
+    line(
+        ctx.tr("Idioma", "Idioma", "Language"),
+        s.language
+            .map_or("-".to_string(), |l| language_name(ctx.lang, l).to_string()),
+    );
+    line(
+        "Relay".into(),
+        s.relay_url.clone().unwrap_or_else(|| "-".into()),
+    );
+    if let Some(proxy) = &s.proxy {
+        line("Proxy".into(), proxy.clone());
+    }
+    line(
         ctx.tr(
             "Clave de la coordinación",
             "Chave da coordenação",
-            "Coordinator key"
+            "Coordinator key",
         ),
-        coordinator.as_deref().unwrap_or("-")
-    ));
+        coordinator.clone().unwrap_or_else(|| "-".into()),
+    );
+    if !relay_keys.is_empty() {
+        line(
+            ctx.tr(
+                "Otras claves de relay de confianza",
+                "Outras chaves de relay confiáveis",
+                "Other trusted relay keys",
+            ),
+            relay_keys.join(", "),
+        );
+    }
     if let Some(id) = &s.focal_point_id {
-        human.push_str(&format!(
-            "{}: {id}\n",
-            ctx.tr("Punto focal", "Ponto focal", "Focal point")
-        ));
+        line(
+            ctx.tr("Punto focal", "Ponto focal", "Focal point"),
+            id.clone(),
+        );
     }
-    human.push_str(&format!(
-        "{}: {}\n",
-        ctx.tr(
-            "Directorio, versión",
-            "Diretório, versão",
-            "Directory version"
+    line(
+        ctx.tr("Directorio", "Diretório", "Directory"),
+        p.directory_version()?.map_or(
+            ctx.tr("ninguno todavía", "nenhum ainda", "none yet"),
+            |v| {
+                ctx.tr(
+                    &format!("versión {v}"),
+                    &format!("versão {v}"),
+                    &format!("version {v}"),
+                )
+            },
         ),
-        p.directory_version()?
-            .map_or("-".to_string(), |v| v.to_string())
-    ));
-    for (name, n) in counts.as_object().into_iter().flatten() {
-        human.push_str(&format!("{name}: {n}\n"));
-    }
+    );
+    let n = |key: &str| counts[key].as_u64().unwrap_or(0) as usize;
+    let lang = ctx.lang;
+    let held = [
+        count(
+            lang,
+            n("drafts"),
+            ("borrador", "borradores"),
+            ("rascunho", "rascunhos"),
+            ("draft", "drafts"),
+        ),
+        count(
+            lang,
+            n("reports"),
+            ("denuncia enviada", "denuncias enviadas"),
+            ("denúncia enviada", "denúncias enviadas"),
+            ("report sent", "reports sent"),
+        ),
+        count(
+            lang,
+            n("outbox"),
+            ("sobre por enviar", "sobres por enviar"),
+            ("envelope por enviar", "envelopes por enviar"),
+            (
+                "envelope waiting to be sent",
+                "envelopes waiting to be sent",
+            ),
+        ),
+        count(
+            lang,
+            n("messages"),
+            ("mensaje recibido", "mensajes recibidos"),
+            ("mensagem recebida", "mensagens recebidas"),
+            ("message received", "messages received"),
+        ),
+        count(
+            lang,
+            n("cases"),
+            ("caso", "casos"),
+            ("caso", "casos"),
+            ("case", "cases"),
+        ),
+    ];
+    line(ctx.tr("Tiene", "Tem", "Holds"), held.join(", "));
+    line(
+        ctx.tr(
+            "Lleva para otras personas",
+            "Leva para outras pessoas",
+            "Carrying for others",
+        ),
+        [
+            count(
+                lang,
+                n("carrying_waiting"),
+                ("sobre por entregar", "sobres por entregar"),
+                ("envelope por entregar", "envelopes por entregar"),
+                ("envelope to deliver", "envelopes to deliver"),
+            ),
+            count(
+                lang,
+                n("carrying_delivered"),
+                (
+                    "entregado con recibo para devolver",
+                    "entregados con recibo para devolver",
+                ),
+                (
+                    "entregue com recibo para devolver",
+                    "entregues com recibo para devolver",
+                ),
+                (
+                    "delivered with a receipt to hand back",
+                    "delivered with a receipt to hand back",
+                ),
+            ),
+        ]
+        .join(", "),
+    );
     ctx.emit(human.trim_end(), json);
     Ok(())
+}
+
+/// A role in words.
+fn role_label(ctx: &Ctx, role: Role) -> String {
+    match role {
+        Role::Survivor => ctx.tr(
+            "denunciante (escribe denuncias y lee las respuestas)",
+            "denunciante (escreve denúncias e lê as respostas)",
+            "survivor (writes reports and reads the answers)",
+        ),
+        Role::Facilitator => ctx.tr(
+            "facilitadora (lleva denuncias selladas de otras personas)",
+            "facilitadora (leva denúncias lacradas de outras pessoas)",
+            "facilitator (carries other people's sealed reports)",
+        ),
+        Role::FocalPoint => ctx.tr(
+            "punto focal (recibe denuncias y atiende casos)",
+            "ponto focal (recebe denúncias e atende casos)",
+            "focal point (receives reports and handles cases)",
+        ),
+        Role::Coordinator => ctx.tr(
+            "coordinación (firma el directorio)",
+            "coordenação (assina o diretório)",
+            "coordinator (signs the directory)",
+        ),
+    }
 }
 
 fn counts(p: &Profile) -> CliResult<serde_json::Value> {
@@ -329,4 +580,40 @@ fn counts(p: &Profile) -> CliResult<serde_json::Value> {
         "carrying_waiting": carrying.waiting,
         "carrying_delivered": carrying.delivered,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_checked_as_people_type_them() {
+        let web = ["http", "https"];
+        for good in [
+            "https://relay.example.org",
+            "http://127.0.0.1:8470",
+            "https://relay.example.org/amparo",
+            "http://[::1]:8470",
+            "http://abcdefghijklmnop.onion",
+        ] {
+            assert_eq!(url_problem(good, &web), None, "{good}");
+        }
+        for bad in [
+            "not a url",
+            "relay.example.org",
+            "ftp://relay.example.org",
+            "https://",
+            "https://relay example.org",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:99999",
+            "http://relay..org",
+            "http://[zz]:1",
+        ] {
+            assert!(url_problem(bad, &web).is_some(), "{bad}");
+        }
+        assert_eq!(
+            url_problem("socks5h://127.0.0.1:9050", &["socks5", "socks5h"]),
+            None
+        );
+    }
 }
