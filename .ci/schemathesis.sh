@@ -30,8 +30,11 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q '4.32.5' \
         'schemathesis==4.32.5' 'cryptography>=42'
 fi
 
-cargo build --quiet -p amparo-relay --bin amparo-relay
-relay_bin=target/debug/amparo-relay
+# Where cargo put it (CARGO_TARGET_DIR may point anywhere), from its build messages.
+relay_bin=$(cargo build --quiet -p amparo-relay --bin amparo-relay \
+    --message-format=json-render-diagnostics \
+    | grep -o '"executable":"[^"]*/amparo-relay"' | head -n1 | sed -e 's/^"executable":"//' -e 's/"$//')
+[ -x "$relay_bin" ] || { echo "cargo did not say where it built amparo-relay" >&2; exit 1; }
 
 work=$(mktemp -d)
 relay=""
@@ -53,7 +56,8 @@ sweep() { # sweep NAME [DATABASE_URL]
     coordinator=$("$venv/bin/python" .ci/schemathesis_hooks.py)
     env -u DATABASE_URL ${db:+DATABASE_URL="$db"} "$relay_bin" --listen 127.0.0.1:0 \
         --data-dir "$work/$name-data" \
-        --coordinator-key "$coordinator" --log info 2>"$log" &
+        --coordinator-key "$coordinator" --metrics-token "sweep-$RANDOM$RANDOM-metrics-token" \
+        --log info 2>"$log" &
     relay=$!
     for _ in $(seq 1 300); do
         grep -q "listening on" "$log" 2>/dev/null && break
