@@ -28,6 +28,8 @@ struct World {
     survivor: Person,
     facilitator: Person,
     root: tempfile::TempDir,
+    /// The coordinator's public key, as profiles pin it.
+    coordinator_key: String,
 }
 
 fn as_refs(v: &[String]) -> Vec<&str> {
@@ -99,6 +101,7 @@ impl World {
             survivor,
             facilitator,
             root,
+            coordinator_key: key,
         }
     }
 
@@ -439,13 +442,21 @@ fn a_tampered_envelope_is_rejected_and_reported() {
         let human = w.ucayali.try_run(&["focal", "rejected"]).stdout;
         assert!(human.contains(&tampered.id().to_string()), "{human}");
 
-        // A damaged bundle is refused past the damage, and says so.
+        // A damaged bundle is refused past the damage, and says so: here
+        // the damage is in its only envelope, so nothing is imported and the
+        // error names the file.
         let mut damaged = std::fs::read(&file).unwrap();
         let mid = damaged.len() / 2;
         damaged[mid] ^= 1;
         std::fs::write(&file, &damaged).unwrap();
         let run = w.facilitator.try_run(&["carry", "import", &file]);
-        assert!(!run.ok && run.stdout.contains("damaged"), "{}", run.stdout);
+        assert!(
+            !run.ok
+                && run.stderr.contains("tampered.amparo")
+                && run.stderr.contains("Nothing was imported"),
+            "{}",
+            run.stderr
+        );
     }
 }
 
@@ -469,7 +480,29 @@ fn a_case_is_referred_to_another_focal_point() {
         ]);
         let report = written["report"].as_str().unwrap().to_string();
         w.survivor.json(&["report", "sync"]);
-        assert_eq!(w.ucayali.json(&["focal", "sync"])["new_cases"], 1);
+        let synced = w.ucayali.json(&["focal", "sync"]);
+        assert_eq!(synced["new_cases"], 1);
+        assert_eq!(synced["listed"], true, "{name}: {synced}");
+        // It answers and sets the case in progress, then refers it, all
+        // within the same hour (the order a newcomer saw shuffled).
+        w.ucayali
+            .json(&["focal", "reply", &report[..8], "Recibimos su denuncia."]);
+        w.ucayali
+            .json(&["focal", "status", &report[..8], "in-progress"]);
+        // Not to itself: refused, nothing queued or changed.
+        let itself = w
+            .ucayali
+            .try_run(&["focal", "refer", &report[..8], "pe-ucayali"]);
+        assert!(!itself.ok, "{name}: {}", itself.stdout);
+        assert!(
+            itself.stderr.contains("this focal point itself"),
+            "{}",
+            itself.stderr
+        );
+        assert_eq!(
+            w.ucayali.json(&["focal", "cases"])["cases"][0]["status"],
+            "in_progress"
+        );
         w.ucayali.json(&[
             "focal",
             "refer",
@@ -481,6 +514,37 @@ fn a_case_is_referred_to_another_focal_point() {
         w.ucayali.json(&["focal", "sync"]);
         let theirs = w.ucayali.json(&["focal", "cases"]);
         assert_eq!(theirs["cases"][0]["status"], "referred", "{name}");
+        assert_eq!(theirs["cases"][0]["referred_to"], "br-roraima", "{name}");
+        // Its own record keeps what it did, in order, and the export for a
+        // legal file says who exported it, when, and each attachment's hash.
+        let own = w.ucayali.json(&["focal", "show", &report[..8]]);
+        let kinds: Vec<&str> = own["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["reply", "status", "referred"], "{name}: {own}");
+        let sha = own["attachments"][0]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(sha.len(), 64);
+        let html_path = w.path("case.html");
+        w.ucayali
+            .json(&["focal", "show", &report[..8], "--html", &html_path]);
+        let html = std::fs::read_to_string(&html_path).unwrap();
+        for needle in [
+            "<title>Case ",
+            "Defensoría Ucayali (pe-ucayali)",
+            "Exported with Amparo: ",
+            &sha,
+            "Reply sent: Recibimos su denuncia.",
+            "Status: In progress",
+            "Referred to: Casa da Mulher Roraima (br-roraima)",
+        ] {
+            assert!(html.contains(needle), "{name}: no {needle:?} in\n{html}");
+        }
 
         let got = w.roraima.json(&["focal", "sync"]);
         assert_eq!(got["new_cases"], 1, "{name}");
@@ -512,16 +576,92 @@ fn a_case_is_referred_to_another_focal_point() {
         ]);
         w.roraima.json(&["focal", "sync"]);
         w.survivor.json(&["report", "sync"]);
-        let replies = w.survivor.json(&["report", "replies"]).to_string();
-        assert!(
-            replies.contains("br-roraima") && replies.contains("referred"),
-            "{replies}"
+        // Her list shows the status made last and where the case went, by
+        // the office's name.
+        let listed = w.survivor.json(&["report", "list"]);
+        assert_eq!(
+            listed["reports"][0]["status"], "referred",
+            "{name}: {listed}"
         );
+        assert_eq!(listed["reports"][0]["referred_to"], "br-roraima");
+        let human = w.survivor.try_run(&["report", "list"]).stdout;
+        assert!(
+            human.contains("Referred to another office → Casa da Mulher Roraima (br-roraima)"),
+            "{name}: {human}"
+        );
+        let replies = w.survivor.json(&["report", "replies"]);
+        let seen: Vec<(String, String)> = replies["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["from"].as_str().unwrap_or("").to_string(),
+                    m["status"].as_str().unwrap_or("reply").to_string(),
+                )
+            })
+            .collect();
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            seen,
+            vec![
+                pair("pe-ucayali", "reply"),
+                pair("pe-ucayali", "in_progress"),
+                pair("pe-ucayali", "referred"),
+                pair("br-roraima", "reply"),
+            ],
+            "{name}: messages in the order they were made, each with its office"
+        );
+        let replies = replies.to_string();
         assert!(
             !replies.contains("Boa Vista"),
             "{name}: the note stays between focal points"
         );
         assert!(replies.contains("podemos ajudar"), "{replies}");
+        let human = w.survivor.try_run(&["report", "replies"]).stdout;
+        assert!(
+            human.contains("Casa da Mulher Roraima (br-roraima) — Reply: Olá"),
+            "{name}: {human}"
+        );
+    }
+}
+
+#[test]
+fn a_focal_point_missing_from_the_directory_is_told_so() {
+    for backend in backends() {
+        let w = World::new(&backend);
+        let name = backend.name();
+        let url = w.relay.url("");
+        let key_arg = format!("--coordinator-key={}", w.coordinator_key);
+        let stray = Person::new(w.root.path(), "stray");
+        stray.create(
+            "focal-point",
+            &["--relay", &url, &key_arg, "--focal-point-id", "pe-lima"],
+        );
+        // Its sync works, and says nobody can reach it, and why.
+        let synced = stray.json(&["focal", "sync"]);
+        assert_eq!(synced["listed"], false, "{name}: {synced}");
+        assert!(
+            synced["warning"]
+                .as_str()
+                .unwrap()
+                .contains("does not list pe-lima")
+        );
+        let run = stray.try_run(&["focal", "sync"]);
+        assert!(run.ok, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("the directory does not list pe-lima: nobody can send it reports"),
+            "{name}: {}",
+            run.stderr
+        );
+        // A listed focal point is not warned.
+        let run = w.ucayali.try_run(&["focal", "sync"]);
+        assert!(
+            run.ok && !run.stderr.contains("Warning"),
+            "{name}: {}",
+            run.stderr
+        );
     }
 }
 
@@ -813,13 +953,15 @@ fn a_report_written_by_answering_questions() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Extortion; police; legal advice; region; date; two lines; end.
+    // Extortion; police; legal advice; region; date; reply language (empty:
+    // the session's); no attachments (an empty line); two lines; end.
     child
         .stdin
         .take()
         .unwrap()
         .write_all(
-            "6\n2\n1\nPE-UCA\n2026-11-02\nMe quitaron el documento.\nCANARY-ASKED\n\n".as_bytes(),
+            "6\n2\n1\nPE-UCA\n2026-11-02\n\n\nMe quitaron el documento.\nCANARY-ASKED\n\n"
+                .as_bytes(),
         )
         .unwrap();
     let out = child.wait_with_output().unwrap();
@@ -842,4 +984,569 @@ fn a_report_written_by_answering_questions() {
     assert_eq!(report["aggressors"][0], "police_or_security");
     assert_eq!(report["needs"][0], "legal_advice");
     assert_eq!(report["when"]["day"], 2);
+}
+
+// ---- What a newcomer trips on (issue 14): lost input, half-made profiles,
+// ---- errors that do not say what, imports that disagree, wording.
+
+/// Runs `amparo` for `p` with extra environment and stdin piped; answers
+/// `input` and returns (ok, stdout, stderr).
+fn answer_questions(p: &Person, args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut cmd = p.command(args);
+    cmd.env("AMPARO_INTERACTIVE_STDIN", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // The child may stop reading early (an error before the questions).
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn writing_interactively_checks_first_accepts_region_names_and_asks_again() {
+    let w = World::new(&Backend::Sqlite);
+    // No directory yet: refused before a single question, nothing stored.
+    let (ok, _, stderr) = answer_questions(
+        &w.survivor,
+        &["report", "write", "--interactive"],
+        "6\n2\n1\n",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("no directory of focal points yet") && stderr.contains("directory refresh"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("What happened?"),
+        "asked before checking: {stderr}"
+    );
+    assert_eq!(w.survivor.json(&["report", "list"])["drafts"], 0);
+
+    w.survivor.json(&["directory", "refresh"]);
+    let note = w.root.path().join("nota.txt");
+    std::fs::write(&note, "recibo del hotel").unwrap();
+    // A region nobody knows, then one nobody serves, then a name in lower
+    // case; a date with month 13, then a good one; Portuguese answers; a
+    // file that is not there, then one that is.
+    let input = format!(
+        "6\n2\n1\nAtlantis\nlima\nucayali\n2026-13-45\n2026-11-02\n2\n{}\n{}\n\nCANARY-NAMED\n\n",
+        w.path("nofoto.jpg"),
+        note.display()
+    );
+    let (ok, stdout, stderr) = answer_questions(
+        &w.survivor,
+        &["--json", "report", "write", "--interactive"],
+        &input,
+    );
+    assert!(ok, "{stderr}");
+    for said in [
+        "Ucayali (PE-UCA)",            // the list to choose from
+        "Unknown region \"Atlantis\"", // asked again, with the list
+        "No focal point in the directory serves Lima (PE-LIM)",
+        "the month must be 01 to 12",
+        "nofoto.jpg: it does not exist",
+        "In which language do you want the answers?",
+    ] {
+        assert!(stderr.contains(said), "missing {said:?} in:\n{stderr}");
+    }
+    let written: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(written["focal_point"], "pe-ucayali");
+    assert_eq!(
+        written["envelopes"], 2,
+        "the report and the note: {written}"
+    );
+    w.survivor.json(&["report", "sync"]);
+    w.ucayali.json(&["focal", "sync"]);
+    let case = w
+        .ucayali
+        .json(&["focal", "show", &written["report"].as_str().unwrap()[..8]]);
+    let report = &case["report"];
+    assert_eq!(report["text"], "CANARY-NAMED");
+    assert_eq!(report["language"], "pt");
+    assert_eq!(report["place"]["region"], "PE-UCA");
+    assert_eq!(report["place"]["country"], "PE");
+    assert_eq!(report["when"]["month"], 11);
+    assert_eq!(case["attachments"].as_array().unwrap().len(), 1, "{case}");
+}
+
+#[test]
+fn what_she_typed_is_kept_as_a_draft_when_sealing_fails_at_the_end() {
+    use std::io::{Read, Write};
+    let w = World::new(&Backend::Sqlite);
+    w.survivor.json(&["directory", "refresh"]);
+    let photo = photo_file(w.root.path());
+    let mut child = w
+        .survivor
+        .command(&["report", "write", "--interactive"])
+        .env("AMPARO_INTERACTIVE_STDIN", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut all = String::new();
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.push_str(&String::from_utf8_lossy(&buf[..n]));
+            let _ = tx.send(all.clone());
+        }
+        all
+    });
+    writeln!(stdin, "1\n1\n1\nPE-UCA\n\n\n{}\n", photo.display()).unwrap();
+    // She is asked for her account only once the photo was accepted; then
+    // the photo goes away (moved, or the card removed) before the end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let seen = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("the question for her account never came");
+        if seen.contains("Tell what happened") {
+            break;
+        }
+    }
+    std::fs::remove_file(&photo).unwrap();
+    stdin
+        .write_all(b"Me golpearon en la comisaria. CANARY-KEPT\n\n")
+        .unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let said = reader.join().unwrap();
+    assert!(!status.success());
+    assert!(
+        said.contains("The report was NOT sealed")
+            && said.contains("patrulla.jpg")
+            && said.contains("Nothing you typed was lost")
+            && said.contains("amparo report write --draft"),
+        "{said}"
+    );
+    assert_eq!(w.survivor.json(&["report", "list"])["drafts"], 1);
+    // Later she sends it, with another file; the focal point gets her words.
+    let note = w.root.path().join("nota.txt");
+    std::fs::write(&note, "foto perdida").unwrap();
+    let sent = w.survivor.json(&[
+        "report",
+        "write",
+        "--draft",
+        "--attach",
+        note.to_str().unwrap(),
+    ]);
+    assert_eq!(sent["focal_point"], "pe-ucayali");
+    assert_eq!(w.survivor.json(&["report", "list"])["drafts"], 0);
+    w.survivor.json(&["report", "sync"]);
+    w.ucayali.json(&["focal", "sync"]);
+    let case = w
+        .ucayali
+        .json(&["focal", "show", &sent["report"].as_str().unwrap()[..8]]);
+    assert!(
+        case["report"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("CANARY-KEPT")
+    );
+    assert_eq!(case["attachments"].as_array().unwrap().len(), 1);
+    // Nothing left to send as a draft.
+    let again = w.survivor.try_run(&["report", "write", "--draft"]);
+    assert!(
+        !again.ok && again.stderr.contains("no drafts"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn regions_by_code_or_name_in_any_case_and_errors_that_say_what() {
+    let w = World::new(&Backend::Sqlite);
+    w.survivor.json(&["directory", "refresh"]);
+    for region in ["Ucayali", "pe-uca", "PE-UCA"] {
+        let written = w
+            .survivor
+            .json(&["report", "write", "--text", "x", "--region", region]);
+        assert_eq!(written["focal_point"], "pe-ucayali", "{region}");
+    }
+    let before = w.survivor.json(&["report", "list"]);
+    let refused = |args: &[&str]| {
+        let run = w.survivor.try_run(args);
+        assert!(!run.ok, "{args:?} was accepted: {}", run.stdout);
+        run.stderr
+    };
+    let e = refused(&["report", "write", "--text", "x", "--region", "Atlantis"]);
+    assert!(
+        e.contains("Atlantis") && e.contains("Ucayali (PE-UCA)") && e.contains("Roraima (BR-RR)"),
+        "{e}"
+    );
+    let e = refused(&[
+        "report",
+        "write",
+        "--text",
+        "x",
+        "--attach",
+        &w.path("nofoto.jpg"),
+    ]);
+    assert!(
+        e.contains("Cannot attach") && e.contains("nofoto.jpg"),
+        "{e}"
+    );
+    let e = refused(&["report", "write", "--text", "x", "--when", "2026-13-45"]);
+    assert!(
+        e.contains("2026-13-45") && e.contains("YYYY-MM-DD") && e.contains("month"),
+        "{e}"
+    );
+    let e = refused(&["report", "write"]);
+    assert!(e.contains("--interactive") && e.contains("--text"), "{e}");
+    let e = refused(&["--lang", "es", "report", "write"]);
+    assert!(
+        e.contains("Falta el relato") && e.contains("--interactive"),
+        "{e}"
+    );
+    // None of those stored anything.
+    assert_eq!(w.survivor.json(&["report", "list"]), before);
+
+    // Checking a directory file needs a key: say how to give it.
+    let nobody = Person::new(w.root.path(), "nobody");
+    let e = nobody
+        .try_run(&["directory", "show", "--file", &w.path("directory.amparo")])
+        .stderr;
+    assert!(
+        e.contains("--coordinator-key") && e.contains("--profile"),
+        "{e}"
+    );
+    let shown = nobody.json(&[
+        "directory",
+        "show",
+        "--file",
+        &w.path("directory.amparo"),
+        "--coordinator-key",
+        &w.coordinator_key,
+    ]);
+    assert_eq!(shown["verified"], true);
+    let e = nobody
+        .try_run(&[
+            "directory",
+            "show",
+            "--file",
+            &w.path("directory.amparo"),
+            "--coordinator-key",
+            "notakey",
+        ])
+        .stderr;
+    assert!(
+        e.contains("--coordinator-key") && e.contains("43 base64url"),
+        "{e}"
+    );
+
+    // A value that is not accepted: the list, in the session's language.
+    for (lang, said) in [
+        ("es", "«done» no es un valor aceptado. Valores aceptados:"),
+        ("pt", "«done» não é um valor aceito. Valores aceitos:"),
+        ("en", "\"done\" is not an accepted value. Accepted values:"),
+    ] {
+        let run = w
+            .ucayali
+            .try_run(&["--lang", lang, "focal", "status", "224a", "done"]);
+        assert!(!run.ok);
+        assert!(
+            run.stderr.contains(said) && run.stderr.contains("in-progress"),
+            "{lang}: {}",
+            run.stderr
+        );
+    }
+    let run = w
+        .ucayali
+        .try_run(&["--lang", "es", "focal", "status", "224a"]);
+    assert!(
+        run.stderr.contains("Falta lo siguiente: <STATUS>"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_failed_profile_create_leaves_nothing_and_the_corrected_one_works() {
+    let root = tempfile::tempdir().unwrap();
+    let p = Person::new(root.path(), "fp");
+    let key = b64::encode(&[3u8; 32]);
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--relay", "not a url"],
+            "--relay: \"not a url\" is not a valid address",
+        ),
+        (
+            &["--coordinator-key", "notakey"],
+            "--coordinator-key: \"notakey\" is not a key",
+        ),
+        (&["--relay-key", "short"], "--relay-key"),
+        (&["--focal-point-id", "Pe Ucayali"], "--focal-point-id"),
+    ];
+    for (extra, said) in cases {
+        let mut args = vec![
+            "profile",
+            "create",
+            "--role",
+            "focal-point",
+            "--dangerously-fast-kdf",
+        ];
+        args.extend_from_slice(extra);
+        let run = p.try_run(&args);
+        assert!(!run.ok, "{extra:?}");
+        assert!(run.stderr.contains(said), "{extra:?}: {}", run.stderr);
+        assert!(!p.dir.exists(), "{extra:?} left {:?}", p.dir);
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+    let made = p.create(
+        "focal-point",
+        &[
+            "--relay",
+            "http://127.0.0.1:9",
+            "--coordinator-key",
+            &key,
+            "--focal-point-id",
+            "pe-ucayali",
+        ],
+    );
+    assert!(made["sealing_key"].is_string());
+    let shown = p.json(&["profile", "show"]);
+    assert_eq!(shown["role"], "focal_point");
+    assert_eq!(shown["focal_point_id"], "pe-ucayali");
+    // A bad value for an existing profile changes nothing either.
+    let before = p.json(&["profile", "show"]);
+    assert!(!p.try_run(&["profile", "set", "--relay", "ftp://x"]).ok);
+    assert_eq!(p.json(&["profile", "show"]), before);
+    let again = p.try_run(&["profile", "create", "--dangerously-fast-kdf"]);
+    assert!(
+        !again.ok && again.stderr.contains("already exists") && again.stderr.contains("--profile"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn without_a_terminal_or_amparo_pin_it_says_what_to_do() {
+    let root = tempfile::tempdir().unwrap();
+    let p = Person::new(root.path(), "me");
+    p.create("survivor", &[]);
+    for (lang, said) in [
+        ("es", "No hay una terminal donde pedir el PIN"),
+        ("pt", "Não há um terminal onde pedir o PIN"),
+        ("en", "There is no terminal to ask for the PIN"),
+    ] {
+        // A new session: no controlling terminal, as under cron or a service.
+        let out = std::process::Command::new("setsid")
+            .arg("--wait")
+            .arg(amparo_tests::cli::amparo_binary())
+            .args(["--profile", p.dir.to_str().unwrap(), "--lang", lang])
+            .args(["report", "list"])
+            .env_remove("AMPARO_PIN")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains(said) && stderr.contains("AMPARO_PIN"),
+            "{lang}: {stderr}"
+        );
+        assert!(!stderr.contains("os error"), "{stderr}");
+    }
+}
+
+#[test]
+fn imports_agree_on_damaged_files_and_say_why_receipts_were_ignored() {
+    let w = World::new(&Backend::Sqlite);
+    w.survivor.json(&["directory", "refresh"]);
+    // Garbage: an error for both, naming the file; nothing changes.
+    let garbage = w.path("garbage.amparo");
+    std::fs::write(&garbage, b"this is not a bundle at all").unwrap();
+    for (who, args) in [
+        (&w.survivor, ["report", "import", garbage.as_str()]),
+        (&w.facilitator, ["carry", "import", garbage.as_str()]),
+    ] {
+        let run = who.try_run(&args);
+        assert!(!run.ok, "{args:?}: {}", run.stdout);
+        assert!(
+            run.stderr.contains("garbage.amparo") && run.stderr.contains("Nothing was imported"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(w.facilitator.json(&["carry", "status"])["waiting"], 0);
+
+    // Damaged part-way: both keep what came before, say so, and fail.
+    w.survivor
+        .json(&["report", "write", "--text", "uno", "--region", "PE-UCA"]);
+    w.survivor
+        .json(&["report", "write", "--text", "dos", "--region", "PE-UCA"]);
+    let whole = w.path("outbox.amparo");
+    w.survivor.json(&["report", "bundle", &whole]);
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = w.path("cut.amparo");
+    std::fs::write(&cut, &bytes[..bytes.len() - 600]).unwrap();
+    let run = w.facilitator.try_run(&["--json", "carry", "import", &cut]);
+    assert!(!run.ok);
+    let kept = run.json();
+    assert!(kept["damaged"].is_string(), "{kept}");
+    assert_eq!(
+        kept["envelopes"], 1,
+        "the envelope before the damage: {kept}"
+    );
+    assert!(
+        run.stderr.contains("Damaged: ") && run.stderr.contains("cut.amparo"),
+        "{}",
+        run.stderr
+    );
+    let human = w.roraima.try_run(&["report", "import", &cut]);
+    assert!(!human.ok);
+    assert!(
+        human
+            .stdout
+            .contains("only what came before the damage was kept"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stderr.contains("Damaged: ") && human.stderr.contains("cut.amparo"),
+        "{}",
+        human.stderr
+    );
+
+    // The whole bundle travels; the facilitator who imports her own return
+    // bundle is told why its receipts do nothing on her phone.
+    w.facilitator.json(&["carry", "import", &whole]);
+    w.facilitator.json(&["carry", "sync"]);
+    let back = w.path("back.amparo");
+    let exported = w.facilitator.try_run(&["carry", "export", &back]);
+    assert!(
+        exported.stdout.contains("2 receipts") && exported.stdout.contains("Hand it to the people"),
+        "{}",
+        exported.stdout
+    );
+    let own = w.facilitator.try_run(&["carry", "import", &back]);
+    assert!(own.ok, "{}", own.stderr);
+    assert!(
+        own.stdout.contains(
+            "Receipts ignored: 2: a receipt only counts on the phone that wrote the report"
+        ),
+        "{}",
+        own.stdout
+    );
+    let hers = w.survivor.json(&["report", "import", &back]);
+    assert_eq!(hers["receipts_accepted"], 2);
+    let other = w.roraima.try_run(&["report", "import", &back]);
+    assert!(
+        other.stdout.contains("they are for other people's reports"),
+        "{}",
+        other.stdout
+    );
+}
+
+#[test]
+fn counts_agree_reports_are_told_from_envelopes_and_keys_are_words() {
+    let w = World::new(&Backend::Sqlite);
+    // The world's directory: two focal points, no routes, one relay.
+    let signed = w.coordinator.try_run(&[
+        "coordinator",
+        "sign",
+        &w.path("directory.toml"),
+        "--out",
+        &w.path("again.amparo"),
+    ]);
+    assert!(
+        signed
+            .stdout
+            .contains("2 focal points, 0 service routes, 1 relay."),
+        "{}",
+        signed.stdout
+    );
+    let es = w.coordinator.try_run(&[
+        "--lang",
+        "es",
+        "coordinator",
+        "sign",
+        &w.path("directory.toml"),
+        "--out",
+        &w.path("again.amparo"),
+    ]);
+    assert!(
+        es.stdout
+            .contains("2 puntos focales, 0 rutas de atención, 1 relay."),
+        "{}",
+        es.stdout
+    );
+
+    // A report with a photo: the write says how many envelopes, as list does.
+    w.survivor.json(&["directory", "refresh"]);
+    let photo = photo_file(w.root.path());
+    let written = w.survivor.try_run(&[
+        "report",
+        "write",
+        "--text",
+        "x",
+        "--region",
+        "PE-UCA",
+        "--attach",
+        photo.to_str().unwrap(),
+    ]);
+    assert!(
+        written.stdout.contains("in 3 envelopes") && written.stdout.contains("delivered: 0 of 3"),
+        "{}",
+        written.stdout
+    );
+    let synced = w.survivor.try_run(&["report", "sync"]);
+    assert!(
+        synced
+            .stdout
+            .contains("Delivered now: 1 report (3 envelopes signed for by the relay)"),
+        "{}",
+        synced.stdout
+    );
+
+    // profile show: words, not keys; language names in the page's language.
+    let shown = w.survivor.try_run(&["profile", "show"]).stdout;
+    assert!(
+        !shown.contains("carrying_delivered") && !shown.contains("drafts:"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Role: survivor") && shown.contains("1 report sent"),
+        "{shown}"
+    );
+    let pt = w
+        .survivor
+        .try_run(&["--lang", "pt", "profile", "show"])
+        .stdout;
+    assert!(pt.contains("Idioma: inglês"), "{pt}");
+    let dir = w
+        .survivor
+        .try_run(&["--lang", "pt", "directory", "show"])
+        .stdout;
+    assert!(dir.contains("Idiomas: espanhol, português"), "{dir}");
+
+    // Publishing to a relay that cannot be reached says it did not happen.
+    let run = w.coordinator.try_run(&[
+        "coordinator",
+        "publish",
+        &w.path("directory.amparo"),
+        "--relay",
+        "http://127.0.0.1:9",
+    ]);
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("NOT published") && run.stderr.contains("not queued"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("next sync"), "{}", run.stderr);
 }
