@@ -11,10 +11,9 @@ use serde_json::json;
 use super::focal::{held_directory, office};
 use super::wire_name;
 use super::write::WriteArgs;
-// focal.rs still imports the progress helpers from here.
 use crate::ctx::{CliResult, Ctx, hex, now, pick_id, relay_client, write_file};
 use crate::lang::count;
-pub use crate::present::{progress_bar, show_progress};
+use crate::present::{progress_bar, show_progress};
 
 /// `amparo report …`
 #[derive(Subcommand)]
