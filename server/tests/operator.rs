@@ -285,11 +285,11 @@ fn the_postgres_half_is_never_silently_skipped() {
     assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("test harness_probe ... ok"), "{stdout}");
     assert!(
-        stderr.contains("note: harness_probe: PostgreSQL half NOT run"),
+        stderr.contains("note: harness_probe: PostgreSQL NOT tested"),
         "the note must reach stderr despite the capture:\n{stderr}"
     );
     let (ok, _, stderr) = run(Some("false"), None);
-    assert!(ok && stderr.contains("PostgreSQL half NOT run"), "{stderr}");
+    assert!(ok && stderr.contains("PostgreSQL NOT tested"), "{stderr}");
     // In CI: never a skip. No URL fails, and so does a PostgreSQL that does
     // not answer (port 1 on loopback refuses connections).
     let (ok, stdout, stderr) = run(Some("true"), None);

@@ -86,7 +86,7 @@ pub fn postgres_admin_url() -> Option<String> {
         }
         _ => {
             say_uncaptured(&format!(
-                "note: {}: PostgreSQL half NOT run (AMPARO_TEST_POSTGRES_URL is not set); SQLite only",
+                "note: {}: PostgreSQL NOT tested (AMPARO_TEST_POSTGRES_URL is not set); SQLite only",
                 std::thread::current().name().unwrap_or("this test")
             ));
             None
