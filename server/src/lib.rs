@@ -187,9 +187,21 @@ async fn run_with<S: Store>(
     field: Option<field::Field>,
 ) -> Result<(), RelayError> {
     let receipt_key = relay_key::load_or_create(&config.data_dir)?;
-    let listener = TcpListener::bind(config.listen)?;
+    let bind = |addr: std::net::SocketAddr, setting: &str| {
+        TcpListener::bind(addr).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {addr} ({setting}): {e}"),
+            )
+        })
+    };
+    let listener = bind(config.listen, "listen")?;
     let addr = listener.local_addr()?;
-    let metrics_listener = config.metrics.listen.map(TcpListener::bind).transpose()?;
+    let metrics_listener = config
+        .metrics
+        .listen
+        .map(|a| bind(a, "metrics_listen"))
+        .transpose()?;
     let metrics_where = match (&metrics_listener, &config.metrics.access) {
         (_, MetricsAccess::Off) => {
             "metrics off (set metrics_listen or metrics_token to serve /metrics)".to_string()

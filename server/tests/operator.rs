@@ -163,6 +163,34 @@ fn metrics_settings_that_cannot_work_are_refused() {
     }
 }
 
+#[test]
+fn a_metrics_address_in_use_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_amparo-relay"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            &addr,
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env_remove("AMPARO_METRICS_TOKEN")
+        .env_remove("AMPARO_PUBLIC_METRICS")
+        .env_remove("DATABASE_URL")
+        .env_remove("AMPARO_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {addr} (metrics_listen)")),
+        "{err}"
+    );
+}
+
 fn relay_key_command(args: &[&str], env: &[(&str, &std::path::Path)]) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_amparo-relay"));
     cmd.args(args)
