@@ -871,7 +871,11 @@ fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
         .find(heading)
         .unwrap_or_else(|| panic!("PROTOCOL.md has no heading {heading:?}"));
     let rest = &doc[start + heading.len()..];
-    let end = rest.find("\n## ").unwrap_or(rest.len());
+    let level = heading.len() - heading.trim_start_matches('#').len();
+    let end = (1..=level)
+        .filter_map(|l| rest.find(&format!("\n{} ", "#".repeat(l))))
+        .min()
+        .unwrap_or(rest.len());
     &rest[..end]
 }
 
@@ -930,15 +934,23 @@ fn section_11_lists_every_context_string() {
         stale.is_empty(),
         "PROTOCOL.md §11 lists context strings that protocol/src does not use: {stale:?}"
     );
-    // Wherever the document quotes a context string, §11 lists it.
+    // Wherever a formula of the document starts with a quoted string
+    // (`"amparo-…" || …`), §11 lists it.
+    let mut in_formulas = 0;
     for (i, _) in doc.match_indices("\"amparo-") {
         let rest = &doc[i + 1..];
-        let quoted = &rest[..rest.find('"').unwrap()];
-        assert!(
-            listed.contains(quoted),
-            "PROTOCOL.md quotes {quoted:?}, which §11 does not list"
-        );
+        let end = rest.find('"').unwrap();
+        let quoted = &rest[..end];
+        let after = &rest[end + 1..];
+        if after.starts_with(" ||") || after.starts_with(" \\|\\|") {
+            in_formulas += 1;
+            assert!(
+                listed.contains(quoted),
+                "a formula of PROTOCOL.md uses {quoted:?}, which §11 does not list"
+            );
+        }
     }
+    assert!(in_formulas >= 11, "only {in_formulas} formulas found");
 }
 
 /// §8's table of Directory JSON limits, checked at each boundary.
@@ -1318,4 +1330,90 @@ fn section_12_6_batch_framing() {
     // judged on its own (reject codes).
     let odd = encode_batch([&[][..], &[9u8; 3][..]]);
     assert_eq!(decode_batch(&odd, 2).unwrap().len(), 2);
+}
+
+/// Every error code the relay's source answers with (a string literal right
+/// after a `StatusCode::…,` in `server/src`), and the protocol errors its
+/// handlers pass through (`ApiError::bad_input`, the signature checks).
+fn relay_error_codes() -> BTreeSet<String> {
+    let mut files = Vec::new();
+    rust_files(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/src"),
+        &mut files,
+    );
+    let mut found = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (i, _) in code.match_indices("StatusCode::") {
+            let rest = &code[i..];
+            let Some(comma) = rest.find(',') else {
+                continue;
+            };
+            let after = rest[comma + 1..].trim_start();
+            if let Some(literal) = after.strip_prefix('"') {
+                let end = literal.find('"').unwrap();
+                found.insert(literal[..end].to_string());
+            }
+        }
+    }
+    assert!(
+        found.len() >= 15,
+        "the scan of server/src found too few error codes: {found:?}"
+    );
+    // What the relay answers with ProtocolError::code(): framing and JSON
+    // errors of the bodies it decodes, and the signature checks.
+    for e in [
+        ProtocolError::Truncated { needed: 1 },
+        ProtocolError::TrailingBytes(1),
+        ProtocolError::BadMagic("x"),
+        ProtocolError::UnsupportedVersion {
+            what: "x",
+            version: 2,
+        },
+        ProtocolError::TooLarge {
+            what: "x",
+            len: 2,
+            max: 1,
+        },
+        ProtocolError::Invalid("x"),
+        ProtocolError::UnknownSigner("x"),
+        ProtocolError::BadSignature("x"),
+        ProtocolError::StaleRequest,
+    ] {
+        found.insert(e.code().to_string());
+    }
+    found.insert(
+        ProtocolError::Json {
+            what: "x",
+            category: "syntax",
+            line: 1,
+            column: 1,
+        }
+        .code()
+        .to_string(),
+    );
+    found
+}
+
+#[test]
+fn section_12_3_lists_every_error_code() {
+    let doc = read_doc();
+    let table = section(&doc, "### 12.3 Errors");
+    let listed: BTreeSet<String> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .map(|l| l[..l.find('`').unwrap()].to_string())
+        .collect();
+    let answered = relay_error_codes();
+    let missing: Vec<_> = answered.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "error codes the relay answers but PROTOCOL.md §12.3 does not list: {missing:?}"
+    );
+    let stale: Vec<_> = listed.difference(&answered).collect();
+    assert!(
+        stale.is_empty(),
+        "PROTOCOL.md §12.3 lists error codes the relay never answers: {stale:?}"
+    );
 }
