@@ -1177,6 +1177,19 @@ fn regions_by_code_or_name_in_any_case_and_errors_that_say_what() {
             .json(&["report", "write", "--text", "x", "--region", region]);
         assert_eq!(written["focal_point"], "pe-ucayali", "{region}");
     }
+    // With --to she picked the office herself: a region nobody serves is
+    // still hers to give.
+    let chosen = w.survivor.json(&[
+        "report",
+        "write",
+        "--text",
+        "x",
+        "--region",
+        "lima",
+        "--to",
+        "br-roraima",
+    ]);
+    assert_eq!(chosen["focal_point"], "br-roraima");
     let before = w.survivor.json(&["report", "list"]);
     let refused = |args: &[&str]| {
         let run = w.survivor.try_run(args);

@@ -122,7 +122,12 @@ pub struct WriteArgs {
     /// Send a report kept as a draft (its id, or its first digits; alone,
     /// the only draft or the list of drafts). / Enviar un borrador guardado.
     /// / Enviar um rascunho guardado.
-    #[arg(long, num_args = 0..=1, default_missing_value = "", conflicts_with = "interactive")]
+    #[arg(
+        long,
+        num_args = 0..=1,
+        default_missing_value = "",
+        conflicts_with_all = ["interactive", "text"]
+    )]
     draft: Option<String>,
 }
 
@@ -153,10 +158,7 @@ pub fn run(ctx: &Ctx, args: WriteArgs) -> CliResult {
     country(ctx, args.country.as_deref(), None)?;
     let p = ctx.open()?;
     let dir = directory(ctx, &p)?;
-    let region = match &args.region {
-        Some(typed) => Some(region_code(ctx, &dir, typed)?),
-        None => None,
-    };
+    let region = region_for(ctx, &dir, args.region.as_deref(), args.to.is_some())?;
     let focal = focal_point(ctx, &dir, args.to.as_deref(), region.clone(), &args)?;
     let form = DraftForm {
         violence: args.violence.clone(),
@@ -253,9 +255,11 @@ fn sealed(ctx: &Ctx, p: &Profile, id: &[u8; 16], focal: &FocalPoint) -> CliResul
     let extra = envelopes.saturating_sub(1);
     let why = if extra > 0 {
         ctx.tr(
-            &format!(" (la denuncia y {extra} de los adjuntos, en partes de igual tamaño)"),
-            &format!(" (a denúncia e {extra} dos anexos, em partes de igual tamanho)"),
-            &format!(" (the report, and {extra} for the attachments, in pieces of equal size)"),
+            &format!(" (1 con la denuncia y {extra} con los adjuntos, en partes de igual tamaño)"),
+            &format!(" (1 com a denúncia e {extra} com os anexos, em partes de igual tamanho)"),
+            &format!(
+                " (1 with the report and {extra} with the attachments, in pieces of equal size)"
+            ),
         )
     } else {
         String::new()
@@ -327,6 +331,28 @@ fn region_code(ctx: &Ctx, dir: &Directory, typed: &str) -> CliResult<String> {
             &format!("Unknown region {typed:?}. Regions served (name or code, any case): {served}."),
         )),
     }
+}
+
+/// The region given with `--region`, as the directory spells it. With
+/// `--to` she chose the focal point herself, so a region nobody serves is
+/// still hers to report (kept as typed when nothing matches it).
+fn region_for(
+    ctx: &Ctx,
+    dir: &Directory,
+    typed: Option<&str>,
+    chosen_focal_point: bool,
+) -> CliResult<Option<String>> {
+    let Some(typed) = typed else {
+        return Ok(None);
+    };
+    if !chosen_focal_point {
+        return region_code(ctx, dir, typed).map(Some);
+    }
+    Ok(Some(match find_region(dir, typed, now()) {
+        RegionMatch::Served(code) => code,
+        RegionMatch::NotServed(r) => r.code,
+        RegionMatch::Several(_) | RegionMatch::Unknown => typed.trim().to_string(),
+    }))
 }
 
 /// The focal point: the one named with `--to`, else the best for the
@@ -657,10 +683,7 @@ fn interview(ctx: &Ctx, mut args: WriteArgs) -> CliResult {
             "The directory has no focal point valid now: there is nobody to send to. Refresh it (`amparo directory refresh`) and try again.",
         ));
     }
-    let mut region = match &args.region {
-        Some(typed) => Some(region_code(ctx, &dir, typed)?),
-        None => None,
-    };
+    let mut region = region_for(ctx, &dir, args.region.as_deref(), args.to.is_some())?;
     if let Some(to) = args.to.as_deref() {
         focal_point(ctx, &dir, Some(to), None, &args)?;
     }
