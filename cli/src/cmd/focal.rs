@@ -5,18 +5,19 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use amparo_core::coordinator::focal_point_source;
-use amparo_core::focal::{Case, CaseFilter};
+use amparo_core::coordinator::{focal_point_source, format_date};
+use amparo_core::focal::{Case, CaseEventKind, CaseFilter, Listing};
 use amparo_core::store::Profile;
 use amparo_protocol::b64;
+use amparo_protocol::directory::Directory;
 use amparo_protocol::i18n::Label;
 use amparo_protocol::payload::{CaseStatus, Need};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::report::{progress_bar, show_progress};
 use super::{labels, parse_enum, wire_name};
 use crate::ctx::{CliError, CliResult, Ctx, fail, hex, now, pick_id, relay_client, write_file};
+use crate::present::{progress_bar, show_progress};
 
 /// `amparo focal …`
 #[derive(Subcommand)]
@@ -119,23 +120,29 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
                 since_hour: None,
             };
             let cases = p.cases(&filter)?;
+            let dir = held_directory(&p);
             let mut human = Vec::new();
             for c in &cases {
-                human.push(format!(
-                    "{}  {:<12}  {}  {}  {}{}",
+                let mut line = format!(
+                    "{}  {:<12}  {}  {}  {}",
                     hex(&c.id),
                     c.status.label(ctx.lang),
                     hour(c.reported_hour),
                     c.region.as_deref().unwrap_or("-"),
                     labels(&c.needs, ctx.lang),
-                    c.referred_by
-                        .as_ref()
-                        .map(|f| format!(
-                            "  ({} {f})",
-                            ctx.tr("derivado por", "encaminhado por", "referred by")
-                        ))
-                        .unwrap_or_default()
-                ));
+                );
+                if let Some(from) = &c.referred_by {
+                    let _ = write!(
+                        line,
+                        "  ({} {})",
+                        ctx.tr("derivado por", "encaminhado por", "referred by"),
+                        office(ctx, dir.as_ref(), from)
+                    );
+                }
+                if let Some(to) = &c.referred_to {
+                    let _ = write!(line, "  → {}", office(ctx, dir.as_ref(), to));
+                }
+                human.push(line);
             }
             if cases.is_empty() {
                 human.push(ctx.tr("No hay casos.", "Não há casos.", "No cases."));
@@ -150,6 +157,7 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
                         "region": c.region,
                         "needs": c.needs.iter().map(wire_name).collect::<Vec<_>>(),
                         "referred_by": c.referred_by,
+                        "referred_to": c.referred_to,
                     })
                 })
                 .collect();
@@ -167,10 +175,16 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
                 Some(dir) => save_attachments(&c, dir)?,
                 None => Vec::new(),
             };
+            let dir = held_directory(&p);
             if let Some(file) = &html {
-                write_file(file, case_html(ctx, &c).as_bytes())?;
+                let own = p.settings()?.focal_point_id;
+                let page = case_html(ctx, &c, dir.as_ref(), own.as_deref(), now());
+                write_file(file, page.as_bytes())?;
             }
-            ctx.emit(case_text(ctx, &c, &saved), case_json(&c, &saved));
+            ctx.emit(
+                case_text(ctx, &c, &saved, dir.as_ref()),
+                case_json(&c, &saved),
+            );
             Ok(())
         }
         FocalCmd::Reply { case, text } => {
@@ -220,6 +234,13 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
                     "No directory: `amparo directory refresh`.",
                 ))
             })?;
+            if to == from {
+                return fail(ctx.tr(
+                    &format!("{to} es este mismo punto focal: derive el caso a otra oficina del directorio (`amparo directory show`)."),
+                    &format!("{to} é este mesmo ponto focal: encaminhe o caso a outro escritório do diretório (`amparo directory show`)."),
+                    &format!("{to} is this focal point itself: refer the case to another office of the directory (`amparo directory show`)."),
+                ));
+            }
             let Some(target) = directory.focal_point(&to).filter(|f| f.is_valid_at(now())) else {
                 return fail(ctx.tr(
                     &format!("El directorio no tiene un punto focal vigente {to}."),
@@ -228,11 +249,12 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
                 ));
             };
             p.refer_case(&id, &from, target, &note, now())?;
+            let name = office(ctx, Some(&directory), &to);
             ctx.emit(
                 ctx.tr(
-                    &format!("Caso derivado a {to}; sale en la próxima sincronización."),
-                    &format!("Caso encaminhado a {to}; sai na próxima sincronização."),
-                    &format!("Case referred to {to}; it goes at the next sync."),
+                    &format!("Caso derivado a {name}; sale en la próxima sincronización."),
+                    &format!("Caso encaminhado a {name}; sai na próxima sincronização."),
+                    &format!("Case referred to {name}; it goes at the next sync."),
                 ),
                 json!({ "case": hex(&id), "referred_to": to }),
             );
@@ -275,6 +297,66 @@ fn hour(h: u32) -> String {
     )
 }
 
+/// A time (seconds since the epoch) as a UTC date, hour and minute.
+fn minute(secs: u64) -> String {
+    format!(
+        "{} {:02}:{:02} UTC",
+        format_date(secs),
+        secs / 3600 % 24,
+        secs / 60 % 60
+    )
+}
+
+/// The directory this profile holds, verified; none if it has none (or no
+/// pinned coordinator): names then fall back to ids.
+pub(crate) fn held_directory(p: &Profile) -> Option<Directory> {
+    let coordinator = p.settings().ok()?.coordinator().ok()?;
+    p.directory(&coordinator).ok().flatten()
+}
+
+/// An office as people know it: its name in the directory, with its id;
+/// the bare id if the directory does not list it.
+pub(crate) fn office(ctx: &Ctx, directory: Option<&Directory>, id: &str) -> String {
+    match directory.and_then(|d| d.focal_point(id)) {
+        Some(f) => format!("{} ({id})", f.name.get(ctx.lang)),
+        None => id.to_string(),
+    }
+}
+
+/// A warning when the directory does not let survivors reach this focal
+/// point: its mailbox then stays empty, and nothing else would say why.
+fn listing_warning(ctx: &Ctx, listing: Listing, id: Option<&str>) -> Option<String> {
+    let id = id.unwrap_or("-");
+    Some(match listing {
+        Listing::Listed => return None,
+        Listing::NoDirectory => ctx.tr(
+            "Aviso: este perfil aún no tiene el directorio; no puede comprobar si las personas pueden enviarle denuncias.",
+            "Aviso: este perfil ainda não tem o diretório; não é possível verificar se as pessoas podem lhe enviar denúncias.",
+            "Warning: this profile has no directory yet; it cannot check that people can send reports to it.",
+        ),
+        Listing::NoId => ctx.tr(
+            "Aviso: falta el id de este punto focal (`amparo profile set --focal-point-id ID`); sin él no se puede comprobar el directorio.",
+            "Aviso: falta o id deste ponto focal (`amparo profile set --focal-point-id ID`); sem ele não é possível verificar o diretório.",
+            "Warning: this focal point's id is not set (`amparo profile set --focal-point-id ID`); the directory cannot be checked without it.",
+        ),
+        Listing::NotListed => ctx.tr(
+            &format!("Aviso: el directorio no incluye a {id}: nadie puede enviarle denuncias. Pida a la coordinación que lo agregue (`amparo focal public` da las líneas)."),
+            &format!("Aviso: o diretório não inclui {id}: ninguém pode lhe enviar denúncias. Peça à coordenação que o inclua (`amparo focal public` dá as linhas)."),
+            &format!("Warning: the directory does not list {id}: nobody can send it reports. Ask the coordinator to add it (`amparo focal public` prints the lines)."),
+        ),
+        Listing::OtherKeys => ctx.tr(
+            &format!("Aviso: el directorio lista {id} con otras claves: las denuncias se sellan a claves que este perfil no tiene. Envíe a la coordinación las de `amparo focal public`."),
+            &format!("Aviso: o diretório lista {id} com outras chaves: as denúncias são lacradas para chaves que este perfil não tem. Envie à coordenação as de `amparo focal public`."),
+            &format!("Warning: the directory lists {id} with other keys: reports are sealed to keys this profile does not hold. Send the coordinator those of `amparo focal public`."),
+        ),
+        Listing::NotValidNow => ctx.tr(
+            &format!("Aviso: la entrada de {id} en el directorio no está vigente hoy: los teléfonos no la ofrecen. Pida a la coordinación que renueve sus fechas."),
+            &format!("Aviso: a entrada de {id} no diretório não está vigente hoje: os telefones não a oferecem. Peça à coordenação que renove as datas."),
+            &format!("Warning: {id}'s entry in the directory is not valid today: phones do not offer it. Ask the coordinator to renew its dates."),
+        ),
+    })
+}
+
 async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
     let settings = p.settings()?;
     let relay = relay_client(&settings)?;
@@ -305,6 +387,14 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
     for b in [bar, spinner].into_iter().flatten() {
         b.finish_and_clear();
     }
+    let listing = match settings.coordinator() {
+        Ok(coordinator) => p.focal_listing(&coordinator, now())?,
+        Err(_) => Listing::NoDirectory,
+    };
+    let warning = listing_warning(ctx, listing, settings.focal_point_id.as_deref());
+    if let Some(w) = &warning {
+        ctx.note(w);
+    }
     ctx.emit(
         ctx.tr(
             &format!(
@@ -328,6 +418,8 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
             "chunks": fetched.chunks,
             "duplicates": fetched.duplicates,
             "rejected": fetched.rejected,
+            "listed": listing == Listing::Listed,
+            "warning": warning,
         }),
     );
     Ok(())
@@ -369,7 +461,7 @@ fn save_attachments(c: &Case, dir: &Path) -> CliResult<Vec<Option<String>>> {
     Ok(saved)
 }
 
-fn case_text(ctx: &Ctx, c: &Case, saved: &[Option<String>]) -> String {
+fn case_text(ctx: &Ctx, c: &Case, saved: &[Option<String>], dir: Option<&Directory>) -> String {
     let r = &c.report;
     let l = ctx.lang;
     let mut out = String::new();
@@ -385,6 +477,14 @@ fn case_text(ctx: &Ctx, c: &Case, saved: &[Option<String>]) -> String {
         ctx.tr("Estado", "Estado", "Status"),
         c.summary.status.label(l)
     );
+    if let Some(to) = &c.summary.referred_to {
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            ctx.tr("Derivado a", "Encaminhado a", "Referred to"),
+            office(ctx, dir, to)
+        );
+    }
     let _ = writeln!(
         out,
         "{}: {}",
@@ -457,7 +557,7 @@ fn case_text(ctx: &Ctx, c: &Case, saved: &[Option<String>]) -> String {
             out,
             "{}: {} — {}",
             ctx.tr("Derivado por", "Encaminhado por", "Referred by"),
-            referral.from_focal_point,
+            office(ctx, dir, &referral.from_focal_point),
             referral.note
         );
     }
@@ -474,26 +574,65 @@ fn case_text(ctx: &Ctx, c: &Case, saved: &[Option<String>]) -> String {
         };
         let _ = writeln!(
             out,
-            "{} {}: {} ({}, {} bytes) — {state}",
+            "{} {}: {} ({}, {} bytes, SHA-256 {}) — {state}",
             ctx.tr("Adjunto", "Anexo", "Attachment"),
             i + 1,
             reference.kind.label(l),
             reference.mime,
-            reference.size
+            reference.size,
+            hex_all(&reference.sha256)
         );
     }
-    for m in &c.messages {
-        let _ = writeln!(
-            out,
-            "{}: {m}",
-            ctx.tr(
-                "Mensaje de la persona",
-                "Mensagem da pessoa",
-                "Message from the person"
-            )
-        );
+    if !c.history.is_empty() {
+        let _ = writeln!(out, "\n{}:", ctx.tr("Historial", "Histórico", "History"));
+    }
+    for e in &c.history {
+        let line = match &e.kind {
+            CaseEventKind::FromSurvivor { text, .. } => format!(
+                "{}  {}: {text}",
+                hour(u32::try_from(e.at / 3600).unwrap_or(u32::MAX)),
+                ctx.tr(
+                    "Mensaje de la persona",
+                    "Mensagem da pessoa",
+                    "Message from the person"
+                )
+            ),
+            CaseEventKind::Reply { text } => format!(
+                "{}  {}: {text}",
+                minute(e.at),
+                ctx.tr("Respuesta enviada", "Resposta enviada", "Reply sent")
+            ),
+            CaseEventKind::Status { status, message } => format!(
+                "{}  {}: {}{}",
+                minute(e.at),
+                ctx.tr("Estado", "Estado", "Status"),
+                status.label(l),
+                message
+                    .as_ref()
+                    .map(|m| format!(" — {m}"))
+                    .unwrap_or_default()
+            ),
+            CaseEventKind::Referred { to, note } => format!(
+                "{}  {}: {}{}",
+                minute(e.at),
+                ctx.tr("Derivado a", "Encaminhado a", "Referred to"),
+                office(ctx, dir, to),
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {note}")
+                }
+            ),
+        };
+        let _ = writeln!(out, "  {line}");
     }
     out.trim_end().to_string()
+}
+
+/// Every byte of a hash in hex (case ids are shown by their first bytes;
+/// a legal file needs the whole hash).
+fn hex_all(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn case_json(c: &Case, saved: &[Option<String>]) -> serde_json::Value {
@@ -502,14 +641,24 @@ fn case_json(c: &Case, saved: &[Option<String>]) -> serde_json::Value {
         "status": wire_name(&c.summary.status),
         "reported_hour": c.summary.reported_hour,
         "report": serde_json::to_value(&c.report).unwrap_or_default(),
+        "referred_by": c.summary.referred_by,
+        "referred_to": c.summary.referred_to,
         "attachments": c.attachments.iter().enumerate().map(|(i, (r, data))| json!({
             "kind": wire_name(&r.kind),
             "mime": r.mime,
             "size": r.size,
+            "sha256": hex_all(&r.sha256),
             "complete": data.is_some(),
             "saved_to": saved.get(i).cloned().flatten(),
         })).collect::<Vec<_>>(),
         "messages": c.messages,
+        "history": c.history.iter().map(|e| {
+            let mut v = serde_json::to_value(&e.kind).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("at".into(), json!(e.at));
+            }
+            v
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -528,11 +677,46 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// The case as one HTML page for a legal file: every field escaped, photos
-/// embedded so the page stands alone, no scripts, no outside resources.
-fn case_html(ctx: &Ctx, c: &Case) -> String {
+/// The case as one HTML page for a legal file: which office exported it and
+/// when, every field and the case's history escaped, each attachment's
+/// SHA-256, photos embedded so the page stands alone, no scripts, no
+/// outside resources.
+fn case_html(
+    ctx: &Ctx,
+    c: &Case,
+    dir: Option<&Directory>,
+    own_id: Option<&str>,
+    exported: amparo_protocol::UnixTime,
+) -> String {
+    let title = format!(
+        "{} {}{}",
+        ctx.tr("Caso", "Caso", "Case"),
+        hex(&c.summary.id),
+        own_id
+            .map(|id| format!(" — {}", office(ctx, dir, id)))
+            .unwrap_or_default()
+    );
     let mut body = String::new();
-    for line in case_text(ctx, c, &[]).lines() {
+    let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
+    if let Some(id) = own_id {
+        let _ = writeln!(
+            body,
+            "<p>{}: {}</p>",
+            escape(&ctx.tr("Oficina", "Escritório", "Office")),
+            escape(&office(ctx, dir, id))
+        );
+    }
+    let _ = writeln!(
+        body,
+        "<p>{}: {}</p>",
+        escape(&ctx.tr(
+            "Exportado con Amparo",
+            "Exportado com Amparo",
+            "Exported with Amparo"
+        )),
+        escape(&minute(exported.0))
+    );
+    for line in case_text(ctx, c, &[], dir).lines() {
         let _ = writeln!(body, "<p>{}</p>", escape(line));
     }
     for (reference, data) in &c.attachments {
@@ -550,11 +734,7 @@ fn case_html(ctx: &Ctx, c: &Case) -> String {
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\
          <title>{}</title></head>\n<body style=\"font-family:sans-serif;max-width:50em;margin:2em auto\">\n{body}</body></html>\n",
         wire_name(&ctx.lang),
-        escape(&format!(
-            "{} {}",
-            ctx.tr("Caso", "Caso", "Case"),
-            hex(&c.summary.id)
-        ))
+        escape(&title)
     )
 }
 
