@@ -285,11 +285,9 @@ impl Profile {
     /// say which office wrote them, and [`Profile::focal_listing`] looks it
     /// up.
     pub fn set_focal_point_id(&self, id: &str) -> Result<()> {
-        if id.trim().is_empty()
-            || id.chars().count() > amparo_protocol::payload::reply::MAX_FOCAL_ID_CHARS
-        {
+        if amparo_protocol::directory::check_id(id).is_err() {
             return Err(CoreError::Invalid(
-                "a focal point id is 1 to 64 characters long",
+                "a focal point id is 1 to 64 of a-z, 0-9, - and _",
             ));
         }
         let mut settings = self.settings()?;

@@ -122,13 +122,29 @@ impl Profile {
         }
     }
 
-    /// Replaces the settings.
+    /// Replaces the settings, if the relay and proxy addresses are ones a
+    /// client could use and the focal point id follows the directory's rule
+    /// (else nothing changes).
     pub fn save_settings(&self, settings: &Settings) -> Result<()> {
         if let Some(url) = &settings.relay_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && !usable_url(url, &["http", "https"])
         {
             return Err(CoreError::Invalid(
-                "the relay address must start with http:// or https://",
+                "the relay address must be http:// or https:// and a host, like https://relay.example.org",
+            ));
+        }
+        if let Some(proxy) = &settings.proxy
+            && !usable_url(proxy, &["socks5", "socks5h", "http", "https"])
+        {
+            return Err(CoreError::Invalid(
+                "the proxy must be socks5://, socks5h://, http:// or https:// and a host, like socks5h://127.0.0.1:9050",
+            ));
+        }
+        if let Some(id) = &settings.focal_point_id
+            && amparo_protocol::directory::check_id(id).is_err()
+        {
+            return Err(CoreError::Invalid(
+                "a focal point id is 1 to 64 of a-z, 0-9, - and _",
             ));
         }
         self.put_item(
@@ -138,6 +154,12 @@ impl Profile {
             &encode(settings)?,
         )
     }
+}
+
+/// Whether `text` parses as a URL with one of `schemes` and a host.
+fn usable_url(text: &str, schemes: &[&str]) -> bool {
+    reqwest::Url::parse(text)
+        .is_ok_and(|u| schemes.contains(&u.scheme()) && u.host_str().is_some_and(|h| !h.is_empty()))
 }
 
 #[cfg(test)]
@@ -164,11 +186,36 @@ mod tests {
         drop(p);
         let p = Profile::open(dir.path(), "1234").unwrap();
         assert_eq!(p.settings().unwrap(), s);
-        let bad = Settings {
-            relay_url: Some("ftp://x".into()),
+        for bad in [
+            Settings {
+                relay_url: Some("ftp://x".into()),
+                ..s.clone()
+            },
+            Settings {
+                relay_url: Some("not a url".into()),
+                ..s.clone()
+            },
+            Settings {
+                relay_url: Some("http://".into()),
+                ..s.clone()
+            },
+            Settings {
+                proxy: Some("tor".into()),
+                ..s.clone()
+            },
+            Settings {
+                focal_point_id: Some("PE Defensoría".into()),
+                ..s.clone()
+            },
+        ] {
+            assert!(p.save_settings(&bad).is_err(), "{bad:?}");
+        }
+        p.save_settings(&Settings {
+            proxy: Some("socks5h://127.0.0.1:9050".into()),
             ..s.clone()
-        };
-        assert!(p.save_settings(&bad).is_err());
+        })
+        .unwrap();
+        p.save_settings(&s).unwrap();
         assert_eq!(
             p.settings().unwrap(),
             s,

@@ -13,7 +13,7 @@
 //! ```
 //!
 //! Frame kinds: `0x01` sealed envelope, `0x02` signed directory, `0x03`
-//! relay receipt. The checks detect *damage* (a cut transfer, a bad SD card)
+//! relay receipt, `0x04` fetch grant. The checks detect *damage* (a cut transfer, a bad SD card)
 //! and locate it to a frame, so that an importer can keep what came before
 //! and report exactly what it could not read. They are not authentication:
 //! envelopes are authenticated end-to-end by their seal, directories by the

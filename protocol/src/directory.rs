@@ -194,7 +194,10 @@ pub struct Directory {
     pub relays: Vec<RelayEntry>,
 }
 
-fn check_id(id: &str) -> Result<()> {
+/// Checks a focal point's (or service's) directory id: 1 to 64 of a-z, 0-9,
+/// `-` and `_`. Payloads that name a focal point (a referral, a message's
+/// writer) use the same rule.
+pub fn check_id(id: &str) -> Result<()> {
     if id.is_empty()
         || id.len() > 64
         || !id

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use amparo_core::coordinator::format_date;
+use amparo_core::coordinator::{format_date, format_until_date};
 use amparo_core::directory::{FocalPointQuery, choose, suggest};
 use amparo_protocol::b64;
 use amparo_protocol::directory::{Directory, SignedDirectory};
@@ -267,7 +267,7 @@ fn show(ctx: &Ctx, version: u64, d: &Directory, key: &VerifyingKey) {
             "  {}: {} → {} ({valid})",
             ctx.tr("Vigencia", "Vigência", "Valid"),
             format_date(f.valid_from),
-            format_date(f.valid_until)
+            format_until_date(f.valid_until)
         );
     }
     if !d.service_routes.is_empty() {
@@ -318,7 +318,7 @@ fn show(ctx: &Ctx, version: u64, d: &Directory, key: &VerifyingKey) {
             "categories": f.categories.iter().map(wire_name).collect::<Vec<_>>(),
             "languages": f.languages.iter().map(wire_name).collect::<Vec<_>>(),
             "valid_from": format_date(f.valid_from),
-            "valid_until": format_date(f.valid_until),
+            "valid_until": format_until_date(f.valid_until),
             "valid_now": f.is_valid_at(now()),
         })).collect::<Vec<_>>(),
         "service_routes": d.service_routes.iter().map(|r| json!({

@@ -550,7 +550,7 @@ fn case_text(ctx: &Ctx, c: &Case, saved: &[Option<String>], dir: Option<&Directo
             "Idioma de resposta",
             "Reply language"
         ),
-        r.language.label(l)
+        crate::lang::language_name(l, r.language)
     );
     if let Some(referral) = &r.referral {
         let _ = writeln!(

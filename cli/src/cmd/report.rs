@@ -120,13 +120,17 @@ fn list(ctx: &Ctx) -> CliResult {
         } else if let Some(from) = r.status_from.as_ref().filter(|f| **f != r.focal_point) {
             status.push_str(&format!(" ({})", office(ctx, dir.as_ref(), from)));
         }
-        let envelopes = ctx.tr("sobres", "envelopes", "envelopes");
+        // Worded as `report write` words it: "delivered: 0 of 2".
+        let (done, all) = (r.delivered, r.delivered + r.pending);
+        let count = ctx.tr(
+            &format!("entregados: {done} de {all} sobres"),
+            &format!("entregues: {done} de {all} envelopes"),
+            &format!("delivered: {done} of {all} envelopes"),
+        );
         human.push(format!(
-            "{}  {}  {state} ({}/{} {envelopes})  {}: {status}  {}: {}",
+            "{}  {}  {state} ({count})  {}: {status}  {}: {}",
             hex(&r.id),
             office(ctx, dir.as_ref(), &r.focal_point),
-            r.delivered,
-            r.delivered + r.pending,
             ctx.tr("caso", "caso", "case"),
             ctx.tr("sin leer", "não lidas", "unread"),
             r.unread

@@ -57,10 +57,7 @@ impl Stamp {
 }
 
 fn check_focal_id(id: &str) -> Result<()> {
-    if id.is_empty() {
-        return Err(ProtocolError::Invalid("empty focal point id"));
-    }
-    check_text(id, MAX_FOCAL_ID_CHARS, "focal point id")
+    crate::directory::check_id(id)
 }
 
 /// A message on a report's channel. From a focal point it is sealed to the
@@ -222,10 +219,15 @@ mod tests {
             ..Stamp::default()
         };
         assert!(status(CaseStatus::Closed, None, long).validate().is_err());
-        let empty = Stamp {
-            from: Some(String::new()),
-            ..Stamp::default()
-        };
-        assert!(status(CaseStatus::Closed, None, empty).validate().is_err());
+        for bad in ["", "PE-A", "pe a", "pé"] {
+            let stamp = Stamp {
+                from: Some(bad.into()),
+                ..Stamp::default()
+            };
+            assert!(
+                status(CaseStatus::Closed, None, stamp).validate().is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -323,7 +323,7 @@ impl Payload for Report {
             a.validate()?;
         }
         if let Some(r) = &self.referral {
-            check_text(&r.from_focal_point, 64, "focal point id")?;
+            crate::directory::check_id(&r.from_focal_point)?;
             check_text(&r.note, MAX_TEXT_CHARS, "referral note")?;
         }
         Ok(())
