@@ -320,9 +320,9 @@ pub fn key_from(lang: Language, flag: &str, text: &str) -> CliResult<[u8; 32]> {
         let shown: String = text.chars().take(60).collect();
         CliError::Message(tr(
             lang,
-            &format!("{flag}: «{shown}» no es una clave. Una clave tiene 43 caracteres base64url (letras, cifras, - y _), tal como la imprime quien la tiene: `amparo coordinator public` para la coordinación, el inicio del relay o el directorio para un relay."),
-            &format!("{flag}: «{shown}» não é uma chave. Uma chave tem 43 caracteres base64url (letras, dígitos, - e _), como a imprime quem a tem: `amparo coordinator public` para a coordenação, o início do relay ou o diretório para um relay."),
-            &format!("{flag}: {shown:?} is not a key. A key is 43 base64url characters (letters, digits, - and _), as its holder prints it: `amparo coordinator public` for the coordinator, the relay's start-up or the directory for a relay."),
+            &format!("{flag}: «{shown}» no es una clave. Una clave tiene 43 caracteres base64url (letras, cifras, - y _), tal como la imprime quien la tiene: `amparo coordinator public` para la coordinación, `amparo-relay key` en la máquina del relay, o el directorio, para un relay."),
+            &format!("{flag}: «{shown}» não é uma chave. Uma chave tem 43 caracteres base64url (letras, dígitos, - e _), como a imprime quem a tem: `amparo coordinator public` para a coordenação, `amparo-relay key` na máquina do relay, ou o diretório, para um relay."),
+            &format!("{flag}: {shown:?} is not a key. A key is 43 base64url characters (letters, digits, - and _), as its holder prints it: `amparo coordinator public` for the coordinator, `amparo-relay key` on the relay's machine, or the directory, for a relay."),
         ))
     })
 }

@@ -228,8 +228,14 @@ impl<'a> Story<'a> {
     fn failed(&mut self, id: &'static str, es: &str, pt: &str, en: &str) -> CliError {
         let what = self.ctx.tr(es, pt, en);
         let sentence = self.ctx.tr(
-            &format!("la demo falló en el paso {}: no se cumple que {what}", self.step),
-            &format!("a demo falhou no passo {}: não se verifica que {what}", self.step),
+            &format!(
+                "la demo falló en el paso {}: no se cumple que {what}",
+                self.step
+            ),
+            &format!(
+                "a demo falhou no passo {}: não se verifica que {what}",
+                self.step
+            ),
             &format!("demo check failed at step {}: {what}", self.step),
         );
         if self.ctx.json {
@@ -492,7 +498,10 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         "o diretório sugere o ponto focal da região dela",
         "the directory suggests the focal point for her region",
     );
-    let Some(focal) = suggested.filter(|f| f.id == "pe-ucayali-defensoria").cloned() else {
+    let Some(focal) = suggested
+        .filter(|f| f.id == "pe-ucayali-defensoria")
+        .cloned()
+    else {
         return Err(story.failed("focal_point_suggested", es, pt, en));
     };
     story.passed("focal_point_suggested");
@@ -620,12 +629,20 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         &format!(
             "4. La facilitadora llega a una zona con señal y los entrega: {} por el relay, {}.",
             n(delivered, "recibo firmado", "recibos firmados"),
-            if delivered == 1 { "verificado" } else { "verificados" }
+            if delivered == 1 {
+                "verificado"
+            } else {
+                "verificados"
+            }
         ),
         &format!(
             "4. A facilitadora chega a uma zona com sinal e os entrega: {} pelo relay, {}.",
             n(delivered, "recibo assinado", "recibos assinados"),
-            if delivered == 1 { "verificado" } else { "verificados" }
+            if delivered == 1 {
+                "verificado"
+            } else {
+                "verificados"
+            }
         ),
         &format!(
             "4. The facilitator reaches signal and delivers them: {} by the relay, verified.",

@@ -57,7 +57,7 @@ fn demo_with_the_wrong_relay_key_fails_clearly() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("demo check failed: the relay signs a receipt for each envelope"),
+        stderr.contains("demo check failed at step 4: the relay signs a receipt for each envelope"),
         "{stderr}"
     );
 }
