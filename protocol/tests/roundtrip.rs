@@ -122,7 +122,7 @@ prop_compose! {
                 text in text(400),
                 attachments in proptest::collection::vec(attachment(), 0..3),
                 reply_to in recipient(),
-                referral in proptest::option::of((text(20), text(100))))
+                referral in proptest::option::of(("[a-z0-9_-]{1,64}", text(100), proptest::option::of(any::<u32>()))))
                 -> Report {
         Report {
             v: 1,
@@ -137,7 +137,7 @@ prop_compose! {
             text,
             attachments,
             reply_to,
-            referral: referral.map(|(from_focal_point, note)| Referral { from_focal_point, note, seq: None }),
+            referral: referral.map(|(from_focal_point, note, seq)| Referral { from_focal_point, note, seq }),
         }
     }
 }
