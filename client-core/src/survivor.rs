@@ -127,6 +127,10 @@ pub struct SyncSummary {
     pub delivered: usize,
     /// Envelopes the relay refused (kept aside, not resent).
     pub refused: usize,
+    /// Envelopes the relay could not take now (its storage or the
+    /// recipient's mailbox is full, or it is busy): still in the outbox,
+    /// safe on this phone, sent again at a later sync.
+    pub postponed: usize,
     /// Envelopes a field relay took on its way upstream ("handed over", not
     /// yet delivered).
     pub handed_over: usize,
@@ -449,6 +453,11 @@ impl Profile {
                                 return Err(CoreError::Invalid(
                                     "the relay sent a receipt for another envelope",
                                 ));
+                            }
+                            EnvelopeResult::Rejected(code) if code.is_transient() => {
+                                // The relay is full or busy: it stays in the
+                                // outbox, as it was, for a later sync.
+                                summary.postponed += 1;
                             }
                             EnvelopeResult::Rejected(_) => {
                                 let (_, b) = self

@@ -714,6 +714,9 @@ pub struct SyncSummary {
     pub delivered: u64,
     /// Envelopes the relay refused (kept aside, not resent).
     pub refused: u64,
+    /// Envelopes the relay could not take now (full or busy): still in the
+    /// outbox, safe on the phone, sent again at a later sync. Tell her so.
+    pub postponed: u64,
     /// Envelopes a field relay took but whose delivery is not proven yet.
     pub handed_over: u64,
     /// New messages from focal points.
@@ -725,6 +728,7 @@ impl From<survivor::SyncSummary> for SyncSummary {
         SyncSummary {
             delivered: s.delivered as u64,
             refused: s.refused as u64,
+            postponed: s.postponed as u64,
             handed_over: s.handed_over as u64,
             new_messages: s.new_messages as u64,
         }

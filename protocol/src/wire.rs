@@ -30,6 +30,13 @@ pub enum RejectCode {
     BadSizeClass = 4,
     /// The relay could not store it now; send it again later.
     Unavailable = 5,
+    /// The recipient's mailbox already holds as much as the relay keeps for
+    /// one mailbox (its envelope or byte cap); keep it and send it again
+    /// later, when the mailbox's owner has fetched.
+    MailboxFull = 6,
+    /// The relay's storage is at its limit (its global cap, or the disk's
+    /// low-space mark); keep it and send it again later.
+    RelayFull = 7,
 }
 
 impl RejectCode {
@@ -50,6 +57,8 @@ impl RejectCode {
             3 => RejectCode::UnsupportedSuite,
             4 => RejectCode::BadSizeClass,
             5 => RejectCode::Unavailable,
+            6 => RejectCode::MailboxFull,
+            7 => RejectCode::RelayFull,
             _ => return Err(ProtocolError::Invalid("reject code")),
         })
     }
@@ -62,7 +71,19 @@ impl RejectCode {
             RejectCode::UnsupportedSuite => "unsupported_suite",
             RejectCode::BadSizeClass => "bad_size_class",
             RejectCode::Unavailable => "unavailable",
+            RejectCode::MailboxFull => "mailbox_full",
+            RejectCode::RelayFull => "relay_full",
         }
+    }
+
+    /// Whether the envelope may be accepted if sent again later: the sender
+    /// keeps it (never drops it) and retries after a pause. The other codes
+    /// say the envelope itself is wrong and will never be accepted.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            RejectCode::Unavailable | RejectCode::MailboxFull | RejectCode::RelayFull
+        )
     }
 }
 

@@ -73,6 +73,9 @@ pub struct Forwarded {
     pub refused: usize,
     /// Envelopes whose receipt did not verify (kept, retried later).
     pub unverified: usize,
+    /// Envelopes the upstream could not take now (full or busy: kept,
+    /// retried at a later round).
+    pub postponed: usize,
 }
 
 /// A field relay's link to its upstream.
@@ -175,6 +178,11 @@ impl Field {
                     done.delivered += 1;
                 }
                 EnvelopeResult::Accepted(_) => done.unverified += 1,
+                EnvelopeResult::Rejected(code) if code.is_transient() => {
+                    // Full or busy upstream: it stays queued here and goes
+                    // at a later round; nothing is dropped to make room.
+                    done.postponed += 1;
+                }
                 EnvelopeResult::Rejected(code) => {
                     tracing::warn!(
                         code = code.name(),
@@ -200,6 +208,7 @@ impl Field {
             total.delivered += done.delivered;
             total.refused += done.refused;
             total.unverified += done.unverified;
+            total.postponed += done.postponed;
             if sent == 0 || done.delivered + done.refused == 0 {
                 return Ok(total);
             }
@@ -264,6 +273,12 @@ impl Field {
                                 delivered = done.delivered,
                                 refused = done.refused,
                                 "forwarded upstream"
+                            );
+                        }
+                        if done.postponed > 0 {
+                            tracing::info!(
+                                kept = done.postponed,
+                                "the upstream is full or busy; envelopes wait here for a later round"
                             );
                         }
                         if done.unverified > 0 {

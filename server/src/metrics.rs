@@ -137,12 +137,14 @@ impl MetricsGate {
     }
 }
 
-const REJECT_CODES: [RejectCode; 5] = [
+const REJECT_CODES: [RejectCode; 7] = [
     RejectCode::Malformed,
     RejectCode::UnsupportedVersion,
     RejectCode::UnsupportedSuite,
     RejectCode::BadSizeClass,
     RejectCode::Unavailable,
+    RejectCode::MailboxFull,
+    RejectCode::RelayFull,
 ];
 
 /// The relay's counters (per process).
@@ -151,7 +153,7 @@ pub struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
     accepted_bytes: AtomicU64,
-    rejected: [AtomicU64; 5],
+    rejected: [AtomicU64; REJECT_CODES.len()],
     request_errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 

@@ -232,8 +232,15 @@ async fn sync(ctx: &Ctx) -> CliResult {
             &format!("Entregues agora: {delivered} ({sent} com recibo do relay). Ainda aguardando: {still}. Envelopes com um relay local: {handed}. Recusados pelo relay: {refused}. Mensagens novas: {new}."),
             &format!("Delivered now: {delivered} ({sent} signed for by the relay). Still waiting: {still}. Envelopes handed over to a local relay: {handed}. Refused by the relay: {refused}. New messages: {new}."),
         ),
-        json!({ "delivered": summary.delivered, "reports_delivered": now_delivered, "handed_over": summary.handed_over, "refused": summary.refused, "new_messages": summary.new_messages }),
+        json!({ "delivered": summary.delivered, "reports_delivered": now_delivered, "handed_over": summary.handed_over, "refused": summary.refused, "postponed": summary.postponed, "new_messages": summary.new_messages }),
     );
+    if summary.postponed > 0 {
+        ctx.note(ctx.tr(
+            "El relay está lleno o saturado: lo que no aceptó sigue seguro en este teléfono y saldrá en una próxima sincronización.",
+            "O relay está cheio ou sobrecarregado: o que ele não aceitou continua seguro neste telefone e sairá numa próxima sincronização.",
+            "The relay is full or busy: what it did not take is safe on this phone and will go at a later sync.",
+        ));
+    }
     Ok(())
 }
 
