@@ -35,7 +35,7 @@ use amparo_protocol::wire::{self, EnvelopeResult};
 
 use crate::config::Upstream;
 use crate::error::ApiError;
-use crate::http::Clock;
+use crate::shared::{Clock, MANY_ANSWER_BYTES, MAX_RECEIPT_IDS, read_body, within_budget};
 use crate::store::{SqliteStore, Store, StoreError};
 
 /// Most envelopes per forwarding request.
@@ -44,8 +44,6 @@ const FORWARD_BATCH: u32 = 64;
 const FORWARD_BYTES: usize = 4 * 1024 * 1024;
 /// Time limit for one upstream request.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
-/// Most ids in one `POST /v1/receipts`.
-pub const MAX_RECEIPT_IDS: usize = 1000;
 
 /// Why forwarding stopped for now.
 #[derive(Debug, thiserror::Error)]
@@ -433,7 +431,7 @@ impl Field {
             }
             Ok(resp) => pass_through(resp).await,
             Err(_) => {
-                let mut budget = crate::http::MANY_ANSWER_BYTES;
+                let mut budget = MANY_ANSWER_BYTES;
                 let mut results = Vec::with_capacity(entries.len());
                 for entry in entries {
                     if !entry.allowed {
@@ -447,7 +445,7 @@ impl Field {
                             .cached_mailbox(&entry.mailbox.0, entry.after, limit)
                             .await?
                     };
-                    results.push(crate::http::within_budget(page, limit, &mut budget));
+                    results.push(within_budget(page, limit, &mut budget));
                 }
                 Ok(HttpResponse::Ok()
                     .content_type(wire::CONTENT_TYPE)
@@ -544,7 +542,7 @@ pub async fn receipts(
     payload: web::Payload,
     field: Option<web::Data<Field>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = crate::http::read_body(&req, payload, MAX_RECEIPT_IDS * 16).await?;
+    let body = read_body(&req, payload, MAX_RECEIPT_IDS * 16).await?;
     if body.len() % 16 != 0 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -19,7 +19,6 @@ use amparo_protocol::receipt::Receipt;
 use amparo_protocol::request::{self, RequestProof};
 use amparo_protocol::wire::{self, EnvelopeResult, RejectCode};
 use amparo_protocol::{ProtocolError, UnixTime, b64, directory};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::commit::Committer;
@@ -27,38 +26,10 @@ use crate::error::ApiError;
 use crate::metrics::{Metrics, MetricsGate};
 use crate::store::{NewEnvelope, Store};
 
-/// Reads the time (injectable for tests).
-pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        UnixTime(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        )
-    })
-}
-
-/// Limits applied to requests.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest request body.
-    pub max_body_bytes: usize,
-    /// Most envelopes per upload.
-    pub max_batch: usize,
-    /// Most envelopes per mailbox page.
-    pub max_page: u32,
-}
-
-/// Largest acknowledgement body (JSON list of ids).
-const MAX_ACK_BODY: usize = 64 * 1024;
-/// Most ids in one acknowledgement.
-const MAX_ACK_IDS: usize = 1000;
-/// Default page size.
-const DEFAULT_PAGE: u32 = 100;
+pub use crate::shared::{Clock, Limits, system_clock};
+use crate::shared::{
+    DEFAULT_PAGE, MANY_ANSWER_BYTES, MAX_ACK_BODY, MAX_ACK_IDS, read_body, within_budget,
+};
 
 /// What every handler shares.
 pub struct AppState<S: Store> {
@@ -104,39 +75,6 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig) {
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found())
-}
-
-/// Reads a body up to `limit` bytes: refuses at once when Content-Length says
-/// it is larger, and stops reading as soon as it grows past the limit.
-pub(crate) async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<Vec<u8>, ApiError> {
-    if let Some(len) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
-        return Err(ApiError::too_large(limit));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "incomplete_body",
-                "The request body could not be read completely.",
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 async fn healthz() -> HttpResponse {
@@ -588,9 +526,6 @@ async fn ack_mailbox<S: Store>(
     Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
 }
 
-/// Most envelope bytes in one multi-mailbox answer (PROTOCOL.md §12.14).
-pub(crate) const MANY_ANSWER_BYTES: usize = mailboxes::ANSWER_BUDGET;
-
 /// `POST /v1/mailboxes/fetch`: one page of each of many mailboxes, each
 /// entry signed by its mailbox's key or carried by a survivor's grant
 /// (PROTOCOL.md §12.14). One request and one round trip for every reply
@@ -650,35 +585,4 @@ async fn ack_many<S: Store>(
         acknowledged += state.store.ack(&entry.mailbox.0, &ids).await?;
     }
     Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
-}
-
-/// One mailbox's result in a many-mailbox answer, within what is left of
-/// the answer's byte budget (shared by the relay and a field relay answering
-/// from its cache). The first envelope of an answer always goes, so every
-/// answer makes progress; after it, the answer stops at the budget and the
-/// rest wait ("more") for the next request. With no budget left, an empty
-/// page with "more" set.
-pub(crate) fn within_budget(
-    page: Vec<crate::store::StoredEnvelope>,
-    limit: u32,
-    budget: &mut usize,
-) -> FetchResult<Vec<u8>> {
-    if *budget == 0 {
-        return FetchResult::Page {
-            items: Vec::new(),
-            more: true,
-        };
-    }
-    let mut more = page.len() == limit as usize;
-    let mut items = Vec::with_capacity(page.len());
-    for e in page {
-        if e.bytes.len() > *budget && *budget < MANY_ANSWER_BYTES {
-            *budget = 0;
-            more = true;
-            break;
-        }
-        *budget = budget.saturating_sub(e.bytes.len());
-        items.push((e.cursor, e.bytes));
-    }
-    FetchResult::Page { items, more }
 }

@@ -17,6 +17,7 @@ pub mod field;
 pub mod http;
 pub mod metrics;
 pub mod relay_key;
+pub mod shared;
 pub mod store;
 
 use std::net::TcpListener;
@@ -30,8 +31,9 @@ use amparo_protocol::{UnixTime, b64};
 
 use crate::commit::Committer;
 use crate::config::Config;
-use crate::http::{AppState, Clock, Limits};
+use crate::http::AppState;
 use crate::metrics::{Metrics, MetricsAccess, MetricsGate};
+use crate::shared::{Clock, Limits};
 use crate::store::{PgStore, SqliteStore, Store, StoreError};
 
 /// The OpenAPI document served at `/v1/openapi.json`.
@@ -218,7 +220,7 @@ async fn run_with<S: Store>(
             token_note(access)
         ),
     };
-    let clock = http::system_clock();
+    let clock = shared::system_clock();
     spawn_retention(store.clone(), config.retention_hours, clock.clone());
     let field = field.map(Arc::new);
     if let Some(f) = &field {
@@ -287,7 +289,7 @@ pub async fn run(config: Config) -> Result<(), RelayError> {
                         store.clone(),
                         u,
                         config.coordinator_key,
-                        http::system_clock(),
+                        shared::system_clock(),
                     )
                 })
                 .transpose()?;

@@ -1,0 +1,119 @@
+//! What the HTTP layer ([`crate::http`]) and the field relay
+//! ([`crate::field`]) both use: the clock, request limits, reading a
+//! request body within its limit, and the byte budget of a many-mailbox
+//! answer. Dependencies run one way: `http` → `field` → `shared`, and
+//! `http` → `shared`; nothing here knows either of them. Each limit lives
+//! here, in one place.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use amparo_protocol::UnixTime;
+use amparo_protocol::mailboxes::{self, FetchResult};
+use futures_util::StreamExt;
+
+use crate::error::ApiError;
+use crate::store::StoredEnvelope;
+
+/// Reads the time (injectable for tests).
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        UnixTime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
+    })
+}
+
+/// Limits applied to requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Most envelopes per upload.
+    pub max_batch: usize,
+    /// Most envelopes per mailbox page.
+    pub max_page: u32,
+}
+
+/// Largest acknowledgement body (JSON list of ids).
+pub const MAX_ACK_BODY: usize = 64 * 1024;
+/// Most ids in one acknowledgement.
+pub const MAX_ACK_IDS: usize = 1000;
+/// Default page size.
+pub const DEFAULT_PAGE: u32 = 100;
+/// Most ids in one `POST /v1/receipts`.
+pub const MAX_RECEIPT_IDS: usize = 1000;
+/// Most envelope bytes in one multi-mailbox answer (PROTOCOL.md §12.14).
+pub const MANY_ANSWER_BYTES: usize = mailboxes::ANSWER_BUDGET;
+
+/// Reads a body up to `limit` bytes: refuses at once when Content-Length says
+/// it is larger, and stops reading as soon as it grows past the limit.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(ApiError::too_large(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "incomplete_body",
+                "The request body could not be read completely.",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// One mailbox's result in a many-mailbox answer, within what is left of
+/// the answer's byte budget (shared by the relay and a field relay answering
+/// from its cache). The first envelope of an answer always goes, so every
+/// answer makes progress; after it, the answer stops at the budget and the
+/// rest wait ("more") for the next request. With no budget left, an empty
+/// page with "more" set.
+pub fn within_budget(
+    page: Vec<StoredEnvelope>,
+    limit: u32,
+    budget: &mut usize,
+) -> FetchResult<Vec<u8>> {
+    if *budget == 0 {
+        return FetchResult::Page {
+            items: Vec::new(),
+            more: true,
+        };
+    }
+    let mut more = page.len() == limit as usize;
+    let mut items = Vec::with_capacity(page.len());
+    for e in page {
+        if e.bytes.len() > *budget && *budget < MANY_ANSWER_BYTES {
+            *budget = 0;
+            more = true;
+            break;
+        }
+        *budget = budget.saturating_sub(e.bytes.len());
+        items.push((e.cursor, e.bytes));
+    }
+    FetchResult::Page { items, more }
+}
