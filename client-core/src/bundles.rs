@@ -26,7 +26,9 @@ use crate::inbox::open_with_header;
 use crate::pacing::UploadPacer;
 use crate::relay::RelayClient;
 use crate::store::{ItemKind, Profile};
-use crate::survivor::{HANDED_OVER, QUEUED, StoredOutgoing, SyncProgress, decode, encode};
+use crate::survivor::{
+    HANDED_OVER, QUEUED, ReadBudget, Refusals, StoredOutgoing, SyncProgress, decode, encode,
+};
 use crate::{CoreError, Result};
 
 /// Carried-envelope states.
@@ -34,6 +36,17 @@ const WAITING: u8 = 0;
 const DELIVERED: u8 = 1;
 /// A sealed reply fetched with someone's grant, to hand back to her.
 const FOR_PICKUP: u8 = 2;
+/// Refused by the relay for good (not a well-formed envelope): not sent
+/// again. The person's own phone still holds its copy.
+const REFUSED: u8 = 3;
+
+/// Most bytes of sealed answers a facilitator picks up with one grant over
+/// its life (1 MiB: a conversation is a few messages of 1 to 16 KiB). She
+/// cannot tell answers from junk someone pushed to that mailbox, so past it
+/// she stops fetching it: the person reads the rest herself when she has
+/// signal. This bounds what a flooded mailbox costs the facilitator's data,
+/// her profile and the bundle she hands back.
+pub const MAX_PICKUP_PER_GRANT: u64 = 1024 * 1024;
 
 /// How long a survivor's fetch grant in an outbox bundle lasts: long enough
 /// for a facilitator's round through towns without signal.
@@ -78,6 +91,82 @@ pub struct Carrying {
     pub replies: usize,
     /// Reply mailboxes she may fetch (unexpired grants).
     pub grants: usize,
+    /// Envelopes the relay refused for good (malformed): not sent again.
+    pub refused: usize,
+}
+
+/// What uploading the carried envelopes did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CarriedUpload {
+    /// Envelopes the relay signed for (a receipt to hand back).
+    pub delivered: usize,
+    /// Envelopes the relay could not take now (it or the recipient's
+    /// mailbox is full, or it is busy): still carried, safe, sent again at a
+    /// later sync.
+    pub postponed: usize,
+    /// Envelopes the relay refused for good (not well-formed): not sent
+    /// again.
+    pub refused: usize,
+    /// When something was postponed: seconds to wait before the next sync
+    /// (as [`crate::survivor::SyncSummary::retry_after_secs`]).
+    pub retry_after_secs: Option<u64>,
+}
+
+/// What fetching with the grants held did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantedFetch {
+    /// New sealed answers picked up to hand back.
+    pub new: usize,
+    /// Bytes spent, within the budget given.
+    pub bytes: u64,
+    /// The budget ran out before every mailbox was read to the end: the next
+    /// sync goes on from where this one stopped.
+    pub left: bool,
+    /// Mailboxes no longer fetched because [`MAX_PICKUP_PER_GRANT`] was
+    /// picked up from them.
+    pub full: usize,
+}
+
+/// A grant as the facilitator keeps it: with where her fetches of its
+/// mailbox got to (she cannot acknowledge, so the relay keeps what she read)
+/// and how many bytes she picked up with it.
+struct HeldGrant {
+    grant: FetchGrant,
+    cursor: u64,
+    picked: u64,
+}
+
+impl HeldGrant {
+    fn decode(bytes: &[u8]) -> Result<HeldGrant> {
+        let (grant, rest) = bytes
+            .split_at_checked(amparo_protocol::grant::LEN)
+            .ok_or(CoreError::Corrupt("grant"))?;
+        let (cursor, picked) = match rest.len() {
+            // Held before cursors were kept.
+            0 => (0, 0),
+            16 => {
+                let (c, p) = rest.split_at(8);
+                let n = |b: &[u8]| b.try_into().map(u64::from_be_bytes);
+                (
+                    n(c).map_err(|_| CoreError::Corrupt("grant"))?,
+                    n(p).map_err(|_| CoreError::Corrupt("grant"))?,
+                )
+            }
+            _ => return Err(CoreError::Corrupt("grant")),
+        };
+        Ok(HeldGrant {
+            grant: FetchGrant::decode(grant)?,
+            cursor,
+            picked,
+        })
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = self.grant.as_bytes().to_vec();
+        out.extend_from_slice(&self.cursor.to_be_bytes());
+        out.extend_from_slice(&self.picked.to_be_bytes());
+        out
+    }
 }
 
 /// The item id of the grant held for a mailbox (one per mailbox).
@@ -188,13 +277,20 @@ impl Profile {
                     }
                     BundleItem::Grant(g) => {
                         let id = grant_item(&g);
-                        let newer = match self.get_item(ItemKind::Grant, &id)? {
-                            Some((_, held)) => FetchGrant::decode(&held)
-                                .map_or(true, |h| h.not_after().0 < g.not_after().0),
-                            None => true,
-                        };
-                        if newer {
-                            self.put_item(ItemKind::Grant, &id, 0, g.as_bytes())?;
+                        let held = self
+                            .get_item(ItemKind::Grant, &id)?
+                            .and_then(|(_, b)| HeldGrant::decode(&b).ok());
+                        // A newer grant for the same mailbox goes on from
+                        // where the one held got to.
+                        let (cursor, picked) =
+                            held.as_ref().map_or((0, 0), |h| (h.cursor, h.picked));
+                        if held.is_none_or(|h| h.grant.not_after().0 < g.not_after().0) {
+                            let keep = HeldGrant {
+                                grant: g,
+                                cursor,
+                                picked,
+                            };
+                            self.put_item(ItemKind::Grant, &id, 0, &keep.encode())?;
                         }
                         report.grants += 1;
                     }
@@ -234,55 +330,121 @@ impl Profile {
             delivered: self.item_ids(ItemKind::Carried, Some(DELIVERED))?.len(),
             replies: self.item_ids(ItemKind::Carried, Some(FOR_PICKUP))?.len(),
             grants: self.item_ids(ItemKind::Grant, None)?.len(),
+            refused: self.item_ids(ItemKind::Carried, Some(REFUSED))?.len(),
         })
     }
 
     /// Fetches, with the grants people gave, the sealed replies waiting in
-    /// their reply mailboxes, to hand back in the return bundle. Expired
-    /// grants are dropped. Returns how many new replies were fetched.
+    /// their reply mailboxes, to hand back in the return bundle, within the
+    /// default budget ([`Profile::fetch_granted_replies_within`]). Returns
+    /// how many new replies were fetched.
     pub async fn fetch_granted_replies(
         &self,
         relay: &RelayClient,
         now: impl Fn() -> UnixTime,
     ) -> Result<usize> {
+        Ok(self
+            .fetch_granted_replies_within(relay, now, ReadBudget::default())
+            .await?
+            .new)
+    }
+
+    /// Fetches with the grants held, spending at most `budget`. Each grant
+    /// keeps its cursor, so a later sync goes on where this one stopped
+    /// (a grant cannot acknowledge: the relay keeps what she read until the
+    /// person acknowledges it herself). A grant stops being fetched once
+    /// [`MAX_PICKUP_PER_GRANT`] bytes came from it; expired grants are
+    /// dropped.
+    pub async fn fetch_granted_replies_within(
+        &self,
+        relay: &RelayClient,
+        now: impl Fn() -> UnixTime,
+        mut budget: ReadBudget,
+    ) -> Result<GrantedFetch> {
         let started = now();
-        let mut grants = Vec::new();
+        let mut held = Vec::new();
+        let mut fetched = GrantedFetch::default();
         for id in self.item_ids(ItemKind::Grant, None)? {
             let Some((_, bytes)) = self.get_item(ItemKind::Grant, &id)? else {
                 continue;
             };
-            match FetchGrant::decode(&bytes) {
-                Ok(g) if g.not_after().0 >= started.0 => grants.push(g),
+            match HeldGrant::decode(&bytes) {
+                Ok(h) if h.grant.not_after().0 >= started.0 => {
+                    if h.picked >= MAX_PICKUP_PER_GRANT {
+                        fetched.full += 1;
+                    } else {
+                        held.push((id, h));
+                    }
+                }
                 _ => {
                     self.delete_item(ItemKind::Grant, &id)?;
                 }
             }
         }
-        let auths: Vec<FetchAuth<'_>> = grants.iter().map(FetchAuth::Grant).collect();
+        let auths: Vec<FetchAuth<'_>> = held
+            .iter()
+            .map(|(_, h)| FetchAuth::Grant(&h.grant))
+            .collect();
+        let mut cursors: Vec<u64> = held.iter().map(|(_, h)| h.cursor).collect();
+        let mut picked = vec![0u64; held.len()];
         let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
         let mut new = 0;
         // Read only: a grant cannot acknowledge; the survivor does that
         // herself when she has signal.
-        let mut file = |_: usize, items: &[(u64, Envelope)]| -> Result<Vec<EnvelopeId>> {
-            for (_, env) in items {
-                let eid = env.id().0;
-                if self.get_item(ItemKind::Carried, &eid)?.is_none() {
-                    self.put_item(
-                        ItemKind::Carried,
-                        &eid,
-                        FOR_PICKUP,
-                        &encode(&Carried {
-                            envelope: env.as_bytes().to_vec(),
-                            receipt: None,
-                        })?,
-                    )?;
-                    new += 1;
+        let mut file = |i: usize, items: &[(u64, Envelope)]| -> Result<Vec<EnvelopeId>> {
+            self.in_transaction(|| {
+                for (_, env) in items {
+                    let eid = env.id().0;
+                    if self.get_item(ItemKind::Carried, &eid)?.is_none() {
+                        self.put_item(
+                            ItemKind::Carried,
+                            &eid,
+                            FOR_PICKUP,
+                            &encode(&Carried {
+                                envelope: env.as_bytes().to_vec(),
+                                receipt: None,
+                            })?,
+                        )?;
+                        new += 1;
+                    }
+                    if let Some(p) = picked.get_mut(i) {
+                        *p = p.saturating_add(env.as_bytes().len() as u64);
+                    }
                 }
-            }
+                Ok(())
+            })?;
             Ok(Vec::new())
         };
-        crate::sweep::drain(relay, &auths, &now, &mut entropy, &mut file, &mut |_, _| {}).await?;
-        Ok(new)
+        let drained = crate::sweep::drain(
+            relay,
+            &auths,
+            &mut cursors,
+            &mut budget,
+            &now,
+            &mut entropy,
+            &mut file,
+            &mut |_, _| {},
+        )
+        .await;
+        // Where each grant got to, kept even if the sweep was cut: what was
+        // filed is held, and fetching it again would only cost data.
+        self.in_transaction(|| {
+            for (((id, h), cursor), more) in held.iter().zip(&cursors).zip(&picked) {
+                if *cursor != h.cursor || *more > 0 {
+                    let keep = HeldGrant {
+                        grant: h.grant.clone(),
+                        cursor: *cursor,
+                        picked: h.picked.saturating_add(*more),
+                    };
+                    self.put_item(ItemKind::Grant, id, 0, &keep.encode())?;
+                }
+            }
+            Ok(())
+        })?;
+        fetched.new = new;
+        fetched.bytes = budget.spent();
+        fetched.left = !drained?;
+        Ok(fetched)
     }
 
     /// Uploads every carried envelope still waiting; keeps each relay receipt
@@ -292,22 +454,28 @@ impl Profile {
         relay: &RelayClient,
         relay_keys: &[VerifyingKey],
     ) -> Result<usize> {
-        self.upload_carried_with_progress(relay, relay_keys, &mut |_| {})
-            .await
+        Ok(self
+            .upload_carried_with_progress(relay, relay_keys, &mut |_| {})
+            .await?
+            .delivered)
     }
 
-    /// [`Profile::upload_carried`], reporting progress after each request
-    /// (as [`SyncProgress::Upload`]).
+    /// Uploads every carried envelope still waiting, reporting progress after
+    /// each request (as [`SyncProgress::Upload`]). An envelope the relay
+    /// cannot take now stays carried for a later sync, and after such a
+    /// refusal nothing is sent that would be refused too ([`Refusals`]); one
+    /// refused for good is set aside and not sent again.
     pub async fn upload_carried_with_progress(
         &self,
         relay: &RelayClient,
         relay_keys: &[VerifyingKey],
         progress: &mut dyn FnMut(SyncProgress),
-    ) -> Result<usize> {
+    ) -> Result<CarriedUpload> {
         let waiting = self.item_ids(ItemKind::Carried, Some(WAITING))?;
         let total = waiting.len();
         let (mut done, mut bytes) = (0, 0);
-        let mut delivered = 0;
+        let mut summary = CarriedUpload::default();
+        let mut refusals = Refusals::default();
         let mut pacer = UploadPacer::new();
         let mut rest = waiting.as_slice();
         while !rest.is_empty() {
@@ -322,38 +490,72 @@ impl Profile {
                     .get_item(ItemKind::Carried, id)?
                     .ok_or(CoreError::Corrupt("carried"))?;
                 let c: Carried = decode(&b, "carried")?;
-                batch_bytes += c.envelope.len();
-                envs.push(Envelope::from_bytes(c.envelope)?);
+                let env = Envelope::from_bytes(c.envelope)?;
+                if refusals.holds(&env.mailbox()) {
+                    // The relay said it would refuse it: it waits, unsent.
+                    summary.postponed += 1;
+                    done += 1;
+                    continue;
+                }
+                batch_bytes += env.as_bytes().len();
+                envs.push(env);
+            }
+            if envs.is_empty() {
+                progress(SyncProgress::Upload { done, total, bytes });
+                continue;
             }
             let sent_at = std::time::Instant::now();
             let results = relay.upload(&envs).await?;
             pacer.observe(batch_bytes, sent_at.elapsed());
             done += envs.len();
-            bytes += envs.iter().map(|e| e.as_bytes().len()).sum::<usize>();
+            bytes += batch_bytes;
             progress(SyncProgress::Upload { done, total, bytes });
-            for (env, result) in envs.into_iter().zip(results) {
-                let EnvelopeResult::Accepted(receipt) = result else {
-                    continue;
-                };
-                if receipt.envelope_id != env.id()
-                    || !relay_keys.iter().any(|k| receipt.verify(k).is_ok())
-                {
-                    // A relay that lies keeps the envelope here, to try again.
-                    continue;
+            self.in_transaction(|| {
+                for (env, result) in envs.into_iter().zip(results) {
+                    let receipt = match result {
+                        EnvelopeResult::Accepted(receipt) => receipt,
+                        EnvelopeResult::Rejected(code) if code.is_transient() => {
+                            // Full or busy: it stays carried, as it was.
+                            refusals.note(code, env.mailbox());
+                            summary.postponed += 1;
+                            continue;
+                        }
+                        EnvelopeResult::Rejected(_) => {
+                            self.put_item(
+                                ItemKind::Carried,
+                                &env.id().0,
+                                REFUSED,
+                                &encode(&Carried {
+                                    envelope: env.into_bytes(),
+                                    receipt: None,
+                                })?,
+                            )?;
+                            summary.refused += 1;
+                            continue;
+                        }
+                    };
+                    if receipt.envelope_id != env.id()
+                        || !relay_keys.iter().any(|k| receipt.verify(k).is_ok())
+                    {
+                        // A relay that lies keeps the envelope here, to try again.
+                        continue;
+                    }
+                    self.put_item(
+                        ItemKind::Carried,
+                        &env.id().0,
+                        DELIVERED,
+                        &encode(&Carried {
+                            envelope: env.into_bytes(),
+                            receipt: Some(receipt.encode().to_vec()),
+                        })?,
+                    )?;
+                    summary.delivered += 1;
                 }
-                self.put_item(
-                    ItemKind::Carried,
-                    &env.id().0,
-                    DELIVERED,
-                    &encode(&Carried {
-                        envelope: env.into_bytes(),
-                        receipt: Some(receipt.encode().to_vec()),
-                    })?,
-                )?;
-                delivered += 1;
-            }
+                Ok(())
+            })?;
         }
-        Ok(delivered)
+        summary.retry_after_secs = refusals.retry_after_secs();
+        Ok(summary)
     }
 
     /// The bundle a facilitator hands back: every receipt it holds and the

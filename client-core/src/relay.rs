@@ -129,6 +129,14 @@ async fn acknowledged(r: reqwest::Response) -> Result<u64> {
     Ok(v.get("acknowledged").and_then(|n| n.as_u64()).unwrap_or(0))
 }
 
+/// Parses `{"acknowledged": n}`.
+fn acknowledged_in(body: &[u8]) -> Result<u64> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
+        CoreError::Protocol(amparo_protocol::ProtocolError::Invalid("relay answer"))
+    })?;
+    Ok(v.get("acknowledged").and_then(|n| n.as_u64()).unwrap_or(0))
+}
+
 async fn relay_error(r: reqwest::Response) -> CoreError {
     let status = r.status().as_u16();
     let body = read_capped(r, MAX_JSON_ANSWER, "relay error")
@@ -243,7 +251,26 @@ impl RelayClient {
         now: UnixTime,
         entropy: &mut dyn Entropy,
     ) -> Result<Vec<Option<Page>>> {
+        Ok(self
+            .fetch_many_metered(entries, limit, now, entropy)
+            .await?
+            .0)
+    }
+
+    /// [`RelayClient::fetch_many`], also returning the bytes of the request
+    /// and answer bodies. The answer is read only up to what `count` entries
+    /// of `limit` envelopes can take ([`mailboxes::max_answer_len_for`]), so
+    /// a phone that sizes its requests to a data budget cannot be made to
+    /// read past it, even by a lying relay.
+    pub(crate) async fn fetch_many_metered(
+        &self,
+        entries: &[(FetchAuth<'_>, u64)],
+        limit: u16,
+        now: UnixTime,
+        entropy: &mut dyn Entropy,
+    ) -> Result<(Vec<Option<Page>>, usize)> {
         let body = mailboxes::sign_fetch(entries, limit, now, entropy)?;
+        let sent = body.len();
         let r = self
             .http
             .post(self.url(mailboxes::FETCH_PATH))
@@ -255,11 +282,10 @@ impl RelayClient {
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
-        let max = mailboxes::max_answer_len(entries.len());
-        let answer = mailboxes::decode_fetch_answer(
-            &read_capped(r, max, "mailboxes answer").await?,
-            entries.len(),
-        )?;
+        let max = mailboxes::max_answer_len_for(entries.len(), limit);
+        let bytes = read_capped(r, max, "mailboxes answer").await?;
+        let received = bytes.len();
+        let answer = mailboxes::decode_fetch_answer(&bytes, entries.len())?;
         let mut out = Vec::with_capacity(entries.len());
         for ((auth, after), result) in entries.iter().zip(answer) {
             match result {
@@ -287,7 +313,7 @@ impl RelayClient {
                 }
             }
         }
-        Ok(out)
+        Ok((out, sent + received))
     }
 
     /// Acknowledges envelopes of many mailboxes in one request (each entry's
@@ -299,7 +325,19 @@ impl RelayClient {
         now: UnixTime,
         entropy: &mut dyn Entropy,
     ) -> Result<u64> {
+        Ok(self.ack_many_metered(entries, now, entropy).await?.0)
+    }
+
+    /// [`RelayClient::ack_many`], also returning the bytes of the request
+    /// and answer bodies.
+    pub(crate) async fn ack_many_metered(
+        &self,
+        entries: &[(&SigningKey, Vec<EnvelopeId>)],
+        now: UnixTime,
+        entropy: &mut dyn Entropy,
+    ) -> Result<(u64, usize)> {
         let body = mailboxes::sign_ack(entries, now, entropy)?;
+        let sent = body.len();
         let r = self
             .http
             .post(self.url(mailboxes::ACK_PATH))
@@ -311,7 +349,8 @@ impl RelayClient {
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
-        acknowledged(r).await
+        let answer = read_capped(r, MAX_JSON_ANSWER, "relay answer").await?;
+        Ok((acknowledged_in(&answer)?, sent + answer.len()))
     }
 
     /// Fetches one page of a mailbox with a survivor's fetch grant (read

@@ -2,16 +2,17 @@
 //! envelopes in the outbox until the relay's signed receipt is held, and read
 //! the replies and case status that come back on each report's reply channel.
 
+use amparo_protocol::Entropy;
 use amparo_protocol::UnixTime;
 use amparo_protocol::directory::FocalPoint;
 use amparo_protocol::envelope::{Envelope, EnvelopeId};
-use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
+use amparo_protocol::keys::{MailboxId, RecipientKeys, RecipientPublic};
 use amparo_protocol::mailboxes::FetchAuth;
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::{CaseStatus, Stamp};
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::receipt::Receipt;
-use amparo_protocol::wire::EnvelopeResult;
+use amparo_protocol::wire::{EnvelopeResult, RejectCode};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -20,6 +21,7 @@ use crate::inbox::{Incoming, open_with_header};
 use crate::pacing::UploadPacer;
 use crate::relay::RelayClient;
 use crate::store::{ItemKind, Profile};
+pub use crate::sweep::{DEFAULT_REPLY_BUDGET, MIN_BUDGET, ReadBudget};
 use crate::{CoreError, Result};
 
 /// Outbox states.
@@ -136,6 +138,120 @@ pub struct SyncSummary {
     pub handed_over: usize,
     /// New messages from focal points.
     pub new_messages: usize,
+    /// Envelopes in her reply mailboxes that were not for her: they did not
+    /// open with the report's keys, or opened but were about another report
+    /// (junk someone pushed there). Deleted at the relay, nothing kept here.
+    pub discarded: usize,
+    /// Bytes this sync spent reading reply mailboxes (requests and answers,
+    /// with an allowance for HTTP headers), within the budget it was given.
+    pub reply_bytes: u64,
+    /// The budget ran out before every reply mailbox was read to the end:
+    /// the next sync goes on where this one stopped (what was read is
+    /// deleted at the relay).
+    pub replies_left: bool,
+    /// When the relay could not take something now (`postponed` > 0): how
+    /// many seconds to wait before syncing again — longer when the relay is
+    /// full than when one mailbox is, with jitter so that phones do not come
+    /// back together. Nothing is lost by syncing earlier; it only costs data.
+    pub retry_after_secs: Option<u64>,
+}
+
+/// What the relay's transient refusals (PROTOCOL.md §12.6, codes 5, 6 and 7)
+/// during one upload say about the rest of it. A refused envelope stays in
+/// the outbox; so that a full relay does not cost her the data of sending
+/// everything else only to have it refused too, nothing more is sent this
+/// sync after `unavailable` or `relay_full`, and nothing more for a mailbox
+/// after its `mailbox_full`. Nothing is retried within the sync.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    /// The relay takes nothing now.
+    stopped: bool,
+    /// Mailboxes the relay said are full.
+    full: std::collections::HashSet<MailboxId>,
+    /// The longest wait a refusal asked for, in seconds.
+    wait: Option<u64>,
+}
+
+impl Refusals {
+    /// The shortest wait after a transient refusal with `code`, in seconds:
+    /// a busy relay may take it in minutes; a full mailbox once its owner has
+    /// fetched (focal points sync several times a day); a full relay once
+    /// its operator or its retention has made room.
+    pub(crate) fn base_wait(code: RejectCode) -> u64 {
+        match code {
+            RejectCode::MailboxFull => 15 * 60,
+            RejectCode::RelayFull => 60 * 60,
+            _ => 2 * 60,
+        }
+    }
+
+    /// Records a transient refusal of an envelope for `mailbox`.
+    pub(crate) fn note(&mut self, code: RejectCode, mailbox: MailboxId) {
+        if code == RejectCode::MailboxFull {
+            self.full.insert(mailbox);
+        } else {
+            self.stopped = true;
+        }
+        let base = Self::base_wait(code);
+        self.wait = Some(self.wait.map_or(base, |w| w.max(base)));
+    }
+
+    /// Whether an envelope for `mailbox` waits for a later sync unsent.
+    pub(crate) fn holds(&self, mailbox: &MailboxId) -> bool {
+        self.stopped || self.full.contains(mailbox)
+    }
+
+    /// Seconds to wait before trying again, if anything was refused: the
+    /// longest base wait plus up to half of it at random.
+    pub(crate) fn retry_after_secs(&self) -> Option<u64> {
+        let base = self.wait?;
+        let mut r = [0u8; 8];
+        let jitter = amparo_protocol::entropy::SystemEntropy::new()
+            .fill(&mut r)
+            .map_or(0, |()| u64::from_be_bytes(r) % (base / 2 + 1));
+        Some(base + jitter)
+    }
+}
+
+/// An upload in progress: the batch being filled and what the relay said.
+struct Upload {
+    batch: Vec<(Envelope, [u8; 16])>,
+    batch_bytes: usize,
+    bytes_done: usize,
+    pacer: UploadPacer,
+    refusals: Refusals,
+}
+
+impl Upload {
+    fn new() -> Self {
+        Upload {
+            batch: Vec::new(),
+            batch_bytes: 0,
+            bytes_done: 0,
+            pacer: UploadPacer::new(),
+            refusals: Refusals::default(),
+        }
+    }
+}
+
+/// What filing one envelope from a reply mailbox did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filing {
+    /// A new message, stored.
+    New,
+    /// A message filed before (a copy by another route).
+    Seen,
+    /// Not a message about this report: nothing stored.
+    NotForIt,
+}
+
+/// What reading the reply mailboxes did.
+#[derive(Debug, Default)]
+struct RepliesRead {
+    new: usize,
+    discarded: usize,
+    complete: bool,
+    bytes: u64,
 }
 
 /// Progress of a sync, for a progress bar.
@@ -346,7 +462,9 @@ impl Profile {
         self.put_item(ItemKind::Message, id, state, &encode(&m)?)
     }
 
-    /// Uploads the outbox and checks every report's reply mailbox.
+    /// Uploads the outbox and checks every report's reply mailbox, reading
+    /// at most [`DEFAULT_REPLY_BUDGET`] bytes of replies
+    /// ([`Profile::sync_within`]).
     ///
     /// An envelope leaves the outbox only when the relay's receipt for it
     /// verifies against one of `relay_keys`; a cut connection leaves it queued
@@ -360,6 +478,23 @@ impl Profile {
         now: impl Fn() -> UnixTime,
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<SyncSummary> {
+        self.sync_within(relay, relay_keys, now, ReadBudget::default(), progress)
+            .await
+    }
+
+    /// [`Profile::sync`], reading reply mailboxes within `budget`: the app
+    /// gives less on a metered link (the core cannot know the link). When
+    /// it runs out, [`SyncSummary::replies_left`] says so and the next sync
+    /// goes on. What does not open with her keys is deleted at the relay and
+    /// not kept.
+    pub async fn sync_within(
+        &self,
+        relay: &RelayClient,
+        relay_keys: &[VerifyingKey],
+        now: impl Fn() -> UnixTime,
+        budget: ReadBudget,
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<SyncSummary> {
         if relay_keys.is_empty() {
             return Err(CoreError::Invalid("no relay key to check receipts against"));
         }
@@ -367,12 +502,37 @@ impl Profile {
         self.upload_outbox(relay, relay_keys, progress, &mut summary)
             .await?;
         // 2. Replies: every report's reply mailbox, many per request.
-        summary.new_messages += self.fetch_replies(relay, &now, progress).await?;
+        let read = self.fetch_replies(relay, &now, budget, progress).await?;
+        summary.new_messages += read.new;
+        summary.discarded += read.discarded;
+        summary.reply_bytes = read.bytes;
+        summary.replies_left = !read.complete;
         Ok(summary)
     }
 
+    /// [`Profile::sync_all`] (the directory first, then the sync with the
+    /// relays it lists), reading reply mailboxes within `budget`.
+    pub async fn sync_all_within(
+        &self,
+        relay: &RelayClient,
+        coordinator: &VerifyingKey,
+        extra_relay_keys: &[VerifyingKey],
+        now: impl Fn() -> UnixTime,
+        budget: ReadBudget,
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<SyncSummary> {
+        self.refresh_directory(relay, coordinator).await?;
+        let mut keys = extra_relay_keys.to_vec();
+        if let Some(d) = self.directory(coordinator)? {
+            keys.extend(d.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
+        }
+        self.sync_within(relay, &keys, now, budget, progress).await
+    }
+
     /// Uploads every queued envelope, in batches bounded by count and bytes;
-    /// an envelope leaves the outbox only with a verified receipt.
+    /// an envelope leaves the outbox only with a verified receipt. After a
+    /// transient refusal it stops sending what would be refused too
+    /// ([`Refusals`]) and sets [`SyncSummary::retry_after_secs`].
     pub(crate) async fn upload_outbox(
         &self,
         relay: &RelayClient,
@@ -408,77 +568,95 @@ impl Profile {
             total,
             bytes: 0,
         });
-        let mut bytes_done = 0;
-        let mut pacer = UploadPacer::new();
-        let mut batch: Vec<(Envelope, [u8; 16])> = Vec::new();
-        let mut batch_bytes = 0;
+        let mut up = Upload::new();
         for (i, id) in queued.iter().enumerate() {
             let (_, bytes) = self
                 .get_item(ItemKind::Outgoing, id)?
                 .ok_or(CoreError::Corrupt("outbox"))?;
             let out: StoredOutgoing = decode(&bytes, "outbox")?;
             let env = Envelope::from_bytes(out.bytes)?;
-            batch_bytes += env.as_bytes().len();
-            batch.push((env, out.report));
+            if up.refusals.holds(&env.mailbox()) {
+                // Stays queued, unsent: the relay said it would refuse it.
+                summary.postponed += 1;
+            } else {
+                up.batch_bytes += env.as_bytes().len();
+                up.batch.push((env, out.report));
+            }
             let last = i + 1 == queued.len();
-            if last || pacer.full(batch.len(), batch_bytes) {
-                let envs: Vec<Envelope> = batch.iter().map(|(e, _)| e.clone()).collect();
-                let sent_at = std::time::Instant::now();
-                let results = relay.upload(&envs).await?;
-                pacer.observe(batch_bytes, sent_at.elapsed());
-                // One transaction per answer: a receipt is filed on its report
-                // and its envelope leaves the outbox together (and the answer
-                // costs one fsync, not two per envelope).
-                self.in_transaction(|| {
-                    for ((env, report), result) in batch.drain(..).zip(results) {
-                        match result {
-                            EnvelopeResult::Accepted(receipt)
-                                if relay_keys.iter().any(|k| receipt.verify(k).is_ok()) =>
-                            {
-                                self.file_receipt(&env, &report, &receipt, relay_keys)?;
-                                summary.delivered += 1;
-                            }
-                            EnvelopeResult::Accepted(receipt)
-                                if receipt.envelope_id == env.id() =>
-                            {
-                                // Signed by a relay we do not trust for delivery
-                                // (a field relay): handed over, still ours.
-                                let (_, b) = self
-                                    .get_item(ItemKind::Outgoing, &env.id().0)?
-                                    .ok_or(CoreError::Corrupt("outbox"))?;
-                                self.put_item(ItemKind::Outgoing, &env.id().0, HANDED_OVER, &b)?;
-                                summary.handed_over += 1;
-                            }
-                            EnvelopeResult::Accepted(_) => {
-                                return Err(CoreError::Invalid(
-                                    "the relay sent a receipt for another envelope",
-                                ));
-                            }
-                            EnvelopeResult::Rejected(code) if code.is_transient() => {
-                                // The relay is full or busy: it stays in the
-                                // outbox, as it was, for a later sync.
-                                summary.postponed += 1;
-                            }
-                            EnvelopeResult::Rejected(_) => {
-                                let (_, b) = self
-                                    .get_item(ItemKind::Outgoing, &env.id().0)?
-                                    .ok_or(CoreError::Corrupt("outbox"))?;
-                                self.put_item(ItemKind::Outgoing, &env.id().0, REFUSED, &b)?;
-                                summary.refused += 1;
-                            }
-                        }
-                    }
-                    Ok(())
-                })?;
-                bytes_done += batch_bytes;
-                batch_bytes = 0;
+            if !up.batch.is_empty() && (last || up.pacer.full(up.batch.len(), up.batch_bytes)) {
+                self.upload_batch(relay, relay_keys, &mut up, summary)
+                    .await?;
+            }
+            if last || up.batch.is_empty() {
                 progress(SyncProgress::Upload {
                     done: i + 1,
                     total,
-                    bytes: bytes_done,
+                    bytes: up.bytes_done,
                 });
             }
         }
+        summary.retry_after_secs = up.refusals.retry_after_secs();
+        Ok(())
+    }
+
+    /// Sends `up.batch` and files each answer.
+    async fn upload_batch(
+        &self,
+        relay: &RelayClient,
+        relay_keys: &[VerifyingKey],
+        up: &mut Upload,
+        summary: &mut SyncSummary,
+    ) -> Result<()> {
+        let envs: Vec<Envelope> = up.batch.iter().map(|(e, _)| e.clone()).collect();
+        let sent_at = std::time::Instant::now();
+        let results = relay.upload(&envs).await?;
+        up.pacer.observe(up.batch_bytes, sent_at.elapsed());
+        let refusals = &mut up.refusals;
+        // One transaction per answer: a receipt is filed on its report and
+        // its envelope leaves the outbox together (and the answer costs one
+        // fsync, not two per envelope).
+        self.in_transaction(|| {
+            for ((env, report), result) in up.batch.drain(..).zip(results) {
+                match result {
+                    EnvelopeResult::Accepted(receipt)
+                        if relay_keys.iter().any(|k| receipt.verify(k).is_ok()) =>
+                    {
+                        self.file_receipt(&env, &report, &receipt, relay_keys)?;
+                        summary.delivered += 1;
+                    }
+                    EnvelopeResult::Accepted(receipt) if receipt.envelope_id == env.id() => {
+                        // Signed by a relay we do not trust for delivery (a
+                        // field relay): handed over, still ours.
+                        let (_, b) = self
+                            .get_item(ItemKind::Outgoing, &env.id().0)?
+                            .ok_or(CoreError::Corrupt("outbox"))?;
+                        self.put_item(ItemKind::Outgoing, &env.id().0, HANDED_OVER, &b)?;
+                        summary.handed_over += 1;
+                    }
+                    EnvelopeResult::Accepted(_) => {
+                        return Err(CoreError::Invalid(
+                            "the relay sent a receipt for another envelope",
+                        ));
+                    }
+                    EnvelopeResult::Rejected(code) if code.is_transient() => {
+                        // The relay is full or busy: it stays in the outbox,
+                        // as it was, for a later sync.
+                        refusals.note(code, env.mailbox());
+                        summary.postponed += 1;
+                    }
+                    EnvelopeResult::Rejected(_) => {
+                        let (_, b) = self
+                            .get_item(ItemKind::Outgoing, &env.id().0)?
+                            .ok_or(CoreError::Corrupt("outbox"))?;
+                        self.put_item(ItemKind::Outgoing, &env.id().0, REFUSED, &b)?;
+                        summary.refused += 1;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        up.bytes_done += up.batch_bytes;
+        up.batch_bytes = 0;
         Ok(())
     }
 
@@ -527,46 +705,65 @@ impl Profile {
         Ok(())
     }
 
-    /// Reads every report's reply mailbox with multi-mailbox requests, files
-    /// what opens, and acknowledges what was filed (or could not be opened:
-    /// a damaged or foreign envelope is dropped rather than blocking the
-    /// channel). Returns how many new messages were filed.
+    /// Reads every report's reply mailbox with multi-mailbox requests,
+    /// within `budget`, files what opens, and acknowledges every envelope it
+    /// read, so the relay deletes it: what was filed, and what was not for
+    /// her (a damaged or foreign envelope, or junk someone pushed to the
+    /// mailbox), which is dropped without keeping anything of it. So a
+    /// flooded mailbox empties as she reads it, and her replies behind the
+    /// junk come at this sync or a later one, each within its budget.
     async fn fetch_replies(
         &self,
         relay: &RelayClient,
         now: &dyn Fn() -> UnixTime,
+        mut budget: ReadBudget,
         progress: &mut dyn FnMut(SyncProgress),
-    ) -> Result<usize> {
+    ) -> Result<RepliesRead> {
         let channels = self.reply_channels()?;
         let auths: Vec<FetchAuth<'_>> = channels
             .iter()
             .map(|(_, keys)| FetchAuth::Key(keys.signing()))
             .collect();
         let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
-        let mut new = 0;
+        let mut read = RepliesRead::default();
         let mut file = |i: usize, items: &[(u64, Envelope)]| -> Result<Vec<EnvelopeId>> {
             let Some((report_id, keys)) = channels.get(i) else {
                 return Ok(Vec::new());
             };
             let mut filed = Vec::with_capacity(items.len());
-            for (_, env) in items {
-                if let Ok((header, message)) = open_with_header(env, keys) {
-                    new += usize::from(self.file_message(report_id, &header, message)?);
+            // One transaction per page: a page of replies costs one fsync.
+            self.in_transaction(|| {
+                for (_, env) in items {
+                    let filing = match open_with_header(env, keys) {
+                        Ok((header, message)) => self.file_opened(report_id, &header, message)?,
+                        Err(_) => Filing::NotForIt,
+                    };
+                    match filing {
+                        Filing::New => read.new += 1,
+                        Filing::Seen => {}
+                        Filing::NotForIt => read.discarded += 1,
+                    }
+                    filed.push(env.id());
                 }
-                filed.push(env.id());
-            }
+                Ok(())
+            })?;
             Ok(filed)
         };
-        crate::sweep::drain(
+        let mut cursors = vec![0u64; auths.len()];
+        let drained = crate::sweep::drain(
             relay,
             &auths,
+            &mut cursors,
+            &mut budget,
             now,
             &mut entropy,
             &mut file,
             &mut |done, total| progress(SyncProgress::Replies { done, total }),
         )
-        .await?;
-        Ok(new)
+        .await;
+        read.bytes = budget.spent();
+        read.complete = drained?;
+        Ok(read)
     }
 
     /// Stores one opened message; returns whether it was new.
@@ -576,10 +773,21 @@ impl Profile {
         header: &InnerHeader,
         message: Incoming,
     ) -> Result<bool> {
+        Ok(self.file_opened(report_id, header, message)? == Filing::New)
+    }
+
+    /// Stores one opened message if it is a reply or status update about
+    /// `report_id` and was not filed before. Anything else stores nothing.
+    fn file_opened(
+        &self,
+        report_id: &[u8; 16],
+        header: &InnerHeader,
+        message: Incoming,
+    ) -> Result<Filing> {
         let (hour, message_id) = (header.created_hour, header.message_id);
         let mut r = self.stored_report(report_id)?;
         if r.seen.contains(&message_id) {
-            return Ok(false);
+            return Ok(Filing::Seen);
         }
         let m = match message {
             Incoming::Reply(reply) if reply.report_id == *report_id => ReceivedMessage {
@@ -618,12 +826,12 @@ impl Profile {
                 }
                 m
             }
-            _ => return Ok(false),
+            _ => return Ok(Filing::NotForIt),
         };
         self.put_item(ItemKind::Message, &message_id, 0, &encode(&m)?)?;
         r.seen.push(message_id);
         self.put_item(ItemKind::Report, report_id, 0, &encode(&r)?)?;
-        Ok(true)
+        Ok(Filing::New)
     }
 }
 

@@ -74,6 +74,25 @@ pub fn max_answer_len(entries: usize) -> usize {
     2 + entries.saturating_mul(4) + envelopes + items * 12
 }
 
+/// Bytes one envelope can take in a fetch answer: cursor, length, and the
+/// largest envelope.
+pub const MAX_ITEM_LEN: usize = 12 + envelope::MAX_LEN;
+
+/// Most bytes a well-formed answer to a fetch of `entries` mailboxes with
+/// `limit` envelopes each can take: no more than [`max_answer_len`], and no
+/// more than `limit` of the largest envelopes per mailbox. The request
+/// cannot ask for fewer bytes than the relay's budget, but `limit` and the
+/// number of entries bound the answer, which is how a phone on paid data
+/// keeps a fetch within what it chose to spend.
+pub fn max_answer_len_for(entries: usize, limit: u16) -> usize {
+    let pages = entries
+        .saturating_mul(usize::from(limit))
+        .saturating_mul(MAX_ITEM_LEN);
+    (2 + entries.saturating_mul(4))
+        .saturating_add(pages)
+        .min(max_answer_len(entries))
+}
+
 const VERSION: u8 = 1;
 const OP_FETCH: u8 = 1;
 const OP_ACK: u8 = 2;
@@ -522,6 +541,29 @@ mod tests {
         (0..n)
             .map(|_| RecipientKeys::generate(e).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn a_full_answer_fits_the_bound_its_limit_sets() {
+        // Bytes of the largest size class: the encoder does not look inside.
+        let env = vec![0u8; envelope::MAX_LEN];
+        for (entries, limit) in [(1usize, 1u16), (1, 15), (3, 5), (16, 1)] {
+            let page = |_| FetchResult::Page {
+                items: (0..limit)
+                    .map(|c| (u64::from(c) + 1, env.clone()))
+                    .collect(),
+                more: true,
+            };
+            let answer = encode_fetch_answer((0..entries).map(page));
+            assert_eq!(
+                answer.len(),
+                max_answer_len_for(entries, limit),
+                "{entries} x {limit}"
+            );
+        }
+        // Past the relay's own budget, its bound is the one that holds.
+        assert_eq!(max_answer_len_for(256, 100), max_answer_len(256));
+        assert!(max_answer_len_for(1, 1) < max_answer_len(1));
     }
 
     #[test]
