@@ -240,6 +240,7 @@ fn start_relay<S: Store>(store: S) -> String {
             workers: None,
             metrics: Default::default(),
             metrics_listener: None,
+            quotas: None,
         },
         system_clock(),
         listener,

@@ -5,10 +5,19 @@
 //! writer task takes whatever requests are waiting, stores all their
 //! envelopes in a single transaction, and answers each request — so a burst
 //! of phones syncing at once costs one fsync, not one each.
+//!
+//! The storage caps ([`crate::quota`]) are checked here, in that same
+//! transaction, one envelope after the other in the order the group is
+//! inserted: each against the usage left by those before it, so envelopes
+//! arriving together cannot pass a cap together, and an envelope over a cap
+//! is refused before anything of it is written.
+
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{NewEnvelope, Store, Stored};
+use crate::quota::Quotas;
+use crate::store::{NewEnvelope, Placed, Store};
 
 /// Most envelopes one transaction takes.
 const MAX_ROWS_PER_COMMIT: usize = 2048;
@@ -17,7 +26,7 @@ const QUEUE_DEPTH: usize = 1024;
 
 struct Job {
     batch: Vec<NewEnvelope>,
-    reply: oneshot::Sender<Result<Vec<Stored>, CommitFailed>>,
+    reply: oneshot::Sender<Result<Vec<Placed>, CommitFailed>>,
 }
 
 /// The writer could not make the batch durable; nothing was acknowledged.
@@ -32,16 +41,17 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the writer on the current tokio runtime.
-    pub fn start<S: Store>(store: S) -> Committer {
+    /// Starts the writer on the current tokio runtime, storing within
+    /// `quotas`.
+    pub fn start<S: Store>(store: S, quotas: Arc<Quotas>) -> Committer {
         let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(writer(store, rx));
+        tokio::spawn(writer(store, quotas, rx));
         Committer { jobs }
     }
 
-    /// Stores `batch` durably; returns what is on record for each envelope,
-    /// in order.
-    pub async fn insert(&self, batch: Vec<NewEnvelope>) -> Result<Vec<Stored>, CommitFailed> {
+    /// Stores `batch` durably within the caps; returns what became of each
+    /// envelope, in order.
+    pub async fn insert(&self, batch: Vec<NewEnvelope>) -> Result<Vec<Placed>, CommitFailed> {
         self.submit(batch).await?.durable().await
     }
 
@@ -59,18 +69,18 @@ impl Committer {
 
 /// A batch handed to the writer, not known to be durable yet.
 pub struct Pending {
-    answer: oneshot::Receiver<Result<Vec<Stored>, CommitFailed>>,
+    answer: oneshot::Receiver<Result<Vec<Placed>, CommitFailed>>,
 }
 
 impl Pending {
-    /// Waits until the batch is durable; returns what is on record for each
+    /// Waits until the batch is durable; returns what became of each
     /// envelope, in order.
-    pub async fn durable(self) -> Result<Vec<Stored>, CommitFailed> {
+    pub async fn durable(self) -> Result<Vec<Placed>, CommitFailed> {
         self.answer.await.map_err(|_| CommitFailed)?
     }
 }
 
-async fn writer<S: Store>(store: S, mut rx: mpsc::Receiver<Job>) {
+async fn writer<S: Store>(store: S, quotas: Arc<Quotas>, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut rows = first.batch.len();
         let mut jobs = vec![first];
@@ -91,7 +101,9 @@ async fn writer<S: Store>(store: S, mut rx: mpsc::Receiver<Job>) {
             all.extend(job.batch);
             replies.push(job.reply);
         }
-        match store.insert_envelopes(&all).await {
+        // The disk and the directory as they are now, for this group.
+        let quota = quotas.current(store.reusable_bytes());
+        match store.insert_within(&all, &quota).await {
             Ok(hours) => {
                 let mut hours = hours.into_iter();
                 for (reply, n) in replies.into_iter().zip(sizes) {

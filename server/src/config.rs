@@ -11,6 +11,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::metrics::{MetricsAccess, MetricsToken};
+use crate::quota::{MailboxCap, StorageLimits};
 
 /// Default listen address: loopback only, so a fresh relay is never exposed
 /// by accident.
@@ -100,6 +101,39 @@ pub struct Args {
     #[arg(long, env = "AMPARO_FORWARD_INTERVAL")]
     pub forward_interval: Option<u64>,
 
+    /// Most envelopes waiting in one focal point's mailbox (one listed in
+    /// the directory; every mailbox while the relay holds no directory);
+    /// more get reject code 6 mailbox_full until she fetches and
+    /// acknowledges [default: 10000].
+    #[arg(long, env = "AMPARO_MAILBOX_MAX_ENVELOPES")]
+    pub mailbox_max_envelopes: Option<u64>,
+
+    /// Most bytes waiting in one focal point's mailbox [default: 536870912,
+    /// 512 MiB].
+    #[arg(long, env = "AMPARO_MAILBOX_MAX_BYTES")]
+    pub mailbox_max_bytes: Option<u64>,
+
+    /// Most envelopes waiting in any other mailbox (a survivor's reply
+    /// mailbox: a conversation is a few messages) [default: 64].
+    #[arg(long, env = "AMPARO_REPLY_MAILBOX_MAX_ENVELOPES")]
+    pub reply_mailbox_max_envelopes: Option<u64>,
+
+    /// Most bytes waiting in a reply mailbox [default: 1048576, 1 MiB].
+    #[arg(long, env = "AMPARO_REPLY_MAILBOX_MAX_BYTES")]
+    pub reply_mailbox_max_bytes: Option<u64>,
+
+    /// Most bytes waiting in all mailboxes together (on PostgreSQL, of all
+    /// relays sharing the database); more get reject code 7 relay_full
+    /// [default: 8589934592, 8 GiB].
+    #[arg(long, env = "AMPARO_MAX_STORED_BYTES")]
+    pub max_stored_bytes: Option<u64>,
+
+    /// SQLite: refuse new envelopes (reject code 7 relay_full) rather than
+    /// leave less than this many bytes free on the filesystem that holds
+    /// the database [default: 1073741824, 1 GiB].
+    #[arg(long, env = "AMPARO_MIN_FREE_DISK_BYTES")]
+    pub min_free_disk_bytes: Option<u64>,
+
     /// Serve /metrics on this address of its own (e.g. 127.0.0.1:9470),
     /// which answers nothing else; the public listener then has no /metrics.
     /// Without this, metrics_token or public_metrics, /metrics is off (404).
@@ -155,6 +189,12 @@ struct FileSettings {
     metrics_listen: Option<SocketAddr>,
     metrics_token: Option<String>,
     public_metrics: Option<bool>,
+    mailbox_max_envelopes: Option<u64>,
+    mailbox_max_bytes: Option<u64>,
+    reply_mailbox_max_envelopes: Option<u64>,
+    reply_mailbox_max_bytes: Option<u64>,
+    max_stored_bytes: Option<u64>,
+    min_free_disk_bytes: Option<u64>,
 }
 
 /// Resolved settings.
@@ -182,6 +222,8 @@ pub struct Config {
     pub upstream: Option<Upstream>,
     /// Who may read `/metrics`, and where.
     pub metrics: MetricsConfig,
+    /// Storage limits.
+    pub storage: StorageLimits,
 }
 
 /// Who may read `/metrics`, and where.
@@ -288,10 +330,77 @@ fn metrics_config(
     })
 }
 
+/// The storage settings given as flags or variables, in the order
+/// [`storage_limits`] reads them.
+fn args_storage(args: &Args) -> [Option<u64>; 6] {
+    [
+        args.mailbox_max_envelopes,
+        args.mailbox_max_bytes,
+        args.reply_mailbox_max_envelopes,
+        args.reply_mailbox_max_bytes,
+        args.max_stored_bytes,
+        args.min_free_disk_bytes,
+    ]
+}
+
+/// Storage limits: flags or variables, then the file, then the defaults.
+fn storage_limits(
+    given: &[Option<u64>; 6],
+    file: &FileSettings,
+) -> Result<StorageLimits, ConfigError> {
+    let d = StorageLimits::default();
+    let [focal_n, focal_b, reply_n, reply_b, stored, free] = *given;
+    let limits = StorageLimits {
+        focal: MailboxCap {
+            envelopes: focal_n
+                .or(file.mailbox_max_envelopes)
+                .unwrap_or(d.focal.envelopes),
+            bytes: focal_b.or(file.mailbox_max_bytes).unwrap_or(d.focal.bytes),
+        },
+        reply: MailboxCap {
+            envelopes: reply_n
+                .or(file.reply_mailbox_max_envelopes)
+                .unwrap_or(d.reply.envelopes),
+            bytes: reply_b
+                .or(file.reply_mailbox_max_bytes)
+                .unwrap_or(d.reply.bytes),
+        },
+        max_stored_bytes: stored
+            .or(file.max_stored_bytes)
+            .unwrap_or(d.max_stored_bytes),
+        min_free_disk_bytes: free
+            .or(file.min_free_disk_bytes)
+            .unwrap_or(d.min_free_disk_bytes),
+    };
+    // Each byte cap must hold at least one envelope of the largest size.
+    let largest = amparo_protocol::envelope::MAX_LEN as u64;
+    for (name, value) in [
+        ("mailbox_max_bytes", limits.focal.bytes),
+        ("reply_mailbox_max_bytes", limits.reply.bytes),
+        ("max_stored_bytes", limits.max_stored_bytes),
+    ] {
+        if value < largest {
+            return Err(ConfigError::Invalid(format!(
+                "{name} must hold at least one envelope of the largest size ({largest} bytes or more)"
+            )));
+        }
+    }
+    for (name, value) in [
+        ("mailbox_max_envelopes", limits.focal.envelopes),
+        ("reply_mailbox_max_envelopes", limits.reply.envelopes),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+        }
+    }
+    Ok(limits)
+}
+
 impl Config {
     /// Resolves flags and environment (already in `args`), then the file, then defaults.
     pub fn resolve(args: Args) -> Result<Config, ConfigError> {
         let file = file_of(&args)?;
+        let storage = storage_limits(&args_storage(&args), &file)?;
         let data_dir = args
             .data_dir
             .clone()
@@ -402,6 +511,7 @@ impl Config {
             args.public_metrics || file.public_metrics.unwrap_or(false),
         )?;
         Ok(Config {
+            storage,
             upstream,
             listen,
             metrics,

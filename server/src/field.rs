@@ -31,7 +31,7 @@ use amparo_protocol::mailboxes::{self, AckEntry, FetchEntry, FetchResult};
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::receipt::{self, Receipt};
 use amparo_protocol::request;
-use amparo_protocol::wire::{self, EnvelopeResult};
+use amparo_protocol::wire::{self, EnvelopeResult, RejectCode};
 
 use crate::config::Upstream;
 use crate::error::ApiError;
@@ -74,6 +74,16 @@ pub struct Forwarded {
     /// Envelopes the upstream could not take now (full or busy: kept,
     /// retried at a later round).
     pub postponed: usize,
+}
+
+/// Where one forwarding round got to.
+#[derive(Debug, Default, Clone)]
+pub struct Round {
+    /// The queue position of the last envelope sent.
+    pub after: u64,
+    /// Mailboxes the upstream said are full: their envelopes wait for the
+    /// next round.
+    pub full: std::collections::HashSet<[u8; 12]>,
 }
 
 /// A field relay's link to its upstream.
@@ -133,15 +143,21 @@ impl Field {
         Ok(keys)
     }
 
-    /// Forwards one batch; returns what happened, or why it could not.
-    pub async fn forward_batch(&self) -> Result<(usize, Forwarded), ForwardError> {
+    /// Forwards one batch of the round, from where the round got to;
+    /// returns how many envelopes were sent and what happened, or why it
+    /// could not.
+    pub async fn forward_batch(
+        &self,
+        round: &mut Round,
+    ) -> Result<(usize, Forwarded), ForwardError> {
         let queued = self
             .store
-            .queued_for_upstream(FORWARD_BATCH, FORWARD_BYTES)
+            .queued_for_upstream(round.after, FORWARD_BATCH, FORWARD_BYTES, &round.full)
             .await?;
-        if queued.is_empty() {
+        let Some(last) = queued.last() else {
             return Ok((0, Forwarded::default()));
-        }
+        };
+        let last = last.seq;
         let body = wire::encode_batch(queued.iter().map(|q| q.bytes.as_slice()));
         let resp = self
             .http
@@ -179,7 +195,12 @@ impl Field {
                 EnvelopeResult::Rejected(code) if code.is_transient() => {
                     // Full or busy upstream: it stays queued here and goes
                     // at a later round; nothing is dropped to make room.
+                    // The rest of this mailbox's envelopes wait for that
+                    // round too, and the ones behind them go now.
                     done.postponed += 1;
+                    if code == RejectCode::MailboxFull {
+                        round.full.insert(q.mailbox);
+                    }
                 }
                 EnvelopeResult::Rejected(code) => {
                     tracing::warn!(
@@ -191,23 +212,27 @@ impl Field {
                 }
             }
         }
+        round.after = last;
         let hour = (self.clock)().hours();
         self.store.record_upstream(&record, hour).await?;
         self.store.drop_queued(&dropped).await?;
         Ok((queued.len(), done))
     }
 
-    /// Forwards until the queue is empty, the upstream fails, or its
-    /// receipts stop verifying.
+    /// One forwarding round: goes through the whole queue once, from its
+    /// head, past envelopes the upstream postponed (a full mailbox
+    /// upstream holds up only its own envelopes), and stops when the queue
+    /// ends, the upstream fails, or its receipts stop verifying.
     pub async fn forward_all(&self) -> Result<Forwarded, ForwardError> {
         let mut total = Forwarded::default();
+        let mut round = Round::default();
         loop {
-            let (sent, done) = self.forward_batch().await?;
+            let (sent, done) = self.forward_batch(&mut round).await?;
             total.delivered += done.delivered;
             total.refused += done.refused;
             total.unverified += done.unverified;
             total.postponed += done.postponed;
-            if sent == 0 || done.delivered + done.refused == 0 {
+            if sent == 0 || done.unverified == sent {
                 return Ok(total);
             }
         }

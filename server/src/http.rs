@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::commit::Committer;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, MetricsGate};
-use crate::store::{NewEnvelope, Store};
+use crate::quota::Quotas;
+use crate::store::{NewEnvelope, Placed, Store};
 
 pub use crate::shared::{Clock, Limits, system_clock};
 use crate::shared::{
@@ -37,6 +38,8 @@ pub struct AppState<S: Store> {
     pub store: S,
     /// The group committer in front of the store.
     pub committer: Committer,
+    /// Storage limits.
+    pub quotas: Arc<Quotas>,
     /// Receipt-signing key.
     pub receipt_key: Arc<SigningKey>,
     /// Coordinator key for directory uploads.
@@ -92,7 +95,7 @@ async fn metrics<S: Store>(
     let counts = state.store.counts().await.ok();
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(counts)))
+        .body(state.metrics.render(counts, Some(&state.quotas))))
 }
 
 async fn openapi() -> HttpResponse {
@@ -190,6 +193,9 @@ async fn put_directory<S: Store>(
             ),
         ));
     }
+    state
+        .quotas
+        .learn_directory(signed.version(), signed.as_bytes());
     tracing::info!(version = signed.version(), "directory updated");
     Ok(HttpResponse::Ok().json(DirectoryAccepted {
         version: signed.version(),
@@ -271,8 +277,18 @@ async fn post_envelopes<S: Store>(
         match r {
             Some(code) => out.push(EnvelopeResult::Rejected(code)),
             None => {
-                let Some((((id, record), size), receipt)) = stored.next() else {
+                let Some((((id, placed), size), receipt)) = stored.next() else {
                     return Err(ApiError::unavailable());
+                };
+                let record = match placed {
+                    Placed::Stored(record) => record,
+                    // Over a storage cap: not stored; the sender keeps it
+                    // and sends it again later (PROTOCOL.md §12.6).
+                    Placed::Full(full) => {
+                        state.metrics.rejected(full.code());
+                        out.push(EnvelopeResult::Rejected(full.code()));
+                        continue;
+                    }
                 };
                 if record.fresh {
                     state.metrics.accepted(size);

@@ -16,6 +16,7 @@ pub mod error;
 pub mod field;
 pub mod http;
 pub mod metrics;
+pub mod quota;
 pub mod relay_key;
 pub mod shared;
 pub mod store;
@@ -55,6 +56,9 @@ pub struct RelayOptions {
     /// A listener of its own for `/metrics`: when given, it serves `/metrics`
     /// and nothing else, and the public listener does not serve `/metrics`.
     pub metrics_listener: Option<TcpListener>,
+    /// Storage limits ([`quota`]); `None`: the default limits, with no disk
+    /// watermark.
+    pub quotas: Option<Arc<quota::Quotas>>,
 }
 
 /// Why the relay could not start.
@@ -99,8 +103,17 @@ pub fn serve_with<S: Store>(
             .map(TcpListener::local_addr)
             .transpose()?,
     };
+    let quotas = options.quotas.unwrap_or_else(|| {
+        Arc::new(quota::Quotas::new(
+            quota::StorageLimits::default(),
+            options.coordinator_key,
+            None,
+        ))
+    });
+    quotas.clone().spawn_refresh(store.clone());
     let state = web::Data::new(AppState {
-        committer: Committer::start(store.clone()),
+        committer: Committer::start(store.clone(), quotas.clone()),
+        quotas,
         store,
         receipt_key: Arc::new(receipt_key),
         coordinator_key: options.coordinator_key,
@@ -187,7 +200,15 @@ async fn run_with<S: Store>(
     config: Config,
     backend: &str,
     field: Option<field::Field>,
+    disk: Option<quota::DiskProbe>,
 ) -> Result<(), RelayError> {
+    // The caps know the focal points' mailboxes from the first request on.
+    let quotas = Arc::new(quota::Quotas::new(
+        config.storage,
+        config.coordinator_key,
+        disk,
+    ));
+    quotas.refresh(&store).await?;
     let receipt_key = relay_key::load_or_create(&config.data_dir)?;
     let bind = |addr: std::net::SocketAddr, setting: &str| {
         TcpListener::bind(addr).map_err(|e| {
@@ -244,6 +265,7 @@ async fn run_with<S: Store>(
             workers: config.workers,
             metrics: config.metrics.access.clone(),
             metrics_listener,
+            quotas: Some(quotas),
         },
         clock,
         listener,
@@ -273,7 +295,9 @@ pub async fn run(config: Config) -> Result<(), RelayError> {
     match config.database_url.clone() {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let store = PgStore::open(&url).await?;
-            run_with(store, config, "PostgreSQL", None).await
+            // No disk watermark: the database is elsewhere; the global cap
+            // bounds what the relays store in it.
+            run_with(store, config, "PostgreSQL", None, None).await
         }
         url => {
             std::fs::create_dir_all(&config.data_dir)?;
@@ -293,7 +317,18 @@ pub async fn run(config: Config) -> Result<(), RelayError> {
                     )
                 })
                 .transpose()?;
-            run_with(store, config, "SQLite", field).await
+            let disk = store
+                .path()
+                .and_then(|p| p.parent())
+                .map(|dir| {
+                    if dir.as_os_str().is_empty() {
+                        std::path::PathBuf::from(".")
+                    } else {
+                        dir.to_path_buf()
+                    }
+                })
+                .map(quota::statvfs_probe);
+            run_with(store, config, "SQLite", field, disk).await
         }
     }
 }

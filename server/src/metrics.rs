@@ -18,6 +18,7 @@ use actix_web::http::header::HeaderValue;
 use amparo_protocol::wire::RejectCode;
 
 use crate::error::ApiError;
+use crate::quota::Quotas;
 use crate::store::StoreCounts;
 
 /// The path of the metrics.
@@ -186,8 +187,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition text.
-    pub fn render(&self, counts: Option<StoreCounts>) -> String {
+    /// The exposition text; with `quotas`, the storage limits and the free
+    /// disk too.
+    pub fn render(&self, counts: Option<StoreCounts>, quotas: Option<&Quotas>) -> String {
         let mut out = String::new();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
@@ -256,6 +258,54 @@ impl Metrics {
             );
             let _ = writeln!(out, "# TYPE amparo_envelope_bytes_stored gauge");
             let _ = writeln!(out, "amparo_envelope_bytes_stored {}", c.bytes);
+        }
+        if let Some(q) = quotas {
+            let l = q.limits();
+            let gauges: [(&str, &str, u64); 6] = [
+                (
+                    "amparo_storage_limit_bytes",
+                    "Most bytes waiting in all mailboxes (max_stored_bytes).",
+                    l.max_stored_bytes,
+                ),
+                (
+                    "amparo_mailbox_limit_envelopes",
+                    "Most envelopes waiting in one focal point's mailbox.",
+                    l.focal.envelopes,
+                ),
+                (
+                    "amparo_mailbox_limit_bytes",
+                    "Most bytes waiting in one focal point's mailbox.",
+                    l.focal.bytes,
+                ),
+                (
+                    "amparo_reply_mailbox_limit_envelopes",
+                    "Most envelopes waiting in one reply mailbox.",
+                    l.reply.envelopes,
+                ),
+                (
+                    "amparo_reply_mailbox_limit_bytes",
+                    "Most bytes waiting in one reply mailbox.",
+                    l.reply.bytes,
+                ),
+                (
+                    "amparo_disk_min_free_bytes",
+                    "Free disk the relay leaves alone (SQLite).",
+                    l.min_free_disk_bytes,
+                ),
+            ];
+            for (name, help, value) in gauges {
+                let _ = writeln!(out, "# HELP {name} {help}");
+                let _ = writeln!(out, "# TYPE {name} gauge");
+                let _ = writeln!(out, "{name} {value}");
+            }
+            if let Some(free) = q.last_free_disk() {
+                let _ = writeln!(
+                    out,
+                    "# HELP amparo_disk_free_bytes Free bytes on the database's filesystem at the last upload (SQLite)."
+                );
+                let _ = writeln!(out, "# TYPE amparo_disk_free_bytes gauge");
+                let _ = writeln!(out, "amparo_disk_free_bytes {free}");
+            }
         }
         out
     }

@@ -346,6 +346,7 @@ async fn unacknowledged_envelopes_expire() {
             workers: Some(1),
             metrics: Default::default(),
             metrics_listener: None,
+            quotas: None,
         },
         clock,
         listener,

@@ -10,49 +10,80 @@
 
 use sqlx::Row;
 
-use super::sqlite::SqliteStore;
+use super::sqlite::{SqliteStore, clear_bodies};
 use super::{StoreError, StoredEnvelope, to_i64, to_u64};
 
 /// An envelope waiting to go upstream.
 #[derive(Debug, Clone)]
 pub struct Queued {
+    /// Its place in the queue (forward again from after it).
+    pub seq: u64,
     /// Its id.
     pub id: [u8; 16],
+    /// Its mailbox.
+    pub mailbox: [u8; 12],
     /// The envelope.
     pub bytes: Vec<u8>,
 }
 
 impl SqliteStore {
-    /// Up to `limit` queued envelopes, oldest first, stopping before
-    /// `max_bytes` (always at least one).
+    /// Up to `limit` queued envelopes after queue position `after`, oldest
+    /// first, stopping before `max_bytes` (always at least one). Envelopes
+    /// of the mailboxes in `skip` (ones the upstream said are full this
+    /// round) are passed over, so they do not hold up the rest.
     pub async fn queued_for_upstream(
         &self,
+        after: u64,
         limit: u32,
         max_bytes: usize,
+        skip: &std::collections::HashSet<[u8; 12]>,
     ) -> Result<Vec<Queued>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, body FROM envelopes WHERE body IS NOT NULL ORDER BY seq LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::new();
+        let mut out: Vec<Queued> = Vec::new();
         let mut bytes = 0;
-        for r in rows {
-            let id: Vec<u8> = r.try_get(0)?;
-            let body: Vec<u8> = r.try_get(1)?;
-            if !out.is_empty() && bytes + body.len() > max_bytes {
-                break;
-            }
-            bytes += body.len();
-            out.push(Queued {
-                id: id
+        let mut after = to_i64(after, "queue position")?;
+        // Reads in pages, so a long run of skipped envelopes is passed over
+        // without loading it all.
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, id, mailbox, body FROM envelopes WHERE body IS NOT NULL AND seq > ? ORDER BY seq LIMIT ?",
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            let page_len = rows.len();
+            for r in rows {
+                let seq: i64 = r.try_get(0)?;
+                after = seq;
+                let mailbox: Vec<u8> = r.try_get(2)?;
+                let mailbox: [u8; 12] = mailbox
                     .try_into()
-                    .map_err(|_| StoreError::Range("envelope id"))?,
-                bytes: body,
-            });
+                    .map_err(|_| StoreError::Range("mailbox id"))?;
+                if skip.contains(&mailbox) {
+                    continue;
+                }
+                let id: Vec<u8> = r.try_get(1)?;
+                let body: Vec<u8> = r.try_get(3)?;
+                if !out.is_empty() && bytes + body.len() > max_bytes {
+                    return Ok(out);
+                }
+                bytes += body.len();
+                out.push(Queued {
+                    seq: to_u64(seq),
+                    id: id
+                        .try_into()
+                        .map_err(|_| StoreError::Range("envelope id"))?,
+                    mailbox,
+                    bytes: body,
+                });
+                if out.len() >= limit as usize {
+                    return Ok(out);
+                }
+            }
+            if page_len < limit as usize {
+                return Ok(out);
+            }
         }
-        Ok(out)
     }
 
     /// How many envelopes wait to go upstream.
@@ -65,13 +96,17 @@ impl SqliteStore {
 
     /// Records the upstream's receipts and, in the same transaction, deletes
     /// the forwarded bodies (keeping id and hour, as an acknowledgement does,
-    /// so a copy arriving later is neither stored nor forwarded again).
+    /// so a copy arriving later is neither stored nor forwarded again) and
+    /// gives their bytes back to the queue's caps.
     pub async fn record_upstream(
         &self,
         receipts: &[([u8; 16], Vec<u8>)],
         hour: u32,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for (id, receipt) in receipts {
             sqlx::query(
                 "INSERT OR IGNORE INTO upstream_receipts (id, receipt, arrival_hour) VALUES (?, ?, ?)",
@@ -81,13 +116,9 @@ impl SqliteStore {
             .bind(i64::from(hour))
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE envelopes SET body = NULL, mailbox = zeroblob(12) WHERE id = ? AND body IS NOT NULL",
-            )
-            .bind(&id[..])
-            .execute(&mut *tx)
-            .await?;
         }
+        let ids: Vec<[u8; 16]> = receipts.iter().map(|(id, _)| *id).collect();
+        clear_bodies(&mut tx, &ids, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -95,15 +126,11 @@ impl SqliteStore {
     /// Drops envelopes the upstream refused outright: their bodies are
     /// deleted, no receipt is kept (the phone still holds its copy).
     pub async fn drop_queued(&self, ids: &[[u8; 16]]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for id in ids {
-            sqlx::query(
-                "UPDATE envelopes SET body = NULL, mailbox = zeroblob(12) WHERE id = ? AND body IS NOT NULL",
-            )
-            .bind(&id[..])
-            .execute(&mut *tx)
-            .await?;
+        if ids.is_empty() {
+            return Ok(());
         }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        clear_bodies(&mut tx, ids, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -239,14 +266,18 @@ mod tests {
             .insert_envelopes(&[env(1), env(2), env(3)])
             .await
             .unwrap();
-        let q = store.queued_for_upstream(10, 250).await.unwrap();
+        let none = std::collections::HashSet::new();
+        let q = store.queued_for_upstream(0, 10, 250, &none).await.unwrap();
         assert_eq!(q.len(), 2, "bounded by bytes");
         assert_eq!(store.queued_count().await.unwrap(), 3);
         store
             .record_upstream(&[([1; 16], vec![9; 93]), ([2; 16], vec![8; 93])], 500_001)
             .await
             .unwrap();
-        let q = store.queued_for_upstream(10, 1 << 20).await.unwrap();
+        let q = store
+            .queued_for_upstream(0, 10, 1 << 20, &none)
+            .await
+            .unwrap();
         assert_eq!(q.iter().map(|e| e.id).collect::<Vec<_>>(), vec![[3; 16]]);
         // A copy arriving again is not queued again.
         let again = store.insert_envelopes(&[env(1)]).await.unwrap();

@@ -5,6 +5,8 @@
 
 use std::future::Future;
 
+use crate::quota::{Full, Quota, Usage};
+
 pub mod field_queue;
 pub mod postgres;
 pub mod sqlite;
@@ -49,6 +51,15 @@ pub struct Stored {
     pub fresh: bool,
 }
 
+/// What became of one envelope offered under a [`Quota`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// Stored now or held already: the relay signs a receipt for it.
+    Stored(Stored),
+    /// Not stored: over a cap. Nothing was written for it.
+    Full(Full),
+}
+
 /// An envelope read from a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEnvelope {
@@ -73,12 +84,34 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// present (even acknowledged) is not stored again. Returns, for each
     /// input in order, the arrival hour on record for its id — which the relay
     /// signs into the receipt, so a resent copy gets the same receipt — and
-    /// whether this call stored it. Returns only after the transaction is
-    /// durable.
+    /// whether this call stored it; or, for an envelope not held yet that
+    /// would pass a cap of `quota`, [`Placed::Full`], and nothing is stored
+    /// for it. New envelopes are admitted one after the other in the order
+    /// they are inserted (by id), each against the usage left by the ones
+    /// before, and the usage on record changes in the same transaction.
+    /// Returns only after the transaction is durable.
+    fn insert_within(
+        &self,
+        batch: &[NewEnvelope],
+        quota: &Quota,
+    ) -> impl Future<Output = Result<Vec<Placed>, StoreError>> + Send;
+
+    /// [`Store::insert_within`] without any cap.
     fn insert_envelopes(
         &self,
         batch: &[NewEnvelope],
-    ) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send {
+        async move {
+            self.insert_within(batch, &Quota::unlimited())
+                .await?
+                .into_iter()
+                .map(|p| match p {
+                    Placed::Stored(s) => Ok(s),
+                    Placed::Full(_) => Err(StoreError::Range("over a cap with no cap")),
+                })
+                .collect()
+        }
+    }
 
     /// Up to `limit` unacknowledged envelopes of `mailbox` with cursor > `after`, in cursor order.
     fn fetch(
@@ -123,8 +156,21 @@ pub trait Store: Clone + Send + Sync + 'static {
         before_hour: u32,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Counts for metrics.
+    /// Counts for metrics: what waits in all mailboxes (kept as envelopes
+    /// come and go, not counted per call).
     fn counts(&self) -> impl Future<Output = Result<StoreCounts, StoreError>> + Send;
+
+    /// What waits in one mailbox, as the caps see it.
+    fn mailbox_usage(
+        &self,
+        mailbox: &[u8; 12],
+    ) -> impl Future<Output = Result<Usage, StoreError>> + Send;
+
+    /// Bytes free inside the database's files, which new envelopes reuse
+    /// before the files grow (counted as free disk by the watermark).
+    fn reusable_bytes(&self) -> u64 {
+        0
+    }
 }
 
 pub(crate) fn to_i64(v: u64, what: &'static str) -> Result<i64, StoreError> {

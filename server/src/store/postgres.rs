@@ -6,13 +6,16 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use super::{
-    NewEnvelope, Store, StoreCounts, StoreError, Stored, StoredEnvelope, hour_from_db, to_i64,
-    to_u64,
+    NewEnvelope, Placed, Store, StoreCounts, StoreError, Stored, StoredEnvelope, hour_from_db,
+    to_i64, to_u64,
 };
+use crate::quota::{Full, Ledger, Quota, Usage};
 
 /// Advisory lock key serialising envelope inserts ("AMPARO01" in ASCII).
 const INSERT_LOCK: i64 = 0x414d_5041_524f_3031;
@@ -20,6 +23,76 @@ const INSERT_LOCK: i64 = 0x414d_5041_524f_3031;
 /// Hours are `int4` columns.
 fn hour(h: u32) -> Result<i32, StoreError> {
     i32::try_from(h).map_err(|_| StoreError::Range("hour"))
+}
+
+fn usage_row(r: &sqlx::postgres::PgRow, from: usize) -> Result<Usage, StoreError> {
+    Ok(Usage {
+        envelopes: to_u64(r.try_get(from)?),
+        bytes: to_u64(r.try_get(from + 1)?),
+    })
+}
+
+async fn relay_usage(conn: &mut PgConnection, lock: bool) -> Result<Usage, StoreError> {
+    let sql = if lock {
+        "SELECT envelopes, bytes FROM relay_usage WHERE singleton = 1 FOR UPDATE"
+    } else {
+        "SELECT envelopes, bytes FROM relay_usage WHERE singleton = 1"
+    };
+    match sqlx::query(sql).fetch_optional(&mut *conn).await? {
+        Some(r) => usage_row(&r, 0),
+        None => Ok(Usage::default()),
+    }
+}
+
+/// Takes `released` off the usage on record (mailboxes in sorted order,
+/// then the relay's row: the order inserts lock them in too), forgetting
+/// mailboxes where nothing waits any more.
+async fn release_usage(
+    conn: &mut PgConnection,
+    released: HashMap<[u8; 12], Usage>,
+) -> Result<(), StoreError> {
+    let mut rows: Vec<([u8; 12], Usage)> = released
+        .into_iter()
+        .filter(|(_, u)| u.envelopes > 0)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort_unstable_by_key(|(m, _)| *m);
+    let mut total = Usage::default();
+    let mut mailboxes = Vec::with_capacity(rows.len());
+    let mut counts = Vec::with_capacity(rows.len());
+    let mut sizes = Vec::with_capacity(rows.len());
+    for (m, u) in &rows {
+        total.envelopes += u.envelopes;
+        total.bytes += u.bytes;
+        mailboxes.push(m.to_vec());
+        counts.push(to_i64(u.envelopes, "usage")?);
+        sizes.push(to_i64(u.bytes, "usage")?);
+    }
+    // Row by row in mailbox order (a fixed lock order across relays).
+    for ((m, n), b) in mailboxes.iter().zip(&counts).zip(&sizes) {
+        sqlx::query(
+            "UPDATE mailbox_usage SET envelopes = greatest(envelopes - $1, 0), bytes = greatest(bytes - $2, 0) WHERE mailbox = $3",
+        )
+        .bind(n)
+        .bind(b)
+        .bind(m)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("DELETE FROM mailbox_usage WHERE mailbox = ANY($1) AND envelopes <= 0")
+        .bind(&mailboxes)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE relay_usage SET envelopes = greatest(envelopes - $1, 0), bytes = greatest(bytes - $2, 0) WHERE singleton = 1",
+    )
+    .bind(to_i64(total.envelopes, "usage")?)
+    .bind(to_i64(total.bytes, "usage")?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The PostgreSQL store.
@@ -43,7 +116,11 @@ impl PgStore {
 }
 
 impl Store for PgStore {
-    async fn insert_envelopes(&self, batch: &[NewEnvelope]) -> Result<Vec<Stored>, StoreError> {
+    async fn insert_within(
+        &self,
+        batch: &[NewEnvelope],
+        quota: &Quota,
+    ) -> Result<Vec<Placed>, StoreError> {
         // Sorted by id: a fixed lock order, so concurrent relays inserting
         // overlapping batches cannot deadlock; and cursors say nothing about
         // which envelopes came in one request.
@@ -51,63 +128,161 @@ impl Store for PgStore {
         order.sort_by_key(|e| e.id);
         order.dedup_by_key(|e| e.id);
         let ids: Vec<Vec<u8>> = order.iter().map(|e| e.id.to_vec()).collect();
-        let mailboxes: Vec<Vec<u8>> = order.iter().map(|e| e.mailbox.to_vec()).collect();
-        let hours: Vec<i32> = order
-            .iter()
-            .map(|e| hour(e.arrival_hour))
-            .collect::<Result<_, _>>()?;
-        let bodies: Vec<Vec<u8>> = order.iter().map(|e| e.bytes.clone()).collect();
         let mut tx = self.pool.begin().await?;
         // One inserting transaction at a time across all relays: cursors
         // (BIGSERIAL) are taken at insert but become visible at commit, so
         // without this a reader could see cursor 120 before 110 commits and
         // page past 110. Group commit keeps the cost to one lock per batch.
+        // It also makes the caps hold across relays: the usage read below
+        // cannot change under this transaction but by acknowledgements and
+        // expiry, which only lower it, and which wait for the rows it locks.
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(INSERT_LOCK)
             .execute(&mut *tx)
             .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO envelopes (id, mailbox, arrival_hour, body)
-             SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::int4[], $4::bytea[])
-             ON CONFLICT (id) DO NOTHING
-             RETURNING id",
-        )
-        .bind(&ids)
-        .bind(&mailboxes)
-        .bind(&hours)
-        .bind(&bodies)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut fresh = std::collections::HashSet::with_capacity(inserted.len());
-        for r in inserted {
-            let id: Vec<u8> = r.try_get(0)?;
-            fresh.insert(id);
-        }
-        let rows = sqlx::query("SELECT id, arrival_hour FROM envelopes WHERE id = ANY($1)")
+        // Copies of envelopes already held get the arrival hour on record,
+        // whatever the caps: they cost nothing.
+        let mut on_record: HashMap<Vec<u8>, u32> = HashMap::new();
+        for r in sqlx::query("SELECT id, arrival_hour FROM envelopes WHERE id = ANY($1)")
             .bind(&ids)
             .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let mut on_record = std::collections::HashMap::with_capacity(rows.len());
-        for r in rows {
+            .await?
+        {
             let id: Vec<u8> = r.try_get(0)?;
             let hour: i32 = r.try_get(1)?;
             on_record.insert(id, hour_from_db(i64::from(hour)));
         }
-        batch
-            .iter()
-            .map(|e| {
-                let arrival_hour = on_record
-                    .get(&e.id[..])
-                    .copied()
-                    .ok_or(StoreError::Range("envelope vanished during insert"))?;
-                // Only the first copy of an id in this batch counts as stored.
-                Ok(Stored {
-                    arrival_hour,
-                    fresh: fresh.remove(&e.id[..]),
-                })
-            })
-            .collect()
+        let new: Vec<&NewEnvelope> = order
+            .into_iter()
+            .filter(|e| !on_record.contains_key(&e.id[..]))
+            .collect();
+        let mut mailboxes: Vec<Vec<u8>> = new.iter().map(|e| e.mailbox.to_vec()).collect();
+        mailboxes.sort_unstable();
+        mailboxes.dedup();
+        let mut usage = HashMap::with_capacity(mailboxes.len());
+        for r in sqlx::query(
+            "SELECT mailbox, envelopes, bytes FROM mailbox_usage WHERE mailbox = ANY($1) ORDER BY mailbox FOR UPDATE",
+        )
+        .bind(&mailboxes)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let m: Vec<u8> = r.try_get(0)?;
+            if let Ok(m) = <[u8; 12]>::try_from(m) {
+                usage.insert(m, usage_row(&r, 1)?);
+            }
+        }
+        let global = relay_usage(&mut tx, true).await?;
+        let mut ledger = Ledger::new(quota, global, usage);
+        let mut full: HashMap<[u8; 16], Full> = HashMap::new();
+        let mut admitted = Vec::with_capacity(new.len());
+        for e in new {
+            match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
+                Ok(()) => admitted.push(e),
+                Err(f) => {
+                    full.insert(e.id, f);
+                }
+            }
+        }
+        let mut fresh = std::collections::HashSet::with_capacity(admitted.len());
+        if !admitted.is_empty() {
+            let ids: Vec<Vec<u8>> = admitted.iter().map(|e| e.id.to_vec()).collect();
+            let boxes: Vec<Vec<u8>> = admitted.iter().map(|e| e.mailbox.to_vec()).collect();
+            let hours: Vec<i32> = admitted
+                .iter()
+                .map(|e| hour(e.arrival_hour))
+                .collect::<Result<_, _>>()?;
+            let bodies: Vec<&[u8]> = admitted.iter().map(|e| e.bytes.as_slice()).collect();
+            for r in sqlx::query(
+                "INSERT INTO envelopes (id, mailbox, arrival_hour, body)
+                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::int4[], $4::bytea[])
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&ids)
+            .bind(&boxes)
+            .bind(&hours)
+            .bind(&bodies)
+            .fetch_all(&mut *tx)
+            .await?
+            {
+                let id: Vec<u8> = r.try_get(0)?;
+                fresh.insert(id);
+            }
+        }
+        // Under the lock nothing else inserts; should a row be there after
+        // all, it is not counted, and its hour is read.
+        for e in &admitted {
+            if !fresh.contains(&e.id[..]) {
+                ledger.revert(&e.mailbox, e.bytes.len() as u64);
+                let hour: i32 =
+                    sqlx::query_scalar("SELECT arrival_hour FROM envelopes WHERE id = $1")
+                        .bind(&e.id[..])
+                        .fetch_one(&mut *tx)
+                        .await?;
+                on_record.insert(e.id.to_vec(), hour_from_db(i64::from(hour)));
+            }
+        }
+        let (total, rows) = ledger.totals();
+        if total.envelopes > 0 {
+            let boxes: Vec<Vec<u8>> = rows.iter().map(|(m, _)| m.to_vec()).collect();
+            let counts: Vec<i64> = rows
+                .iter()
+                .map(|(_, u)| to_i64(u.envelopes, "usage"))
+                .collect::<Result<_, _>>()?;
+            let sizes: Vec<i64> = rows
+                .iter()
+                .map(|(_, u)| to_i64(u.bytes, "usage"))
+                .collect::<Result<_, _>>()?;
+            sqlx::query(
+                "INSERT INTO mailbox_usage (mailbox, envelopes, bytes)
+                 SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::int8[])
+                 ON CONFLICT (mailbox) DO UPDATE SET
+                   envelopes = mailbox_usage.envelopes + EXCLUDED.envelopes,
+                   bytes = mailbox_usage.bytes + EXCLUDED.bytes",
+            )
+            .bind(&boxes)
+            .bind(&counts)
+            .bind(&sizes)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO relay_usage (singleton, envelopes, bytes) VALUES (1, $1, $2)
+                 ON CONFLICT (singleton) DO UPDATE SET
+                   envelopes = relay_usage.envelopes + EXCLUDED.envelopes,
+                   bytes = relay_usage.bytes + EXCLUDED.bytes",
+            )
+            .bind(to_i64(total.envelopes, "usage")?)
+            .bind(to_i64(total.bytes, "usage")?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for e in batch {
+            if let Some(f) = full.get(&e.id) {
+                out.push(Placed::Full(*f));
+                continue;
+            }
+            // Only the first copy of an id in this batch counts as stored.
+            if fresh.remove(&e.id[..]) {
+                on_record.insert(e.id.to_vec(), e.arrival_hour);
+                out.push(Placed::Stored(Stored {
+                    arrival_hour: e.arrival_hour,
+                    fresh: true,
+                }));
+                continue;
+            }
+            let arrival_hour = on_record
+                .get(&e.id[..])
+                .copied()
+                .ok_or(StoreError::Range("envelope vanished during insert"))?;
+            out.push(Placed::Stored(Stored {
+                arrival_hour,
+                fresh: false,
+            }));
+        }
+        Ok(out)
     }
 
     async fn fetch(
@@ -136,22 +311,65 @@ impl Store for PgStore {
 
     async fn ack(&self, mailbox: &[u8; 12], ids: &[[u8; 16]]) -> Result<u64, StoreError> {
         let ids: Vec<Vec<u8>> = ids.iter().map(|i| i.to_vec()).collect();
-        Ok(
-            sqlx::query("UPDATE envelopes SET body = NULL, mailbox = decode('000000000000000000000000', 'hex') WHERE id = ANY($1) AND mailbox = $2 AND body IS NOT NULL")
-                .bind(&ids)
-                .bind(&mailbox[..])
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+        let mut tx = self.pool.begin().await?;
+        // The old sizes, read under the rows' locks: two relays
+        // acknowledging the same envelope give its bytes back once.
+        let sizes: Vec<Option<i32>> = sqlx::query_scalar(
+            "WITH old AS (
+               SELECT id, length(body) AS len FROM envelopes
+               WHERE id = ANY($1) AND mailbox = $2 AND body IS NOT NULL
+               ORDER BY id FOR UPDATE
+             )
+             UPDATE envelopes SET body = NULL, mailbox = decode('000000000000000000000000', 'hex')
+             FROM old WHERE envelopes.id = old.id AND envelopes.body IS NOT NULL
+             RETURNING old.len",
         )
+        .bind(&ids)
+        .bind(&mailbox[..])
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = sizes.len() as u64;
+        let bytes = sizes
+            .iter()
+            .map(|l| to_u64(i64::from(l.unwrap_or(0))))
+            .sum();
+        release_usage(
+            &mut tx,
+            HashMap::from([(
+                *mailbox,
+                Usage {
+                    envelopes: n,
+                    bytes,
+                },
+            )]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn expire(&self, before_hour: u32) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM envelopes WHERE arrival_hour < $1")
-            .bind(hour(before_hour)?)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "DELETE FROM envelopes WHERE arrival_hour < $1 RETURNING mailbox, length(body)",
+        )
+        .bind(hour(before_hour)?)
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = rows.len() as u64;
+        let mut released: HashMap<[u8; 12], Usage> = HashMap::new();
+        for r in rows {
+            let len: Option<i32> = r.try_get(1)?;
+            let m: Vec<u8> = r.try_get(0)?;
+            if let (Some(len), Ok(m)) = (len, <[u8; 12]>::try_from(m)) {
+                let u = released.entry(m).or_default();
+                u.envelopes += 1;
+                u.bytes += to_u64(i64::from(len));
+            }
+        }
+        release_usage(&mut tx, released).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn directory(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -201,14 +419,22 @@ impl Store for PgStore {
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
-        let r = sqlx::query(
-            "SELECT count(*)::int8, coalesce(sum(length(body)), 0)::int8 FROM envelopes WHERE body IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let u = relay_usage(&mut conn, false).await?;
         Ok(StoreCounts {
-            envelopes: to_u64(r.try_get(0)?),
-            bytes: to_u64(r.try_get(1)?),
+            envelopes: u.envelopes,
+            bytes: u.bytes,
         })
+    }
+
+    async fn mailbox_usage(&self, mailbox: &[u8; 12]) -> Result<Usage, StoreError> {
+        match sqlx::query("SELECT envelopes, bytes FROM mailbox_usage WHERE mailbox = $1")
+            .bind(&mailbox[..])
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(r) => usage_row(&r, 0),
+            None => Ok(Usage::default()),
+        }
     }
 }

@@ -8,14 +8,19 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::watch;
 
 use super::{
-    NewEnvelope, Store, StoreCounts, StoreError, Stored, StoredEnvelope, hour_from_db, to_i64,
-    to_u64,
+    NewEnvelope, Placed, Store, StoreCounts, StoreError, Stored, StoredEnvelope, hour_from_db,
+    to_i64, to_u64,
 };
+use crate::quota::{Full, Ledger, Quota, Usage};
 
 /// Rows per INSERT statement: 4 parameters each, well under the 32 766
 /// parameters the bundled SQLite allows. A group commit of up to this many
@@ -29,6 +34,14 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// backstop in case the background checkpointer falls behind, far above
 /// what it lets accumulate between two of its passes.
 const WRITER_CHECKPOINT_PAGES: &str = "16384";
+/// How often the background task gives free pages back to the filesystem.
+const VACUUM_EVERY: Duration = Duration::from_secs(1);
+/// Free pages kept inside the database file for the next inserts to reuse
+/// (4 MiB of 4 KiB pages); only those beyond are given back.
+const KEEP_FREE_PAGES: i64 = 1024;
+/// Most pages given back per pass (16 MiB), so one pass holds the write
+/// lock only briefly.
+const VACUUM_PAGES_PER_PASS: i64 = 4096;
 
 /// Rows of `(cursor, body)` as a mailbox page.
 pub(super) fn page_rows(
@@ -54,6 +67,11 @@ pub struct SqliteStore {
     /// drops its whole cache and reads the pages again), and the committer
     /// never waits for the pool's health check.
     writer: SqlitePool,
+    /// Bytes of free pages inside the database file (read by the
+    /// background task), which inserts reuse before the file grows.
+    free_bytes: Arc<AtomicU64>,
+    /// Where the database file is (`None` in memory).
+    path: Option<std::path::PathBuf>,
     /// Stops the background checkpointer when the last clone is dropped.
     _checkpointer: Arc<watch::Sender<()>>,
 }
@@ -67,12 +85,19 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Pages freed by acknowledgements and expiry are reused by the
+            // next inserts; those beyond a small reserve are given back to
+            // the filesystem in the background (`incremental_vacuum`).
+            .auto_vacuum(SqliteAutoVacuum::Incremental);
+        let path = Some(options.get_filename().to_path_buf())
+            .filter(|p| !p.as_os_str().is_empty() && p.as_os_str() != ":memory:");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        enable_incremental_vacuum(&pool).await?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -82,12 +107,28 @@ impl SqliteStore {
             .connect_with(options.pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES))
             .await?;
         let (stop, stopped) = watch::channel(());
-        tokio::spawn(checkpointer(pool.clone(), stopped));
+        let free_bytes = Arc::new(AtomicU64::new(0));
+        tokio::spawn(checkpointer(pool.clone(), stopped.clone()));
+        tokio::spawn(vacuumer(pool.clone(), free_bytes.clone(), stopped));
         Ok(SqliteStore {
             pool,
             writer,
+            free_bytes,
+            path,
             _checkpointer: Arc::new(stop),
         })
+    }
+
+    /// The database file, unless the database is in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// One pass of the background task: gives free pages beyond the reserve
+    /// back to the filesystem (at most `max_pages`), and notes how many free
+    /// pages are left. Returns the pages given back.
+    pub async fn give_back_space(&self, max_pages: i64) -> Result<i64, StoreError> {
+        give_back(&self.pool, &self.free_bytes, max_pages).await
     }
 
     /// Opens `relay.sqlite` inside `dir`.
@@ -141,6 +182,265 @@ async fn checkpointer(pool: SqlitePool, mut stopped: watch::Receiver<()>) {
     }
 }
 
+/// Relays whose database was created before incremental vacuum was turned
+/// on have `auto_vacuum = NONE`; SQLite changes that only with a `VACUUM`,
+/// which rewrites the file once (it needs as much free disk as the file
+/// takes, and holds the database for as long as it runs: seconds per GiB).
+/// Done once, at start, before the relay serves anything.
+async fn enable_incremental_vacuum(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(&mut *conn)
+        .await?;
+    if mode != 2 {
+        tracing::info!(
+            "turning on incremental vacuum: rewriting the database once (VACUUM); this may take a while"
+        );
+        sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("VACUUM").execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn give_back(
+    pool: &SqlitePool,
+    free_bytes: &AtomicU64,
+    max_pages: i64,
+) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut *conn)
+        .await?;
+    let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+        .fetch_one(&mut *conn)
+        .await?;
+    let give = free.saturating_sub(KEEP_FREE_PAGES).min(max_pages);
+    if give > 0 {
+        // Each pass is its own short write transaction; it waits for the
+        // group committer like any other writer (busy timeout).
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA incremental_vacuum({give})"
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    let left = free.saturating_sub(give.max(0));
+    free_bytes.store(to_u64(left.saturating_mul(page)), Ordering::Relaxed);
+    Ok(give.max(0))
+}
+
+/// Gives free pages back to the filesystem in the background, a bounded
+/// number per pass, keeping a small reserve for the next inserts. Under a
+/// steady flood at the caps, inserts reuse the pages acknowledgements free
+/// and the file stops growing; after it, the file shrinks back.
+async fn vacuumer(pool: SqlitePool, free_bytes: Arc<AtomicU64>, mut stopped: watch::Receiver<()>) {
+    let mut tick = tokio::time::interval(VACUUM_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        if pool.is_closed() {
+            return;
+        }
+        match give_back(&pool, &free_bytes, VACUUM_PAGES_PER_PASS).await {
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "giving free space back to the filesystem fails; will retry");
+            }
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("free space is given back again");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The usage on record of `mailboxes` (sorted, distinct).
+async fn read_usage(
+    conn: &mut SqliteConnection,
+    mailboxes: &[[u8; 12]],
+) -> Result<HashMap<[u8; 12], Usage>, StoreError> {
+    let mut out = HashMap::with_capacity(mailboxes.len());
+    for chunk in mailboxes.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT mailbox, envelopes, bytes FROM mailbox_usage WHERE mailbox IN (",
+        );
+        let mut list = q.separated(", ");
+        for m in chunk {
+            list.push_bind(&m[..]);
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let m: Vec<u8> = row.try_get(0)?;
+            if let Ok(m) = <[u8; 12]>::try_from(m) {
+                out.insert(
+                    m,
+                    Usage {
+                        envelopes: to_u64(row.try_get(1)?),
+                        bytes: to_u64(row.try_get(2)?),
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The usage of the whole relay on record.
+async fn read_relay_usage(conn: &mut SqliteConnection) -> Result<Usage, StoreError> {
+    let row = sqlx::query("SELECT envelopes, bytes FROM relay_usage WHERE singleton = 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => Usage {
+            envelopes: to_u64(r.try_get(0)?),
+            bytes: to_u64(r.try_get(1)?),
+        },
+        None => Usage::default(),
+    })
+}
+
+/// Adds `rows` (per mailbox) and `total` to the usage on record.
+async fn add_usage(
+    conn: &mut SqliteConnection,
+    total: Usage,
+    rows: &[([u8; 12], Usage)],
+) -> Result<(), StoreError> {
+    if total.envelopes == 0 {
+        return Ok(());
+    }
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO mailbox_usage (mailbox, envelopes, bytes) ");
+        let mut bad = None;
+        q.push_values(chunk, |mut b, (m, u)| {
+            let (n, len) = match (to_i64(u.envelopes, "usage"), to_i64(u.bytes, "usage")) {
+                (Ok(n), Ok(len)) => (n, len),
+                (Err(e), _) | (_, Err(e)) => {
+                    bad = Some(e);
+                    (0, 0)
+                }
+            };
+            b.push_bind(&m[..]).push_bind(n).push_bind(len);
+        });
+        if let Some(e) = bad {
+            return Err(e);
+        }
+        q.push(
+            " ON CONFLICT (mailbox) DO UPDATE SET envelopes = envelopes + excluded.envelopes, bytes = bytes + excluded.bytes",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    sqlx::query(
+        "INSERT INTO relay_usage (singleton, envelopes, bytes) VALUES (1, ?, ?)
+         ON CONFLICT (singleton) DO UPDATE SET envelopes = envelopes + excluded.envelopes, bytes = bytes + excluded.bytes",
+    )
+    .bind(to_i64(total.envelopes, "usage")?)
+    .bind(to_i64(total.bytes, "usage")?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes `released` (per mailbox) off the usage on record, forgetting
+/// mailboxes where nothing waits any more.
+pub(super) async fn release_usage(
+    conn: &mut SqliteConnection,
+    released: HashMap<[u8; 12], Usage>,
+) -> Result<(), StoreError> {
+    let mut rows: Vec<([u8; 12], Usage)> = released.into_iter().collect();
+    rows.sort_unstable_by_key(|(m, _)| *m);
+    let mut total = Usage::default();
+    for (m, u) in rows {
+        if u.envelopes == 0 {
+            continue;
+        }
+        total.envelopes += u.envelopes;
+        total.bytes += u.bytes;
+        sqlx::query(
+            "UPDATE mailbox_usage SET envelopes = max(envelopes - ?, 0), bytes = max(bytes - ?, 0) WHERE mailbox = ?",
+        )
+        .bind(to_i64(u.envelopes, "usage")?)
+        .bind(to_i64(u.bytes, "usage")?)
+        .bind(&m[..])
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM mailbox_usage WHERE mailbox = ? AND envelopes <= 0")
+            .bind(&m[..])
+            .execute(&mut *conn)
+            .await?;
+    }
+    if total.envelopes > 0 {
+        sqlx::query(
+            "UPDATE relay_usage SET envelopes = max(envelopes - ?, 0), bytes = max(bytes - ?, 0) WHERE singleton = 1",
+        )
+        .bind(to_i64(total.envelopes, "usage")?)
+        .bind(to_i64(total.bytes, "usage")?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the bodies of the envelopes `ids` (of `mailbox` only, if given)
+/// that still have one, zeroes their mailbox, and gives their bytes back to
+/// the usage on record, in the caller's transaction. Returns how many.
+pub(super) async fn clear_bodies(
+    conn: &mut SqliteConnection,
+    ids: &[[u8; 16]],
+    mailbox: Option<&[u8; 12]>,
+) -> Result<u64, StoreError> {
+    let mut released: HashMap<[u8; 12], Usage> = HashMap::new();
+    let mut cleared = 0;
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, mailbox, length(body) FROM envelopes WHERE body IS NOT NULL",
+        );
+        if let Some(m) = mailbox {
+            q.push(" AND mailbox = ").push_bind(&m[..]);
+        }
+        q.push(" AND id IN (");
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(&id[..]);
+        }
+        q.push(")");
+        let rows = q.build().fetch_all(&mut *conn).await?;
+        let mut found: Vec<Vec<u8>> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: Vec<u8> = row.try_get(0)?;
+            let m: Vec<u8> = row.try_get(1)?;
+            let len: i64 = row.try_get(2)?;
+            if let Ok(m) = <[u8; 12]>::try_from(m) {
+                let u = released.entry(m).or_default();
+                u.envelopes += 1;
+                u.bytes += to_u64(len);
+            }
+            found.push(id);
+        }
+        if found.is_empty() {
+            continue;
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE envelopes SET body = NULL, mailbox = zeroblob(12) WHERE body IS NOT NULL AND id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in &found {
+            list.push_bind(&id[..]);
+        }
+        q.push(")");
+        cleared += q.build().execute(&mut *conn).await?.rows_affected();
+    }
+    release_usage(conn, released).await?;
+    Ok(cleared)
+}
+
 /// Inserts `rows` (sorted, distinct ids), adding the ids it stored to `fresh`.
 async fn insert_rows(
     conn: &mut SqliteConnection,
@@ -175,71 +475,108 @@ async fn insert_rows(
 }
 
 impl Store for SqliteStore {
-    async fn insert_envelopes(&self, batch: &[NewEnvelope]) -> Result<Vec<Stored>, StoreError> {
+    async fn insert_within(
+        &self,
+        batch: &[NewEnvelope],
+        quota: &Quota,
+    ) -> Result<Vec<Placed>, StoreError> {
         // Insert in id order: neighbouring cursors then say nothing about
         // which envelopes came in the same request. Multi-row statements keep
-        // a group commit to one statement (a few for very large groups);
-        // RETURNING names the rows this call stored (OR IGNORE skips ids
-        // already held).
+        // a group commit to a few statements.
         let mut order: Vec<&NewEnvelope> = batch.iter().collect();
         order.sort_by_key(|e| e.id);
         order.dedup_by_key(|e| e.id);
         let mut conn = self.writer.acquire().await?;
-        let mut fresh = HashSet::with_capacity(order.len());
-        if order.len() <= ROWS_PER_STATEMENT {
-            // One statement in autocommit mode is its own transaction:
-            // SQLite commits it (and, with synchronous=FULL, syncs the WAL)
-            // before the statement reports done, so this returns only once
-            // the rows are durable — in one round trip to the connection's
-            // thread instead of three (BEGIN, INSERT, COMMIT).
-            insert_rows(&mut conn, &order, &mut fresh).await?;
-        } else {
-            let mut tx = conn.begin().await?;
-            for rows in order.chunks(ROWS_PER_STATEMENT) {
-                insert_rows(&mut tx, rows, &mut fresh).await?;
-            }
-            tx.commit().await?;
-        }
-        // Copies of envelopes already held get the arrival hour on record.
-        let held: Vec<&[u8; 16]> = order
-            .iter()
-            .map(|e| &e.id)
-            .filter(|id| !fresh.contains(*id))
-            .collect();
-        let mut on_record = HashMap::with_capacity(held.len());
-        for ids in held.chunks(ROWS_PER_STATEMENT) {
+        // IMMEDIATE: the write lock from the first read, so the usage read
+        // here is still the usage when this transaction commits.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        // Copies of envelopes already held get the arrival hour on record,
+        // whatever the caps: they cost nothing.
+        let mut on_record: HashMap<[u8; 16], u32> = HashMap::new();
+        for ids in order.chunks(ROWS_PER_STATEMENT) {
             let mut q =
                 QueryBuilder::<Sqlite>::new("SELECT id, arrival_hour FROM envelopes WHERE id IN (");
             let mut list = q.separated(", ");
-            for id in ids {
-                list.push_bind(&id[..]);
+            for e in ids {
+                list.push_bind(&e.id[..]);
             }
             q.push(")");
-            for row in q.build().fetch_all(&mut *conn).await? {
+            for row in q.build().fetch_all(&mut *tx).await? {
                 let id: Vec<u8> = row.try_get(0)?;
-                on_record.insert(id, hour_from_db(row.try_get(1)?));
+                if let Ok(id) = <[u8; 16]>::try_from(id) {
+                    on_record.insert(id, hour_from_db(row.try_get(1)?));
+                }
             }
         }
+        let new: Vec<&NewEnvelope> = order
+            .into_iter()
+            .filter(|e| !on_record.contains_key(&e.id))
+            .collect();
+        let mut mailboxes: Vec<[u8; 12]> = new.iter().map(|e| e.mailbox).collect();
+        mailboxes.sort_unstable();
+        mailboxes.dedup();
+        let usage = read_usage(&mut tx, &mailboxes).await?;
+        let global = read_relay_usage(&mut tx).await?;
+        let mut ledger = Ledger::new(quota, global, usage);
+        let mut full: HashMap<[u8; 16], Full> = HashMap::new();
+        let mut admitted = Vec::with_capacity(new.len());
+        for e in new {
+            match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
+                Ok(()) => admitted.push(e),
+                Err(f) => {
+                    full.insert(e.id, f);
+                }
+            }
+        }
+        let mut fresh = HashSet::with_capacity(admitted.len());
+        for rows in admitted.chunks(ROWS_PER_STATEMENT) {
+            insert_rows(&mut tx, rows, &mut fresh).await?;
+        }
+        // Under the write lock nothing else inserts; should a row be there
+        // after all, it is not counted, and its hour is read below.
+        let mut late = Vec::new();
+        for e in &admitted {
+            if !fresh.contains(&e.id) {
+                ledger.revert(&e.mailbox, e.bytes.len() as u64);
+                late.push(e.id);
+            }
+        }
+        for id in late {
+            let hour: i64 = sqlx::query_scalar("SELECT arrival_hour FROM envelopes WHERE id = ?")
+                .bind(&id[..])
+                .fetch_one(&mut *tx)
+                .await?;
+            on_record.insert(id, hour_from_db(hour));
+        }
+        let (total, rows) = ledger.totals();
+        add_usage(&mut tx, total, &rows).await?;
+        // With synchronous=FULL the commit syncs the WAL: durable once it
+        // returns.
+        tx.commit().await?;
         let mut out = Vec::with_capacity(batch.len());
         for e in batch {
+            if let Some(f) = full.get(&e.id) {
+                out.push(Placed::Full(*f));
+                continue;
+            }
             // Only the first copy of an id in this batch counts as stored;
             // later copies in the same batch share its arrival hour.
             if fresh.remove(&e.id) {
-                on_record.insert(e.id.to_vec(), e.arrival_hour);
-                out.push(Stored {
+                on_record.insert(e.id, e.arrival_hour);
+                out.push(Placed::Stored(Stored {
                     arrival_hour: e.arrival_hour,
                     fresh: true,
-                });
+                }));
                 continue;
             }
             let arrival_hour = on_record
-                .get(&e.id[..])
+                .get(&e.id)
                 .copied()
                 .ok_or(StoreError::Range("envelope vanished during insert"))?;
-            out.push(Stored {
+            out.push(Placed::Stored(Stored {
                 arrival_hour,
                 fresh: false,
-            });
+            }));
         }
         Ok(out)
     }
@@ -262,26 +599,42 @@ impl Store for SqliteStore {
     }
 
     async fn ack(&self, mailbox: &[u8; 12], ids: &[[u8; 16]]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut n = 0;
-        for id in ids {
-            n += sqlx::query("UPDATE envelopes SET body = NULL, mailbox = zeroblob(12) WHERE id = ? AND mailbox = ? AND body IS NOT NULL")
-                .bind(&id[..])
-                .bind(&mailbox[..])
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let n = clear_bodies(&mut tx, ids, Some(mailbox)).await?;
         tx.commit().await?;
         Ok(n)
     }
 
     async fn expire(&self, before_hour: u32) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM envelopes WHERE arrival_hour < ?")
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut released: HashMap<[u8; 12], Usage> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT mailbox, count(*), sum(length(body)) FROM envelopes
+             WHERE arrival_hour < ? AND body IS NOT NULL GROUP BY mailbox",
+        )
+        .bind(i64::from(before_hour))
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let m: Vec<u8> = row.try_get(0)?;
+            if let Ok(m) = <[u8; 12]>::try_from(m) {
+                released.insert(
+                    m,
+                    Usage {
+                        envelopes: to_u64(row.try_get(1)?),
+                        bytes: to_u64(row.try_get(2)?),
+                    },
+                );
+            }
+        }
+        let n = sqlx::query("DELETE FROM envelopes WHERE arrival_hour < ?")
             .bind(i64::from(before_hour))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected())
+            .rows_affected();
+        release_usage(&mut tx, released).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn directory(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -331,15 +684,24 @@ impl Store for SqliteStore {
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
-        let r = sqlx::query(
-            "SELECT count(*), coalesce(sum(length(body)), 0) FROM envelopes WHERE body IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let u = read_relay_usage(&mut conn).await?;
         Ok(StoreCounts {
-            envelopes: to_u64(r.try_get(0)?),
-            bytes: to_u64(r.try_get(1)?),
+            envelopes: u.envelopes,
+            bytes: u.bytes,
         })
+    }
+
+    async fn mailbox_usage(&self, mailbox: &[u8; 12]) -> Result<Usage, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(read_usage(&mut conn, &[*mailbox])
+            .await?
+            .remove(mailbox)
+            .unwrap_or_default())
+    }
+
+    fn reusable_bytes(&self) -> u64 {
+        self.free_bytes.load(Ordering::Relaxed)
     }
 }
 
