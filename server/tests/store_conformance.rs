@@ -5,7 +5,11 @@
 
 mod common;
 
-use amparo_relay::store::{NewEnvelope, PgStore, SqliteStore, Store, StoreCounts};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use amparo_relay::quota::{Full, MailboxCap, Quota, StorageLimits, Usage};
+use amparo_relay::store::{NewEnvelope, PgStore, Placed, SqliteStore, Store, StoreCounts};
 
 fn env(id: u8, mailbox: u8, hour: u32, len: usize) -> NewEnvelope {
     NewEnvelope {
@@ -161,6 +165,296 @@ async fn conformance<S: Store>(store: S, name: &str) {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), stored.len(), "{name}: no duplicates");
+}
+
+/// Focal mailboxes hold 3 envelopes or 100 bytes, reply mailboxes 1 or 50;
+/// mailbox 1 is the only focal point's.
+fn small_caps() -> Quota {
+    Quota {
+        limits: StorageLimits {
+            focal: MailboxCap {
+                envelopes: 3,
+                bytes: 100,
+            },
+            reply: MailboxCap {
+                envelopes: 1,
+                bytes: 50,
+            },
+            max_stored_bytes: 1_000,
+            min_free_disk_bytes: 0,
+        },
+        focal_mailboxes: Some(Arc::new(HashSet::from([[1; 12]]))),
+        disk_room: None,
+    }
+}
+
+fn stored(p: &Placed) -> bool {
+    matches!(p, Placed::Stored(s) if s.fresh)
+}
+
+/// Usage on record equals what the mailboxes hold, envelope by envelope.
+async fn usage_matches<S: Store>(store: &S, mailboxes: &[u8], name: &str) {
+    let mut total = Usage::default();
+    for &m in mailboxes {
+        let page = store.fetch(&[m; 12], 0, 500).await.unwrap();
+        let held = Usage {
+            envelopes: page.len() as u64,
+            bytes: page.iter().map(|e| e.bytes.len() as u64).sum(),
+        };
+        assert_eq!(
+            store.mailbox_usage(&[m; 12]).await.unwrap(),
+            held,
+            "{name}: usage of mailbox {m}"
+        );
+        total.envelopes += held.envelopes;
+        total.bytes += held.bytes;
+    }
+    assert_eq!(
+        store.counts().await.unwrap(),
+        StoreCounts {
+            envelopes: total.envelopes,
+            bytes: total.bytes
+        },
+        "{name}: usage of the relay"
+    );
+}
+
+async fn caps<S: Store>(store: S, name: &str) {
+    let q = small_caps();
+    // Envelopes are admitted one after the other: of five for a focal
+    // point's mailbox, three fit (the envelope cap), and nothing of the
+    // others is stored.
+    let batch: Vec<_> = (1..=5).map(|i| env(i, 1, 100, 20)).collect();
+    let placed = store.insert_within(&batch, &q).await.unwrap();
+    assert_eq!(placed.iter().filter(|p| stored(p)).count(), 3, "{name}");
+    let refused: Vec<usize> = (0..5)
+        .filter(|&i| placed[i] == Placed::Full(Full::Mailbox))
+        .collect();
+    assert_eq!(refused.len(), 2, "{name}: {placed:?}");
+    assert_eq!(store.fetch(&[1; 12], 0, 10).await.unwrap().len(), 3);
+    usage_matches(&store, &[1], name).await;
+
+    // A copy of an envelope held costs nothing: its receipt, full or not.
+    let held = (1..=5u8)
+        .find(|&i| stored(&placed[usize::from(i) - 1]))
+        .unwrap();
+    let again = store
+        .insert_within(&[env(held, 1, 101, 20)], &q)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again[0], Placed::Stored(s) if !s.fresh && s.arrival_hour == 100),
+        "{name}: {again:?}"
+    );
+    // Bytes: 60 held, 50 more would pass 100.
+    let q4 = Quota {
+        limits: StorageLimits {
+            focal: MailboxCap {
+                envelopes: 10,
+                bytes: 100,
+            },
+            ..q.limits
+        },
+        ..q.clone()
+    };
+    let big = store
+        .insert_within(&[env(30, 1, 100, 50)], &q4)
+        .await
+        .unwrap();
+    assert_eq!(big, vec![Placed::Full(Full::Mailbox)], "{name}: bytes");
+    let fits = store
+        .insert_within(&[env(31, 1, 100, 40)], &q4)
+        .await
+        .unwrap();
+    assert!(stored(&fits[0]), "{name}");
+    store.ack(&[1; 12], &[[31; 16]]).await.unwrap();
+
+    // After the owner acknowledges, a refused envelope is accepted.
+    let first_refused = batch[refused[0]].clone();
+    assert_eq!(store.ack(&[1; 12], &[[held; 16]]).await.unwrap(), 1);
+    usage_matches(&store, &[1], name).await;
+    let later = store
+        .insert_within(std::slice::from_ref(&first_refused), &q)
+        .await
+        .unwrap();
+    assert!(stored(&later[0]), "{name}: accepted after the ack");
+
+    // A mailbox not in the directory is a reply mailbox: a smaller cap,
+    // also within one batch.
+    let reply: Vec<_> = (40..43).map(|i| env(i, 2, 100, 10)).collect();
+    let placed = store.insert_within(&reply, &q).await.unwrap();
+    assert_eq!(placed.iter().filter(|p| stored(p)).count(), 1, "{name}");
+    assert_eq!(
+        placed
+            .iter()
+            .filter(|p| **p == Placed::Full(Full::Mailbox))
+            .count(),
+        2
+    );
+    // With no directory, every mailbox gets the focal point's cap.
+    let no_dir = Quota {
+        focal_mailboxes: None,
+        ..q.clone()
+    };
+    let placed = store
+        .insert_within(&[env(50, 3, 100, 10), env(51, 3, 100, 10)], &no_dir)
+        .await
+        .unwrap();
+    assert!(placed.iter().all(stored), "{name}: {placed:?}");
+    usage_matches(&store, &[1, 2, 3], name).await;
+
+    // The global cap: 110 bytes wait; a cap of 120 takes 10 more, not 20.
+    let held_bytes = store.counts().await.unwrap().bytes;
+    let global = Quota {
+        limits: StorageLimits {
+            max_stored_bytes: held_bytes + 15,
+            ..q.limits
+        },
+        focal_mailboxes: None,
+        ..q.clone()
+    };
+    let placed = store
+        .insert_within(&[env(60, 4, 100, 10), env(61, 5, 100, 10)], &global)
+        .await
+        .unwrap();
+    assert_eq!(
+        placed.iter().filter(|p| stored(p)).count(),
+        1,
+        "{name}: {placed:?}"
+    );
+    assert!(placed.contains(&Placed::Full(Full::Relay)));
+    // The disk: 5 bytes of room take no 10-byte envelope; a copy still
+    // gets its receipt.
+    let disk = Quota {
+        disk_room: Some(5),
+        focal_mailboxes: None,
+        ..q.clone()
+    };
+    let placed = store
+        .insert_within(&[env(70, 6, 100, 10), env(50, 3, 100, 10)], &disk)
+        .await
+        .unwrap();
+    assert_eq!(placed[0], Placed::Full(Full::Relay), "{name}");
+    assert!(matches!(placed[1], Placed::Stored(s) if !s.fresh));
+    assert!(store.fetch(&[6; 12], 0, 10).await.unwrap().is_empty());
+    usage_matches(&store, &[1, 2, 3, 4, 5, 6], name).await;
+
+    // Expiry gives the space back, and forgets the mailboxes.
+    store.expire(101).await.unwrap();
+    usage_matches(&store, &[1, 2, 3, 4, 5, 6], name).await;
+    assert_eq!(store.counts().await.unwrap(), StoreCounts::default());
+    let placed = store.insert_within(&reply, &q).await.unwrap();
+    assert_eq!(placed.iter().filter(|p| stored(p)).count(), 1, "{name}");
+
+    // Concurrent uploads for one mailbox never pass its cap together.
+    let tight = Quota {
+        limits: StorageLimits {
+            focal: MailboxCap {
+                envelopes: 25,
+                bytes: 1_000_000,
+            },
+            max_stored_bytes: u64::MAX,
+            ..q.limits
+        },
+        focal_mailboxes: None,
+        ..q.clone()
+    };
+    let mut tasks = Vec::new();
+    for t in 0..8u8 {
+        let s = store.clone();
+        let q = tight.clone();
+        tasks.push(tokio::spawn(async move {
+            let batch: Vec<_> = (0..10u8)
+                .map(|i| env(100 + t * 10 + i, 9, 200, 8))
+                .collect();
+            s.insert_within(&batch, &q).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        fresh += t.await.unwrap().iter().filter(|p| stored(p)).count();
+    }
+    assert_eq!(fresh, 25, "{name}");
+    assert_eq!(store.fetch(&[9; 12], 0, 500).await.unwrap().len(), 25);
+    usage_matches(&store, &[2, 9], name).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).await.unwrap();
+    caps(store, "sqlite").await;
+}
+
+#[tokio::test]
+async fn postgres_store_caps() {
+    let Some(admin) = common::postgres_admin_url() else {
+        return;
+    };
+    let db = common::TestDb::create(&admin);
+    let store = PgStore::open(&db.url).await.unwrap();
+    caps(store, "postgres").await;
+}
+
+/// Two relays on one PostgreSQL database (two stores, two pools) uploading
+/// at once to one mailbox: together they store exactly its cap.
+#[tokio::test]
+async fn postgres_two_relays_share_one_cap() {
+    let Some(admin) = common::postgres_admin_url() else {
+        return;
+    };
+    let db = common::TestDb::create(&admin);
+    let a = PgStore::open(&db.url).await.unwrap();
+    let b = PgStore::open(&db.url).await.unwrap();
+    let q = Quota {
+        limits: StorageLimits {
+            focal: MailboxCap {
+                envelopes: 1_000,
+                bytes: 40 * 100,
+            },
+            max_stored_bytes: u64::MAX,
+            ..small_caps().limits
+        },
+        focal_mailboxes: None,
+        disk_room: None,
+    };
+    let mut tasks = Vec::new();
+    for t in 0..16u16 {
+        let s = if t % 2 == 0 { a.clone() } else { b.clone() };
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            let batch: Vec<_> = (0..10u16)
+                .map(|i| {
+                    let n = t * 10 + i;
+                    let mut e = env(0, 7, 300, 100);
+                    e.id = [0; 16];
+                    e.id[..2].copy_from_slice(&n.to_be_bytes());
+                    e
+                })
+                .collect();
+            s.insert_within(&batch, &q).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    let mut full = 0;
+    for t in tasks {
+        for p in t.await.unwrap() {
+            match p {
+                Placed::Stored(s) if s.fresh => fresh += 1,
+                Placed::Full(Full::Mailbox) => full += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!((fresh, full), (40, 120));
+    assert_eq!(a.fetch(&[7; 12], 0, 500).await.unwrap().len(), 40);
+    assert_eq!(
+        b.mailbox_usage(&[7; 12]).await.unwrap(),
+        Usage {
+            envelopes: 40,
+            bytes: 4000
+        }
+    );
 }
 
 #[tokio::test]

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::sqlite::{
-    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::watch;
 
@@ -85,19 +83,19 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // Pages freed by acknowledgements and expiry are reused by the
-            // next inserts; those beyond a small reserve are given back to
-            // the filesystem in the background (`incremental_vacuum`).
-            .auto_vacuum(SqliteAutoVacuum::Incremental);
+            .foreign_keys(true);
         let path = Some(options.get_filename().to_path_buf())
             .filter(|p| !p.as_os_str().is_empty() && p.as_os_str() != ":memory:");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        // Pages freed by acknowledgements and expiry are reused by the next
+        // inserts; those beyond a small reserve are given back to the
+        // filesystem in the background (`incremental_vacuum`). Set before
+        // the migrations create the tables of a new database.
         enable_incremental_vacuum(&pool).await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -182,11 +180,12 @@ async fn checkpointer(pool: SqlitePool, mut stopped: watch::Receiver<()>) {
     }
 }
 
-/// Relays whose database was created before incremental vacuum was turned
-/// on have `auto_vacuum = NONE`; SQLite changes that only with a `VACUUM`,
-/// which rewrites the file once (it needs as much free disk as the file
-/// takes, and holds the database for as long as it runs: seconds per GiB).
-/// Done once, at start, before the relay serves anything.
+/// Turns on `auto_vacuum = INCREMENTAL`. Relays whose database was created
+/// before have `auto_vacuum = NONE`, which SQLite changes only with a
+/// `VACUUM`: it rewrites the file once (it needs as much free disk as the
+/// file takes, and holds the database for as long as it runs: seconds per
+/// GiB). Done once, at start, before the relay serves anything; on a new,
+/// empty database it costs nothing.
 async fn enable_incremental_vacuum(pool: &SqlitePool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
     let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
@@ -391,6 +390,12 @@ pub(super) async fn release_usage(
 /// Deletes the bodies of the envelopes `ids` (of `mailbox` only, if given)
 /// that still have one, zeroes their mailbox, and gives their bytes back to
 /// the usage on record, in the caller's transaction. Returns how many.
+///
+/// The row is deleted and written again, small, at the same cursor, rather
+/// than updated in place: SQLite rebalances a table's pages after a delete
+/// but not after an update that shrinks a row, so updated rows would keep
+/// a page of their own per few envelopes (each acknowledged 1 KiB envelope
+/// kept about 1.3 KiB of file until its retention ended).
 pub(super) async fn clear_bodies(
     conn: &mut SqliteConnection,
     ids: &[[u8; 16]],
@@ -398,10 +403,8 @@ pub(super) async fn clear_bodies(
 ) -> Result<u64, StoreError> {
     let mut released: HashMap<[u8; 12], Usage> = HashMap::new();
     let mut cleared = 0;
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT id, mailbox, length(body) FROM envelopes WHERE body IS NOT NULL",
-        );
+    for chunk in ids.chunks(ROWS_PER_STATEMENT / 4) {
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM envelopes WHERE body IS NOT NULL");
         if let Some(m) = mailbox {
             q.push(" AND mailbox = ").push_bind(&m[..]);
         }
@@ -410,32 +413,33 @@ pub(super) async fn clear_bodies(
         for id in chunk {
             list.push_bind(&id[..]);
         }
-        q.push(")");
+        q.push(") RETURNING seq, id, mailbox, arrival_hour, length(body)");
         let rows = q.build().fetch_all(&mut *conn).await?;
-        let mut found: Vec<Vec<u8>> = Vec::with_capacity(rows.len());
+        if rows.is_empty() {
+            continue;
+        }
+        let mut kept: Vec<(i64, Vec<u8>, i64)> = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: Vec<u8> = row.try_get(0)?;
-            let m: Vec<u8> = row.try_get(1)?;
-            let len: i64 = row.try_get(2)?;
+            let m: Vec<u8> = row.try_get(2)?;
+            let len: i64 = row.try_get(4)?;
             if let Ok(m) = <[u8; 12]>::try_from(m) {
                 let u = released.entry(m).or_default();
                 u.envelopes += 1;
                 u.bytes += to_u64(len);
             }
-            found.push(id);
+            kept.push((row.try_get(0)?, row.try_get(1)?, row.try_get(3)?));
         }
-        if found.is_empty() {
-            continue;
-        }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "UPDATE envelopes SET body = NULL, mailbox = zeroblob(12) WHERE body IS NOT NULL AND id IN (",
-        );
-        let mut list = q.separated(", ");
-        for id in &found {
-            list.push_bind(&id[..]);
-        }
-        q.push(")");
-        cleared += q.build().execute(&mut *conn).await?.rows_affected();
+        kept.sort_unstable_by_key(|(seq, _, _)| *seq);
+        cleared += kept.len() as u64;
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO envelopes (seq, id, mailbox, arrival_hour) ");
+        q.push_values(&kept, |mut b, (seq, id, hour)| {
+            b.push_bind(*seq)
+                .push_bind(&id[..])
+                .push("zeroblob(12)")
+                .push_bind(*hour);
+        });
+        q.build().execute(&mut *conn).await?;
     }
     release_usage(conn, released).await?;
     Ok(cleared)
@@ -755,6 +759,151 @@ mod tests {
             "the database file holds {} bytes: the WAL was not checkpointed",
             size()
         );
+    }
+
+    fn file_size(store: &SqliteStore) -> u64 {
+        store
+            .path()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    /// Copies the WAL into the database file and empties it, so the file's
+    /// size is the database's.
+    async fn checkpoint(store: &SqliteStore) {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+
+    /// Under a steady flood at the cap, the file stops growing: what an
+    /// acknowledgement frees is reused by the next envelopes. After it,
+    /// the free pages go back to the filesystem.
+    #[tokio::test]
+    async fn the_database_file_stays_within_a_bound_at_the_cap() {
+        use crate::quota::{MailboxCap, Quota, StorageLimits};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        const SIZE: usize = 4158;
+        const CAP: u64 = 1000;
+        let quota = Quota {
+            limits: StorageLimits {
+                focal: MailboxCap {
+                    envelopes: CAP,
+                    bytes: u64::MAX,
+                },
+                ..StorageLimits::UNLIMITED
+            },
+            focal_mailboxes: None,
+            disk_room: None,
+        };
+        let cap_bytes = CAP * SIZE as u64;
+        let mut n = 0u32;
+        let mut sizes = Vec::new();
+        for _round in 0..5 {
+            // The flood: twice the cap, in batches as uploads come.
+            let mut stored = Vec::new();
+            for _ in 0..(2 * CAP / 250) {
+                let batch: Vec<NewEnvelope> = (0..250)
+                    .map(|_| {
+                        n += 1;
+                        let mut e = envelope(n);
+                        e.bytes = vec![(n % 251) as u8; SIZE];
+                        e.bytes[..4].copy_from_slice(&n.to_be_bytes());
+                        e
+                    })
+                    .collect();
+                let placed = store.insert_within(&batch, &quota).await.unwrap();
+                for (e, p) in batch.iter().zip(placed) {
+                    if matches!(p, Placed::Stored(s) if s.fresh) {
+                        stored.push(e.id);
+                    }
+                }
+            }
+            assert_eq!(stored.len() as u64, CAP, "the cap holds");
+            checkpoint(&store).await;
+            sizes.push(file_size(&store));
+            // The focal point fetches and acknowledges everything.
+            for ids in stored.chunks(1000) {
+                store.ack(&[7; 12], ids).await.unwrap();
+            }
+        }
+        // Full file: the envelopes at the cap, their indexes, and the
+        // acknowledged rows (id and hour) kept for deduplication.
+        let bound = cap_bytes + cap_bytes / 4 + (1 << 20);
+        assert!(
+            sizes.iter().all(|&s| s <= bound),
+            "the file grew past {bound} bytes: {sizes:?}"
+        );
+        let growth = sizes[4].saturating_sub(sizes[1]);
+        assert!(
+            growth < cap_bytes / 10,
+            "the file keeps growing under the flood: {sizes:?}"
+        );
+        // After the flood, free pages beyond the reserve go back.
+        while store.give_back_space(VACUUM_PAGES_PER_PASS).await.unwrap() > 0 {}
+        checkpoint(&store).await;
+        let after = file_size(&store);
+        assert!(
+            after < (KEEP_FREE_PAGES as u64) * 4096 + cap_bytes / 4,
+            "{after} bytes after giving space back (was {sizes:?})"
+        );
+        assert!(store.reusable_bytes() <= KEEP_FREE_PAGES as u64 * 4096);
+    }
+
+    /// A database created before incremental vacuum (auto_vacuum NONE) is
+    /// converted once at start, and keeps its data.
+    #[tokio::test]
+    async fn an_existing_database_is_converted_to_incremental_vacuum() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        store
+            .insert_envelopes(&(1..=50).map(envelope).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let path = store.path().unwrap().to_path_buf();
+        drop(store);
+        // As an older relay left it.
+        let url = format!("sqlite://{}", path.display());
+        let mut raw = SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("PRAGMA auto_vacuum = NONE")
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        sqlx::query("VACUUM").execute(&mut raw).await.unwrap();
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(mode, 0);
+        raw.close().await.unwrap();
+
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, 2, "incremental");
+        assert_eq!(store.fetch(&[7; 12], 0, 100).await.unwrap().len(), 50);
+        assert_eq!(store.counts().await.unwrap().envelopes, 50);
+        // Acknowledged pages now go back to the filesystem.
+        let ids: Vec<[u8; 16]> = (1..=50).map(|n| envelope(n).id).collect();
+        store.ack(&[7; 12], &ids).await.unwrap();
+        checkpoint(&store).await;
+        let before = file_size(&store);
+        let freed: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(freed > 0);
+        sqlx::query("PRAGMA incremental_vacuum")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        checkpoint(&store).await;
+        assert!(file_size(&store) < before, "the file shrinks");
     }
 
     #[tokio::test]
