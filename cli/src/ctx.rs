@@ -76,9 +76,44 @@ impl CliError {
                     "The relay could not be reached ({detail}). Nothing was lost: what waits to be sent stays on this device for the next try. Check the connection, the relay address (`amparo profile show`) or the proxy."
                 ),
             ),
+            CliError::Core(CoreError::Relay { code, message, .. }) => relay_refusal(lang, code)
+                .unwrap_or_else(|| {
+                    tr(
+                        lang,
+                        &format!("El relay rechazó la solicitud ({code}): {message}"),
+                        &format!("O relay recusou o pedido ({code}): {message}"),
+                        &format!("The relay refused the request ({code}): {message}"),
+                    )
+                }),
             CliError::Core(e) => e.to_string(),
         }
     }
+}
+
+/// The relay's refusals a person can act on, in the session's language
+/// (the relay itself answers in English).
+fn relay_refusal(lang: Language, code: &str) -> Option<String> {
+    Some(match code {
+        "no_coordinator_key" => tr(
+            lang,
+            "El relay no acepta directorios porque se inició sin la clave de la coordinación: quien lo opera debe reiniciarlo con `--coordinator-key CLAVE` (o AMPARO_COORDINATOR_KEY). No se publicó nada.",
+            "O relay não aceita diretórios porque foi iniciado sem a chave da coordenação: quem o opera deve reiniciá-lo com `--coordinator-key CHAVE` (ou AMPARO_COORDINATOR_KEY). Nada foi publicado.",
+            "The relay takes no directories because it was started without the coordinator's key: its operator must restart it with `--coordinator-key KEY` (or AMPARO_COORDINATOR_KEY). Nothing was published.",
+        ),
+        "unknown_signer" => tr(
+            lang,
+            "El relay no reconoce la firma de este directorio: se inició con la clave de otra coordinación. Compare `amparo coordinator public` con la clave del relay. No se publicó nada.",
+            "O relay não reconhece a assinatura deste diretório: foi iniciado com a chave de outra coordenação. Compare `amparo coordinator public` com a chave do relay. Nada foi publicado.",
+            "The relay does not recognise this directory's signature: it was started with another coordinator's key. Compare `amparo coordinator public` with the relay's key. Nothing was published.",
+        ),
+        "stale_directory" => tr(
+            lang,
+            "El relay ya tiene un directorio de esta versión o más nuevo: firme de nuevo la fuente (`amparo coordinator sign`), que le da una versión mayor, y publíquelo. No se publicó nada.",
+            "O relay já tem um diretório desta versão ou mais novo: assine de novo a fonte (`amparo coordinator sign`), que lhe dá uma versão maior, e publique-o. Nada foi publicado.",
+            "The relay already holds a directory of this version or newer: sign the source again (`amparo coordinator sign`), which gives it a higher version, and publish that. Nothing was published.",
+        ),
+        _ => return None,
+    })
 }
 
 /// Result of a command.

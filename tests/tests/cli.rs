@@ -387,6 +387,30 @@ fn a_forged_directory_is_rejected_everywhere() {
             "{}: relay accepted a forged directory",
             backend.name()
         );
+        assert!(
+            published
+                .stderr
+                .contains("started with another coordinator's key"),
+            "{}",
+            published.stderr
+        );
+        // A relay started without any coordinator key says how to fix it.
+        let bare = Relay::start(backend.database_url(), &[]);
+        let refused = w.coordinator.try_run(&[
+            "coordinator",
+            "publish",
+            &w.path("directory.amparo"),
+            "--relay",
+            &bare.url(""),
+        ]);
+        assert!(
+            !refused.ok
+                && refused
+                    .stderr
+                    .contains("restart it with `--coordinator-key KEY`"),
+            "{}",
+            refused.stderr
+        );
         // A phone refuses it, from a file or a bundle, and keeps its own.
         let before = w.survivor.json(&["directory", "refresh"])["version"].clone();
         let imported = w.survivor.try_run(&["directory", "import", &forged]);
