@@ -34,13 +34,15 @@ use amparo_core::inbox::{Incoming, open};
 use amparo_core::relay::{RelayClient, RelayConfig};
 use amparo_core::store::{KdfParams, Profile};
 use amparo_core::survivor::ReadBudget;
+use amparo_protocol::b64;
 use amparo_protocol::bundle::{self, BundleItem};
+use amparo_protocol::directory::{Directory, RelayEntry};
 use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::envelope::{self, Envelope, Purpose};
 use amparo_protocol::keys::{MailboxId, RecipientKeys, RecipientPublic};
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::{Payload, Reply};
-use amparo_protocol::primitives::ed25519::VerifyingKey;
+use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
 use amparo_protocol::wire::EnvelopeResult;
 use amparo_tests::link::{LinkConfig, LinkProxy};
 use amparo_tests::{Backend, Relay, backends, focal_point_entry, now};
@@ -49,7 +51,11 @@ const REAL_A: &str = "Su caso avanza: la esperamos el lunes en la fiscalía.";
 const REAL_B: &str = "Recibimos su denuncia; una abogada la llamará.";
 
 /// A relay, a focal point, and a survivor with two delivered reports: A,
-/// whose reply mailbox gets flooded, and B, which stays quiet.
+/// whose reply mailbox gets flooded, and B, which stays quiet. With `caps`,
+/// the relay holds a directory listing the focal point, so it knows every
+/// other mailbox for a reply mailbox and applies the small reply-mailbox
+/// cap (64 envelopes, 1 MiB by default); without, every mailbox gets the
+/// focal point's cap and only the phone's budget bounds the flood.
 struct World {
     relay: Relay,
     client: RelayClient,
@@ -67,8 +73,13 @@ struct World {
 }
 
 impl World {
-    async fn new(backend: &Backend) -> World {
-        let relay = Relay::start(backend.database_url(), &[]);
+    async fn new(backend: &Backend, caps: bool) -> World {
+        let coordinator = SigningKey::generate(&mut SystemEntropy::new()).unwrap();
+        let pinned = format!(
+            "--coordinator-key={}",
+            b64::encode(coordinator.verifying_key().as_bytes())
+        );
+        let relay = Relay::start(backend.database_url(), &[&pinned]);
         let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
         let keys = vec![relay.receipt_key];
         let dir = tempfile::tempdir().unwrap();
@@ -77,6 +88,21 @@ impl World {
             Profile::create(&profile_dir, "5150", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
         let focal = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
         let fp = focal_point_entry("pe-uca-defensoria", focal.public());
+        if caps {
+            let directory = Directory {
+                focal_points: vec![fp.clone()],
+                service_routes: vec![],
+                relays: vec![RelayEntry {
+                    name: "central".into(),
+                    url: None,
+                    receipt_key: *relay.receipt_key.as_bytes(),
+                }],
+            };
+            client
+                .publish_directory(directory.sign(1, &coordinator).unwrap().as_bytes())
+                .await
+                .unwrap();
+        }
         let mut reports = Vec::new();
         for text in ["Me amenazaron en la ruta.", "Me quitaron los documentos."] {
             let d = survivor
@@ -224,12 +250,13 @@ struct Figures {
 /// `budget` until she has both answers, at most `max_syncs` times.
 async fn flooded_survivor(
     backend: &Backend,
+    caps: bool,
     junk: usize,
     len: usize,
     budget: u64,
     max_syncs: usize,
 ) -> Figures {
-    let w = World::new(backend).await;
+    let w = World::new(backend, caps).await;
     let name = backend.name();
     let mailboxes = w.mailboxes_in_bundle();
     assert!(
@@ -361,31 +388,51 @@ fn print(name: &str, what: &str, budget: u64, f: &Figures) {
     );
 }
 
-/// The bounded run: 45 junk envelopes of 64 KiB (three budgets' worth).
+/// The bounded run: 45 junk envelopes of 64 KiB (three budgets' worth),
+/// with the relay's reply-mailbox cap and without it.
 #[tokio::test]
 async fn junk_before_her_answer_costs_her_only_her_budget_per_sync() {
     for backend in backends() {
         let budget = amparo_core::survivor::DEFAULT_REPLY_BUDGET;
-        let f = flooded_survivor(&backend, 45, envelope::MAX_LEN, budget, 6).await;
-        print(backend.name(), "45 x 64 KiB", budget, &f);
-        // Fifteen of the largest envelopes fit a 1 MiB budget: three syncs
-        // of junk, the answer at the fourth (sooner with relay caps).
+        // The relay keeps at most 1 MiB in a reply mailbox: fifteen of the
+        // junk envelopes, which her 1 MiB budget reads in one sync; her
+        // answer, refused while the mailbox is full, goes in once she has
+        // read them, and comes at the next sync.
+        let f = flooded_survivor(&backend, true, 45, envelope::MAX_LEN, budget, 4).await;
+        print(backend.name(), "caps, 45 x 64 KiB", budget, &f);
+        assert_eq!(f.accepted_junk, 15, "{f:?}");
+        assert!(f.syncs <= 2, "{f:?}");
+        // With no cap at the relay, the budget alone bounds each sync:
+        // three syncs of junk, the answer at the fourth.
+        let f = flooded_survivor(&backend, false, 45, envelope::MAX_LEN, budget, 6).await;
+        print(backend.name(), "no caps, 45 x 64 KiB", budget, &f);
+        assert_eq!(f.accepted_junk, 45, "{f:?}");
         assert!(f.syncs <= 4, "{f:?}");
     }
 }
 
-/// The issue's attack: 1,000 junk envelopes of 64 KiB before her answer.
+/// The issue's attack: 1,000 junk envelopes of 64 KiB before her answer,
+/// with and without the relay's reply-mailbox cap.
 #[tokio::test]
 #[ignore = "heavy: 65 MB of junk; run with --ignored (see the module docs)"]
 async fn the_issue_flood_1000_junk_envelopes() {
     for backend in backends() {
-        for budget in [1024 * 1024, 4 * 1024 * 1024] {
-            let f = flooded_survivor(&backend, 1000, envelope::MAX_LEN, budget, 200).await;
-            print(backend.name(), "1000 x 64 KiB", budget, &f);
+        for caps in [true, false] {
+            let what = if caps { "caps" } else { "no caps" };
+            for budget in [256 * 1024, 1024 * 1024, 4 * 1024 * 1024] {
+                let f =
+                    flooded_survivor(&backend, caps, 1000, envelope::MAX_LEN, budget, 300).await;
+                print(
+                    backend.name(),
+                    &format!("{what}, 1000 x 64 KiB"),
+                    budget,
+                    &f,
+                );
+            }
+            let budget = 1024 * 1024;
+            let f = flooded_survivor(&backend, caps, 1000, 1086, budget, 300).await;
+            print(backend.name(), &format!("{what}, 1000 x 1 KiB"), budget, &f);
         }
-        let budget = 1024 * 1024;
-        let f = flooded_survivor(&backend, 1000, 1086, budget, 200).await;
-        print(backend.name(), "1000 x 1 KiB", budget, &f);
     }
 }
 
@@ -396,7 +443,7 @@ async fn the_issue_flood_1000_junk_envelopes() {
 async fn a_facilitator_carries_no_more_junk_than_his_cap() {
     for backend in backends() {
         let name = backend.name();
-        let w = World::new(&backend).await;
+        let w = World::new(&backend, false).await;
         let (accepted, _) = w.flood(w.reply_a.mailbox(), 40, envelope::MAX_LEN).await;
         assert_eq!(accepted, 40, "{name}");
         let mut waiting = vec![w.answer(&w.reply_b, w.report_b, REAL_B)];

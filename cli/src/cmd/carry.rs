@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::ctx::{CliError, CliResult, Ctx, now, relay_client, trusted_relay_keys, write_file};
 use crate::lang::count;
 use crate::present::{Importer, damaged_files, import_file, progress_bar, show_progress};
+use amparo_core::survivor::{DEFAULT_REPLY_BUDGET, ReadBudget};
 
 /// `amparo carry …`
 #[derive(Subcommand)]
@@ -27,7 +28,15 @@ pub enum CarryCmd {
     Status,
     /// Deliver what you carry to the relay and get the latest directory.
     /// / Entregar al relay lo que lleva. / Entregar ao relay o que você leva.
-    Sync,
+    Sync {
+        /// Most data to spend picking up sealed answers, in KiB (default
+        /// 1024; give more on Wi-Fi). What does not fit comes at the next
+        /// sync. / Máximo de datos para recoger respuestas, en KiB (1024 por
+        /// defecto). / Máximo de dados para recolher respostas, em KiB (1024
+        /// por padrão).
+        #[arg(long, value_name = "KiB")]
+        budget: Option<u64>,
+    },
     /// Write the bundle to hand back: receipts and the latest directory.
     /// / El paquete de vuelta: recibos y directorio. / O pacote de volta: recibos e diretório.
     Export {
@@ -86,30 +95,78 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             );
             Ok(())
         }
-        CarryCmd::Sync => {
+        CarryCmd::Sync { budget } => {
+            let budget =
+                ReadBudget::new(budget.map_or(DEFAULT_REPLY_BUDGET, |k| k.saturating_mul(1024)));
             let settings = p.settings()?;
             let relay = relay_client(&settings)?;
             let coordinator = settings.coordinator()?;
             let directory = p.refresh_directory(&relay, &coordinator).await?;
             let keys = trusted_relay_keys(&p, &settings)?;
             let bar = progress_bar(ctx);
-            let delivered = p
+            let up = p
                 .upload_carried_with_progress(&relay, &keys, &mut |s| show_progress(ctx, &bar, s))
                 .await?;
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
             // Sealed answers for the people who gave her leave to fetch them.
-            let replies = p.fetch_granted_replies(&relay, now).await?;
+            let fetched = p.fetch_granted_replies_within(&relay, now, budget).await?;
             let c = p.carrying()?;
+            let (delivered, replies) = (up.delivered, fetched.new);
             ctx.emit(
                 ctx.tr(
                     &format!("Sobres entregados ahora: {delivered}. Aún esperando: {}. Respuestas selladas recogidas: {replies}.", c.waiting),
                     &format!("Envelopes entregues agora: {delivered}. Ainda aguardando: {}. Respostas lacradas recolhidas: {replies}.", c.waiting),
                     &format!("Envelopes delivered now: {delivered}. Still waiting: {}. Sealed answers picked up: {replies}.", c.waiting),
                 ),
-                json!({ "delivered": delivered, "waiting": c.waiting, "replies": replies, "directory": directory }),
+                json!({
+                    "delivered": delivered,
+                    "waiting": c.waiting,
+                    "postponed": up.postponed,
+                    "refused": up.refused,
+                    "retry_after_secs": up.retry_after_secs,
+                    "replies": replies,
+                    "reply_bytes": fetched.bytes,
+                    "reply_budget": budget.limit(),
+                    "replies_left": fetched.left,
+                    "full_mailboxes": fetched.full,
+                    "directory": directory,
+                }),
             );
+            if up.postponed > 0 {
+                let minutes = up.retry_after_secs.map_or(0, |s| s.div_ceil(60));
+                let n = up.postponed;
+                ctx.note(ctx.tr(
+                    &format!("El relay está lleno o saturado y no tomó {}: siguen seguros con usted, sellados, y saldrán en una próxima sincronización (inténtelo de nuevo en unos {minutes} minutos).", count(ctx.lang, n, ("sobre", "sobres"), ("", ""), ("", ""))),
+                    &format!("O relay está cheio ou sobrecarregado e não aceitou {}: continuam seguros com você, lacrados, e sairão numa próxima sincronização (tente de novo em uns {minutes} minutos).", count(ctx.lang, n, ("", ""), ("envelope", "envelopes"), ("", ""))),
+                    &format!("The relay is full or busy and did not take {}: they stay safe with you, sealed, and will go at a later sync (try again in about {minutes} minutes).", count(ctx.lang, n, ("", ""), ("", ""), ("envelope", "envelopes"))),
+                ));
+            }
+            if up.refused > 0 {
+                let n = up.refused;
+                ctx.note(ctx.tr(
+                    &format!("El relay rechazó {} por estar dañados: no se enviarán otra vez. La persona que se los dio aún tiene su copia.", count(ctx.lang, n, ("sobre", "sobres"), ("", ""), ("", ""))),
+                    &format!("O relay recusou {} por estarem danificados: não serão enviados de novo. A pessoa que os entregou ainda tem sua cópia.", count(ctx.lang, n, ("", ""), ("envelope", "envelopes"), ("", ""))),
+                    &format!("The relay refused {} as damaged: they will not be sent again. The person who gave them to you still has her copy.", count(ctx.lang, n, ("", ""), ("", ""), ("envelope", "envelopes"))),
+                ));
+            }
+            if fetched.left {
+                let kib = budget.limit() / 1024;
+                ctx.note(ctx.tr(
+                    &format!("Se usó el límite de datos para recoger respuestas ({kib} KiB): el resto se recogerá en la próxima sincronización. Con wifi puede traer más con --budget."),
+                    &format!("Foi usado o limite de dados para recolher respostas ({kib} KiB): o resto será recolhido na próxima sincronização. Com wi-fi pode buscar mais com --budget."),
+                    &format!("This sync used its data limit for picking up answers ({kib} KiB): the rest is picked up at the next sync. On Wi-Fi you can fetch more with --budget."),
+                ));
+            }
+            if fetched.full > 0 {
+                let n = fetched.full;
+                ctx.note(ctx.tr(
+                    &format!("{}: ya lleva todo lo que se recoge por persona; ella recibirá el resto cuando sincronice su propio teléfono.", count(ctx.lang, n, ("buzón de respuestas lleno", "buzones de respuestas llenos"), ("", ""), ("", ""))),
+                    &format!("{}: você já leva tudo o que se recolhe por pessoa; ela receberá o resto quando sincronizar o próprio telefone.", count(ctx.lang, n, ("", ""), ("caixa de respostas cheia", "caixas de respostas cheias"), ("", ""))),
+                    &format!("{}: you already carry all that is picked up per person; she gets the rest when she syncs her own phone.", count(ctx.lang, n, ("", ""), ("", ""), ("full answer mailbox", "full answer mailboxes"))),
+                ));
+            }
             Ok(())
         }
         CarryCmd::Export { file } => {

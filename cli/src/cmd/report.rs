@@ -14,6 +14,7 @@ use super::write::WriteArgs;
 use crate::ctx::{CliResult, Ctx, hex, now, pick_id, relay_client, write_file};
 use crate::lang::count;
 use crate::present::{progress_bar, show_progress};
+use amparo_core::survivor::{DEFAULT_REPLY_BUDGET, ReadBudget};
 
 /// `amparo report …`
 #[derive(Subcommand)]
@@ -27,7 +28,15 @@ pub enum ReportCmd {
     List,
     /// Send what is waiting and fetch answers. / Enviar y recibir respuestas.
     /// / Enviar e receber respostas.
-    Sync,
+    Sync {
+        /// Most data to spend fetching answers, in KiB (default 1024: safe
+        /// on paid mobile data; give more on Wi-Fi). What does not fit comes
+        /// at the next sync. / Máximo de datos para traer respuestas, en KiB
+        /// (1024 por defecto; más con wifi). / Máximo de dados para buscar
+        /// respostas, em KiB (1024 por padrão; mais com wi-fi).
+        #[arg(long, value_name = "KiB")]
+        budget: Option<u64>,
+    },
     /// Read the answers from focal points. / Leer las respuestas. / Ler as respostas.
     Replies {
         /// Show only unread ones. / Solo las no leídas. / Só as não lidas.
@@ -62,7 +71,7 @@ pub async fn run(ctx: &Ctx, cmd: ReportCmd) -> CliResult {
     match cmd {
         ReportCmd::Write(args) => super::write::run(ctx, *args),
         ReportCmd::List => list(ctx),
-        ReportCmd::Sync => sync(ctx).await,
+        ReportCmd::Sync { budget } => sync(ctx, budget).await,
         ReportCmd::Replies { unread } => replies(ctx, unread),
         ReportCmd::Answer { report, text } => {
             let p = ctx.open()?;
@@ -169,7 +178,9 @@ fn list(ctx: &Ctx) -> CliResult {
     Ok(())
 }
 
-async fn sync(ctx: &Ctx) -> CliResult {
+async fn sync(ctx: &Ctx, budget_kib: Option<u64>) -> CliResult {
+    let budget =
+        ReadBudget::new(budget_kib.map_or(DEFAULT_REPLY_BUDGET, |k| k.saturating_mul(1024)));
     let p = ctx.open()?;
     let settings = p.settings()?;
     let relay = relay_client(&settings)?;
@@ -182,11 +193,12 @@ async fn sync(ctx: &Ctx) -> CliResult {
         .collect();
     let bar = progress_bar(ctx);
     let summary = p
-        .sync_all(
+        .sync_all_within(
             &relay,
             &coordinator,
             &settings.extra_relay_keys(),
             now,
+            budget,
             &mut |s| show_progress(ctx, &bar, s),
         )
         .await?;
@@ -232,14 +244,48 @@ async fn sync(ctx: &Ctx) -> CliResult {
             &format!("Entregues agora: {delivered} ({sent} com recibo do relay). Ainda aguardando: {still}. Envelopes com um relay local: {handed}. Recusados pelo relay: {refused}. Mensagens novas: {new}."),
             &format!("Delivered now: {delivered} ({sent} signed for by the relay). Still waiting: {still}. Envelopes handed over to a local relay: {handed}. Refused by the relay: {refused}. New messages: {new}."),
         ),
-        json!({ "delivered": summary.delivered, "reports_delivered": now_delivered, "handed_over": summary.handed_over, "refused": summary.refused, "postponed": summary.postponed, "new_messages": summary.new_messages }),
+        json!({
+            "delivered": summary.delivered,
+            "reports_delivered": now_delivered,
+            "handed_over": summary.handed_over,
+            "refused": summary.refused,
+            "postponed": summary.postponed,
+            "retry_after_secs": summary.retry_after_secs,
+            "new_messages": summary.new_messages,
+            "discarded": summary.discarded,
+            "reply_bytes": summary.reply_bytes,
+            "reply_budget": budget.limit(),
+            "replies_left": summary.replies_left,
+        }),
     );
     if summary.postponed > 0 {
+        let minutes = summary.retry_after_secs.map_or(0, |s| s.div_ceil(60));
         ctx.note(ctx.tr(
-            "El relay está lleno o saturado: lo que no aceptó sigue seguro en este teléfono y saldrá en una próxima sincronización.",
-            "O relay está cheio ou sobrecarregado: o que ele não aceitou continua seguro neste telefone e sairá numa próxima sincronização.",
-            "The relay is full or busy: what it did not take is safe on this phone and will go at a later sync.",
+            &format!("El relay está lleno o saturado: lo que no aceptó sigue seguro en este teléfono y saldrá en una próxima sincronización (inténtelo de nuevo en unos {minutes} minutos)."),
+            &format!("O relay está cheio ou sobrecarregado: o que ele não aceitou continua seguro neste telefone e sairá numa próxima sincronização (tente de novo em uns {minutes} minutos)."),
+            &format!("The relay is full or busy: what it did not take is safe on this phone and will go at a later sync (try again in about {minutes} minutes)."),
         ));
+    }
+    if summary.replies_left {
+        let kib = budget.limit() / 1024;
+        ctx.note(ctx.tr(
+            &format!("Se usó el límite de datos para respuestas de esta sincronización ({kib} KiB): el resto llegará en la próxima. Con wifi puede traer más con --budget."),
+            &format!("Foi usado o limite de dados para respostas desta sincronização ({kib} KiB): o resto chegará na próxima. Com wi-fi pode buscar mais com --budget."),
+            &format!("This sync used its data limit for answers ({kib} KiB): the rest comes at the next sync. On Wi-Fi you can fetch more with --budget."),
+        ));
+    }
+    match summary.discarded {
+        0 => {}
+        1 => ctx.note(ctx.tr(
+            "Un sobre en sus buzones de respuesta no era para usted (alguien pudo enviarlo para gastar sus datos): se borró sin guardar nada.",
+            "Um envelope nas suas caixas de resposta não era para você (alguém pode tê-lo enviado para gastar seus dados): foi apagado sem guardar nada.",
+            "One envelope in your answer mailboxes was not for you (someone may have sent it to use up your data): deleted, nothing kept.",
+        )),
+        n => ctx.note(ctx.tr(
+            &format!("{n} sobres en sus buzones de respuesta no eran para usted (alguien pudo enviarlos para gastar sus datos): se borraron sin guardar nada."),
+            &format!("{n} envelopes nas suas caixas de resposta não eram para você (alguém pode tê-los enviado para gastar seus dados): foram apagados sem guardar nada."),
+            &format!("{n} envelopes in your answer mailboxes were not for you (someone may have sent them to use up your data): deleted, nothing kept."),
+        )),
     }
     Ok(())
 }
