@@ -615,6 +615,30 @@ impl Profile {
         })
     }
 
+    /// `sync`, reading answers with at most `budget_bytes` of data (fetch
+    /// and acknowledgement requests and answers; raised to one largest
+    /// envelope's worth if smaller). `sync` reads up to 1 MiB. The app knows
+    /// the link and the core does not: give less on a metered link, more on
+    /// Wi-Fi. When `replies_left` comes back true, the next sync goes on.
+    pub fn sync_within(
+        &self,
+        relay: Arc<Relay>,
+        budget_bytes: u64,
+        listener: Option<Arc<dyn SyncListener>>,
+    ) -> Result<SyncSummary> {
+        self.with(|p| {
+            let summary = block_on(p.sync_all_within(
+                &relay.client,
+                &self.trust.coordinator,
+                &self.trust.relays,
+                now,
+                amparo_core::survivor::ReadBudget::new(budget_bytes),
+                &mut |progress| report_to(&listener, progress.into()),
+            ))?;
+            Ok(summary.into())
+        })
+    }
+
     // --- focal point ---
 
     /// Makes this profile a focal point's: generates its keys and returns
@@ -761,11 +785,13 @@ impl Profile {
         self.with(|p| Ok(p.carrying()?.into()))
     }
 
-    /// Uploads every carried envelope; returns how many the relay signed for.
-    pub fn upload_carried(&self, relay: Arc<Relay>) -> Result<u64> {
+    /// Uploads every carried envelope: how many the relay signed for, how
+    /// many it could not take now (still carried; see `retry_after_secs`)
+    /// and how many it refused for good.
+    pub fn upload_carried(&self, relay: Arc<Relay>) -> Result<CarriedUpload> {
         self.with(|p| {
             let keys = self.relay_keys(p)?;
-            Ok(block_on(p.upload_carried(&relay.client, &keys))? as u64)
+            Ok(block_on(p.upload_carried_with_progress(&relay.client, &keys, &mut |_| {}))?.into())
         })
     }
 
@@ -774,6 +800,24 @@ impl Profile {
     /// Blocking: call it off the UI thread.
     pub fn fetch_granted_replies(&self, relay: Arc<Relay>) -> Result<u64> {
         self.with(|p| Ok(block_on(p.fetch_granted_replies(&relay.client, now))? as u64))
+    }
+
+    /// `fetch_granted_replies` with at most `budget_bytes` of data; each
+    /// grant goes on from where the last fetch stopped, and a grant stops
+    /// being fetched once 1 MiB came from it. Blocking.
+    pub fn fetch_granted_replies_within(
+        &self,
+        relay: Arc<Relay>,
+        budget_bytes: u64,
+    ) -> Result<GrantedFetch> {
+        self.with(|p| {
+            Ok(block_on(p.fetch_granted_replies_within(
+                &relay.client,
+                now,
+                amparo_core::survivor::ReadBudget::new(budget_bytes),
+            ))?
+            .into())
+        })
     }
 
     /// The bundle to hand back: receipts held, sealed answers fetched, and

@@ -721,6 +721,19 @@ pub struct SyncSummary {
     pub handed_over: u64,
     /// New messages from focal points.
     pub new_messages: u64,
+    /// Envelopes in her answer mailboxes that were not for her (junk someone
+    /// pushed there, or about another report): deleted at the relay, nothing
+    /// kept. Worth a quiet word if it is not zero.
+    pub discarded: u64,
+    /// Bytes spent reading answer mailboxes, within the budget given.
+    pub reply_bytes: u64,
+    /// The budget ran out before every answer mailbox was read: the next
+    /// sync goes on (on Wi-Fi, an app may sync again with a larger budget).
+    pub replies_left: bool,
+    /// When the relay could not take something now (`postponed` > 0):
+    /// seconds to wait before syncing again (schedule the next sync no
+    /// sooner, e.g. with WorkManager's initial delay). Null otherwise.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl From<survivor::SyncSummary> for SyncSummary {
@@ -731,6 +744,10 @@ impl From<survivor::SyncSummary> for SyncSummary {
             postponed: s.postponed as u64,
             handed_over: s.handed_over as u64,
             new_messages: s.new_messages as u64,
+            discarded: s.discarded as u64,
+            reply_bytes: s.reply_bytes,
+            replies_left: s.replies_left,
+            retry_after_secs: s.retry_after_secs,
         }
     }
 }
@@ -1047,6 +1064,8 @@ pub struct Carrying {
     pub replies: u64,
     /// Fetch grants held (one per report whose answers to fetch).
     pub grants: u64,
+    /// Envelopes the relay refused for good (damaged): not sent again.
+    pub refused: u64,
 }
 
 impl From<bundles::Carrying> for Carrying {
@@ -1056,6 +1075,57 @@ impl From<bundles::Carrying> for Carrying {
             delivered: c.delivered as u64,
             replies: c.replies as u64,
             grants: c.grants as u64,
+            refused: c.refused as u64,
+        }
+    }
+}
+
+/// What uploading the carried envelopes did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct CarriedUpload {
+    /// Signed for by the relay (a receipt to bring back).
+    pub delivered: u64,
+    /// The relay could not take them now (full or busy): still carried,
+    /// sealed and safe, sent again at a later sync. Tell her so.
+    pub postponed: u64,
+    /// Refused for good (damaged): not sent again.
+    pub refused: u64,
+    /// When something was postponed: seconds to wait before syncing again.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl From<bundles::CarriedUpload> for CarriedUpload {
+    fn from(u: bundles::CarriedUpload) -> Self {
+        CarriedUpload {
+            delivered: u.delivered as u64,
+            postponed: u.postponed as u64,
+            refused: u.refused as u64,
+            retry_after_secs: u.retry_after_secs,
+        }
+    }
+}
+
+/// What fetching with the grants held did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct GrantedFetch {
+    /// New sealed answers picked up to bring back.
+    pub new: u64,
+    /// Bytes spent, within the budget given.
+    pub bytes: u64,
+    /// The budget ran out first: the next fetch goes on where this stopped.
+    pub left: bool,
+    /// Answer mailboxes no longer fetched: as much was picked up from each
+    /// as a facilitator carries for one person (1 MiB).
+    pub full: u64,
+}
+
+impl From<bundles::GrantedFetch> for GrantedFetch {
+    fn from(g: bundles::GrantedFetch) -> Self {
+        GrantedFetch {
+            new: g.new as u64,
+            bytes: g.bytes,
+            left: g.left,
+            full: g.full as u64,
         }
     }
 }

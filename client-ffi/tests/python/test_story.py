@@ -290,7 +290,8 @@ def test_a_facilitator_carries_reports_and_brings_receipts_back(world):
     assert facilitator.carrying().waiting == queued
 
     # Where there is signal, the facilitator uploads and carries the receipts back.
-    assert facilitator.upload_carried(relay) == queued
+    up = facilitator.upload_carried(relay)
+    assert (up.delivered, up.postponed, up.refused, up.retry_after_secs) == (queued, 0, 0, None)
     assert facilitator.carrying().delivered == queued
     # She also gets the newer directory the facilitator brought from town.
     newer = coordinator.sign_directory(2, [focal_point_entry("pe-uca-casa", focal.focal_keys())], [], [])
@@ -310,11 +311,17 @@ def test_a_facilitator_carries_reports_and_brings_receipts_back(world):
     assert imported.grants == 1 and facilitator.carrying().grants == 1
     assert facilitator.fetch_granted_replies(relay) == 1
     assert facilitator.fetch_granted_replies(relay) == 0
+    # Within a data budget, going on from where the last fetch stopped: nothing new, few bytes.
+    got = facilitator.fetch_granted_replies_within(relay, 256 * 1024)
+    assert (got.new, got.left, got.full) == (0, False, 0) and 0 < got.bytes < 4096
     assert facilitator.carrying().replies == 1
     back = survivor.import_bundle(facilitator.export_return_bundle())
     assert back.messages == 1
     assert [m.text for m in survivor.messages()] == ["Recibimos tu mensaje. Hay un lugar para ti."]
     assert survivor.import_bundle(facilitator.export_return_bundle()).messages == 0
+    # Her own sync reads the same answer (already filed) and deletes it at the relay, within its budget.
+    s = survivor.sync_within(relay, 128 * 1024, None)
+    assert (s.new_messages, s.discarded, s.replies_left) == (0, 0, False) and s.reply_bytes <= 128 * 1024
 
 
 def test_the_form_is_worded_in_spanish_portuguese_and_english():
