@@ -2,6 +2,8 @@
 //! encrypted cases (acknowledging only what is stored), replying, setting a
 //! case's status, and referring a case to another focal point.
 
+use std::sync::Arc;
+
 use amparo_protocol::UnixTime;
 use amparo_protocol::directory::FocalPoint;
 use amparo_protocol::entropy::SystemEntropy;
@@ -16,10 +18,15 @@ use amparo_protocol::primitives::sha256_prefix;
 use serde::{Deserialize, Serialize};
 
 use crate::inbox::{Incoming, Reassembly, open_with_header};
-use crate::relay::RelayClient;
+use crate::relay::{Page, RelayClient};
 use crate::store::{ItemKind, Profile};
 use crate::survivor::{SyncProgress, SyncSummary, decode, encode};
 use crate::{CoreError, Result};
+
+mod rejected;
+
+use rejected::Keeper;
+pub use rejected::{RejectReason, RejectedLimits, RejectedRecord, RejectedSummary};
 
 /// A case as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,8 +132,20 @@ pub struct FetchSummary {
     pub messages: usize,
     /// Copies of things already filed.
     pub duplicates: usize,
-    /// Envelopes that could not be opened, kept aside.
+    /// Envelopes that could not be opened: counted, and kept aside within
+    /// the profile's limits ([`RejectedLimits`]).
     pub rejected: usize,
+}
+
+/// How far a mailbox fetch has got, reported after each page is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchProgress {
+    /// Envelopes fetched and stored so far.
+    pub fetched: usize,
+    /// New reports among them: already filed, listed in the cases.
+    pub reports: usize,
+    /// Envelopes among them that could not be opened.
+    pub unreadable: usize,
 }
 
 /// Whether survivors can reach this focal point: the directory held must
@@ -228,12 +247,6 @@ impl StoredCase {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredRejected {
-    reason: String,
-    envelope: Vec<u8>,
-}
-
 fn status_code(s: CaseStatus) -> u8 {
     match s {
         CaseStatus::Received => 0,
@@ -245,6 +258,158 @@ fn status_code(s: CaseStatus) -> u8 {
 
 fn chunk_item_id(attachment: &[u8; 16], index: u32) -> [u8; 16] {
     sha256_prefix(&[b"amparo-chunk-item", attachment, &index.to_be_bytes()])
+}
+
+/// Envelopes asked for in the first page of a fetch, before their size is
+/// known.
+const PAGE_FIRST: u32 = 100;
+/// Most envelopes asked for in one page (a relay answers at most its own
+/// limit, 500 by default).
+pub const PAGE_MAX: u32 = 500;
+/// About how many bytes a page may hold: pages of large envelopes are asked
+/// for with fewer of them, so memory stays bounded whatever the mailbox
+/// holds.
+pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Fewest envelopes a worker thread is given to open (below this, threads
+/// cost more than they save).
+const OPEN_MIN_PER_THREAD: usize = 16;
+
+/// How many envelopes to ask for after a page of `items`: as many as keep
+/// a page of envelopes of their average size within [`PAGE_BYTES`].
+fn page_limit(items: &[(u64, Envelope)]) -> u32 {
+    let bytes: usize = items.iter().map(|(_, e)| e.as_bytes().len()).sum();
+    let average = bytes.checked_div(items.len()).unwrap_or(1).max(1);
+    u32::try_from(PAGE_BYTES / average)
+        .unwrap_or(PAGE_MAX)
+        .clamp(16, PAGE_MAX)
+}
+
+/// What opening one envelope gave.
+type Opening = Result<(InnerHeader, Incoming)>;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// How many threads to open `n` envelopes on, and how many each opens.
+fn split(n: usize) -> (usize, usize) {
+    let threads = cores().min(n.div_ceil(OPEN_MIN_PER_THREAD)).max(1);
+    (threads, n.div_ceil(threads).max(1))
+}
+
+/// Opens `envelopes` in order on every core, for a caller that may block
+/// (one X25519 each: what a flood costs a focal point).
+fn open_in_scope(keys: &RecipientKeys, envelopes: &[Envelope]) -> Vec<Opening> {
+    let (threads, per) = split(envelopes.len());
+    if threads == 1 {
+        return envelopes
+            .iter()
+            .map(|e| open_with_header(e, keys))
+            .collect();
+    }
+    std::thread::scope(|s| {
+        let parts: Vec<_> = envelopes
+            .chunks(per)
+            .map(|part| {
+                let open = move || -> Vec<Opening> {
+                    part.iter().map(|e| open_with_header(e, keys)).collect()
+                };
+                match std::thread::Builder::new().spawn_scoped(s, open) {
+                    Ok(handle) => Err(handle),
+                    // No thread to be had: open this part here.
+                    Err(_) => Ok(open()),
+                }
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| match p {
+                Ok(done) => done,
+                Err(handle) => handle.join().unwrap_or_else(|_| part_failed(per)),
+            })
+            .collect()
+    })
+}
+
+/// What a part whose thread failed gives: an error per envelope, so the
+/// page is not stored (the transaction fails on the first).
+fn part_failed(n: usize) -> Vec<Opening> {
+    (0..n)
+        .map(|_| Err(CoreError::Io("a thread opening envelopes stopped".into())))
+        .collect()
+}
+
+/// Opens `envelopes` in order on every core without blocking the async
+/// runtime, which meanwhile fetches the next page and sends the last
+/// acknowledgement.
+async fn open_on_all_cores(
+    keys: &Arc<RecipientKeys>,
+    envelopes: &Arc<Vec<Envelope>>,
+) -> Result<Vec<Opening>> {
+    let n = envelopes.len();
+    let (threads, per) = split(n);
+    let mut parts = Vec::with_capacity(threads);
+    for start in (0..n).step_by(per) {
+        let range = start..(start + per).min(n);
+        let (tx, rx) = tokio::sync::oneshot::channel::<Vec<Opening>>();
+        let (k, all) = (Arc::clone(keys), Arc::clone(envelopes));
+        let open = move || -> Vec<Opening> {
+            all.get(range)
+                .unwrap_or_default()
+                .iter()
+                .map(|e| open_with_header(e, &k))
+                .collect()
+        };
+        let part = open.clone();
+        match std::thread::Builder::new()
+            .name("amparo-open".into())
+            .spawn(move || {
+                let _ = tx.send(part());
+            }) {
+            Ok(_) => parts.push(Err(rx)),
+            Err(_) => parts.push(Ok(open())),
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for p in parts {
+        match p {
+            Ok(done) => out.extend(done),
+            Err(rx) => out.extend(
+                rx.await
+                    .map_err(|_| CoreError::Io("a thread opening envelopes stopped".into()))?,
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// A request running as a task of its own (so it goes on while the caller
+/// opens and stores a page); aborted if dropped before it is joined.
+struct Spawned<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T: Send + 'static> Spawned<T> {
+    fn new(f: impl Future<Output = T> + Send + 'static) -> Self {
+        Spawned(Some(tokio::spawn(f)))
+    }
+}
+
+impl<T> Spawned<Result<T>> {
+    async fn join(mut self) -> Result<T> {
+        match self.0.take() {
+            Some(handle) => handle
+                .await
+                .map_err(|_| CoreError::Network("a request to the relay stopped".into()))?,
+            None => Err(CoreError::Network("a request to the relay stopped".into())),
+        }
+    }
+}
+
+impl<T> Drop for Spawned<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
 }
 
 impl Profile {
@@ -317,74 +482,122 @@ impl Profile {
     }
 
     /// Fetches the whole mailbox: files each case, piece and message once,
-    /// keeps aside what cannot be opened, and acknowledges each page only
-    /// after it is stored.
+    /// keeps within limits what cannot be opened, and acknowledges each page
+    /// only after it is stored.
+    ///
+    /// Built to outrun a flood: the next page is fetched while this one is
+    /// opened and stored, envelopes are opened on every core, each page is
+    /// stored in one transaction (so a report is listed as soon as its page
+    /// is stored, however much junk follows), and acknowledgements go
+    /// without waiting (at most one in flight). Memory holds about two pages:
+    /// the one being filed and the one arriving, each of at most
+    /// [`PAGE_MAX`] envelopes or about [`PAGE_BYTES`].
     pub async fn fetch_mailbox(
         &self,
         relay: &RelayClient,
         now: impl Fn() -> UnixTime,
-        progress: &mut dyn FnMut(usize),
+        progress: &mut dyn FnMut(FetchProgress),
     ) -> Result<FetchSummary> {
-        let keys = self.focal_keys()?;
+        let keys = Arc::new(self.focal_keys()?);
         let mut entropy = SystemEntropy::new();
         let mut summary = FetchSummary::default();
-        let mut after = 0;
         let mut fetched = 0;
-        loop {
-            let page = relay.fetch(&keys, after, 100, now(), &mut entropy).await?;
-            if let Some((cursor, _)) = page.items.last() {
-                after = *cursor;
+        let mut next = Some(Spawned::new(relay.fetch_request(
+            &keys,
+            0,
+            PAGE_FIRST,
+            now(),
+            &mut entropy,
+        )?));
+        let mut ack: Option<Spawned<Result<u64>>> = None;
+        while let Some(page) = next.take() {
+            let Page { items, more } = page.join().await?;
+            let limit = page_limit(&items);
+            if let (true, Some((cursor, _))) = (more, items.last()) {
+                next = Some(Spawned::new(relay.fetch_request(
+                    &keys,
+                    *cursor,
+                    limit,
+                    now(),
+                    &mut entropy,
+                )?));
             }
-            let envelopes: Vec<Envelope> = page.items.into_iter().map(|(_, e)| e).collect();
+            let envelopes: Arc<Vec<Envelope>> =
+                Arc::new(items.into_iter().map(|(_, e)| e).collect());
+            let opened = open_on_all_cores(&keys, &envelopes).await?;
             // The page is stored in one transaction before it is acknowledged.
-            self.file_with(&keys, &envelopes, &mut summary)?;
-            let filed: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
-            fetched += filed.len();
-            progress(fetched);
-            if !filed.is_empty() {
-                relay.ack(&keys, &filed, now(), &mut entropy).await?;
+            self.file_page(&envelopes, opened, now().hours(), &mut summary)?;
+            fetched += envelopes.len();
+            progress(FetchProgress {
+                fetched,
+                reports: summary.new_cases,
+                unreadable: summary.rejected,
+            });
+            if let Some(previous) = ack.take() {
+                previous.join().await?;
             }
-            if !page.more || envelopes.is_empty() {
-                return Ok(summary);
+            if !envelopes.is_empty() {
+                let ids: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
+                ack = Some(Spawned::new(relay.ack_request(
+                    &keys,
+                    &ids,
+                    now(),
+                    &mut entropy,
+                )?));
             }
         }
-    }
-
-    /// Files envelopes that reached this focal point by any route (the relay,
-    /// a facilitator's bundle, a file), in one transaction.
-    pub fn file_envelopes(&self, envelopes: &[Envelope]) -> Result<FetchSummary> {
-        let keys = self.focal_keys()?;
-        let mut summary = FetchSummary::default();
-        self.file_with(&keys, envelopes, &mut summary)?;
+        if let Some(last) = ack {
+            last.join().await?;
+        }
         Ok(summary)
     }
 
-    fn file_with(
+    /// Files envelopes that reached this focal point by any route (the relay,
+    /// a facilitator's bundle, a file), in one transaction, opening them on
+    /// every core.
+    pub fn file_envelopes(&self, envelopes: &[Envelope]) -> Result<FetchSummary> {
+        let keys = self.focal_keys()?;
+        let mut summary = FetchSummary::default();
+        let hour = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| UnixTime(d.as_secs()).hours());
+        let opened = open_in_scope(&keys, envelopes);
+        self.file_page(envelopes, opened, hour, &mut summary)?;
+        Ok(summary)
+    }
+
+    /// Stores what was opened of `envelopes` (in the same order), in one
+    /// transaction.
+    fn file_page(
         &self,
-        keys: &RecipientKeys,
         envelopes: &[Envelope],
+        opened: Vec<Opening>,
+        hour: u32,
         summary: &mut FetchSummary,
     ) -> Result<()> {
         self.in_transaction(|| {
-            for env in envelopes {
-                self.file_envelope(keys, env, summary)?;
+            let mut keeper = self.rejected_keeper(hour)?;
+            for (env, o) in envelopes.iter().zip(opened) {
+                self.file_envelope(&mut keeper, env, o, summary)?;
             }
-            Ok(())
+            self.finish_keeper(&mut keeper)
         })
     }
 
     fn file_envelope(
         &self,
-        keys: &RecipientKeys,
+        keeper: &mut Keeper,
         env: &Envelope,
+        opened: Opening,
         summary: &mut FetchSummary,
     ) -> Result<()> {
-        let (header, message) = match open_with_header(env, keys) {
+        let (header, message) = match opened {
             Ok(v) => v,
             Err(e) => {
-                // Tampered, mis-addressed or malformed: kept aside with the
-                // reason, never fatal to the fetch.
-                return self.reject(env, &e.to_string(), summary);
+                // Tampered, mis-addressed, malformed or junk: counted and
+                // kept within limits, never fatal to the fetch.
+                let reason = RejectReason::of_open_error(&e);
+                return self.keep_rejected(keeper, env, reason, &e.to_string(), summary);
             }
         };
         match message {
@@ -429,12 +642,13 @@ impl Profile {
             }
             Incoming::Reply(reply) => {
                 let Some((state, bytes)) = self.get_item(ItemKind::Case, &reply.report_id)? else {
-                    self.reject(
+                    return self.keep_rejected(
+                        keeper,
                         env,
+                        RejectReason::UnknownCase,
                         "a follow-up for a case this focal point does not hold",
                         summary,
-                    )?;
-                    return Ok(());
+                    );
                 };
                 let mut case = decode::<StoredCase>(&bytes, "case")?.upgrade();
                 if case.seen.contains(&header.message_id) {
@@ -446,40 +660,16 @@ impl Profile {
                     summary.messages += 1;
                 }
             }
-            Incoming::Status(_) => {
-                self.reject(env, "a status update sent to a focal point", summary)?
-            }
+            Incoming::Status(_) => self.keep_rejected(
+                keeper,
+                env,
+                RejectReason::NotForFocalPoint,
+                "a status update sent to a focal point",
+                summary,
+            )?,
             Incoming::Cover => {}
         }
         Ok(())
-    }
-
-    fn reject(&self, env: &Envelope, reason: &str, summary: &mut FetchSummary) -> Result<()> {
-        self.put_item(
-            ItemKind::Rejected,
-            &env.id().0,
-            0,
-            &encode(&StoredRejected {
-                reason: reason.into(),
-                envelope: env.as_bytes().to_vec(),
-            })?,
-        )?;
-        summary.rejected += 1;
-        Ok(())
-    }
-
-    /// Envelopes kept aside, with the reason each could not be filed.
-    pub fn rejected(&self) -> Result<Vec<(EnvelopeId, String)>> {
-        self.item_ids(ItemKind::Rejected, None)?
-            .into_iter()
-            .map(|id| {
-                let (_, bytes) = self
-                    .get_item(ItemKind::Rejected, &id)?
-                    .ok_or(CoreError::Corrupt("rejected"))?;
-                let r: StoredRejected = decode(&bytes, "rejected")?;
-                Ok((EnvelopeId(id), r.reason))
-            })
-            .collect()
     }
 
     fn stored_case(&self, id: &[u8; 16]) -> Result<StoredCase> {
@@ -725,15 +915,16 @@ impl Profile {
             .await
     }
 
-    /// [`Profile::focal_sync`], also reporting how many envelopes the
-    /// mailbox fetch has filed so far (for a progress bar on long fetches).
+    /// [`Profile::focal_sync`], also reporting how far the mailbox fetch
+    /// has got: envelopes stored, new reports, unreadable envelopes (for a
+    /// progress display on long fetches).
     pub async fn focal_sync_with_progress(
         &self,
         relay: &RelayClient,
         relay_keys: &[VerifyingKey],
         now: impl Fn() -> UnixTime,
         upload: &mut dyn FnMut(SyncProgress),
-        fetch: &mut dyn FnMut(usize),
+        fetch: &mut dyn FnMut(FetchProgress),
     ) -> Result<(SyncSummary, FetchSummary)> {
         let mut sent = SyncSummary::default();
         self.upload_outbox(relay, relay_keys, upload, &mut sent)

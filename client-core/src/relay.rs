@@ -211,32 +211,54 @@ impl RelayClient {
         now: UnixTime,
         entropy: &mut dyn Entropy,
     ) -> Result<Page> {
-        let target = format!(
-            "/v1/mailboxes/{}/envelopes?after={after}&limit={limit}",
-            keys.mailbox()
-        );
+        self.fetch_request(keys, after, limit, now, entropy)?.await
+    }
+
+    /// [`RelayClient::fetch`] signed now and sent when awaited: the future
+    /// owns what it needs, so it can be spawned and run while the caller
+    /// works on the page before (a focal point's pipelined mailbox fetch).
+    pub fn fetch_request(
+        &self,
+        keys: &RecipientKeys,
+        after: u64,
+        limit: u32,
+        now: UnixTime,
+        entropy: &mut dyn Entropy,
+    ) -> Result<impl Future<Output = Result<Page>> + Send + 'static> {
+        let mailbox = keys.mailbox();
+        let target = format!("/v1/mailboxes/{mailbox}/envelopes?after={after}&limit={limit}");
         let proof =
             RequestProof::sign(keys.signing(), "GET", &target, b"", now, entropy)?.to_header();
-        let r = self
+        let request = self
             .http
             .get(self.url(&target))
-            .header(request::HEADER, proof)
-            .send()
-            .await
-            .map_err(network)?;
-        if !r.status().is_success() {
-            return Err(relay_error(r).await);
-        }
-        let more = r.headers().get("Amparo-More").and_then(|v| v.to_str().ok()) == Some("1");
-        let items = wire::decode_page(&read_capped(r, page_cap(limit), "mailbox page").await?)?;
-        for (_, e) in &items {
-            if e.mailbox() != keys.mailbox() {
-                return Err(CoreError::Protocol(
-                    amparo_protocol::ProtocolError::Misaddressed,
-                ));
+            .header(request::HEADER, proof);
+        Ok(async move {
+            let r = request.send().await.map_err(network)?;
+            if !r.status().is_success() {
+                return Err(relay_error(r).await);
             }
-        }
-        Ok(Page { items, more })
+            let more = r.headers().get("Amparo-More").and_then(|v| v.to_str().ok()) == Some("1");
+            let items = wire::decode_page(&read_capped(r, page_cap(limit), "mailbox page").await?)?;
+            // Every envelope is for this mailbox, and cursors move forward
+            // from `after`: a relay answering the same items again with
+            // "more" set would otherwise keep a fetch going forever.
+            let mut last = after;
+            for (cursor, e) in &items {
+                if e.mailbox() != mailbox {
+                    return Err(CoreError::Protocol(
+                        amparo_protocol::ProtocolError::Misaddressed,
+                    ));
+                }
+                if *cursor <= last {
+                    return Err(CoreError::Protocol(
+                        amparo_protocol::ProtocolError::Invalid("cursor from the relay"),
+                    ));
+                }
+                last = *cursor;
+            }
+            Ok(Page { items, more })
+        })
     }
 
     /// Fetches one page (up to `limit` envelopes) of each of many mailboxes
@@ -394,6 +416,18 @@ impl RelayClient {
         now: UnixTime,
         entropy: &mut dyn Entropy,
     ) -> Result<u64> {
+        self.ack_request(keys, ids, now, entropy)?.await
+    }
+
+    /// [`RelayClient::ack`] signed now and sent when awaited, by a future
+    /// that owns what it needs (so the next page need not wait for it).
+    pub fn ack_request(
+        &self,
+        keys: &RecipientKeys,
+        ids: &[EnvelopeId],
+        now: UnixTime,
+        entropy: &mut dyn Entropy,
+    ) -> Result<impl Future<Output = Result<u64>> + Send + 'static> {
         let target = format!("/v1/mailboxes/{}/ack", keys.mailbox());
         let body = serde_json::to_vec(&serde_json::json!({
             "ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()
@@ -403,19 +437,19 @@ impl RelayClient {
         })?;
         let proof =
             RequestProof::sign(keys.signing(), "POST", &target, &body, now, entropy)?.to_header();
-        let r = self
+        let request = self
             .http
             .post(self.url(&target))
             .header(request::HEADER, proof)
             .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(network)?;
-        if !r.status().is_success() {
-            return Err(relay_error(r).await);
-        }
-        acknowledged(r).await
+            .body(body);
+        Ok(async move {
+            let r = request.send().await.map_err(network)?;
+            if !r.status().is_success() {
+                return Err(relay_error(r).await);
+            }
+            acknowledged(r).await
+        })
     }
 
     /// Downloads the directory unless `etag` is still current.

@@ -673,10 +673,13 @@ impl Profile {
     ) -> Result<FocalSyncSummary> {
         self.with(|p| {
             let keys = self.relay_keys(p)?;
-            let (sent, fetched) =
-                block_on(p.focal_sync(&relay.client, &keys, now, &mut |progress| {
-                    report_to(&listener, progress.into())
-                }))?;
+            let (sent, fetched) = block_on(p.focal_sync_with_progress(
+                &relay.client,
+                &keys,
+                now,
+                &mut |progress| report_to(&listener, progress.into()),
+                &mut |f| report_to(&listener, f.into()),
+            ))?;
             Ok(FocalSyncSummary {
                 sent: sent.into(),
                 fetched: fetched.into(),
@@ -691,9 +694,9 @@ impl Profile {
         listener: Option<Arc<dyn SyncListener>>,
     ) -> Result<FetchSummary> {
         self.with(|p| {
-            let fetched = block_on(p.fetch_mailbox(&relay.client, now, &mut |done| {
-                report_to(&listener, SyncProgress::Mailbox { done: done as u64 })
-            }))?;
+            let fetched = block_on(
+                p.fetch_mailbox(&relay.client, now, &mut |f| report_to(&listener, f.into())),
+            )?;
             Ok(fetched.into())
         })
     }
@@ -748,17 +751,32 @@ impl Profile {
         })
     }
 
-    /// Envelopes kept aside because they could not be opened, with the reason.
+    /// Records kept of envelopes that could not be opened (at most the
+    /// profile's record limit), oldest first.
     pub fn rejected(&self) -> Result<Vec<RejectedEnvelope>> {
-        self.with(|p| {
-            Ok(p.rejected()?
-                .into_iter()
-                .map(|(id, reason)| RejectedEnvelope {
-                    id: id.to_string(),
-                    reason,
-                })
-                .collect())
-        })
+        self.with(|p| Ok(p.rejected()?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Envelopes that could not be opened: exact counts by reason, what is
+    /// kept, and up to `examples_per_reason` records of each reason.
+    pub fn rejected_summary(&self, examples_per_reason: u32) -> Result<RejectedSummary> {
+        self.with(|p| Ok(p.rejected_summary(examples_per_reason as usize)?.into()))
+    }
+
+    /// Forgets every envelope that could not be opened (records, bytes,
+    /// counts); returns how many there were.
+    pub fn clear_rejected(&self) -> Result<u64> {
+        self.with(|p| Ok(p.clear_rejected()?))
+    }
+
+    /// How much this profile keeps of envelopes that do not open.
+    pub fn rejected_limits(&self) -> Result<RejectedLimits> {
+        self.with(|p| Ok(p.rejected_limits()?.into()))
+    }
+
+    /// Sets how much this profile keeps of envelopes that do not open.
+    pub fn set_rejected_limits(&self, limits: RejectedLimits) -> Result<()> {
+        self.with(|p| Ok(p.set_rejected_limits(limits.into())?))
     }
 
     // --- bundles (facilitators) ---

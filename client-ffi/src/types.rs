@@ -684,11 +684,27 @@ pub enum SyncProgress {
         /// To check.
         total: u64,
     },
-    /// A focal point's mailbox: `done` envelopes fetched so far.
+    /// A focal point's mailbox: `done` envelopes fetched so far, of which
+    /// `reports` new reports (already in the case list) and `unreadable`
+    /// envelopes that could not be opened. Show "N reports, M unreadable".
     Mailbox {
         /// Fetched so far.
         done: u64,
+        /// New reports filed so far.
+        reports: u64,
+        /// Envelopes that could not be opened so far.
+        unreadable: u64,
     },
+}
+
+impl From<focal::FetchProgress> for SyncProgress {
+    fn from(p: focal::FetchProgress) -> Self {
+        SyncProgress::Mailbox {
+            done: p.fetched as u64,
+            reports: p.reports as u64,
+            unreadable: p.unreadable as u64,
+        }
+    }
 }
 
 impl From<survivor::SyncProgress> for SyncProgress {
@@ -1006,13 +1022,141 @@ impl From<focal::Case> for Case {
     }
 }
 
-/// An envelope the focal point could not open, kept aside.
+/// An envelope the focal point could not open, as kept (a small record;
+/// its bytes only within the profile's limits).
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct RejectedEnvelope {
     /// The envelope id.
     pub id: String,
-    /// Why it could not be filed.
+    /// Why it could not be filed, as a sentence (English, from the core).
     pub reason: String,
+    /// Why it could not be filed, for the app to word.
+    pub code: RejectReason,
+    /// Its size in bytes.
+    pub size: u32,
+    /// The hour it was fetched (hours since the epoch); 0 if unknown.
+    pub hour: u32,
+    /// Whether its bytes are kept.
+    pub bytes_kept: bool,
+}
+
+impl From<focal::RejectedRecord> for RejectedEnvelope {
+    fn from(r: focal::RejectedRecord) -> Self {
+        RejectedEnvelope {
+            id: r.id.to_string(),
+            reason: r.detail,
+            code: r.reason.into(),
+            size: r.size,
+            hour: r.hour,
+            bytes_kept: r.bytes_kept,
+        }
+    }
+}
+
+/// Why an envelope could not be filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum RejectReason {
+    /// It does not open with this focal point's keys (junk, or altered).
+    DoesNotOpen,
+    /// It opened, but what is inside is damaged.
+    Malformed,
+    /// A follow-up for a case this focal point does not hold.
+    UnknownCase,
+    /// A status update, which only survivors receive.
+    NotForFocalPoint,
+    /// Another reason.
+    Other,
+}
+
+impl From<focal::RejectReason> for RejectReason {
+    fn from(r: focal::RejectReason) -> Self {
+        match r {
+            focal::RejectReason::DoesNotOpen => RejectReason::DoesNotOpen,
+            focal::RejectReason::Malformed => RejectReason::Malformed,
+            focal::RejectReason::UnknownCase => RejectReason::UnknownCase,
+            focal::RejectReason::NotForFocalPoint => RejectReason::NotForFocalPoint,
+            focal::RejectReason::Other => RejectReason::Other,
+        }
+    }
+}
+
+/// How many envelopes could not be filed for one reason.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RejectReasonCount {
+    /// The reason.
+    pub reason: RejectReason,
+    /// How many (exact).
+    pub count: u64,
+}
+
+/// How much a focal point keeps of envelopes that do not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct RejectedLimits {
+    /// Most records kept (past it, only counts); at most 100000.
+    pub max_records: u32,
+    /// Most bytes of those envelopes kept, in all; at most 1 GiB.
+    pub max_bytes: u64,
+}
+
+impl From<focal::RejectedLimits> for RejectedLimits {
+    fn from(l: focal::RejectedLimits) -> Self {
+        RejectedLimits {
+            max_records: l.max_records,
+            max_bytes: l.max_bytes,
+        }
+    }
+}
+
+impl From<RejectedLimits> for focal::RejectedLimits {
+    fn from(l: RejectedLimits) -> Self {
+        focal::RejectedLimits {
+            max_records: l.max_records,
+            max_bytes: l.max_bytes,
+        }
+    }
+}
+
+/// What the profile holds of envelopes that could not be filed.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RejectedSummary {
+    /// All of them since the last clear.
+    pub total: u64,
+    /// Counts by reason, largest first.
+    pub by_reason: Vec<RejectReasonCount>,
+    /// How many have a record kept.
+    pub records: u64,
+    /// Bytes of envelopes kept.
+    pub bytes_kept: u64,
+    /// First hour one arrived (hours since the epoch), if known.
+    pub first_hour: Option<u32>,
+    /// Last hour one arrived, if known.
+    pub last_hour: Option<u32>,
+    /// A few records of each reason.
+    pub examples: Vec<RejectedEnvelope>,
+    /// The limits in force.
+    pub limits: RejectedLimits,
+}
+
+impl From<focal::RejectedSummary> for RejectedSummary {
+    fn from(s: focal::RejectedSummary) -> Self {
+        RejectedSummary {
+            total: s.total,
+            by_reason: s
+                .by_reason
+                .into_iter()
+                .map(|(reason, count)| RejectReasonCount {
+                    reason: reason.into(),
+                    count,
+                })
+                .collect(),
+            records: s.records,
+            bytes_kept: s.bytes_kept,
+            first_hour: s.first_hour,
+            last_hour: s.last_hour,
+            examples: s.examples.into_iter().map(Into::into).collect(),
+            limits: s.limits.into(),
+        }
+    }
 }
 
 /// What a bundle import kept and what it could not read.

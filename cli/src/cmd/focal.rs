@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use amparo_core::coordinator::{focal_point_source, format_date};
-use amparo_core::focal::{Case, CaseEventKind, CaseFilter, Listing};
+use amparo_core::focal::{Case, CaseEventKind, CaseFilter, FetchProgress, Listing, RejectReason};
 use amparo_core::store::Profile;
 use amparo_protocol::b64;
 use amparo_protocol::directory::Directory;
@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::{labels, parse_enum, wire_name};
 use crate::ctx::{CliError, CliResult, Ctx, fail, hex, now, pick_id, relay_client, write_file};
+use crate::lang::count;
 use crate::present::{progress_bar, show_progress};
 
 /// `amparo focal …`
@@ -81,9 +82,25 @@ pub enum FocalCmd {
         #[arg(long, default_value = "")]
         note: String,
     },
-    /// Envelopes that could not be opened (tampered, or not for this focal
-    /// point), with the reason.
-    Rejected,
+    /// Envelopes that could not be opened (junk, tampered, or not for this
+    /// focal point): how many for each reason, with a few examples. Only a
+    /// small record of each is kept, and their bytes up to a limit; past
+    /// it, only counts.
+    Rejected {
+        /// Forget them all: records, kept bytes and counts.
+        #[arg(long)]
+        clear: bool,
+        /// Examples shown for each reason.
+        #[arg(long, default_value_t = 3)]
+        examples: usize,
+        /// From now on keep records of at most this many (default 1000;
+        /// past it only counts).
+        #[arg(long, value_name = "N")]
+        keep_records: Option<u32>,
+        /// From now on keep at most this many MiB of their bytes (default 8).
+        #[arg(long, value_name = "MIB")]
+        keep_mib: Option<u64>,
+    },
 }
 
 /// Runs a `focal` command.
@@ -260,22 +277,177 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
             );
             Ok(())
         }
-        FocalCmd::Rejected => {
-            let rejected = p.rejected()?;
-            let mut human: Vec<String> = rejected
-                .iter()
-                .map(|(id, why)| format!("{id}  {why}"))
-                .collect();
-            if human.is_empty() {
-                human.push(ctx.tr("Ninguno.", "Nenhum.", "None."));
-            }
-            let rows: Vec<_> = rejected
-                .iter()
-                .map(|(id, why)| json!({ "envelope": id.to_string(), "reason": why }))
-                .collect();
-            ctx.emit(human.join("\n"), json!({ "rejected": rows }));
-            Ok(())
+        FocalCmd::Rejected {
+            clear,
+            examples,
+            keep_records,
+            keep_mib,
+        } => rejected(ctx, &p, clear, examples, keep_records, keep_mib),
+    }
+}
+
+/// `focal rejected`: sets the limits if asked, clears if asked, then
+/// summarises what is held.
+fn rejected(
+    ctx: &Ctx,
+    p: &Profile,
+    clear: bool,
+    examples: usize,
+    keep_records: Option<u32>,
+    keep_mib: Option<u64>,
+) -> CliResult {
+    if keep_records.is_some() || keep_mib.is_some() {
+        let mut limits = p.rejected_limits()?;
+        if let Some(n) = keep_records {
+            limits.max_records = n;
         }
+        if let Some(mib) = keep_mib {
+            limits.max_bytes = mib.saturating_mul(1024 * 1024);
+        }
+        p.set_rejected_limits(limits)?;
+    }
+    let cleared = if clear {
+        Some(p.clear_rejected()?)
+    } else {
+        None
+    };
+    let s = p.rejected_summary(examples)?;
+    let l = ctx.lang;
+    let mut human = Vec::new();
+    if let Some(n) = cleared {
+        human.push(ctx.tr(
+            &format!("Borrados: {}.", unreadable(l, n)),
+            &format!("Apagados: {}.", unreadable(l, n)),
+            &format!("Cleared: {}.", unreadable(l, n)),
+        ));
+    }
+    if s.total == 0 {
+        if cleared.is_none() {
+            human.push(ctx.tr(
+                "Ningún sobre ilegible.",
+                "Nenhum envelope ilegível.",
+                "No unreadable envelopes.",
+            ));
+        }
+    } else {
+        let total = unreadable(l, s.total);
+        let span = match (s.first_hour, s.last_hour) {
+            (Some(a), Some(b)) => format!(" ({} – {})", hour(a), hour(b)),
+            _ => String::new(),
+        };
+        human.push(format!("{total}{span}:"));
+        for (reason, n) in &s.by_reason {
+            human.push(format!("  {n:>9}  {}", reason_text(ctx, *reason)));
+        }
+        let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0));
+        human.push(ctx.tr(
+            &format!(
+                "Se guarda un registro de {} y {} de sus bytes (límites: {} registros, {}); de los demás solo se cuentan.",
+                s.records, mib(s.bytes_kept), s.limits.max_records, mib(s.limits.max_bytes)
+            ),
+            &format!(
+                "Guarda-se um registro de {} e {} de seus bytes (limites: {} registros, {}); dos demais só se contam.",
+                s.records, mib(s.bytes_kept), s.limits.max_records, mib(s.limits.max_bytes)
+            ),
+            &format!(
+                "A record is kept of {} and {} of their bytes (limits: {} records, {}); the rest are only counted.",
+                s.records, mib(s.bytes_kept), s.limits.max_records, mib(s.limits.max_bytes)
+            ),
+        ));
+        if !s.examples.is_empty() {
+            human.push(ctx.tr("Ejemplos:", "Exemplos:", "Examples:"));
+        }
+        for r in &s.examples {
+            let when = if r.hour == 0 {
+                "-".to_string()
+            } else {
+                hour(r.hour)
+            };
+            human.push(format!(
+                "  {}  {}  {} bytes  {when}  {}",
+                r.id,
+                r.reason.code(),
+                r.size,
+                r.detail
+            ));
+        }
+        human.push(ctx.tr(
+            "Para borrarlos: amparo focal rejected --clear",
+            "Para apagá-los: amparo focal rejected --clear",
+            "To clear them: amparo focal rejected --clear",
+        ));
+    }
+    let by_reason: serde_json::Map<String, serde_json::Value> = s
+        .by_reason
+        .iter()
+        .map(|(r, n)| (r.code().to_string(), json!(n)))
+        .collect();
+    let rows: Vec<_> = s
+        .examples
+        .iter()
+        .map(|r| {
+            json!({
+                "envelope": r.id.to_string(),
+                "code": r.reason.code(),
+                "reason": r.detail,
+                "size": r.size,
+                "hour": (r.hour != 0).then_some(r.hour),
+                "bytes_kept": r.bytes_kept,
+            })
+        })
+        .collect();
+    ctx.emit(
+        human.join("\n"),
+        json!({
+            "cleared": cleared,
+            "total": s.total,
+            "by_reason": by_reason,
+            "records": s.records,
+            "bytes_kept": s.bytes_kept,
+            "first_hour": s.first_hour,
+            "last_hour": s.last_hour,
+            "limits": { "max_records": s.limits.max_records, "max_bytes": s.limits.max_bytes },
+            "rejected": rows,
+        }),
+    );
+    Ok(())
+}
+
+/// "N unreadable envelopes", in the session's language.
+fn unreadable(l: amparo_protocol::payload::Language, n: u64) -> String {
+    count(
+        l,
+        usize::try_from(n).unwrap_or(usize::MAX),
+        ("sobre ilegible", "sobres ilegibles"),
+        ("envelope ilegível", "envelopes ilegíveis"),
+        ("unreadable envelope", "unreadable envelopes"),
+    )
+}
+
+/// Why an envelope could not be filed, for people.
+fn reason_text(ctx: &Ctx, r: RejectReason) -> String {
+    match r {
+        RejectReason::DoesNotOpen => ctx.tr(
+            "no se abren con las claves de este punto focal (sellados a otra clave, o alterados): basura o ataque",
+            "não abrem com as chaves deste ponto focal (lacrados para outra chave, ou alterados): lixo ou ataque",
+            "do not open with this focal point's keys (sealed to another key, or altered): junk or an attack",
+        ),
+        RejectReason::Malformed => ctx.tr(
+            "se abren, pero su contenido está dañado",
+            "abrem, mas seu conteúdo está danificado",
+            "open, but what is inside is damaged",
+        ),
+        RejectReason::UnknownCase => ctx.tr(
+            "mensajes de seguimiento de un caso que este punto focal no tiene",
+            "mensagens de acompanhamento de um caso que este ponto focal não tem",
+            "follow-ups for a case this focal point does not hold",
+        ),
+        RejectReason::NotForFocalPoint => ctx.tr(
+            "actualizaciones de estado, que solo reciben las personas que denuncian",
+            "atualizações de estado, que só as pessoas que denunciam recebem",
+            "status updates, which only the people reporting receive",
+        ),
+        RejectReason::Other => ctx.tr("otros motivos", "outros motivos", "other reasons"),
     }
 }
 
@@ -372,13 +544,9 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
             &keys,
             now,
             &mut |s| show_progress(ctx, &bar, s),
-            &mut |n| {
+            &mut |f| {
                 if let Some(s) = &spinner {
-                    s.set_message(ctx.tr(
-                        &format!("{n} sobres recibidos"),
-                        &format!("{n} envelopes recebidos"),
-                        &format!("{n} envelopes fetched"),
-                    ));
+                    s.set_message(fetch_progress(ctx, f));
                     s.tick();
                 }
             },
@@ -423,6 +591,28 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
         }),
     );
     Ok(())
+}
+
+/// "N reports, M unreadable (K envelopes fetched)": the reports are filed
+/// and listed already while the fetch goes on through the rest.
+fn fetch_progress(ctx: &Ctx, f: FetchProgress) -> String {
+    let l = ctx.lang;
+    let reports = count(
+        l,
+        f.reports,
+        ("denuncia", "denuncias"),
+        ("denúncia", "denúncias"),
+        ("report", "reports"),
+    );
+    let bad = unreadable(l, f.unreadable as u64);
+    let fetched = count(
+        l,
+        f.fetched,
+        ("sobre recibido", "sobres recibidos"),
+        ("envelope recebido", "envelopes recebidos"),
+        ("envelope fetched", "envelopes fetched"),
+    );
+    format!("{reports}, {bad} ({fetched})")
 }
 
 /// A file name for an attachment: its index and the type's usual extension

@@ -521,6 +521,24 @@ impl Profile {
         )? == 1)
     }
 
+    /// Gives the space of deleted items back to the file system when much of
+    /// the file is free: more than 16 MiB, and more than the items still
+    /// there. `VACUUM` rewrites the file from the live items (sealed as they
+    /// are), building its copy in a temporary file rather than in memory.
+    pub(crate) fn reclaim_space(&self) -> Result<()> {
+        let conn = self.conn()?;
+        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        if free.saturating_mul(page_size) > 16 << 20 && free * 2 > pages {
+            conn.pragma_update(None, "temp_store", "FILE")?;
+            let done = conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            done?;
+        }
+        Ok(())
+    }
+
     /// Runs `f` in one transaction: everything it stores lands together (one
     /// fsync), or nothing does.
     pub(crate) fn in_transaction<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {

@@ -1,0 +1,218 @@
+//! A focal point's mailbox after a flood: how fast `fetch_mailbox` clears
+//! junk envelopes (well formed, addressed to its mailbox, sealed to another
+//! key) from a real relay process, with one real report among them; and the
+//! floor: one X25519 per envelope on the cores this machine has (a program
+//! that prints figures).
+//!
+//! ```sh
+//! cargo build --release -p amparo-relay
+//! cargo bench -p amparo-core --bench focal_flood -- 30000   # junk envelopes
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use amparo_core::compose::seal_report;
+use amparo_core::focal::CaseFilter;
+use amparo_core::relay::{RelayClient, RelayConfig};
+use amparo_core::store::{KdfParams, Profile};
+use amparo_protocol::UnixTime;
+use amparo_protocol::entropy::SystemEntropy;
+use amparo_protocol::envelope::{CIPHERTEXT_OFFSET, Envelope, Purpose};
+use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
+use amparo_protocol::padding::InnerHeader;
+use amparo_protocol::payload::{Language, Place, Report};
+use amparo_tests::{Relay, now};
+
+fn report(reply: &RecipientKeys) -> Report {
+    Report {
+        v: 1,
+        violence: vec![],
+        violence_other: None,
+        when: None,
+        place: Place::default(),
+        aggressors: vec![],
+        aggressor_other: None,
+        needs: vec![],
+        language: Language::Es,
+        text: "Me amenazan; necesito ayuda.".into(),
+        attachments: vec![],
+        reply_to: reply.public(),
+        referral: None,
+    }
+}
+
+/// `n` distinct junk envelopes for `to`'s mailbox: one sealed to another
+/// key, then copies with a counter written into the ciphertext (each has
+/// its own id; none opens; each still costs the focal point one X25519).
+fn junk(to: &RecipientPublic, n: usize, e: &mut SystemEntropy) -> Vec<Envelope> {
+    let other = RecipientKeys::generate(e).unwrap();
+    let forged_to = RecipientPublic {
+        sealing_key: other.public().sealing_key,
+        signing_key: to.signing_key,
+    };
+    let h = InnerHeader::new(e, UnixTime(1_790_000_000)).unwrap();
+    let template = Envelope::seal(&forged_to, Purpose::Report, &h, &[b'x'; 600], e)
+        .unwrap()
+        .into_bytes();
+    (0..n as u64)
+        .map(|i| {
+            let mut b = template.clone();
+            b[CIPHERTEXT_OFFSET..CIPHERTEXT_OFFSET + 8].copy_from_slice(&i.to_be_bytes());
+            Envelope::from_bytes(b).unwrap()
+        })
+        .collect()
+}
+
+/// X25519 DH operations per second on `threads` threads at once.
+fn dh_rate(threads: usize, for_time: Duration) -> f64 {
+    let mut e = SystemEntropy::new();
+    let keys = RecipientKeys::generate(&mut e).unwrap();
+    let peer = RecipientKeys::generate(&mut e).unwrap().public();
+    let peer = peer.sealing_public();
+    let total: u64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let t = Instant::now();
+                    let mut n = 0u64;
+                    while t.elapsed() < for_time {
+                        for _ in 0..100 {
+                            black_box(keys.sealing().diffie_hellman(&peer).unwrap());
+                        }
+                        n += 100;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    total as f64 / for_time.as_secs_f64()
+}
+
+/// Envelopes opened (and refused) per second on `threads` threads, no
+/// relay and no store: the opening part of a fetch alone.
+fn open_rate(threads: usize, envelopes: &[Envelope], keys: &RecipientKeys) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for part in envelopes.chunks(envelopes.len().div_ceil(threads)) {
+            s.spawn(move || {
+                for env in part {
+                    black_box(env.open(keys, &Purpose::ALL).is_err());
+                }
+            });
+        }
+    });
+    envelopes.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+async fn upload_all(client: &RelayClient, envelopes: &[Envelope]) {
+    // Four uploads of 256 at a time, as a flooding client would.
+    for group in envelopes.chunks(4 * 256) {
+        let tasks: Vec<_> = group
+            .chunks(256)
+            .map(|batch| {
+                let (client, batch) = (client.clone(), batch.to_vec());
+                tokio::spawn(async move { client.upload(&batch).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(30_000);
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let mut e = SystemEntropy::new();
+
+    // The floor: one X25519 per envelope, on every core.
+    let one = dh_rate(1, Duration::from_secs(2));
+    let all = dh_rate(cores, Duration::from_secs(2));
+    println!("floor: X25519 DH {one:.0}/s on 1 thread, {all:.0}/s on {cores} threads");
+    let keys = RecipientKeys::generate(&mut e).unwrap();
+    let sample = junk(&keys.public(), 20_000, &mut e);
+    let open1 = open_rate(1, &sample, &keys);
+    let open_all = open_rate(cores, &sample, &keys);
+    println!(
+        "opening junk (no relay, no store): {open1:.0}/s on 1 thread, {open_all:.0}/s on {cores} threads"
+    );
+    drop(sample);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let relay = Relay::start(None, &[]);
+        let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let profile =
+            Profile::create(dir.path(), "1", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+        let public = profile.create_focal_identity().unwrap();
+
+        // The flood, with one real report after the first third of it.
+        let flood = junk(&public, n, &mut e);
+        let real = seal_report(&public, report(&keys), &[], &mut e, now()).unwrap();
+        let t = Instant::now();
+        upload_all(&client, &flood[..n / 3]).await;
+        upload_all(&client, &real.envelopes).await;
+        upload_all(&client, &flood[n / 3..]).await;
+        let up = t.elapsed().as_secs_f64();
+        println!(
+            "flood: {n} junk envelopes of {} bytes + 1 report uploaded in {up:.2} s ({:.0}/s)",
+            flood[0].as_bytes().len(),
+            n as f64 / up
+        );
+        drop(flood);
+
+        let t = Instant::now();
+        let mut seen_report = None;
+        let fetched = profile
+            .fetch_mailbox(&client, now, &mut |f| {
+                if seen_report.is_none() && f.reports > 0 {
+                    // Listed as soon as the progress says so.
+                    assert_eq!(profile.cases(&CaseFilter::default()).unwrap().len(), 1);
+                    seen_report = Some((t.elapsed(), f.fetched));
+                }
+            })
+            .await
+            .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let total = fetched.rejected + fetched.new_cases;
+        assert_eq!(fetched.new_cases, 1, "{fetched:?}");
+        assert_eq!(total, n + 1, "{fetched:?}");
+        let rate = total as f64 / secs;
+        println!(
+            "fetch_mailbox: {total} envelopes in {secs:.2} s: {rate:.0} envelopes/s \
+             = {:.0} % of the floor ({all:.0} X25519/s on {cores} cores)",
+            100.0 * rate / all
+        );
+        if let Some((at, done)) = seen_report {
+            println!(
+                "the report was filed and listed after {:.2} s, {done} envelopes in",
+                at.as_secs_f64()
+            );
+        }
+        println!(
+            "profile: {:.1} MiB on disk after the fetch",
+            dir_size(dir.path()) as f64 / (1024.0 * 1024.0)
+        );
+    });
+}
