@@ -617,7 +617,7 @@ impl Profile {
 
     /// `sync`, reading answers with at most `budget_bytes` of data (fetch
     /// and acknowledgement requests and answers; raised to one largest
-    /// envelope's worth if smaller). `sync` reads up to 1 MiB. The app knows
+    /// envelope's worth if smaller). `sync` reads up to 1.25 MiB. The app knows
     /// the link and the core does not: give less on a metered link, more on
     /// Wi-Fi. When `replies_left` comes back true, the next sync goes on.
     pub fn sync_within(

@@ -30,9 +30,9 @@ pub enum CarryCmd {
     /// / Entregar al relay lo que lleva. / Entregar ao relay o que você leva.
     Sync {
         /// Most data to spend picking up sealed answers, in KiB (default
-        /// 1024; give more on Wi-Fi). What does not fit comes at the next
-        /// sync. / Máximo de datos para recoger respuestas, en KiB (1024 por
-        /// defecto). / Máximo de dados para recolher respostas, em KiB (1024
+        /// 1280; give more on Wi-Fi). What does not fit comes at the next
+        /// sync. / Máximo de datos para recoger respuestas, en KiB (1280 por
+        /// defecto). / Máximo de dados para recolher respostas, em KiB (1280
         /// por padrão).
         #[arg(long, value_name = "KiB")]
         budget: Option<u64>,

@@ -29,11 +29,11 @@ pub enum ReportCmd {
     /// Send what is waiting and fetch answers. / Enviar y recibir respuestas.
     /// / Enviar e receber respostas.
     Sync {
-        /// Most data to spend fetching answers, in KiB (default 1024: safe
+        /// Most data to spend fetching answers, in KiB (default 1280: fine
         /// on paid mobile data; give more on Wi-Fi). What does not fit comes
         /// at the next sync. / Máximo de datos para traer respuestas, en KiB
-        /// (1024 por defecto; más con wifi). / Máximo de dados para buscar
-        /// respostas, em KiB (1024 por padrão; mais com wi-fi).
+        /// (1280 por defecto; más con wifi). / Máximo de dados para buscar
+        /// respostas, em KiB (1280 por padrão; mais com wi-fi).
         #[arg(long, value_name = "KiB")]
         budget: Option<u64>,
     },
