@@ -338,39 +338,37 @@ fn rejected(
         human.push(format!("{total}{span}:"));
         for (reason, n) in &s.by_reason {
             human.push(format!("  {n:>9}  {}", reason_text(ctx, *reason)));
+            for r in s.examples.iter().filter(|r| r.reason == *reason) {
+                let when = if r.hour == 0 {
+                    String::new()
+                } else {
+                    format!("  {}", hour(r.hour))
+                };
+                let kept = if r.bytes_kept {
+                    ctx.tr("  (guardado)", "  (guardado)", "  (kept)")
+                } else {
+                    String::new()
+                };
+                human.push(format!(
+                    "             {}  {} bytes{when}{kept}",
+                    r.id, r.size
+                ));
+            }
         }
         let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0));
+        let (records, bytes) = (s.records, mib(s.bytes_kept));
+        let (max_records, max_bytes) = (s.limits.max_records, mib(s.limits.max_bytes));
         human.push(ctx.tr(
             &format!(
-                "Se guarda un registro de {} y {} de sus bytes (límites: {} registros, {}); de los demás solo se cuentan.",
-                s.records, mib(s.bytes_kept), s.limits.max_records, mib(s.limits.max_bytes)
+                "Guardados: {records} registros y {bytes} de sobres (límites: {max_records} registros, {max_bytes}); pasados los límites solo se cuentan."
             ),
             &format!(
-                "Guarda-se um registro de {} e {} de seus bytes (limites: {} registros, {}); dos demais só se contam.",
-                s.records, mib(s.bytes_kept), s.limits.max_records, mib(s.limits.max_bytes)
+                "Guardados: {records} registros e {bytes} de envelopes (limites: {max_records} registros, {max_bytes}); passados os limites só se contam."
             ),
             &format!(
-                "A record is kept of {} and {} of their bytes (limits: {} records, {}); the rest are only counted.",
-                s.records, mib(s.bytes_kept), s.limits.max_records, mib(s.limits.max_bytes)
+                "Kept: {records} records and {bytes} of envelopes (limits: {max_records} records, {max_bytes}); past the limits they are only counted."
             ),
         ));
-        if !s.examples.is_empty() {
-            human.push(ctx.tr("Ejemplos:", "Exemplos:", "Examples:"));
-        }
-        for r in &s.examples {
-            let when = if r.hour == 0 {
-                "-".to_string()
-            } else {
-                hour(r.hour)
-            };
-            human.push(format!(
-                "  {}  {}  {} bytes  {when}  {}",
-                r.id,
-                r.reason.code(),
-                r.size,
-                r.detail
-            ));
-        }
         human.push(ctx.tr(
             "Para borrarlos: amparo focal rejected --clear",
             "Para apagá-los: amparo focal rejected --clear",
