@@ -44,6 +44,7 @@ use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::{Payload, Reply};
 use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
 use amparo_protocol::wire::EnvelopeResult;
+use amparo_tests::cli::{Person, focal_point_toml};
 use amparo_tests::link::{LinkConfig, LinkProxy};
 use amparo_tests::{Backend, Relay, backends, focal_point_entry, now};
 
@@ -184,14 +185,7 @@ impl World {
         let mut sent = 0;
         while sent < n {
             let batch: Vec<Envelope> = (sent..n.min(sent + per_batch))
-                .map(|i| {
-                    let mut b = vec![0x5a; len];
-                    b[0] = 1;
-                    b[1] = 1;
-                    b[2..14].copy_from_slice(&mailbox.0);
-                    b[14..22].copy_from_slice(&(i as u64).to_be_bytes());
-                    Envelope::from_bytes(b).unwrap()
-                })
+                .map(|i| junk(mailbox, i, len))
                 .collect();
             sent += batch.len();
             let results = self.client.upload(&batch).await.unwrap();
@@ -223,6 +217,17 @@ impl World {
             .map(|f| f.unwrap().metadata().unwrap().len())
             .sum()
     }
+}
+
+/// The `i`-th junk envelope of `len` bytes for `mailbox`: framed as the
+/// relay checks (version, suite, size class), opening with nobody's keys.
+fn junk(mailbox: MailboxId, i: usize, len: usize) -> Envelope {
+    let mut b = vec![0x5a; len];
+    b[0] = 1;
+    b[1] = 1;
+    b[2..14].copy_from_slice(&mailbox.0);
+    b[14..22].copy_from_slice(&(i as u64).to_be_bytes());
+    Envelope::from_bytes(b).unwrap()
 }
 
 /// Uploads what is still waiting; keeps what the relay could not take now
@@ -523,4 +528,115 @@ async fn a_facilitator_carries_no_more_junk_than_his_cap() {
             back.len()
         );
     }
+}
+
+/// `report sync --budget` through the `amparo` command line: the data limit
+/// is kept, and she is told in her language that the limit was reached and
+/// that envelopes in her answer mailboxes were not for her.
+#[tokio::test]
+async fn the_cli_says_in_plain_words_what_the_budget_and_the_junk_did() {
+    let root = tempfile::tempdir().unwrap();
+    let coordinator = Person::new(root.path(), "coordinator");
+    let key = coordinator.create("coordinator", &[])["coordinator_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let relay = Relay::start(None, &[&format!("--coordinator-key={key}")]);
+    let url = relay.url("");
+    coordinator.json(&["profile", "set", "--relay", &url]);
+    let focal = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
+    let keys = serde_json::json!({
+        "sealing_key": b64::encode(&focal.public().sealing_key),
+        "signing_key": b64::encode(&focal.public().signing_key),
+    });
+    let source = root.path().join("directory.toml");
+    std::fs::write(
+        &source,
+        format!(
+            "{}\n[[relay]]\nname = \"test\"\nreceipt_key = \"{}\"\n",
+            focal_point_toml("pe-ucayali", "Defensoría Ucayali", "PE-UCA", &keys),
+            b64::encode(relay.receipt_key.as_bytes())
+        ),
+    )
+    .unwrap();
+    let signed = root.path().join("directory.amparo");
+    let (source, signed) = (source.to_str().unwrap(), signed.to_str().unwrap());
+    coordinator.json(&["coordinator", "sign", source, "--out", signed]);
+    coordinator.json(&["coordinator", "publish", signed]);
+
+    let survivor = Person::new(root.path(), "survivor");
+    survivor.create(
+        "survivor",
+        &["--relay", &url, &format!("--coordinator-key={key}")],
+    );
+    survivor.json(&["directory", "refresh"]);
+    survivor.json(&[
+        "report",
+        "write",
+        "--text",
+        "me amenazaron",
+        "--region",
+        "PE-UCA",
+    ]);
+    let first = survivor.json(&["report", "sync"]);
+    assert_eq!(first["delivered"], 1, "{first}");
+    let bundle_path = root.path().join("bundle.amparo");
+    survivor.json(&["report", "bundle", bundle_path.to_str().unwrap()]);
+    let mailbox = bundle::decode_all(&std::fs::read(&bundle_path).unwrap())
+        .unwrap()
+        .into_iter()
+        .find_map(|item| match item {
+            BundleItem::Grant(g) => Some(g.mailbox()),
+            _ => None,
+        })
+        .unwrap();
+    // The relay keeps fifteen of these in her reply mailbox.
+    let client = RelayClient::new(&RelayConfig::new(url.clone())).unwrap();
+    let junk: Vec<Envelope> = (0..20)
+        .map(|i| junk(mailbox, i, envelope::MAX_LEN))
+        .collect();
+    client.upload(&junk).await.unwrap();
+
+    // 256 KiB reads three of the largest envelopes a sync.
+    let budget = 256 * 1024;
+    for (lang, limit, not_for_her) in [
+        (
+            "es",
+            "límite de datos",
+            "3 sobres en sus buzones de respuesta no eran para usted",
+        ),
+        (
+            "pt",
+            "limite de dados",
+            "3 envelopes nas suas caixas de resposta não eram para você",
+        ),
+        (
+            "en",
+            "data limit",
+            "3 envelopes in your answer mailboxes were not for you",
+        ),
+    ] {
+        let run = survivor.try_run(&["--lang", lang, "report", "sync", "--budget", "256"]);
+        assert!(run.ok, "{lang}: {}", run.stderr);
+        assert!(run.stderr.contains(limit), "{lang}: {}", run.stderr);
+        assert!(run.stderr.contains(not_for_her), "{lang}: {}", run.stderr);
+        assert!(run.stderr.contains("--budget"), "{lang}: {}", run.stderr);
+    }
+    let json = survivor.json(&["report", "sync", "--budget", "256"]);
+    assert_eq!(json["reply_budget"], budget, "{json}");
+    assert_eq!(
+        (json["discarded"].as_u64(), json["replies_left"].as_bool()),
+        (Some(3), Some(true)),
+        "{json}"
+    );
+    assert!(json["reply_bytes"].as_u64().unwrap() <= budget, "{json}");
+    // The default reads the rest (three were left) and says nothing of a limit.
+    let run = survivor.try_run(&["--lang", "en", "report", "sync"]);
+    assert!(run.ok, "{}", run.stderr);
+    assert!(!run.stderr.contains("data limit"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("3 envelopes in your answer mailboxes"),
+        "{}",
+        run.stderr
+    );
 }
