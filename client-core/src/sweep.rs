@@ -25,7 +25,9 @@
 use std::collections::VecDeque;
 
 use amparo_protocol::envelope::{Envelope, EnvelopeId};
-use amparo_protocol::mailboxes::{FetchAuth, MAX_ACK_IDS, MAX_ENTRIES, MAX_ITEM_LEN, MAX_LIMIT};
+use amparo_protocol::mailboxes::{
+    FetchAuth, MAX_ACK_IDS, MAX_ENTRIES, MAX_ITEM_LEN, MAX_LIMIT, max_answer_len,
+};
 use amparo_protocol::primitives::ed25519::SigningKey;
 use amparo_protocol::{Entropy, UnixTime};
 
@@ -44,34 +46,53 @@ pub const DEFAULT_REPLY_BUDGET: u64 = 1280 * 1024;
 /// handshake on a new connection is not counted.
 pub const HTTP_OVERHEAD: u64 = 512;
 
-/// Worst-case bytes of a round besides its mailboxes and acknowledgements:
-/// the fetch's exchange, its head (30 bytes) and the answer's count (2).
-const ROUND_FIXED: u64 = HTTP_OVERHEAD + 30 + 2;
+/// The fetch's exchange and its head (30 bytes).
+const FETCH_FIXED: u64 = HTTP_OVERHEAD + 30;
+/// One mailbox in the fetch: a grant entry (130 bytes, the larger kind) and
+/// a signature (64).
+const FETCH_ENTRY: u64 = 130 + 64;
 /// One acknowledgement request besides its entries: its head (28 bytes) and
 /// the JSON answer (at most 32).
 const ACK_REQUEST: u64 = HTTP_OVERHEAD + 28 + 32;
-/// Worst-case bytes of one mailbox in a round besides its envelopes: a grant
-/// entry (130 bytes, the larger kind) and a signature (64), its result's
-/// framing (4), and its acknowledgement entry (key, count, signature: 98).
-const ENTRY: u64 = 130 + 64 + 4 + 98;
-/// Worst-case bytes of one envelope: the largest size class with its cursor
-/// and length, and its id in the acknowledgement.
-const ITEM: u64 = MAX_ITEM_LEN as u64 + 16;
+/// One mailbox in an acknowledgement: key, count, signature.
+const ACK_ENTRY: u64 = 32 + 2 + 64;
+/// One envelope id in an acknowledgement.
+const ACK_ID: u64 = 16;
+/// The smallest envelope an answer can hold, with its cursor and length
+/// (the smallest size class: the client's decoder refuses any other).
+const MIN_ITEM: u64 = 12 + 1086;
 
 /// Bytes a round of `mailboxes` mailboxes with `limit` envelopes each can
-/// cost at most.
-const fn round_cost(mailboxes: u64, limit: u64) -> u64 {
-    let items = mailboxes * limit;
+/// cost at most: the fetch, an answer of `limit` envelopes of the largest
+/// size per mailbox — or, if that is more, the most a well-formed answer can
+/// hold under the relay's answer budget (`mailboxes::max_answer_len`, which
+/// the client also reads no further than) — and the acknowledgements of
+/// every envelope in it.
+fn round_cost(mailboxes: u64, limit: u64) -> u64 {
+    let framing = 2 + 4 * mailboxes;
+    let answer = (framing + mailboxes * limit * MAX_ITEM_LEN as u64).min(
+        u64::try_from(max_answer_len(
+            usize::try_from(mailboxes).unwrap_or(usize::MAX),
+        ))
+        .unwrap_or(u64::MAX),
+    );
+    let items = (mailboxes * limit).min(answer.saturating_sub(framing) / MIN_ITEM);
     // Acknowledgements are packed up to MAX_ACK_IDS ids with at most
     // MAX_LIMIT per mailbox, so each request but the last holds more than
     // MAX_ACK_IDS - MAX_LIMIT.
     let ack_requests = items / (MAX_ACK_IDS as u64 - MAX_LIMIT as u64) + 1;
-    ROUND_FIXED + mailboxes * ENTRY + items * ITEM + ack_requests * ACK_REQUEST
+    FETCH_FIXED
+        + mailboxes * (FETCH_ENTRY + ACK_ENTRY)
+        + answer
+        + items * ACK_ID
+        + ack_requests * ACK_REQUEST
 }
 
-/// The smallest budget: one mailbox, one envelope of the largest size. A
-/// smaller budget is raised to it, so every sync can make progress.
-pub const MIN_BUDGET: u64 = round_cost(1, 1);
+/// The smallest budget: one mailbox, one envelope of the largest size
+/// (round_cost(1, 1)). A smaller budget is raised to it, so every sync can
+/// make progress.
+pub const MIN_BUDGET: u64 =
+    FETCH_FIXED + FETCH_ENTRY + ACK_ENTRY + 2 + 4 + MAX_ITEM_LEN as u64 + ACK_ID + ACK_REQUEST;
 
 /// Bytes a sweep may still spend, and what it spent: request and answer
 /// bodies, and [`HTTP_OVERHEAD`] per exchange.
@@ -298,6 +319,17 @@ mod tests {
         assert_eq!(plan(DEFAULT_REPLY_BUDGET, 2), Some((2, 9)));
         // 1 MiB reads fifteen.
         assert_eq!(plan(1024 * 1024, 1), Some((1, 15)));
+        // With enough for the relay's largest answer, one request covers
+        // every mailbox it can (the answer cannot be longer, whatever the
+        // number of mailboxes).
+        let all = round_cost(MAX_ENTRIES as u64, 1);
+        assert_eq!(plan(all, 1000), Some((MAX_ENTRIES, 1)));
+        assert!(all < 6 * 1024 * 1024, "{all}");
+        assert_eq!(
+            plan(all - 1, 1000).map(|(k, _)| k < MAX_ENTRIES),
+            Some(true)
+        );
+        assert_eq!(round_cost(1, 1), MIN_BUDGET);
         // A tiny budget is raised to one envelope's worth.
         assert_eq!(ReadBudget::new(1).limit(), MIN_BUDGET);
         assert_eq!(plan(ReadBudget::new(1).left(), 5), Some((1, 1)));
