@@ -109,6 +109,22 @@ fn open_rate(threads: usize, envelopes: &[Envelope], keys: &RecipientKeys) -> f6
     envelopes.len() as f64 / t.elapsed().as_secs_f64()
 }
 
+/// CPU seconds (user + system, threads that ended included) of process
+/// `pid` ("self" for this one).
+fn cpu_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn dir_size(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
         .unwrap()
@@ -134,85 +150,113 @@ async fn upload_all(client: &RelayClient, envelopes: &[Envelope]) {
     }
 }
 
+/// One round: a fresh relay and profile, the flood, the fetch. Returns
+/// envelopes per second.
+async fn round(n: usize, keys: &RecipientKeys, floor: f64, cores: usize) -> f64 {
+    let mut e = SystemEntropy::new();
+    let relay = Relay::start(None, &[]);
+    let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = Profile::create(dir.path(), "1", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+    let public = profile.create_focal_identity().unwrap();
+
+    // The flood, with one real report after the first third of it.
+    let flood = junk(&public, n, &mut e);
+    let real = seal_report(&public, report(keys), &[], &mut e, now()).unwrap();
+    let t = Instant::now();
+    upload_all(&client, &flood[..n / 3]).await;
+    upload_all(&client, &real.envelopes).await;
+    upload_all(&client, &flood[n / 3..]).await;
+    let up = t.elapsed().as_secs_f64();
+    println!(
+        "  flood: {n} junk envelopes of {} bytes + 1 report uploaded in {up:.2} s ({:.0}/s)",
+        flood[0].as_bytes().len(),
+        n as f64 / up
+    );
+    drop(flood);
+
+    let relay_pid = relay.pid().to_string();
+    let cpu = (cpu_of("self"), cpu_of(&relay_pid));
+    let t = Instant::now();
+    let mut seen_report = None;
+    let fetched = profile
+        .fetch_mailbox(&client, now, &mut |f| {
+            if seen_report.is_none() && f.reports > 0 {
+                // Listed as soon as the progress says so.
+                assert_eq!(profile.cases(&CaseFilter::default()).unwrap().len(), 1);
+                seen_report = Some((t.elapsed(), f.fetched));
+            }
+        })
+        .await
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let (client_cpu, relay_cpu) = (cpu_of("self") - cpu.0, cpu_of(&relay_pid) - cpu.1);
+    let total = fetched.rejected + fetched.new_cases;
+    assert_eq!(fetched.new_cases, 1, "{fetched:?}");
+    assert_eq!(total, n + 1, "{fetched:?}");
+    let rate = total as f64 / secs;
+    println!(
+        "  fetch_mailbox: {total} envelopes in {secs:.2} s: {rate:.0} envelopes/s \
+         = {:.0} % of the floor ({floor:.0} X25519/s on {cores} threads)",
+        100.0 * rate / floor
+    );
+    println!(
+        "  CPU per envelope: focal point {:.1} µs, relay {:.1} µs; {:.2} of {cores} cores busy",
+        client_cpu * 1e6 / total as f64,
+        relay_cpu * 1e6 / total as f64,
+        (client_cpu + relay_cpu) / secs
+    );
+    if let Some((at, done)) = seen_report {
+        println!(
+            "  the report was filed and listed after {:.2} s, {done} envelopes in",
+            at.as_secs_f64()
+        );
+    }
+    println!(
+        "  profile: {:.1} MiB on disk after the fetch",
+        dir_size(dir.path()) as f64 / (1024.0 * 1024.0)
+    );
+    rate
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 fn main() {
-    let n: usize = std::env::args()
+    let mut args = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(30_000);
+        .filter_map(|a| a.parse::<usize>().ok());
+    let n = args.next().unwrap_or(30_000);
+    let rounds = args.next().unwrap_or(3);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let mut e = SystemEntropy::new();
-
-    // The floor: one X25519 per envelope, on every core.
-    let one = dh_rate(1, Duration::from_secs(2));
-    let all = dh_rate(cores, Duration::from_secs(2));
-    println!("floor: X25519 DH {one:.0}/s on 1 thread, {all:.0}/s on {cores} threads");
     let keys = RecipientKeys::generate(&mut e).unwrap();
-    let sample = junk(&keys.public(), 20_000, &mut e);
-    let open1 = open_rate(1, &sample, &keys);
-    let open_all = open_rate(cores, &sample, &keys);
-    println!(
-        "opening junk (no relay, no store): {open1:.0}/s on 1 thread, {open_all:.0}/s on {cores} threads"
-    );
-    drop(sample);
-
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let relay = Relay::start(None, &[]);
-        let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let profile =
-            Profile::create(dir.path(), "1", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
-        let public = profile.create_focal_identity().unwrap();
-
-        // The flood, with one real report after the first third of it.
-        let flood = junk(&public, n, &mut e);
-        let real = seal_report(&public, report(&keys), &[], &mut e, now()).unwrap();
-        let t = Instant::now();
-        upload_all(&client, &flood[..n / 3]).await;
-        upload_all(&client, &real.envelopes).await;
-        upload_all(&client, &flood[n / 3..]).await;
-        let up = t.elapsed().as_secs_f64();
+    let (mut rates, mut shares) = (Vec::new(), Vec::new());
+    for r in 1..=rounds {
+        // The floor, measured just before each round (the machine is
+        // shared): one X25519 per envelope, on every core.
+        let one = dh_rate(1, Duration::from_secs(1));
+        let all = dh_rate(cores, Duration::from_secs(1));
+        let sample = junk(&keys.public(), 10_000, &mut e);
+        let open_all = open_rate(cores, &sample, &keys);
+        drop(sample);
         println!(
-            "flood: {n} junk envelopes of {} bytes + 1 report uploaded in {up:.2} s ({:.0}/s)",
-            flood[0].as_bytes().len(),
-            n as f64 / up
+            "round {r}: floor X25519 {one:.0}/s on 1 thread, {all:.0}/s on {cores}; \
+             opening junk alone (no relay, no store) {open_all:.0}/s on {cores}"
         );
-        drop(flood);
-
-        let t = Instant::now();
-        let mut seen_report = None;
-        let fetched = profile
-            .fetch_mailbox(&client, now, &mut |f| {
-                if seen_report.is_none() && f.reports > 0 {
-                    // Listed as soon as the progress says so.
-                    assert_eq!(profile.cases(&CaseFilter::default()).unwrap().len(), 1);
-                    seen_report = Some((t.elapsed(), f.fetched));
-                }
-            })
-            .await
-            .unwrap();
-        let secs = t.elapsed().as_secs_f64();
-        let total = fetched.rejected + fetched.new_cases;
-        assert_eq!(fetched.new_cases, 1, "{fetched:?}");
-        assert_eq!(total, n + 1, "{fetched:?}");
-        let rate = total as f64 / secs;
-        println!(
-            "fetch_mailbox: {total} envelopes in {secs:.2} s: {rate:.0} envelopes/s \
-             = {:.0} % of the floor ({all:.0} X25519/s on {cores} cores)",
-            100.0 * rate / all
-        );
-        if let Some((at, done)) = seen_report {
-            println!(
-                "the report was filed and listed after {:.2} s, {done} envelopes in",
-                at.as_secs_f64()
-            );
-        }
-        println!(
-            "profile: {:.1} MiB on disk after the fetch",
-            dir_size(dir.path()) as f64 / (1024.0 * 1024.0)
-        );
-    });
+        let rate = runtime.block_on(round(n, &keys, all, cores));
+        rates.push(rate);
+        shares.push(100.0 * rate / all);
+    }
+    println!(
+        "median of {rounds} rounds: {:.0} envelopes/s, {:.0} % of the floor",
+        median(rates),
+        median(shares)
+    );
 }

@@ -270,6 +270,9 @@ pub const PAGE_MAX: u32 = 500;
 /// for with fewer of them, so memory stays bounded whatever the mailbox
 /// holds.
 pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Acknowledgements sent and not yet answered, at most: the next page does
+/// not wait for them.
+const ACKS_IN_FLIGHT: usize = 4;
 /// Fewest envelopes a worker thread is given to open (below this, threads
 /// cost more than they save).
 const OPEN_MIN_PER_THREAD: usize = 16;
@@ -489,9 +492,9 @@ impl Profile {
     /// opened and stored, envelopes are opened on every core, each page is
     /// stored in one transaction (so a report is listed as soon as its page
     /// is stored, however much junk follows), and acknowledgements go
-    /// without waiting (at most one in flight). Memory holds about two pages:
-    /// the one being filed and the one arriving, each of at most
-    /// [`PAGE_MAX`] envelopes or about [`PAGE_BYTES`].
+    /// without waiting (at most four unanswered). Memory holds
+    /// about two pages: the one being filed and the one arriving, each of at
+    /// most [`PAGE_MAX`] envelopes or about [`PAGE_BYTES`].
     pub async fn fetch_mailbox(
         &self,
         relay: &RelayClient,
@@ -509,7 +512,7 @@ impl Profile {
             now(),
             &mut entropy,
         )?));
-        let mut ack: Option<Spawned<Result<u64>>> = None;
+        let mut acks: std::collections::VecDeque<Spawned<Result<u64>>> = Default::default();
         while let Some(page) = next.take() {
             let Page { items, more } = page.join().await?;
             let limit = page_limit(&items);
@@ -533,12 +536,14 @@ impl Profile {
                 reports: summary.new_cases,
                 unreadable: summary.rejected,
             });
-            if let Some(previous) = ack.take() {
-                previous.join().await?;
+            if acks.len() >= ACKS_IN_FLIGHT
+                && let Some(oldest) = acks.pop_front()
+            {
+                oldest.join().await?;
             }
             if !envelopes.is_empty() {
                 let ids: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
-                ack = Some(Spawned::new(relay.ack_request(
+                acks.push_back(Spawned::new(relay.ack_request(
                     &keys,
                     &ids,
                     now(),
@@ -546,8 +551,8 @@ impl Profile {
                 )?));
             }
         }
-        if let Some(last) = ack {
-            last.join().await?;
+        for a in acks {
+            a.join().await?;
         }
         Ok(summary)
     }
