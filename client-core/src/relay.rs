@@ -629,6 +629,37 @@ mod tests {
         relay.await.unwrap();
     }
 
+    #[tokio::test]
+    async fn a_many_mailbox_answer_is_read_no_further_than_its_limit_allows() {
+        // A relay that answers one mailbox and limit 2 with endless bytes:
+        // the phone stops at two of the largest envelopes and their framing,
+        // so a data budget sized from the request holds against a liar.
+        let (url, relay) = lying_relay("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", None).await;
+        let keys =
+            RecipientKeys::generate(&mut amparo_protocol::entropy::SystemEntropy::new()).unwrap();
+        let mut e = amparo_protocol::entropy::SystemEntropy::new();
+        let err = client(&url)
+            .fetch_many_metered(
+                &[(FetchAuth::Key(keys.signing()), 0)],
+                2,
+                UnixTime(1),
+                &mut e,
+            )
+            .await
+            .unwrap_err();
+        let max = mailboxes::max_answer_len_for(1, 2);
+        assert_eq!(max, 2 + 4 + 2 * (12 + envelope::MAX_LEN));
+        assert!(
+            matches!(
+                err,
+                CoreError::Protocol(ProtocolError::TooLarge { what: "mailboxes answer", max: m, .. }) if m == max
+            ),
+            "{err:?}"
+        );
+        let sent = relay.await.unwrap();
+        assert!(sent < 256 * 1024 * 1024, "the client read {sent} bytes");
+    }
+
     #[test]
     fn page_caps_follow_the_limit() {
         assert_eq!(page_cap(1), envelope::MAX_LEN + 12);

@@ -975,6 +975,27 @@ mod tests {
     }
 
     #[test]
+    fn refusals_hold_what_would_be_refused_too_and_say_when_to_come_back() {
+        let (a, b) = (MailboxId([1; 12]), MailboxId([2; 12]));
+        let mut r = Refusals::default();
+        assert!(!r.holds(&a) && r.retry_after_secs().is_none());
+        // A full mailbox holds only itself.
+        r.note(RejectCode::MailboxFull, a);
+        assert!(r.holds(&a) && !r.holds(&b));
+        for _ in 0..50 {
+            let wait = r.retry_after_secs().unwrap();
+            assert!((15 * 60..=15 * 60 + 7 * 60 + 30).contains(&wait), "{wait}");
+        }
+        // A busy relay holds everything; the longest wait wins.
+        r.note(RejectCode::Unavailable, b);
+        assert!(r.holds(&b) && r.holds(&MailboxId([3; 12])));
+        assert!(r.retry_after_secs().unwrap() >= 15 * 60);
+        r.note(RejectCode::RelayFull, b);
+        let wait = r.retry_after_secs().unwrap();
+        assert!((3600..=5400).contains(&wait), "{wait}");
+    }
+
+    #[test]
     fn after_a_referral_the_report_says_where_the_case_went() {
         let mut e = DangerousSeededEntropy::new(b"referred");
         let fp = focal_point("pe-a", RecipientKeys::generate(&mut e).unwrap().public());
