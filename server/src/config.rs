@@ -69,6 +69,51 @@ pub struct Args {
     #[arg(long, env = "AMPARO_MAX_BATCH")]
     pub max_batch: Option<usize>,
 
+    /// Seconds a request body may receive nothing before the relay cuts it
+    /// (408 body_timeout, connection closed); also the grace period before
+    /// body_min_rate applies [default: 20].
+    #[arg(long, env = "AMPARO_BODY_IDLE_TIMEOUT")]
+    pub body_idle_timeout: Option<u64>,
+
+    /// The same while the relay is busy (three quarters of the upload slots
+    /// or of the upload memory in use), so that stalled bodies make room for
+    /// moving ones [default: 2].
+    #[arg(long, env = "AMPARO_BUSY_BODY_IDLE_TIMEOUT")]
+    pub busy_body_idle_timeout: Option<u64>,
+
+    /// Slowest average rate of a request body in bytes per second, once past
+    /// its grace period (body_idle_timeout); slower bodies are cut (408
+    /// body_timeout). 0: no floor [default: 512].
+    #[arg(long, env = "AMPARO_BODY_MIN_RATE")]
+    pub body_min_rate: Option<u64>,
+
+    /// Most request bodies read at once; another waits up to upload_wait for
+    /// a slot, then gets 503 busy with Retry-After [default: 256].
+    #[arg(long, env = "AMPARO_MAX_CONCURRENT_UPLOADS")]
+    pub max_concurrent_uploads: Option<usize>,
+
+    /// Most bytes held by all request bodies being read at once, reserved as
+    /// they arrive; a body that finds no room within upload_wait gets 503
+    /// busy. At least max_body_bytes [default: 67108864, 64 MiB].
+    #[arg(long, env = "AMPARO_MAX_UPLOAD_MEMORY")]
+    pub max_upload_memory: Option<usize>,
+
+    /// Seconds a request waits for an upload slot or for upload memory
+    /// before 503 busy (0 to 60) [default: 2].
+    #[arg(long, env = "AMPARO_UPLOAD_WAIT")]
+    pub upload_wait: Option<u64>,
+
+    /// Most open connections; more wait in the listen backlog until one
+    /// closes [default: 4096].
+    #[arg(long, env = "AMPARO_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Seconds between the log's summaries of malformed HTTP requests and
+    /// cut or refused bodies: at most one line each per interval, never one
+    /// per request [default: 60].
+    #[arg(long, env = "AMPARO_LOG_SUMMARY_INTERVAL")]
+    pub log_summary_interval: Option<u64>,
+
     /// The coordinator's Ed25519 public key (base64url). Only directories it
     /// signed are accepted on PUT /v1/directory; without it, uploads of a
     /// directory are refused.
@@ -180,6 +225,14 @@ struct FileSettings {
     retention_days: Option<u32>,
     max_body_bytes: Option<usize>,
     max_batch: Option<usize>,
+    body_idle_timeout: Option<u64>,
+    busy_body_idle_timeout: Option<u64>,
+    body_min_rate: Option<u64>,
+    max_concurrent_uploads: Option<usize>,
+    max_upload_memory: Option<usize>,
+    upload_wait: Option<u64>,
+    max_connections: Option<usize>,
+    log_summary_interval: Option<u64>,
     coordinator_key: Option<String>,
     log: Option<String>,
     workers: Option<usize>,
@@ -224,6 +277,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Storage limits.
     pub storage: StorageLimits,
+    /// Limits on connections and request bodies.
+    pub server: crate::ServerLimits,
 }
 
 /// Who may read `/metrics`, and where.
@@ -396,6 +451,97 @@ fn storage_limits(
     Ok(limits)
 }
 
+/// Limits on connections and request bodies: flags or variables, then the
+/// file, then the defaults.
+fn server_limits(
+    args: &Args,
+    file: &FileSettings,
+    max_body_bytes: usize,
+) -> Result<crate::ServerLimits, ConfigError> {
+    use std::time::Duration;
+    let d = crate::ServerLimits::default();
+    let secs = |given: Option<u64>, filed: Option<u64>, default: Duration| {
+        given.or(filed).map(Duration::from_secs).unwrap_or(default)
+    };
+    let u = d.uploads;
+    let uploads = crate::uploads::UploadLimits {
+        idle_timeout: secs(
+            args.body_idle_timeout,
+            file.body_idle_timeout,
+            u.idle_timeout,
+        ),
+        busy_idle_timeout: secs(
+            args.busy_body_idle_timeout,
+            file.busy_body_idle_timeout,
+            u.busy_idle_timeout,
+        ),
+        min_rate: args
+            .body_min_rate
+            .or(file.body_min_rate)
+            .unwrap_or(u.min_rate),
+        max_concurrent: args
+            .max_concurrent_uploads
+            .or(file.max_concurrent_uploads)
+            .unwrap_or(u.max_concurrent),
+        max_memory: args
+            .max_upload_memory
+            .or(file.max_upload_memory)
+            .unwrap_or(u.max_memory.max(max_body_bytes)),
+        wait: secs(args.upload_wait, file.upload_wait, u.wait),
+    };
+    let idle = uploads.idle_timeout.as_secs();
+    if !(1..=3600).contains(&idle) {
+        return Err(ConfigError::Invalid(
+            "body_idle_timeout must be between 1 and 3600 seconds".into(),
+        ));
+    }
+    if uploads.busy_idle_timeout.as_secs() == 0 || uploads.busy_idle_timeout.as_secs() > idle {
+        return Err(ConfigError::Invalid(
+            "busy_body_idle_timeout must be at least 1 second and at most body_idle_timeout".into(),
+        ));
+    }
+    if uploads.max_concurrent == 0 {
+        return Err(ConfigError::Invalid(
+            "max_concurrent_uploads must be at least 1".into(),
+        ));
+    }
+    if uploads.max_memory < max_body_bytes || uploads.max_memory > u32::MAX as usize {
+        return Err(ConfigError::Invalid(format!(
+            "max_upload_memory must hold one body of max_body_bytes ({max_body_bytes} bytes or more) and be at most {} bytes",
+            u32::MAX
+        )));
+    }
+    if uploads.wait.as_secs() > 60 {
+        return Err(ConfigError::Invalid(
+            "upload_wait must be at most 60 seconds".into(),
+        ));
+    }
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(d.max_connections);
+    if max_connections == 0 {
+        return Err(ConfigError::Invalid(
+            "max_connections must be at least 1".into(),
+        ));
+    }
+    let log_summary_interval = secs(
+        args.log_summary_interval,
+        file.log_summary_interval,
+        d.log_summary_interval,
+    );
+    if log_summary_interval.is_zero() {
+        return Err(ConfigError::Invalid(
+            "log_summary_interval must be at least 1 second".into(),
+        ));
+    }
+    Ok(crate::ServerLimits {
+        uploads,
+        max_connections,
+        log_summary_interval,
+    })
+}
+
 impl Config {
     /// Resolves flags and environment (already in `args`), then the file, then defaults.
     pub fn resolve(args: Args) -> Result<Config, ConfigError> {
@@ -431,6 +577,7 @@ impl Config {
                     .into(),
             ));
         }
+        let server = server_limits(&args, &file, max_body_bytes)?;
         let max_batch = args
             .max_batch
             .or(file.max_batch)
@@ -511,6 +658,7 @@ impl Config {
             args.public_metrics || file.public_metrics.unwrap_or(false),
         )?;
         Ok(Config {
+            server,
             storage,
             upstream,
             listen,

@@ -22,6 +22,10 @@ pub struct ApiError {
     pub message: String,
     /// A `WWW-Authenticate` challenge to send with a 401.
     pub challenge: Option<&'static str>,
+    /// Seconds to send in `Retry-After` (with a 503).
+    pub retry_after: Option<u64>,
+    /// Close the connection after the answer (a body left unread).
+    pub close: bool,
 }
 
 #[derive(Serialize)]
@@ -38,7 +42,21 @@ impl ApiError {
             code,
             message: message.into(),
             challenge: None,
+            retry_after: None,
+            close: false,
         }
+    }
+
+    /// The same error with `Retry-After: secs`.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The same error, closing the connection after the answer.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 
     /// The same error with a `WWW-Authenticate` challenge.
@@ -65,6 +83,8 @@ impl ApiError {
                 "The request body is larger than this relay accepts ({limit} bytes). Send fewer envelopes per request."
             ),
         )
+        // The rest of the body is not read: close rather than drain it.
+        .closing()
     }
 
     /// 503 for storage failures; the cause goes to the operator's log only.
@@ -111,6 +131,12 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(c) = self.challenge {
             response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, c));
+        }
+        if let Some(secs) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs));
+        }
+        if self.close {
+            response.force_close();
         }
         response.json(Body {
             error: self.code,

@@ -536,7 +536,9 @@ async fn ack_mailbox<S: Store>(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad_input(&e))?;
     if let Some(field) = field {
-        return field.ack(&req, &target(&req), &mailbox, body, &ids).await;
+        return field
+            .ack(&req, &target(&req), &mailbox, body.into_vec(), &ids)
+            .await;
     }
     let acknowledged = state.store.ack(&mailbox.0, &ids).await?;
     Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
@@ -557,7 +559,9 @@ async fn fetch_many<S: Store>(
     remember_request(&state, &checked.replay_id, checked.replay_horizon).await?;
     let limit = u32::from(checked.limit).min(state.limits.max_page);
     if let Some(field) = field {
-        return field.fetch_many(body, &checked.entries, limit).await;
+        return field
+            .fetch_many(body.into_vec(), &checked.entries, limit)
+            .await;
     }
     let mut budget = MANY_ANSWER_BYTES;
     let mut results = Vec::with_capacity(checked.entries.len());
@@ -593,7 +597,7 @@ async fn ack_many<S: Store>(
     let checked = mailboxes::verify_ack(&body, (state.clock)()).map_err(proof_error)?;
     remember_request(&state, &checked.replay_id, checked.replay_horizon).await?;
     if let Some(field) = field {
-        return field.ack_many(body, &checked.entries).await;
+        return field.ack_many(body.into_vec(), &checked.entries).await;
     }
     let mut acknowledged = 0;
     for entry in &checked.entries {

@@ -15,11 +15,13 @@ pub mod config;
 pub mod error;
 pub mod field;
 pub mod http;
+pub mod malformed;
 pub mod metrics;
 pub mod quota;
 pub mod relay_key;
 pub mod shared;
 pub mod store;
+pub mod uploads;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -61,6 +63,35 @@ pub struct RelayOptions {
     pub quotas: Option<Arc<quota::Quotas>>,
 }
 
+/// Limits on connections and on reading request bodies (issue 15.2).
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Time, count and memory limits of request bodies.
+    pub uploads: uploads::UploadLimits,
+    /// Most open connections, shared among the HTTP workers; more wait in
+    /// the listen backlog until one closes.
+    pub max_connections: usize,
+    /// How often the log sums up malformed requests and cut bodies (at
+    /// most one line each per interval).
+    pub log_summary_interval: Duration,
+}
+
+/// Default interval of the log's summary of malformed requests.
+pub const DEFAULT_LOG_SUMMARY_SECS: u64 = 60;
+
+/// Default most open connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            uploads: uploads::UploadLimits::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            log_summary_interval: Duration::from_secs(DEFAULT_LOG_SUMMARY_SECS),
+        }
+    }
+}
+
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -93,8 +124,39 @@ pub fn serve_with<S: Store>(
     listener: TcpListener,
     field: Option<Arc<field::Field>>,
 ) -> std::io::Result<Server> {
+    serve_limited(
+        store,
+        receipt_key,
+        options,
+        ServerLimits::default(),
+        clock,
+        listener,
+        field,
+    )
+}
+
+/// [`serve_with`], with the limits on reading request bodies and on
+/// connections ([`uploads`]).
+pub fn serve_limited<S: Store>(
+    store: S,
+    receipt_key: SigningKey,
+    options: RelayOptions,
+    server_limits: ServerLimits,
+    clock: Clock,
+    listener: TcpListener,
+    field: Option<Arc<field::Field>>,
+) -> std::io::Result<Server> {
+    let uploads = Arc::new(uploads::Uploads::new(server_limits.uploads));
     let field = field.map(web::Data::from);
     let metrics = Arc::new(Metrics::default());
+    metrics.attach_uploads(uploads.clone());
+    malformed::spawn_summary(
+        server_limits
+            .log_summary_interval
+            .max(Duration::from_secs(1)),
+        uploads.clone(),
+    );
+    let uploads = web::Data::from(uploads);
     let gate = MetricsGate {
         access: options.metrics,
         listener: options
@@ -125,7 +187,7 @@ pub fn serve_with<S: Store>(
     let mut server = HttpServer::new(move || {
         let metrics = metrics.clone();
         let gate = gate.clone();
-        let mut app = App::new().app_data(state.clone());
+        let mut app = App::new().app_data(state.clone()).app_data(uploads.clone());
         if let Some(f) = &field {
             app = app.app_data(f.clone());
         }
@@ -134,8 +196,11 @@ pub fn serve_with<S: Store>(
             // whichever handler (or storage failure) refused it. The metrics
             // listener, if there is one, answers nothing but /metrics (the
             // address compared is this relay's own listener, never a peer's).
-            .wrap_fn(move |req, srv| {
+            .wrap_fn(move |mut req, srv| {
                 let metrics = metrics.clone();
+                // The body outlives its handler until the answer is sent,
+                // so that one left unread closes the connection.
+                let held = uploads::hold_body(&mut req);
                 let fut = if gate.blocks(req.app_config().local_addr(), req.path()) {
                     futures_util::future::Either::Left(std::future::ready(Ok(
                         req.error_response(error::ApiError::not_found())
@@ -152,7 +217,7 @@ pub fn serve_with<S: Store>(
                     {
                         metrics.request_error(e.code);
                     }
-                    Ok(res)
+                    Ok(res.map_body(|_, body| uploads::Holding::new(body, held)))
                 }
             })
             .configure(http::configure::<S>)
@@ -161,9 +226,14 @@ pub fn serve_with<S: Store>(
     if let Some(l) = options.metrics_listener {
         server = server.listen(l)?;
     }
-    if let Some(w) = options.workers {
-        server = server.workers(w.max(1));
-    }
+    let workers = options
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    // actix counts connections per worker.
+    server = server
+        .workers(workers)
+        .max_connections(server_limits.max_connections.div_ceil(workers).max(1));
     Ok(server.run())
 }
 
@@ -251,7 +321,7 @@ async fn run_with<S: Store>(
         Some(u) if field.is_some() => format!(", forwarding to {}", u.url),
         _ => String::new(),
     };
-    let server = serve_with(
+    let server = serve_limited(
         store,
         SigningKey::from_seed(&receipt_key.dangerously_export_seed())
             .map_err(|e| std::io::Error::other(e.to_string()))?,
@@ -267,6 +337,7 @@ async fn run_with<S: Store>(
             metrics_listener,
             quotas: Some(quotas),
         },
+        config.server,
         clock,
         listener,
         field,

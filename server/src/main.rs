@@ -5,10 +5,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 use amparo_protocol::b64;
 use amparo_relay::config::{self, Args, Command, Config};
-use amparo_relay::relay_key;
+use amparo_relay::{malformed, relay_key};
 
 /// `amparo-relay key`: prints the receipt public key of the data directory
 /// on stdout (and nothing else there, for scripts), without starting the
@@ -74,13 +77,19 @@ async fn main() -> ExitCode {
     };
     // No timestamps (the relay keeps no exact times, not even in its logs),
     // no peer addresses (nothing records them), no ANSI when not a terminal.
+    // Requests that are not valid HTTP are counted, not written one line
+    // each (amparo_relay::malformed): the log's layer leaves them out, and a
+    // layer of their own counts them at any log level.
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .without_time()
         .with_target(false)
         .with_ansi(false)
         .with_writer(std::io::stderr)
+        .with_filter(filter.and(malformed::Quiet));
+    tracing_subscriber::registry()
+        .with(log)
+        .with(malformed::Counter.with_filter(filter_fn(malformed::concerns)))
         .init();
     match amparo_relay::run(config).await {
         Ok(()) => ExitCode::SUCCESS,

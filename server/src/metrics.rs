@@ -156,6 +156,8 @@ pub struct Metrics {
     accepted_bytes: AtomicU64,
     rejected: [AtomicU64; REJECT_CODES.len()],
     request_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// The request-body gate, whose counts are rendered too.
+    uploads: std::sync::OnceLock<Arc<crate::uploads::Uploads>>,
 }
 
 impl Metrics {
@@ -178,6 +180,11 @@ impl Metrics {
         {
             c.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Renders the counts of `uploads` (request bodies) with the others.
+    pub fn attach_uploads(&self, uploads: Arc<crate::uploads::Uploads>) {
+        let _ = self.uploads.set(uploads);
     }
 
     /// A whole request was refused with `code`.
@@ -245,6 +252,10 @@ impl Metrics {
                 let _ = writeln!(out, "amparo_requests_rejected_total{{code=\"{code}\"}} {n}");
             }
         }
+        if let Some(u) = self.uploads.get() {
+            u.render(&mut out);
+        }
+        crate::malformed::render(&mut out);
         if let Some(c) = counts {
             let _ = writeln!(
                 out,

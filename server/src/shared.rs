@@ -7,15 +7,15 @@
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 use amparo_protocol::UnixTime;
 use amparo_protocol::mailboxes::{self, FetchResult};
-use futures_util::StreamExt;
 
 use crate::error::ApiError;
 use crate::store::StoredEnvelope;
+pub use crate::uploads::Body;
+use crate::uploads::{UploadLimits, Uploads};
 
 /// Reads the time (injectable for tests).
 pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
@@ -55,36 +55,31 @@ pub const MAX_RECEIPT_IDS: usize = 1000;
 pub const MANY_ANSWER_BYTES: usize = mailboxes::ANSWER_BUDGET;
 
 /// Reads a body up to `limit` bytes: refuses at once when Content-Length says
-/// it is larger, and stops reading as soon as it grows past the limit.
+/// it is larger, and stops reading as soon as it grows past the limit. The
+/// read goes through the relay's [`Uploads`] gate (time, count and memory
+/// limits; see [`crate::uploads`]), or one with the default limits when the
+/// app has none.
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
-) -> Result<Vec<u8>, ApiError> {
-    if let Some(len) = req
+) -> Result<Body, ApiError> {
+    let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
         return Err(ApiError::too_large(limit));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "incomplete_body",
-                "The request body could not be read completely.",
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(limit));
+    match req.app_data::<web::Data<Uploads>>() {
+        Some(gate) => gate.read(&mut payload, limit, declared).await,
+        None => {
+            Uploads::new(UploadLimits::default())
+                .read(&mut payload, limit, declared)
+                .await
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(body)
 }
 
 /// One mailbox's result in a many-mailbox answer, within what is left of
