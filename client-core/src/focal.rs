@@ -502,6 +502,7 @@ impl Profile {
         progress: &mut dyn FnMut(FetchProgress),
     ) -> Result<FetchSummary> {
         let keys = Arc::new(self.focal_keys()?);
+        self.prepare_rejected()?;
         let mut entropy = SystemEntropy::new();
         let mut summary = FetchSummary::default();
         let mut fetched = 0;
@@ -562,6 +563,7 @@ impl Profile {
     /// every core.
     pub fn file_envelopes(&self, envelopes: &[Envelope]) -> Result<FetchSummary> {
         let keys = self.focal_keys()?;
+        self.prepare_rejected()?;
         let mut summary = FetchSummary::default();
         let hour = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -391,6 +391,7 @@ impl Profile {
         };
         let limits = self.rejected_limits()?;
         let ids = self.item_ids(ItemKind::Rejected, Some(0))?;
+        let mut deleted = false;
         for batch in ids.chunks(BATCH) {
             self.in_transaction(|| {
                 for id in batch {
@@ -419,6 +420,7 @@ impl Profile {
                         }
                     } else {
                         self.delete_item(ItemKind::Rejected, id)?;
+                        deleted = true;
                     }
                 }
                 self.save_tally(&tally)
@@ -426,13 +428,23 @@ impl Profile {
         }
         tally.migrated = true;
         self.save_tally(&tally)?;
+        if deleted {
+            self.reclaim_space()?;
+        }
         Ok(tally)
     }
 
-    /// Starts keeping rejected envelopes for a filing run at `hour`.
+    /// Brings items of the old form into the new one if that is not done
+    /// yet: call before filing, outside any transaction (it runs its own).
+    pub(crate) fn prepare_rejected(&self) -> Result<()> {
+        self.current_tally().map(|_| ())
+    }
+
+    /// Starts keeping rejected envelopes for a filing run at `hour` (inside
+    /// the run's transaction; [`Profile::prepare_rejected`] ran before).
     pub(crate) fn rejected_keeper(&self, hour: u32) -> Result<Keeper> {
         Ok(Keeper {
-            tally: self.current_tally()?,
+            tally: self.load_tally()?.unwrap_or_default(),
             limits: self.rejected_limits()?,
             hour,
             dirty: false,
@@ -560,12 +572,23 @@ impl Profile {
     /// and counts (the limits stay). Returns how many were counted. Space
     /// the profile no longer needs is given back to the phone.
     pub fn clear_rejected(&self) -> Result<u64> {
+        let ids = self.item_ids(ItemKind::Rejected, None)?;
         let before = match self.load_tally()? {
             Some(t) if t.migrated => t.total(),
-            // Items of the old form not yet counted: count them as they go.
-            _ => self.current_tally()?.total(),
+            // Items of the old form are not counted in the tally yet: each is
+            // one envelope (no need to read the JSON of a buried profile).
+            t => {
+                let mut old = 0;
+                for id in &ids {
+                    if let Some((0, value)) = self.get_item(ItemKind::Rejected, id)?
+                        && value.first() == Some(&b'{')
+                    {
+                        old += 1;
+                    }
+                }
+                t.map_or(0, |t| t.total()) + old
+            }
         };
-        let ids = self.item_ids(ItemKind::Rejected, None)?;
         for batch in ids.chunks(BATCH) {
             self.in_transaction(|| {
                 for id in batch {
@@ -770,16 +793,13 @@ mod tests {
         assert!(p.rejected().unwrap().is_empty());
     }
 
-    #[test]
-    fn items_kept_by_older_versions_still_read_and_are_brought_within_limits() {
-        let (_dir, p, public) = focal_profile();
-        let mut e = DangerousSeededEntropy::new(b"old");
-        let old = junk(&public, 15, &mut e);
+    /// Stores `envelopes` as versions before the limits did: JSON with the
+    /// bytes as an array of numbers, one item per envelope, no tally; the
+    /// last one as a status update, the others as junk.
+    fn write_old(p: &Profile, envelopes: &[Envelope]) {
         let open_failed = ProtocolError::OpenFailed.to_string();
-        // As versions before the limits stored them: JSON with the bytes as
-        // an array of numbers, one item per envelope, no tally.
-        for (i, env) in old.iter().enumerate() {
-            let reason = if i == 14 {
+        for (i, env) in envelopes.iter().enumerate() {
+            let reason = if i + 1 == envelopes.len() {
                 "a status update sent to a focal point"
             } else {
                 open_failed.as_str()
@@ -792,6 +812,46 @@ mod tests {
             p.put_item(ItemKind::Rejected, &env.id().0, 0, &json)
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn a_fetch_right_after_the_upgrade_counts_the_old_items_too() {
+        let (_dir, p, public) = focal_profile();
+        let mut e = DangerousSeededEntropy::new(b"old first");
+        write_old(&p, &junk(&public, 15, &mut e));
+        p.set_rejected_limits(RejectedLimits {
+            max_records: 10,
+            max_bytes: 1 << 20,
+        })
+        .unwrap();
+        // Filing runs in a transaction: the old items are brought in first.
+        assert_eq!(
+            p.file_envelopes(&junk(&public, 2, &mut e))
+                .unwrap()
+                .rejected,
+            2
+        );
+        let s = p.rejected_summary(0).unwrap();
+        assert_eq!(s.total, 17);
+        assert_eq!(count_of(&s, RejectReason::DoesNotOpen), 16);
+        assert_eq!(count_of(&s, RejectReason::NotForFocalPoint), 1);
+        assert_eq!(s.records, 10);
+        assert_eq!(p.rejected().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn items_kept_by_older_versions_still_read_and_are_brought_within_limits() {
+        let (_dir, p, public) = focal_profile();
+        let mut e = DangerousSeededEntropy::new(b"old");
+        let old = junk(&public, 15, &mut e);
+        let open_failed = ProtocolError::OpenFailed.to_string();
+        write_old(&p, &old);
+        let size = old[0].as_bytes().len() as u64;
+        p.set_rejected_limits(RejectedLimits {
+            max_records: 10,
+            max_bytes: 4 * size,
+        })
+        .unwrap();
         // Read as they are.
         let listed = p.rejected().unwrap();
         assert_eq!(listed.len(), 15);
@@ -804,12 +864,6 @@ mod tests {
         );
         // The first summary brings them into the new form within the limits:
         // every one counted, ten records kept, four with their bytes.
-        let size = old[0].as_bytes().len() as u64;
-        p.set_rejected_limits(RejectedLimits {
-            max_records: 10,
-            max_bytes: 4 * size,
-        })
-        .unwrap();
         let s = p.rejected_summary(1).unwrap();
         assert_eq!(s.total, 15);
         assert_eq!(count_of(&s, RejectReason::DoesNotOpen), 14);
@@ -827,6 +881,35 @@ mod tests {
         p.file_envelopes(&junk(&public, 2, &mut e)).unwrap();
         let s = p.rejected_summary(0).unwrap();
         assert_eq!((s.total, s.records), (17, 10));
+    }
+
+    #[test]
+    fn clearing_a_profile_buried_before_the_limits_gives_the_space_back() {
+        let (dir, p, public) = focal_profile();
+        let mut e = DangerousSeededEntropy::new(b"buried");
+        // About 2.5 MiB of old items (each 1 KiB envelope took ~3.7 KiB;
+        // unit tests reclaim space past 1 MiB free, phones past 8 MiB).
+        let old = junk(&public, 700, &mut e);
+        p.in_transaction(|| {
+            for env in &old {
+                let numbers: Vec<String> = env.as_bytes().iter().map(u8::to_string).collect();
+                let json = format!("{{\"reason\":\"x\",\"envelope\":[{}]}}", numbers.join(","));
+                p.put_item(ItemKind::Rejected, &env.id().0, 0, json.as_bytes())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let db = dir.path().join(crate::store::DB_FILE);
+        let size = || std::fs::metadata(&db).map_or(0, |m| m.len());
+        drop(p);
+        assert!(size() > 2 << 20, "{}", size());
+        let p = Profile::open(dir.path(), "1").unwrap();
+        assert_eq!(p.clear_rejected().unwrap(), 700);
+        drop(p);
+        assert!(size() < 256 << 10, "{}", size());
+        let p = Profile::open(dir.path(), "1").unwrap();
+        assert!(p.focal_public().is_ok());
+        assert_eq!(p.rejected_summary(1).unwrap(), RejectedSummary::default());
     }
 
     #[test]

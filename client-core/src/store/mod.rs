@@ -67,6 +67,13 @@ pub enum ItemKind {
     Grant = 13,
 }
 
+/// Free bytes in the database file past which [`Profile::reclaim_space`]
+/// rewrites it (lower in unit tests, which cannot afford to fill 8 MiB).
+#[cfg(not(test))]
+const RECLAIM_OVER: i64 = 8 << 20;
+#[cfg(test)]
+const RECLAIM_OVER: i64 = 1 << 20;
+
 /// An open profile.
 pub struct Profile {
     conn: Mutex<Connection>,
@@ -522,15 +529,15 @@ impl Profile {
     }
 
     /// Gives the space of deleted items back to the file system when much of
-    /// the file is free: more than 16 MiB, and more than the items still
-    /// there. `VACUUM` rewrites the file from the live items (sealed as they
+    /// the file is free: more than [`RECLAIM_OVER`] bytes, and more than the
+    /// items still there. `VACUUM` rewrites the file from the live items (sealed as they
     /// are), building its copy in a temporary file rather than in memory.
     pub(crate) fn reclaim_space(&self) -> Result<()> {
         let conn = self.conn()?;
         let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
         let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        if free.saturating_mul(page_size) > 16 << 20 && free * 2 > pages {
+        if free.saturating_mul(page_size) > RECLAIM_OVER && free * 2 > pages {
             conn.pragma_update(None, "temp_store", "FILE")?;
             let done = conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
             conn.pragma_update(None, "temp_store", "MEMORY")?;
