@@ -240,7 +240,14 @@ fn start_relay<S: Store>(store: S) -> String {
             workers: None,
             metrics: Default::default(),
             metrics_listener: None,
-            quotas: None,
+            // No cap is reached (the usage is still read and written in
+            // every group commit, so its cost is measured): a run stores
+            // more than one mailbox's default cap.
+            quotas: Some(Arc::new(amparo_relay::quota::Quotas::new(
+                amparo_relay::quota::StorageLimits::UNLIMITED,
+                None,
+                None,
+            ))),
         },
         system_clock(),
         listener,

@@ -305,6 +305,25 @@ async fn read_relay_usage(conn: &mut SqliteConnection) -> Result<Usage, StoreErr
     })
 }
 
+/// `items` as a JSON array of lowercase hex strings (a list bound as one
+/// parameter).
+fn hex_list<'a>(items: impl Iterator<Item = &'a [u8]>) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for b in item {
+            let _ = write!(out, "{b:02x}");
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
 /// Adds `rows` (per mailbox) and `total` to the usage on record.
 async fn add_usage(
     conn: &mut SqliteConnection,
@@ -314,28 +333,27 @@ async fn add_usage(
     if total.envelopes == 0 {
         return Ok(());
     }
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q =
-            QueryBuilder::<Sqlite>::new("INSERT INTO mailbox_usage (mailbox, envelopes, bytes) ");
-        let mut bad = None;
-        q.push_values(chunk, |mut b, (m, u)| {
-            let (n, len) = match (to_i64(u.envelopes, "usage"), to_i64(u.bytes, "usage")) {
-                (Ok(n), Ok(len)) => (n, len),
-                (Err(e), _) | (_, Err(e)) => {
-                    bad = Some(e);
-                    (0, 0)
-                }
-            };
-            b.push_bind(&m[..]).push_bind(n).push_bind(len);
-        });
-        if let Some(e) = bad {
-            return Err(e);
+    use std::fmt::Write;
+    let mut list = String::from("[");
+    for (i, (m, u)) in rows.iter().enumerate() {
+        if i > 0 {
+            list.push(',');
         }
-        q.push(
-            " ON CONFLICT (mailbox) DO UPDATE SET envelopes = envelopes + excluded.envelopes, bytes = bytes + excluded.bytes",
-        );
-        q.build().execute(&mut *conn).await?;
+        list.push_str("[\"");
+        for b in m {
+            let _ = write!(list, "{b:02x}");
+        }
+        let _ = write!(list, "\",{},{}]", u.envelopes, u.bytes);
     }
+    list.push(']');
+    sqlx::query(
+        "INSERT INTO mailbox_usage (mailbox, envelopes, bytes)
+         SELECT unhex(value ->> 0), value ->> 1, value ->> 2 FROM json_each(?) WHERE true
+         ON CONFLICT (mailbox) DO UPDATE SET envelopes = envelopes + excluded.envelopes, bytes = bytes + excluded.bytes",
+    )
+    .bind(list)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO relay_usage (singleton, envelopes, bytes) VALUES (1, ?, ?)
          ON CONFLICT (singleton) DO UPDATE SET envelopes = envelopes + excluded.envelopes, bytes = bytes + excluded.bytes",
@@ -496,19 +514,55 @@ impl Store for SqliteStore {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         // Copies of envelopes already held get the arrival hour on record,
         // whatever the caps: they cost nothing.
+        // One statement reads what the caps need: which ids are held, the
+        // usage of the group's mailboxes (held or not: a few rows more
+        // costs less than a round trip more) and of the relay.
+        let mut mailboxes: Vec<[u8; 12]> = order.iter().map(|e| e.mailbox).collect();
+        mailboxes.sort_unstable();
+        mailboxes.dedup();
+        // The lists travel as one JSON array each, so the statement's text
+        // is the same for every group and stays prepared.
         let mut on_record: HashMap<[u8; 16], u32> = HashMap::new();
-        for ids in order.chunks(ROWS_PER_STATEMENT) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("SELECT id, arrival_hour FROM envelopes WHERE id IN (");
-            let mut list = q.separated(", ");
-            for e in ids {
-                list.push_bind(&e.id[..]);
-            }
-            q.push(")");
-            for row in q.build().fetch_all(&mut *tx).await? {
-                let id: Vec<u8> = row.try_get(0)?;
-                if let Ok(id) = <[u8; 16]>::try_from(id) {
-                    on_record.insert(id, hour_from_db(row.try_get(1)?));
+        let mut usage: HashMap<[u8; 12], Usage> = HashMap::new();
+        let mut global = Usage::default();
+        let rows = sqlx::query(
+            "SELECT 2, x'', envelopes, bytes FROM relay_usage WHERE singleton = 1
+             UNION ALL SELECT 0, id, arrival_hour, 0 FROM envelopes
+               WHERE id IN (SELECT unhex(value) FROM json_each(?1))
+             UNION ALL SELECT 1, mailbox, envelopes, bytes FROM mailbox_usage
+               WHERE mailbox IN (SELECT unhex(value) FROM json_each(?2))",
+        )
+        .bind(hex_list(order.iter().map(|e| &e.id[..])))
+        .bind(hex_list(mailboxes.iter().map(|m| &m[..])))
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let kind: i64 = row.try_get(0)?;
+            let key: Vec<u8> = row.try_get(1)?;
+            let a: i64 = row.try_get(2)?;
+            let b: i64 = row.try_get(3)?;
+            match kind {
+                0 => {
+                    if let Ok(id) = <[u8; 16]>::try_from(key) {
+                        on_record.insert(id, hour_from_db(a));
+                    }
+                }
+                1 => {
+                    if let Ok(m) = <[u8; 12]>::try_from(key) {
+                        usage.insert(
+                            m,
+                            Usage {
+                                envelopes: to_u64(a),
+                                bytes: to_u64(b),
+                            },
+                        );
+                    }
+                }
+                _ => {
+                    global = Usage {
+                        envelopes: to_u64(a),
+                        bytes: to_u64(b),
+                    }
                 }
             }
         }
@@ -516,11 +570,6 @@ impl Store for SqliteStore {
             .into_iter()
             .filter(|e| !on_record.contains_key(&e.id))
             .collect();
-        let mut mailboxes: Vec<[u8; 12]> = new.iter().map(|e| e.mailbox).collect();
-        mailboxes.sort_unstable();
-        mailboxes.dedup();
-        let usage = read_usage(&mut tx, &mailboxes).await?;
-        let global = read_relay_usage(&mut tx).await?;
         let mut ledger = Ledger::new(quota, global, usage);
         let mut full: HashMap<[u8; 16], Full> = HashMap::new();
         let mut admitted = Vec::with_capacity(new.len());
