@@ -39,7 +39,7 @@ async fn a_report_refused_by_a_full_mailbox_is_delivered_after_the_focal_point_s
         let fast = KdfParams::DANGEROUSLY_FAST_FOR_TESTS;
         let focal = Profile::create(&dir.path().join("focal"), "1234", fast).unwrap();
         let focal_keys = focal.create_focal_identity().unwrap();
-        let fp = focal_point_entry("pe-uca-defensoria", focal_keys.clone());
+        let fp = focal_point_entry("pe-uca-defensoria", focal_keys);
         let survivor = Profile::create(&dir.path().join("survivor"), "5678", fast).unwrap();
 
         // Someone who found the relay's address fills her mailbox with junk.
