@@ -17,7 +17,7 @@ use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::primitives::sha256_prefix;
 use serde::{Deserialize, Serialize};
 
-use crate::inbox::{Incoming, Reassembly, open_with_header};
+use crate::inbox::{Incoming, Reassembly, open_accepting};
 use crate::relay::{Page, RelayClient};
 use crate::store::{ItemKind, Profile};
 use crate::survivor::{SyncProgress, SyncSummary, decode, encode};
@@ -290,6 +290,13 @@ fn page_limit(items: &[(u64, Envelope)]) -> u32 {
 /// What opening one envelope gave.
 type Opening = Result<(InnerHeader, Incoming)>;
 
+/// Opens an envelope as a focal point: only the purposes senders seal to a
+/// focal point are tried (a status update, which only survivors receive,
+/// does not open here).
+fn open_for_focal_point(envelope: &Envelope, keys: &RecipientKeys) -> Opening {
+    open_accepting(envelope, keys, &Purpose::FOR_FOCAL_POINT)
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -307,7 +314,7 @@ fn open_in_scope(keys: &RecipientKeys, envelopes: &[Envelope]) -> Vec<Opening> {
     if threads == 1 {
         return envelopes
             .iter()
-            .map(|e| open_with_header(e, keys))
+            .map(|e| open_for_focal_point(e, keys))
             .collect();
     }
     std::thread::scope(|s| {
@@ -315,7 +322,7 @@ fn open_in_scope(keys: &RecipientKeys, envelopes: &[Envelope]) -> Vec<Opening> {
             .chunks(per)
             .map(|part| {
                 let open = move || -> Vec<Opening> {
-                    part.iter().map(|e| open_with_header(e, keys)).collect()
+                    part.iter().map(|e| open_for_focal_point(e, keys)).collect()
                 };
                 match std::thread::Builder::new().spawn_scoped(s, open) {
                     Ok(handle) => Err(handle),
@@ -360,7 +367,7 @@ async fn open_on_all_cores(
             all.get(range)
                 .unwrap_or_default()
                 .iter()
-                .map(|e| open_with_header(e, &k))
+                .map(|e| open_for_focal_point(e, &k))
                 .collect()
         };
         let part = open.clone();

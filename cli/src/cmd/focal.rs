@@ -561,19 +561,26 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
     if let Some(w) = &warning {
         ctx.note(w);
     }
+    // Where to look when junk arrived (only counts and a few examples are
+    // kept of it).
+    let see_rejected = if fetched.rejected > 0 {
+        " (amparo focal rejected)"
+    } else {
+        ""
+    };
     ctx.emit(
         ctx.tr(
             &format!(
-                "Enviados: {}. Casos nuevos: {}. Mensajes: {}. Piezas de adjuntos: {}. Repetidos: {}. Rechazados: {}.",
-                sent.delivered, fetched.new_cases, fetched.messages, fetched.chunks, fetched.duplicates, fetched.rejected
+                "Enviados: {}. Casos nuevos: {}. Mensajes: {}. Piezas de adjuntos: {}. Repetidos: {}. Ilegibles: {}{}.",
+                sent.delivered, fetched.new_cases, fetched.messages, fetched.chunks, fetched.duplicates, fetched.rejected, see_rejected
             ),
             &format!(
-                "Enviados: {}. Casos novos: {}. Mensagens: {}. Partes de anexos: {}. Repetidos: {}. Rejeitados: {}.",
-                sent.delivered, fetched.new_cases, fetched.messages, fetched.chunks, fetched.duplicates, fetched.rejected
+                "Enviados: {}. Casos novos: {}. Mensagens: {}. Partes de anexos: {}. Repetidos: {}. Ilegíveis: {}{}.",
+                sent.delivered, fetched.new_cases, fetched.messages, fetched.chunks, fetched.duplicates, fetched.rejected, see_rejected
             ),
             &format!(
-                "Sent: {}. New cases: {}. Messages: {}. Attachment pieces: {}. Repeats: {}. Rejected: {}.",
-                sent.delivered, fetched.new_cases, fetched.messages, fetched.chunks, fetched.duplicates, fetched.rejected
+                "Sent: {}. New cases: {}. Messages: {}. Attachment pieces: {}. Repeats: {}. Unreadable: {}{}.",
+                sent.delivered, fetched.new_cases, fetched.messages, fetched.chunks, fetched.duplicates, fetched.rejected, see_rejected
             ),
         ),
         json!({

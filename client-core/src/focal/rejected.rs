@@ -40,7 +40,9 @@ pub enum RejectReason {
     Malformed,
     /// A follow-up for a case this focal point does not hold.
     UnknownCase,
-    /// A kind of message only survivors receive (a status update).
+    /// A kind of message only survivors receive (a status update). A focal
+    /// point no longer tries to open those (they count as
+    /// [`RejectReason::DoesNotOpen`]); profiles from before may hold some.
     NotForFocalPoint,
     /// None of the above (kept from an older profile).
     Other,
@@ -669,8 +671,9 @@ mod tests {
             max_bytes: 3 * size + size / 2,
         })
         .unwrap();
-        // Other reasons: her follow-up on a case not held, a status update,
-        // and a report whose content does not parse.
+        // Other reasons: her follow-up on a case not held, a report whose
+        // content does not parse, and a status update (which a focal point
+        // does not even try to open).
         let follow_up = Reply {
             v: 1,
             report_id: [9; 16],
@@ -702,11 +705,11 @@ mod tests {
 
         let s = p.rejected_summary(2).unwrap();
         assert_eq!(s.total, 63);
-        assert_eq!(count_of(&s, RejectReason::DoesNotOpen), 60);
+        assert_eq!(count_of(&s, RejectReason::DoesNotOpen), 61);
         assert_eq!(count_of(&s, RejectReason::UnknownCase), 1);
-        assert_eq!(count_of(&s, RejectReason::NotForFocalPoint), 1);
         assert_eq!(count_of(&s, RejectReason::Malformed), 1);
-        assert_eq!(s.by_reason[0], (RejectReason::DoesNotOpen, 60));
+        assert_eq!(s.by_reason.len(), 3);
+        assert_eq!(s.by_reason[0], (RejectReason::DoesNotOpen, 61));
         assert_eq!(s.records, 10);
         assert_eq!(s.bytes_kept, 3 * size);
         assert_eq!(s.first_hour, s.last_hour);
