@@ -6,10 +6,11 @@
 //! minute of waiting for almost no bytes. DESIGN.md asks for a sync of N
 //! reports in O(1) round trips; these two requests give it:
 //!
-//! - `POST /v1/mailboxes/fetch` ([`FetchRequest`]): one page of each of up to
-//!   [`MAX_ENTRIES`] mailboxes, each entry authorised by the mailbox's own
-//!   key (a signature) or by a survivor's [`FetchGrant`] (a facilitator
-//!   fetching sealed replies she may not open);
+//! - `POST /v1/mailboxes/fetch` ([`sign_fetch`], [`sign_fetch_within`]):
+//!   one page of each of up to [`MAX_ENTRIES`] mailboxes, each entry
+//!   authorised by the mailbox's own key (a signature) or by a survivor's
+//!   [`FetchGrant`] (a facilitator fetching sealed replies she may not
+//!   open), in an answer of at most a number of bytes the request names;
 //! - `POST /v1/mailboxes/ack` ([`AckRequest`]): acknowledges envelopes of
 //!   many mailboxes, each entry signed by its mailbox's key.
 //!
@@ -26,15 +27,25 @@
 //! ```text
 //! request      = 0x01 || op (1) || timestamp (8) || nonce (16) || body || signature (64){keys}
 //! fetch body   = limit (2) || count (2) || fetch entry{count}      op = 0x01
+//!              | max_bytes (4) || limit (2) || count (2) || fetch entry{count}
+//!                                                                  op = 0x03
 //! fetch entry  = 0x01 || key (32) || after (8)                     signed by key
 //!              | 0x02 || grant (121) || after (8)                  no signature
 //! ack body     = count (2) || (key (32) || n (2) || id (16){n}){count}   op = 0x02
 //! signature_i  = Ed25519 over "amparo-mailboxes-v1" || 0x00 || SHA-256(request up to the signatures)
 //!                by the i-th key entry, in order
-//! fetch answer = count (2) || result{count}, in the order of the entries
+//! fetch answer = count (2) || result{count}, in the order of the entries;
+//!                at most max_bytes in all (op 0x01: ANSWER_BUDGET)
 //! result       = 0x00 (grant refused: expired, or valid too long)
 //!              | 0x01 || more (1) || n (2) || (cursor (8) || length (4) || envelope){n}
 //! ```
+//!
+//! Op 0x03 is op 0x01 with the most bytes the answer may take, framing
+//! included ([`min_answer_len`] to [`ANSWER_BUDGET`]), so that a phone on
+//! paid data can read all its mailboxes in one request within what it chose
+//! to spend. A relay that predates it refuses it as an unknown operation
+//! (`400 invalid_field`), and the phone then asks with op 0x01, sized to
+//! the worst case as before.
 
 use crate::codec::Reader;
 use crate::entropy::{Entropy, random};
@@ -59,31 +70,46 @@ pub const MAX_ACK_IDS: usize = 1000;
 pub const MAX_BODY: usize = 48 * 1024;
 /// Most envelopes per mailbox in one answer.
 pub const MAX_LIMIT: u16 = 100;
-/// Envelope bytes one fetch answer carries at most, besides its first
-/// envelope (which always goes, so every answer makes progress); past it the
+/// Most bytes of a fetch answer, framing included: what a request that names
+/// no size gets (op 0x01), and the most one may name (op 0x03). Past it the
 /// remaining mailboxes answer an empty page with "more" set.
 pub const ANSWER_BUDGET: usize = 4 * 1024 * 1024;
-/// Most bytes a well-formed fetch answer for `entries` mailboxes can take:
-/// the budget plus one envelope, and the framing of the most items that fit
-/// (each at least [`envelope::OVERHEAD`] bytes) and of every entry. A client
-/// stops reading an answer past it, so a lying relay cannot fill a phone's
-/// memory.
+/// Bytes of an answer's framing for `entries` mailboxes: its count, and the
+/// head of every page (a refused entry takes less).
+pub fn answer_framing(entries: usize) -> usize {
+    2usize.saturating_add(entries.saturating_mul(4))
+}
+/// The fewest bytes a fetch of `entries` mailboxes may ask for (op 0x03):
+/// the framing and one envelope of the largest size, so that the first
+/// envelope waiting always fits and every answer makes progress.
+pub fn min_answer_len(entries: usize) -> usize {
+    answer_framing(entries).saturating_add(MAX_ITEM_LEN)
+}
+/// Most bytes a fetch answer for `entries` mailboxes can take from a relay
+/// that predates op 0x03 (to a request of op 0x01): 4 MiB of envelopes
+/// plus one envelope, and the framing of the most items that fit (each at
+/// least [`envelope::OVERHEAD`] bytes) and of every entry. A current relay
+/// answers within [`ANSWER_BUDGET`], framing included. A client stops
+/// reading an answer past it, so a lying relay cannot fill a phone's memory.
 pub fn max_answer_len(entries: usize) -> usize {
     let envelopes = ANSWER_BUDGET + envelope::MAX_LEN;
     let items = envelopes / envelope::OVERHEAD;
     2 + entries.saturating_mul(4) + envelopes + items * 12
 }
 
+/// Bytes of an answer's framing for one envelope: its cursor and length.
+pub const ITEM_HEAD: usize = 12;
 /// Bytes one envelope can take in a fetch answer: cursor, length, and the
 /// largest envelope.
-pub const MAX_ITEM_LEN: usize = 12 + envelope::MAX_LEN;
+pub const MAX_ITEM_LEN: usize = ITEM_HEAD + envelope::MAX_LEN;
 
-/// Most bytes a well-formed answer to a fetch of `entries` mailboxes with
-/// `limit` envelopes each can take: no more than [`max_answer_len`], and no
-/// more than `limit` of the largest envelopes per mailbox. The request
-/// cannot ask for fewer bytes than the relay's budget, but `limit` and the
-/// number of entries bound the answer, which is how a phone on paid data
-/// keeps a fetch within what it chose to spend.
+/// Most bytes a well-formed answer to a fetch of op 0x01 for `entries`
+/// mailboxes with `limit` envelopes each can take: no more than
+/// [`max_answer_len`], and no more than `limit` of the largest envelopes
+/// per mailbox. A request of op 0x01 cannot ask for fewer bytes, but `limit`
+/// and the number of entries bound the answer, which is how a phone on paid
+/// data keeps a fetch within what it chose to spend from a relay that does
+/// not know op 0x03.
 pub fn max_answer_len_for(entries: usize, limit: u16) -> usize {
     let pages = entries
         .saturating_mul(usize::from(limit))
@@ -96,6 +122,7 @@ pub fn max_answer_len_for(entries: usize, limit: u16) -> usize {
 const VERSION: u8 = 1;
 const OP_FETCH: u8 = 1;
 const OP_ACK: u8 = 2;
+const OP_FETCH_WITHIN: u8 = 3;
 const ENTRY_KEY: u8 = 1;
 const ENTRY_GRANT: u8 = 2;
 const CONTEXT: &[u8] = b"amparo-mailboxes-v1";
@@ -127,12 +154,38 @@ pub struct FetchEntry {
 pub struct VerifiedFetch {
     /// Most envelopes per mailbox the client wants (1..=[`MAX_LIMIT`]).
     pub limit: u16,
+    /// Most bytes of the answer, framing included, when the request named
+    /// it (op 0x03; [`min_answer_len`]..=[`ANSWER_BUDGET`]).
+    pub max_bytes: Option<u32>,
     /// The mailboxes, in request order.
     pub entries: Vec<FetchEntry>,
     /// What the relay remembers to refuse a replay.
     pub replay_id: [u8; 16],
     /// Until when the replay id must be remembered.
     pub replay_horizon: UnixTime,
+}
+
+impl VerifiedFetch {
+    /// Most bytes the relay's answer may take, framing included: what the
+    /// request named, or [`ANSWER_BUDGET`].
+    pub fn answer_budget(&self) -> usize {
+        self.max_bytes
+            .map_or(ANSWER_BUDGET, |m| {
+                usize::try_from(m).unwrap_or(ANSWER_BUDGET)
+            })
+            .min(ANSWER_BUDGET)
+    }
+
+    /// Most bytes an answer to this request can take from any relay that
+    /// accepts it: what it named (only a current relay accepts op 0x03), or
+    /// what a relay that predates op 0x03 may send ([`max_answer_len`]).
+    /// What a field relay reads from its upstream no further than.
+    pub fn longest_answer(&self) -> usize {
+        match self.max_bytes {
+            Some(_) => self.answer_budget(),
+            None => max_answer_len(self.entries.len()),
+        }
+    }
 }
 
 /// One mailbox of a checked acknowledgement.
@@ -198,17 +251,59 @@ fn append_signatures(mut unsigned: Vec<u8>, keys: &[&SigningKey]) -> Vec<u8> {
 }
 
 /// Builds a signed fetch of one page (up to `limit` envelopes) of each
-/// mailbox in `entries`, each given with the cursor to fetch after.
+/// mailbox in `entries`, each given with the cursor to fetch after (op
+/// 0x01: the answer takes up to [`ANSWER_BUDGET`] bytes).
 pub fn sign_fetch(
     entries: &[(FetchAuth<'_>, u64)],
     limit: u16,
     now: UnixTime,
     entropy: &mut dyn Entropy,
 ) -> Result<Vec<u8>> {
+    build_fetch(entries, limit, None, now, entropy)
+}
+
+/// [`sign_fetch`] with the most bytes the answer may take, framing
+/// included (op 0x03): from [`min_answer_len`] of the number of entries to
+/// [`ANSWER_BUDGET`]. The relay stops adding envelopes when the next would
+/// go over it and sets "more" on the pages it cut; a client reads the answer
+/// no further than `max_bytes`.
+pub fn sign_fetch_within(
+    entries: &[(FetchAuth<'_>, u64)],
+    limit: u16,
+    max_bytes: u32,
+    now: UnixTime,
+    entropy: &mut dyn Entropy,
+) -> Result<Vec<u8>> {
+    check_max_bytes(max_bytes, entries.len())?;
+    build_fetch(entries, limit, Some(max_bytes), now, entropy)
+}
+
+fn check_max_bytes(max_bytes: u32, entries: usize) -> Result<()> {
+    let m = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    if m < min_answer_len(entries) || m > ANSWER_BUDGET {
+        return Err(ProtocolError::Invalid("answer size"));
+    }
+    Ok(())
+}
+
+fn build_fetch(
+    entries: &[(FetchAuth<'_>, u64)],
+    limit: u16,
+    max_bytes: Option<u32>,
+    now: UnixTime,
+    entropy: &mut dyn Entropy,
+) -> Result<Vec<u8>> {
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ProtocolError::Invalid("page limit"));
     }
-    let mut out = header(OP_FETCH, now, entropy)?;
+    let mut out = match max_bytes {
+        None => header(OP_FETCH, now, entropy)?,
+        Some(m) => {
+            let mut out = header(OP_FETCH_WITHIN, now, entropy)?;
+            out.extend_from_slice(&m.to_be_bytes());
+            out
+        }
+    };
     out.extend_from_slice(&limit.to_be_bytes());
     out.extend_from_slice(&count_u16(
         entries.len(),
@@ -350,14 +445,19 @@ pub fn verify_fetch(body: &[u8], now: UnixTime) -> Result<VerifiedFetch> {
     }
     let mut r = Reader::new(body);
     let head = read_head(&mut r, now)?;
-    if head.op != OP_FETCH {
-        return Err(ProtocolError::Invalid("mailboxes request operation"));
-    }
+    let max_bytes = match head.op {
+        OP_FETCH => None,
+        OP_FETCH_WITHIN => Some(u32::from_be_bytes(r.array()?)),
+        _ => return Err(ProtocolError::Invalid("mailboxes request operation")),
+    };
     let limit = u16::from_be_bytes(r.array()?);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ProtocolError::Invalid("page limit"));
     }
     let n = read_count(&mut r, "mailboxes in a request", MAX_ENTRIES)?;
+    if let Some(m) = max_bytes {
+        check_max_bytes(m, n)?;
+    }
     let mut entries = Vec::with_capacity(n);
     let mut keys = Vec::new();
     for _ in 0..n {
@@ -389,6 +489,7 @@ pub fn verify_fetch(body: &[u8], now: UnixTime) -> Result<VerifiedFetch> {
     let (replay_id, replay_horizon) = replay(&digest, head.timestamp);
     Ok(VerifiedFetch {
         limit,
+        max_bytes,
         entries,
         replay_id,
         replay_horizon,
@@ -611,6 +712,77 @@ mod tests {
         assert_eq!(verify_fetch(&body, NOW).unwrap().replay_id, v.replay_id);
         let again = sign_fetch(&[(FetchAuth::Key(ks[0].signing()), 7)], 50, NOW, &mut e).unwrap();
         assert_ne!(verify_fetch(&again, NOW).unwrap().replay_id, v.replay_id);
+    }
+
+    #[test]
+    fn a_fetch_names_the_most_bytes_of_its_answer() {
+        let mut e = DangerousSeededEntropy::new(b"mailboxes-within");
+        let ks = keys(2, &mut e);
+        let live = FetchGrant::sign(ks[1].signing(), UnixTime(NOW.0 + 3600));
+        let entries = [
+            (FetchAuth::Key(ks[0].signing()), 7),
+            (FetchAuth::Grant(&live), 0),
+        ];
+        let body = sign_fetch_within(&entries, 9, 300_000, NOW, &mut e).unwrap();
+        // Op 3, and the size right after the nonce.
+        assert_eq!(body[1], 3);
+        assert_eq!(&body[26..30], &300_000u32.to_be_bytes());
+        assert_eq!(&body[30..34], &[0, 9, 0, 2]);
+        let v = verify_fetch(&body, NOW).unwrap();
+        assert_eq!((v.limit, v.max_bytes), (9, Some(300_000)));
+        assert_eq!(v.answer_budget(), 300_000);
+        assert_eq!(v.longest_answer(), 300_000);
+        assert_eq!(v.entries.len(), 2);
+        assert_eq!(v.entries[0].after, 7);
+        // Without it: the relay's budget, and what an older relay may send.
+        let old = sign_fetch(&entries, 9, NOW, &mut e).unwrap();
+        let v = verify_fetch(&old, NOW).unwrap();
+        assert_eq!(v.max_bytes, None);
+        assert_eq!(v.answer_budget(), ANSWER_BUDGET);
+        assert_eq!(v.longest_answer(), max_answer_len(2));
+        // Every bit of it is signed; stripping it (a request of op 1 with
+        // the same entries and signatures) does not verify either.
+        for i in 0..body.len() {
+            let mut t = body.clone();
+            t[i] ^= 0x01;
+            assert!(verify_fetch(&t, NOW).is_err(), "bit flip at byte {i}");
+        }
+        let mut stripped = body.clone();
+        stripped[1] = 1;
+        stripped.drain(26..30);
+        assert!(matches!(
+            verify_fetch(&stripped, NOW),
+            Err(ProtocolError::BadSignature(_))
+        ));
+        // The bounds: one envelope of the largest size with the framing of
+        // every entry, up to the relay's budget.
+        let least = u32::try_from(min_answer_len(2)).unwrap();
+        assert_eq!(least, 2 + 8 + 12 + 65_598);
+        let most = u32::try_from(ANSWER_BUDGET).unwrap();
+        for ok in [least, most] {
+            let b = sign_fetch_within(&entries, 9, ok, NOW, &mut e).unwrap();
+            assert_eq!(verify_fetch(&b, NOW).unwrap().max_bytes, Some(ok));
+        }
+        for bad in [0, least - 1, most + 1, u32::MAX] {
+            assert_eq!(
+                sign_fetch_within(&entries, 9, bad, NOW, &mut e),
+                Err(ProtocolError::Invalid("answer size"))
+            );
+            // Signed anyway: the relay refuses it too.
+            let b = build_fetch(&entries, 9, Some(bad), NOW, &mut e).unwrap();
+            assert_eq!(
+                verify_fetch(&b, NOW),
+                Err(ProtocolError::Invalid("answer size"))
+            );
+        }
+        // The bound depends on the number of entries.
+        let one = sign_fetch_within(&entries[..1], 9, least - 4, NOW, &mut e).unwrap();
+        assert_eq!(verify_fetch(&one, NOW).unwrap().max_bytes, Some(least - 4));
+        // Truncated inside the size.
+        assert!(matches!(
+            verify_fetch(&body[..28], NOW),
+            Err(ProtocolError::Truncated { .. })
+        ));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use amparo_protocol::directory::{self, SignedDirectory};
 use amparo_protocol::envelope::EnvelopeId;
 use amparo_protocol::keys::MailboxId;
-use amparo_protocol::mailboxes::{self, AckEntry, FetchEntry, FetchResult};
+use amparo_protocol::mailboxes::{self, AckEntry, FetchResult, VerifiedFetch};
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::receipt::{self, Receipt};
 use amparo_protocol::request;
@@ -35,7 +35,7 @@ use amparo_protocol::wire::{self, EnvelopeResult, RejectCode};
 
 use crate::config::Upstream;
 use crate::error::ApiError;
-use crate::shared::{Clock, MANY_ANSWER_BYTES, MAX_RECEIPT_IDS, read_body, within_budget};
+use crate::shared::{Clock, MAX_RECEIPT_IDS, answer_room, read_body, within_budget};
 use crate::store::{SqliteStore, Store, StoreError};
 
 /// Most envelopes per forwarding request.
@@ -409,13 +409,16 @@ impl Field {
     /// Passes a checked multi-mailbox fetch upstream as it came (the
     /// upstream checks its signatures again) and caches each mailbox's page
     /// for pickup offline; with the upstream out of reach, answers every
-    /// mailbox from the cache.
+    /// mailbox from the cache. Either way the answer is no longer than the
+    /// request allows (the size it named, or 4 MiB): the upstream's is read
+    /// no further than that, and one from the cache stops there.
     pub async fn fetch_many(
         &self,
         body: Vec<u8>,
-        entries: &[FetchEntry],
+        fetch: &VerifiedFetch,
         limit: u32,
     ) -> Result<HttpResponse, ApiError> {
+        let entries = &fetch.entries;
         let up = self
             .http
             .post(self.url(mailboxes::FETCH_PATH))
@@ -425,7 +428,7 @@ impl Field {
             .await;
         match up {
             Ok(resp) if resp.status() == reqwest::StatusCode::OK => {
-                let answer = read_capped(resp, mailboxes::max_answer_len(entries.len()))
+                let answer = read_capped(resp, fetch.longest_answer())
                     .await
                     .ok_or_else(ApiError::upstream_unavailable)?;
                 let results = mailboxes::decode_fetch_answer(&answer, entries.len())
@@ -456,7 +459,7 @@ impl Field {
             }
             Ok(resp) => pass_through(resp).await,
             Err(_) => {
-                let mut budget = MANY_ANSWER_BYTES;
+                let mut budget = answer_room(fetch);
                 let mut results = Vec::with_capacity(entries.len());
                 for entry in entries {
                     if !entry.allowed {

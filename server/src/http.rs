@@ -29,7 +29,7 @@ use crate::store::{NewEnvelope, Placed, Store};
 
 pub use crate::shared::{Clock, Limits, system_clock};
 use crate::shared::{
-    DEFAULT_PAGE, MANY_ANSWER_BYTES, MAX_ACK_BODY, MAX_ACK_IDS, read_body, within_budget,
+    DEFAULT_PAGE, MAX_ACK_BODY, MAX_ACK_IDS, answer_room, read_body, within_budget,
 };
 
 /// What every handler shares.
@@ -559,11 +559,11 @@ async fn fetch_many<S: Store>(
     remember_request(&state, &checked.replay_id, checked.replay_horizon).await?;
     let limit = u32::from(checked.limit).min(state.limits.max_page);
     if let Some(field) = field {
-        return field
-            .fetch_many(body.into_vec(), &checked.entries, limit)
-            .await;
+        return field.fetch_many(body.into_vec(), &checked, limit).await;
     }
-    let mut budget = MANY_ANSWER_BYTES;
+    // The whole answer stays within what the request asked for (4 MiB when
+    // it named nothing), framing included.
+    let mut budget = answer_room(&checked);
     let mut results = Vec::with_capacity(checked.entries.len());
     for entry in &checked.entries {
         if !entry.allowed {

@@ -51,8 +51,15 @@ pub const MAX_ACK_IDS: usize = 1000;
 pub const DEFAULT_PAGE: u32 = 100;
 /// Most ids in one `POST /v1/receipts`.
 pub const MAX_RECEIPT_IDS: usize = 1000;
-/// Most envelope bytes in one multi-mailbox answer (PROTOCOL.md §12.14).
-pub const MANY_ANSWER_BYTES: usize = mailboxes::ANSWER_BUDGET;
+/// The bytes a many-mailbox answer to `fetch` has for its envelopes (each
+/// with its cursor and length): what the request allows the whole answer
+/// (the size it named, or 4 MiB; PROTOCOL.md §12.14), less the framing of
+/// every entry, which goes whatever happens.
+pub fn answer_room(fetch: &mailboxes::VerifiedFetch) -> usize {
+    fetch
+        .answer_budget()
+        .saturating_sub(mailboxes::answer_framing(fetch.entries.len()))
+}
 
 /// Reads a body up to `limit` bytes: refuses at once when Content-Length says
 /// it is larger, and stops reading as soon as it grows past the limit. The
@@ -82,18 +89,21 @@ pub async fn read_body(
     }
 }
 
-/// One mailbox's result in a many-mailbox answer, within what is left of
-/// the answer's byte budget (shared by the relay and a field relay answering
-/// from its cache). The first envelope of an answer always goes, so every
-/// answer makes progress; after it, the answer stops at the budget and the
-/// rest wait ("more") for the next request. With no budget left, an empty
-/// page with "more" set.
+/// One mailbox's result in a many-mailbox answer, within `room`: the bytes
+/// left for envelopes, each with its cursor and length (start from
+/// [`answer_room`]; shared by the relay and a field relay answering from its
+/// cache). The answer stops at the first envelope that would go over, and
+/// that page and every one after it say "more" (the rest wait for the next
+/// request); with no room left, an empty page with "more" set. A request
+/// leaves room for at least one envelope of the largest size
+/// ([`mailboxes::min_answer_len`]), so the first envelope waiting always
+/// goes and every answer makes progress.
 pub fn within_budget(
     page: Vec<StoredEnvelope>,
     limit: u32,
-    budget: &mut usize,
+    room: &mut usize,
 ) -> FetchResult<Vec<u8>> {
-    if *budget == 0 {
+    if *room == 0 {
         return FetchResult::Page {
             items: Vec::new(),
             more: true,
@@ -102,12 +112,13 @@ pub fn within_budget(
     let mut more = page.len() == limit as usize;
     let mut items = Vec::with_capacity(page.len());
     for e in page {
-        if e.bytes.len() > *budget && *budget < MANY_ANSWER_BYTES {
-            *budget = 0;
+        let cost = mailboxes::ITEM_HEAD.saturating_add(e.bytes.len());
+        if cost > *room {
+            *room = 0;
             more = true;
             break;
         }
-        *budget = budget.saturating_sub(e.bytes.len());
+        *room -= cost;
         items.push((e.cursor, e.bytes));
     }
     FetchResult::Page { items, more }

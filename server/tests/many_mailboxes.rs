@@ -201,3 +201,238 @@ async fn bad_many_mailbox_requests_change_nothing() {
     assert_eq!(fetch_all(&c, &relay, &a).await.len(), 0);
     assert_eq!(fetch_all(&c, &relay, &b).await.len(), 1);
 }
+
+/// Envelope bytes of the 16 KiB class, with the cursor and length an answer
+/// gives each.
+const ITEM_16K: usize = mailboxes::ITEM_HEAD + 16_446;
+
+fn more_of(r: &FetchResult<Envelope>) -> bool {
+    matches!(r, FetchResult::Page { more: true, .. })
+}
+
+fn last_cursor(r: &FetchResult<Envelope>) -> u64 {
+    match r {
+        FetchResult::Page { items, .. } => items.last().map_or(0, |(c, _)| *c),
+        FetchResult::Refused => panic!("refused"),
+    }
+}
+
+/// Three mailboxes holding 2, 2 and 1 envelopes of 16 KiB.
+async fn three_mailboxes(c: &reqwest::Client, relay: &Relay) -> Vec<RecipientKeys> {
+    let mut e = SystemEntropy::new();
+    let owners: Vec<RecipientKeys> = (0..3)
+        .map(|_| RecipientKeys::generate(&mut e).unwrap())
+        .collect();
+    let mut sent = Vec::new();
+    for (k, n) in owners.iter().zip([2, 2, 1]) {
+        for _ in 0..n {
+            let env = envelope_for(k, 10_000);
+            assert_eq!(env.as_bytes().len() + mailboxes::ITEM_HEAD, ITEM_16K);
+            sent.push(env);
+        }
+    }
+    post_batch(c, relay, &sent).await;
+    owners
+}
+
+/// Fetches the three mailboxes from `after` with an answer of at most
+/// `max_bytes` (op 3), checking the answer is within it.
+async fn fetch_within(
+    c: &reqwest::Client,
+    relay: &Relay,
+    owners: &[RecipientKeys],
+    after: [u64; 3],
+    max_bytes: usize,
+) -> Vec<FetchResult<Envelope>> {
+    let entries: Vec<_> = owners
+        .iter()
+        .zip(after)
+        .map(|(k, a)| (FetchAuth::Key(k.signing()), a))
+        .collect();
+    let body = mailboxes::sign_fetch_within(
+        &entries,
+        10,
+        u32::try_from(max_bytes).unwrap(),
+        now(),
+        &mut SystemEntropy::new(),
+    )
+    .unwrap();
+    let (status, answer) = post(c, relay, mailboxes::FETCH_PATH, body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    assert!(answer.len() <= max_bytes, "{} > {max_bytes}", answer.len());
+    pages(&answer, 3)
+}
+
+fn counts(results: &[FetchResult<Envelope>]) -> Vec<(usize, bool)> {
+    results.iter().map(|r| (ids(r).len(), more_of(r))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_stops_at_the_bytes_its_request_names_on_both_backends() {
+    for backend in backends() {
+        let name = backend.name();
+        let relay = Relay::start(backend.database_url(), &[]);
+        let c = client();
+        let owners = three_mailboxes(&c, &relay).await;
+        let framing = mailboxes::answer_framing(3);
+
+        // Exactly the five envelopes and the framing: all of them.
+        let all = fetch_within(&c, &relay, &owners, [0; 3], framing + 5 * ITEM_16K).await;
+        assert_eq!(
+            counts(&all),
+            vec![(2, false), (2, false), (1, false)],
+            "{name}"
+        );
+        // One byte less: the last envelope would go over, so it waits, and
+        // its page says "more".
+        let four = fetch_within(&c, &relay, &owners, [0; 3], framing + 5 * ITEM_16K - 1).await;
+        assert_eq!(
+            counts(&four),
+            vec![(2, false), (2, false), (0, true)],
+            "{name}"
+        );
+        // The least a request may name (one envelope of the largest size):
+        // three of these. The answer stops in the second mailbox, and every
+        // page after the cut says "more", even one the relay did not read.
+        let least = mailboxes::min_answer_len(3);
+        assert_eq!(least / ITEM_16K, 3);
+        let cut = fetch_within(&c, &relay, &owners, [0; 3], least).await;
+        assert_eq!(
+            counts(&cut),
+            vec![(2, false), (1, true), (0, true)],
+            "{name}"
+        );
+        // The next request goes on from the cursors it got and reads the
+        // rest: nothing twice, nothing skipped.
+        let rest = fetch_within(
+            &c,
+            &relay,
+            &owners,
+            [last_cursor(&cut[0]), last_cursor(&cut[1]), 0],
+            least,
+        )
+        .await;
+        assert_eq!(
+            counts(&rest),
+            vec![(0, false), (1, false), (1, false)],
+            "{name}"
+        );
+        let mut got: Vec<EnvelopeId> = cut.iter().chain(&rest).flat_map(ids).collect();
+        got.sort_unstable_by_key(|i| i.0);
+        let mut expected: Vec<EnvelopeId> = all.iter().flat_map(ids).collect();
+        expected.sort_unstable_by_key(|i| i.0);
+        assert_eq!(got, expected, "{name}");
+
+        // A size out of bounds is refused (and signed all the same): the
+        // request is checked before anything is read or remembered.
+        let mut e = SystemEntropy::new();
+        let entries: Vec<_> = owners
+            .iter()
+            .map(|k| (FetchAuth::Key(k.signing()), 0))
+            .collect();
+        for bad in [least - 1, mailboxes::ANSWER_BUDGET + 1] {
+            assert!(mailboxes::sign_fetch_within(&entries, 10, bad as u32, now(), &mut e).is_err());
+        }
+        // A request of op 1 (no size) answers them all within 4 MiB.
+        let old = mailboxes::sign_fetch(&entries, 10, now(), &mut e).unwrap();
+        let (status, answer) = post(&c, &relay, mailboxes::FETCH_PATH, old).await;
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(answer.len(), framing + 5 * ITEM_16K, "{name}");
+        assert_eq!(
+            counts(&pages(&answer, 3)),
+            vec![(2, false), (2, false), (1, false)]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_size_out_of_bounds_is_refused_and_changes_nothing() {
+    let relay = Relay::start(None, &[]);
+    let c = client();
+    let owners = three_mailboxes(&c, &relay).await;
+    let mut e = SystemEntropy::new();
+    // Built by hand: the library refuses to sign it.
+    let least = u32::try_from(mailboxes::min_answer_len(1)).unwrap();
+    let good = mailboxes::sign_fetch_within(
+        &[(FetchAuth::Key(owners[0].signing()), 0)],
+        10,
+        least,
+        now(),
+        &mut e,
+    )
+    .unwrap();
+    for bad in [
+        0u32,
+        least - 1,
+        mailboxes::ANSWER_BUDGET as u32 + 1,
+        u32::MAX,
+    ] {
+        let mut t = good.clone();
+        t[26..30].copy_from_slice(&bad.to_be_bytes());
+        let (status, body) = post(&c, &relay, mailboxes::FETCH_PATH, t).await;
+        // The signature covers the size, but the size is checked first.
+        assert_eq!((status, error_code(&body).as_str()), (400, "invalid_field"));
+    }
+    // The good request was not spent by those, and reads within its size.
+    let (status, answer) = post(&c, &relay, mailboxes::FETCH_PATH, good).await;
+    assert_eq!(status, 200);
+    assert!(answer.len() <= least as usize);
+    assert_eq!(ids(&pages(&answer, 1)[0]).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_relay_keeps_to_the_size_online_and_from_its_cache() {
+    for backend in backends() {
+        let name = backend.name();
+        let central = Relay::start(backend.database_url(), &[]);
+        let upstream_key = format!(
+            "--upstream-key={}",
+            amparo_protocol::b64::encode(central.receipt_key.as_bytes())
+        );
+        let field = Relay::start(
+            None,
+            &[
+                "--upstream",
+                &central.url(""),
+                &upstream_key,
+                "--forward-interval",
+                "1",
+            ],
+        );
+        let c = client();
+        let owners = three_mailboxes(&c, &central).await;
+        let framing = mailboxes::answer_framing(3);
+        // Online: the request goes upstream as it came; the centre keeps to
+        // the size, and the field relay caches what it passed on.
+        let online = fetch_within(&c, &field, &owners, [0; 3], framing + 4 * ITEM_16K).await;
+        assert_eq!(
+            counts(&online),
+            vec![(2, false), (2, false), (0, true)],
+            "{name}"
+        );
+        let all = fetch_within(&c, &field, &owners, [0; 3], framing + 5 * ITEM_16K).await;
+        assert_eq!(counts(&all), vec![(2, false), (2, false), (1, false)]);
+
+        // Offline: from the cache, within the size all the same.
+        drop(central);
+        let least = mailboxes::min_answer_len(3);
+        let cut = fetch_within(&c, &field, &owners, [0; 3], least).await;
+        assert_eq!(
+            counts(&cut),
+            vec![(2, false), (1, true), (0, true)],
+            "{name}"
+        );
+        let offline = fetch_within(&c, &field, &owners, [0; 3], framing + 5 * ITEM_16K).await;
+        assert_eq!(
+            counts(&offline),
+            vec![(2, false), (2, false), (1, false)],
+            "{name}"
+        );
+        let four = fetch_within(&c, &field, &owners, [0; 3], framing + 5 * ITEM_16K - 1).await;
+        assert_eq!(
+            counts(&four),
+            vec![(2, false), (2, false), (0, true)],
+            "{name}"
+        );
+    }
+}
