@@ -6,7 +6,8 @@
 //!
 //! ```sh
 //! cargo build --release -p amparo-relay
-//! cargo bench -p amparo-core --bench focal_flood -- 30000   # junk envelopes
+//! cargo bench -p amparo-core --bench focal_flood -- 30000 3 600
+//! #                          junk envelopes, rounds, bytes sealed in each
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -47,14 +48,14 @@ fn report(reply: &RecipientKeys) -> Report {
 /// `n` distinct junk envelopes for `to`'s mailbox: one sealed to another
 /// key, then copies with a counter written into the ciphertext (each has
 /// its own id; none opens; each still costs the focal point one X25519).
-fn junk(to: &RecipientPublic, n: usize, e: &mut SystemEntropy) -> Vec<Envelope> {
+fn junk(to: &RecipientPublic, n: usize, body: usize, e: &mut SystemEntropy) -> Vec<Envelope> {
     let other = RecipientKeys::generate(e).unwrap();
     let forged_to = RecipientPublic {
         sealing_key: other.public().sealing_key,
         signing_key: to.signing_key,
     };
     let h = InnerHeader::new(e, UnixTime(1_790_000_000)).unwrap();
-    let template = Envelope::seal(&forged_to, Purpose::Report, &h, &[b'x'; 600], e)
+    let template = Envelope::seal(&forged_to, Purpose::Report, &h, &vec![b'x'; body], e)
         .unwrap()
         .into_bytes();
     (0..n as u64)
@@ -135,10 +136,13 @@ fn dir_size(dir: &std::path::Path) -> u64 {
 }
 
 async fn upload_all(client: &RelayClient, envelopes: &[Envelope]) {
-    // Four uploads of 256 at a time, as a flooding client would.
-    for group in envelopes.chunks(4 * 256) {
+    // Four uploads at a time of up to 256 envelopes or 4 MiB each, as a
+    // flooding client would.
+    let size = envelopes.first().map_or(1, |e| e.as_bytes().len());
+    let per = (4 * 1024 * 1024 / size).clamp(1, 256);
+    for group in envelopes.chunks(4 * per) {
         let tasks: Vec<_> = group
-            .chunks(256)
+            .chunks(per)
             .map(|batch| {
                 let (client, batch) = (client.clone(), batch.to_vec());
                 tokio::spawn(async move { client.upload(&batch).await })
@@ -152,7 +156,7 @@ async fn upload_all(client: &RelayClient, envelopes: &[Envelope]) {
 
 /// One round: a fresh relay and profile, the flood, the fetch. Returns
 /// envelopes per second.
-async fn round(n: usize, keys: &RecipientKeys, floor: f64, cores: usize) -> f64 {
+async fn round(n: usize, body: usize, keys: &RecipientKeys, floor: f64, cores: usize) -> f64 {
     let mut e = SystemEntropy::new();
     let relay = Relay::start(None, &[]);
     let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
@@ -161,7 +165,7 @@ async fn round(n: usize, keys: &RecipientKeys, floor: f64, cores: usize) -> f64 
     let public = profile.create_focal_identity().unwrap();
 
     // The flood, with one real report after the first third of it.
-    let flood = junk(&public, n, &mut e);
+    let flood = junk(&public, n, body, &mut e);
     let real = seal_report(&public, report(keys), &[], &mut e, now()).unwrap();
     let t = Instant::now();
     upload_all(&client, &flood[..n / 3]).await;
@@ -230,6 +234,9 @@ fn main() {
         .filter_map(|a| a.parse::<usize>().ok());
     let n = args.next().unwrap_or(30_000);
     let rounds = args.next().unwrap_or(3);
+    // Bytes of junk sealed in each envelope: 600 makes the 1 KiB class
+    // (1,086-byte envelopes); 60000 the 64 KiB class.
+    let body = args.next().unwrap_or(600);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let mut e = SystemEntropy::new();
     let keys = RecipientKeys::generate(&mut e).unwrap();
@@ -243,14 +250,14 @@ fn main() {
         // shared): one X25519 per envelope, on every core.
         let one = dh_rate(1, Duration::from_secs(1));
         let all = dh_rate(cores, Duration::from_secs(1));
-        let sample = junk(&keys.public(), 10_000, &mut e);
+        let sample = junk(&keys.public(), (n / 3).min(10_000), body, &mut e);
         let open_all = open_rate(cores, &sample, &keys);
         drop(sample);
         println!(
             "round {r}: floor X25519 {one:.0}/s on 1 thread, {all:.0}/s on {cores}; \
              opening junk alone (no relay, no store) {open_all:.0}/s on {cores}"
         );
-        let rate = runtime.block_on(round(n, &keys, all, cores));
+        let rate = runtime.block_on(round(n, body, &keys, all, cores));
         rates.push(rate);
         shares.push(100.0 * rate / all);
     }

@@ -2,6 +2,7 @@
 //! encrypted cases (acknowledging only what is stored), replying, setting a
 //! case's status, and referring a case to another focal point.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use amparo_protocol::UnixTime;
@@ -393,6 +394,33 @@ async fn open_on_all_cores(
     Ok(out)
 }
 
+/// Sends the acknowledgement of `ids` (if any) without waiting for its
+/// answer, after waiting for the oldest if [`ACKS_IN_FLIGHT`] are unanswered.
+async fn acknowledge(
+    relay: &RelayClient,
+    keys: &RecipientKeys,
+    ids: Vec<EnvelopeId>,
+    now: &impl Fn() -> UnixTime,
+    entropy: &mut SystemEntropy,
+    acks: &mut VecDeque<Spawned<Result<u64>>>,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if acks.len() >= ACKS_IN_FLIGHT
+        && let Some(oldest) = acks.pop_front()
+    {
+        oldest.join().await?;
+    }
+    acks.push_back(Spawned::new(relay.ack_request(
+        keys,
+        &ids,
+        now(),
+        entropy,
+    )?));
+    Ok(())
+}
+
 /// A request running as a task of its own (so it goes on while the caller
 /// opens and stores a page); aborted if dropped before it is joined.
 struct Spawned<T>(Option<tokio::task::JoinHandle<T>>);
@@ -520,7 +548,11 @@ impl Profile {
             now(),
             &mut entropy,
         )?));
-        let mut acks: std::collections::VecDeque<Spawned<Result<u64>>> = Default::default();
+        let mut acks: VecDeque<Spawned<Result<u64>>> = VecDeque::new();
+        // Ids of the page stored last, acknowledged once the next page is
+        // asked for: the relay checks a signed fetch against replays with a
+        // write, which would otherwise wait behind the acknowledgement's.
+        let mut stored: Vec<EnvelopeId> = Vec::new();
         while let Some(page) = next.take() {
             let Page { items, more } = page.join().await?;
             let limit = page_limit(&items);
@@ -533,6 +565,8 @@ impl Profile {
                     &mut entropy,
                 )?));
             }
+            let ids = std::mem::take(&mut stored);
+            acknowledge(relay, &keys, ids, &now, &mut entropy, &mut acks).await?;
             let envelopes: Arc<Vec<Envelope>> =
                 Arc::new(items.into_iter().map(|(_, e)| e).collect());
             let opened = open_on_all_cores(&keys, &envelopes).await?;
@@ -544,21 +578,9 @@ impl Profile {
                 reports: summary.new_cases,
                 unreadable: summary.rejected,
             });
-            if acks.len() >= ACKS_IN_FLIGHT
-                && let Some(oldest) = acks.pop_front()
-            {
-                oldest.join().await?;
-            }
-            if !envelopes.is_empty() {
-                let ids: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
-                acks.push_back(Spawned::new(relay.ack_request(
-                    &keys,
-                    &ids,
-                    now(),
-                    &mut entropy,
-                )?));
-            }
+            stored = envelopes.iter().map(Envelope::id).collect();
         }
+        acknowledge(relay, &keys, stored, &now, &mut entropy, &mut acks).await?;
         for a in acks {
             a.join().await?;
         }
