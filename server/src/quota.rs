@@ -165,25 +165,39 @@ pub struct Usage {
 /// Admits the new envelopes of one transaction one after the other against
 /// the usage read at its start (under the store's write lock), so a group
 /// of envelopes for one mailbox cannot pass a cap together.
+///
+/// The usage on record is borrowed (on SQLite it is the store's own book,
+/// kept in memory); what the transaction adds is kept beside it.
 #[derive(Debug)]
-pub struct Ledger<'q> {
+pub struct Ledger<'q, 'u> {
     quota: &'q Quota,
     global: Usage,
-    mailboxes: HashMap<[u8; 12], Usage>,
+    on_record: &'u HashMap<[u8; 12], Usage>,
     written: u64,
     /// What this transaction adds, per mailbox.
     pub added: HashMap<[u8; 12], Usage>,
 }
 
-impl<'q> Ledger<'q> {
-    /// A ledger starting from the usage on record.
-    pub fn new(quota: &'q Quota, global: Usage, mailboxes: HashMap<[u8; 12], Usage>) -> Self {
+impl<'q, 'u> Ledger<'q, 'u> {
+    /// A ledger starting from the usage on record: `global` for the relay,
+    /// `on_record` per mailbox (a mailbox missing from it holds nothing).
+    pub fn new(quota: &'q Quota, global: Usage, on_record: &'u HashMap<[u8; 12], Usage>) -> Self {
         Ledger {
             quota,
             global,
-            mailboxes,
+            on_record,
             written: 0,
             added: HashMap::new(),
+        }
+    }
+
+    /// What `mailbox` holds with what this transaction added to it.
+    fn used(&self, mailbox: &[u8; 12]) -> Usage {
+        let base = self.on_record.get(mailbox).copied().unwrap_or_default();
+        let added = self.added.get(mailbox).copied().unwrap_or_default();
+        Usage {
+            envelopes: base.envelopes.saturating_add(added.envelopes),
+            bytes: base.bytes.saturating_add(added.bytes),
         }
     }
 
@@ -192,7 +206,7 @@ impl<'q> Ledger<'q> {
     /// ones after it.
     pub fn admit(&mut self, mailbox: &[u8; 12], len: u64) -> Result<(), Full> {
         let cap = self.quota.cap_for(mailbox);
-        let used = self.mailboxes.get(mailbox).copied().unwrap_or_default();
+        let used = self.used(mailbox);
         if used.envelopes.saturating_add(1) > cap.envelopes
             || used.bytes.saturating_add(len) > cap.bytes
         {
@@ -210,7 +224,6 @@ impl<'q> Ledger<'q> {
             u.envelopes = u.envelopes.saturating_add(1);
             u.bytes = u.bytes.saturating_add(len);
         };
-        add(self.mailboxes.entry(*mailbox).or_default());
         add(self.added.entry(*mailbox).or_default());
         add(&mut self.global);
         self.written = self.written.saturating_add(len);
@@ -224,9 +237,6 @@ impl<'q> Ledger<'q> {
             u.envelopes = u.envelopes.saturating_sub(1);
             u.bytes = u.bytes.saturating_sub(len);
         };
-        if let Some(u) = self.mailboxes.get_mut(mailbox) {
-            sub(u);
-        }
         if let Some(u) = self.added.get_mut(mailbox) {
             sub(u);
         }
@@ -435,7 +445,8 @@ mod tests {
     #[test]
     fn envelopes_are_admitted_one_after_the_other() {
         let q = quota(Some(&[[1; 12]]));
-        let mut l = Ledger::new(&q, Usage::default(), HashMap::new());
+        let none = HashMap::new();
+        let mut l = Ledger::new(&q, Usage::default(), &none);
         assert_eq!(l.admit(&[1; 12], 400), Ok(()));
         assert_eq!(l.admit(&[1; 12], 400), Ok(()));
         assert_eq!(l.admit(&[1; 12], 400), Err(Full::Mailbox), "bytes");
@@ -464,12 +475,14 @@ mod tests {
             envelopes: 9,
             bytes: 1400,
         };
-        let mut l = Ledger::new(&q, global, HashMap::new());
+        let none = HashMap::new();
+        let mut l = Ledger::new(&q, global, &none);
         assert_eq!(l.admit(&[5; 12], 101), Err(Full::Relay));
         assert_eq!(l.admit(&[5; 12], 100), Ok(()), "no directory: focal cap");
         let mut q = quota(None);
         q.disk_room = Some(150);
-        let mut l = Ledger::new(&q, Usage::default(), HashMap::new());
+        let none = HashMap::new();
+        let mut l = Ledger::new(&q, Usage::default(), &none);
         assert_eq!(l.admit(&[5; 12], 100), Ok(()));
         assert_eq!(l.admit(&[6; 12], 100), Err(Full::Relay));
         l.revert(&[5; 12], 100);

@@ -106,21 +106,27 @@ impl SqliteStore {
         if receipts.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for (id, receipt) in receipts {
-            sqlx::query(
-                "INSERT OR IGNORE INTO upstream_receipts (id, receipt, arrival_hour) VALUES (?, ?, ?)",
-            )
-            .bind(&id[..])
-            .bind(receipt)
-            .bind(i64::from(hour))
-            .execute(&mut *tx)
-            .await?;
+        // The book's lock first, then the database's (see `Book`).
+        let mut book = self.book.lock().await;
+        let done = async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            for (id, receipt) in receipts {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO upstream_receipts (id, receipt, arrival_hour) VALUES (?, ?, ?)",
+                )
+                .bind(&id[..])
+                .bind(receipt)
+                .bind(i64::from(hour))
+                .execute(&mut *tx)
+                .await?;
+            }
+            let ids: Vec<[u8; 16]> = receipts.iter().map(|(id, _)| *id).collect();
+            let cleared = clear_bodies(&mut tx, &ids, None).await?;
+            tx.commit().await?;
+            Ok(cleared)
         }
-        let ids: Vec<[u8; 16]> = receipts.iter().map(|(id, _)| *id).collect();
-        clear_bodies(&mut tx, &ids, None).await?;
-        tx.commit().await?;
-        Ok(())
+        .await;
+        book.settle(done).map(|_| ())
     }
 
     /// Drops envelopes the upstream refused outright: their bodies are
@@ -129,10 +135,7 @@ impl SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        clear_bodies(&mut tx, ids, None).await?;
-        tx.commit().await?;
-        Ok(())
+        self.clear_booked(ids, None).await.map(|_| ())
     }
 
     /// The upstream receipts held for `ids` (those known), as encoded.

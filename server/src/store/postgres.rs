@@ -173,7 +173,7 @@ impl Store for PgStore {
             }
         }
         let global = relay_usage(&mut tx, true).await?;
-        let mut ledger = Ledger::new(quota, global, usage);
+        let mut ledger = Ledger::new(quota, global, &usage);
         let mut full: HashMap<[u8; 16], Full> = HashMap::new();
         let mut admitted = Vec::with_capacity(new.len());
         for e in new {

@@ -70,6 +70,8 @@ pub struct SqliteStore {
     free_bytes: Arc<AtomicU64>,
     /// Where the database file is (`None` in memory).
     path: Option<std::path::PathBuf>,
+    /// The usage the caps are checked against, in memory (see [`Book`]).
+    pub(super) book: Arc<tokio::sync::Mutex<Book>>,
     /// Stops the background checkpointer when the last clone is dropped.
     _checkpointer: Arc<watch::Sender<()>>,
 }
@@ -113,6 +115,7 @@ impl SqliteStore {
             writer,
             free_bytes,
             path,
+            book: Arc::new(tokio::sync::Mutex::new(Book::default())),
             _checkpointer: Arc::new(stop),
         })
     }
@@ -260,25 +263,76 @@ async fn vacuumer(pool: SqlitePool, free_bytes: Arc<AtomicU64>, mut stopped: wat
     }
 }
 
-/// The usage on record of `mailboxes` (sorted, distinct).
-async fn read_usage(
-    conn: &mut SqliteConnection,
-    mailboxes: &[[u8; 12]],
-) -> Result<HashMap<[u8; 12], Usage>, StoreError> {
-    let mut out = HashMap::with_capacity(mailboxes.len());
-    for chunk in mailboxes.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT mailbox, envelopes, bytes FROM mailbox_usage WHERE mailbox IN (",
-        );
-        let mut list = q.separated(", ");
-        for m in chunk {
-            list.push_bind(&m[..]);
+/// Most mailboxes whose usage the book keeps in memory. Past it the book
+/// forgets all but the group at hand and reads the others again when they
+/// come back: mailbox ids are the sender's choice, so a flood to random
+/// mailboxes must not grow the relay's memory with them.
+const BOOK_MAILBOXES: usize = 65_536;
+
+/// What waits in the relay and in its mailboxes, kept in memory as the usage
+/// tables say (the tables are kept by triggers, in the statements that add
+/// and remove bodies: migration 0004).
+///
+/// SQLite has one writer, and every write that changes usage (group commit,
+/// acknowledgement, expiry, forwarding) holds the book's lock from before
+/// its transaction until the book matches what it committed. So whenever
+/// the lock is free the book equals the tables, and the group committer
+/// checks the caps without reading them. The lock is always taken before
+/// SQLite's write lock, never while holding it.
+#[derive(Debug, Default)]
+pub(super) struct Book {
+    /// Whether `global` matches the tables; false at start and after a
+    /// write failed (its outcome unknown): read again before use.
+    loaded: bool,
+    global: Usage,
+    /// Usage of mailboxes read from the tables or written since (a mailbox
+    /// known to hold nothing is kept as zero); others are read when needed.
+    mailboxes: HashMap<[u8; 12], Usage>,
+}
+
+impl Book {
+    /// Reads the relay's usage again if it may be stale.
+    async fn ensure_loaded(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        if !self.loaded {
+            self.global = read_relay_usage(conn).await?;
+            self.mailboxes.clear();
+            self.loaded = true;
         }
-        q.push(")");
-        for row in q.build().fetch_all(&mut *conn).await? {
+        Ok(())
+    }
+
+    /// Makes sure the book knows `group` (sorted, distinct mailboxes),
+    /// reading the ones it does not know in one statement.
+    async fn learn(
+        &mut self,
+        conn: &mut SqliteConnection,
+        group: &[[u8; 12]],
+    ) -> Result<(), StoreError> {
+        self.ensure_loaded(conn).await?;
+        let unknown: Vec<&[u8; 12]> = group
+            .iter()
+            .filter(|m| !self.mailboxes.contains_key(*m))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        if self.mailboxes.len() + unknown.len() > BOOK_MAILBOXES {
+            self.mailboxes.retain(|m, _| group.binary_search(m).is_ok());
+        }
+        for m in &unknown {
+            self.mailboxes.insert(**m, Usage::default());
+        }
+        for row in sqlx::query(
+            "SELECT mailbox, envelopes, bytes FROM mailbox_usage
+             WHERE mailbox IN (SELECT unhex(value) FROM json_each(?))",
+        )
+        .bind(hex_list(unknown.iter().map(|m| &m[..])))
+        .fetch_all(&mut *conn)
+        .await?
+        {
             let m: Vec<u8> = row.try_get(0)?;
             if let Ok(m) = <[u8; 12]>::try_from(m) {
-                out.insert(
+                self.mailboxes.insert(
                     m,
                     Usage {
                         envelopes: to_u64(row.try_get(1)?),
@@ -287,8 +341,55 @@ async fn read_usage(
                 );
             }
         }
+        Ok(())
     }
-    Ok(out)
+
+    /// Counts an envelope of `len` bytes stored for `mailbox`.
+    fn add(&mut self, mailbox: &[u8; 12], len: u64) {
+        let add = |u: &mut Usage| {
+            u.envelopes = u.envelopes.saturating_add(1);
+            u.bytes = u.bytes.saturating_add(len);
+        };
+        add(&mut self.global);
+        if let Some(u) = self.mailboxes.get_mut(mailbox) {
+            add(u);
+        }
+    }
+
+    /// Takes what a committed acknowledgement or forward released off the
+    /// book.
+    fn release(&mut self, released: &HashMap<[u8; 12], Usage>) {
+        for (m, r) in released {
+            let sub = |u: &mut Usage| {
+                u.envelopes = u.envelopes.saturating_sub(r.envelopes);
+                u.bytes = u.bytes.saturating_sub(r.bytes);
+            };
+            sub(&mut self.global);
+            if let Some(u) = self.mailboxes.get_mut(m) {
+                sub(u);
+            }
+        }
+    }
+
+    /// Settles a write made under the book's lock: on success the book
+    /// takes off what it released; on failure the book is read again from
+    /// the tables before its next use (the write may or may not have
+    /// committed).
+    pub(super) fn settle<T>(
+        &mut self,
+        done: Result<(T, HashMap<[u8; 12], Usage>), StoreError>,
+    ) -> Result<T, StoreError> {
+        match done {
+            Ok((value, released)) => {
+                self.release(&released);
+                Ok(value)
+            }
+            Err(e) => {
+                self.loaded = false;
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The usage of the whole relay on record.
@@ -306,7 +407,8 @@ async fn read_relay_usage(conn: &mut SqliteConnection) -> Result<Usage, StoreErr
 }
 
 /// `items` as a JSON array of lowercase hex strings (a list bound as one
-/// parameter).
+/// parameter, so the statement's text is the same whatever its length and
+/// stays prepared).
 fn hex_list<'a>(items: impl Iterator<Item = &'a [u8]>) -> String {
     use std::fmt::Write;
     let mut out = String::from("[");
@@ -324,90 +426,35 @@ fn hex_list<'a>(items: impl Iterator<Item = &'a [u8]>) -> String {
     out
 }
 
-/// Adds `rows` (per mailbox) and `total` to the usage on record.
-async fn add_usage(
+/// The arrival hours on record of those of `ids` the relay holds
+/// (acknowledged or not).
+async fn held_hours(
     conn: &mut SqliteConnection,
-    total: Usage,
-    rows: &[([u8; 12], Usage)],
-) -> Result<(), StoreError> {
-    if total.envelopes == 0 {
-        return Ok(());
+    ids: &[[u8; 16]],
+) -> Result<HashMap<[u8; 16], u32>, StoreError> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
     }
-    use std::fmt::Write;
-    let mut list = String::from("[");
-    for (i, (m, u)) in rows.iter().enumerate() {
-        if i > 0 {
-            list.push(',');
-        }
-        list.push_str("[\"");
-        for b in m {
-            let _ = write!(list, "{b:02x}");
-        }
-        let _ = write!(list, "\",{},{}]", u.envelopes, u.bytes);
-    }
-    list.push(']');
-    sqlx::query(
-        "INSERT INTO mailbox_usage (mailbox, envelopes, bytes)
-         SELECT unhex(value ->> 0), value ->> 1, value ->> 2 FROM json_each(?) WHERE true
-         ON CONFLICT (mailbox) DO UPDATE SET envelopes = envelopes + excluded.envelopes, bytes = bytes + excluded.bytes",
+    for row in sqlx::query(
+        "SELECT id, arrival_hour FROM envelopes WHERE id IN (SELECT unhex(value) FROM json_each(?))",
     )
-    .bind(list)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO relay_usage (singleton, envelopes, bytes) VALUES (1, ?, ?)
-         ON CONFLICT (singleton) DO UPDATE SET envelopes = envelopes + excluded.envelopes, bytes = bytes + excluded.bytes",
-    )
-    .bind(to_i64(total.envelopes, "usage")?)
-    .bind(to_i64(total.bytes, "usage")?)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Takes `released` (per mailbox) off the usage on record, forgetting
-/// mailboxes where nothing waits any more.
-pub(super) async fn release_usage(
-    conn: &mut SqliteConnection,
-    released: HashMap<[u8; 12], Usage>,
-) -> Result<(), StoreError> {
-    let mut rows: Vec<([u8; 12], Usage)> = released.into_iter().collect();
-    rows.sort_unstable_by_key(|(m, _)| *m);
-    let mut total = Usage::default();
-    for (m, u) in rows {
-        if u.envelopes == 0 {
-            continue;
+    .bind(hex_list(ids.iter().map(|i| &i[..])))
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let id: Vec<u8> = row.try_get(0)?;
+        if let Ok(id) = <[u8; 16]>::try_from(id) {
+            out.insert(id, hour_from_db(row.try_get(1)?));
         }
-        total.envelopes += u.envelopes;
-        total.bytes += u.bytes;
-        sqlx::query(
-            "UPDATE mailbox_usage SET envelopes = max(envelopes - ?, 0), bytes = max(bytes - ?, 0) WHERE mailbox = ?",
-        )
-        .bind(to_i64(u.envelopes, "usage")?)
-        .bind(to_i64(u.bytes, "usage")?)
-        .bind(&m[..])
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query("DELETE FROM mailbox_usage WHERE mailbox = ? AND envelopes <= 0")
-            .bind(&m[..])
-            .execute(&mut *conn)
-            .await?;
     }
-    if total.envelopes > 0 {
-        sqlx::query(
-            "UPDATE relay_usage SET envelopes = max(envelopes - ?, 0), bytes = max(bytes - ?, 0) WHERE singleton = 1",
-        )
-        .bind(to_i64(total.envelopes, "usage")?)
-        .bind(to_i64(total.bytes, "usage")?)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    Ok(out)
 }
 
 /// Deletes the bodies of the envelopes `ids` (of `mailbox` only, if given)
-/// that still have one, zeroes their mailbox, and gives their bytes back to
-/// the usage on record, in the caller's transaction. Returns how many.
+/// that still have one and zeroes their mailbox, in the caller's
+/// transaction (the usage tables follow by trigger). Returns how many, and
+/// what they held per mailbox, for the [`Book`] once committed.
 ///
 /// The row is deleted and written again, small, at the same cursor, rather
 /// than updated in place: SQLite rebalances a table's pages after a delete
@@ -418,7 +465,7 @@ pub(super) async fn clear_bodies(
     conn: &mut SqliteConnection,
     ids: &[[u8; 16]],
     mailbox: Option<&[u8; 12]>,
-) -> Result<u64, StoreError> {
+) -> Result<(u64, HashMap<[u8; 12], Usage>), StoreError> {
     let mut released: HashMap<[u8; 12], Usage> = HashMap::new();
     let mut cleared = 0;
     for chunk in ids.chunks(ROWS_PER_STATEMENT / 4) {
@@ -459,8 +506,7 @@ pub(super) async fn clear_bodies(
         });
         q.build().execute(&mut *conn).await?;
     }
-    release_usage(conn, released).await?;
-    Ok(cleared)
+    Ok((cleared, released))
 }
 
 /// Inserts `rows` (sorted, distinct ids), adding the ids it stored to `fresh`.
@@ -496,6 +542,113 @@ async fn insert_rows(
     Ok(())
 }
 
+/// What a group commit did: the ids it stored, the arrival hours on record
+/// of the copies it did not store, and the envelopes over a cap.
+type GroupDone = (
+    HashSet<[u8; 16]>,
+    HashMap<[u8; 16], u32>,
+    HashMap<[u8; 16], Full>,
+);
+
+impl SqliteStore {
+    /// The group commit's work, under the book's lock (see [`Book`]).
+    async fn insert_booked(
+        &self,
+        book: &mut Book,
+        order: &[&NewEnvelope],
+        quota: &Quota,
+    ) -> Result<GroupDone, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut mailboxes: Vec<[u8; 12]> = order.iter().map(|e| e.mailbox).collect();
+        mailboxes.sort_unstable();
+        mailboxes.dedup();
+        book.learn(&mut conn, &mailboxes).await?;
+        // Most groups cannot reach a cap even if none of their envelopes is
+        // held yet: then they are stored as they are, in one statement, and
+        // which ones were held already is learnt from what it stored.
+        // Counting a held copy as new can only refuse more, never admit
+        // more, so a group admitted whole this way is admitted exactly.
+        let fits_whole = {
+            let mut ledger = Ledger::new(quota, book.global, &book.mailboxes);
+            order
+                .iter()
+                .all(|e| ledger.admit(&e.mailbox, e.bytes.len() as u64).is_ok())
+        };
+        let mut on_record: HashMap<[u8; 16], u32> = HashMap::new();
+        let mut full: HashMap<[u8; 16], Full> = HashMap::new();
+        let admitted: Vec<&NewEnvelope> = if fits_whole {
+            order.to_vec()
+        } else {
+            // Near a cap: copies of envelopes already held get the arrival
+            // hour on record whatever the caps (they cost nothing), and the
+            // new ones are admitted one after the other.
+            let ids: Vec<[u8; 16]> = order.iter().map(|e| e.id).collect();
+            on_record = held_hours(&mut conn, &ids).await?;
+            let mut ledger = Ledger::new(quota, book.global, &book.mailboxes);
+            let mut admitted = Vec::with_capacity(order.len());
+            for e in order.iter().filter(|e| !on_record.contains_key(&e.id)) {
+                match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
+                    Ok(()) => admitted.push(*e),
+                    Err(f) => {
+                        full.insert(e.id, f);
+                    }
+                }
+            }
+            admitted
+        };
+        let mut fresh = HashSet::with_capacity(admitted.len());
+        if admitted.len() <= ROWS_PER_STATEMENT {
+            // One statement in autocommit mode is its own transaction:
+            // SQLite commits it (and, with synchronous=FULL, syncs the WAL)
+            // before the statement reports done, so this returns only once
+            // the rows — and the usage its triggers wrote — are durable, in
+            // one round trip to the connection's thread.
+            if !admitted.is_empty() {
+                insert_rows(&mut conn, &admitted, &mut fresh).await?;
+            }
+        } else {
+            let mut tx = conn.begin().await?;
+            for rows in admitted.chunks(ROWS_PER_STATEMENT) {
+                insert_rows(&mut tx, rows, &mut fresh).await?;
+            }
+            tx.commit().await?;
+        }
+        for e in &admitted {
+            if fresh.contains(&e.id) {
+                book.add(&e.mailbox, e.bytes.len() as u64);
+            }
+        }
+        // Admitted but not stored: held already. Their hours on record.
+        let held: Vec<[u8; 16]> = admitted
+            .iter()
+            .map(|e| e.id)
+            .filter(|id| !fresh.contains(id))
+            .collect();
+        on_record.extend(held_hours(&mut conn, &held).await?);
+        Ok((fresh, on_record, full))
+    }
+}
+
+impl SqliteStore {
+    /// Deletes the bodies of `ids` (of `mailbox` only, if given) in one
+    /// transaction, under the book's lock; returns how many.
+    pub(super) async fn clear_booked(
+        &self,
+        ids: &[[u8; 16]],
+        mailbox: Option<&[u8; 12]>,
+    ) -> Result<u64, StoreError> {
+        let mut book = self.book.lock().await;
+        let done = async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let cleared = clear_bodies(&mut tx, ids, mailbox).await?;
+            tx.commit().await?;
+            Ok(cleared)
+        }
+        .await;
+        book.settle(done)
+    }
+}
+
 impl Store for SqliteStore {
     async fn insert_within(
         &self,
@@ -504,108 +657,14 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Placed>, StoreError> {
         // Insert in id order: neighbouring cursors then say nothing about
         // which envelopes came in the same request. Multi-row statements keep
-        // a group commit to a few statements.
+        // a group commit to one statement (a few for very large groups).
         let mut order: Vec<&NewEnvelope> = batch.iter().collect();
         order.sort_by_key(|e| e.id);
         order.dedup_by_key(|e| e.id);
-        let mut conn = self.writer.acquire().await?;
-        // IMMEDIATE: the write lock from the first read, so the usage read
-        // here is still the usage when this transaction commits.
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        // Copies of envelopes already held get the arrival hour on record,
-        // whatever the caps: they cost nothing.
-        // One statement reads what the caps need: which ids are held, the
-        // usage of the group's mailboxes (held or not: a few rows more
-        // costs less than a round trip more) and of the relay.
-        let mut mailboxes: Vec<[u8; 12]> = order.iter().map(|e| e.mailbox).collect();
-        mailboxes.sort_unstable();
-        mailboxes.dedup();
-        // The lists travel as one JSON array each, so the statement's text
-        // is the same for every group and stays prepared.
-        let mut on_record: HashMap<[u8; 16], u32> = HashMap::new();
-        let mut usage: HashMap<[u8; 12], Usage> = HashMap::new();
-        let mut global = Usage::default();
-        let rows = sqlx::query(
-            "SELECT 2, x'', envelopes, bytes FROM relay_usage WHERE singleton = 1
-             UNION ALL SELECT 0, id, arrival_hour, 0 FROM envelopes
-               WHERE id IN (SELECT unhex(value) FROM json_each(?1))
-             UNION ALL SELECT 1, mailbox, envelopes, bytes FROM mailbox_usage
-               WHERE mailbox IN (SELECT unhex(value) FROM json_each(?2))",
-        )
-        .bind(hex_list(order.iter().map(|e| &e.id[..])))
-        .bind(hex_list(mailboxes.iter().map(|m| &m[..])))
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in rows {
-            let kind: i64 = row.try_get(0)?;
-            let key: Vec<u8> = row.try_get(1)?;
-            let a: i64 = row.try_get(2)?;
-            let b: i64 = row.try_get(3)?;
-            match kind {
-                0 => {
-                    if let Ok(id) = <[u8; 16]>::try_from(key) {
-                        on_record.insert(id, hour_from_db(a));
-                    }
-                }
-                1 => {
-                    if let Ok(m) = <[u8; 12]>::try_from(key) {
-                        usage.insert(
-                            m,
-                            Usage {
-                                envelopes: to_u64(a),
-                                bytes: to_u64(b),
-                            },
-                        );
-                    }
-                }
-                _ => {
-                    global = Usage {
-                        envelopes: to_u64(a),
-                        bytes: to_u64(b),
-                    }
-                }
-            }
-        }
-        let new: Vec<&NewEnvelope> = order
-            .into_iter()
-            .filter(|e| !on_record.contains_key(&e.id))
-            .collect();
-        let mut ledger = Ledger::new(quota, global, usage);
-        let mut full: HashMap<[u8; 16], Full> = HashMap::new();
-        let mut admitted = Vec::with_capacity(new.len());
-        for e in new {
-            match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
-                Ok(()) => admitted.push(e),
-                Err(f) => {
-                    full.insert(e.id, f);
-                }
-            }
-        }
-        let mut fresh = HashSet::with_capacity(admitted.len());
-        for rows in admitted.chunks(ROWS_PER_STATEMENT) {
-            insert_rows(&mut tx, rows, &mut fresh).await?;
-        }
-        // Under the write lock nothing else inserts; should a row be there
-        // after all, it is not counted, and its hour is read below.
-        let mut late = Vec::new();
-        for e in &admitted {
-            if !fresh.contains(&e.id) {
-                ledger.revert(&e.mailbox, e.bytes.len() as u64);
-                late.push(e.id);
-            }
-        }
-        for id in late {
-            let hour: i64 = sqlx::query_scalar("SELECT arrival_hour FROM envelopes WHERE id = ?")
-                .bind(&id[..])
-                .fetch_one(&mut *tx)
-                .await?;
-            on_record.insert(id, hour_from_db(hour));
-        }
-        let (total, rows) = ledger.totals();
-        add_usage(&mut tx, total, &rows).await?;
-        // With synchronous=FULL the commit syncs the WAL: durable once it
-        // returns.
-        tx.commit().await?;
+        let mut book = self.book.lock().await;
+        let done = self.insert_booked(&mut book, &order, quota).await;
+        let (mut fresh, mut on_record, full) = book.settle(done.map(|d| (d, HashMap::new())))?;
+        drop(book);
         let mut out = Vec::with_capacity(batch.len());
         for e in batch {
             if let Some(f) = full.get(&e.id) {
@@ -652,42 +711,24 @@ impl Store for SqliteStore {
     }
 
     async fn ack(&self, mailbox: &[u8; 12], ids: &[[u8; 16]]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let n = clear_bodies(&mut tx, ids, Some(mailbox)).await?;
-        tx.commit().await?;
-        Ok(n)
+        self.clear_booked(ids, Some(mailbox)).await
     }
 
     async fn expire(&self, before_hour: u32) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut released: HashMap<[u8; 12], Usage> = HashMap::new();
-        for row in sqlx::query(
-            "SELECT mailbox, count(*), sum(length(body)) FROM envelopes
-             WHERE arrival_hour < ? AND body IS NOT NULL GROUP BY mailbox",
-        )
-        .bind(i64::from(before_hour))
-        .fetch_all(&mut *tx)
-        .await?
-        {
-            let m: Vec<u8> = row.try_get(0)?;
-            if let Ok(m) = <[u8; 12]>::try_from(m) {
-                released.insert(
-                    m,
-                    Usage {
-                        envelopes: to_u64(row.try_get(1)?),
-                        bytes: to_u64(row.try_get(2)?),
-                    },
-                );
-            }
+        let mut book = self.book.lock().await;
+        let done = async {
+            let n = sqlx::query("DELETE FROM envelopes WHERE arrival_hour < ?")
+                .bind(i64::from(before_hour))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok((n, HashMap::new()))
         }
-        let n = sqlx::query("DELETE FROM envelopes WHERE arrival_hour < ?")
-            .bind(i64::from(before_hour))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        release_usage(&mut tx, released).await?;
-        tx.commit().await?;
-        Ok(n)
+        .await;
+        // Expiry is rare and may touch any mailbox: the book is read again
+        // from the tables (which the triggers kept) when next needed.
+        book.loaded = false;
+        book.settle(done)
     }
 
     async fn directory(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -746,11 +787,17 @@ impl Store for SqliteStore {
     }
 
     async fn mailbox_usage(&self, mailbox: &[u8; 12]) -> Result<Usage, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(read_usage(&mut conn, &[*mailbox])
-            .await?
-            .remove(mailbox)
-            .unwrap_or_default())
+        let row = sqlx::query("SELECT envelopes, bytes FROM mailbox_usage WHERE mailbox = ?")
+            .bind(&mailbox[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Usage {
+                envelopes: to_u64(r.try_get(0)?),
+                bytes: to_u64(r.try_get(1)?),
+            },
+            None => Usage::default(),
+        })
     }
 
     fn reusable_bytes(&self) -> u64 {
@@ -953,6 +1000,194 @@ mod tests {
             .unwrap();
         checkpoint(&store).await;
         assert!(file_size(&store) < before, "the file shrinks");
+    }
+
+    /// The book (in memory) and the usage tables (kept by triggers) both
+    /// equal what the mailboxes hold.
+    async fn book_matches(store: &SqliteStore, mailboxes: &[[u8; 12]]) {
+        let mut actual: HashMap<[u8; 12], Usage> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT mailbox, count(*), sum(length(body)) FROM envelopes WHERE body IS NOT NULL GROUP BY mailbox",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+        {
+            let m: Vec<u8> = row.get(0);
+            let n: i64 = row.get(1);
+            let b: i64 = row.get(2);
+            actual.insert(
+                m.try_into().unwrap(),
+                Usage {
+                    envelopes: n as u64,
+                    bytes: b as u64,
+                },
+            );
+        }
+        let total = actual.values().fold(Usage::default(), |a, u| Usage {
+            envelopes: a.envelopes + u.envelopes,
+            bytes: a.bytes + u.bytes,
+        });
+        let book = store.book.lock().await;
+        assert_eq!(store.counts().await.unwrap().envelopes, total.envelopes);
+        assert_eq!(store.counts().await.unwrap().bytes, total.bytes);
+        if book.loaded {
+            assert_eq!(book.global, total, "the book's relay usage");
+        }
+        for m in mailboxes {
+            let want = actual.get(m).copied().unwrap_or_default();
+            assert_eq!(store.mailbox_usage(m).await.unwrap(), want, "table");
+            if let Some(u) = book.mailboxes.get(m).filter(|_| book.loaded) {
+                assert_eq!(*u, want, "the book's usage of {m:?}");
+            }
+        }
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM mailbox_usage")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows as usize,
+            actual.len(),
+            "no row kept for empty mailboxes"
+        );
+    }
+
+    fn in_box(n: u32, mailbox: u8, len: usize) -> NewEnvelope {
+        let mut e = envelope(n);
+        e.mailbox = [mailbox; 12];
+        e.bytes.truncate(len);
+        e
+    }
+
+    /// The caps are checked against the book, which follows every write
+    /// that changes usage: a group commit (held copies in it count for
+    /// nothing), an acknowledgement, a forward, a drop, expiry, and a
+    /// reopened store reads it from the tables.
+    #[tokio::test]
+    async fn the_book_follows_every_write_and_the_caps_hold() {
+        use crate::quota::{MailboxCap, StorageLimits};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let quota = Quota {
+            limits: StorageLimits {
+                focal: MailboxCap {
+                    envelopes: 4,
+                    bytes: 1000,
+                },
+                ..StorageLimits::UNLIMITED
+            },
+            focal_mailboxes: None,
+            disk_room: None,
+        };
+        let boxes = [[1; 12], [2; 12], [3; 12]];
+        let fresh = |placed: &[Placed]| {
+            placed
+                .iter()
+                .filter(|p| matches!(p, Placed::Stored(s) if s.fresh))
+                .count()
+        };
+        // Two for mailbox 1 in one statement (the trigger's upsert counts
+        // both under INSERT OR IGNORE), one for mailbox 2.
+        let first = vec![in_box(1, 1, 100), in_box(2, 1, 100), in_box(3, 2, 50)];
+        assert_eq!(
+            fresh(&store.insert_within(&first, &quota).await.unwrap()),
+            3
+        );
+        book_matches(&store, &boxes).await;
+        // A held copy beside new ones: only the new ones count.
+        let second = vec![in_box(2, 1, 100), in_box(4, 1, 100), in_box(5, 1, 100)];
+        let placed = store.insert_within(&second, &quota).await.unwrap();
+        assert_eq!(fresh(&placed), 2);
+        book_matches(&store, &boxes).await;
+        // Full at 4: a new one is refused, a copy still gets its receipt.
+        let third = vec![in_box(6, 1, 10), in_box(1, 1, 100)];
+        let placed = store.insert_within(&third, &quota).await.unwrap();
+        let refused = placed
+            .iter()
+            .position(|p| *p == Placed::Full(Full::Mailbox))
+            .expect("one refused");
+        assert_eq!(third[refused].id, in_box(6, 1, 10).id);
+        assert_eq!(fresh(&placed), 0);
+        // An acknowledgement makes room at once.
+        assert_eq!(store.ack(&[1; 12], &[in_box(1, 1, 0).id]).await.unwrap(), 1);
+        book_matches(&store, &boxes).await;
+        let placed = store.insert_within(&third[..1], &quota).await.unwrap();
+        assert_eq!(fresh(&placed), 1, "accepted after the ack");
+        book_matches(&store, &boxes).await;
+        // Forwarded (field relay) and dropped envelopes give room back too.
+        store
+            .record_upstream(&[(in_box(2, 1, 0).id, vec![1; 93])], 500_000)
+            .await
+            .unwrap();
+        store.drop_queued(&[in_box(4, 1, 0).id]).await.unwrap();
+        book_matches(&store, &boxes).await;
+        let two_more = vec![in_box(7, 1, 10), in_box(8, 1, 10), in_box(9, 1, 10)];
+        let placed = store.insert_within(&two_more, &quota).await.unwrap();
+        assert_eq!(fresh(&placed), 2, "{placed:?}");
+        book_matches(&store, &boxes).await;
+        // A reopened store reads the tables: still exactly at the cap.
+        drop(store);
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let placed = store.insert_within(&two_more, &quota).await.unwrap();
+        assert!(placed[2] == Placed::Full(Full::Mailbox), "{placed:?}");
+        book_matches(&store, &boxes).await;
+        // Expiry empties everything; the book is read again.
+        store.expire(500_001).await.unwrap();
+        book_matches(&store, &boxes).await;
+        let placed = store.insert_within(&two_more, &quota).await.unwrap();
+        assert_eq!(
+            fresh(&placed),
+            3,
+            "expired ids are gone, copies are new again"
+        );
+        let placed = store
+            .insert_within(&[in_box(20, 3, 10)], &quota)
+            .await
+            .unwrap();
+        assert_eq!(fresh(&placed), 1);
+        book_matches(&store, &boxes).await;
+    }
+
+    /// Past its size the book forgets mailboxes and reads them again: a
+    /// flood to random mailboxes does not grow the relay's memory, and a
+    /// forgotten mailbox's cap still holds.
+    #[tokio::test]
+    async fn the_book_stays_bounded_and_forgets_safely() {
+        use crate::quota::{MailboxCap, StorageLimits};
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let quota = Quota {
+            limits: StorageLimits {
+                focal: MailboxCap {
+                    envelopes: 2,
+                    bytes: u64::MAX,
+                },
+                ..StorageLimits::UNLIMITED
+            },
+            focal_mailboxes: None,
+            disk_room: None,
+        };
+        let full_box = vec![in_box(1, 0xee, 10), in_box(2, 0xee, 10)];
+        store.insert_within(&full_box, &quota).await.unwrap();
+        let mut n = 10u32;
+        for _ in 0..(BOOK_MAILBOXES / 2048 + 2) {
+            let batch: Vec<NewEnvelope> = (0..2048)
+                .map(|_| {
+                    n += 1;
+                    let mut e = in_box(n, 0, 10);
+                    e.mailbox[..4].copy_from_slice(&n.to_be_bytes());
+                    e
+                })
+                .collect();
+            store.insert_within(&batch, &quota).await.unwrap();
+            assert!(store.book.lock().await.mailboxes.len() <= BOOK_MAILBOXES);
+        }
+        assert!(!store.book.lock().await.mailboxes.contains_key(&[0xee; 12]));
+        let placed = store
+            .insert_within(&[in_box(3, 0xee, 10)], &quota)
+            .await
+            .unwrap();
+        assert_eq!(placed, vec![Placed::Full(Full::Mailbox)]);
+        book_matches(&store, &[[0xee; 12]]).await;
     }
 
     #[tokio::test]
