@@ -35,7 +35,7 @@ use amparo_protocol::wire::{self, EnvelopeResult, RejectCode};
 
 use crate::config::Upstream;
 use crate::error::ApiError;
-use crate::shared::{Clock, MAX_RECEIPT_IDS, answer_room, read_body, within_budget};
+use crate::shared::{Clock, MAX_RECEIPT_IDS, answer_room, page_probe, read_body, within_budget};
 use crate::store::{SqliteStore, Store, StoreError};
 
 /// Most envelopes per forwarding request.
@@ -470,7 +470,7 @@ impl Field {
                         Vec::new()
                     } else {
                         self.store
-                            .cached_mailbox(&entry.mailbox.0, entry.after, limit)
+                            .cached_mailbox(&entry.mailbox.0, entry.after, page_probe(limit))
                             .await?
                     };
                     results.push(within_budget(page, limit, &mut budget));

@@ -29,7 +29,7 @@ use crate::store::{NewEnvelope, Placed, Store};
 
 pub use crate::shared::{Clock, Limits, system_clock};
 use crate::shared::{
-    DEFAULT_PAGE, MAX_ACK_BODY, MAX_ACK_IDS, answer_room, read_body, within_budget,
+    DEFAULT_PAGE, MAX_ACK_BODY, MAX_ACK_IDS, answer_room, page_probe, read_body, within_budget,
 };
 
 /// What every handler shares.
@@ -575,7 +575,7 @@ async fn fetch_many<S: Store>(
         } else {
             state
                 .store
-                .fetch(&entry.mailbox.0, entry.after, limit)
+                .fetch(&entry.mailbox.0, entry.after, page_probe(limit))
                 .await?
         };
         results.push(within_budget(page, limit, &mut budget));

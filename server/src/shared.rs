@@ -89,10 +89,19 @@ pub async fn read_body(
     }
 }
 
+/// How many envelopes to read for a many-mailbox page of `limit`: one
+/// more, to know whether more wait ([`within_budget`]).
+pub fn page_probe(limit: u32) -> u32 {
+    limit.saturating_add(1)
+}
+
 /// One mailbox's result in a many-mailbox answer, within `room`: the bytes
 /// left for envelopes, each with its cursor and length (start from
 /// [`answer_room`]; shared by the relay and a field relay answering from its
-/// cache). The answer stops at the first envelope that would go over, and
+/// cache). `page` is read with one envelope past `limit` ([`page_probe`]):
+/// that one is not sent, it only tells that more wait, so a mailbox whose
+/// page holds all it has does not say "more" and cost its phone another
+/// request. The answer stops at the first envelope that would go over, and
 /// that page and every one after it say "more" (the rest wait for the next
 /// request); with no room left, an empty page with "more" set. A request
 /// leaves room for at least one envelope of the largest size
@@ -109,9 +118,10 @@ pub fn within_budget(
             more: true,
         };
     }
-    let mut more = page.len() == limit as usize;
-    let mut items = Vec::with_capacity(page.len());
-    for e in page {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut more = page.len() > limit;
+    let mut items = Vec::with_capacity(page.len().min(limit));
+    for e in page.into_iter().take(limit) {
         let cost = mailboxes::ITEM_HEAD.saturating_add(e.bytes.len());
         if cost > *room {
             *room = 0;
