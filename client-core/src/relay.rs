@@ -6,6 +6,8 @@
 //! The client sends nothing that identifies the phone: no cookies, a fixed
 //! generic User-Agent, no extra headers.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use amparo_protocol::directory;
@@ -75,6 +77,22 @@ pub enum DirectoryFetch {
 pub struct RelayClient {
     http: reqwest::Client,
     base: String,
+    /// Whether the relay may know many-mailbox fetches that name their
+    /// answer's size (PROTOCOL.md §12.14, op 0x03): until it refuses one.
+    /// Shared by the clones, so one refusal is enough.
+    fetch_within: Arc<AtomicBool>,
+}
+
+/// What a many-mailbox fetch that names its answer's size came back with.
+#[derive(Debug)]
+pub(crate) enum FetchWithin {
+    /// One result per entry (as [`RelayClient::fetch_many`]), and the bytes
+    /// of the request and answer bodies.
+    Answer(Vec<Option<Page>>, usize),
+    /// The relay predates such requests and refused it as an unknown
+    /// operation (`400 invalid_field`); the bytes that cost. Ask again with
+    /// [`RelayClient::fetch_many_metered`], sized to the worst case.
+    NotKnown(usize),
 }
 
 fn network(e: reqwest::Error) -> CoreError {
@@ -158,6 +176,40 @@ async fn relay_error(r: reqwest::Response) -> CoreError {
     }
 }
 
+/// Decodes a many-mailbox answer to `entries` and checks it: every
+/// envelope belongs to its entry's mailbox, cursors move forward.
+fn checked_pages(entries: &[(FetchAuth<'_>, u64)], bytes: &[u8]) -> Result<Vec<Option<Page>>> {
+    let answer = mailboxes::decode_fetch_answer(bytes, entries.len())?;
+    let mut out = Vec::with_capacity(entries.len());
+    for ((auth, after), result) in entries.iter().zip(answer) {
+        match result {
+            FetchResult::Refused => out.push(None),
+            FetchResult::Page { items, more } => {
+                let mailbox = mailboxes::mailbox_of(auth);
+                if items.iter().any(|(_, e)| e.mailbox() != mailbox) {
+                    return Err(CoreError::Protocol(
+                        amparo_protocol::ProtocolError::Misaddressed,
+                    ));
+                }
+                // Cursors must move forward from where this fetch began:
+                // a relay answering the same items again with "more" set
+                // would otherwise keep a sync going forever.
+                let mut last = *after;
+                for (cursor, _) in &items {
+                    if *cursor <= last {
+                        return Err(CoreError::Protocol(
+                            amparo_protocol::ProtocolError::Invalid("cursor from the relay"),
+                        ));
+                    }
+                    last = *cursor;
+                }
+                out.push(Some(Page { items, more }));
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl RelayClient {
     /// A client for `config`.
     pub fn new(config: &RelayConfig) -> Result<Self> {
@@ -171,6 +223,7 @@ impl RelayClient {
         Ok(RelayClient {
             http: builder.build().map_err(network)?,
             base: config.base_url.trim_end_matches('/').to_string(),
+            fetch_within: Arc::new(AtomicBool::new(true)),
         })
     }
 
@@ -307,37 +360,75 @@ impl RelayClient {
         let max = mailboxes::max_answer_len_for(entries.len(), limit);
         let bytes = read_capped(r, max, "mailboxes answer").await?;
         let received = bytes.len();
-        let answer = mailboxes::decode_fetch_answer(&bytes, entries.len())?;
-        let mut out = Vec::with_capacity(entries.len());
-        for ((auth, after), result) in entries.iter().zip(answer) {
-            match result {
-                FetchResult::Refused => out.push(None),
-                FetchResult::Page { items, more } => {
-                    let mailbox = mailboxes::mailbox_of(auth);
-                    if items.iter().any(|(_, e)| e.mailbox() != mailbox) {
-                        return Err(CoreError::Protocol(
-                            amparo_protocol::ProtocolError::Misaddressed,
-                        ));
-                    }
-                    // Cursors must move forward from where this fetch began:
-                    // a relay answering the same items again with "more" set
-                    // would otherwise keep a sync going forever.
-                    let mut last = *after;
-                    for (cursor, _) in &items {
-                        if *cursor <= last {
-                            return Err(CoreError::Protocol(
-                                amparo_protocol::ProtocolError::Invalid("cursor from the relay"),
-                            ));
-                        }
-                        last = *cursor;
-                    }
-                    out.push(Some(Page { items, more }));
-                }
-            }
-        }
-        Ok((out, sent + received))
+        Ok((checked_pages(entries, &bytes)?, sent + received))
     }
 
+    /// Whether many-mailbox fetches that name their answer's size are worth
+    /// trying with this relay: true until it refused one
+    /// ([`FetchWithin::NotKnown`]).
+    pub(crate) fn knows_fetch_within(&self) -> bool {
+        self.fetch_within.load(Ordering::Relaxed)
+    }
+
+    /// [`RelayClient::fetch_many_metered`] in an answer of at most
+    /// `max_bytes`, framing included (PROTOCOL.md §12.14, op 0x03): the
+    /// relay stops adding envelopes before the next would go over it, so
+    /// one request covers every mailbox within what a phone chose to spend.
+    /// The answer is read no further than `max_bytes`, so a relay that
+    /// ignored it cannot push a phone past its budget (the fetch fails
+    /// instead). A relay that predates such requests refuses them:
+    /// [`FetchWithin::NotKnown`], and this client does not try again.
+    pub(crate) async fn fetch_many_within(
+        &self,
+        entries: &[(FetchAuth<'_>, u64)],
+        limit: u16,
+        max_bytes: u32,
+        now: UnixTime,
+        entropy: &mut dyn Entropy,
+    ) -> Result<FetchWithin> {
+        let body = mailboxes::sign_fetch_within(entries, limit, max_bytes, now, entropy)?;
+        let sent = body.len();
+        let r = self
+            .http
+            .post(self.url(mailboxes::FETCH_PATH))
+            .header("Content-Type", wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(network)?;
+        if r.status() == reqwest::StatusCode::BAD_REQUEST {
+            let answer = read_capped(r, MAX_JSON_ANSWER, "relay error").await?;
+            let parsed = serde_json::from_slice::<serde_json::Value>(&answer).ok();
+            let field = |k: &str| {
+                parsed
+                    .as_ref()
+                    .and_then(|v| v.get(k)?.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            // A well-formed request of op 0x03 is refused as an invalid
+            // field only by a relay that does not know the operation.
+            if field("error") == "invalid_field" {
+                self.fetch_within.store(false, Ordering::Relaxed);
+                return Ok(FetchWithin::NotKnown(sent + answer.len()));
+            }
+            return Err(CoreError::Relay {
+                status: 400,
+                code: field("error"),
+                message: field("message"),
+            });
+        }
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let max = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        let bytes = read_capped(r, max, "mailboxes answer").await?;
+        let received = bytes.len();
+        Ok(FetchWithin::Answer(
+            checked_pages(entries, &bytes)?,
+            sent + received,
+        ))
+    }
     /// Acknowledges envelopes of many mailboxes in one request (each entry's
     /// ids belong to the mailbox of its key; at most
     /// [`mailboxes::MAX_ACK_IDS`] ids in all). Returns how many were deleted.
@@ -658,6 +749,77 @@ mod tests {
         );
         let sent = relay.await.unwrap();
         assert!(sent < 256 * 1024 * 1024, "the client read {sent} bytes");
+    }
+
+    #[tokio::test]
+    async fn a_relay_that_ignores_the_size_asked_for_is_read_no_further() {
+        // Asked for an answer of at most 70 000 bytes, a relay sends endless
+        // bytes (as one that ignored the size would send 4 MiB): the phone
+        // stops at the size it named.
+        let (url, relay) = lying_relay("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", None).await;
+        let mut e = amparo_protocol::entropy::SystemEntropy::new();
+        let keys = RecipientKeys::generate(&mut e).unwrap();
+        let c = client(&url);
+        let err = c
+            .fetch_many_within(
+                &[(FetchAuth::Key(keys.signing()), 0)],
+                100,
+                70_000,
+                UnixTime(1),
+                &mut e,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CoreError::Protocol(ProtocolError::TooLarge {
+                    what: "mailboxes answer",
+                    max: 70_000,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        let sent = relay.await.unwrap();
+        assert!(sent < 256 * 1024 * 1024, "the client read {sent} bytes");
+        // That is not taken for a relay that does not know the size.
+        assert!(c.knows_fetch_within());
+    }
+
+    #[tokio::test]
+    async fn a_relay_that_does_not_know_the_size_is_not_asked_again() {
+        let body = r#"{"error":"invalid_field","message":"The request body is not valid: invalid mailboxes request operation."}"#;
+        let head: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_boxed_str(),
+        );
+        let (url, relay) = lying_relay(head, Some(0)).await;
+        let mut e = amparo_protocol::entropy::SystemEntropy::new();
+        let keys = RecipientKeys::generate(&mut e).unwrap();
+        let c = client(&url);
+        let copy = c.clone();
+        let got = c
+            .fetch_many_within(
+                &[(FetchAuth::Key(keys.signing()), 0)],
+                1,
+                70_000,
+                UnixTime(1),
+                &mut e,
+            )
+            .await
+            .unwrap();
+        let FetchWithin::NotKnown(bytes) = got else {
+            panic!("{got:?}");
+        };
+        // The request (head 26, size, limit and count 8, an entry 41, its
+        // signature 64) and the error were counted.
+        assert_eq!(bytes, 26 + 8 + 41 + 64 + body.len());
+        assert!(!copy.knows_fetch_within());
+        relay.await.unwrap();
     }
 
     #[test]
