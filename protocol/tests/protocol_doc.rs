@@ -502,6 +502,11 @@ fn examples() -> BTreeMap<&'static str, String> {
         "mailboxes",
         text_block(many_mailboxes(&reply, &other, &status_env, &mut e)),
     );
+    let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md many mailboxes within a size");
+    out.insert(
+        "mailboxes-within",
+        text_block(fetch_within(&reply, &other, &status_env, &mut e)),
+    );
 
     // An attachment and its chunk (§6.4).
     let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md chunk");
@@ -759,6 +764,107 @@ fn many_mailboxes(
         hex(&refused),
         ack.len(),
         hex_block(&ack),
+    )
+}
+
+/// A many-mailbox fetch that names the most bytes of its answer (op 3),
+/// and an answer cut at that size by §12.14's rule.
+fn fetch_within(
+    reply: &RecipientKeys,
+    other: &RecipientKeys,
+    waiting: &Envelope,
+    e: &mut DangerousSeededEntropy,
+) -> String {
+    let other_grant = FetchGrant::sign(other.signing(), UnixTime(NOW.0 + 7 * 24 * 3600));
+    // The least a request of two entries may name: their framing and one
+    // envelope of the largest size.
+    let max_bytes: u32 = 2 + 4 * 2 + 12 + 65_598;
+    assert_eq!(max_bytes as usize, mailboxes::min_answer_len(2));
+    let entries = [
+        (FetchAuth::Key(reply.signing()), 0),
+        (FetchAuth::Grant(&other_grant), 41),
+    ];
+    let fetch = mailboxes::sign_fetch_within(&entries, 9, max_bytes, NOW, e).unwrap();
+    // One byte less is refused, by the signer and by the relay.
+    assert!(mailboxes::sign_fetch_within(&entries, 9, max_bytes - 1, NOW, e).is_err());
+    let checked = mailboxes::verify_fetch(&fetch, NOW).unwrap();
+    assert_eq!(checked.max_bytes, Some(max_bytes));
+    assert_eq!((checked.limit, checked.entries.len()), (9, 2));
+    // Layout and signature as §12.14 writes them: op 3, the size after the
+    // nonce, then as op 1.
+    let signed_len = fetch.len() - 64;
+    assert_eq!(signed_len, 26 + 4 + 2 + 2 + (1 + 32 + 8) + (1 + 121 + 8));
+    assert_eq!(&fetch[..2], &[1, 3]);
+    assert_eq!(&fetch[2..10], &NOW.0.to_be_bytes());
+    assert_eq!(&fetch[26..30], &max_bytes.to_be_bytes());
+    assert_eq!(&fetch[30..34], &[0, 9, 0, 2]);
+    let digest = sha256(&[&fetch[..signed_len]]);
+    reply
+        .signing()
+        .verifying_key()
+        .verify(
+            &[b"amparo-mailboxes-v1", &[0], &digest],
+            &fetch[signed_len..],
+            "fetch",
+        )
+        .unwrap();
+    let replay = sha256_prefix::<16>(&[b"amparo-mailboxes-replay-v1", &digest]);
+    assert_eq!(checked.replay_id, replay);
+    // The same request as op 1 (the size taken out) does not verify: the
+    // size cannot be stripped on the way.
+    let mut stripped = fetch.clone();
+    stripped[1] = 1;
+    stripped.drain(26..30);
+    assert!(mailboxes::verify_fetch(&stripped, NOW).is_err());
+
+    // The reply mailbox holds the status update at cursor 7 and an
+    // envelope of the largest size at cursor 8. By §12.14's rule: the
+    // framing of both entries (2 + 4 + 4) and the status update fit, the
+    // second envelope would not, so the answer stops there and both pages
+    // say "more" (the granted mailbox was not reached).
+    let env_len = waiting.as_bytes().len();
+    let framing = 2 + 4 * 2;
+    let with_first = framing + 12 + env_len;
+    let with_second = with_first + 12 + 65_598;
+    assert!(with_first <= max_bytes as usize && with_second > max_bytes as usize);
+    let answer = mailboxes::encode_fetch_answer([
+        FetchResult::Page {
+            items: vec![(7u64, waiting.as_bytes())],
+            more: true,
+        },
+        FetchResult::Page {
+            items: vec![],
+            more: true,
+        },
+    ]);
+    assert_eq!(answer.len(), with_first);
+    let decoded = mailboxes::decode_fetch_answer(&answer, 2).unwrap();
+    assert_eq!(
+        decoded[0],
+        FetchResult::Page {
+            items: vec![(7, waiting.clone())],
+            more: true
+        }
+    );
+    let head = 2 + 1 + 1 + 2 + 8 + 4;
+    assert_eq!(&answer[head..head + env_len], waiting.as_bytes());
+
+    format!(
+        "fetch request naming its answer's size ({} bytes): max_bytes {max_bytes} ({}), limit 9\n{}\n\
+         digest      {}\n\
+         replay id   {}\n\n\
+         answer ({} bytes) had the reply mailbox held the status update at cursor 7 and an\n\
+         envelope of 65598 bytes at cursor 8: {framing} + (12 + {env_len}) = {with_first} fit, \
+         {with_first} + (12 + 65598) = {with_second} would not\n\
+         {} || the {env_len} bytes of the envelope || {}",
+        fetch.len(),
+        hex(&max_bytes.to_be_bytes()),
+        hex_block(&fetch),
+        hex(&digest),
+        hex(&replay),
+        answer.len(),
+        hex(&answer[..head]),
+        hex(&answer[head + env_len..]),
     )
 }
 
