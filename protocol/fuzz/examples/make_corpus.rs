@@ -590,6 +590,20 @@ fn main() -> Result<()> {
     );
     let fetch_one = mailboxes::sign_fetch(&[(FetchAuth::Key(fixed.signing()), 3)], 1, NOW, &mut e)?;
     c.write("mailboxes", "fetch-one.bin", &with_selector(0, fetch_one));
+    // Op 3, an answer of at most what a phone names (its own entropy, so
+    // the seeds after it keep their bytes).
+    let mut within_e = DangerousSeededEntropy::new(b"fuzz corpus: fetch within");
+    let within = mailboxes::sign_fetch_within(
+        &[
+            (FetchAuth::Key(fixed.signing()), 0),
+            (FetchAuth::Grant(&grant), 7),
+        ],
+        9,
+        1_230_754,
+        NOW,
+        &mut within_e,
+    )?;
+    c.write("mailboxes", "fetch-within.bin", &with_selector(0, within));
     let ack = mailboxes::sign_ack(
         &[
             (
