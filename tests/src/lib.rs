@@ -27,19 +27,29 @@ use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 
 /// The `amparo-relay` binary: `AMPARO_RELAY_BIN` if set, else the one cargo
-/// built next to the running test (`target/<profile>/amparo-relay`), building
-/// it first if it is missing.
+/// built next to the running test (`target/<profile>/amparo-relay`), built
+/// first if it is missing or older than its sources.
 pub fn relay_binary() -> PathBuf {
     built_binary("AMPARO_RELAY_BIN", "amparo-relay", "amparo-relay")
 }
 
 /// A workspace binary: `$env_var` if set, else `target/<profile>/<name>`
-/// next to the running test, built with `cargo build -p <package>` first if
-/// it is missing.
+/// next to the running test, built with `cargo build -p <package> --bin
+/// <name>` first if it is missing or stale.
+///
+/// A narrow `cargo test -p amparo-tests` does not build other packages'
+/// binaries, so without this a test would run yesterday's relay. Stale
+/// means: a file the binary was built from (cargo's dep-info beside it,
+/// `<name>.d`), or the directory holding one (a file added, such as a
+/// migration), changed after the binary was written. A fresh binary costs
+/// no cargo run at all (the workspace test run has built it); each binary
+/// is checked once per test process, under a lock, so test threads
+/// starting together build it once.
 pub fn built_binary(env_var: &str, package: &str, name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env_var) {
         return PathBuf::from(p);
     }
+    static CHECKED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     // target/<profile>/deps/<test-binary> -> target/<profile>/<name>
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
@@ -48,15 +58,70 @@ pub fn built_binary(env_var: &str, package: &str, name: &str) -> PathBuf {
         .expect("test binary in target/<profile>/deps")
         .to_path_buf();
     let bin = profile_dir.join(name);
-    if !bin.exists() {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", package, "--bin", name])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p {package} failed");
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    if !checked.iter().any(|n| n == name) {
+        if binary_is_stale(&bin) {
+            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cargo.args(["build", "-p", package, "--bin", name]);
+            match profile_dir.file_name().and_then(|p| p.to_str()) {
+                Some("debug") | None => {}
+                Some(profile) => {
+                    cargo.args(["--profile", profile]);
+                }
+            }
+            if let Some(target_dir) = profile_dir.parent() {
+                cargo.arg("--target-dir").arg(target_dir);
+            }
+            let status = cargo.status().expect("run cargo build");
+            assert!(
+                status.success(),
+                "cargo build -p {package} --bin {name} failed"
+            );
+        }
+        checked.push(name.to_string());
     }
     assert!(bin.exists(), "no {name} binary at {}", bin.display());
     bin
+}
+
+/// Whether `bin` is missing or older than a file (or a directory of files)
+/// it was built from, by the dep-info file cargo writes beside it.
+fn binary_is_stale(bin: &std::path::Path) -> bool {
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(built) = modified(bin) else {
+        return true;
+    };
+    let mut dep_info = bin.as_os_str().to_owned();
+    dep_info.push(".d");
+    let Ok(text) = std::fs::read_to_string(PathBuf::from(dep_info)) else {
+        return true;
+    };
+    let Some((_, deps)) = text.lines().next().and_then(|l| l.split_once(": ")) else {
+        return true;
+    };
+    // Paths are separated by spaces; a space inside one is written `\ `.
+    let mut sources = Vec::new();
+    let mut current = String::new();
+    let mut chars = deps.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => {
+                current.push(' ');
+                chars.next();
+            }
+            ' ' => sources.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    sources.push(current);
+    sources
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .any(|source| {
+            let newer = |p: &std::path::Path| modified(p).is_none_or(|m| m > built);
+            newer(&source) || source.parent().is_some_and(newer)
+        })
 }
 
 /// Whether this run is CI's: `CI` set to anything but empty, `0` or `false`
