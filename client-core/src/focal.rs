@@ -554,7 +554,24 @@ impl Profile {
         // write, which would otherwise wait behind the acknowledgement's.
         let mut stored: Vec<EnvelopeId> = Vec::new();
         while let Some(page) = next.take() {
-            let Page { items, more } = page.join().await?;
+            let Page { items, more } = match page.join().await {
+                Ok(page) => page,
+                Err(e) => {
+                    // What is stored is still acknowledged if the relay can
+                    // be reached (else it comes again: cases and records are
+                    // known again, junk past the records is counted again).
+                    let ids = std::mem::take(&mut stored);
+                    if acknowledge(relay, &keys, ids, &now, &mut entropy, &mut acks)
+                        .await
+                        .is_ok()
+                    {
+                        for a in acks {
+                            let _ = a.join().await;
+                        }
+                    }
+                    return Err(e);
+                }
+            };
             let limit = page_limit(&items);
             if let (true, Some((cursor, _))) = (more, items.last()) {
                 next = Some(Spawned::new(relay.fetch_request(

@@ -177,7 +177,9 @@ pub struct RejectedRecord {
 pub struct RejectedSummary {
     /// Every envelope that could not be filed since the last clear.
     pub total: u64,
-    /// Counts by reason, largest first (exact, records kept or not).
+    /// Counts by reason, largest first: every envelope filed, records kept
+    /// or not (an envelope fetched again because its acknowledgement never
+    /// reached the relay counts again once records are full).
     pub by_reason: Vec<(RejectReason, u64)>,
     /// How many have a record kept.
     pub records: u64,
