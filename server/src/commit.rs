@@ -17,7 +17,34 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::quota::Quotas;
-use crate::store::{NewEnvelope, Placed, Store};
+use crate::store::{NewEnvelope, Placed, Store, StoreError};
+
+/// Times a group is offered again after the store said the directory
+/// changed under it (each time a newer directory was put meanwhile).
+const DIRECTORY_RETRIES: usize = 4;
+
+/// Stores one group within the caps as they are now: the disk, and the
+/// directory the store holds. Should the store hold a newer directory than
+/// the caps know (put through another relay on the same PostgreSQL
+/// database, or mirrored by a field relay), the caps learn it first, so a
+/// directory applies from the first group commit after it was stored.
+async fn insert_current<S: Store>(
+    store: &S,
+    quotas: &Quotas,
+    all: &[NewEnvelope],
+) -> Result<Vec<Placed>, StoreError> {
+    let mut tries = 0;
+    loop {
+        let quota = quotas.current(store.reusable_bytes());
+        match store.insert_within(all, &quota).await {
+            Err(StoreError::StaleDirectory) if tries < DIRECTORY_RETRIES => {
+                tries += 1;
+                quotas.refresh(store).await?;
+            }
+            done => return done,
+        }
+    }
+}
 
 /// Most envelopes one transaction takes.
 const MAX_ROWS_PER_COMMIT: usize = 2048;
@@ -101,9 +128,7 @@ async fn writer<S: Store>(store: S, quotas: Arc<Quotas>, mut rx: mpsc::Receiver<
             all.extend(job.batch);
             replies.push(job.reply);
         }
-        // The disk and the directory as they are now, for this group.
-        let quota = quotas.current(store.reusable_bytes());
-        match store.insert_within(&all, &quota).await {
+        match insert_current(&store, &quotas, &all).await {
             Ok(hours) => {
                 let mut hours = hours.into_iter();
                 for (reply, n) in replies.into_iter().zip(sizes) {

@@ -132,6 +132,33 @@ pub struct Quota {
     pub focal_mailboxes: Option<Arc<HashSet<[u8; 12]>>>,
     /// Bytes that may still be written before the disk watermark, if known.
     pub disk_room: Option<u64>,
+    /// The directory `focal_mailboxes` was learnt from. A store holding a
+    /// newer one (put through another relay sharing a PostgreSQL database,
+    /// or mirrored by a field relay) refuses the group with
+    /// [`StoreError::StaleDirectory`] instead of applying old caps to it.
+    pub directory: DirectorySeen,
+}
+
+/// Which directory a [`Quota`]'s focal points' mailboxes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectorySeen {
+    /// The caps do not follow a directory (no coordinator key to check
+    /// one, or no caps at all).
+    Ignored,
+    /// The newest version looked at (learnt, or refused because it did not
+    /// verify), or none yet.
+    Version(Option<u64>),
+}
+
+impl DirectorySeen {
+    /// Whether a store holding the directory of version `held` knows of a
+    /// newer one than this.
+    pub fn is_behind(self, held: Option<u64>) -> bool {
+        match (self, held) {
+            (DirectorySeen::Version(seen), Some(held)) => seen.is_none_or(|s| held > s),
+            _ => false,
+        }
+    }
 }
 
 impl Quota {
@@ -141,6 +168,7 @@ impl Quota {
             limits: StorageLimits::UNLIMITED,
             focal_mailboxes: None,
             disk_room: None,
+            directory: DirectorySeen::Ignored,
         }
     }
 
@@ -285,7 +313,9 @@ fn free_bytes(_path: &std::path::Path) -> Option<u64> {
 
 #[derive(Default)]
 struct FocalSet {
-    version: Option<u64>,
+    /// The newest directory version looked at, verified (then `mailboxes`
+    /// come from it) or not.
+    seen: Option<u64>,
     mailboxes: Option<Arc<HashSet<[u8; 12]>>>,
 }
 
@@ -346,11 +376,18 @@ impl Quotas {
             free.saturating_add(reusable)
                 .saturating_sub(self.limits.min_free_disk_bytes)
         });
-        let focal_mailboxes = self.focal.read().ok().and_then(|f| f.mailboxes.clone());
+        let (focal_mailboxes, seen) = match self.focal.read() {
+            Ok(f) => (f.mailboxes.clone(), f.seen),
+            Err(_) => (None, None),
+        };
         Quota {
             limits: self.limits,
             focal_mailboxes,
             disk_room,
+            directory: match self.coordinator {
+                Some(_) => DirectorySeen::Version(seen),
+                None => DirectorySeen::Ignored,
+            },
         }
     }
 
@@ -361,7 +398,7 @@ impl Quotas {
         if self
             .focal
             .read()
-            .is_ok_and(|f| f.version.is_some_and(|v| v >= version))
+            .is_ok_and(|f| f.seen.is_some_and(|v| v >= version))
         {
             return false;
         }
@@ -369,6 +406,15 @@ impl Quotas {
             return false;
         };
         let Ok(signed) = SignedDirectory::verify(bytes, coordinator) else {
+            // Looked at: the caps keep the directory they had, and a store
+            // holding this one does not send the group commit back for it.
+            if let Ok(mut f) = self.focal.write() {
+                f.seen = f.seen.max(Some(version));
+            }
+            tracing::warn!(
+                version,
+                "the directory held does not verify against the coordinator key; the mailbox caps keep the previous one"
+            );
             return false;
         };
         let set: HashSet<[u8; 12]> = signed
@@ -380,7 +426,7 @@ impl Quotas {
         match self.focal.write() {
             Ok(mut f) => {
                 *f = FocalSet {
-                    version: Some(signed.version()),
+                    seen: f.seen.max(Some(signed.version())),
                     mailboxes: Some(Arc::new(set)),
                 };
                 true
@@ -439,6 +485,7 @@ mod tests {
             },
             focal_mailboxes: focal.map(|f| Arc::new(f.iter().copied().collect())),
             disk_room: None,
+            directory: DirectorySeen::Ignored,
         }
     }
 

@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use amparo_relay::quota::{Full, MailboxCap, Quota, StorageLimits, Usage};
+use amparo_relay::quota::{DirectorySeen, Full, MailboxCap, Quota, StorageLimits, Usage};
 use amparo_relay::store::{NewEnvelope, PgStore, Placed, SqliteStore, Store, StoreCounts};
 
 fn env(id: u8, mailbox: u8, hour: u32, len: usize) -> NewEnvelope {
@@ -185,6 +185,7 @@ fn small_caps() -> Quota {
         },
         focal_mailboxes: Some(Arc::new(HashSet::from([[1; 12]]))),
         disk_room: None,
+        directory: DirectorySeen::Ignored,
     }
 }
 
@@ -417,6 +418,7 @@ async fn postgres_two_relays_share_one_cap() {
         },
         focal_mailboxes: None,
         disk_room: None,
+        directory: DirectorySeen::Ignored,
     };
     let mut tasks = Vec::new();
     for t in 0..16u16 {

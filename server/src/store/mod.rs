@@ -27,6 +27,11 @@ pub enum StoreError {
     /// A value out of the range the schema stores.
     #[error("value out of range: {0}")]
     Range(&'static str),
+    /// The store holds a newer directory than the caps offered were built
+    /// from ([`crate::quota::DirectorySeen`]); nothing was written. The
+    /// group committer learns it and tries again.
+    #[error("the caps were built from an older directory than the one held")]
+    StaleDirectory,
 }
 
 /// An envelope to store.
@@ -89,7 +94,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// for it. New envelopes are admitted one after the other in the order
     /// they are inserted (by id), each against the usage left by the ones
     /// before, and the usage on record changes in the same transaction.
-    /// Returns only after the transaction is durable.
+    /// Returns only after the transaction is durable. If the store holds a
+    /// newer directory than `quota` was built from, nothing is written and
+    /// the answer is [`StoreError::StaleDirectory`].
     fn insert_within(
         &self,
         batch: &[NewEnvelope],

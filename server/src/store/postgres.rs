@@ -115,6 +115,51 @@ impl PgStore {
     }
 }
 
+/// Opens an inserting transaction in one round trip: the insert lock, then
+/// the relay's usage row. Every transaction that changes usage (inserts
+/// here; acknowledgements and expiry in [`lock_usage`]) locks that row
+/// first, so they queue on it instead of deadlocking over mailbox rows, and
+/// the usage an insert reads after it cannot change until it commits.
+///
+/// The insert lock, one inserting transaction at a time across all relays:
+/// cursors (BIGSERIAL) are taken at insert but become visible at commit, so
+/// without it a reader could see cursor 120 before 110 commits and page
+/// past 110. Group commit keeps the cost to one lock per batch.
+const BEGIN_INSERT: &str = "BEGIN; SELECT pg_advisory_xact_lock(4705505427156054065); \
+     SELECT 1 FROM relay_usage WHERE singleton = 1 FOR UPDATE";
+
+const _: () = assert!(INSERT_LOCK == 4_705_505_427_156_054_065);
+
+/// Locks the relay's usage row first in a transaction that will release
+/// usage (see [`BEGIN_INSERT`]).
+async fn lock_usage(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM relay_usage WHERE singleton = 1 FOR UPDATE")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The arrival hours on record of those of `ids` the relays hold.
+async fn held_hours(
+    conn: &mut PgConnection,
+    ids: &[Vec<u8>],
+) -> Result<HashMap<Vec<u8>, u32>, StoreError> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    for r in sqlx::query("SELECT id, arrival_hour FROM envelopes WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let id: Vec<u8> = r.try_get(0)?;
+        let hour: i32 = r.try_get(1)?;
+        out.insert(id, hour_from_db(i64::from(hour)));
+    }
+    Ok(out)
+}
+
 impl Store for PgStore {
     async fn insert_within(
         &self,
@@ -127,63 +172,74 @@ impl Store for PgStore {
         let mut order: Vec<&NewEnvelope> = batch.iter().collect();
         order.sort_by_key(|e| e.id);
         order.dedup_by_key(|e| e.id);
-        let ids: Vec<Vec<u8>> = order.iter().map(|e| e.id.to_vec()).collect();
-        let mut tx = self.pool.begin().await?;
-        // One inserting transaction at a time across all relays: cursors
-        // (BIGSERIAL) are taken at insert but become visible at commit, so
-        // without this a reader could see cursor 120 before 110 commits and
-        // page past 110. Group commit keeps the cost to one lock per batch.
-        // It also makes the caps hold across relays: the usage read below
-        // cannot change under this transaction but by acknowledgements and
-        // expiry, which only lower it, and which wait for the rows it locks.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(INSERT_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        // Copies of envelopes already held get the arrival hour on record,
-        // whatever the caps: they cost nothing.
-        let mut on_record: HashMap<Vec<u8>, u32> = HashMap::new();
-        for r in sqlx::query("SELECT id, arrival_hour FROM envelopes WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let id: Vec<u8> = r.try_get(0)?;
-            let hour: i32 = r.try_get(1)?;
-            on_record.insert(id, hour_from_db(i64::from(hour)));
-        }
-        let new: Vec<&NewEnvelope> = order
-            .into_iter()
-            .filter(|e| !on_record.contains_key(&e.id[..]))
-            .collect();
-        let mut mailboxes: Vec<Vec<u8>> = new.iter().map(|e| e.mailbox.to_vec()).collect();
+        let mut mailboxes: Vec<Vec<u8>> = order.iter().map(|e| e.mailbox.to_vec()).collect();
         mailboxes.sort_unstable();
         mailboxes.dedup();
+        let mut tx = self.pool.begin_with(BEGIN_INSERT).await?;
+        // One statement reads what the caps need: the relay's usage, the
+        // group's mailboxes' and the directory's version. Under the locks
+        // taken at BEGIN only this transaction can raise them, and
+        // acknowledgements or expiry cannot lower them before it commits.
         let mut usage = HashMap::with_capacity(mailboxes.len());
+        let mut global = Usage::default();
+        let mut directory = None;
         for r in sqlx::query(
-            "SELECT mailbox, envelopes, bytes FROM mailbox_usage WHERE mailbox = ANY($1) ORDER BY mailbox FOR UPDATE",
+            "SELECT 0, mailbox, envelopes, bytes FROM mailbox_usage WHERE mailbox = ANY($1)
+             UNION ALL SELECT 1, NULL, envelopes, bytes FROM relay_usage WHERE singleton = 1
+             UNION ALL SELECT 2, NULL, version, 0 FROM directory WHERE singleton = 1",
         )
         .bind(&mailboxes)
         .fetch_all(&mut *tx)
         .await?
         {
-            let m: Vec<u8> = r.try_get(0)?;
-            if let Ok(m) = <[u8; 12]>::try_from(m) {
-                usage.insert(m, usage_row(&r, 1)?);
+            let kind: i32 = r.try_get(0)?;
+            match kind {
+                0 => {
+                    let m: Vec<u8> = r.try_get(1)?;
+                    if let Ok(m) = <[u8; 12]>::try_from(m) {
+                        usage.insert(m, usage_row(&r, 2)?);
+                    }
+                }
+                1 => global = usage_row(&r, 2)?,
+                _ => directory = Some(to_u64(r.try_get(2)?)),
             }
         }
-        let global = relay_usage(&mut tx, true).await?;
-        let mut ledger = Ledger::new(quota, global, &usage);
+        if quota.directory.is_behind(directory) {
+            return Err(StoreError::StaleDirectory);
+        }
+        // A group that cannot reach a cap even if none of it is held yet is
+        // inserted as it is; otherwise copies of envelopes already held are
+        // found first (their receipts whatever the caps) and the new ones
+        // admitted one after the other. Counting a held copy as new can
+        // only refuse more, never admit more.
+        let fits_whole = {
+            let mut ledger = Ledger::new(quota, global, &usage);
+            order
+                .iter()
+                .all(|e| ledger.admit(&e.mailbox, e.bytes.len() as u64).is_ok())
+        };
+        let mut on_record: HashMap<Vec<u8>, u32> = HashMap::new();
         let mut full: HashMap<[u8; 16], Full> = HashMap::new();
-        let mut admitted = Vec::with_capacity(new.len());
-        for e in new {
-            match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
-                Ok(()) => admitted.push(e),
-                Err(f) => {
-                    full.insert(e.id, f);
+        let admitted: Vec<&NewEnvelope> = if fits_whole {
+            order
+        } else {
+            let ids: Vec<Vec<u8>> = order.iter().map(|e| e.id.to_vec()).collect();
+            on_record = held_hours(&mut tx, &ids).await?;
+            let mut ledger = Ledger::new(quota, global, &usage);
+            let mut admitted = Vec::with_capacity(order.len());
+            for e in order
+                .into_iter()
+                .filter(|e| !on_record.contains_key(&e.id[..]))
+            {
+                match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
+                    Ok(()) => admitted.push(e),
+                    Err(f) => {
+                        full.insert(e.id, f);
+                    }
                 }
             }
-        }
+            admitted
+        };
         let mut fresh = std::collections::HashSet::with_capacity(admitted.len());
         if !admitted.is_empty() {
             let ids: Vec<Vec<u8>> = admitted.iter().map(|e| e.id.to_vec()).collect();
@@ -193,11 +249,30 @@ impl Store for PgStore {
                 .map(|e| hour(e.arrival_hour))
                 .collect::<Result<_, _>>()?;
             let bodies: Vec<&[u8]> = admitted.iter().map(|e| e.bytes.as_slice()).collect();
+            // The rows and, from what was really inserted, the usage: one
+            // statement. Mailbox rows are written in mailbox order, after
+            // the relay's row locked at BEGIN.
             for r in sqlx::query(
-                "INSERT INTO envelopes (id, mailbox, arrival_hour, body)
-                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::int4[], $4::bytea[])
-                 ON CONFLICT (id) DO NOTHING
-                 RETURNING id",
+                "WITH ins AS (
+                   INSERT INTO envelopes (id, mailbox, arrival_hour, body)
+                   SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::int4[], $4::bytea[])
+                   ON CONFLICT (id) DO NOTHING
+                   RETURNING id, mailbox, length(body)::int8 AS len
+                 ), per AS (
+                   SELECT mailbox, count(*) AS n, sum(len)::int8 AS b FROM ins GROUP BY mailbox
+                 ), mailboxes AS (
+                   INSERT INTO mailbox_usage (mailbox, envelopes, bytes)
+                   SELECT mailbox, n, b FROM per ORDER BY mailbox
+                   ON CONFLICT (mailbox) DO UPDATE SET
+                     envelopes = mailbox_usage.envelopes + EXCLUDED.envelopes,
+                     bytes = mailbox_usage.bytes + EXCLUDED.bytes
+                 ), relay AS (
+                   UPDATE relay_usage SET
+                     envelopes = envelopes + (SELECT count(*) FROM ins),
+                     bytes = bytes + (SELECT coalesce(sum(len), 0) FROM ins)
+                   WHERE singleton = 1
+                 )
+                 SELECT id FROM ins",
             )
             .bind(&ids)
             .bind(&boxes)
@@ -210,53 +285,14 @@ impl Store for PgStore {
                 fresh.insert(id);
             }
         }
-        // Under the lock nothing else inserts; should a row be there after
-        // all, it is not counted, and its hour is read.
-        for e in &admitted {
-            if !fresh.contains(&e.id[..]) {
-                ledger.revert(&e.mailbox, e.bytes.len() as u64);
-                let hour: i32 =
-                    sqlx::query_scalar("SELECT arrival_hour FROM envelopes WHERE id = $1")
-                        .bind(&e.id[..])
-                        .fetch_one(&mut *tx)
-                        .await?;
-                on_record.insert(e.id.to_vec(), hour_from_db(i64::from(hour)));
-            }
-        }
-        let (total, rows) = ledger.totals();
-        if total.envelopes > 0 {
-            let boxes: Vec<Vec<u8>> = rows.iter().map(|(m, _)| m.to_vec()).collect();
-            let counts: Vec<i64> = rows
-                .iter()
-                .map(|(_, u)| to_i64(u.envelopes, "usage"))
-                .collect::<Result<_, _>>()?;
-            let sizes: Vec<i64> = rows
-                .iter()
-                .map(|(_, u)| to_i64(u.bytes, "usage"))
-                .collect::<Result<_, _>>()?;
-            sqlx::query(
-                "INSERT INTO mailbox_usage (mailbox, envelopes, bytes)
-                 SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::int8[])
-                 ON CONFLICT (mailbox) DO UPDATE SET
-                   envelopes = mailbox_usage.envelopes + EXCLUDED.envelopes,
-                   bytes = mailbox_usage.bytes + EXCLUDED.bytes",
-            )
-            .bind(&boxes)
-            .bind(&counts)
-            .bind(&sizes)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO relay_usage (singleton, envelopes, bytes) VALUES (1, $1, $2)
-                 ON CONFLICT (singleton) DO UPDATE SET
-                   envelopes = relay_usage.envelopes + EXCLUDED.envelopes,
-                   bytes = relay_usage.bytes + EXCLUDED.bytes",
-            )
-            .bind(to_i64(total.envelopes, "usage")?)
-            .bind(to_i64(total.bytes, "usage")?)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // Admitted but not inserted: held already (another relay may have
+        // stored it since the group was read). Their hours on record.
+        let late: Vec<Vec<u8>> = admitted
+            .iter()
+            .map(|e| e.id.to_vec())
+            .filter(|id| !fresh.contains(id))
+            .collect();
+        on_record.extend(held_hours(&mut tx, &late).await?);
         tx.commit().await?;
         let mut out = Vec::with_capacity(batch.len());
         for e in batch {
@@ -312,6 +348,7 @@ impl Store for PgStore {
     async fn ack(&self, mailbox: &[u8; 12], ids: &[[u8; 16]]) -> Result<u64, StoreError> {
         let ids: Vec<Vec<u8>> = ids.iter().map(|i| i.to_vec()).collect();
         let mut tx = self.pool.begin().await?;
+        lock_usage(&mut tx).await?;
         // The old sizes, read under the rows' locks: two relays
         // acknowledging the same envelope give its bytes back once.
         let sizes: Vec<Option<i32>> = sqlx::query_scalar(
@@ -350,6 +387,7 @@ impl Store for PgStore {
 
     async fn expire(&self, before_hour: u32) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        lock_usage(&mut tx).await?;
         let rows = sqlx::query(
             "DELETE FROM envelopes WHERE arrival_hour < $1 RETURNING mailbox, length(body)",
         )

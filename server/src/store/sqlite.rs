@@ -285,6 +285,9 @@ pub(super) struct Book {
     /// write failed (its outcome unknown): read again before use.
     loaded: bool,
     global: Usage,
+    /// The version of the directory the database holds (the group commit
+    /// checks the caps were built from it).
+    directory: Option<u64>,
     /// Usage of mailboxes read from the tables or written since (a mailbox
     /// known to hold nothing is kept as zero); others are read when needed.
     mailboxes: HashMap<[u8; 12], Usage>,
@@ -295,6 +298,11 @@ impl Book {
     async fn ensure_loaded(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
         if !self.loaded {
             self.global = read_relay_usage(conn).await?;
+            let version: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM directory WHERE singleton = 1")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            self.directory = version.map(to_u64);
             self.mailboxes.clear();
             self.loaded = true;
         }
@@ -384,6 +392,8 @@ impl Book {
                 self.release(&released);
                 Ok(value)
             }
+            // Nothing was written: the book is right.
+            Err(StoreError::StaleDirectory) => Err(StoreError::StaleDirectory),
             Err(e) => {
                 self.loaded = false;
                 Err(e)
@@ -563,6 +573,9 @@ impl SqliteStore {
         mailboxes.sort_unstable();
         mailboxes.dedup();
         book.learn(&mut conn, &mailboxes).await?;
+        if quota.directory.is_behind(book.directory) {
+            return Err(StoreError::StaleDirectory);
+        }
         // Most groups cannot reach a cap even if none of their envelopes is
         // held yet: then they are stored as they are, in one statement, and
         // which ones were held already is learnt from what it stored.
@@ -740,6 +753,9 @@ impl Store for SqliteStore {
     }
 
     async fn put_directory(&self, version: u64, bytes: &[u8]) -> Result<bool, StoreError> {
+        // Under the book's lock, so a group commit sees the new version
+        // from the first one after it (see `Book::directory`).
+        let mut book = self.book.lock().await;
         let done = sqlx::query(
             "INSERT INTO directory (singleton, version, body) VALUES (1, ?, ?)
              ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, body = excluded.body
@@ -748,8 +764,15 @@ impl Store for SqliteStore {
         .bind(to_i64(version, "directory version")?)
         .bind(bytes)
         .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .await;
+        let stored = book.settle(
+            done.map(|d| (d.rows_affected() == 1, HashMap::new()))
+                .map_err(StoreError::from),
+        )?;
+        if stored {
+            book.directory = book.directory.max(Some(version));
+        }
+        Ok(stored)
     }
 
     async fn remember_request(
@@ -894,6 +917,7 @@ mod tests {
             },
             focal_mailboxes: None,
             disk_room: None,
+            directory: crate::quota::DirectorySeen::Ignored,
         };
         let cap_bytes = CAP * SIZE as u64;
         let mut n = 0u32;
@@ -1078,6 +1102,7 @@ mod tests {
             },
             focal_mailboxes: None,
             disk_room: None,
+            directory: crate::quota::DirectorySeen::Ignored,
         };
         let boxes = [[1; 12], [2; 12], [3; 12]];
         let fresh = |placed: &[Placed]| {
@@ -1165,6 +1190,7 @@ mod tests {
             },
             focal_mailboxes: None,
             disk_room: None,
+            directory: crate::quota::DirectorySeen::Ignored,
         };
         let full_box = vec![in_box(1, 0xee, 10), in_box(2, 0xee, 10)];
         store.insert_within(&full_box, &quota).await.unwrap();
