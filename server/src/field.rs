@@ -18,6 +18,7 @@
 //! What this relay learns is what any relay learns: mailbox ids, sizes,
 //! hours. It forwards no addresses or headers but the phone's signature.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,6 +77,33 @@ pub struct Forwarded {
     pub postponed: usize,
 }
 
+/// What forwarding did since the field relay started, for `/metrics`:
+/// counts of envelopes only, never per client or per mailbox.
+#[derive(Debug, Default)]
+pub struct ForwardCounts {
+    /// Envelopes whose upstream receipt verified (they left the queue).
+    pub forwarded: AtomicU64,
+    /// Times an envelope was postponed by a full or busy upstream (it
+    /// stays queued; one postponed at three rounds counts three).
+    pub postponed: AtomicU64,
+    /// Envelopes the upstream refused outright (dropped here).
+    pub refused: AtomicU64,
+    /// Envelopes whose upstream receipt did not verify (kept).
+    pub unverified: AtomicU64,
+}
+
+impl ForwardCounts {
+    fn count(&self, done: &Forwarded) {
+        let add = |c: &AtomicU64, n: usize| {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        };
+        add(&self.forwarded, done.delivered);
+        add(&self.postponed, done.postponed);
+        add(&self.refused, done.refused);
+        add(&self.unverified, done.unverified);
+    }
+}
+
 /// Where one forwarding round got to.
 #[derive(Debug, Default, Clone)]
 pub struct Round {
@@ -94,6 +122,7 @@ pub struct Field {
     coordinator: Option<VerifyingKey>,
     clock: Clock,
     directory_etag: Mutex<Option<String>>,
+    counts: Arc<ForwardCounts>,
 }
 
 impl Field {
@@ -117,7 +146,13 @@ impl Field {
             coordinator,
             clock,
             directory_etag: Mutex::new(None),
+            counts: Arc::default(),
         })
+    }
+
+    /// What forwarding did so far (rendered in `/metrics`).
+    pub fn counts(&self) -> Arc<ForwardCounts> {
+        self.counts.clone()
     }
 
     fn url(&self, target: &str) -> String {
@@ -216,6 +251,8 @@ impl Field {
         let hour = (self.clock)().hours();
         self.store.record_upstream(&record, hour).await?;
         self.store.drop_queued(&dropped).await?;
+        // Counted once what it says is on record.
+        self.counts.count(&done);
         Ok((queued.len(), done))
     }
 

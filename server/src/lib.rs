@@ -147,8 +147,11 @@ pub fn serve_limited<S: Store>(
     field: Option<Arc<field::Field>>,
 ) -> std::io::Result<Server> {
     let uploads = Arc::new(uploads::Uploads::new(server_limits.uploads));
-    let field = field.map(web::Data::from);
     let metrics = Arc::new(Metrics::default());
+    if let Some(f) = &field {
+        metrics.attach_field(f.counts());
+    }
+    let field = field.map(web::Data::from);
     metrics.attach_uploads(uploads.clone());
     malformed::spawn_summary(
         server_limits

@@ -158,6 +158,8 @@ pub struct Metrics {
     request_errors: Mutex<BTreeMap<&'static str, u64>>,
     /// The request-body gate, whose counts are rendered too.
     uploads: std::sync::OnceLock<Arc<crate::uploads::Uploads>>,
+    /// A field relay's forwarding counts, rendered too.
+    field: std::sync::OnceLock<Arc<crate::field::ForwardCounts>>,
 }
 
 impl Metrics {
@@ -185,6 +187,11 @@ impl Metrics {
     /// Renders the counts of `uploads` (request bodies) with the others.
     pub fn attach_uploads(&self, uploads: Arc<crate::uploads::Uploads>) {
         let _ = self.uploads.set(uploads);
+    }
+
+    /// Renders a field relay's forwarding counts with the others.
+    pub fn attach_field(&self, counts: Arc<crate::field::ForwardCounts>) {
+        let _ = self.field.set(counts);
     }
 
     /// A whole request was refused with `code`.
@@ -256,6 +263,9 @@ impl Metrics {
             u.render(&mut out);
         }
         crate::malformed::render(&mut out);
+        if let Some(f) = self.field.get() {
+            render_field(&mut out, f);
+        }
         if let Some(c) = counts {
             let _ = writeln!(
                 out,
@@ -319,5 +329,37 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// A field relay's forwarding counts (envelopes waiting to go upstream are
+/// `amparo_envelopes_stored`: on a field relay every stored envelope is).
+fn render_field(out: &mut String, f: &crate::field::ForwardCounts) {
+    let counters: [(&str, &str, &AtomicU64); 4] = [
+        (
+            "amparo_field_forwarded_total",
+            "Envelopes forwarded upstream (the upstream's receipt verified; they left the queue).",
+            &f.forwarded,
+        ),
+        (
+            "amparo_field_postponed_total",
+            "Times an envelope was postponed by a full or busy upstream (it stays queued for a later round).",
+            &f.postponed,
+        ),
+        (
+            "amparo_field_refused_total",
+            "Envelopes the upstream refused outright (dropped here; the phone keeps its copy).",
+            &f.refused,
+        ),
+        (
+            "amparo_field_unverified_total",
+            "Envelopes whose upstream receipt did not verify (kept queued).",
+            &f.unverified,
+        ),
+    ];
+    for (name, help, c) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
     }
 }

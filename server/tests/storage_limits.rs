@@ -380,6 +380,16 @@ async fn forwarding_goes_past_envelopes_the_upstream_postponed() {
     assert_eq!(done.delivered, 3, "{done:?}");
     assert_eq!(done.refused, 0);
     assert!(done.postponed >= 1, "{done:?}");
+    // /metrics counts what was forwarded and postponed, nothing per client.
+    let metrics = amparo_relay::metrics::Metrics::default();
+    metrics.attach_field(field.counts());
+    let text = metrics.render(None, None);
+    assert_eq!(metric(&text, "amparo_field_forwarded_total"), 3);
+    assert_eq!(
+        metric(&text, "amparo_field_postponed_total"),
+        done.postponed as u64
+    );
+    assert_eq!(metric(&text, "amparo_field_refused_total"), 0);
     assert_eq!(
         central
             .fetch(&other.mailbox().0, 0, 10)
@@ -402,6 +412,8 @@ async fn forwarding_goes_past_envelopes_the_upstream_postponed() {
     assert_eq!(central.ack(&full.mailbox().0, &ids).await.unwrap(), 2);
     let done = field.forward_all().await.unwrap();
     assert_eq!(done.delivered, 2, "{done:?}");
+    let text = metrics.render(None, None);
+    assert_eq!(metric(&text, "amparo_field_forwarded_total"), 5);
     assert_eq!(field_store.queued_count().await.unwrap(), 66);
     handle.stop(false).await;
 }

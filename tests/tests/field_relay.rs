@@ -188,6 +188,19 @@ receipt_key = "{central_key}"
     wait_until("the field relay forwards", || {
         field.logs().contains("forwarded upstream")
     });
+    // It counts what it forwarded in /metrics (counts only).
+    let metrics = http_get(field.addr, "/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "amparo_field_forwarded_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "amparo_field_postponed_total 0")
+    );
     // The field relay mirrors the coordinator-signed directory.
     let signed_bytes = std::fs::read(&signed).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -520,4 +533,24 @@ async fn many_mailboxes_are_cached_for_pickup_while_the_centre_is_away() {
         .await
         .unwrap();
     assert_eq!(count(&after), vec![0, 0, 0, 3]);
+}
+
+/// The body of a plain HTTP GET (the answer read to its end).
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or(answer)
 }
