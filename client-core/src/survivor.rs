@@ -404,6 +404,50 @@ impl Profile {
     /// `report` (sent at the next sync). It travels like the report: sealed
     /// to the focal point, nothing linking it to her but the report id inside.
     pub fn reply_on_report(&self, report: &[u8; 16], text: &str, now: UnixTime) -> Result<()> {
+        self.reply_on_report_via(report, text, None, now)
+            .map(|_| ())
+    }
+
+    /// The focal point a follow-up on `report` goes to: the office her case
+    /// was last referred to, if `directory` lists it and it is valid now
+    /// (her message then reaches whoever holds the case), else the one she
+    /// wrote to. Returns its directory id and keys.
+    pub fn current_office(
+        &self,
+        report: &[u8; 16],
+        directory: Option<&amparo_protocol::directory::Directory>,
+        now: UnixTime,
+    ) -> Result<(String, RecipientPublic)> {
+        let r = self.stored_report(report)?;
+        let referred = match r.status_message {
+            Some(id) => self
+                .get_item(ItemKind::Message, &id)?
+                .map(|(_, bytes)| decode::<ReceivedMessage>(&bytes, "message"))
+                .transpose()?
+                .filter(|m| m.status == Some(CaseStatus::Referred))
+                .and_then(|m| m.referred_to),
+            None => None,
+        };
+        let holder = referred.and_then(|id| {
+            directory?
+                .focal_point(&id)
+                .filter(|f| f.is_valid_at(now))
+                .map(|f| (f.id.clone(), f.keys))
+        });
+        Ok(holder.unwrap_or((r.focal_point, r.focal_keys)))
+    }
+
+    /// [`Profile::reply_on_report`], sealed to the office that holds the
+    /// case now ([`Profile::current_office`] with `directory`); returns that
+    /// office's directory id.
+    pub fn reply_on_report_via(
+        &self,
+        report: &[u8; 16],
+        text: &str,
+        directory: Option<&amparo_protocol::directory::Directory>,
+        now: UnixTime,
+    ) -> Result<String> {
+        let (office, keys) = self.current_office(report, directory, now)?;
         let mut r = self.stored_report(report)?;
         // Her messages carry only a counter: the hour in the sealed header
         // is all a focal point needs to know of when she wrote.
@@ -421,7 +465,7 @@ impl Profile {
         let mut e = amparo_protocol::entropy::SystemEntropy::new();
         let header = InnerHeader::new(&mut e, now)?;
         let env = Envelope::seal(
-            &r.focal_keys,
+            &keys,
             amparo_protocol::envelope::Purpose::Reply,
             &header,
             &amparo_protocol::payload::Payload::to_json(&reply)?,
@@ -430,7 +474,8 @@ impl Profile {
         self.in_transaction(|| {
             self.enqueue(report, &env)?;
             self.put_item(ItemKind::Report, report, 0, &encode(&r)?)
-        })
+        })?;
+        Ok(office)
     }
 
     /// Messages from focal points, in the order they were made (the focal

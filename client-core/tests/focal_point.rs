@@ -327,4 +327,35 @@ async fn case_is_filed_answered_and_referred() {
     assert_eq!(sent.status, Some(CaseStatus::Referred));
     assert_eq!(sent.referred_to.as_deref(), Some("pe-piu-casa-refugio"));
     assert_eq!(sent.status_from, a_id);
+
+    // What she writes now goes to the office that holds her case, when her
+    // directory lists it; without a directory, to the one she wrote to.
+    let directory = amparo_protocol::directory::Directory {
+        focal_points: vec![fp_a.clone(), fp_b.clone()],
+        service_routes: vec![],
+        relays: vec![],
+    };
+    let to = survivor
+        .reply_on_report_via(&report_id, "¿A qué hora voy?", Some(&directory), now())
+        .unwrap();
+    assert_eq!(to, "pe-piu-casa-refugio");
+    survivor
+        .sync(&client, &keys, now, &mut |_| {})
+        .await
+        .unwrap();
+    let (_, at_b) = b
+        .focal_sync(&client, &keys, now, &mut |_| {})
+        .await
+        .unwrap();
+    let (_, at_a) = a
+        .focal_sync(&client, &keys, now, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!((at_b.messages, at_a.messages), (1, 0));
+    assert_eq!(
+        b.case(&report_id).unwrap().messages,
+        vec!["¿A qué hora voy?".to_string()]
+    );
+    let (office, _) = survivor.current_office(&report_id, None, now()).unwrap();
+    assert_eq!(office, "pe-piu-defensoria");
 }

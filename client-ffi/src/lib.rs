@@ -589,10 +589,15 @@ impl Profile {
         self.with(|p| Ok(p.mark_read(&id)?))
     }
 
-    /// Queues her answer to the focal point of a report (sent at the next sync).
-    pub fn reply_on_report(&self, report_id: String, text: String) -> Result<()> {
+    /// Queues her answer on a report (sent at the next sync), sealed to the
+    /// office that holds the case now: after a referral, the office it went
+    /// to, if the directory held lists it. Returns that office's directory id.
+    pub fn reply_on_report(&self, report_id: String, text: String) -> Result<String> {
         let id = id16(&report_id)?;
-        self.with(|p| Ok(p.reply_on_report(&id, &text, now())?))
+        self.with(|p| {
+            let directory = p.directory(&self.trust.coordinator)?;
+            Ok(p.reply_on_report_via(&id, &text, directory.as_ref(), now())?)
+        })
     }
 
     /// Refreshes the directory, uploads the outbox (an envelope leaves it

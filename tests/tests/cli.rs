@@ -647,6 +647,13 @@ fn a_case_is_referred_to_another_focal_point() {
             human.contains("Casa da Mulher Roraima (br-roraima) — Reply: Olá"),
             "{name}: {human}"
         );
+        // Her answer goes to the office that holds her case now.
+        let answered =
+            w.survivor
+                .json(&["report", "answer", &report[..8], "Obrigada, amanhã posso."]);
+        assert_eq!(answered["to"], "br-roraima", "{name}: {answered}");
+        w.survivor.json(&["report", "sync"]);
+        assert_eq!(w.roraima.json(&["focal", "sync"])["messages"], 1, "{name}");
     }
 }
 

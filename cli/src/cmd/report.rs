@@ -77,14 +77,17 @@ pub async fn run(ctx: &Ctx, cmd: ReportCmd) -> CliResult {
             let p = ctx.open()?;
             let ids: Vec<[u8; 16]> = p.sent_reports()?.iter().map(|r| r.id).collect();
             let id = pick_id(ctx, &report, &ids)?;
-            p.reply_on_report(&id, &text, now())?;
+            // After a referral her message goes to the office holding the case.
+            let dir = held_directory(&p);
+            let to = p.reply_on_report_via(&id, &text, dir.as_ref(), now())?;
+            let name = office(ctx, dir.as_ref(), &to);
             ctx.emit(
                 ctx.tr(
-                    "Mensaje sellado; sale en la próxima sincronización.",
-                    "Mensagem lacrada; sai na próxima sincronização.",
-                    "Message sealed; it goes at the next sync.",
+                    &format!("Mensaje sellado para {name}; sale en la próxima sincronización."),
+                    &format!("Mensagem lacrada para {name}; sai na próxima sincronização."),
+                    &format!("Message sealed for {name}; it goes at the next sync."),
                 ),
-                json!({ "queued": true, "report": hex(&id) }),
+                json!({ "queued": true, "report": hex(&id), "to": to }),
             );
             Ok(())
         }
