@@ -127,7 +127,10 @@ async fn serve(
                 ("200 OK", wire::encode_results(&results))
             }
             "/v1/mailboxes/fetch" => {
-                let count = u16::from_be_bytes([body[28], body[29]]);
+                // Either operation (0x03 names its answer's size after the
+                // nonce): the count follows the limit.
+                let at = if body[1] == 3 { 32 } else { 28 };
+                let count = u16::from_be_bytes([body[at], body[at + 1]]);
                 let empty = (0..count).map(|_| FetchResult::<Vec<u8>>::Page {
                     items: vec![],
                     more: false,
