@@ -309,14 +309,15 @@ fn split(n: usize) -> (usize, usize) {
 }
 
 /// Opens `envelopes` in order on every core, for a caller that may block
-/// (one X25519 each: what a flood costs a focal point).
-fn open_in_scope(keys: &RecipientKeys, envelopes: &[Envelope]) -> Vec<Opening> {
+/// (one X25519 each: what a flood costs a focal point). A thread that
+/// stopped fails the whole call: nothing of the page is filed.
+fn open_in_scope(keys: &RecipientKeys, envelopes: &[Envelope]) -> Result<Vec<Opening>> {
     let (threads, per) = split(envelopes.len());
     if threads == 1 {
-        return envelopes
+        return Ok(envelopes
             .iter()
             .map(|e| open_for_focal_point(e, keys))
-            .collect();
+            .collect());
     }
     std::thread::scope(|s| {
         let parts: Vec<_> = envelopes
@@ -332,22 +333,19 @@ fn open_in_scope(keys: &RecipientKeys, envelopes: &[Envelope]) -> Vec<Opening> {
                 }
             })
             .collect();
-        parts
-            .into_iter()
-            .flat_map(|p| match p {
-                Ok(done) => done,
-                Err(handle) => handle.join().unwrap_or_else(|_| part_failed(per)),
-            })
-            .collect()
+        let mut out = Vec::with_capacity(envelopes.len());
+        for p in parts {
+            match p {
+                Ok(done) => out.extend(done),
+                Err(handle) => out.extend(handle.join().map_err(|_| thread_stopped())?),
+            }
+        }
+        Ok(out)
     })
 }
 
-/// What a part whose thread failed gives: an error per envelope, so the
-/// page is not stored (the transaction fails on the first).
-fn part_failed(n: usize) -> Vec<Opening> {
-    (0..n)
-        .map(|_| Err(CoreError::Io("a thread opening envelopes stopped".into())))
-        .collect()
+fn thread_stopped() -> CoreError {
+    CoreError::Io("a thread opening envelopes stopped".into())
 }
 
 /// Opens `envelopes` in order on every core without blocking the async
@@ -385,10 +383,7 @@ async fn open_on_all_cores(
     for p in parts {
         match p {
             Ok(done) => out.extend(done),
-            Err(rx) => out.extend(
-                rx.await
-                    .map_err(|_| CoreError::Io("a thread opening envelopes stopped".into()))?,
-            ),
+            Err(rx) => out.extend(rx.await.map_err(|_| thread_stopped())?),
         }
     }
     Ok(out)
@@ -614,7 +609,7 @@ impl Profile {
         let hour = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| UnixTime(d.as_secs()).hours());
-        let opened = open_in_scope(&keys, envelopes);
+        let opened = open_in_scope(&keys, envelopes)?;
         self.file_page(envelopes, opened, hour, &mut summary)?;
         Ok(summary)
     }
