@@ -670,7 +670,9 @@ impl Profile {
     }
 
     /// Uploads what this focal point queued (replies, status updates,
-    /// referrals), then fetches its mailbox into cases. Blocking.
+    /// referrals), then fetches its mailbox into cases. Blocking. After each
+    /// page the listener gets `SyncProgress::Mailbox` with the reports filed
+    /// (already in `cases`) and the unreadable envelopes so far.
     pub fn focal_sync(
         &self,
         relay: Arc<Relay>,
