@@ -136,6 +136,9 @@ pub struct FetchSummary {
     /// Envelopes that could not be opened: counted, and kept aside within
     /// the profile's limits ([`RejectedLimits`]).
     pub rejected: usize,
+    /// Whether the fetch stopped at its limit ([`FETCH_MAX`]) with more
+    /// waiting at the relay: sync again.
+    pub more: bool,
 }
 
 /// How far a mailbox fetch has got, reported after each page is stored.
@@ -261,6 +264,12 @@ fn chunk_item_id(attachment: &[u8; 16], index: u32) -> [u8; 16] {
     sha256_prefix(&[b"amparo-chunk-item", attachment, &index.to_be_bytes()])
 }
 
+/// Most envelopes one [`Profile::fetch_mailbox`] goes through before it
+/// returns with [`FetchSummary::more`] set: a mailbox that a flood refills as
+/// fast as it is emptied would otherwise keep one sync going for ever. At
+/// the rates measured here, a few seconds; five times a relay's default cap
+/// on one mailbox.
+pub const FETCH_MAX: usize = 50_000;
 /// Envelopes asked for in the first page of a fetch, before their size is
 /// known.
 const PAGE_FIRST: u32 = 100;
@@ -531,6 +540,20 @@ impl Profile {
         now: impl Fn() -> UnixTime,
         progress: &mut dyn FnMut(FetchProgress),
     ) -> Result<FetchSummary> {
+        self.fetch_mailbox_at_most(relay, now, FETCH_MAX, progress)
+            .await
+    }
+
+    /// [`Profile::fetch_mailbox`], asking for no more pages once `max`
+    /// envelopes are fetched (the page under way is finished); says
+    /// [`FetchSummary::more`] if the relay had more.
+    pub async fn fetch_mailbox_at_most(
+        &self,
+        relay: &RelayClient,
+        now: impl Fn() -> UnixTime,
+        max: usize,
+        progress: &mut dyn FnMut(FetchProgress),
+    ) -> Result<FetchSummary> {
         let keys = Arc::new(self.focal_keys()?);
         self.prepare_rejected()?;
         let mut entropy = SystemEntropy::new();
@@ -568,7 +591,9 @@ impl Profile {
                 }
             };
             let limit = page_limit(&items);
-            if let (true, Some((cursor, _))) = (more, items.last()) {
+            let room = fetched + items.len() < max;
+            summary.more = more && !room;
+            if let (true, true, Some((cursor, _))) = (more, room, items.last()) {
                 next = Some(Spawned::new(relay.fetch_request(
                     &keys,
                     *cursor,

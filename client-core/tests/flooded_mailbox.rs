@@ -162,3 +162,28 @@ async fn the_report_is_found_among_thousands_of_junk_envelopes() {
     assert!(focal.rejected().unwrap().is_empty());
     assert_eq!(focal.cases(&CaseFilter::default()).unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn one_fetch_stops_at_its_limit_and_the_next_goes_on() {
+    let relay = Relay::start(None, &[]);
+    let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let focal = Profile::create(dir.path(), "1", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+    let public = focal.create_focal_identity().unwrap();
+    for batch in junk(&public, 1_500).chunks(256) {
+        client.upload(batch).await.unwrap();
+    }
+    // A first page of 100, then pages of 500: no page is asked for past 600.
+    let mut total = 0;
+    for expected_more in [true, true, false] {
+        let f = focal
+            .fetch_mailbox_at_most(&client, now, 600, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(f.more, expected_more, "{f:?}");
+        assert!(f.rejected <= 600, "{f:?}");
+        total += f.rejected;
+    }
+    assert_eq!(total, 1_500);
+    assert_eq!(focal.rejected_summary(0).unwrap().total, 1_500);
+}

@@ -779,8 +779,11 @@ pub struct FetchSummary {
     pub messages: u64,
     /// Copies of things already filed.
     pub duplicates: u64,
-    /// Envelopes that could not be opened, kept aside.
+    /// Envelopes that could not be opened: counted, a few kept aside
+    /// (`rejected_summary`).
     pub rejected: u64,
+    /// The fetch stopped at its limit with more waiting: sync again.
+    pub more: bool,
 }
 
 impl From<focal::FetchSummary> for FetchSummary {
@@ -791,6 +794,7 @@ impl From<focal::FetchSummary> for FetchSummary {
             messages: s.messages as u64,
             duplicates: s.duplicates as u64,
             rejected: s.rejected as u64,
+            more: s.more,
         }
     }
 }

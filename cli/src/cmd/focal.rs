@@ -561,6 +561,13 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
     if let Some(w) = &warning {
         ctx.note(w);
     }
+    if fetched.more {
+        ctx.note(ctx.tr(
+            "Quedan más sobres en el buzón (¿una avalancha de basura?): vuelva a sincronizar.",
+            "Restam mais envelopes na caixa (uma avalanche de lixo?): sincronize de novo.",
+            "More envelopes are waiting in the mailbox (a flood of junk?): sync again.",
+        ));
+    }
     // Where to look when junk arrived (only counts and a few examples are
     // kept of it).
     let see_rejected = if fetched.rejected > 0 {
@@ -591,6 +598,7 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
             "chunks": fetched.chunks,
             "duplicates": fetched.duplicates,
             "rejected": fetched.rejected,
+            "more": fetched.more,
             "listed": listing == Listing::Listed,
             "warning": warning,
         }),
