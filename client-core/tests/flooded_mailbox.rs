@@ -187,3 +187,55 @@ async fn one_fetch_stops_at_its_limit_and_the_next_goes_on() {
     assert_eq!(total, 1_500);
     assert_eq!(focal.rejected_summary(0).unwrap().total, 1_500);
 }
+
+/// A relay that answers every request with the same page of `body`, "more"
+/// set: as if it never moved past it.
+async fn stuck_relay(body: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                     Amparo-More: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_relay_that_serves_the_same_page_again_cannot_keep_a_fetch_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let focal = Profile::create(dir.path(), "1", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+    let public = focal.create_focal_identity().unwrap();
+    let page = junk(&public, 2);
+    let body =
+        amparo_protocol::wire::encode_page([(1, page[0].as_bytes()), (2, page[1].as_bytes())]);
+    let url = stuck_relay(body).await;
+    let client = RelayClient::new(&RelayConfig::new(url)).unwrap();
+    let mut quiet = |_| {};
+    let fetch = focal.fetch_mailbox(&client, now, &mut quiet);
+    let result = tokio::time::timeout(std::time::Duration::from_secs(10), fetch)
+        .await
+        .expect("the fetch ends");
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("cursor from the relay"), "{err}");
+    // The first page was stored before the second was found wrong.
+    assert_eq!(focal.rejected_summary(0).unwrap().total, 2);
+}
