@@ -88,23 +88,29 @@ pub struct Args {
     pub body_min_rate: Option<u64>,
 
     /// Most request bodies read at once; another waits up to upload_wait for
-    /// a slot, then gets 503 busy with Retry-After [default: 256].
+    /// a slot, then gets 503 busy with Retry-After (its connection closed)
+    /// [default: 256].
     #[arg(long, env = "AMPARO_MAX_CONCURRENT_UPLOADS")]
     pub max_concurrent_uploads: Option<usize>,
 
     /// Most bytes held by all request bodies being read at once, reserved as
     /// they arrive; a body that finds no room within upload_wait gets 503
-    /// busy. At least max_body_bytes [default: 67108864, 64 MiB].
+    /// busy. At least max_body_bytes [default: 33554432, 32 MiB, or
+    /// max_body_bytes if larger].
     #[arg(long, env = "AMPARO_MAX_UPLOAD_MEMORY")]
     pub max_upload_memory: Option<usize>,
 
-    /// Seconds a request waits for an upload slot or for upload memory
-    /// before 503 busy (0 to 60) [default: 2].
+    /// Seconds a request may wait, in all, for an upload slot and for upload
+    /// memory before 503 busy (0 to 60). A waiting connection keeps up to
+    /// about 0.5 MiB in the HTTP server's buffers, so under a flood of slow
+    /// clients waiting costs memory; 0 answers at once [default: 0].
     #[arg(long, env = "AMPARO_UPLOAD_WAIT")]
     pub upload_wait: Option<u64>,
 
     /// Most open connections; more wait in the listen backlog until one
-    /// closes [default: 4096].
+    /// closes. Each costs up to about 0.4 MiB while its client pushes a body
+    /// the relay is not reading yet, so this and max_upload_memory bound
+    /// the relay's memory [default: 512].
     #[arg(long, env = "AMPARO_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 

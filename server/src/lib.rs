@@ -80,7 +80,7 @@ pub struct ServerLimits {
 pub const DEFAULT_LOG_SUMMARY_SECS: u64 = 60;
 
 /// Default most open connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 impl Default for ServerLimits {
     fn default() -> Self {

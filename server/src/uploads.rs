@@ -13,12 +13,14 @@
 //!   body then makes room quickly for bodies that are moving. A cut body is
 //!   answered `408 body_timeout` and the connection is closed.
 //! - **Count.** At most `max_concurrent_uploads` bodies are read at once;
-//!   a request beyond that waits up to `upload_wait` for a slot, then gets
-//!   `503 busy` with `Retry-After`.
+//!   a request beyond that waits for a slot, then gets `503 busy` with
+//!   `Retry-After`.
 //! - **Memory.** The bytes of all bodies being read (and of the requests
 //!   they make, until their handler is done with them) come out of one
 //!   budget of `max_upload_memory` bytes, reserved as they arrive; a body
-//!   that finds no room within `upload_wait` is refused with `503 busy`.
+//!   that finds no room is refused with `503 busy`. A request waits for a
+//!   slot and for memory `upload_wait` in all, not per chunk: a body the
+//!   relay keeps waiting holds what it has.
 //!   So the bodies in flight never hold more than that budget, whatever
 //!   the number of connections.
 //!
@@ -47,9 +49,9 @@ pub const DEFAULT_BODY_MIN_RATE: u64 = 512;
 /// Default most bodies read at once.
 pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 256;
 /// Default most bytes held by the bodies being read.
-pub const DEFAULT_MAX_UPLOAD_MEMORY: usize = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_UPLOAD_MEMORY: usize = 32 * 1024 * 1024;
 /// Default longest wait for an upload slot or for memory.
-pub const DEFAULT_UPLOAD_WAIT_SECS: u64 = 2;
+pub const DEFAULT_UPLOAD_WAIT_SECS: u64 = 0;
 
 /// How often a waiting read looks again at its deadlines (the relay may
 /// have become busy, which shortens the idle timeout).
@@ -351,11 +353,14 @@ impl Uploads {
         P: futures_util::Stream<Item = Result<actix_web::web::Bytes, E>> + Unpin,
     {
         use futures_util::StreamExt;
+        // One budget of waiting per request, for a slot and for memory
+        // together: a body the relay keeps waiting holds what it has, so
+        // its waits must not add up without bound.
+        let wait_until = Instant::now() + self.limits.wait;
         let slot = match self.slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                match tokio::time::timeout(self.limits.wait, self.slots.clone().acquire_owned())
-                    .await
+                match tokio::time::timeout_at(wait_until, self.slots.clone().acquire_owned()).await
                 {
                     Ok(Ok(p)) => p,
                     _ => return Err(self.refuse(Refusal::NoSlot)),
@@ -364,6 +369,9 @@ impl Uploads {
         };
         let start = Instant::now();
         let mut last = start;
+        // Time spent waiting for memory: the client's, not counted against
+        // its rate.
+        let mut waited = Duration::ZERO;
         let mut memory: Option<OwnedSemaphorePermit> = None;
         // Grown in steps no larger than what arrived, so an attacker's
         // declared length reserves nothing it did not send.
@@ -387,6 +395,7 @@ impl Uploads {
             if self.limits.min_rate > 0 {
                 let past_grace = now
                     .duration_since(start)
+                    .saturating_sub(waited)
                     .saturating_sub(self.limits.idle_timeout);
                 let owed = past_grace.as_secs_f64() * self.limits.min_rate as f64;
                 if (body.len() as f64) < owed {
@@ -416,12 +425,14 @@ impl Uploads {
             let more = match self.memory.clone().try_acquire_many_owned(need) {
                 Ok(p) => p,
                 Err(_) => {
-                    match tokio::time::timeout(
-                        self.limits.wait,
+                    let began = Instant::now();
+                    let got = tokio::time::timeout_at(
+                        wait_until,
                         self.memory.clone().acquire_many_owned(need),
                     )
-                    .await
-                    {
+                    .await;
+                    waited += began.elapsed();
+                    match got {
                         Ok(Ok(p)) => p,
                         _ => return Err(self.refuse(Refusal::NoMemory)),
                     }

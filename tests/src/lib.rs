@@ -11,6 +11,7 @@
 
 pub mod crash;
 pub mod link;
+pub mod slow;
 
 pub mod cli;
 
