@@ -66,7 +66,8 @@ pub const MAX_ENTRIES: usize = 256;
 /// Most envelope ids in one acknowledgement request (all entries together).
 pub const MAX_ACK_IDS: usize = 1000;
 /// Largest request body (48 KiB): above the largest well-formed request,
-/// a full acknowledgement (41 116 bytes) or a full fetch of grants (33 310).
+/// a full acknowledgement (41 116 bytes) or a full fetch of grants (33 310;
+/// 33 314 naming its answer's size).
 pub const MAX_BODY: usize = 48 * 1024;
 /// Most envelopes per mailbox in one answer.
 pub const MAX_LIMIT: u16 = 100;
@@ -885,6 +886,13 @@ mod tests {
         assert_eq!(body.len(), 33_310);
         assert!(body.len() <= MAX_BODY);
         verify_fetch(&body, NOW).unwrap();
+        let within = sign_fetch_within(&entries, 10, ANSWER_BUDGET as u32, NOW, &mut e).unwrap();
+        assert_eq!(within.len(), 33_314);
+        assert!(within.len() <= MAX_BODY);
+        assert_eq!(
+            verify_fetch(&within, NOW).unwrap().max_bytes,
+            Some(ANSWER_BUDGET as u32)
+        );
     }
 
     #[test]
