@@ -112,6 +112,10 @@ pub struct Round {
     /// Mailboxes the upstream said are full: their envelopes wait for the
     /// next round.
     pub full: std::collections::HashSet<[u8; 12]>,
+    /// The upstream said it is full or busy as a whole (`relay_full`,
+    /// `unavailable`): the round ends, and the rest of the queue waits for
+    /// the next one instead of crossing a poor link only to be refused.
+    pub ended: bool,
 }
 
 /// A field relay's link to its upstream.
@@ -185,6 +189,9 @@ impl Field {
         &self,
         round: &mut Round,
     ) -> Result<(usize, Forwarded), ForwardError> {
+        if round.ended {
+            return Ok((0, Forwarded::default()));
+        }
         let queued = self
             .store
             .queued_for_upstream(round.after, FORWARD_BATCH, FORWARD_BYTES, &round.full)
@@ -230,11 +237,14 @@ impl Field {
                 EnvelopeResult::Rejected(code) if code.is_transient() => {
                     // Full or busy upstream: it stays queued here and goes
                     // at a later round; nothing is dropped to make room.
-                    // The rest of this mailbox's envelopes wait for that
-                    // round too, and the ones behind them go now.
+                    // A full mailbox holds up only its own envelopes (the
+                    // ones behind them go now); a full or busy upstream
+                    // ends the round, since the rest would be refused too.
                     done.postponed += 1;
                     if code == RejectCode::MailboxFull {
                         round.full.insert(q.mailbox);
+                    } else {
+                        round.ended = true;
                     }
                 }
                 EnvelopeResult::Rejected(code) => {
@@ -259,7 +269,8 @@ impl Field {
     /// One forwarding round: goes through the whole queue once, from its
     /// head, past envelopes the upstream postponed (a full mailbox
     /// upstream holds up only its own envelopes), and stops when the queue
-    /// ends, the upstream fails, or its receipts stop verifying.
+    /// ends, the upstream fails, says it is full or busy as a whole
+    /// (`relay_full`, `unavailable`), or its receipts stop verifying.
     pub async fn forward_all(&self) -> Result<Forwarded, ForwardError> {
         let mut total = Forwarded::default();
         let mut round = Round::default();
@@ -269,7 +280,7 @@ impl Field {
             total.refused += done.refused;
             total.unverified += done.unverified;
             total.postponed += done.postponed;
-            if sent == 0 || done.unverified == sent {
+            if sent == 0 || done.unverified == sent || round.ended {
                 return Ok(total);
             }
         }

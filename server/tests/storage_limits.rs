@@ -417,3 +417,82 @@ async fn forwarding_goes_past_envelopes_the_upstream_postponed() {
     assert_eq!(field_store.queued_count().await.unwrap(), 66);
     handle.stop(false).await;
 }
+
+/// A field relay whose upstream is full as a whole (`relay_full`) ends its
+/// round at the first batch the upstream refuses: the rest of the queue
+/// waits here for the next round instead of crossing the link to be
+/// refused too (it used to send the whole queue again every round).
+#[tokio::test]
+async fn a_full_upstream_ends_the_forwarding_round() {
+    let central_dir = tempfile::tempdir().unwrap();
+    let central = SqliteStore::open_in(central_dir.path()).await.unwrap();
+    let size = envelope_for(&keys(), 10).as_bytes().len() as u64;
+    // Room for three envelopes in all.
+    let limits = StorageLimits {
+        max_stored_bytes: 3 * size,
+        ..StorageLimits::default()
+    };
+    let (addr, central_key, handle) = in_process(central.clone(), limits, None, system_clock());
+
+    let field_dir = tempfile::tempdir().unwrap();
+    let field_store = SqliteStore::open_in(field_dir.path()).await.unwrap();
+    // 200 envelopes, each for a mailbox of its own (no mailbox cap in play):
+    // four forwarding batches.
+    let queued: Vec<_> = (0..200)
+        .map(|_| {
+            let e = envelope_for(&keys(), 10);
+            amparo_relay::store::NewEnvelope {
+                id: e.id().0,
+                mailbox: e.mailbox().0,
+                arrival_hour: 1,
+                bytes: e.as_bytes().to_vec(),
+            }
+        })
+        .collect();
+    field_store.insert_envelopes(&queued).await.unwrap();
+    let field = Field::new(
+        field_store.clone(),
+        Upstream {
+            url: format!("http://{addr}"),
+            key: Some(central_key.verifying_key()),
+            interval_secs: 10,
+        },
+        None,
+        system_clock(),
+    )
+    .unwrap();
+    let done = field.forward_all().await.unwrap();
+    assert_eq!(done.delivered, 3, "{done:?}");
+    // Only the first batch (64) was sent: 3 taken, 61 refused as relay_full.
+    assert_eq!(
+        done.postponed, 61,
+        "the round went on past relay_full: {done:?}"
+    );
+    assert_eq!(field_store.queued_count().await.unwrap(), 197);
+    let m = client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(&m, "amparo_envelopes_rejected_total{reason=\"relay_full\"}"),
+        61,
+        "the upstream saw one batch of the queue"
+    );
+    // Room again upstream: the next round goes on from the queue's head.
+    for m in queued.iter().map(|q| q.mailbox) {
+        let held = central.fetch(&m, 0, 10).await.unwrap();
+        let ids: Vec<[u8; 16]> = held
+            .iter()
+            .map(|e| amparo_protocol::envelope::EnvelopeId::of(&e.bytes).0)
+            .collect();
+        central.ack(&m, &ids).await.unwrap();
+    }
+    let done = field.forward_all().await.unwrap();
+    assert_eq!(done.delivered, 3, "{done:?}");
+    assert_eq!(field_store.queued_count().await.unwrap(), 194);
+    handle.stop(false).await;
+}
