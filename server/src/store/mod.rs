@@ -12,7 +12,7 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{OpenChecks, SqliteStore};
 
 /// A storage failure. Its message is for operators' logs; it never holds
 /// envelope bytes, and HTTP clients only ever see "storage unavailable".

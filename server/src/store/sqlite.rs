@@ -78,8 +78,20 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`
-    /// (`sqlite://path` or `sqlite::memory:`).
+    /// (`sqlite://path` or `sqlite::memory:`), reading free disk where the
+    /// file is and leaving the default minimum free
+    /// ([`crate::quota::DEFAULT_MIN_FREE_DISK_BYTES`]) when it converts an
+    /// older database (see [`SqliteStore::open_with`]).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &OpenChecks::default()).await
+    }
+
+    /// [`SqliteStore::open`] with the checks made before the one-time
+    /// conversion of a database created by an older relay: it is rewritten
+    /// (`VACUUM`) only when the disk has room for a copy of it and still
+    /// `min_free_disk_bytes` after; otherwise it stays as it is (one
+    /// warning), and the next start tries again.
+    pub async fn open_with(url: &str, checks: &OpenChecks) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -96,7 +108,12 @@ impl SqliteStore {
         // inserts; those beyond a small reserve are given back to the
         // filesystem in the background (`incremental_vacuum`). Set before
         // the migrations create the tables of a new database.
-        enable_incremental_vacuum(&pool).await?;
+        let disk = match (&checks.disk, &path) {
+            (Some(probe), _) => Some(probe.clone()),
+            (None, Some(file)) => Some(crate::quota::statvfs_probe(database_dir(file))),
+            (None, None) => None,
+        };
+        enable_incremental_vacuum(&pool, disk.as_ref(), checks.min_free_disk_bytes).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -134,9 +151,50 @@ impl SqliteStore {
 
     /// Opens `relay.sqlite` inside `dir`.
     pub async fn open_in(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_in_with(dir, &OpenChecks::default()).await
+    }
+
+    /// Opens `relay.sqlite` inside `dir` with `checks`.
+    pub async fn open_in_with(dir: &Path, checks: &OpenChecks) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new().filename(dir.join("relay.sqlite"));
         let url = options.get_filename().to_string_lossy().into_owned();
-        Self::open(&format!("sqlite://{url}")).await
+        Self::open_with(&format!("sqlite://{url}"), checks).await
+    }
+}
+
+/// What [`SqliteStore::open_with`] checks before rewriting an older
+/// database at start.
+#[derive(Clone)]
+pub struct OpenChecks {
+    /// Reads the free disk where the database is; `None`: `statvfs` on the
+    /// database file's directory.
+    pub disk: Option<crate::quota::DiskProbe>,
+    /// Free disk the rewrite must leave (the relay's `min_free_disk_bytes`).
+    pub min_free_disk_bytes: u64,
+}
+
+impl Default for OpenChecks {
+    fn default() -> Self {
+        OpenChecks {
+            disk: None,
+            min_free_disk_bytes: crate::quota::DEFAULT_MIN_FREE_DISK_BYTES,
+        }
+    }
+}
+
+impl std::fmt::Debug for OpenChecks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenChecks")
+            .field("min_free_disk_bytes", &self.min_free_disk_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The directory that holds the database file `file` (`.` for a bare name).
+pub fn database_dir(file: &Path) -> std::path::PathBuf {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
     }
 }
 
@@ -185,24 +243,57 @@ async fn checkpointer(pool: SqlitePool, mut stopped: watch::Receiver<()>) {
 
 /// Turns on `auto_vacuum = INCREMENTAL`. Relays whose database was created
 /// before have `auto_vacuum = NONE`, which SQLite changes only with a
-/// `VACUUM`: it rewrites the file once (it needs as much free disk as the
-/// file takes, and holds the database for as long as it runs: seconds per
-/// GiB). Done once, at start, before the relay serves anything; on a new,
-/// empty database it costs nothing.
-async fn enable_incremental_vacuum(pool: &SqlitePool) -> Result<(), StoreError> {
+/// `VACUUM`: it rewrites the file once (it needs about as much free disk as
+/// the file takes, and holds the database for as long as it runs: seconds
+/// per GiB). Done once, at start, before the relay serves anything; on a
+/// new, empty database it costs nothing. On a disk too full for the copy
+/// (free space, as `disk` reads it, below the file's size plus `min_free`)
+/// the conversion is left for a later start: the relay works without it,
+/// only its file does not shrink after acknowledgements.
+async fn enable_incremental_vacuum(
+    pool: &SqlitePool,
+    disk: Option<&crate::quota::DiskProbe>,
+    min_free: u64,
+) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
     let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
         .fetch_one(&mut *conn)
         .await?;
-    if mode != 2 {
-        tracing::info!(
-            "turning on incremental vacuum: rewriting the database once (VACUUM); this may take a while"
-        );
-        sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("VACUUM").execute(&mut *conn).await?;
+    if mode == 2 {
+        return Ok(());
     }
+    sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+        .execute(&mut *conn)
+        .await?;
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&mut *conn)
+        .await?;
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master")
+        .fetch_one(&mut *conn)
+        .await?;
+    if tables == 0 {
+        // A new database: rewriting its page or two costs nothing.
+        sqlx::query("VACUUM").execute(&mut *conn).await?;
+        return Ok(());
+    }
+    let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut *conn)
+        .await?;
+    let size = to_u64(pages.saturating_mul(page));
+    let free = disk.and_then(|probe| probe());
+    if let Some(free) = free.filter(|free| *free < size.saturating_add(min_free)) {
+        tracing::warn!(
+            database_bytes = size,
+            free_disk_bytes = free,
+            min_free_disk_bytes = min_free,
+            "not turning on incremental vacuum now: the disk has no room for the one-time rewrite (VACUUM) of the database; it stays as it is and the next start tries again"
+        );
+        return Ok(());
+    }
+    tracing::info!(
+        "turning on incremental vacuum: rewriting the database once (VACUUM); this may take a while"
+    );
+    sqlx::query("VACUUM").execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -1000,7 +1091,9 @@ mod tests {
         assert_eq!(mode, 0);
         raw.close().await.unwrap();
 
-        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let store = SqliteStore::open_in_with(dir.path(), &disk_reading(1 << 40))
+            .await
+            .unwrap();
         let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
             .fetch_one(&store.pool)
             .await
@@ -1024,6 +1117,61 @@ mod tests {
             .unwrap();
         checkpoint(&store).await;
         assert!(file_size(&store) < before, "the file shrinks");
+    }
+
+    fn disk_reading(free: u64) -> OpenChecks {
+        OpenChecks {
+            disk: Some(Arc::new(move || Some(free))),
+            min_free_disk_bytes: 1 << 20,
+        }
+    }
+
+    /// On a disk without room for a copy of the database and the minimum
+    /// free after it, the one-time conversion to incremental vacuum waits
+    /// for a later start: the relay opens and serves what it holds.
+    #[tokio::test]
+    async fn the_conversion_waits_for_a_disk_with_room_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        store
+            .insert_envelopes(&(1..=200).map(envelope).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let path = store.path().unwrap().to_path_buf();
+        drop(store);
+        let url = format!("sqlite://{}", path.display());
+        let mut raw = SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("PRAGMA auto_vacuum = NONE")
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        sqlx::query("VACUUM").execute(&mut raw).await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+        raw.close().await.unwrap();
+        let size = pages as u64 * 4096;
+        let mode = |store: SqliteStore| async move {
+            let m: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            m
+        };
+        // One byte short of the file's size and the minimum free.
+        let short = disk_reading(size + (1 << 20) - 1);
+        let store = SqliteStore::open_in_with(dir.path(), &short).await.unwrap();
+        assert_eq!(mode(store.clone()).await, 0, "not converted");
+        assert_eq!(store.fetch(&[7; 12], 0, 500).await.unwrap().len(), 200);
+        store.insert_envelopes(&[envelope(201)]).await.unwrap();
+        drop(store);
+        // The next start with room converts it.
+        let store = SqliteStore::open_in_with(dir.path(), &disk_reading(size + (2 << 20)))
+            .await
+            .unwrap();
+        assert_eq!(mode(store.clone()).await, 2, "converted");
+        assert_eq!(store.fetch(&[7; 12], 0, 500).await.unwrap().len(), 201);
     }
 
     /// The book (in memory) and the usage tables (kept by triggers) both
