@@ -24,8 +24,14 @@ use crate::store::{ItemKind, Profile};
 use crate::survivor::{SyncProgress, SyncSummary, decode, encode};
 use crate::{CoreError, Result};
 
+mod orphans;
 mod rejected;
 
+use orphans::{Kept, WaitingKeeper};
+pub use orphans::{
+    MAX_WAITING, MAX_WAITING_BYTES, MAX_WAITING_BYTES_PER_REPORT, MAX_WAITING_PER_REPORT,
+    WAITING_OVERHEAD, WaitingSummary,
+};
 use rejected::Keeper;
 pub use rejected::{RejectReason, RejectedLimits, RejectedRecord, RejectedSummary};
 
@@ -129,8 +135,13 @@ pub struct FetchSummary {
     pub new_cases: usize,
     /// Attachment pieces stored.
     pub chunks: usize,
-    /// Follow-up messages filed.
+    /// Follow-up messages filed on their cases (with those that were
+    /// waiting for a report that arrived now).
     pub messages: usize,
+    /// Her follow-ups kept until the report they belong to arrives (it
+    /// has not yet): filed then, onto the case
+    /// ([`Profile::waiting_follow_ups`]).
+    pub waiting: usize,
     /// Copies of things already filed.
     pub duplicates: usize,
     /// Envelopes that could not be opened: counted, and kept aside within
@@ -299,6 +310,13 @@ fn page_limit(items: &[(u64, Envelope)]) -> u32 {
 
 /// What opening one envelope gave.
 type Opening = Result<(InnerHeader, Incoming)>;
+
+/// What one filing run keeps besides cases: rejected envelopes, and her
+/// follow-ups waiting for their reports.
+struct Keepers {
+    rejected: Keeper,
+    waiting: WaitingKeeper,
+}
 
 /// Opens an envelope as a focal point: only the purposes senders seal to a
 /// focal point are tried (a status update, which only survivors receive,
@@ -640,7 +658,9 @@ impl Profile {
     }
 
     /// Stores what was opened of `envelopes` (in the same order), in one
-    /// transaction.
+    /// transaction: reports and attachment pieces first, then her
+    /// follow-ups, so a follow-up sent in the same page as its report (a
+    /// page is in random envelope-id order) finds its case.
     fn file_page(
         &self,
         envelopes: &[Envelope],
@@ -649,21 +669,34 @@ impl Profile {
         summary: &mut FetchSummary,
     ) -> Result<()> {
         self.in_transaction(|| {
-            let mut keeper = self.rejected_keeper(hour)?;
+            let mut keepers = Keepers {
+                rejected: self.rejected_keeper(hour)?,
+                waiting: self.waiting_keeper()?,
+            };
+            let mut follow_ups = Vec::new();
             for (env, o) in envelopes.iter().zip(opened) {
-                self.file_envelope(&mut keeper, env, o, summary)?;
+                if matches!(o, Ok((_, Incoming::Reply(_)))) {
+                    follow_ups.push((env, o));
+                } else {
+                    self.file_envelope(&mut keepers, env, o, summary)?;
+                }
             }
-            self.finish_keeper(&mut keeper)
+            for (env, o) in follow_ups {
+                self.file_envelope(&mut keepers, env, o, summary)?;
+            }
+            self.finish_keeper(&mut keepers.rejected)?;
+            self.finish_waiting(&mut keepers.waiting)
         })
     }
 
     fn file_envelope(
         &self,
-        keeper: &mut Keeper,
+        keepers: &mut Keepers,
         env: &Envelope,
         opened: Opening,
         summary: &mut FetchSummary,
     ) -> Result<()> {
+        let keeper = &mut keepers.rejected;
         let (header, message) = match opened {
             Ok(v) => v,
             Err(e) => {
@@ -682,19 +715,29 @@ impl Profile {
                     // A referred case goes on numbering the messages on her
                     // channel after the referring office's.
                     let sent = report.referral.as_ref().and_then(|r| r.seq).unwrap_or(0);
+                    let mut case = StoredCase {
+                        report: *report,
+                        status,
+                        reported_hour: header.created_hour,
+                        messages: vec![],
+                        seen: vec![],
+                        history: vec![],
+                        sent,
+                    };
+                    // Her follow-ups that came before it, filed with it (in
+                    // this transaction), in the order she wrote them.
+                    for w in self.take_waiting(&mut keepers.waiting, &message_id)? {
+                        if !case.seen.contains(&w.message_id) {
+                            case.file_from_survivor(w.text, w.hour, w.seq);
+                            case.seen.push(w.message_id);
+                            summary.messages += 1;
+                        }
+                    }
                     self.put_item(
                         ItemKind::Case,
                         &message_id,
                         status_code(status),
-                        &encode(&StoredCase {
-                            report: *report,
-                            status,
-                            reported_hour: header.created_hour,
-                            messages: vec![],
-                            seen: vec![],
-                            history: vec![],
-                            sent,
-                        })?,
+                        &encode(&case)?,
                     )?;
                     summary.new_cases += 1;
                 }
@@ -715,13 +758,31 @@ impl Profile {
             }
             Incoming::Reply(reply) => {
                 let Some((state, bytes)) = self.get_item(ItemKind::Case, &reply.report_id)? else {
-                    return self.keep_rejected(
-                        keeper,
-                        env,
-                        RejectReason::UnknownCase,
-                        "a follow-up for a case this focal point does not hold",
-                        summary,
-                    );
+                    // Her report has not arrived yet: kept until it does,
+                    // within bounds (forged ones past them are rejected).
+                    return match self.keep_waiting(
+                        &mut keepers.waiting,
+                        header.message_id,
+                        header.created_hour,
+                        reply,
+                    )? {
+                        Kept::Waiting => {
+                            summary.waiting += 1;
+                            Ok(())
+                        }
+                        Kept::Duplicate => {
+                            summary.duplicates += 1;
+                            Ok(())
+                        }
+                        Kept::Full => self.keep_rejected(
+                            keeper,
+                            env,
+                            RejectReason::UnknownCase,
+                            "a follow-up for a case this focal point does not hold, \
+                             past what is kept waiting for reports",
+                            summary,
+                        ),
+                    };
                 };
                 let mut case = decode::<StoredCase>(&bytes, "case")?.upgrade();
                 if case.seen.contains(&header.message_id) {

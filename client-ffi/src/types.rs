@@ -775,8 +775,11 @@ pub struct FetchSummary {
     pub new_cases: u64,
     /// Attachment pieces stored.
     pub chunks: u64,
-    /// Follow-up messages from survivors.
+    /// Follow-up messages from survivors, filed on their cases.
     pub messages: u64,
+    /// Follow-ups kept until the report they belong to arrives (filed on
+    /// the case then).
+    pub waiting: u64,
     /// Copies of things already filed.
     pub duplicates: u64,
     /// Envelopes that could not be opened: counted, a few kept aside
@@ -792,6 +795,7 @@ impl From<focal::FetchSummary> for FetchSummary {
             new_cases: s.new_cases as u64,
             chunks: s.chunks as u64,
             messages: s.messages as u64,
+            waiting: s.waiting as u64,
             duplicates: s.duplicates as u64,
             rejected: s.rejected as u64,
             more: s.more,
@@ -1064,7 +1068,8 @@ pub enum RejectReason {
     DoesNotOpen,
     /// It opened, but what is inside is damaged.
     Malformed,
-    /// A follow-up for a case this focal point does not hold.
+    /// A follow-up for a case this focal point does not hold, past what is
+    /// kept waiting for reports.
     UnknownCase,
     /// A status update, which only survivors receive.
     NotForFocalPoint,

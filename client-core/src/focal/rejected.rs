@@ -10,7 +10,9 @@
 //! defaults keep a profile within about 9 MiB of junk whatever arrives.
 //!
 //! Items: each record is an [`ItemKind::Rejected`] item in state 0 whose id
-//! is the envelope id; the tally is the one in state 1. A record is sealed
+//! is the envelope id; the tally is the one in state 1. (States 2 and 3 of
+//! that kind are her follow-ups waiting for their reports, a store of its
+//! own: [`super::orphans`].) A record is sealed
 //! bytes like every item: a tag byte, the reason, the hour, the size, a
 //! short detail sentence and then, if kept, the envelope's own bytes (raw,
 //! not JSON). Profiles made before kept JSON (`{"reason", "envelope"}` with
@@ -38,7 +40,9 @@ pub enum RejectReason {
     /// It opened, but what is inside is not a message this focal point can
     /// read (damaged or of an unknown shape).
     Malformed,
-    /// A follow-up for a case this focal point does not hold.
+    /// A follow-up for a case this focal point does not hold, that could
+    /// not be kept waiting for its report (past the bounds of
+    /// [`super::orphans`]).
     UnknownCase,
     /// A kind of message only survivors receive (a status update). A focal
     /// point no longer tries to open those (they count as
@@ -576,7 +580,10 @@ impl Profile {
     /// and counts (the limits stay). Returns how many were counted. Space
     /// the profile no longer needs is given back to the phone.
     pub fn clear_rejected(&self) -> Result<u64> {
-        let ids = self.item_ids(ItemKind::Rejected, None)?;
+        // Records (state 0) and the tally (state 1); her follow-ups waiting
+        // for their reports ([`super::orphans`]) are not rejected and stay.
+        let mut ids = self.item_ids(ItemKind::Rejected, Some(0))?;
+        ids.extend(self.item_ids(ItemKind::Rejected, Some(1))?);
         let before = match self.load_tally()? {
             Some(t) if t.migrated => t.total(),
             // Items of the old form are not counted in the tally yet: each is
@@ -673,9 +680,10 @@ mod tests {
             max_bytes: 3 * size + size / 2,
         })
         .unwrap();
-        // Other reasons: her follow-up on a case not held, a report whose
-        // content does not parse, and a status update (which a focal point
-        // does not even try to open).
+        // Other reasons: a report whose content does not parse, and a status
+        // update (which a focal point does not even try to open). Her
+        // follow-up on a case not held waits for its report instead: not
+        // rejected, not counted here.
         let follow_up = Reply {
             v: 1,
             report_id: [9; 16],
@@ -703,14 +711,15 @@ mod tests {
         }
         rejected += p.file_envelopes(&others).unwrap().rejected;
         rejected += p.file_envelopes(&flood[25..]).unwrap().rejected;
-        assert_eq!(rejected, 63);
+        assert_eq!(rejected, 62);
+        assert_eq!(p.waiting_follow_ups().unwrap().follow_ups, 1);
 
         let s = p.rejected_summary(2).unwrap();
-        assert_eq!(s.total, 63);
+        assert_eq!(s.total, 62);
         assert_eq!(count_of(&s, RejectReason::DoesNotOpen), 61);
-        assert_eq!(count_of(&s, RejectReason::UnknownCase), 1);
+        assert_eq!(count_of(&s, RejectReason::UnknownCase), 0);
         assert_eq!(count_of(&s, RejectReason::Malformed), 1);
-        assert_eq!(s.by_reason.len(), 3);
+        assert_eq!(s.by_reason.len(), 2);
         assert_eq!(s.by_reason[0], (RejectReason::DoesNotOpen, 61));
         assert_eq!(s.records, 10);
         assert_eq!(s.bytes_kept, 3 * size);
@@ -729,8 +738,9 @@ mod tests {
         );
         assert_eq!(p.rejected_envelope(&records[9].id).unwrap(), None);
         // What is kept on disk: ten records and the tally, whatever came.
-        let items = p.item_ids(ItemKind::Rejected, None).unwrap().len();
-        assert_eq!(items, 11);
+        let records = p.item_ids(ItemKind::Rejected, Some(0)).unwrap().len();
+        let tally = p.item_ids(ItemKind::Rejected, Some(1)).unwrap().len();
+        assert_eq!((records, tally), (10, 1));
     }
 
     #[test]
