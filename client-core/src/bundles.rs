@@ -392,7 +392,10 @@ impl Profile {
         // Read only: a grant cannot acknowledge; the survivor does that
         // herself when she has signal.
         let mut file = |i: usize, items: &[(u64, Envelope)]| -> Result<Vec<EnvelopeId>> {
-            self.in_transaction(|| {
+            // Counted only once the page is stored: a page that fails is
+            // read again (the sweep keeps the grant's cursor before it).
+            let (stored, bytes) = self.in_transaction(|| {
+                let (mut stored, mut bytes) = (0, 0u64);
                 for (_, env) in items {
                     let eid = env.id().0;
                     if self.get_item(ItemKind::Carried, &eid)?.is_none() {
@@ -405,14 +408,16 @@ impl Profile {
                                 receipt: None,
                             })?,
                         )?;
-                        new += 1;
+                        stored += 1;
                     }
-                    if let Some(p) = picked.get_mut(i) {
-                        *p = p.saturating_add(env.as_bytes().len() as u64);
-                    }
+                    bytes = bytes.saturating_add(env.as_bytes().len() as u64);
                 }
-                Ok(())
+                Ok((stored, bytes))
             })?;
+            new += stored;
+            if let Some(p) = picked.get_mut(i) {
+                *p = p.saturating_add(bytes);
+            }
             Ok(Vec::new())
         };
         let drained = crate::sweep::drain(
@@ -426,7 +431,8 @@ impl Profile {
             &mut |_, _| {},
         )
         .await;
-        // Where each grant got to, kept even if the sweep was cut: what was
+        // Where each grant got to, kept even if the sweep was cut or a page
+        // failed to file: a cursor moves only past pages stored, so what was
         // filed is held, and fetching it again would only cost data.
         self.in_transaction(|| {
             for (((id, h), cursor), more) in held.iter().zip(&cursors).zip(&picked) {
@@ -583,5 +589,81 @@ impl Profile {
             }
         }
         Ok(enc.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use amparo_protocol::entropy::DangerousSeededEntropy;
+    use amparo_protocol::keys::RecipientKeys;
+
+    use super::*;
+    use crate::relay::RelayConfig;
+    use crate::store::KdfParams;
+    use crate::sweep::tests::{fake, junk};
+
+    #[tokio::test]
+    async fn a_grant_skips_no_page_when_filing_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Profile::create(dir.path(), "1", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+        let mut e = DangerousSeededEntropy::new(b"grant");
+        let hers = RecipientKeys::generate(&mut e).unwrap();
+        let grant = FetchGrant::sign(hers.signing(), UnixTime(fake::NOW.0 + 3600));
+        let id = grant_item(&grant);
+        let held = HeldGrant {
+            grant,
+            cursor: 0,
+            picked: 0,
+        };
+        p.put_item(ItemKind::Grant, &id, 0, &held.encode()).unwrap();
+        let envelopes: Vec<Envelope> = (0..2).map(|i| junk(hers.mailbox(), i, 1086)).collect();
+        let mut state = fake::State {
+            knows_within: true,
+            ..Default::default()
+        };
+        state.mailboxes.insert(
+            hers.mailbox(),
+            (1..).zip(envelopes.iter().cloned()).collect(),
+        );
+        let url = fake::start(Arc::new(Mutex::new(state))).await;
+        let relay = RelayClient::new(&RelayConfig::new(url)).unwrap();
+        let held = || {
+            let (_, bytes) = p.get_item(ItemKind::Grant, &id).unwrap().unwrap();
+            let h = HeldGrant::decode(&bytes).unwrap();
+            (h.cursor, h.picked)
+        };
+
+        // Filing the page fails at its second envelope: under its id the
+        // profile holds a carried item it cannot open (damaged on disk).
+        let db = rusqlite::Connection::open(dir.path().join(crate::store::DB_FILE)).unwrap();
+        let second = envelopes[1].id().0.to_vec();
+        db.execute(
+            "INSERT INTO items (id, kind, state, sealed) VALUES (?1, ?2, 0, ?3)",
+            rusqlite::params![second, ItemKind::Carried as u8, vec![0u8; 48]],
+        )
+        .unwrap();
+        let failed = p
+            .fetch_granted_replies_within(&relay, || fake::NOW, ReadBudget::default())
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(
+            held(),
+            (0, 0),
+            "cursor or bytes picked moved for a page not stored"
+        );
+        // Nothing of the page is held (the damaged item does not open).
+        assert!(p.item_ids(ItemKind::Carried, None).unwrap().is_empty());
+
+        // Once filing works, the next fetch picks the page up.
+        db.execute("DELETE FROM items WHERE id = ?1", [second])
+            .unwrap();
+        let fetched = p
+            .fetch_granted_replies_within(&relay, || fake::NOW, ReadBudget::default())
+            .await
+            .unwrap();
+        assert_eq!(fetched.new, 2);
+        assert_eq!(held(), (2, 2 * 1086));
     }
 }

@@ -313,11 +313,14 @@ pub(crate) async fn drain(
                 done += 1;
                 continue;
             };
+            let ids = file(i, &page.items)?;
+            // Only once the page is stored: a page `file` failed on is read
+            // again next time (a facilitator keeps the cursor, even when the
+            // sweep stops with an error).
             if let Some(((last, _), cursor)) = page.items.last().zip(cursors.get_mut(i)) {
                 *cursor = *last;
                 got_any = true;
             }
-            let ids = file(i, &page.items)?;
             if let (Some(FetchAuth::Key(key)), false) = (auths.get(i), ids.is_empty()) {
                 acks.push((key, ids));
             }
@@ -376,7 +379,7 @@ async fn ack_all(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use amparo_protocol::envelope;
     use amparo_protocol::keys::MailboxId;
@@ -525,7 +528,7 @@ mod tests {
     /// acknowledgements from mailboxes in memory as PROTOCOL.md §12.14
     /// says (or, with `knows_within` false, as a relay that predates op 3:
     /// it refuses it as an unknown operation), and logs each fetch.
-    mod fake {
+    pub(crate) mod fake {
         use std::collections::HashMap;
         use std::sync::{Arc, Mutex};
 
@@ -673,7 +676,7 @@ mod tests {
 
     /// The `i`-th envelope of `len` bytes for `mailbox` (framed as a relay
     /// checks, opening with nobody's keys).
-    fn junk(mailbox: MailboxId, i: usize, len: usize) -> Envelope {
+    pub(crate) fn junk(mailbox: MailboxId, i: usize, len: usize) -> Envelope {
         let mut b = vec![0x5a; len];
         b[0] = 1;
         b[1] = 1;
@@ -818,5 +821,55 @@ mod tests {
         let (done, _) = s.run(&mut budget, b"old again").await;
         assert!(done);
         assert_eq!(s.state.lock().unwrap().refused, 1);
+    }
+
+    #[tokio::test]
+    async fn a_page_that_is_not_filed_keeps_its_cursor() {
+        let s = sweep_of(&[2, 3], 1086, true).await;
+        let auths: Vec<FetchAuth<'_>> =
+            s.keys.iter().map(|k| FetchAuth::Key(k.signing())).collect();
+        let mut cursors = vec![0; 2];
+        let mut e = amparo_protocol::entropy::DangerousSeededEntropy::new(b"fails");
+        let failed = drain(
+            &s.relay,
+            &auths,
+            &mut cursors,
+            &mut ReadBudget::default(),
+            &|| fake::NOW,
+            &mut e,
+            &mut |i, items| {
+                if i == 1 {
+                    Err(crate::CoreError::Io("the disk is full".into()))
+                } else {
+                    Ok(items.iter().map(|(_, e)| e.id()).collect())
+                }
+            },
+            &mut |_, _| {},
+        )
+        .await;
+        assert!(failed.is_err());
+        assert_eq!(cursors[1], 0, "the cursor moved past a page not stored");
+        // The next sweep from the cursors kept reads that page again.
+        let mut got = [0; 2];
+        let done = drain(
+            &s.relay,
+            &auths,
+            &mut cursors,
+            &mut ReadBudget::default(),
+            &|| fake::NOW,
+            &mut e,
+            &mut |i, items| {
+                got[i] += items.len();
+                Ok(items.iter().map(|(_, e)| e.id()).collect())
+            },
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
+        assert!(done);
+        assert_eq!(got[1], 3);
+        // And acknowledges it.
+        let mailbox = s.keys[1].mailbox();
+        assert!(s.state.lock().unwrap().mailboxes[&mailbox].is_empty());
     }
 }
