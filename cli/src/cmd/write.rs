@@ -159,7 +159,57 @@ pub fn run(ctx: &Ctx, args: WriteArgs) -> CliResult {
     let p = ctx.open()?;
     let dir = directory(ctx, &p)?;
     let region = region_for(ctx, &dir, args.region.as_deref(), args.to.is_some())?;
-    let focal = focal_point(ctx, &dir, args.to.as_deref(), region.clone(), &args)?;
+    // The command line still holds what she typed: a failed write leaves
+    // the profile as it was.
+    write_and_seal(
+        ctx,
+        &p,
+        &dir,
+        &args,
+        Answers {
+            when,
+            region,
+            attach: &args.attach,
+        },
+        IfSealingFails::Forget,
+    )
+}
+
+/// What the report is written from besides the command line's flags: what
+/// was parsed from them or asked.
+struct Answers<'a> {
+    when: Option<IncidentDate>,
+    region: Option<String>,
+    attach: &'a [PathBuf],
+}
+
+/// What becomes of the draft when sealing fails.
+#[derive(Clone, Copy)]
+enum IfSealingFails {
+    /// Deleted: the command line still holds what she typed.
+    Forget,
+    /// Kept, encrypted, to send later (she typed it in answer to the
+    /// questions); the error says so.
+    Keep,
+}
+
+/// Chooses the focal point, builds the report from `args` and `answers`,
+/// stores it as a draft and seals it with its attachments: the end of
+/// `report write`, with flags or with the questions.
+fn write_and_seal(
+    ctx: &Ctx,
+    p: &Profile,
+    dir: &Directory,
+    args: &WriteArgs,
+    answers: Answers<'_>,
+    if_fails: IfSealingFails,
+) -> CliResult {
+    let Answers {
+        when,
+        region,
+        attach,
+    } = answers;
+    let focal = focal_point(ctx, dir, args.to.as_deref(), region.clone(), args)?;
     let form = DraftForm {
         violence: args.violence.clone(),
         violence_other: None,
@@ -176,14 +226,15 @@ pub fn run(ctx: &Ctx, args: WriteArgs) -> CliResult {
         text: args.text.clone().unwrap_or_default(),
     };
     let draft = p.create_draft(&form)?;
-    match seal(&p, &draft, &args.attach, &focal, args.keep_copy) {
-        Ok(id) => sealed(ctx, &p, &id, &focal),
-        Err(e) => {
-            // The command line still holds what she typed: a failed write
-            // leaves the profile as it was.
-            let _ = p.delete_draft(&draft);
-            Err(e)
-        }
+    match seal(p, &draft, attach, &focal, args.keep_copy) {
+        Ok(id) => sealed(ctx, p, &id, &focal),
+        Err(e) => match if_fails {
+            IfSealingFails::Forget => {
+                let _ = p.delete_draft(&draft);
+                Err(e)
+            }
+            IfSealingFails::Keep => Err(kept(ctx, p, &draft, &e)),
+        },
     }
 }
 
@@ -763,27 +814,18 @@ fn interview(ctx: &Ctx, mut args: WriteArgs) -> CliResult {
         }
         args.text = Some(text.trim_end().to_string());
     }
-    let focal = focal_point(ctx, &dir, args.to.as_deref(), region.clone(), &args)?;
-    let form = DraftForm {
-        violence: args.violence.clone(),
-        violence_other: None,
-        when,
-        place: Place {
-            country: country(ctx, args.country.as_deref(), region.as_deref())?,
+    write_and_seal(
+        ctx,
+        &p,
+        &dir,
+        &args,
+        Answers {
+            when,
             region,
-            detail: args.place.clone(),
+            attach: &attach,
         },
-        aggressors: args.aggressors.clone(),
-        aggressor_other: None,
-        needs: args.needs.clone(),
-        language: args.reply_language.or(Some(ctx.lang)),
-        text: args.text.clone().unwrap_or_default(),
-    };
-    let draft = p.create_draft(&form)?;
-    match seal(&p, &draft, &attach, &focal, args.keep_copy) {
-        Ok(id) => sealed(ctx, &p, &id, &focal),
-        Err(e) => Err(kept(ctx, &p, &draft, &e)),
-    }
+        IfSealingFails::Keep,
+    )
 }
 
 /// Sealing failed: what she typed stays as an encrypted draft; the error
