@@ -190,6 +190,37 @@ pub struct Usage {
     pub bytes: u64,
 }
 
+/// What one acknowledged envelope's remaining row (id and arrival hour, kept
+/// for deduplication until its retention ends) counts against
+/// `max_stored_bytes`. Such rows are small but anyone can make them
+/// (upload to a mailbox of one's own and acknowledge), and they stay for
+/// the whole retention: counted at a fixed cost each, they cannot grow the
+/// database past the global cap (and, on PostgreSQL, which has no disk
+/// watermark, past what the operator gave the relays). 128 bytes is more
+/// than such a row takes with its index entries: about 80 on SQLite, about
+/// 110 on PostgreSQL (tuple header, id, zeroed mailbox, hour, two indexes).
+pub const ACKNOWLEDGED_ROW_BYTES: u64 = 128;
+
+/// What the whole relay holds, as the global cap counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayUsage {
+    /// Envelopes waiting, and their bytes.
+    pub waiting: Usage,
+    /// Rows of acknowledged (or forwarded) envelopes kept for
+    /// deduplication, each counted as [`ACKNOWLEDGED_ROW_BYTES`].
+    pub acknowledged: u64,
+}
+
+impl RelayUsage {
+    /// The bytes the global cap counts: what waits and the acknowledged
+    /// rows at their fixed cost.
+    pub fn counted_bytes(&self) -> u64 {
+        self.waiting
+            .bytes
+            .saturating_add(self.acknowledged.saturating_mul(ACKNOWLEDGED_ROW_BYTES))
+    }
+}
+
 /// Admits the new envelopes of one transaction one after the other against
 /// the usage read at its start (under the store's write lock), so a group
 /// of envelopes for one mailbox cannot pass a cap together.
@@ -209,10 +240,17 @@ pub struct Ledger<'q, 'u> {
 impl<'q, 'u> Ledger<'q, 'u> {
     /// A ledger starting from the usage on record: `global` for the relay,
     /// `on_record` per mailbox (a mailbox missing from it holds nothing).
-    pub fn new(quota: &'q Quota, global: Usage, on_record: &'u HashMap<[u8; 12], Usage>) -> Self {
+    pub fn new(
+        quota: &'q Quota,
+        global: RelayUsage,
+        on_record: &'u HashMap<[u8; 12], Usage>,
+    ) -> Self {
         Ledger {
             quota,
-            global,
+            global: Usage {
+                envelopes: global.waiting.envelopes,
+                bytes: global.counted_bytes(),
+            },
             on_record,
             written: 0,
             added: HashMap::new(),
@@ -493,7 +531,7 @@ mod tests {
     fn envelopes_are_admitted_one_after_the_other() {
         let q = quota(Some(&[[1; 12]]));
         let none = HashMap::new();
-        let mut l = Ledger::new(&q, Usage::default(), &none);
+        let mut l = Ledger::new(&q, RelayUsage::default(), &none);
         assert_eq!(l.admit(&[1; 12], 400), Ok(()));
         assert_eq!(l.admit(&[1; 12], 400), Ok(()));
         assert_eq!(l.admit(&[1; 12], 400), Err(Full::Mailbox), "bytes");
@@ -518,18 +556,35 @@ mod tests {
     #[test]
     fn the_global_cap_and_the_disk_refuse_as_relay_full() {
         let q = quota(None);
-        let global = Usage {
-            envelopes: 9,
-            bytes: 1400,
+        let global = RelayUsage {
+            waiting: Usage {
+                envelopes: 9,
+                bytes: 1400,
+            },
+            acknowledged: 0,
         };
         let none = HashMap::new();
         let mut l = Ledger::new(&q, global, &none);
         assert_eq!(l.admit(&[5; 12], 101), Err(Full::Relay));
         assert_eq!(l.admit(&[5; 12], 100), Ok(()), "no directory: focal cap");
+        // Acknowledged rows count at their fixed cost.
+        let global = RelayUsage {
+            waiting: Usage {
+                envelopes: 1,
+                bytes: 1000,
+            },
+            acknowledged: 2,
+        };
+        let mut l = Ledger::new(&q, global, &none);
+        assert_eq!(
+            l.admit(&[5; 12], 500 - 2 * ACKNOWLEDGED_ROW_BYTES + 1),
+            Err(Full::Relay)
+        );
+        assert_eq!(l.admit(&[5; 12], 500 - 2 * ACKNOWLEDGED_ROW_BYTES), Ok(()));
         let mut q = quota(None);
         q.disk_room = Some(150);
         let none = HashMap::new();
-        let mut l = Ledger::new(&q, Usage::default(), &none);
+        let mut l = Ledger::new(&q, RelayUsage::default(), &none);
         assert_eq!(l.admit(&[5; 12], 100), Ok(()));
         assert_eq!(l.admit(&[6; 12], 100), Err(Full::Relay));
         l.revert(&[5; 12], 100);

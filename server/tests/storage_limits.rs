@@ -427,9 +427,10 @@ async fn a_full_upstream_ends_the_forwarding_round() {
     let central_dir = tempfile::tempdir().unwrap();
     let central = SqliteStore::open_in(central_dir.path()).await.unwrap();
     let size = envelope_for(&keys(), 10).as_bytes().len() as u64;
-    // Room for three envelopes in all.
+    // Room for three envelopes in all, and for three again once they are
+    // acknowledged (their rows count at a fixed cost).
     let limits = StorageLimits {
-        max_stored_bytes: 3 * size,
+        max_stored_bytes: 3 * size + 3 * amparo_relay::quota::ACKNOWLEDGED_ROW_BYTES,
         ..StorageLimits::default()
     };
     let (addr, central_key, handle) = in_process(central.clone(), limits, None, system_clock());

@@ -8,7 +8,9 @@ mod common;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use amparo_relay::quota::{DirectorySeen, Full, MailboxCap, Quota, StorageLimits, Usage};
+use amparo_relay::quota::{
+    ACKNOWLEDGED_ROW_BYTES, DirectorySeen, Full, MailboxCap, Quota, StorageLimits, Usage,
+};
 use amparo_relay::store::{NewEnvelope, PgStore, Placed, SqliteStore, Store, StoreCounts};
 
 fn env(id: u8, mailbox: u8, hour: u32, len: usize) -> NewEnvelope {
@@ -48,7 +50,8 @@ async fn conformance<S: Store>(store: S, name: &str) {
         store.counts().await.unwrap(),
         StoreCounts {
             envelopes: 4,
-            bytes: 100
+            bytes: 100,
+            acknowledged: 0,
         },
         "{name}"
     );
@@ -89,6 +92,15 @@ async fn conformance<S: Store>(store: S, name: &str) {
     );
     let page = store.fetch(&[1; 12], 0, 10).await.unwrap();
     assert_eq!(page.len(), 1);
+    assert_eq!(
+        store.counts().await.unwrap(),
+        StoreCounts {
+            envelopes: 2,
+            bytes: 70,
+            acknowledged: 2,
+        },
+        "{name}: the acknowledged rows are counted"
+    );
     let late = store.insert_envelopes(&[env(1, 1, 110, 10)]).await.unwrap();
     assert_eq!((late[0].arrival_hour, late[0].fresh), (100, false));
     assert_eq!(
@@ -99,6 +111,15 @@ async fn conformance<S: Store>(store: S, name: &str) {
 
     // Expire: by arrival hour, tombstones included.
     assert_eq!(store.expire(101).await.unwrap(), 3, "{name}");
+    assert_eq!(
+        store.counts().await.unwrap(),
+        StoreCounts {
+            envelopes: 1,
+            bytes: 40,
+            acknowledged: 0,
+        },
+        "{name}: expired rows, acknowledged or not, count no more"
+    );
     assert_eq!(store.fetch(&[2; 12], 0, 10).await.unwrap().len(), 0);
     assert_eq!(store.fetch(&[1; 12], 0, 10).await.unwrap().len(), 1);
     let after_expiry = store.insert_envelopes(&[env(1, 1, 120, 10)]).await.unwrap();
@@ -210,12 +231,10 @@ async fn usage_matches<S: Store>(store: &S, mailboxes: &[u8], name: &str) {
         total.envelopes += held.envelopes;
         total.bytes += held.bytes;
     }
+    let counts = store.counts().await.unwrap();
     assert_eq!(
-        store.counts().await.unwrap(),
-        StoreCounts {
-            envelopes: total.envelopes,
-            bytes: total.bytes
-        },
+        (counts.envelopes, counts.bytes),
+        (total.envelopes, total.bytes),
         "{name}: usage of the relay"
     );
 }
@@ -304,8 +323,11 @@ async fn caps<S: Store>(store: S, name: &str) {
     assert!(placed.iter().all(stored), "{name}: {placed:?}");
     usage_matches(&store, &[1, 2, 3], name).await;
 
-    // The global cap: 110 bytes wait; a cap of 120 takes 10 more, not 20.
-    let held_bytes = store.counts().await.unwrap().bytes;
+    // The global cap: 110 bytes wait, and two acknowledged rows count at
+    // their fixed cost; a cap 15 bytes above takes 10 more, not 20.
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.acknowledged, 2, "{name}");
+    let held_bytes = counts.bytes + counts.acknowledged * ACKNOWLEDGED_ROW_BYTES;
     let global = Quota {
         limits: StorageLimits {
             max_stored_bytes: held_bytes + 15,
@@ -378,6 +400,81 @@ async fn caps<S: Store>(store: S, name: &str) {
     assert_eq!(fresh, 25, "{name}");
     assert_eq!(store.fetch(&[9; 12], 0, 500).await.unwrap().len(), 25);
     usage_matches(&store, &[2, 9], name).await;
+}
+
+/// Acknowledged rows count against the global cap at a fixed cost each:
+/// uploading to mailboxes of one's own and acknowledging, over and over,
+/// ends in relay_full instead of rows piling up until retention ends; and
+/// expiry (here of some rows of several mailboxes, waiting and
+/// acknowledged) gives exactly their cost back.
+async fn acknowledged_rows<S: Store>(store: S, name: &str) {
+    let q = Quota {
+        limits: StorageLimits {
+            max_stored_bytes: 10 * ACKNOWLEDGED_ROW_BYTES + 50,
+            ..StorageLimits::UNLIMITED
+        },
+        focal_mailboxes: None,
+        disk_room: None,
+        directory: DirectorySeen::Ignored,
+    };
+    let mut taken = 0;
+    for i in 0..20u8 {
+        let e = env(150 + i, 20 + i % 5, 100 + u32::from(i % 2), 10);
+        match store
+            .insert_within(std::slice::from_ref(&e), &q)
+            .await
+            .unwrap()[0]
+        {
+            Placed::Stored(s) if s.fresh => {
+                assert_eq!(store.ack(&e.mailbox, &[e.id]).await.unwrap(), 1);
+                taken += 1;
+            }
+            Placed::Full(Full::Relay) => break,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // Before the 12th, 11 rows count 1408 bytes: 10 more pass 1330.
+    assert_eq!(taken, 11, "{name}");
+    assert_eq!(store.counts().await.unwrap().acknowledged, 11, "{name}");
+    // Waiting envelopes beside them (stored with no cap), in the same
+    // mailboxes, at both hours.
+    let waiting: Vec<_> = (0..4u8)
+        .map(|i| env(200 + i, 20 + i % 3, 100 + u32::from(i / 2), 1))
+        .collect();
+    let stored_all = store.insert_envelopes(&waiting).await.unwrap();
+    assert!(stored_all.iter().all(|s| s.fresh), "{name}");
+    // Expiry of the hour-100 rows: six acknowledged, two waiting.
+    assert_eq!(store.expire(101).await.unwrap(), 8, "{name}");
+    assert_eq!(
+        store.counts().await.unwrap(),
+        StoreCounts {
+            envelopes: 2,
+            bytes: 2,
+            acknowledged: 5,
+        },
+        "{name}"
+    );
+    usage_matches(&store, &[20, 21, 22, 23, 24], name).await;
+    let e = env(180, 20, 102, 10);
+    let placed = store.insert_within(&[e], &q).await.unwrap();
+    assert!(stored(&placed[0]), "{name}: room again after expiry");
+}
+
+#[tokio::test]
+async fn sqlite_acknowledged_rows_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).await.unwrap();
+    acknowledged_rows(store, "sqlite").await;
+}
+
+#[tokio::test]
+async fn postgres_acknowledged_rows_count() {
+    let Some(admin) = common::postgres_admin_url() else {
+        return;
+    };
+    let db = common::TestDb::create(&admin);
+    let store = PgStore::open(&db.url).await.unwrap();
+    acknowledged_rows(store, "postgres").await;
 }
 
 #[tokio::test]

@@ -108,6 +108,7 @@ impl SqliteStore {
         }
         // The book's lock first, then the database's (see `Book`).
         let mut book = self.book.lock().await;
+        let was_loaded = book.begin_write();
         let done = async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             for (id, receipt) in receipts {
@@ -126,7 +127,7 @@ impl SqliteStore {
             Ok(cleared)
         }
         .await;
-        book.settle(done).map(|_| ())
+        book.settle(done, was_loaded).map(|_| ())
     }
 
     /// Drops envelopes the upstream refused outright: their bodies are

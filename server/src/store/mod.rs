@@ -3,9 +3,10 @@
 //! database). The HTTP layer is generic over [`Store`] and never knows which
 //! it has; `server/tests/store_conformance.rs` runs one suite on both.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
-use crate::quota::{Full, Quota, Usage};
+use crate::quota::{Full, Ledger, Quota, RelayUsage, Usage};
 
 pub mod field_queue;
 pub mod postgres;
@@ -81,6 +82,9 @@ pub struct StoreCounts {
     pub envelopes: u64,
     /// Their total size.
     pub bytes: u64,
+    /// Rows of acknowledged (or forwarded) envelopes kept for
+    /// deduplication until their retention ends.
+    pub acknowledged: u64,
 }
 
 /// What a relay stores.
@@ -190,4 +194,120 @@ pub(crate) fn to_u64(v: i64) -> u64 {
 
 pub(crate) fn hour_from_db(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
+}
+
+/// The admission step of a group commit, the same on every backend: which
+/// new envelopes a transaction inserts, which it refuses as over a cap, and
+/// the arrival hours on record of copies already held.
+#[derive(Debug)]
+pub(crate) struct Admission<'e> {
+    /// Envelopes to insert (in the group's order).
+    pub admitted: Vec<&'e NewEnvelope>,
+    /// Arrival hours on record of envelopes held already.
+    pub on_record: HashMap<[u8; 16], u32>,
+    /// Envelopes over a cap: nothing of them is written.
+    pub full: HashMap<[u8; 16], Full>,
+}
+
+impl<'e> Admission<'e> {
+    /// The whole group `order` (sorted by id, distinct), if it cannot
+    /// reach a cap even if none of it is held yet: then it is inserted as
+    /// it is, and which envelopes were held already is learnt from what
+    /// the insert stored. Counting a held copy as new can only refuse
+    /// more, never admit more, so a group admitted whole this way is
+    /// admitted exactly. `None`: near a cap, see [`Admission::near_cap`].
+    pub fn whole(
+        quota: &Quota,
+        global: RelayUsage,
+        usage: &HashMap<[u8; 12], Usage>,
+        order: &[&'e NewEnvelope],
+    ) -> Option<Self> {
+        let mut ledger = Ledger::new(quota, global, usage);
+        order
+            .iter()
+            .all(|e| ledger.admit(&e.mailbox, e.bytes.len() as u64).is_ok())
+            .then(|| Admission {
+                admitted: order.to_vec(),
+                on_record: HashMap::new(),
+                full: HashMap::new(),
+            })
+    }
+
+    /// Near a cap: copies of envelopes already held (`held`, their hours
+    /// on record) get their receipts whatever the caps (they cost
+    /// nothing), and the new ones are admitted one after the other, each
+    /// against the usage left by those before it.
+    pub fn near_cap(
+        quota: &Quota,
+        global: RelayUsage,
+        usage: &HashMap<[u8; 12], Usage>,
+        order: &[&'e NewEnvelope],
+        held: HashMap<[u8; 16], u32>,
+    ) -> Self {
+        let mut ledger = Ledger::new(quota, global, usage);
+        let mut admitted = Vec::with_capacity(order.len());
+        let mut full = HashMap::new();
+        for e in order.iter().filter(|e| !held.contains_key(&e.id)) {
+            match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
+                Ok(()) => admitted.push(*e),
+                Err(f) => {
+                    full.insert(e.id, f);
+                }
+            }
+        }
+        Admission {
+            admitted,
+            on_record: held,
+            full,
+        }
+    }
+
+    /// Admitted envelopes the insert did not store (`fresh` holds those it
+    /// did): held already, by an earlier commit or, on PostgreSQL, another
+    /// relay since the group's usage was read. Their hours are read next.
+    pub fn late(&self, fresh: &HashSet<[u8; 16]>) -> Vec<[u8; 16]> {
+        self.admitted
+            .iter()
+            .map(|e| e.id)
+            .filter(|id| !fresh.contains(id))
+            .collect()
+    }
+
+    /// What became of each envelope of `batch`, in its order, once the
+    /// insert stored `fresh` and the hours of the late ones (`late`) are
+    /// known. Only the first copy of an id in the batch counts as stored;
+    /// later copies share its arrival hour.
+    pub fn placed(
+        mut self,
+        batch: &[NewEnvelope],
+        mut fresh: HashSet<[u8; 16]>,
+        late: HashMap<[u8; 16], u32>,
+    ) -> Result<Vec<Placed>, StoreError> {
+        self.on_record.extend(late);
+        let mut out = Vec::with_capacity(batch.len());
+        for e in batch {
+            if let Some(f) = self.full.get(&e.id) {
+                out.push(Placed::Full(*f));
+                continue;
+            }
+            if fresh.remove(&e.id) {
+                self.on_record.insert(e.id, e.arrival_hour);
+                out.push(Placed::Stored(Stored {
+                    arrival_hour: e.arrival_hour,
+                    fresh: true,
+                }));
+                continue;
+            }
+            let arrival_hour = self
+                .on_record
+                .get(&e.id)
+                .copied()
+                .ok_or(StoreError::Range("envelope vanished during insert"))?;
+            out.push(Placed::Stored(Stored {
+                arrival_hour,
+                fresh: false,
+            }));
+        }
+        Ok(out)
+    }
 }

@@ -4,18 +4,17 @@
 //! (`ON CONFLICT`), so two relays accepting the same envelope at once store it
 //! once and sign the same receipt.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-
-use std::collections::HashMap;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::{
-    NewEnvelope, Placed, Store, StoreCounts, StoreError, Stored, StoredEnvelope, hour_from_db,
+    Admission, NewEnvelope, Placed, Store, StoreCounts, StoreError, StoredEnvelope, hour_from_db,
     to_i64, to_u64,
 };
-use crate::quota::{Full, Ledger, Quota, Usage};
+use crate::quota::{Quota, RelayUsage, Usage};
 
 /// Advisory lock key serialising envelope inserts ("AMPARO01" in ASCII).
 const INSERT_LOCK: i64 = 0x414d_5041_524f_3031;
@@ -32,60 +31,75 @@ fn usage_row(r: &sqlx::postgres::PgRow, from: usize) -> Result<Usage, StoreError
     })
 }
 
-async fn relay_usage(conn: &mut PgConnection) -> Result<Usage, StoreError> {
-    let sql = "SELECT envelopes, bytes FROM relay_usage WHERE singleton = 1";
+async fn relay_usage(conn: &mut PgConnection) -> Result<RelayUsage, StoreError> {
+    let sql = "SELECT envelopes, bytes, acknowledged FROM relay_usage WHERE singleton = 1";
     match sqlx::query(sql).fetch_optional(&mut *conn).await? {
-        Some(r) => usage_row(&r, 0),
-        None => Ok(Usage::default()),
+        Some(r) => Ok(RelayUsage {
+            waiting: usage_row(&r, 0)?,
+            acknowledged: to_u64(r.try_get(2)?),
+        }),
+        None => Ok(RelayUsage::default()),
     }
 }
 
-/// Takes `released` off the usage on record (mailboxes in sorted order,
-/// then the relay's row: the order inserts lock them in too), forgetting
-/// mailboxes where nothing waits any more.
+/// Takes `released` (per mailbox: envelopes and bytes that no longer
+/// wait, in the rows `r(mailbox, n, b)`) off the usage on record, forgets
+/// mailboxes where nothing waits any more, and adds `ack_delta(d)` to the
+/// relay's acknowledged rows (negative when expiry deleted them): the tail
+/// of one statement, after a `WITH` that defines `r` and `ack_delta`.
+/// Every usage writer has locked the relay's usage row first, so nothing
+/// else changes these rows meanwhile, and the mailbox rows deleted and
+/// those updated are told apart by the same condition.
+const RELEASE_TAIL: &str = "
+     gone AS (
+       DELETE FROM mailbox_usage u USING r
+       WHERE u.mailbox = r.mailbox AND u.envelopes <= r.n
+     ),
+     kept AS (
+       UPDATE mailbox_usage u
+       SET envelopes = u.envelopes - r.n, bytes = greatest(u.bytes - r.b, 0)
+       FROM r WHERE u.mailbox = r.mailbox AND u.envelopes > r.n
+     )
+     UPDATE relay_usage SET
+       envelopes = greatest(envelopes - (SELECT coalesce(sum(n), 0) FROM r), 0),
+       bytes = greatest(bytes - (SELECT coalesce(sum(b), 0) FROM r), 0),
+       acknowledged = greatest(acknowledged + (SELECT d FROM ack_delta), 0)
+     WHERE singleton = 1";
+
+/// Takes `released` off the usage on record and counts `acknowledged` new
+/// acknowledged rows, in one statement whatever the number of mailboxes
+/// (the relay's usage row is locked by the caller, and every relay's
+/// uploads wait on it).
 async fn release_usage(
     conn: &mut PgConnection,
     released: HashMap<[u8; 12], Usage>,
+    acknowledged: u64,
 ) -> Result<(), StoreError> {
-    let mut rows: Vec<([u8; 12], Usage)> = released
+    let rows: Vec<([u8; 12], Usage)> = released
         .into_iter()
         .filter(|(_, u)| u.envelopes > 0)
         .collect();
-    if rows.is_empty() {
+    if rows.is_empty() && acknowledged == 0 {
         return Ok(());
     }
-    rows.sort_unstable_by_key(|(m, _)| *m);
-    let mut total = Usage::default();
     let mut mailboxes = Vec::with_capacity(rows.len());
     let mut counts = Vec::with_capacity(rows.len());
     let mut sizes = Vec::with_capacity(rows.len());
     for (m, u) in &rows {
-        total.envelopes += u.envelopes;
-        total.bytes += u.bytes;
         mailboxes.push(m.to_vec());
         counts.push(to_i64(u.envelopes, "usage")?);
         sizes.push(to_i64(u.bytes, "usage")?);
     }
-    // Row by row in mailbox order (a fixed lock order across relays).
-    for ((m, n), b) in mailboxes.iter().zip(&counts).zip(&sizes) {
-        sqlx::query(
-            "UPDATE mailbox_usage SET envelopes = greatest(envelopes - $1, 0), bytes = greatest(bytes - $2, 0) WHERE mailbox = $3",
-        )
-        .bind(n)
-        .bind(b)
-        .bind(m)
-        .execute(&mut *conn)
-        .await?;
-    }
-    sqlx::query("DELETE FROM mailbox_usage WHERE mailbox = ANY($1) AND envelopes <= 0")
-        .bind(&mailboxes)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "UPDATE relay_usage SET envelopes = greatest(envelopes - $1, 0), bytes = greatest(bytes - $2, 0) WHERE singleton = 1",
-    )
-    .bind(to_i64(total.envelopes, "usage")?)
-    .bind(to_i64(total.bytes, "usage")?)
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH r AS (
+           SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::int8[]) AS r(mailbox, n, b)
+         ),
+         ack_delta AS (SELECT $4::int8 AS d),{RELEASE_TAIL}"
+    )))
+    .bind(&mailboxes)
+    .bind(&counts)
+    .bind(&sizes)
+    .bind(to_i64(acknowledged, "usage")?)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -139,20 +153,23 @@ async fn lock_usage(conn: &mut PgConnection) -> Result<(), StoreError> {
 /// The arrival hours on record of those of `ids` the relays hold.
 async fn held_hours(
     conn: &mut PgConnection,
-    ids: &[Vec<u8>],
-) -> Result<HashMap<Vec<u8>, u32>, StoreError> {
+    ids: &[[u8; 16]],
+) -> Result<HashMap<[u8; 16], u32>, StoreError> {
     let mut out = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
+    let ids: Vec<&[u8]> = ids.iter().map(|i| &i[..]).collect();
     for r in sqlx::query("SELECT id, arrival_hour FROM envelopes WHERE id = ANY($1)")
-        .bind(ids)
+        .bind(&ids)
         .fetch_all(&mut *conn)
         .await?
     {
         let id: Vec<u8> = r.try_get(0)?;
         let hour: i32 = r.try_get(1)?;
-        out.insert(id, hour_from_db(i64::from(hour)));
+        if let Ok(id) = <[u8; 16]>::try_from(id) {
+            out.insert(id, hour_from_db(i64::from(hour)));
+        }
     }
     Ok(out)
 }
@@ -178,12 +195,12 @@ impl Store for PgStore {
         // taken at BEGIN only this transaction can raise them, and
         // acknowledgements or expiry cannot lower them before it commits.
         let mut usage = HashMap::with_capacity(mailboxes.len());
-        let mut global = Usage::default();
+        let mut global = RelayUsage::default();
         let mut directory = None;
         for r in sqlx::query(
-            "SELECT 0, mailbox, envelopes, bytes FROM mailbox_usage WHERE mailbox = ANY($1)
-             UNION ALL SELECT 1, NULL, envelopes, bytes FROM relay_usage WHERE singleton = 1
-             UNION ALL SELECT 2, NULL, version, 0 FROM directory WHERE singleton = 1",
+            "SELECT 0, mailbox, envelopes, bytes, 0::int8 FROM mailbox_usage WHERE mailbox = ANY($1)
+             UNION ALL SELECT 1, NULL, envelopes, bytes, acknowledged FROM relay_usage WHERE singleton = 1
+             UNION ALL SELECT 2, NULL, version, 0, 0 FROM directory WHERE singleton = 1",
         )
         .bind(&mailboxes)
         .fetch_all(&mut *tx)
@@ -197,47 +214,28 @@ impl Store for PgStore {
                         usage.insert(m, usage_row(&r, 2)?);
                     }
                 }
-                1 => global = usage_row(&r, 2)?,
+                1 => {
+                    global = RelayUsage {
+                        waiting: usage_row(&r, 2)?,
+                        acknowledged: to_u64(r.try_get(4)?),
+                    }
+                }
                 _ => directory = Some(to_u64(r.try_get(2)?)),
             }
         }
         if quota.directory.is_behind(directory) {
             return Err(StoreError::StaleDirectory);
         }
-        // A group that cannot reach a cap even if none of it is held yet is
-        // inserted as it is; otherwise copies of envelopes already held are
-        // found first (their receipts whatever the caps) and the new ones
-        // admitted one after the other. Counting a held copy as new can
-        // only refuse more, never admit more.
-        let fits_whole = {
-            let mut ledger = Ledger::new(quota, global, &usage);
-            order
-                .iter()
-                .all(|e| ledger.admit(&e.mailbox, e.bytes.len() as u64).is_ok())
-        };
-        let mut on_record: HashMap<Vec<u8>, u32> = HashMap::new();
-        let mut full: HashMap<[u8; 16], Full> = HashMap::new();
-        let admitted: Vec<&NewEnvelope> = if fits_whole {
-            order
-        } else {
-            let ids: Vec<Vec<u8>> = order.iter().map(|e| e.id.to_vec()).collect();
-            on_record = held_hours(&mut tx, &ids).await?;
-            let mut ledger = Ledger::new(quota, global, &usage);
-            let mut admitted = Vec::with_capacity(order.len());
-            for e in order
-                .into_iter()
-                .filter(|e| !on_record.contains_key(&e.id[..]))
-            {
-                match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
-                    Ok(()) => admitted.push(e),
-                    Err(f) => {
-                        full.insert(e.id, f);
-                    }
-                }
+        let admission = match Admission::whole(quota, global, &usage, &order) {
+            Some(whole) => whole,
+            None => {
+                let ids: Vec<[u8; 16]> = order.iter().map(|e| e.id).collect();
+                let held = held_hours(&mut tx, &ids).await?;
+                Admission::near_cap(quota, global, &usage, &order, held)
             }
-            admitted
         };
-        let mut fresh = std::collections::HashSet::with_capacity(admitted.len());
+        let admitted = &admission.admitted;
+        let mut fresh = HashSet::with_capacity(admitted.len());
         if !admitted.is_empty() {
             let ids: Vec<Vec<u8>> = admitted.iter().map(|e| e.id.to_vec()).collect();
             let boxes: Vec<Vec<u8>> = admitted.iter().map(|e| e.mailbox.to_vec()).collect();
@@ -279,43 +277,16 @@ impl Store for PgStore {
             .await?
             {
                 let id: Vec<u8> = r.try_get(0)?;
-                fresh.insert(id);
+                if let Ok(id) = <[u8; 16]>::try_from(id) {
+                    fresh.insert(id);
+                }
             }
         }
         // Admitted but not inserted: held already (another relay may have
         // stored it since the group was read). Their hours on record.
-        let late: Vec<Vec<u8>> = admitted
-            .iter()
-            .map(|e| e.id.to_vec())
-            .filter(|id| !fresh.contains(id))
-            .collect();
-        on_record.extend(held_hours(&mut tx, &late).await?);
+        let late = held_hours(&mut tx, &admission.late(&fresh)).await?;
         tx.commit().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for e in batch {
-            if let Some(f) = full.get(&e.id) {
-                out.push(Placed::Full(*f));
-                continue;
-            }
-            // Only the first copy of an id in this batch counts as stored.
-            if fresh.remove(&e.id[..]) {
-                on_record.insert(e.id.to_vec(), e.arrival_hour);
-                out.push(Placed::Stored(Stored {
-                    arrival_hour: e.arrival_hour,
-                    fresh: true,
-                }));
-                continue;
-            }
-            let arrival_hour = on_record
-                .get(&e.id[..])
-                .copied()
-                .ok_or(StoreError::Range("envelope vanished during insert"))?;
-            out.push(Placed::Stored(Stored {
-                arrival_hour,
-                fresh: false,
-            }));
-        }
-        Ok(out)
+        admission.placed(batch, fresh, late)
     }
 
     async fn fetch(
@@ -367,6 +338,7 @@ impl Store for PgStore {
             .iter()
             .map(|l| to_u64(i64::from(l.unwrap_or(0))))
             .sum();
+        // Each envelope acknowledged stays as an acknowledged row.
         release_usage(
             &mut tx,
             HashMap::from([(
@@ -376,6 +348,7 @@ impl Store for PgStore {
                     bytes,
                 },
             )]),
+            n,
         )
         .await?;
         tx.commit().await?;
@@ -385,26 +358,28 @@ impl Store for PgStore {
     async fn expire(&self, before_hour: u32) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         lock_usage(&mut tx).await?;
-        let rows = sqlx::query(
-            "DELETE FROM envelopes WHERE arrival_hour < $1 RETURNING mailbox, length(body)",
-        )
+        // One statement: the rows, and the usage they held, summed in the
+        // database (expiring a million rows sends none of them here).
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "WITH expired AS (
+               DELETE FROM envelopes WHERE arrival_hour < $1
+               RETURNING mailbox, length(body)::int8 AS len
+             ),
+             r AS (
+               SELECT mailbox, count(*) AS n, sum(len)::int8 AS b FROM expired
+               WHERE len IS NOT NULL GROUP BY mailbox
+             ),
+             ack_delta AS (
+               SELECT -count(*) AS d FROM expired WHERE len IS NULL
+             ),{RELEASE_TAIL}
+             RETURNING (SELECT count(*) FROM expired)"
+        )))
         .bind(hour(before_hour)?)
-        .fetch_all(&mut *tx)
-        .await?;
-        let n = rows.len() as u64;
-        let mut released: HashMap<[u8; 12], Usage> = HashMap::new();
-        for r in rows {
-            let len: Option<i32> = r.try_get(1)?;
-            let m: Vec<u8> = r.try_get(0)?;
-            if let (Some(len), Ok(m)) = (len, <[u8; 12]>::try_from(m)) {
-                let u = released.entry(m).or_default();
-                u.envelopes += 1;
-                u.bytes += to_u64(i64::from(len));
-            }
-        }
-        release_usage(&mut tx, released).await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(0);
         tx.commit().await?;
-        Ok(n)
+        Ok(to_u64(n))
     }
 
     async fn directory(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -457,8 +432,9 @@ impl Store for PgStore {
         let mut conn = self.pool.acquire().await?;
         let u = relay_usage(&mut conn).await?;
         Ok(StoreCounts {
-            envelopes: u.envelopes,
-            bytes: u.bytes,
+            envelopes: u.waiting.envelopes,
+            bytes: u.waiting.bytes,
+            acknowledged: u.acknowledged,
         })
     }
 

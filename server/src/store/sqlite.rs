@@ -15,10 +15,10 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::watch;
 
 use super::{
-    NewEnvelope, Placed, Store, StoreCounts, StoreError, Stored, StoredEnvelope, hour_from_db,
+    Admission, NewEnvelope, Placed, Store, StoreCounts, StoreError, StoredEnvelope, hour_from_db,
     to_i64, to_u64,
 };
-use crate::quota::{Full, Ledger, Quota, Usage};
+use crate::quota::{Quota, RelayUsage, Usage};
 
 /// Rows per INSERT statement: 4 parameters each, well under the 32 766
 /// parameters the bundled SQLite allows. A group commit of up to this many
@@ -367,15 +367,27 @@ const BOOK_MAILBOXES: usize = 65_536;
 /// SQLite has one writer, and every write that changes usage (group commit,
 /// acknowledgement, expiry, forwarding) holds the book's lock from before
 /// its transaction until the book matches what it committed. So whenever
-/// the lock is free the book equals the tables, and the group committer
-/// checks the caps without reading them. The lock is always taken before
-/// SQLite's write lock, never while holding it.
+/// the lock is free the book equals the tables (or says it does not:
+/// `loaded` false), and the group committer checks the caps without
+/// reading them. The lock is always taken before SQLite's write lock,
+/// never while holding it.
+///
+/// A write marks the book unloaded before it starts ([`Book::begin_write`])
+/// and [`Book::settle`] marks it loaded again once it has taken what the
+/// write committed: a write whose future is dropped halfway (an
+/// acknowledgement whose client went away after `COMMIT`) leaves the book
+/// unloaded, read again from the tables at its next use, rather than
+/// counting what is no longer there.
 #[derive(Debug, Default)]
 pub(super) struct Book {
-    /// Whether `global` matches the tables; false at start and after a
-    /// write failed (its outcome unknown): read again before use.
+    /// Whether `global` matches the tables; false at start, during a write
+    /// and after one failed or was dropped (its outcome unknown): read
+    /// again before use.
     loaded: bool,
     global: Usage,
+    /// Acknowledged rows kept for deduplication (counted against the
+    /// global cap at a fixed cost each).
+    acknowledged: u64,
     /// The version of the directory the database holds (the group commit
     /// checks the caps were built from it).
     directory: Option<u64>,
@@ -388,7 +400,9 @@ impl Book {
     /// Reads the relay's usage again if it may be stale.
     async fn ensure_loaded(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
         if !self.loaded {
-            self.global = read_relay_usage(conn).await?;
+            let relay = read_relay_usage(conn).await?;
+            self.global = relay.waiting;
+            self.acknowledged = relay.acknowledged;
             let version: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM directory WHERE singleton = 1")
                     .fetch_optional(&mut *conn)
@@ -455,10 +469,19 @@ impl Book {
         }
     }
 
+    /// The relay's usage, as the global cap counts it.
+    fn relay(&self) -> RelayUsage {
+        RelayUsage {
+            waiting: self.global,
+            acknowledged: self.acknowledged,
+        }
+    }
+
     /// Takes what a committed acknowledgement or forward released off the
-    /// book.
+    /// book; each envelope released stays as an acknowledged row.
     fn release(&mut self, released: &HashMap<[u8; 12], Usage>) {
         for (m, r) in released {
+            self.acknowledged = self.acknowledged.saturating_add(r.envelopes);
             let sub = |u: &mut Usage| {
                 u.envelopes = u.envelopes.saturating_sub(r.envelopes);
                 u.bytes = u.bytes.saturating_sub(r.bytes);
@@ -470,40 +493,44 @@ impl Book {
         }
     }
 
-    /// Settles a write made under the book's lock: on success the book
-    /// takes off what it released; on failure the book is read again from
-    /// the tables before its next use (the write may or may not have
-    /// committed).
+    /// Marks the book unloaded before a write under its lock; returns
+    /// whether it was loaded, for [`Book::settle`].
+    pub(super) fn begin_write(&mut self) -> bool {
+        std::mem::replace(&mut self.loaded, false)
+    }
+
+    /// Settles a write made under the book's lock, begun with
+    /// [`Book::begin_write`] (which returned `was_loaded`): on success the
+    /// book takes off what it released and is as loaded as before; on
+    /// failure it stays unloaded and is read again from the tables before
+    /// its next use (the write may or may not have committed).
     pub(super) fn settle<T>(
         &mut self,
         done: Result<(T, HashMap<[u8; 12], Usage>), StoreError>,
+        was_loaded: bool,
     ) -> Result<T, StoreError> {
-        match done {
-            Ok((value, released)) => {
-                self.release(&released);
-                Ok(value)
-            }
-            // Nothing was written: the book is right.
-            Err(StoreError::StaleDirectory) => Err(StoreError::StaleDirectory),
-            Err(e) => {
-                self.loaded = false;
-                Err(e)
-            }
-        }
+        let (value, released) = done?;
+        self.release(&released);
+        self.loaded = was_loaded;
+        Ok(value)
     }
 }
 
 /// The usage of the whole relay on record.
-async fn read_relay_usage(conn: &mut SqliteConnection) -> Result<Usage, StoreError> {
-    let row = sqlx::query("SELECT envelopes, bytes FROM relay_usage WHERE singleton = 1")
-        .fetch_optional(&mut *conn)
-        .await?;
+async fn read_relay_usage(conn: &mut SqliteConnection) -> Result<RelayUsage, StoreError> {
+    let row =
+        sqlx::query("SELECT envelopes, bytes, acknowledged FROM relay_usage WHERE singleton = 1")
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(match row {
-        Some(r) => Usage {
-            envelopes: to_u64(r.try_get(0)?),
-            bytes: to_u64(r.try_get(1)?),
+        Some(r) => RelayUsage {
+            waiting: Usage {
+                envelopes: to_u64(r.try_get(0)?),
+                bytes: to_u64(r.try_get(1)?),
+            },
+            acknowledged: to_u64(r.try_get(2)?),
         },
-        None => Usage::default(),
+        None => RelayUsage::default(),
     })
 }
 
@@ -643,63 +670,45 @@ async fn insert_rows(
     Ok(())
 }
 
-/// What a group commit did: the ids it stored, the arrival hours on record
-/// of the copies it did not store, and the envelopes over a cap.
-type GroupDone = (
-    HashSet<[u8; 16]>,
-    HashMap<[u8; 16], u32>,
-    HashMap<[u8; 16], Full>,
-);
-
 impl SqliteStore {
-    /// The group commit's work, under the book's lock (see [`Book`]).
-    async fn insert_booked(
+    /// What the group commit reads before it writes, under the book's lock
+    /// (see [`Book`]): the usage of the group's mailboxes, whether the caps
+    /// follow the directory held, and which envelopes it admits.
+    async fn admit_group<'e>(
         &self,
+        conn: &mut SqliteConnection,
         book: &mut Book,
-        order: &[&NewEnvelope],
+        order: &[&'e NewEnvelope],
         quota: &Quota,
-    ) -> Result<GroupDone, StoreError> {
-        let mut conn = self.writer.acquire().await?;
+    ) -> Result<Admission<'e>, StoreError> {
         let mut mailboxes: Vec<[u8; 12]> = order.iter().map(|e| e.mailbox).collect();
         mailboxes.sort_unstable();
         mailboxes.dedup();
-        book.learn(&mut conn, &mailboxes).await?;
+        book.learn(conn, &mailboxes).await?;
         if quota.directory.is_behind(book.directory) {
             return Err(StoreError::StaleDirectory);
         }
-        // Most groups cannot reach a cap even if none of their envelopes is
-        // held yet: then they are stored as they are, in one statement, and
-        // which ones were held already is learnt from what it stored.
-        // Counting a held copy as new can only refuse more, never admit
-        // more, so a group admitted whole this way is admitted exactly.
-        let fits_whole = {
-            let mut ledger = Ledger::new(quota, book.global, &book.mailboxes);
-            order
-                .iter()
-                .all(|e| ledger.admit(&e.mailbox, e.bytes.len() as u64).is_ok())
-        };
-        let mut on_record: HashMap<[u8; 16], u32> = HashMap::new();
-        let mut full: HashMap<[u8; 16], Full> = HashMap::new();
-        let admitted: Vec<&NewEnvelope> = if fits_whole {
-            order.to_vec()
-        } else {
-            // Near a cap: copies of envelopes already held get the arrival
-            // hour on record whatever the caps (they cost nothing), and the
-            // new ones are admitted one after the other.
-            let ids: Vec<[u8; 16]> = order.iter().map(|e| e.id).collect();
-            on_record = held_hours(&mut conn, &ids).await?;
-            let mut ledger = Ledger::new(quota, book.global, &book.mailboxes);
-            let mut admitted = Vec::with_capacity(order.len());
-            for e in order.iter().filter(|e| !on_record.contains_key(&e.id)) {
-                match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
-                    Ok(()) => admitted.push(*e),
-                    Err(f) => {
-                        full.insert(e.id, f);
-                    }
+        Ok(
+            match Admission::whole(quota, book.relay(), &book.mailboxes, order) {
+                Some(whole) => whole,
+                None => {
+                    let ids: Vec<[u8; 16]> = order.iter().map(|e| e.id).collect();
+                    let held = held_hours(conn, &ids).await?;
+                    Admission::near_cap(quota, book.relay(), &book.mailboxes, order, held)
                 }
-            }
-            admitted
-        };
+            },
+        )
+    }
+
+    /// The group commit's write: inserts what was admitted, counts what it
+    /// stored in the book, and reads the hours on record of the admitted
+    /// envelopes it did not store (held already).
+    async fn write_group(
+        conn: &mut SqliteConnection,
+        book: &mut Book,
+        admission: &Admission<'_>,
+    ) -> Result<(HashSet<[u8; 16]>, HashMap<[u8; 16], u32>), StoreError> {
+        let admitted = &admission.admitted;
         let mut fresh = HashSet::with_capacity(admitted.len());
         if admitted.len() <= ROWS_PER_STATEMENT {
             // One statement in autocommit mode is its own transaction:
@@ -708,7 +717,7 @@ impl SqliteStore {
             // the rows — and the usage its triggers wrote — are durable, in
             // one round trip to the connection's thread.
             if !admitted.is_empty() {
-                insert_rows(&mut conn, &admitted, &mut fresh).await?;
+                insert_rows(conn, admitted, &mut fresh).await?;
             }
         } else {
             let mut tx = conn.begin().await?;
@@ -717,23 +726,15 @@ impl SqliteStore {
             }
             tx.commit().await?;
         }
-        for e in &admitted {
+        for e in admitted {
             if fresh.contains(&e.id) {
                 book.add(&e.mailbox, e.bytes.len() as u64);
             }
         }
-        // Admitted but not stored: held already. Their hours on record.
-        let held: Vec<[u8; 16]> = admitted
-            .iter()
-            .map(|e| e.id)
-            .filter(|id| !fresh.contains(id))
-            .collect();
-        on_record.extend(held_hours(&mut conn, &held).await?);
-        Ok((fresh, on_record, full))
+        let late = held_hours(conn, &admission.late(&fresh)).await?;
+        Ok((fresh, late))
     }
-}
 
-impl SqliteStore {
     /// Deletes the bodies of `ids` (of `mailbox` only, if given) in one
     /// transaction, under the book's lock; returns how many.
     pub(super) async fn clear_booked(
@@ -742,6 +743,7 @@ impl SqliteStore {
         mailbox: Option<&[u8; 12]>,
     ) -> Result<u64, StoreError> {
         let mut book = self.book.lock().await;
+        let was_loaded = book.begin_write();
         let done = async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let cleared = clear_bodies(&mut tx, ids, mailbox).await?;
@@ -749,7 +751,7 @@ impl SqliteStore {
             Ok(cleared)
         }
         .await;
-        book.settle(done)
+        book.settle(done, was_loaded)
     }
 }
 
@@ -766,35 +768,21 @@ impl Store for SqliteStore {
         order.sort_by_key(|e| e.id);
         order.dedup_by_key(|e| e.id);
         let mut book = self.book.lock().await;
-        let done = self.insert_booked(&mut book, &order, quota).await;
-        let (mut fresh, mut on_record, full) = book.settle(done.map(|d| (d, HashMap::new())))?;
+        let mut conn = self.writer.acquire().await?;
+        let admission = match self.admit_group(&mut conn, &mut book, &order, quota).await {
+            Ok(a) => a,
+            // Nothing was written: the book is right.
+            Err(StoreError::StaleDirectory) => return Err(StoreError::StaleDirectory),
+            Err(e) => {
+                book.loaded = false;
+                return Err(e);
+            }
+        };
+        let was_loaded = book.begin_write();
+        let done = Self::write_group(&mut conn, &mut book, &admission).await;
+        let (fresh, late) = book.settle(done.map(|d| (d, HashMap::new())), was_loaded)?;
         drop(book);
-        let mut out = Vec::with_capacity(batch.len());
-        for e in batch {
-            if let Some(f) = full.get(&e.id) {
-                out.push(Placed::Full(*f));
-                continue;
-            }
-            // Only the first copy of an id in this batch counts as stored;
-            // later copies in the same batch share its arrival hour.
-            if fresh.remove(&e.id) {
-                on_record.insert(e.id, e.arrival_hour);
-                out.push(Placed::Stored(Stored {
-                    arrival_hour: e.arrival_hour,
-                    fresh: true,
-                }));
-                continue;
-            }
-            let arrival_hour = on_record
-                .get(&e.id)
-                .copied()
-                .ok_or(StoreError::Range("envelope vanished during insert"))?;
-            out.push(Placed::Stored(Stored {
-                arrival_hour,
-                fresh: false,
-            }));
-        }
-        Ok(out)
+        admission.placed(batch, fresh, late)
     }
 
     async fn fetch(
@@ -820,19 +808,14 @@ impl Store for SqliteStore {
 
     async fn expire(&self, before_hour: u32) -> Result<u64, StoreError> {
         let mut book = self.book.lock().await;
-        let done = async {
-            let n = sqlx::query("DELETE FROM envelopes WHERE arrival_hour < ?")
-                .bind(i64::from(before_hour))
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            Ok((n, HashMap::new()))
-        }
-        .await;
         // Expiry is rare and may touch any mailbox: the book is read again
         // from the tables (which the triggers kept) when next needed.
-        book.loaded = false;
-        book.settle(done)
+        book.begin_write();
+        Ok(sqlx::query("DELETE FROM envelopes WHERE arrival_hour < ?")
+            .bind(i64::from(before_hour))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     async fn directory(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -847,6 +830,7 @@ impl Store for SqliteStore {
         // Under the book's lock, so a group commit sees the new version
         // from the first one after it (see `Book::directory`).
         let mut book = self.book.lock().await;
+        let was_loaded = book.begin_write();
         let done = sqlx::query(
             "INSERT INTO directory (singleton, version, body) VALUES (1, ?, ?)
              ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, body = excluded.body
@@ -859,6 +843,7 @@ impl Store for SqliteStore {
         let stored = book.settle(
             done.map(|d| (d.rows_affected() == 1, HashMap::new()))
                 .map_err(StoreError::from),
+            was_loaded,
         )?;
         if stored {
             book.directory = book.directory.max(Some(version));
@@ -895,8 +880,9 @@ impl Store for SqliteStore {
         let mut conn = self.pool.acquire().await?;
         let u = read_relay_usage(&mut conn).await?;
         Ok(StoreCounts {
-            envelopes: u.envelopes,
-            bytes: u.bytes,
+            envelopes: u.waiting.envelopes,
+            bytes: u.waiting.bytes,
+            acknowledged: u.acknowledged,
         })
     }
 
@@ -922,6 +908,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quota::Full;
 
     fn envelope(n: u32) -> NewEnvelope {
         let mut bytes = vec![0u8; 2048];
@@ -1200,11 +1187,21 @@ mod tests {
             envelopes: a.envelopes + u.envelopes,
             bytes: a.bytes + u.bytes,
         });
+        let acknowledged: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM envelopes WHERE body IS NULL")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
         let book = store.book.lock().await;
         assert_eq!(store.counts().await.unwrap().envelopes, total.envelopes);
         assert_eq!(store.counts().await.unwrap().bytes, total.bytes);
+        assert_eq!(
+            store.counts().await.unwrap().acknowledged,
+            acknowledged as u64
+        );
         if book.loaded {
             assert_eq!(book.global, total, "the book's relay usage");
+            assert_eq!(book.acknowledged, acknowledged as u64, "acknowledged rows");
         }
         for m in mailboxes {
             let want = actual.get(m).copied().unwrap_or_default();
@@ -1362,6 +1359,81 @@ mod tests {
             .unwrap();
         assert_eq!(placed, vec![Placed::Full(Full::Mailbox)]);
         book_matches(&store, &[[0xee; 12]]).await;
+    }
+
+    /// An acknowledgement whose future is dropped after its `COMMIT` (its
+    /// client went away) leaves the book unloaded, not counting what the
+    /// commit released: the next group commit reads the tables and is
+    /// admitted as they say.
+    #[tokio::test]
+    async fn a_write_dropped_after_its_commit_leaves_the_book_right() {
+        use crate::quota::{MailboxCap, StorageLimits};
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+        let quota = Quota {
+            limits: StorageLimits {
+                focal: MailboxCap {
+                    envelopes: 2,
+                    bytes: u64::MAX,
+                },
+                ..StorageLimits::UNLIMITED
+            },
+            focal_mailboxes: None,
+            disk_room: None,
+            directory: crate::quota::DirectorySeen::Ignored,
+        };
+        let mut dropped_after_commit = 0;
+        for round in 0..20u32 {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open_in(dir.path()).await.unwrap();
+            let full = vec![in_box(1, 1, 10), in_box(2, 1, 10)];
+            store.insert_within(&full, &quota).await.unwrap();
+            assert!(store.book.lock().await.loaded);
+            let url = format!("sqlite://{}", store.path().unwrap().display());
+            let mut watch = SqliteConnection::connect(&url).await.unwrap();
+            let ids = [full[0].id];
+            let mut ack = Box::pin(store.ack(&[1; 12], &ids));
+            let mut cx = Context::from_waker(Waker::noop());
+            // Polled step by step, and dropped once its commit is visible
+            // to another connection (before the ack sees it done).
+            let mut committed = false;
+            for _ in 0..2000 {
+                let gone: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM envelopes WHERE body IS NULL")
+                        .fetch_one(&mut watch)
+                        .await
+                        .unwrap();
+                if gone == 1 {
+                    committed = true;
+                    break;
+                }
+                if let Poll::Ready(r) = ack.as_mut().poll(&mut cx) {
+                    r.unwrap();
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            drop(ack);
+            watch.close().await.unwrap();
+            if !committed {
+                continue;
+            }
+            dropped_after_commit += 1;
+            book_matches(&store, &[[1; 12]]).await;
+            let placed = store
+                .insert_within(&[in_box(3 + round, 1, 10)], &quota)
+                .await
+                .unwrap();
+            assert!(
+                matches!(placed[0], Placed::Stored(s) if s.fresh),
+                "the acknowledgement made room: {placed:?}"
+            );
+            book_matches(&store, &[[1; 12]]).await;
+            if dropped_after_commit >= 3 {
+                break;
+            }
+        }
+        assert!(dropped_after_commit > 0, "never dropped after the commit");
     }
 
     #[tokio::test]
