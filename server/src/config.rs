@@ -718,6 +718,53 @@ mod tests {
     }
 
     #[test]
+    fn body_and_connection_limits_have_defaults_flags_and_file_keys() {
+        use std::time::Duration;
+        let c = Config::resolve(args(&[])).unwrap();
+        assert_eq!(c.server.uploads, crate::uploads::UploadLimits::default());
+        assert_eq!(c.server.uploads.max_memory, 32 << 20);
+        assert_eq!(c.server.max_connections, crate::DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(c.server.log_summary_interval, Duration::from_secs(60));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(
+            &file,
+            "body_idle_timeout = 30\nbusy_body_idle_timeout = 3\nbody_min_rate = 0\nmax_concurrent_uploads = 8\nmax_upload_memory = 16777216\nupload_wait = 1\nmax_connections = 64\nlog_summary_interval = 5\n",
+        )
+        .unwrap();
+        let c = Config::resolve(args(&[
+            "--config",
+            file.to_str().unwrap(),
+            "--max-connections",
+            "128",
+        ]))
+        .unwrap();
+        let u = c.server.uploads;
+        assert_eq!(u.idle_timeout, Duration::from_secs(30));
+        assert_eq!(u.busy_idle_timeout, Duration::from_secs(3));
+        assert_eq!(u.min_rate, 0);
+        assert_eq!(u.max_concurrent, 8);
+        assert_eq!(u.max_memory, 16 << 20);
+        assert_eq!(u.wait, Duration::from_secs(1));
+        assert_eq!(c.server.max_connections, 128, "flags win over the file");
+        assert_eq!(c.server.log_summary_interval, Duration::from_secs(5));
+        // A larger body limit raises the default memory with it.
+        let c = Config::resolve(args(&["--max-body-bytes", "67108864"])).unwrap();
+        assert_eq!(c.server.uploads.max_memory, 64 << 20);
+        for bad in [
+            &["--body-idle-timeout", "0"][..],
+            &["--busy-body-idle-timeout", "30"],
+            &["--max-concurrent-uploads", "0"],
+            &["--max-upload-memory", "1000"],
+            &["--upload-wait", "61"],
+            &["--max-connections", "0"],
+            &["--log-summary-interval", "0"],
+        ] {
+            assert!(Config::resolve(args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn metrics_default_to_off_and_follow_the_file() {
         let c = Config::resolve(args(&[])).unwrap();
         assert!(matches!(c.metrics.access, MetricsAccess::Off));

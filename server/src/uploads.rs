@@ -443,16 +443,15 @@ impl Uploads {
                 None => memory = Some(more),
             }
             if body.capacity() < body.len() + chunk.len() {
-                // Exactly the declared length when it is known (it is
-                // within the limit, and these bytes are reserved as they
-                // come); otherwise double, within the limit.
-                let target = match expected {
-                    Some(e) if e >= body.len() + chunk.len() => e,
-                    _ => (body.len() + chunk.len())
-                        .max(body.len().saturating_mul(2))
-                        .min(limit),
-                };
-                body.reserve_exact(target - body.len());
+                // At most twice what arrived (so a declared length alone
+                // allocates nothing), never past the declared length or the
+                // limit.
+                let needed = body.len() + chunk.len();
+                let target = needed
+                    .max(body.len().saturating_mul(2))
+                    .min(expected.unwrap_or(limit).max(needed))
+                    .min(limit);
+                body.reserve_exact(target.saturating_sub(body.len()));
             }
             body.extend_from_slice(&chunk);
             last = Instant::now();
