@@ -270,7 +270,7 @@ mod tests {
     const HOUR: u32 = 500_000;
 
     struct Office {
-        _dir: tempfile::TempDir,
+        dir: tempfile::TempDir,
         p: Profile,
         public: RecipientPublic,
         e: DangerousSeededEntropy,
@@ -281,7 +281,7 @@ mod tests {
         let p = Profile::create(dir.path(), "1", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
         let public = p.create_focal_identity().unwrap();
         Office {
-            _dir: dir,
+            dir,
             p,
             public,
             e: DangerousSeededEntropy::new(seed),
@@ -376,25 +376,35 @@ mod tests {
         let w = o.p.waiting_follow_ups().unwrap();
         assert_eq!((w.follow_ups, w.reports), (2, 1));
         assert_eq!(w.bytes, 3 + 3 + 2 * WAITING_OVERHEAD);
+        // Kept sealed, like every item: her words are not on disk in clear.
+        let canary = o.follow_up(id, "CANARY-WAITING", HOUR + 1, 9);
+        assert_eq!(o.file(&[&canary]).waiting, 1);
+        for file in [
+            crate::store::DB_FILE.to_string(),
+            format!("{}-wal", crate::store::DB_FILE),
+        ] {
+            let bytes = std::fs::read(o.dir.path().join(file)).unwrap_or_default();
+            assert!(!bytes.windows(14).any(|w| w == b"CANARY-WAITING"));
+        }
         // A copy (its acknowledgement was lost) is known as such; clearing
         // the rejected envelopes leaves them waiting.
         let s = o.file(&[&one]);
         assert_eq!((s.duplicates, s.waiting), (1, 0));
         o.p.clear_rejected().unwrap();
-        assert_eq!(o.p.waiting_follow_ups().unwrap().follow_ups, 2);
+        assert_eq!(o.p.waiting_follow_ups().unwrap().follow_ups, 3);
         // The report comes, and with it the third (a page of its own order).
         let s = o.file(&[&three, &report]);
         assert_eq!(
             (s.new_cases, s.messages, s.waiting, s.rejected),
-            (1, 3, 0, 0),
+            (1, 4, 0, 0),
             "{s:?}"
         );
-        assert_eq!(o.messages(&id), ["uno", "dos", "tres"]);
+        assert_eq!(o.messages(&id), ["uno", "dos", "tres", "CANARY-WAITING"]);
         assert_eq!(o.p.waiting_follow_ups().unwrap(), WaitingSummary::default());
         // Copies after that are duplicates on the case.
         let s = o.file(&[&one, &two]);
         assert_eq!((s.duplicates, s.messages), (2, 0));
-        assert_eq!(o.messages(&id), ["uno", "dos", "tres"]);
+        assert_eq!(o.messages(&id).len(), 4);
         assert_eq!(o.p.rejected_summary(0).unwrap().total, 0);
     }
 
