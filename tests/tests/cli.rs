@@ -38,16 +38,21 @@ fn as_refs(v: &[String]) -> Vec<&str> {
 
 impl World {
     fn new(backend: &Backend) -> World {
+        World::with_relay_args(backend, &[])
+    }
+
+    /// A world whose relay also gets `relay_args` (limits, say).
+    fn with_relay_args(backend: &Backend, relay_args: &[&str]) -> World {
         let root = tempfile::tempdir().unwrap();
         let coordinator = Person::new(root.path(), "coordinator");
         let key = coordinator.create("coordinator", &[])["coordinator_key"]
             .as_str()
             .unwrap()
             .to_string();
-        let relay = Relay::start(
-            backend.database_url(),
-            &[&format!("--coordinator-key={key}")],
-        );
+        let coordinator_arg = format!("--coordinator-key={key}");
+        let mut args = vec![coordinator_arg.as_str()];
+        args.extend_from_slice(relay_args);
+        let relay = Relay::start(backend.database_url(), &args);
         let url = relay.url("");
         let common = |extra: &[&str]| {
             let mut v = vec![
@@ -1593,4 +1598,53 @@ fn counts_agree_reports_are_told_from_envelopes_and_keys_are_words() {
         run.stderr
     );
     assert!(!run.stderr.contains("next sync"), "{}", run.stderr);
+}
+
+#[test]
+fn answers_to_a_full_reply_mailbox_wait_on_the_focal_points_machine() {
+    for backend in backends() {
+        let name = backend.name();
+        // A relay that keeps one envelope per reply mailbox.
+        let w = World::with_relay_args(&backend, &["--reply-mailbox-max-envelopes=1"]);
+        w.survivor.json(&["directory", "refresh"]);
+        let written = w.survivor.json(&[
+            "report",
+            "write",
+            "--text",
+            "Me quitaron el dinero.",
+            "--need",
+            "legal-advice",
+            "--region",
+            "PE-UCA",
+        ]);
+        let report = written["report"].as_str().unwrap().to_string();
+        w.survivor.json(&["report", "sync"]);
+        assert_eq!(w.ucayali.json(&["focal", "sync"])["new_cases"], 1);
+        for text in ["Uno.", "Dos.", "Tres."] {
+            w.ucayali.json(&["focal", "reply", &report[..8], text]);
+        }
+        // One fits; two wait here, and it says so.
+        let run = w.ucayali.try_run(&["focal", "sync"]);
+        assert!(run.ok, "{name}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("The relay could not take 2 envelopes now"),
+            "{name}: {}",
+            run.stderr
+        );
+        // Each time she reads, the next one goes: nothing is lost.
+        for _ in 0..3 {
+            w.survivor.json(&["report", "sync"]);
+            w.ucayali.json(&["focal", "sync"]);
+        }
+        let replies = w.survivor.json(&["report", "replies"]);
+        let texts: Vec<&str> = replies["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["text"].as_str())
+            .collect();
+        assert_eq!(texts, ["Uno.", "Dos.", "Tres."], "{name}: {replies}");
+        assert_eq!(w.ucayali.json(&["focal", "sync"])["postponed"], 0);
+    }
 }

@@ -568,6 +568,21 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
             "More envelopes are waiting in the mailbox (a flood of junk?): sync again.",
         ));
     }
+    if sent.postponed > 0 {
+        let minutes = sent.retry_after_secs.map_or(15, |s| s.div_ceil(60));
+        ctx.note(ctx.tr(
+            &format!("El relay no pudo tomar {} sobres ahora (lleno u ocupado; el buzón de la persona puede estar lleno): siguen aquí y salen en una próxima sincronización, dentro de unos {minutes} minutos.", sent.postponed),
+            &format!("O relay não pôde receber {} envelopes agora (cheio ou ocupado; a caixa da pessoa pode estar cheia): continuam aqui e saem numa próxima sincronização, em cerca de {minutes} minutos.", sent.postponed),
+            &format!("The relay could not take {} envelopes now (full or busy; the person's mailbox may be full): they stay here and go at a later sync, in about {minutes} minutes.", sent.postponed),
+        ));
+    }
+    if fetched.waiting > 0 {
+        ctx.note(ctx.tr(
+            &format!("{} mensajes de seguimiento esperan su denuncia, que aún no llegó: se archivan en el caso cuando llegue.", fetched.waiting),
+            &format!("{} mensagens de acompanhamento aguardam sua denúncia, que ainda não chegou: são arquivadas no caso quando ela chegar.", fetched.waiting),
+            &format!("{} follow-up messages wait for their report, which has not arrived yet: they are filed on the case when it does.", fetched.waiting),
+        ));
+    }
     // Where to look when junk arrived (only counts and a few examples are
     // kept of it).
     let see_rejected = if fetched.rejected > 0 {
@@ -598,6 +613,9 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
             "chunks": fetched.chunks,
             "duplicates": fetched.duplicates,
             "rejected": fetched.rejected,
+            "waiting": fetched.waiting,
+            "postponed": sent.postponed,
+            "retry_after_secs": sent.retry_after_secs,
             "more": fetched.more,
             "listed": listing == Listing::Listed,
             "warning": warning,
