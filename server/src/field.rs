@@ -36,8 +36,60 @@ use amparo_protocol::wire::{self, EnvelopeResult, RejectCode};
 
 use crate::config::Upstream;
 use crate::error::ApiError;
-use crate::shared::{Clock, MAX_RECEIPT_IDS, answer_room, page_probe, read_body, within_budget};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::shared::{Clock, MAX_RECEIPT_IDS, answer_room, read_body, within_budget};
+use crate::store::{BoundedPage, PageEnd, PageRoom, SqliteStore, Store, StoreError};
+
+/// Most bytes of one single-mailbox page (`GET
+/// /v1/mailboxes/{mailbox}/envelopes`), envelopes with their cursors and
+/// lengths: a page stops before the envelope that would pass it (the first
+/// always goes) and says more wait, so the memory a page takes follows
+/// this, not `limit` × the largest envelope (500 × 64 KiB).
+pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// What a single-mailbox page of `limit` envelopes may hold.
+pub fn single_page(limit: u32) -> PageRoom {
+    PageRoom {
+        limit,
+        room: PAGE_BYTES,
+        item_head: mailboxes::ITEM_HEAD,
+    }
+}
+
+/// Whether more may wait after a single-mailbox page of `limit`: it is
+/// full, or it stopped at its byte room.
+pub fn single_page_more(page: &BoundedPage, limit: u32) -> bool {
+    page.envelopes.len() == limit as usize || page.end == PageEnd::Cut
+}
+
+/// What one mailbox's page in a many-mailbox answer may hold: `limit`
+/// envelopes within the `room` the answer has left.
+pub fn answer_page(limit: u32, room: usize) -> PageRoom {
+    PageRoom {
+        limit,
+        room,
+        item_head: mailboxes::ITEM_HEAD,
+    }
+}
+
+/// One mailbox's result in a many-mailbox answer, from its page read
+/// within the room left ([`answer_page`]); takes its bytes off `room`. As
+/// [`within_budget`]: a page cut at the room says more and leaves no room
+/// for the pages after it; a full page says more only when more wait.
+pub fn answer_result(page: BoundedPage, limit: u32, room: &mut usize) -> FetchResult<Vec<u8>> {
+    let end = page.end;
+    let mut result = within_budget(page.envelopes, limit, room);
+    if let FetchResult::Page { more, .. } = &mut result {
+        match end {
+            PageEnd::Whole => {}
+            PageEnd::More => *more = true,
+            PageEnd::Cut => {
+                *more = true;
+                *room = 0;
+            }
+        }
+    }
+    result
+}
 
 /// Most envelopes per forwarding request.
 const FORWARD_BATCH: u32 = 64;
@@ -415,10 +467,17 @@ impl Field {
             }
             Ok(resp) => pass_through(resp).await,
             Err(_) => {
-                let page = self.store.cached_mailbox(&mailbox.0, after, limit).await?;
-                let more = page.len() == limit as usize;
+                let page = self
+                    .store
+                    .cached_mailbox_within(&mailbox.0, after, single_page(limit))
+                    .await?;
+                let more = single_page_more(&page, limit);
                 Ok(page_response(
-                    wire::encode_page(page.iter().map(|e| (e.cursor, e.bytes.as_slice()))),
+                    wire::encode_page(
+                        page.envelopes
+                            .iter()
+                            .map(|e| (e.cursor, e.bytes.as_slice())),
+                    ),
                     more,
                 ))
             }
@@ -515,13 +574,20 @@ impl Field {
                         continue;
                     }
                     let page = if budget == 0 {
-                        Vec::new()
+                        BoundedPage {
+                            envelopes: Vec::new(),
+                            end: PageEnd::Cut,
+                        }
                     } else {
                         self.store
-                            .cached_mailbox(&entry.mailbox.0, entry.after, page_probe(limit))
+                            .cached_mailbox_within(
+                                &entry.mailbox.0,
+                                entry.after,
+                                answer_page(limit, budget),
+                            )
                             .await?
                     };
-                    results.push(within_budget(page, limit, &mut budget));
+                    results.push(answer_result(page, limit, &mut budget));
                 }
                 Ok(HttpResponse::Ok()
                     .content_type(wire::CONTENT_TYPE)

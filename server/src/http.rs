@@ -28,9 +28,7 @@ use crate::quota::Quotas;
 use crate::store::{NewEnvelope, Placed, Store};
 
 pub use crate::shared::{Clock, Limits, system_clock};
-use crate::shared::{
-    DEFAULT_PAGE, MAX_ACK_BODY, MAX_ACK_IDS, answer_room, page_probe, read_body, within_budget,
-};
+use crate::shared::{DEFAULT_PAGE, MAX_ACK_BODY, MAX_ACK_IDS, answer_room, read_body};
 
 /// What every handler shares.
 pub struct AppState<S: Store> {
@@ -482,9 +480,18 @@ async fn fetch_mailbox<S: Store>(
             .fetch(&req, &target(&req), &mailbox, after, limit)
             .await;
     }
-    let page = state.store.fetch(&mailbox.0, after, limit).await?;
-    let more = page.len() == limit as usize;
-    let body = wire::encode_page(page.iter().map(|e| (e.cursor, e.bytes.as_slice())));
+    // Read within the page's byte room: the sizes first, then only the
+    // bodies that go in it.
+    let page = state
+        .store
+        .fetch_within(&mailbox.0, after, crate::field::single_page(limit))
+        .await?;
+    let more = crate::field::single_page_more(&page, limit);
+    let body = wire::encode_page(
+        page.envelopes
+            .iter()
+            .map(|e| (e.cursor, e.bytes.as_slice())),
+    );
     Ok(HttpResponse::Ok()
         .content_type(wire::CONTENT_TYPE)
         .insert_header((
@@ -570,15 +577,24 @@ async fn fetch_many<S: Store>(
             results.push(FetchResult::Refused);
             continue;
         }
+        // Each page is read within the room the answer has left (sizes
+        // first, then the bodies that fit), not `limit` + 1 whole bodies.
         let page = if budget == 0 {
-            Vec::new()
+            crate::store::BoundedPage {
+                envelopes: Vec::new(),
+                end: crate::store::PageEnd::Cut,
+            }
         } else {
             state
                 .store
-                .fetch(&entry.mailbox.0, entry.after, page_probe(limit))
+                .fetch_within(
+                    &entry.mailbox.0,
+                    entry.after,
+                    crate::field::answer_page(limit, budget),
+                )
                 .await?
         };
-        results.push(within_budget(page, limit, &mut budget));
+        results.push(crate::field::answer_result(page, limit, &mut budget));
     }
     Ok(HttpResponse::Ok()
         .content_type(wire::CONTENT_TYPE)

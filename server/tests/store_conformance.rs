@@ -11,7 +11,9 @@ use std::sync::Arc;
 use amparo_relay::quota::{
     ACKNOWLEDGED_ROW_BYTES, DirectorySeen, Full, MailboxCap, Quota, StorageLimits, Usage,
 };
-use amparo_relay::store::{NewEnvelope, PgStore, Placed, SqliteStore, Store, StoreCounts};
+use amparo_relay::store::{
+    NewEnvelope, PageEnd, PageRoom, PgStore, Placed, SqliteStore, Store, StoreCounts,
+};
 
 fn env(id: u8, mailbox: u8, hour: u32, len: usize) -> NewEnvelope {
     NewEnvelope {
@@ -458,6 +460,103 @@ async fn acknowledged_rows<S: Store>(store: S, name: &str) {
     let e = env(180, 20, 102, 10);
     let placed = store.insert_within(&[e], &q).await.unwrap();
     assert!(stored(&placed[0]), "{name}: room again after expiry");
+}
+
+/// A page read within a byte room holds what fits, says why it ended,
+/// and reads no body past it.
+async fn pages_within<S: Store>(store: S, name: &str) {
+    let batch: Vec<_> = (1..=5u8).map(|i| env(i, 30, 100, 100)).collect();
+    store.insert_envelopes(&batch).await.unwrap();
+    let room = |limit: u32, room: usize| PageRoom {
+        limit,
+        room,
+        item_head: 12,
+    };
+    let page = store
+        .fetch_within(&[30; 12], 0, room(10, 250))
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.envelopes.len(), page.end),
+        (2, PageEnd::Cut),
+        "{name}: two of 112 bytes fit in 250"
+    );
+    let all = store.fetch(&[30; 12], 0, 10).await.unwrap();
+    assert_eq!(page.envelopes, all[..2].to_vec(), "{name}");
+    let page = store
+        .fetch_within(&[30; 12], 0, room(2, 1 << 20))
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.envelopes.len(), page.end),
+        (2, PageEnd::More),
+        "{name}"
+    );
+    let page = store
+        .fetch_within(&[30; 12], 0, room(5, 560))
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.envelopes.len(), page.end),
+        (5, PageEnd::Whole),
+        "{name}"
+    );
+    let page = store
+        .fetch_within(&[30; 12], 0, room(5, 559))
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.envelopes.len(), page.end),
+        (4, PageEnd::Cut),
+        "{name}"
+    );
+    let page = store.fetch_within(&[30; 12], 0, room(5, 0)).await.unwrap();
+    assert_eq!(
+        (page.envelopes.len(), page.end),
+        (0, PageEnd::Cut),
+        "{name}"
+    );
+    // From a cursor, past an acknowledged one.
+    store.ack(&[30; 12], &[[2; 16]]).await.unwrap();
+    let page = store
+        .fetch_within(&[30; 12], all[0].cursor, room(2, 1 << 20))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.envelopes
+            .iter()
+            .map(|e| e.bytes[0])
+            .collect::<Vec<_>>(),
+        vec![3, 4],
+        "{name}"
+    );
+    assert_eq!(page.end, PageEnd::More);
+    let page = store
+        .fetch_within(&[30; 12], all[3].cursor, room(2, 1 << 20))
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.envelopes.len(), page.end),
+        (1, PageEnd::Whole),
+        "{name}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_pages_within() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).await.unwrap();
+    pages_within(store, "sqlite").await;
+}
+
+#[tokio::test]
+async fn postgres_pages_within() {
+    let Some(admin) = common::postgres_admin_url() else {
+        return;
+    };
+    let db = common::TestDb::create(&admin);
+    let store = PgStore::open(&db.url).await.unwrap();
+    pages_within(store, "postgres").await;
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@
 use sqlx::Row;
 
 use super::sqlite::{SqliteStore, clear_bodies};
-use super::{StoreError, StoredEnvelope, to_i64, to_u64};
+use super::{BoundedPage, PageRoom, StoreError, StoredEnvelope, to_i64, to_u64};
 
 /// An envelope waiting to go upstream.
 #[derive(Debug, Clone)]
@@ -210,6 +210,18 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         super::sqlite::page_rows(rows)
+    }
+
+    /// A page of the cached envelopes of `mailbox` within `room` (sizes
+    /// first, then only the bodies that go in it).
+    pub async fn cached_mailbox_within(
+        &self,
+        mailbox: &[u8; 12],
+        after: u64,
+        room: PageRoom,
+    ) -> Result<BoundedPage, StoreError> {
+        self.page_within("mailbox_cache", "", mailbox, after, room)
+            .await
     }
 
     /// Drops acknowledged envelopes from the cache; returns how many.

@@ -75,6 +75,70 @@ pub struct StoredEnvelope {
     pub bytes: Vec<u8>,
 }
 
+/// How a page read within a byte room ([`Store::fetch_within`]) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageEnd {
+    /// Every envelope waiting after the cursor is in the page, or the page
+    /// holds `limit` and nothing waits after it.
+    Whole,
+    /// The page holds `limit` envelopes and more wait after them.
+    More,
+    /// The page stopped before `limit` at the first envelope that would
+    /// take it past its room; it and the ones after wait.
+    Cut,
+}
+
+/// A page of a mailbox read no further than its room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundedPage {
+    /// The envelopes, in cursor order.
+    pub envelopes: Vec<StoredEnvelope>,
+    /// Why it ended.
+    pub end: PageEnd,
+}
+
+/// What a page read within a byte room may hold: at most `limit`
+/// envelopes, each costing `item_head` bytes (its cursor and length in
+/// the answer) plus its own size, in all at most `room` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRoom {
+    /// Most envelopes.
+    pub limit: u32,
+    /// Most bytes, envelopes and their heads.
+    pub room: usize,
+    /// Bytes each envelope costs beside its own.
+    pub item_head: usize,
+}
+
+impl PageRoom {
+    /// Given the sizes of the envelopes after the cursor, in cursor order
+    /// (at most `limit` + 1 of them: the one past the page only says more
+    /// wait), how many go in the page and how it ends. Bodies are read
+    /// for those only.
+    pub(crate) fn take(&self, sizes: &[u64]) -> (usize, PageEnd) {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        let mut left = self.room;
+        for (i, len) in sizes.iter().enumerate() {
+            if i == limit {
+                return (i, PageEnd::More);
+            }
+            let cost = usize::try_from(*len)
+                .unwrap_or(usize::MAX)
+                .saturating_add(self.item_head);
+            if cost > left {
+                return (i, PageEnd::Cut);
+            }
+            left -= cost;
+        }
+        (sizes.len().min(limit), PageEnd::Whole)
+    }
+
+    /// How many sizes to read: one past the page.
+    pub(crate) fn probe(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+}
+
 /// Counts for /metrics (never per mailbox).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreCounts {
@@ -131,6 +195,17 @@ pub trait Store: Clone + Send + Sync + 'static {
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEnvelope>, StoreError>> + Send;
+
+    /// Up to `room.limit` unacknowledged envelopes of `mailbox` with a
+    /// cursor above `after`, in cursor order, no more than fit in `room.room` bytes:
+    /// the sizes are read first and only the bodies that go in the page
+    /// after them, so a page's memory follows its room, not its limit.
+    fn fetch_within(
+        &self,
+        mailbox: &[u8; 12],
+        after: u64,
+        room: PageRoom,
+    ) -> impl Future<Output = Result<BoundedPage, StoreError>> + Send;
 
     /// Deletes the bodies of the given envelopes of `mailbox`; returns how
     /// many were deleted. Ids of other mailboxes are ignored.

@@ -11,8 +11,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::{
-    Admission, NewEnvelope, Placed, Store, StoreCounts, StoreError, StoredEnvelope, hour_from_db,
-    to_i64, to_u64,
+    Admission, BoundedPage, NewEnvelope, PageRoom, Placed, Store, StoreCounts, StoreError,
+    StoredEnvelope, hour_from_db, to_i64, to_u64,
 };
 use crate::quota::{Quota, RelayUsage, Usage};
 
@@ -311,6 +311,54 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn fetch_within(
+        &self,
+        mailbox: &[u8; 12],
+        after: u64,
+        room: PageRoom,
+    ) -> Result<BoundedPage, StoreError> {
+        let after = to_i64(after, "cursor")?;
+        // The sizes first (the length of a stored value is read without
+        // fetching it), then the bodies that go in the page.
+        let sizes: Vec<(i64, i32)> = sqlx::query_as(
+            "SELECT seq, length(body) FROM envelopes WHERE mailbox = $1 AND seq > $2 AND body IS NOT NULL ORDER BY seq LIMIT $3",
+        )
+        .bind(&mailbox[..])
+        .bind(after)
+        .bind(room.probe())
+        .fetch_all(&self.pool)
+        .await?;
+        let lens: Vec<u64> = sizes
+            .iter()
+            .map(|(_, len)| to_u64(i64::from(*len)))
+            .collect();
+        let (take, end) = room.take(&lens);
+        let Some(&(last, _)) = sizes[..take].last() else {
+            return Ok(BoundedPage {
+                envelopes: Vec::new(),
+                end,
+            });
+        };
+        let rows = sqlx::query(
+            "SELECT seq, body FROM envelopes WHERE mailbox = $1 AND seq > $2 AND seq <= $3 AND body IS NOT NULL ORDER BY seq",
+        )
+        .bind(&mailbox[..])
+        .bind(after)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        let envelopes = rows
+            .into_iter()
+            .map(|r| {
+                Ok(StoredEnvelope {
+                    cursor: to_u64(r.try_get(0)?),
+                    bytes: r.try_get(1)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(BoundedPage { envelopes, end })
     }
 
     async fn ack(&self, mailbox: &[u8; 12], ids: &[[u8; 16]]) -> Result<u64, StoreError> {

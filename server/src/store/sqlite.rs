@@ -15,8 +15,8 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::watch;
 
 use super::{
-    Admission, NewEnvelope, Placed, Store, StoreCounts, StoreError, StoredEnvelope, hour_from_db,
-    to_i64, to_u64,
+    Admission, BoundedPage, NewEnvelope, PageRoom, Placed, Store, StoreCounts, StoreError,
+    StoredEnvelope, hour_from_db, to_i64, to_u64,
 };
 use crate::quota::{Quota, RelayUsage, Usage};
 
@@ -755,6 +755,53 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// A page of `mailbox` in `table` (the envelopes, or a field relay's
+    /// cache of upstream ones) within `room`: the sizes first (SQLite reads
+    /// a blob's length without its overflow pages), then the bodies that
+    /// go in the page.
+    pub(super) async fn page_within(
+        &self,
+        table: &'static str,
+        waiting: &'static str,
+        mailbox: &[u8; 12],
+        after: u64,
+        room: PageRoom,
+    ) -> Result<BoundedPage, StoreError> {
+        let after = to_i64(after, "cursor")?;
+        let sizes: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT seq, length(body) FROM {table} WHERE mailbox = ? AND seq > ? {waiting} ORDER BY seq LIMIT ?"
+        )))
+        .bind(&mailbox[..])
+        .bind(after)
+        .bind(room.probe())
+        .fetch_all(&self.pool)
+        .await?;
+        let lens: Vec<u64> = sizes.iter().map(|(_, len)| to_u64(*len)).collect();
+        let (take, end) = room.take(&lens);
+        let Some(&(last, _)) = sizes[..take].last() else {
+            return Ok(BoundedPage {
+                envelopes: Vec::new(),
+                end,
+            });
+        };
+        // Envelopes acknowledged meanwhile are gone; none can come in
+        // between (cursors only grow).
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT seq, body FROM {table} WHERE mailbox = ? AND seq > ? AND seq <= ? {waiting} ORDER BY seq"
+        )))
+        .bind(&mailbox[..])
+        .bind(after)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(BoundedPage {
+            envelopes: page_rows(rows)?,
+            end,
+        })
+    }
+}
+
 impl Store for SqliteStore {
     async fn insert_within(
         &self,
@@ -800,6 +847,16 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         page_rows(rows)
+    }
+
+    async fn fetch_within(
+        &self,
+        mailbox: &[u8; 12],
+        after: u64,
+        room: PageRoom,
+    ) -> Result<BoundedPage, StoreError> {
+        self.page_within("envelopes", "AND body IS NOT NULL", mailbox, after, room)
+            .await
     }
 
     async fn ack(&self, mailbox: &[u8; 12], ids: &[[u8; 16]]) -> Result<u64, StoreError> {
