@@ -179,6 +179,18 @@ pub struct Args {
     #[arg(long, env = "AMPARO_MAX_STORED_BYTES")]
     pub max_stored_bytes: Option<u64>,
 
+    /// Field relay: most bytes kept of one upstream mailbox's envelopes,
+    /// fetched for phones to pick up offline; past it the oldest copies
+    /// are evicted [default: 8388608, 8 MiB].
+    #[arg(long, env = "AMPARO_FIELD_CACHE_MAILBOX_BYTES")]
+    pub field_cache_mailbox_bytes: Option<u64>,
+
+    /// Field relay: most bytes kept of all upstream mailboxes' envelopes
+    /// (and never below min_free_disk_bytes free) [default: 268435456,
+    /// 256 MiB].
+    #[arg(long, env = "AMPARO_FIELD_CACHE_MAX_BYTES")]
+    pub field_cache_max_bytes: Option<u64>,
+
     /// SQLite: refuse new envelopes (reject code 7 relay_full) rather than
     /// leave less than this many bytes free on the filesystem that holds
     /// the database [default: 1073741824, 1 GiB].
@@ -254,6 +266,8 @@ struct FileSettings {
     reply_mailbox_max_bytes: Option<u64>,
     max_stored_bytes: Option<u64>,
     min_free_disk_bytes: Option<u64>,
+    field_cache_mailbox_bytes: Option<u64>,
+    field_cache_max_bytes: Option<u64>,
 }
 
 /// Resolved settings.
@@ -305,6 +319,8 @@ pub struct Upstream {
     pub key: Option<VerifyingKey>,
     /// Seconds between attempts.
     pub interval_secs: u64,
+    /// How much of the upstream's mailboxes it keeps for offline pickup.
+    pub cache: crate::quota::CacheLimits,
 }
 
 /// A setting that cannot be used.
@@ -636,10 +652,29 @@ impl Config {
                     .or(file.forward_interval)
                     .unwrap_or(10)
                     .clamp(1, 3600);
+                let d = crate::quota::CacheLimits::default();
+                let cache = crate::quota::CacheLimits {
+                    mailbox_bytes: args
+                        .field_cache_mailbox_bytes
+                        .or(file.field_cache_mailbox_bytes)
+                        .unwrap_or(d.mailbox_bytes),
+                    max_bytes: args
+                        .field_cache_max_bytes
+                        .or(file.field_cache_max_bytes)
+                        .unwrap_or(d.max_bytes),
+                    min_free_disk_bytes: storage.min_free_disk_bytes,
+                };
+                let largest = amparo_protocol::envelope::MAX_LEN as u64;
+                if cache.mailbox_bytes < largest || cache.max_bytes < largest {
+                    return Err(ConfigError::Invalid(format!(
+                        "field_cache_mailbox_bytes and field_cache_max_bytes must hold at least one envelope of the largest size ({largest} bytes or more)"
+                    )));
+                }
                 Some(Upstream {
                     url: url.trim_end_matches('/').to_string(),
                     key,
                     interval_secs,
+                    cache,
                 })
             }
         };

@@ -36,7 +36,10 @@ use amparo_protocol::wire::{self, EnvelopeResult, RejectCode};
 
 use crate::config::Upstream;
 use crate::error::ApiError;
+use crate::quota::{DiskProbe, statvfs_probe};
 use crate::shared::{Clock, MAX_RECEIPT_IDS, answer_room, read_body, within_budget};
+use crate::store::field_queue::CacheCaps;
+use crate::store::sqlite::database_dir;
 use crate::store::{BoundedPage, PageEnd, PageRoom, SqliteStore, Store, StoreError};
 
 /// Most bytes of one single-mailbox page (`GET
@@ -179,6 +182,9 @@ pub struct Field {
     clock: Clock,
     directory_etag: Mutex<Option<String>>,
     counts: Arc<ForwardCounts>,
+    /// Reads the free disk where the database is (the cache of upstream
+    /// mailboxes does not grow below `min_free_disk_bytes`).
+    disk: Option<DiskProbe>,
 }
 
 impl Field {
@@ -196,14 +202,37 @@ impl Field {
             .build()
             .map_err(std::io::Error::other)?;
         Ok(Field {
-            store,
             http,
             upstream,
             coordinator,
             clock,
             directory_etag: Mutex::new(None),
             counts: Arc::default(),
+            disk: store.path().map(|p| statvfs_probe(database_dir(p))),
+            store,
         })
+    }
+
+    /// Reads the free disk with `probe` instead (tests).
+    pub fn with_disk_probe(mut self, probe: DiskProbe) -> Field {
+        self.disk = Some(probe);
+        self
+    }
+
+    /// What the cache of upstream mailboxes may hold now: its caps, and
+    /// the room the disk has above its minimum free (free pages inside the
+    /// database count as free, as for the envelopes' watermark).
+    fn cache_caps(&self) -> CacheCaps {
+        let c = self.upstream.cache;
+        let disk_room = self.disk.as_ref().and_then(|probe| probe()).map(|free| {
+            free.saturating_add(self.store.reusable_bytes())
+                .saturating_sub(c.min_free_disk_bytes)
+        });
+        CacheCaps {
+            mailbox_bytes: c.mailbox_bytes,
+            total_bytes: c.max_bytes,
+            disk_room,
+        }
     }
 
     /// What forwarding did so far (rendered in `/metrics`).
@@ -461,7 +490,12 @@ impl Field {
                     .map(|(_, env)| (env.id().0, env.into_bytes()))
                     .collect();
                 self.store
-                    .cache_mailbox(&mailbox.0, &items, (self.clock)().hours())
+                    .cache_mailbox(
+                        &mailbox.0,
+                        &items,
+                        (self.clock)().hours(),
+                        self.cache_caps(),
+                    )
                     .await?;
                 Ok(page_response(body.to_vec(), more))
             }
@@ -558,6 +592,7 @@ impl Field {
                             .map(|(m, id, b)| (*m, *id, b.as_slice()))
                             .collect(),
                         hour,
+                        self.cache_caps(),
                     )
                     .await?;
                 Ok(HttpResponse::Ok()

@@ -102,6 +102,36 @@ impl StorageLimits {
     };
 }
 
+/// Default cap of a field relay's cache of one upstream mailbox: 8 MiB.
+pub const DEFAULT_FIELD_CACHE_MAILBOX_BYTES: u64 = 8 * 1024 * 1024;
+/// Default cap of a field relay's whole cache of upstream mailboxes: 256 MiB.
+pub const DEFAULT_FIELD_CACHE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How much a field relay keeps of what it fetched from upstream mailboxes
+/// for phones to pick up while the upstream is out of reach. These are
+/// copies of what the upstream holds: past a cap the oldest are evicted,
+/// never an envelope queued to go upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Bytes cached for one mailbox.
+    pub mailbox_bytes: u64,
+    /// Bytes cached for all mailboxes.
+    pub max_bytes: u64,
+    /// Free disk the cache leaves alone (the relay's `min_free_disk_bytes`):
+    /// it does not grow while the disk is below it.
+    pub min_free_disk_bytes: u64,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits {
+            mailbox_bytes: DEFAULT_FIELD_CACHE_MAILBOX_BYTES,
+            max_bytes: DEFAULT_FIELD_CACHE_MAX_BYTES,
+            min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
+        }
+    }
+}
+
 /// Why an envelope was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Full {

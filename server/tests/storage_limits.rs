@@ -216,9 +216,28 @@ async fn settings_below_one_envelope_are_refused() {
         "--reply-mailbox-max-bytes",
         "--max-stored-bytes",
         "--min-free-disk-bytes",
+        "--field-cache-mailbox-bytes",
+        "--field-cache-max-bytes",
     ] {
         assert!(help.contains(flag), "{flag} in --help");
     }
+    let out = std::process::Command::new(relay_binary())
+        .args([
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--upstream-key",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "--field-cache-max-bytes",
+            "1000",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("field_cache_max_bytes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// An in-process relay with these limits and disk probe.
@@ -371,6 +390,7 @@ async fn forwarding_goes_past_envelopes_the_upstream_postponed() {
             url: format!("http://{addr}"),
             key: Some(central_key.verifying_key()),
             interval_secs: 10,
+            cache: Default::default(),
         },
         None,
         system_clock(),
@@ -457,6 +477,7 @@ async fn a_full_upstream_ends_the_forwarding_round() {
             url: format!("http://{addr}"),
             key: Some(central_key.verifying_key()),
             interval_secs: 10,
+            cache: Default::default(),
         },
         None,
         system_clock(),

@@ -13,6 +13,35 @@ use sqlx::Row;
 use super::sqlite::{SqliteStore, clear_bodies};
 use super::{BoundedPage, PageRoom, StoreError, StoredEnvelope, to_i64, to_u64};
 
+/// What a field relay's cache of upstream mailboxes may hold now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheCaps {
+    /// Bytes of one mailbox.
+    pub mailbox_bytes: u64,
+    /// Bytes of all mailboxes.
+    pub total_bytes: u64,
+    /// Bytes the disk has left above its minimum free, if known: the cache
+    /// grows by no more in one write.
+    pub disk_room: Option<u64>,
+}
+
+impl CacheCaps {
+    /// No cap (tests and tools).
+    pub const UNLIMITED: CacheCaps = CacheCaps {
+        mailbox_bytes: u64::MAX / 2,
+        total_bytes: u64::MAX / 2,
+        disk_room: None,
+    };
+}
+
+async fn cache_bytes(conn: &mut sqlx::SqliteConnection) -> Result<u64, StoreError> {
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT bytes FROM field_cache_usage WHERE singleton = 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(n.map(to_u64).unwrap_or(0))
+}
+
 /// An envelope waiting to go upstream.
 #[derive(Debug, Clone)]
 pub struct Queued {
@@ -154,31 +183,46 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Keeps envelopes fetched from an upstream mailbox for later pickup.
+    /// Keeps envelopes fetched from an upstream mailbox for later pickup,
+    /// within `caps`.
     pub async fn cache_mailbox(
         &self,
         mailbox: &[u8; 12],
         items: &[([u8; 16], Vec<u8>)],
         hour: u32,
+        caps: CacheCaps,
     ) -> Result<(), StoreError> {
         let rows: Vec<([u8; 12], [u8; 16], &[u8])> = items
             .iter()
             .map(|(id, body)| (*mailbox, *id, body.as_slice()))
             .collect();
-        self.cache_envelopes(rows, hour).await
+        self.cache_envelopes(rows, hour, caps).await
     }
 
     /// Keeps envelopes of several mailboxes (one many-mailbox answer) for
     /// later pickup, in one transaction and in envelope-id order (a hash),
     /// so the cache's sequence numbers do not record which mailboxes were
     /// fetched together, nor in what order.
+    ///
+    /// The cache stays within `caps`: past a mailbox's cap its oldest
+    /// cached envelopes are evicted, and past the total (or the room the
+    /// disk has left) the oldest of all. They are copies of what the
+    /// upstream holds; the queue to go upstream is never touched.
     pub async fn cache_envelopes(
         &self,
         mut rows: Vec<([u8; 12], [u8; 16], &[u8])>,
         hour: u32,
+        caps: CacheCaps,
     ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         rows.sort_unstable_by_key(|(_, id, _)| *id);
-        let mut tx = self.pool.begin().await?;
+        let mut mailboxes: Vec<[u8; 12]> = rows.iter().map(|(m, _, _)| *m).collect();
+        mailboxes.sort_unstable();
+        mailboxes.dedup();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let before = cache_bytes(&mut tx).await?;
         for (mailbox, id, body) in rows {
             sqlx::query(
                 "INSERT OR IGNORE INTO mailbox_cache (id, mailbox, arrival_hour, body) VALUES (?, ?, ?, ?)",
@@ -190,8 +234,46 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        for mailbox in &mailboxes {
+            // The newest envelopes of the mailbox that fit in its cap stay.
+            sqlx::query(
+                "DELETE FROM mailbox_cache WHERE seq IN (
+                   SELECT seq FROM (
+                     SELECT seq, sum(length(body)) OVER (ORDER BY seq DESC) AS kept
+                     FROM mailbox_cache WHERE mailbox = ?
+                   ) WHERE kept > ?
+                 )",
+            )
+            .bind(&mailbox[..])
+            .bind(to_i64(caps.mailbox_bytes, "cache cap")?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // The whole cache grows by no more than the disk has room for.
+        let total = caps.disk_room.map_or(caps.total_bytes, |room| {
+            caps.total_bytes.min(before.saturating_add(room))
+        });
+        if cache_bytes(&mut tx).await? > total {
+            sqlx::query(
+                "DELETE FROM mailbox_cache WHERE seq IN (
+                   SELECT seq FROM (
+                     SELECT seq, sum(length(body)) OVER (ORDER BY seq DESC) AS kept
+                     FROM mailbox_cache
+                   ) WHERE kept > ?
+                 )",
+            )
+            .bind(to_i64(total, "cache cap")?)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Bytes the cache of upstream mailboxes holds.
+    pub async fn cached_bytes(&self) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        cache_bytes(&mut conn).await
     }
 
     /// A page of the cached envelopes of `mailbox`.
@@ -307,16 +389,97 @@ mod tests {
         assert_eq!(store.expire_field(500_002).await.unwrap(), 2);
     }
 
+    /// The cache of upstream mailboxes stays within its caps and the room
+    /// the disk has: the oldest copies are evicted, the newest kept, and
+    /// envelopes queued to go upstream are never touched.
+    #[tokio::test]
+    async fn the_cache_stays_within_its_caps() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        store
+            .insert_envelopes(&[env(1), env(2), env(3)])
+            .await
+            .unwrap();
+        let caps = CacheCaps {
+            mailbox_bytes: 5_000,
+            total_bytes: 12_000,
+            disk_room: None,
+        };
+        let item = |m: u8, n: u8| ([m; 12], [n; 16], vec![n; 1000]);
+        // One mailbox, 20 envelopes of 1000 bytes, in four fetches: 5 kept.
+        for round in 0..4u8 {
+            let items: Vec<_> = (0..5).map(|i| item(1, 10 + round * 5 + i)).collect();
+            let rows = items
+                .iter()
+                .map(|(m, id, b)| (*m, *id, b.as_slice()))
+                .collect();
+            store.cache_envelopes(rows, 7, caps).await.unwrap();
+        }
+        assert_eq!(store.cached_bytes().await.unwrap(), 5_000);
+        let page = store.cached_mailbox(&[1; 12], 0, 100).await.unwrap();
+        assert_eq!(
+            page.iter().map(|e| e.bytes[0]).collect::<Vec<_>>(),
+            (25..30).collect::<Vec<u8>>(),
+            "the newest stay"
+        );
+        // Three mailboxes: the total cap of 12 000 holds.
+        for m in 2..4u8 {
+            let items: Vec<_> = (0..5).map(|i| item(m, 40 + m * 10 + i)).collect();
+            let rows = items
+                .iter()
+                .map(|(m, id, b)| (*m, *id, b.as_slice()))
+                .collect();
+            store.cache_envelopes(rows, 7, caps).await.unwrap();
+        }
+        assert_eq!(store.cached_bytes().await.unwrap(), 12_000);
+        // A disk with no room left: the cache does not grow.
+        let full_disk = CacheCaps {
+            disk_room: Some(0),
+            ..caps
+        };
+        let items = [item(9, 200), item(9, 201)];
+        let rows = items
+            .iter()
+            .map(|(m, id, b)| (*m, *id, b.as_slice()))
+            .collect();
+        store.cache_envelopes(rows, 7, full_disk).await.unwrap();
+        assert_eq!(store.cached_bytes().await.unwrap(), 12_000);
+        assert_eq!(
+            store.cached_mailbox(&[9; 12], 0, 10).await.unwrap().len(),
+            2
+        );
+        // The queue is untouched.
+        assert_eq!(store.queued_count().await.unwrap(), 3);
+        let none = std::collections::HashSet::new();
+        assert_eq!(
+            store
+                .queued_for_upstream(0, 10, 1 << 20, &none)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        // The count follows pickups and expiry.
+        store.uncache_mailbox(&[9; 12], &[[200; 16]]).await.unwrap();
+        assert_eq!(store.cached_bytes().await.unwrap(), 11_000);
+        store.expire_field(8).await.unwrap();
+        assert_eq!(store.cached_bytes().await.unwrap(), 0);
+    }
+
     #[tokio::test]
     async fn the_cache_serves_and_forgets() {
         let store = SqliteStore::open("sqlite::memory:").await.unwrap();
         let mb = [4; 12];
         store
-            .cache_mailbox(&mb, &[([1; 16], vec![1; 10]), ([2; 16], vec![2; 10])], 7)
+            .cache_mailbox(
+                &mb,
+                &[([1; 16], vec![1; 10]), ([2; 16], vec![2; 10])],
+                7,
+                CacheCaps::UNLIMITED,
+            )
             .await
             .unwrap();
         store
-            .cache_mailbox(&mb, &[([1; 16], vec![1; 10])], 7)
+            .cache_mailbox(&mb, &[([1; 16], vec![1; 10])], 7, CacheCaps::UNLIMITED)
             .await
             .unwrap();
         let page = store.cached_mailbox(&mb, 0, 10).await.unwrap();
