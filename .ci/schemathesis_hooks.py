@@ -294,7 +294,7 @@ def _result(content: bytes, offset: int) -> int:
         return offset + 94
     if tag == 0:
         code = content[offset + 1 : offset + 2]
-        if len(code) != 1 or code[0] not in (1, 2, 3, 4, 5):
+        if len(code) != 1 or code[0] not in (1, 2, 3, 4, 5, 6, 7):
             raise AssertionError(f"undocumented reject code {code!r}")
         return offset + 2
     raise AssertionError(f"result tag {tag} is neither 0 nor 1")
