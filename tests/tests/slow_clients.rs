@@ -342,4 +342,21 @@ fn two_thousand_slow_clients_for_a_minute_field_relay() {
     let r = heavy("field relay", &field);
     holds(&r);
     log_is_clean(&field);
+    // And it went on forwarding: every honest envelope it took reaches the
+    // central relay.
+    let start = std::time::Instant::now();
+    let mut upstream = 0;
+    while start.elapsed() < Duration::from_secs(60) {
+        upstream = metric(&central, "amparo_envelopes_accepted_total");
+        if upstream >= r.honest_ok() as u64 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!(
+        "field relay: {upstream} of {} honest envelopes forwarded to the central relay within {:.1} s of the end",
+        r.honest_ok(),
+        start.elapsed().as_secs_f64()
+    );
+    assert!(upstream >= r.honest_ok() as u64);
 }
