@@ -88,8 +88,9 @@ pub struct Args {
     pub body_min_rate: Option<u64>,
 
     /// Most request bodies read at once; another waits up to upload_wait for
-    /// a slot, then gets 503 busy with Retry-After (its connection closed)
-    /// [default: 256].
+    /// a slot, then gets 503 busy with Retry-After (its connection closed).
+    /// As many as max_connections by default: a connection reads one body
+    /// at a time [default: 512].
     #[arg(long, env = "AMPARO_MAX_CONCURRENT_UPLOADS")]
     pub max_concurrent_uploads: Option<usize>,
 

@@ -47,7 +47,7 @@ pub const DEFAULT_BUSY_BODY_IDLE_TIMEOUT_SECS: u64 = 2;
 /// Default slowest average rate of a body after its grace period.
 pub const DEFAULT_BODY_MIN_RATE: u64 = 512;
 /// Default most bodies read at once.
-pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 256;
+pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 512;
 /// Default most bytes held by the bodies being read.
 pub const DEFAULT_MAX_UPLOAD_MEMORY: usize = 32 * 1024 * 1024;
 /// Default longest wait for an upload slot or for memory.
