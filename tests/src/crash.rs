@@ -232,6 +232,11 @@ struct Ledger {
     receipted: HashSet<[u8; 16]>,
 }
 
+/// The crash run measures durability, not the storage caps: it sends far
+/// more than a mailbox's default cap (10,000) to each of a few mailboxes, and
+/// treats any refusal as a failure. Raised caps keep `mailbox_full` out of it.
+const UNCAPPED: &[&str] = &["--mailbox-max-envelopes=100000000"];
+
 /// Moves the data directory out of a killed relay, so the next one can use it.
 fn take_data_dir(relay: &mut Relay) -> tempfile::TempDir {
     std::mem::replace(&mut relay.data_dir, tempfile::tempdir().unwrap())
@@ -243,7 +248,7 @@ fn take_data_dir(relay: &mut Relay) -> tempfile::TempDir {
 pub fn run(backend: &Backend, cfg: CrashConfig) -> CrashReport {
     let started = Instant::now();
     let db = backend.database_url();
-    let mut relay = Relay::start(db.clone(), &[]);
+    let mut relay = Relay::start(db.clone(), UNCAPPED);
     let relay_key: VerifyingKey = relay.receipt_key;
     let addr = Arc::new(RwLock::new(relay.addr));
     let focal: Arc<Vec<RecipientKeys>> = Arc::new(
@@ -318,7 +323,7 @@ pub fn run(backend: &Backend, cfg: CrashConfig) -> CrashReport {
         std::thread::sleep(Duration::from_millis(up));
         relay.kill();
         let dir = take_data_dir(&mut relay);
-        relay = Relay::start_in(dir, db.clone(), &[]);
+        relay = Relay::start_in(dir, db.clone(), UNCAPPED);
         assert_eq!(
             relay.receipt_key, relay_key,
             "the receipt key survives the crash"
@@ -334,7 +339,7 @@ pub fn run(backend: &Backend, cfg: CrashConfig) -> CrashReport {
     }
     relay.kill();
     let dir = take_data_dir(&mut relay);
-    relay = Relay::start_in(dir, db, &[]);
+    relay = Relay::start_in(dir, db, UNCAPPED);
 
     let ledger = ledger.lock().unwrap();
     let mut seen: HashMap<[u8; 16], usize> = HashMap::new();
