@@ -375,9 +375,15 @@ pub async fn run(config: Config) -> Result<(), RelayError> {
         }
         url => {
             std::fs::create_dir_all(&config.data_dir)?;
+            // The one-time rewrite of an older database leaves the free disk
+            // the operator asked for, or waits for a start with room.
+            let checks = store::sqlite::OpenChecks {
+                disk: None,
+                min_free_disk_bytes: config.storage.min_free_disk_bytes,
+            };
             let store = match url {
-                Some(url) => SqliteStore::open(&url).await?,
-                None => SqliteStore::open_in(&config.data_dir).await?,
+                Some(url) => SqliteStore::open_with(&url, &checks).await?,
+                None => SqliteStore::open_in_with(&config.data_dir, &checks).await?,
             };
             let field = config
                 .upstream
