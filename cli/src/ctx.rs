@@ -106,6 +106,12 @@ fn relay_refusal(lang: Language, code: &str) -> Option<String> {
             "O relay não reconhece a assinatura deste diretório: foi iniciado com a chave de outra coordenação. Compare `amparo coordinator public` com a chave do relay. Nada foi publicado.",
             "The relay does not recognise this directory's signature: it was started with another coordinator's key. Compare `amparo coordinator public` with the relay's key. Nothing was published.",
         ),
+        "busy" | "unavailable" | "body_timeout" => tr(
+            lang,
+            "El relay está ocupado o la conexión es demasiado lenta ahora. No se perdió nada: lo que espera envío sigue en este equipo. Intente de nuevo en unos minutos.",
+            "O relay está ocupado ou a conexão está lenta demais agora. Nada se perdeu: o que aguarda envio continua neste aparelho. Tente de novo em alguns minutos.",
+            "The relay is busy or the connection is too slow right now. Nothing was lost: what waits to be sent stays on this device. Try again in a few minutes.",
+        ),
         "stale_directory" => tr(
             lang,
             "El relay ya tiene un directorio de esta versión o más nuevo: firme de nuevo la fuente (`amparo coordinator sign`), que le da una versión mayor, y publíquelo. No se publicó nada.",
@@ -365,6 +371,35 @@ pub fn key_from(lang: Language, flag: &str, text: &str) -> CliResult<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_refusals_people_can_act_on_are_said_in_their_language() {
+        let refusal = |code: &str| {
+            CliError::Core(CoreError::Relay {
+                status: 503,
+                code: code.into(),
+                message: "The relay is busy.".into(),
+            })
+        };
+        assert!(
+            refusal("busy")
+                .sentence(Language::Es)
+                .contains("Nada se perdió")
+        );
+        assert!(
+            refusal("busy")
+                .sentence(Language::Pt)
+                .contains("Nada se perdeu")
+        );
+        assert!(
+            refusal("no_coordinator_key")
+                .sentence(Language::En)
+                .contains("--coordinator-key KEY")
+        );
+        // Others keep the relay's code and sentence, framed in her language.
+        let other = refusal("something_new").sentence(Language::Es);
+        assert!(other.starts_with("El relay rechazó") && other.contains("something_new"));
+    }
 
     #[test]
     fn ids_are_picked_by_unique_prefix() {
