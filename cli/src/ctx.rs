@@ -384,7 +384,7 @@ mod tests {
         assert!(
             refusal("busy")
                 .sentence(Language::Es)
-                .contains("Nada se perdió")
+                .contains("No se perdió nada")
         );
         assert!(
             refusal("busy")
