@@ -29,6 +29,19 @@ pub enum CoreError {
     /// There is no profile where one was expected.
     #[error("there is no profile here")]
     NoProfile,
+    /// Too many wrong PINs in a row: the next attempt is refused until the
+    /// wait is over (see `store::throttle`). Nothing was tried.
+    #[error("too many wrong PINs: try again in {wait_seconds} s")]
+    TooManyAttempts {
+        /// Seconds until the next attempt is taken.
+        wait_seconds: u64,
+    },
+    /// The profile is bound to its phone's device key and none was given.
+    #[error("this profile opens only with its phone's device key")]
+    DeviceKeyNeeded,
+    /// The phone's key store (the device key) failed or refused.
+    #[error("the phone's key store failed: {0}")]
+    DeviceKey(String),
     /// A profile already exists where a new one was to be made.
     #[error("a profile already exists here")]
     ProfileExists,

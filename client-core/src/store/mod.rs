@@ -9,23 +9,37 @@
 //! ids, small states and ciphertext. A wrong PIN fails to unwrap the data key
 //! and is reported as such, without touching the store.
 //!
+//! With a device key (`device`), the wrapping key also needs one answer from
+//! a key the phone never exports, so a copy of the files cannot be tried
+//! against PINs off the phone; wrong PINs on the phone are counted, wait
+//! longer and longer, and may destroy the profile (`throttle`).
+//!
 //! Wipe destroys the wrapped key first (crypto-shredding: without it no
 //! ciphertext can ever be opened, even from a copy of the files or from
 //! flash pages the OS did not overwrite), then deletes the files.
 
+#[cfg(test)]
+mod binding_tests;
+pub mod device;
 pub mod kdf;
 pub mod schema;
+pub mod throttle;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use amparo_protocol::Entropy;
 use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::primitives::aead;
+use amparo_protocol::{Entropy, UnixTime};
 use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;
 
-pub use kdf::KdfParams;
+pub use device::{DeviceKey, SoftwareDeviceKey};
+pub use kdf::{Binding, KdfParams};
+pub use throttle::UnlockStatus;
+
+use kdf::Stretched;
+use throttle::Attempts;
 
 use crate::{CoreError, Result};
 
@@ -82,6 +96,77 @@ pub struct Profile {
     slot: u8,
     dir: PathBuf,
     entropy: Mutex<SystemEntropy>,
+    /// The phone's device key, if the profile is bound to one.
+    device: Mutex<Option<Arc<dyn DeviceKey>>>,
+}
+
+/// What opening a profile needs besides the PIN: the phone's device key (for
+/// a profile bound to one; ignored otherwise) and the time now (for the
+/// waits after wrong PINs; tests set it).
+#[derive(Clone)]
+pub struct Unlock {
+    /// The phone's device key.
+    pub device: Option<Arc<dyn DeviceKey>>,
+    /// The time now.
+    pub now: UnixTime,
+}
+
+impl std::fmt::Debug for Unlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unlock")
+            .field("device", &self.device.is_some())
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+impl Unlock {
+    /// No device key, the system clock.
+    pub fn now() -> Unlock {
+        Unlock {
+            device: None,
+            now: system_now(),
+        }
+    }
+
+    /// With the phone's device key.
+    pub fn with_device(mut self, device: Arc<dyn DeviceKey>) -> Unlock {
+        self.device = Some(device);
+        self
+    }
+
+    /// At time `now` instead of the system clock.
+    pub fn at(mut self, now: UnixTime) -> Unlock {
+        self.now = now;
+        self
+    }
+}
+
+/// Seconds since the epoch on the system clock.
+pub fn system_now() -> UnixTime {
+    UnixTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+}
+
+/// The writes of [`Profile::bind_device_key`], in order, all in one
+/// transaction: an observer (tests) is told after each.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebindStep {
+    /// The binding's marker is written.
+    Binding,
+    /// The real profile's slot is wrapped anew.
+    RealSlot,
+    /// The duress slot is wrapped anew (or made noise).
+    OtherSlot,
+    /// The decoy's items are deleted (when its PIN was not given).
+    OtherItems,
+    /// The transaction is committed.
+    Committed,
 }
 
 /// Length of a key slot: nonce, data key and flags, tag.
@@ -109,11 +194,34 @@ fn connect(dir: &Path) -> Result<Connection> {
 }
 
 fn meta(conn: &Connection, name: &str) -> Result<Vec<u8>> {
-    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-        r.get(0)
-    })
-    .optional()?
-    .ok_or(CoreError::Corrupt("profile key slot"))
+    meta_opt(conn, name)?.ok_or(CoreError::Corrupt("profile key slot"))
+}
+
+fn meta_opt(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// What unlocking reads before the PIN: Argon2id's parameters, the salt
+/// and the binding.
+fn key_setup(conn: &Connection) -> Result<(KdfParams, [u8; 16], Binding)> {
+    let params = KdfParams::decode(&meta(conn, "kdf")?)?;
+    let salt: [u8; 16] = meta(conn, "salt")?
+        .try_into()
+        .map_err(|_| CoreError::Corrupt("profile key slot"))?;
+    let binding = Binding::decode(meta_opt(conn, "binding")?.as_deref())?;
+    Ok((params, salt, binding))
+}
+
+fn attempts(conn: &Connection) -> Result<Attempts> {
+    meta_opt(conn, "attempts")?.map_or(Ok(Attempts::default()), |b| Attempts::decode(&b))
+}
+
+fn wipe_after(conn: &Connection) -> Result<u32> {
+    throttle::decode_wipe_after(meta_opt(conn, "wipe_after")?.as_deref())
 }
 
 fn random<const N: usize>(e: &mut dyn Entropy) -> Result<[u8; N]> {
@@ -152,6 +260,18 @@ impl Profile {
         Self::create_with(dir, pin, params, |_| Ok(())).map(|(p, ())| p)
     }
 
+    /// As [`Profile::create_with`], bound to the phone's `device` key when
+    /// one is given: it then opens only with the PIN *and* that key.
+    pub fn create_bound<T>(
+        dir: &Path,
+        pin: &str,
+        params: KdfParams,
+        device: Option<Arc<dyn DeviceKey>>,
+        init: impl FnOnce(&Profile) -> Result<T>,
+    ) -> Result<(Profile, T)> {
+        Self::create_inner(dir, pin, params, device, init)
+    }
+
     /// Creates a profile in `dir` protected by `pin` and lets `init` fill it
     /// (settings, keys) before it exists for anyone: the profile is built in
     /// a hidden folder inside `dir` and its database moved into place, in one
@@ -162,6 +282,16 @@ impl Profile {
         dir: &Path,
         pin: &str,
         params: KdfParams,
+        init: impl FnOnce(&Profile) -> Result<T>,
+    ) -> Result<(Profile, T)> {
+        Self::create_inner(dir, pin, params, None, init)
+    }
+
+    fn create_inner<T>(
+        dir: &Path,
+        pin: &str,
+        params: KdfParams,
+        device: Option<Arc<dyn DeviceKey>>,
         init: impl FnOnce(&Profile) -> Result<T>,
     ) -> Result<(Profile, T)> {
         if Self::exists(dir) {
@@ -184,7 +314,7 @@ impl Profile {
         let built = std::fs::create_dir(&staging)
             .map_err(|e| CoreError::Io(e.kind().to_string()))
             .and_then(|()| {
-                let profile = Self::build(&staging, pin, params, entropy)?;
+                let profile = Self::build(&staging, pin, params, device, entropy)?;
                 let out = init(&profile)?;
                 profile.move_into(dir).map(|p| (p, out))
             });
@@ -200,18 +330,26 @@ impl Profile {
         dir: &Path,
         pin: &str,
         params: KdfParams,
+        device: Option<Arc<dyn DeviceKey>>,
         mut entropy: SystemEntropy,
     ) -> Result<Profile> {
         let data_key = Zeroizing::new(random::<32>(&mut entropy)?);
         let salt: [u8; 16] = random(&mut entropy)?;
+        let binding = if device.is_some() {
+            Binding::PinAndDevice
+        } else {
+            Binding::Pin
+        };
         let conn = connect(dir)?;
         set_meta(&conn, "kdf", &params.encode())?;
         set_meta(&conn, "salt", &salt)?;
+        set_meta(&conn, "binding", &binding.encode())?;
         // Both slots always exist; an unused slot is noise of the same length,
         // so the file does not tell whether a duress PIN is set.
         let noise: [u8; SLOT_LEN] = random(&mut entropy)?;
         set_meta(&conn, SLOT_NAMES[1], &noise)?;
-        let kek = kdf::derive(pin, &salt, params)?;
+        let kek =
+            Stretched::new(pin, &salt, params)?.wrapping_key(&salt, binding, device.as_deref())?;
         write_slot(&conn, 0, &kek, &data_key, 0, &mut entropy)?;
         Ok(Profile {
             conn: Mutex::new(conn),
@@ -219,6 +357,7 @@ impl Profile {
             slot: 0,
             dir: dir.to_owned(),
             entropy: Mutex::new(entropy),
+            device: Mutex::new(device),
         })
     }
 
@@ -232,6 +371,7 @@ impl Profile {
             slot,
             dir: staging,
             entropy,
+            device,
         } = self;
         let conn = conn
             .into_inner()
@@ -256,51 +396,257 @@ impl Profile {
             slot,
             dir: dir.to_owned(),
             entropy,
+            device,
         })
+    }
+
+    /// Opens the profile in `dir` with `pin`, on the system clock, without a
+    /// device key (see [`Profile::open_with`]).
+    pub fn open(dir: &Path, pin: &str) -> Result<Profile> {
+        Self::open_with(dir, pin, &Unlock::now())
     }
 
     /// Opens the profile in `dir` with `pin`. The duress PIN, if one is set,
     /// opens the decoy instead (and, if so configured, destroys the real
     /// profile first); any other PIN is [`CoreError::WrongPin`].
-    pub fn open(dir: &Path, pin: &str) -> Result<Profile> {
+    ///
+    /// Every PIN costs the same: one Argon2id run and, for a bound profile,
+    /// one question to the device, whichever slot it opens or none. Wrong
+    /// PINs are counted before Argon2id runs; past the free ones the next
+    /// attempt waits ([`CoreError::TooManyAttempts`], nothing tried), and
+    /// with a wipe-after setting the N-th wrong PIN in a row destroys the
+    /// profile (see [`throttle`]). A bound profile opened without its device
+    /// key is [`CoreError::DeviceKeyNeeded`] and counts no attempt; a device
+    /// that fails ([`CoreError::DeviceKey`]) does not either.
+    pub fn open_with(dir: &Path, pin: &str, unlock: &Unlock) -> Result<Profile> {
         if !Self::exists(dir) {
             return Err(CoreError::NoProfile);
         }
         let conn = connect(dir)?;
-        let params = KdfParams::decode(&meta(&conn, "kdf")?)?;
-        let salt: [u8; 16] = meta(&conn, "salt")?
-            .try_into()
-            .map_err(|_| CoreError::Corrupt("profile key slot"))?;
+        let (params, salt, binding) = key_setup(&conn)?;
+        let device = match binding {
+            Binding::Pin => None,
+            Binding::PinAndDevice => Some(unlock.device.clone().ok_or(CoreError::DeviceKeyNeeded)?),
+        };
+        let wipe_after = wipe_after(&conn)?;
+        let mut before = attempts(&conn)?;
+        if wipe_after > 0 && before.failed >= wipe_after {
+            // The last allowed attempt was cut short before its result.
+            destroy(conn, dir, &mut SystemEntropy::new())?;
+            return Err(CoreError::WrongPin);
+        }
+        if let Some(rebased) = before.rebased(unlock.now) {
+            set_meta(&conn, "attempts", &rebased.encode())?;
+            before = rebased;
+        }
+        let wait_seconds = before.wait(unlock.now);
+        if wait_seconds > 0 {
+            return Err(CoreError::TooManyAttempts { wait_seconds });
+        }
+        let counted = Attempts {
+            failed: before.failed.saturating_add(1),
+            last: unlock.now.0,
+        };
+        // On disk (synchronous=FULL) before the PIN is checked.
+        set_meta(&conn, "attempts", &counted.encode())?;
         // One derivation whichever slot the PIN belongs to: the time to open
         // does not say which PIN was typed.
-        let kek = kdf::derive(pin, &salt, params)?;
+        let kek = match Stretched::new(pin, &salt, params)
+            .and_then(|s| s.wrapping_key(&salt, binding, device.as_deref()))
+        {
+            Ok(kek) => kek,
+            Err(e) => {
+                // The PIN was not checked: the attempt does not count.
+                set_meta(&conn, "attempts", &before.encode())?;
+                return Err(e);
+            }
+        };
         for slot in [0u8, 1] {
             let Some((data_key, flags)) = read_slot(&conn, slot, &kek)? else {
                 continue;
             };
+            set_meta(&conn, "attempts", &Attempts::default().encode())?;
             let profile = Profile {
                 conn: Mutex::new(conn),
                 data_key,
                 slot,
                 dir: dir.to_owned(),
                 entropy: Mutex::new(SystemEntropy::new()),
+                device: Mutex::new(device),
             };
             if flags & FLAG_WIPE_OTHER != 0 {
                 profile.destroy_other_slot()?;
             }
             return Ok(profile);
         }
+        if wipe_after > 0 && counted.failed >= wipe_after {
+            destroy(conn, dir, &mut SystemEntropy::new())?;
+        }
         Err(CoreError::WrongPin)
     }
 
+    /// What a lock screen may show before the PIN is typed: wrong PINs in a
+    /// row, the wait before the next attempt at `now`, the wipe-after
+    /// setting and whether the device key is needed. Tries no PIN.
+    pub fn unlock_status(dir: &Path, now: UnixTime) -> Result<UnlockStatus> {
+        if !Self::exists(dir) {
+            return Err(CoreError::NoProfile);
+        }
+        let conn = connect(dir)?;
+        let (_, _, binding) = key_setup(&conn)?;
+        let a = attempts(&conn)?;
+        Ok(UnlockStatus {
+            failed_attempts: a.failed,
+            wait_seconds: a.wait(now),
+            wipe_after: wipe_after(&conn)?,
+            device_bound: binding == Binding::PinAndDevice,
+        })
+    }
+
+    /// Destroys the profile at the `n`-th wrong PIN in a row (0: never, the
+    /// default). A setting of the file, readable before unlock: anyone
+    /// holding the phone can learn it (as they would by trying).
+    pub fn set_wipe_after(&self, n: u32) -> Result<()> {
+        set_meta(
+            &*self.conn()?,
+            "wipe_after",
+            &throttle::encode_wipe_after(n),
+        )
+    }
+
+    /// The wipe-after setting (0: off).
+    pub fn wipe_after(&self) -> Result<u32> {
+        wipe_after(&*self.conn()?)
+    }
+
+    /// How the key slots are wrapped: with the PIN alone, or with the PIN
+    /// and the phone's device key.
+    pub fn binding(&self) -> Result<Binding> {
+        Ok(key_setup(&*self.conn()?)?.2)
+    }
+
+    fn device(&self) -> Result<Option<Arc<dyn DeviceKey>>> {
+        Ok(self
+            .device
+            .lock()
+            .map_err(|_| CoreError::Corrupt("profile lock"))?
+            .clone())
+    }
+
     fn kek_for(&self, pin: &str) -> Result<Zeroizing<[u8; 32]>> {
+        let (params, salt, binding) = key_setup(&*self.conn()?)?;
+        let device = self.device()?;
+        Stretched::new(pin, &salt, params)?.wrapping_key(&salt, binding, device.as_deref())
+    }
+
+    /// Binds the profile to the phone's `device` key (or, with `None`,
+    /// unbinds it: the PIN alone opens it again), re-wrapping the data key;
+    /// nothing sealed under it changes. `pin` is this profile's PIN. The
+    /// duress PIN, if one is set, must be given to keep working: its slot is
+    /// re-wrapped too; without it the duress slot becomes noise and the
+    /// decoy's items are deleted (set a duress PIN again afterwards). Done
+    /// from the real profile.
+    ///
+    /// Atomic: every write is in one SQLite transaction, after every
+    /// derivation and every question to the device, so a failure or a
+    /// killed process at any point leaves the profile opening with the old
+    /// binding, whole, or with the new one, whole.
+    ///
+    /// A copy of the files taken before this call still opens with the PIN
+    /// alone (binding protects copies made after it).
+    pub fn bind_device_key(
+        &self,
+        pin: &str,
+        device: Option<Arc<dyn DeviceKey>>,
+        duress_pin: Option<&str>,
+    ) -> Result<()> {
+        self.bind_device_key_observed(pin, device, duress_pin, &mut |_| Ok(()))
+    }
+
+    /// [`Profile::bind_device_key`], telling `after` of each write (tests
+    /// fail or kill the operation there).
+    #[doc(hidden)]
+    pub fn bind_device_key_observed(
+        &self,
+        pin: &str,
+        device: Option<Arc<dyn DeviceKey>>,
+        duress_pin: Option<&str>,
+        after: &mut dyn FnMut(RebindStep) -> Result<()>,
+    ) -> Result<()> {
+        if self.slot != 0 {
+            return Err(CoreError::Invalid(
+                "the device key is set from the real profile",
+            ));
+        }
+        let (params, salt, old) = key_setup(&*self.conn()?)?;
+        let old_device = self.device()?;
+        let new = if device.is_some() {
+            Binding::PinAndDevice
+        } else {
+            Binding::Pin
+        };
+        // Every derivation and every question to the device first.
+        type Keks = (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>);
+        let rewrap = |pin: &str| -> Result<Keks> {
+            let s = Stretched::new(pin, &salt, params)?;
+            Ok((
+                s.wrapping_key(&salt, old, old_device.as_deref())?,
+                s.wrapping_key(&salt, new, device.as_deref())?,
+            ))
+        };
+        let (old_kek, new_kek) = rewrap(pin)?;
+        let other = match duress_pin {
+            None => None,
+            Some(duress) => Some(rewrap(duress)?),
+        };
         let conn = self.conn()?;
-        let params = KdfParams::decode(&meta(&conn, "kdf")?)?;
-        let salt: [u8; 16] = meta(&conn, "salt")?
-            .try_into()
-            .map_err(|_| CoreError::Corrupt("profile key slot"))?;
-        drop(conn);
-        kdf::derive(pin, &salt, params)
+        let real_flags = match read_slot(&conn, 0, &old_kek)? {
+            Some((key, flags)) if amparo_protocol::primitives::ct_eq(&*key, &*self.data_key) => {
+                flags
+            }
+            _ => return Err(CoreError::WrongPin),
+        };
+        let other = match other {
+            None => None,
+            Some((old_d, new_d)) => {
+                let (key, flags) = read_slot(&conn, 1, &old_d)?
+                    .ok_or(CoreError::Invalid("that is not the duress PIN"))?;
+                Some((key, flags, new_d))
+            }
+        };
+        let mut e = self.entropy()?;
+        let noise: [u8; SLOT_LEN] = random(&mut *e)?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let written = (|| -> Result<()> {
+            set_meta(&conn, "binding", &new.encode())?;
+            after(RebindStep::Binding)?;
+            write_slot(&conn, 0, &new_kek, &self.data_key, real_flags, &mut *e)?;
+            after(RebindStep::RealSlot)?;
+            match &other {
+                Some((key, flags, kek)) => write_slot(&conn, 1, kek, key, *flags, &mut *e)?,
+                None => set_meta(&conn, SLOT_NAMES[1], &noise)?,
+            }
+            after(RebindStep::OtherSlot)?;
+            if other.is_none() {
+                delete_foreign_items(&conn, &self.data_key)?;
+                after(RebindStep::OtherItems)?;
+            }
+            Ok(())
+        })();
+        if let Err(err) = written {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(err);
+        }
+        conn.execute_batch("COMMIT")?;
+        *self
+            .device
+            .lock()
+            .map_err(|_| CoreError::Corrupt("profile lock"))? = device;
+        after(RebindStep::Committed)?;
+        if other.is_none() {
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        }
+        Ok(())
     }
 
     /// Replaces the PIN of the profile as opened (the data key stays; only
@@ -370,27 +716,7 @@ impl Profile {
         drop(e);
         let conn = self.conn()?;
         set_meta(&conn, SLOT_NAMES[usize::from(1 - self.slot)], &noise)?;
-        let foreign: Vec<Vec<u8>> = {
-            let mut stmt = conn.prepare("SELECT id, kind, sealed FROM items")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, u8>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, kind, sealed) = row?;
-                if open(&self.data_key, &[ITEM_AAD, &[kind], &id], &sealed).is_err() {
-                    out.push(id);
-                }
-            }
-            out
-        };
-        for id in foreign {
-            conn.execute("DELETE FROM items WHERE id = ?1", [&id])?;
-        }
+        delete_foreign_items(&conn, &self.data_key)?;
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())
     }
@@ -398,33 +724,16 @@ impl Profile {
     /// Destroys the profile: overwrites and deletes the wrapped key, then
     /// deletes the database files and the directory if it is left empty.
     pub fn wipe(self) -> Result<()> {
-        {
-            let conn = self.conn()?;
-            let mut e = self.entropy()?;
-            for name in SLOT_NAMES {
-                let noise: [u8; SLOT_LEN] = random(&mut *e)?;
-                set_meta(&conn, name, &noise)?;
-            }
-            conn.execute("DELETE FROM meta", [])?;
-            conn.execute("DELETE FROM items", [])?;
-            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
-        }
-        let dir = self.dir.clone();
-        drop(self);
-        for name in [
-            DB_FILE.to_string(),
-            format!("{DB_FILE}-wal"),
-            format!("{DB_FILE}-shm"),
-            format!("{DB_FILE}-journal"),
-        ] {
-            match std::fs::remove_file(dir.join(&name)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(CoreError::Io(e.kind().to_string())),
-            }
-        }
-        let _ = std::fs::remove_dir(&dir);
-        Ok(())
+        let Profile {
+            conn, dir, entropy, ..
+        } = self;
+        let conn = conn
+            .into_inner()
+            .map_err(|_| CoreError::Corrupt("profile lock"))?;
+        let mut entropy = entropy
+            .into_inner()
+            .map_err(|_| CoreError::Corrupt("profile lock"))?;
+        destroy(conn, &dir, &mut entropy)
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
@@ -578,6 +887,60 @@ impl Profile {
         let mut e = self.entropy()?;
         random(&mut *e)
     }
+}
+
+/// Destroys the profile whose database `conn` is: overwrites the key slots
+/// with noise and deletes every row (crypto-shredding first), then deletes
+/// the database files and `dir` if it is left empty.
+fn destroy(conn: Connection, dir: &Path, e: &mut dyn Entropy) -> Result<()> {
+    for name in SLOT_NAMES {
+        let noise: [u8; SLOT_LEN] = random(e)?;
+        set_meta(&conn, name, &noise)?;
+    }
+    conn.execute("DELETE FROM meta", [])?;
+    conn.execute("DELETE FROM items", [])?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+    drop(conn);
+    for name in [
+        DB_FILE.to_string(),
+        format!("{DB_FILE}-wal"),
+        format!("{DB_FILE}-shm"),
+        format!("{DB_FILE}-journal"),
+    ] {
+        match std::fs::remove_file(dir.join(&name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(CoreError::Io(e.kind().to_string())),
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+    Ok(())
+}
+
+/// Deletes every item `data_key` cannot open (the other profile's).
+fn delete_foreign_items(conn: &Connection, data_key: &[u8; 32]) -> Result<()> {
+    let foreign: Vec<Vec<u8>> = {
+        let mut stmt = conn.prepare("SELECT id, kind, sealed FROM items")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, u8>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, sealed) = row?;
+            if open(data_key, &[ITEM_AAD, &[kind], &id], &sealed).is_err() {
+                out.push(id);
+            }
+        }
+        out
+    };
+    for id in foreign {
+        conn.execute("DELETE FROM items WHERE id = ?1", [&id])?;
+    }
+    Ok(())
 }
 
 /// Creates `dir` and any missing parents; returns those it made, deepest

@@ -24,6 +24,10 @@ const STEPS: &[&str] = &[
          sealed BLOB    NOT NULL
      ) STRICT;
      CREATE INDEX items_by_kind ON items (kind, state);",
+    // 2: the rows read before unlock (store::throttle): wrong PINs in a row
+    // and the wipe-after setting, present in every profile from the start.
+    "INSERT INTO meta (name, value) VALUES ('attempts', zeroblob(12)), ('wipe_after', zeroblob(4))
+         ON CONFLICT (name) DO NOTHING;",
 ];
 
 /// The version a fresh database has.
