@@ -79,6 +79,10 @@ pub enum ItemKind {
     Settings = 12,
     /// A fetch grant a facilitator holds for someone's reply mailbox.
     Grant = 13,
+    /// The duress decoy's data key, held by the real profile only, so the
+    /// real profile can keep the decoy's settings and directory current
+    /// (the decoy holds nothing of the real profile).
+    DecoyKey = 14,
 }
 
 /// Free bytes in the database file past which [`Profile::reclaim_space`]
@@ -629,6 +633,10 @@ impl Profile {
             after(RebindStep::OtherSlot)?;
             if other.is_none() {
                 delete_foreign_items(&conn, &self.data_key)?;
+                conn.execute(
+                    "DELETE FROM items WHERE id = ?1",
+                    [&self.fixed_id(b"decoy-key")[..]],
+                )?;
                 after(RebindStep::OtherItems)?;
             }
             Ok(())
@@ -688,7 +696,17 @@ impl Profile {
         }
         let mut e = self.entropy()?;
         let decoy_key = Zeroizing::new(random::<32>(&mut *e)?);
-        write_slot(
+        let decoy_id = self.fixed_id(b"decoy-key");
+        let sealed = seal(
+            &self.data_key,
+            &[ITEM_AAD, &[ItemKind::DecoyKey as u8], &decoy_id],
+            &*decoy_key,
+            &mut *e,
+        )?;
+        // The slot and the real profile's copy of the decoy's key land
+        // together, or neither does.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let written = write_slot(
             &conn,
             1,
             &kek,
@@ -696,6 +714,53 @@ impl Profile {
             if wipe_real { FLAG_WIPE_OTHER } else { 0 },
             &mut *e,
         )
+        .and_then(|()| {
+            conn.execute(
+                "INSERT INTO items (id, kind, state, sealed) VALUES (?1, ?2, 0, ?3)
+                 ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state, sealed = excluded.sealed",
+                params![&decoy_id[..], ItemKind::DecoyKey as u8, sealed],
+            )
+            .map(drop)
+            .map_err(CoreError::from)
+        });
+        match written {
+            Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+            Err(err) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(err)
+            }
+        }
+    }
+
+    /// The duress decoy, opened from the real profile with the decoy's key
+    /// the real profile keeps (on a connection of its own), so the real
+    /// profile can write the decoy's settings and directory. `None` when
+    /// no duress PIN is set, or when this is the decoy. Do not call it
+    /// inside a transaction of `self`: the two connections share one file.
+    pub fn open_decoy(&self) -> Result<Option<Profile>> {
+        if self.slot != 0 {
+            return Ok(None);
+        }
+        let id = self.fixed_id(b"decoy-key");
+        let Some((_, key)) = self.get_item(ItemKind::DecoyKey, &id)? else {
+            return Ok(None);
+        };
+        let data_key: [u8; 32] = key
+            .as_slice()
+            .try_into()
+            .map_err(|_| CoreError::Corrupt("decoy key"))?;
+        let data_key = Zeroizing::new(data_key);
+        // A decoy key whose slot has since become noise (cleared, or made
+        // before this copy was kept) is no decoy.
+        let conn = connect(&self.dir)?;
+        Ok(Some(Profile {
+            conn: Mutex::new(conn),
+            data_key,
+            slot: 1,
+            dir: self.dir.clone(),
+            entropy: Mutex::new(SystemEntropy::new()),
+            device: Mutex::new(self.device()?),
+        }))
     }
 
     /// Removes the duress PIN (its slot becomes noise again) and the decoy's items.
@@ -717,6 +782,10 @@ impl Profile {
         let conn = self.conn()?;
         set_meta(&conn, SLOT_NAMES[usize::from(1 - self.slot)], &noise)?;
         delete_foreign_items(&conn, &self.data_key)?;
+        conn.execute(
+            "DELETE FROM items WHERE id = ?1",
+            [&self.fixed_id(b"decoy-key")[..]],
+        )?;
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())
     }
@@ -1022,6 +1091,45 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn the_real_profile_writes_into_its_decoy_and_the_decoy_sees_nothing_of_it() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("p");
+        let real = Profile::create(&dir, "2468", FAST).unwrap();
+        assert!(real.open_decoy().unwrap().is_none(), "no duress PIN yet");
+        real.set_duress_pin("1111", false).unwrap();
+        let decoy = real.open_decoy().unwrap().unwrap();
+        decoy
+            .put_item(ItemKind::Settings, &decoy.fixed_id(b"s"), 0, b"mirrored")
+            .unwrap();
+        assert!(decoy.open_decoy().unwrap().is_none());
+        drop((decoy, real));
+        let opened = Profile::open(&dir, "1111").unwrap();
+        assert_eq!(opened.slot, 1);
+        let id = opened.fixed_id(b"s");
+        assert_eq!(
+            &*opened.get_item(ItemKind::Settings, &id).unwrap().unwrap().1,
+            b"mirrored"
+        );
+        assert!(
+            opened
+                .item_ids(ItemKind::DecoyKey, None)
+                .unwrap()
+                .is_empty()
+        );
+        drop(opened);
+        // Clearing the duress PIN forgets the decoy's key with its items.
+        let real = Profile::open(&dir, "2468").unwrap();
+        assert_eq!(real.item_ids(ItemKind::DecoyKey, None).unwrap().len(), 1);
+        real.clear_duress_pin().unwrap();
+        assert!(real.open_decoy().unwrap().is_none());
+        assert!(real.item_ids(ItemKind::DecoyKey, None).unwrap().is_empty());
+        assert!(matches!(
+            Profile::open(&dir, "1111"),
+            Err(CoreError::WrongPin)
+        ));
     }
 
     #[test]
