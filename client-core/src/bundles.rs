@@ -267,7 +267,10 @@ impl Profile {
                         report.envelopes += 1;
                     }
                     BundleItem::Directory(d) => {
-                        if let Ok(v) = self.import_directory(&d, coordinator, None) {
+                        // Kept without the decoy's copy: that is written
+                        // from the decoy's own connection, which would wait
+                        // on this transaction; it follows the commit.
+                        if let Ok(v) = self.keep_directory(&d, coordinator, None) {
                             report.directory = Some(v);
                             if let Some(dir) = self.directory(coordinator)? {
                                 trusted
@@ -305,6 +308,9 @@ impl Profile {
             }
             Ok(())
         })?;
+        if report.directory.is_some() {
+            crate::decoy::after_directory_kept(self)?;
+        }
         Ok(report)
     }
 

@@ -39,7 +39,28 @@ impl Profile {
     /// Accepts a signed directory (from the relay, a bundle or a file) if it
     /// verifies against the pinned coordinator key and is newer than the one
     /// held. Returns its version.
+    ///
+    /// A real profile with a duress PIN gives its decoy the same directory
+    /// (`crate::decoy`), so the decoy never shows an older or missing one.
+    /// That write goes through the decoy's own connection, so this must not
+    /// run inside a transaction of `self` (inside one, use
+    /// [`Profile::keep_directory`] and `decoy::after_directory_kept` after
+    /// the commit).
     pub fn import_directory(
+        &self,
+        bytes: &[u8],
+        coordinator: &VerifyingKey,
+        etag: Option<String>,
+    ) -> Result<u64> {
+        let version = self.keep_directory(bytes, coordinator, etag)?;
+        crate::decoy::after_directory_kept(self)?;
+        Ok(version)
+    }
+
+    /// [`Profile::import_directory`] without the decoy's copy, for a caller
+    /// inside a transaction (a bundle's import): it calls
+    /// `decoy::after_directory_kept` once committed.
+    pub(crate) fn keep_directory(
         &self,
         bytes: &[u8],
         coordinator: &VerifyingKey,
@@ -58,6 +79,39 @@ impl Profile {
             })?,
         )?;
         Ok(signed.version())
+    }
+
+    /// Gives `decoy` this profile's directory, as held (signed bytes,
+    /// version and the relay's ETag, so the decoy's next refresh asks the
+    /// relay exactly what this profile's would), unless the decoy already
+    /// holds the same version or a newer one (it refreshes on its own too,
+    /// and a directory never goes back). Returns whether it wrote. The bytes
+    /// were verified when this profile accepted them, and are verified again
+    /// whenever the decoy reads them.
+    pub(crate) fn mirror_directory_into(&self, decoy: &Profile) -> Result<bool> {
+        let Some(held) = self.stored_directory()? else {
+            return Ok(false);
+        };
+        if decoy
+            .stored_directory()?
+            .is_some_and(|d| d.version >= held.version)
+        {
+            return Ok(false);
+        }
+        decoy.put_item(
+            ItemKind::Directory,
+            &decoy.fixed_id(b"directory"),
+            0,
+            &encode(&held)?,
+        )?;
+        Ok(true)
+    }
+
+    /// The ETag the next refresh sends (tests compare a decoy's with its
+    /// real profile's).
+    #[cfg(test)]
+    pub(crate) fn directory_etag(&self) -> Result<Option<String>> {
+        Ok(self.stored_directory()?.and_then(|d| d.etag))
     }
 
     fn stored_directory(&self) -> Result<Option<StoredDirectory>> {
@@ -89,7 +143,23 @@ impl Profile {
 
     /// Asks the relay for a newer directory; returns the version held after.
     /// A relay serving a forged or older directory changes nothing.
+    ///
+    /// A real profile with a duress PIN then brings its decoy's settings and
+    /// directory in line with its own ([`Profile::keep_decoy_current`]):
+    /// every sync passes here, so a decoy left behind (made by a bare
+    /// `set_duress_pin`, or by a process killed before its copy) is repaired
+    /// at the next one.
     pub async fn refresh_directory(
+        &self,
+        relay: &RelayClient,
+        coordinator: &VerifyingKey,
+    ) -> Result<Option<u64>> {
+        let version = self.fetch_directory(relay, coordinator).await?;
+        self.keep_decoy_current()?;
+        Ok(version)
+    }
+
+    async fn fetch_directory(
         &self,
         relay: &RelayClient,
         coordinator: &VerifyingKey,

@@ -20,6 +20,7 @@
 pub mod bundles;
 pub mod compose;
 pub mod coordinator;
+pub mod decoy;
 pub mod directory;
 pub mod drafts;
 mod error;

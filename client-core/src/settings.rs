@@ -125,7 +125,30 @@ impl Profile {
     /// Replaces the settings, if the relay and proxy addresses are ones a
     /// client could use and the focal point id follows the directory's rule
     /// (else nothing changes).
+    ///
+    /// A real profile with a duress PIN gives its decoy the same settings
+    /// (`crate::decoy`): a decoy with no relay or no coordinator key would
+    /// give itself away. That write goes through the decoy's own connection,
+    /// so this must not run inside a transaction of `self`. If it fails, the
+    /// settings are saved here and the error says the decoy's copy was not
+    /// made; saving again (or [`Profile::keep_decoy_current`]) retries it.
     pub fn save_settings(&self, settings: &Settings) -> Result<()> {
+        self.check_and_put_settings(settings)?;
+        crate::decoy::after_settings_saved(self, settings)
+    }
+
+    /// Stores `settings` as they are, checked already (the decoy's copy of
+    /// its real profile's, see `crate::decoy`).
+    pub(crate) fn put_settings(&self, settings: &Settings) -> Result<()> {
+        self.put_item(
+            ItemKind::Settings,
+            &self.fixed_id(b"settings"),
+            0,
+            &encode(settings)?,
+        )
+    }
+
+    fn check_and_put_settings(&self, settings: &Settings) -> Result<()> {
         if let Some(url) = &settings.relay_url
             && !usable_url(url, &["http", "https"])
         {
@@ -147,12 +170,7 @@ impl Profile {
                 "a focal point id is 1 to 64 of a-z, 0-9, - and _",
             ));
         }
-        self.put_item(
-            ItemKind::Settings,
-            &self.fixed_id(b"settings"),
-            0,
-            &encode(settings)?,
-        )
+        self.put_settings(settings)
     }
 }
 

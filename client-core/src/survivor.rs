@@ -334,6 +334,61 @@ impl Profile {
         Ok(sealed.report_id)
     }
 
+    /// Records `form` as a report sent to `focal_point` at `sent_at` and
+    /// delivered, without sending anything: the duress decoy's "old report
+    /// about something minor" (`crate::decoy`). It is sealed as a real one
+    /// is (so it has genuine envelope ids and reply keys, and its reply
+    /// mailbox is swept at each sync like any report's), nothing is queued,
+    /// and each envelope gets a receipt naming `relay_key_id` (the relay the
+    /// profile trusts) but signed by a throwaway key: no relay ever saw it,
+    /// so no relay signature can exist. The form is kept as her copy.
+    pub(crate) fn record_delivered_report(
+        &self,
+        form: &crate::drafts::DraftForm,
+        focal_point: &FocalPoint,
+        sent_at: UnixTime,
+        relay_key_id: Option<amparo_protocol::keys::KeyId>,
+    ) -> Result<[u8; 16]> {
+        let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
+        let sealed = seal_report(
+            &focal_point.keys,
+            form.to_report(focal_point.keys),
+            &[],
+            &mut entropy,
+            sent_at,
+        )?;
+        let throwaway = amparo_protocol::primitives::ed25519::SigningKey::generate(&mut entropy)?;
+        let mut envelopes = Vec::with_capacity(sealed.envelopes.len());
+        let mut receipts = Vec::with_capacity(sealed.envelopes.len());
+        for env in &sealed.envelopes {
+            let mut receipt = Receipt::sign(env.id(), sent_at, &throwaway);
+            if let Some(id) = relay_key_id {
+                receipt.relay_key_id = id;
+            }
+            envelopes.push(env.id().0);
+            receipts.push(receipt.encode().to_vec());
+        }
+        self.put_item(
+            ItemKind::Report,
+            &sealed.report_id,
+            0,
+            &encode(&StoredReport {
+                focal_point: focal_point.id.clone(),
+                focal_keys: focal_point.keys,
+                created_hour: sent_at.hours(),
+                reply_keys: sealed.reply_keys.dangerously_export().to_vec(),
+                envelopes,
+                receipts,
+                status: None,
+                status_message: None,
+                seen: vec![],
+                copy: Some(form.clone()),
+                sent_messages: 0,
+            })?,
+        )?;
+        Ok(sealed.report_id)
+    }
+
     /// Each sent report's reply keys, for opening what arrives for it by
     /// any route.
     pub(crate) fn reply_channels(&self) -> Result<Vec<([u8; 16], RecipientKeys)>> {
