@@ -5,11 +5,12 @@
 use std::fmt::Display;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use amparo_core::CoreError;
 use amparo_core::relay::{RelayClient, RelayConfig};
 use amparo_core::settings::Settings;
-use amparo_core::store::{KdfParams, Profile};
+use amparo_core::store::{DeviceKey, KdfParams, Profile, SoftwareDeviceKey, Unlock, UnlockStatus};
 use amparo_protocol::payload::Language;
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::{ProtocolError, UnixTime};
@@ -27,6 +28,22 @@ pub enum CliError {
     /// part): the sentence goes to stderr even with `--json`, whose stdout
     /// already holds the result.
     AfterResult(String),
+    /// A wrong PIN, with what the profile's attempt counter says after it
+    /// (read with [`Profile::unlock_status`]), so she knows how many she
+    /// has typed, how long the next one waits and whether the profile is
+    /// about to be (or was) destroyed.
+    WrongPin(WrongPin),
+}
+
+/// What follows a wrong PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrongPin {
+    /// The attempt was counted; the profile's counter now.
+    Counted(UnlockStatus),
+    /// It was the last attempt wipe-after allowed: the profile is gone.
+    Wiped,
+    /// The counter could not be read (the sentence says only "wrong PIN").
+    Unknown,
 }
 
 impl From<CoreError> for CliError {
@@ -46,11 +63,26 @@ impl CliError {
     pub fn sentence(&self, lang: Language) -> String {
         match self {
             CliError::Message(m) | CliError::AfterResult(m) => m.clone(),
-            CliError::Core(CoreError::WrongPin) => tr(
+            CliError::Core(CoreError::WrongPin) => wrong_pin(lang, WrongPin::Unknown),
+            CliError::WrongPin(w) => wrong_pin(lang, *w),
+            CliError::Core(CoreError::TooManyAttempts { wait_seconds }) => {
+                too_many_attempts(lang, *wait_seconds)
+            }
+            CliError::Core(CoreError::DeviceKeyNeeded) => tr(
                 lang,
-                "El PIN no es correcto.",
-                "O PIN não está correto.",
-                "The PIN is not correct.",
+                "Este perfil solo se abre con su clave de dispositivo: indique el archivo con --device-key ARCHIVO (o AMPARO_DEVICE_KEY). No se contó ningún intento.",
+                "Este perfil só abre com a sua chave de dispositivo: indique o arquivo com --device-key ARQUIVO (ou AMPARO_DEVICE_KEY). Nenhuma tentativa foi contada.",
+                "This profile opens only with its device key: give its file with --device-key FILE (or AMPARO_DEVICE_KEY). No attempt was counted.",
+            ),
+            CliError::Core(CoreError::DeviceKey(detail)) => tr(
+                lang,
+                &format!(
+                    "No se pudo usar la clave de dispositivo ({detail}). No se contó ningún intento."
+                ),
+                &format!(
+                    "Não foi possível usar a chave de dispositivo ({detail}). Nenhuma tentativa foi contada."
+                ),
+                &format!("The device key could not be used ({detail}). No attempt was counted."),
             ),
             CliError::Core(CoreError::NoProfile) => tr(
                 lang,
@@ -88,6 +120,130 @@ impl CliError {
             CliError::Core(e) => e.to_string(),
         }
     }
+}
+
+/// A wait in words: "45 segundos", "3 minutes", "2 horas" (rounded up).
+pub fn wait_words(lang: Language, seconds: u64) -> String {
+    let (n, unit) = match seconds {
+        0..=89 => (seconds, 0),
+        90..=5399 => (seconds.div_ceil(60), 1),
+        _ => (seconds.div_ceil(3600), 2),
+    };
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    match unit {
+        0 => crate::lang::count(
+            lang,
+            n,
+            ("segundo", "segundos"),
+            ("segundo", "segundos"),
+            ("second", "seconds"),
+        ),
+        1 => crate::lang::count(
+            lang,
+            n,
+            ("minuto", "minutos"),
+            ("minuto", "minutos"),
+            ("minute", "minutes"),
+        ),
+        _ => crate::lang::count(
+            lang,
+            n,
+            ("hora", "horas"),
+            ("hora", "horas"),
+            ("hour", "hours"),
+        ),
+    }
+}
+
+/// The sentence for a wrong PIN: how many in a row, the wait before the
+/// next, how many are left before wipe-after destroys the profile, and,
+/// for a profile bound to a device key, that the key file may be the wrong
+/// one (a wrong key and a wrong PIN look alike, by design).
+pub fn wrong_pin(lang: Language, w: WrongPin) -> String {
+    let mut out = tr(
+        lang,
+        "El PIN no es correcto.",
+        "O PIN não está correto.",
+        "The PIN is not correct.",
+    );
+    let s = match w {
+        WrongPin::Unknown => return out,
+        WrongPin::Wiped => {
+            out.push(' ');
+            out.push_str(&tr(
+                lang,
+                "Era el último intento permitido: el perfil fue destruido, como estaba configurado.",
+                "Era a última tentativa permitida: o perfil foi destruído, como estava configurado.",
+                "That was the last attempt allowed: the profile was destroyed, as it was set to be.",
+            ));
+            return out;
+        }
+        WrongPin::Counted(s) => s,
+    };
+    let n = usize::try_from(s.failed_attempts).unwrap_or(usize::MAX);
+    out.push(' ');
+    out.push_str(&crate::lang::count(
+        lang,
+        n,
+        ("PIN equivocado seguido", "PIN equivocados seguidos"),
+        ("PIN errado seguido", "PIN errados seguidos"),
+        ("wrong PIN in a row", "wrong PINs in a row"),
+    ));
+    out.push('.');
+    out.push(' ');
+    out.push_str(&if s.wait_seconds == 0 {
+        tr(
+            lang,
+            "Puede intentar de nuevo ahora.",
+            "Pode tentar de novo agora.",
+            "You can try again now.",
+        )
+    } else {
+        let wait = wait_words(lang, s.wait_seconds);
+        tr(
+            lang,
+            &format!("El próximo intento se acepta dentro de {wait}."),
+            &format!("A próxima tentativa é aceita daqui a {wait}."),
+            &format!("The next attempt is taken in {wait}."),
+        )
+    });
+    if s.wipe_after > 0 {
+        let left = s.wipe_after.saturating_sub(s.failed_attempts);
+        out.push(' ');
+        out.push_str(&tr(
+            lang,
+            &format!("Quedan {left} antes de que el perfil se destruya."),
+            &format!("Restam {left} antes que o perfil seja destruído."),
+            &format!("{left} left before the profile is destroyed."),
+        ));
+    }
+    if s.device_bound {
+        out.push(' ');
+        out.push_str(&tr(
+            lang,
+            "Este perfil también necesita su clave de dispositivo: si el PIN es el correcto, el archivo de --device-key no es el de este perfil.",
+            "Este perfil também precisa da sua chave de dispositivo: se o PIN for o correto, o arquivo de --device-key não é o deste perfil.",
+            "This profile also needs its device key: if the PIN is right, the --device-key file is not this profile's.",
+        ));
+    }
+    out
+}
+
+/// The sentence for an attempt refused because of earlier wrong PINs.
+pub fn too_many_attempts(lang: Language, wait_seconds: u64) -> String {
+    let wait = wait_words(lang, wait_seconds);
+    tr(
+        lang,
+        &format!(
+            "Demasiados PIN equivocados seguidos: espere {wait} antes de intentar de nuevo. Este intento no se probó ni se contó."
+        ),
+        &format!(
+            "PIN errados demais seguidos: espere {wait} antes de tentar de novo. Esta tentativa não foi testada nem contada."
+        ),
+        &format!(
+            "Too many wrong PINs in a row: wait {wait} before trying again. This attempt was neither tried nor counted."
+        ),
+    )
 }
 
 /// The relay's refusals a person can act on, in the session's language
@@ -138,6 +294,9 @@ pub struct Ctx {
     pub json: bool,
     /// The profile directory.
     pub profile: PathBuf,
+    /// The software device key's file (`--device-key`, `AMPARO_DEVICE_KEY`):
+    /// a profile bound to it opens only with it.
+    pub device_key: Option<PathBuf>,
 }
 
 /// Seconds since the epoch now.
@@ -195,6 +354,47 @@ impl Ctx {
         rpassword::prompt_password(prompt).map_err(|e| no_terminal(Some(e.to_string())))
     }
 
+    /// The duress PIN of this profile, to keep it working through a change
+    /// of the device key (`AMPARO_DURESS_PIN` or a prompt).
+    pub fn duress_pin(&self) -> CliResult<String> {
+        self.secret(
+            "AMPARO_DURESS_PIN",
+            &self.tr(
+                "PIN de emergencia de este perfil: ",
+                "PIN de emergência deste perfil: ",
+                "This profile's duress PIN: ",
+            ),
+        )
+    }
+
+    /// The device key in `--device-key`, if one was given; made (random,
+    /// readable by its owner only) if `create` and the file is missing.
+    pub fn device(&self, create: bool) -> CliResult<Option<Arc<dyn DeviceKey>>> {
+        let Some(path) = &self.device_key else {
+            return Ok(None);
+        };
+        if !create && !path.exists() {
+            return fail(self.tr(
+                &format!("--device-key: {} no existe. Es el archivo con el que se vinculó el perfil; sin él, un perfil vinculado no se abre.", path.display()),
+                &format!("--device-key: {} não existe. É o arquivo com que o perfil foi vinculado; sem ele, um perfil vinculado não abre.", path.display()),
+                &format!("--device-key: {} does not exist. It is the file the profile was bound with; without it a bound profile does not open.", path.display()),
+            ));
+        }
+        let key = if create {
+            SoftwareDeviceKey::load_or_create(path)
+        } else {
+            SoftwareDeviceKey::load(path)
+        }
+        .map_err(|e| {
+            CliError::Message(format!(
+                "--device-key {}: {}",
+                path.display(),
+                CliError::Core(e).sentence(self.lang)
+            ))
+        })?;
+        Ok(Some(Arc::new(key)))
+    }
+
     /// The PIN that opens the profile (`AMPARO_PIN` or a prompt).
     pub fn pin(&self) -> CliResult<String> {
         self.secret("AMPARO_PIN", &self.tr("PIN: ", "PIN: ", "PIN: "))
@@ -224,13 +424,45 @@ impl Ctx {
         Ok(first)
     }
 
-    /// Opens the profile.
+    /// Opens the profile (with the device key, if one was given).
     pub fn open(&self) -> CliResult<Profile> {
+        self.open_keeping_pin().map(|(p, _)| p)
+    }
+
+    /// Opens the profile and returns the PIN it was opened with (to
+    /// re-wrap its key, `profile device-key`). A wrong PIN is told with the
+    /// attempt counter's state after it.
+    pub fn open_keeping_pin(&self) -> CliResult<(Profile, String)> {
         if !Profile::exists(&self.profile) {
             return Err(CoreError::NoProfile.into());
         }
+        let mut unlock = Unlock::now();
+        unlock.device = self.device(false)?;
+        // Said before the PIN is typed, as a phone's lock screen would.
+        if let Ok(status) = Profile::unlock_status(&self.profile, unlock.now) {
+            if status.wait_seconds > 0 {
+                return Err(CoreError::TooManyAttempts {
+                    wait_seconds: status.wait_seconds,
+                }
+                .into());
+            }
+            if status.device_bound && unlock.device.is_none() {
+                return Err(CoreError::DeviceKeyNeeded.into());
+            }
+        }
         let pin = self.pin()?;
-        Ok(Profile::open(&self.profile, &pin)?)
+        match Profile::open_with(&self.profile, &pin, &unlock) {
+            Ok(p) => Ok((p, pin)),
+            Err(CoreError::WrongPin) => {
+                Err(CliError::WrongPin(if !Profile::exists(&self.profile) {
+                    WrongPin::Wiped
+                } else {
+                    Profile::unlock_status(&self.profile, now())
+                        .map_or(WrongPin::Unknown, WrongPin::Counted)
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Creates the profile and lets `init` fill it (settings, keys): atomic,
@@ -244,6 +476,11 @@ impl Ctx {
         if Profile::exists(&self.profile) {
             return Err(CoreError::ProfileExists.into());
         }
+        // Made before the PIN is asked: a bad key file costs no typing.
+        let device = self.device(true)?;
+        if std::env::var_os("AMPARO_PIN").is_none() {
+            self.note(pin_advice(self.lang));
+        }
         let pin = self.new_pin("AMPARO_PIN", &self.tr("PIN nuevo", "PIN novo", "New PIN"))?;
         if pin.chars().count() < 4 {
             return fail(self.tr(
@@ -252,13 +489,26 @@ impl Ctx {
                 "The PIN must have at least 4 characters.",
             ));
         }
-        Profile::create_with(&self.profile, &pin, params, init).map_err(|e| match e {
+        Profile::create_bound(&self.profile, &pin, params, device, init).map_err(|e| match e {
             CoreError::Io(detail) => {
                 CliError::Message(format!("{}: {detail}", self.profile.display()))
             }
             e => e.into(),
         })
     }
+}
+
+/// What a PIN's length buys, said where she chooses one (before the prompt
+/// of `profile create` and `profile change-pin`). Figures: BENCHMARKS.md,
+/// "The seized phone: unlock cost" (one guess of Argon2id with the phone's
+/// parameters on one core of the test machine).
+pub fn pin_advice(lang: Language) -> String {
+    tr(
+        lang,
+        "Elija un PIN de 8 cifras o más. Quien copie los archivos de este perfil puede probar PIN en sus propias computadoras, sin esperas: con un núcleo, todos los PIN de 4 cifras en unos 25 minutos, los de 6 en unos 2 días, los de 8 en unos 6 meses (y menos con muchas máquinas). Con una clave de dispositivo (--device-key ARCHIVO, guardada aparte del perfil) la copia no sirve sin esa clave; aquí, cada PIN equivocado espera más que el anterior.",
+        "Escolha um PIN de 8 dígitos ou mais. Quem copiar os arquivos deste perfil pode testar PIN nos próprios computadores, sem esperas: com um núcleo, todos os PIN de 4 dígitos em uns 25 minutos, os de 6 em uns 2 dias, os de 8 em uns 6 meses (e menos com muitas máquinas). Com uma chave de dispositivo (--device-key ARQUIVO, guardada longe do perfil) a cópia não serve sem essa chave; aqui, cada PIN errado espera mais que o anterior.",
+        "Choose a PIN of 8 digits or more. Whoever copies this profile's files can try PINs on their own computers, with no waits: on one core, every 4-digit PIN in about 25 minutes, every 6-digit one in about 2 days, every 8-digit one in about 6 months (less with many machines). With a device key (--device-key FILE, kept apart from the profile) the copy is useless without that key; here, each wrong PIN waits longer than the one before.",
+    )
 }
 
 /// Whether a prompt can reach a person: the controlling terminal opens
@@ -402,11 +652,81 @@ mod tests {
     }
 
     #[test]
+    fn wrong_pins_are_told_with_the_count_the_wait_and_what_is_left() {
+        let status = UnlockStatus {
+            failed_attempts: 6,
+            wait_seconds: 60,
+            wipe_after: 10,
+            device_bound: true,
+        };
+        let told = |lang| CliError::WrongPin(WrongPin::Counted(status)).sentence(lang);
+        assert_eq!(
+            told(Language::En),
+            "The PIN is not correct. 6 wrong PINs in a row. The next attempt is taken in 60 seconds. \
+             4 left before the profile is destroyed. This profile also needs its device key: if the \
+             PIN is right, the --device-key file is not this profile's."
+        );
+        assert_eq!(
+            told(Language::Es),
+            "El PIN no es correcto. 6 PIN equivocados seguidos. El próximo intento se acepta dentro \
+             de 60 segundos. Quedan 4 antes de que el perfil se destruya. Este perfil también necesita \
+             su clave de dispositivo: si el PIN es el correcto, el archivo de --device-key no es el de \
+             este perfil."
+        );
+        assert_eq!(
+            told(Language::Pt),
+            "O PIN não está correto. 6 PIN errados seguidos. A próxima tentativa é aceita daqui a 60 \
+             segundos. Restam 4 antes que o perfil seja destruído. Este perfil também precisa da sua \
+             chave de dispositivo: se o PIN for o correto, o arquivo de --device-key não é o deste \
+             perfil."
+        );
+        let first = UnlockStatus {
+            failed_attempts: 1,
+            wait_seconds: 0,
+            wipe_after: 0,
+            device_bound: false,
+        };
+        assert_eq!(
+            wrong_pin(Language::Es, WrongPin::Counted(first)),
+            "El PIN no es correcto. 1 PIN equivocado seguido. Puede intentar de nuevo ahora."
+        );
+        assert!(wrong_pin(Language::Pt, WrongPin::Wiped).contains("o perfil foi destruído"));
+        assert_eq!(
+            CliError::Core(CoreError::WrongPin).sentence(Language::En),
+            "The PIN is not correct."
+        );
+        // Waits in words, rounded up, in each language.
+        let waits = |lang| {
+            CliError::Core(CoreError::TooManyAttempts {
+                wait_seconds: 7_200,
+            })
+            .sentence(lang)
+        };
+        assert!(waits(Language::En).starts_with("Too many wrong PINs in a row: wait 2 hours"));
+        assert!(waits(Language::Es).contains("espere 2 horas"));
+        assert!(waits(Language::Pt).contains("espere 2 horas"));
+        assert_eq!(wait_words(Language::En, 1), "1 second");
+        assert_eq!(wait_words(Language::Es, 120), "2 minutos");
+        assert_eq!(wait_words(Language::Pt, 121), "3 minutos");
+        assert_eq!(wait_words(Language::En, 86_400), "24 hours");
+        for lang in [Language::Es, Language::Pt, Language::En] {
+            let needed = CliError::Core(CoreError::DeviceKeyNeeded).sentence(lang);
+            assert!(needed.contains("--device-key") && needed.contains("AMPARO_DEVICE_KEY"));
+            let advice = pin_advice(lang);
+            assert!(
+                advice.contains('8') && advice.contains("--device-key"),
+                "{advice}"
+            );
+        }
+    }
+
+    #[test]
     fn ids_are_picked_by_unique_prefix() {
         let ctx = Ctx {
             lang: Language::En,
             json: false,
             profile: PathBuf::new(),
+            device_key: None,
         };
         let a = [0xab; 16];
         let b = [0xac; 16];

@@ -5,6 +5,8 @@
 //! Secrets (PINs) come from a prompt without echo or from environment
 //! variables for scripts (`AMPARO_PIN`, `AMPARO_NEW_PIN`,
 //! `AMPARO_DURESS_PIN`), never from flags, which land in shell history.
+//! A profile may be bound to a device key file (`--device-key`,
+//! `AMPARO_DEVICE_KEY`): the desktop's stand-in for a phone's Keystore.
 
 mod args;
 mod cmd;
@@ -46,6 +48,14 @@ struct Cli {
     /// Print JSON for scripts instead of sentences.
     #[arg(long, global = true)]
     json: bool,
+    /// A device key file (32 random bytes, made by `profile create` if
+    /// missing): a profile bound to it opens only with the PIN *and* this
+    /// file. Keep it apart from the profile (another disk, a USB key): a
+    /// copy of both protects nothing. / Archivo de clave de dispositivo:
+    /// guárdelo aparte del perfil. / Arquivo de chave de dispositivo:
+    /// guarde-o longe do perfil.
+    #[arg(long, global = true, env = "AMPARO_DEVICE_KEY")]
+    device_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,6 +113,7 @@ fn main() -> ExitCode {
         lang: lang::detect(cli.lang),
         json: cli.json,
         profile: cli.profile,
+        device_key: cli.device_key,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

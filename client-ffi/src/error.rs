@@ -47,6 +47,20 @@ pub enum AmparoError {
     /// The binding itself failed (e.g. no thread could be started).
     #[error("{0}")]
     Internal(String),
+    /// Too many wrong PINs in a row: this attempt was refused without
+    /// trying the PIN. The message says the seconds to wait; the number
+    /// itself is `unlock_status(folder).wait_seconds` (a flat error carries
+    /// only its sentence across the FFI, so the count lives there, where the
+    /// lock screen reads it before every attempt anyway).
+    #[error("{0}")]
+    TooManyAttempts(String),
+    /// The profile is bound to its phone's device key and none was given.
+    #[error("{0}")]
+    DeviceKeyNeeded(String),
+    /// The phone's key store (the app's `DeviceKey`) failed or refused; the
+    /// attempt was not counted.
+    #[error("{0}")]
+    DeviceKey(String),
 }
 
 impl From<CoreError> for AmparoError {
@@ -55,6 +69,12 @@ impl From<CoreError> for AmparoError {
         match e {
             CoreError::WrongPin => AmparoError::WrongPin(message),
             CoreError::NoProfile => AmparoError::NoProfile(message),
+            CoreError::TooManyAttempts { wait_seconds } => AmparoError::TooManyAttempts(format!(
+                "too many wrong PINs in a row: the next PIN is taken in {wait_seconds} s ({})",
+                wait_in_words(wait_seconds)
+            )),
+            CoreError::DeviceKeyNeeded => AmparoError::DeviceKeyNeeded(message),
+            CoreError::DeviceKey(_) => AmparoError::DeviceKey(message),
             CoreError::ProfileExists => AmparoError::ProfileExists(message),
             CoreError::Network(_) => AmparoError::Network(message),
             CoreError::Relay { .. } => AmparoError::Relay(message),
@@ -64,6 +84,15 @@ impl From<CoreError> for AmparoError {
             CoreError::Database(_) | CoreError::Io(_) => AmparoError::Storage(message),
             _ => AmparoError::Internal(message),
         }
+    }
+}
+
+/// `seconds` as a person reads a wait: "45 seconds", "8 minutes", "3 hours".
+fn wait_in_words(seconds: u64) -> String {
+    match seconds {
+        0..=89 => format!("{seconds} seconds"),
+        90..=5399 => format!("{} minutes", seconds.div_ceil(60)),
+        _ => format!("{} hours", seconds.div_ceil(3600)),
     }
 }
 

@@ -12,6 +12,7 @@
 //! Progress callbacks arrive on the thread that made the call. ARCHITECTURE.md
 //! says why this rather than UniFFI's async functions.
 
+mod device;
 mod error;
 mod types;
 
@@ -25,6 +26,7 @@ use amparo_protocol::b64;
 use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
 
+pub use device::{DeviceKey, DeviceKeyError, UnlockStatus, unlock_status};
 pub use error::AmparoError;
 pub use types::*;
 

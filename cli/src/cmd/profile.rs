@@ -1,9 +1,9 @@
 //! `amparo profile`: create, show, configure, change the PIN, set a duress
-//! PIN, wipe.
+//! PIN, bind to a device key, wipe after N wrong PINs, wipe.
 
 use amparo_core::coordinator::focal_point_source;
 use amparo_core::settings::{Role, Settings};
-use amparo_core::store::{KdfParams, Profile};
+use amparo_core::store::{Binding, KdfParams, Profile};
 use amparo_protocol::b64;
 use amparo_protocol::payload::Language;
 use clap::{Args, Subcommand};
@@ -172,7 +172,10 @@ fn check_focal_id(ctx: &Ctx, id: &str) -> CliResult {
 #[derive(Subcommand)]
 pub enum ProfileCmd {
     /// Create a profile (asks for a new PIN twice, or reads AMPARO_PIN).
-    /// / Crear un perfil. / Criar um perfil.
+    /// Choose 8 digits or more: a copy of the files can be tried offline
+    /// (4 digits fall in minutes; README "PIN length"), unless the profile
+    /// is bound to a device key kept apart (--device-key FILE).
+    /// / Crear un perfil; PIN de 8 cifras o más. / Criar um perfil; PIN de 8 dígitos ou mais.
     Create {
         /// What it is for: survivor, facilitator, focal-point, coordinator.
         #[arg(long, value_parser = parse_enum::<Role>, default_value = "survivor")]
@@ -209,6 +212,24 @@ pub enum ProfileCmd {
         /// Remove the duress PIN instead.
         #[arg(long, conflicts_with = "wipe_real")]
         clear: bool,
+    },
+    /// Bind the profile to the device key file given with --device-key
+    /// (`on`), or unbind it (`off`): asks the PIN and, if one is set, the
+    /// duress PIN (AMPARO_PIN, AMPARO_DURESS_PIN). Bound, a copy of the
+    /// profile's files does not open without that file.
+    /// / Vincular el perfil a la clave de dispositivo (--device-key) o desvincularlo.
+    /// / Vincular o perfil à chave de dispositivo (--device-key) ou desvinculá-lo.
+    DeviceKey {
+        /// on: bind; off: unbind.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Destroy the profile at the N-th wrong PIN in a row (0: never).
+    /// / Borrar el perfil al N-ésimo PIN equivocado seguido (0: nunca).
+    /// / Apagar o perfil no N-ésimo PIN errado seguido (0: nunca).
+    WipeAfter {
+        /// Wrong PINs in a row that destroy the profile; 0 turns it off.
+        n: u32,
     },
     /// Destroy the profile and everything in it, for good.
     /// / Borrar el perfil para siempre. / Apagar o perfil para sempre.
@@ -249,8 +270,33 @@ pub fn run(ctx: &Ctx, cmd: ProfileCmd) -> CliResult {
             );
             Ok(())
         }
+        ProfileCmd::DeviceKey { state } => device_key(ctx, state == "on"),
+        ProfileCmd::WipeAfter { n } => {
+            let p = ctx.open()?;
+            p.set_wipe_after(n)?;
+            ctx.emit(
+                if n == 0 {
+                    ctx.tr(
+                        "Borrado por PIN equivocados: desactivado.",
+                        "Apagamento por PIN errados: desativado.",
+                        "Wipe after wrong PINs: off.",
+                    )
+                } else {
+                    ctx.tr(
+                        &format!("El perfil se destruirá tras {n} PIN equivocados seguidos. Quien tenga este equipo puede saberlo (también probando). Una copia de los archivos lleva su propio contador: contra eso protege la clave de dispositivo."),
+                        &format!("O perfil será destruído após {n} PIN errados seguidos. Quem tiver este aparelho pode sabê-lo (também tentando). Uma cópia dos arquivos leva o próprio contador: contra isso protege a chave de dispositivo."),
+                        &format!("The profile will be destroyed after {n} wrong PINs in a row. Whoever holds this device can learn so (by trying, too). A copy of the files carries its own counter: the device key is what protects against that."),
+                    )
+                },
+                json!({ "wipe_after": n }),
+            );
+            Ok(())
+        }
         ProfileCmd::ChangePin => {
             let p = ctx.open()?;
+            if std::env::var_os("AMPARO_NEW_PIN").is_none() {
+                ctx.note(crate::ctx::pin_advice(ctx.lang));
+            }
             let new = ctx.new_pin(
                 "AMPARO_NEW_PIN",
                 &ctx.tr("PIN nuevo", "PIN novo", "New PIN"),
@@ -317,6 +363,50 @@ pub fn run(ctx: &Ctx, cmd: ProfileCmd) -> CliResult {
     }
 }
 
+/// `profile device-key on|off`: re-wraps the profile's key with or without
+/// the device key file (atomic in the core: an interruption leaves the old
+/// binding or the new one, whole). The duress PIN, when one is set, is
+/// asked so that it keeps working.
+fn device_key(ctx: &Ctx, on: bool) -> CliResult {
+    let Some(path) = ctx.device_key.clone() else {
+        return fail(ctx.tr(
+            "Indique el archivo de la clave de dispositivo con --device-key ARCHIVO (o AMPARO_DEVICE_KEY): para vincular, se crea si no existe; para desvincular, es el archivo con que se vinculó.",
+            "Indique o arquivo da chave de dispositivo com --device-key ARQUIVO (ou AMPARO_DEVICE_KEY): para vincular, é criado se não existir; para desvincular, é o arquivo com que foi vinculado.",
+            "Give the device key file with --device-key FILE (or AMPARO_DEVICE_KEY): to bind, it is made if missing; to unbind, it is the file the profile was bound with.",
+        ));
+    };
+    // For `on` the key is made (if missing) before anything else; for `off`
+    // it must be the one the profile opens with.
+    let device = ctx.device(on)?;
+    let (p, pin) = ctx.open_keeping_pin()?;
+    let duress = match p.open_decoy()? {
+        Some(decoy) => {
+            drop(decoy);
+            Some(ctx.duress_pin()?)
+        }
+        None => None,
+    };
+    p.bind_device_key(&pin, if on { device } else { None }, duress.as_deref())?;
+    let shown = path.display();
+    ctx.emit(
+        if on {
+            ctx.tr(
+                &format!("Perfil vinculado a la clave de dispositivo {shown}: desde ahora solo se abre con el PIN y ese archivo. Guárdelo aparte del perfil (otro disco, una memoria USB): si se pierde, el perfil no se abre más; si se copia junto con el perfil, no protege nada."),
+                &format!("Perfil vinculado à chave de dispositivo {shown}: a partir de agora só abre com o PIN e esse arquivo. Guarde-o longe do perfil (outro disco, um pendrive): se ele se perder, o perfil não abre mais; se for copiado junto com o perfil, não protege nada."),
+                &format!("Profile bound to the device key {shown}: from now on it opens only with the PIN and that file. Keep it apart from the profile (another disk, a USB stick): if it is lost, the profile no longer opens; copied together with the profile, it protects nothing."),
+            )
+        } else {
+            ctx.tr(
+                "Perfil desvinculado: el PIN solo vuelve a abrirlo, también en una copia de sus archivos.",
+                "Perfil desvinculado: só o PIN volta a abri-lo, também numa cópia dos seus arquivos.",
+                "Profile unbound: the PIN alone opens it again, a copy of its files too.",
+            )
+        },
+        json!({ "device_bound": on, "device_key": shown.to_string(), "duress_kept": duress.is_some() }),
+    );
+    Ok(())
+}
+
 /// The public keys a new profile made, to print.
 enum Made {
     Nothing,
@@ -354,12 +444,24 @@ fn create(ctx: &Ctx, role: Role, args: &SettingArgs, fast: bool) -> CliResult {
             Role::Survivor | Role::Facilitator => Ok(Made::Nothing),
         }
     })?;
-    let mut out = json!({ "created": ctx.profile.display().to_string(), "role": wire_name(&role) });
+    let mut out = json!({
+        "created": ctx.profile.display().to_string(),
+        "role": wire_name(&role),
+        "device_bound": ctx.device_key.is_some(),
+    });
     let mut human = ctx.tr(
         &format!("Perfil creado en {}.", ctx.profile.display()),
         &format!("Perfil criado em {}.", ctx.profile.display()),
         &format!("Profile created in {}.", ctx.profile.display()),
     );
+    if let Some(path) = &ctx.device_key {
+        let shown = path.display();
+        human.push_str(&ctx.tr(
+            &format!("\nSolo se abre con el PIN y la clave de dispositivo {shown}: guárdela aparte del perfil; si se pierde, el perfil no se abre más."),
+            &format!("\nSó abre com o PIN e a chave de dispositivo {shown}: guarde-a longe do perfil; se ela se perder, o perfil não abre mais."),
+            &format!("\nIt opens only with the PIN and the device key {shown}: keep it apart from the profile; if it is lost, the profile no longer opens."),
+        ));
+    }
     match made {
         Made::FocalPoint(public) => {
             let id = s.focal_point_id.as_deref().unwrap_or("CHOOSE-AN-ID");
@@ -395,6 +497,8 @@ fn show(ctx: &Ctx) -> CliResult {
     let p = ctx.open()?;
     let s = p.settings()?;
     let counts = counts(&p)?;
+    let device_bound = p.binding()? == Binding::PinAndDevice;
+    let wipe_after = p.wipe_after()?;
     let role = s.role.map(|r| wire_name(&r)).unwrap_or_default();
     let coordinator = s.coordinator_key.map(|k| b64::encode(&k));
     let relay_keys: Vec<String> = s.relay_keys.iter().map(|k| b64::encode(k)).collect();
@@ -407,6 +511,8 @@ fn show(ctx: &Ctx) -> CliResult {
         "focal_point_id": s.focal_point_id,
         "directory_version": p.directory_version()?,
         "counts": counts,
+        "device_bound": device_bound,
+        "wipe_after": wipe_after,
     });
     let mut human = String::new();
     let mut line = |label: String, value: String| human.push_str(&format!("{label}: {value}\n"));
@@ -462,6 +568,30 @@ fn show(ctx: &Ctx) -> CliResult {
                 )
             },
         ),
+    );
+    line(
+        ctx.tr("Clave de dispositivo", "Chave de dispositivo", "Device key"),
+        if device_bound {
+            ctx.tr(
+                "sí: se abre solo con el PIN y su archivo",
+                "sim: abre só com o PIN e o seu arquivo",
+                "yes: it opens only with the PIN and its file",
+            )
+        } else {
+            ctx.tr("no", "não", "no")
+        },
+    );
+    line(
+        ctx.tr(
+            "Se borra tras PIN equivocados seguidos",
+            "Apaga-se após PIN errados seguidos",
+            "Destroyed after wrong PINs in a row",
+        ),
+        if wipe_after == 0 {
+            ctx.tr("nunca", "nunca", "never")
+        } else {
+            wipe_after.to_string()
+        },
     );
     let n = |key: &str| counts[key].as_u64().unwrap_or(0) as usize;
     let lang = ctx.lang;

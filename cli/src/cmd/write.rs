@@ -928,6 +928,7 @@ mod tests {
             lang: Language::En,
             json: false,
             profile: PathBuf::new(),
+            device_key: None,
         }
     }
 

@@ -169,11 +169,65 @@ fun wrongPinGivesTheFlatError(w: World) {
     }
 }
 
+/** What an app's Android Keystore key does: HMAC-SHA256 under a key that
+ *  stays put (here in memory; on a phone in the Keystore, see README). */
+class HmacDeviceKey(private val key: ByteArray) : DeviceKey {
+    var asked = 0
+    override fun respond(challenge: ByteArray): ByteArray {
+        asked++
+        val mac = javax.crypto.Mac.getInstance("HmacSHA256")
+        mac.init(javax.crypto.spec.SecretKeySpec(key, "HmacSHA256"))
+        return mac.doFinal(challenge)
+    }
+}
+
+fun aCopiedProfileOpensOnlyOnItsOwnDevice(w: World) {
+    val random = java.security.SecureRandom()
+    val phone = HmacDeviceKey(ByteArray(32).also { random.nextBytes(it) })
+    val folder = File(w.tmp, "phone")
+    val p = Profile.createWithDevice(folder.path, PIN, KdfStrength.DANGEROUSLY_FAST_FOR_TESTS, w.trusted, phone)
+    check(p.deviceBound(), "bound at creation")
+    p.createDraft(DraftForm(text = "lo que pasó"))
+    p.setWipeAfter(10u)
+    p.lock()
+    val copy = File(w.tmp, "seized")
+    folder.copyRecursively(copy)
+    val other = HmacDeviceKey(ByteArray(32).also { random.nextBytes(it) })
+    try {
+        Profile.openWithDevice(copy.path, PIN, w.trusted, other)
+        check(false, "the copy opened with another phone's key")
+    } catch (e: AmparoException.WrongPin) {
+        // expected: the right PIN, the wrong device
+    }
+    val status = unlockStatus(copy.path)
+    check(status.failedAttempts == 1u && status.deviceBound && status.wipeAfter == 10u, "status: $status")
+    try {
+        Profile.open(copy.path, PIN, w.trusted)
+        check(false, "a bound profile opened without its key")
+    } catch (e: AmparoException.DeviceKeyNeeded) {
+        // expected
+    }
+    try {
+        Profile.openWithDevice(folder.path, PIN, w.trusted, object : DeviceKey {
+            override fun respond(challenge: ByteArray): ByteArray =
+                throw DeviceKeyException.Failed("the key store is locked")
+        })
+        check(false, "a failing key store opened the profile")
+    } catch (e: AmparoException.DeviceKey) {
+        check(e.message?.contains("the key store is locked") == true, "message: ${e.message}")
+    }
+    val mine = Profile.openWithDevice(copy.path, PIN, w.trusted, phone)
+    check(mine.drafts().single().form.text == "lo que pasó", "the copy opens on its own phone")
+    mine.unbindDeviceKey(PIN, null)
+    check(!mine.deviceBound(), "unbound")
+}
+
 fun main(args: Array<String>) {
     val relayBin = args.getOrNull(0) ?: System.getenv("AMPARO_RELAY_BIN") ?: "target/debug/amparo-relay"
     val tests = listOf(
         "report is sent, answered and read, then wiped" to ::reportIsSentAnsweredAndReadThenWiped,
         "wrong PIN gives the flat error" to ::wrongPinGivesTheFlatError,
+        "a copied profile opens only on its own device" to ::aCopiedProfileOpensOnlyOnItsOwnDevice,
     )
     for ((name, test) in tests) {
         val w = World(relayBin)

@@ -6,7 +6,10 @@ Run by client-ffi/bindings.sh test (which builds the library, generates the
 bindings into client-ffi/out/python and sets AMPARO_RELAY_BIN).
 """
 
+import hashlib
+import hmac
 import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -368,3 +371,156 @@ def test_one_profile_is_used_from_several_threads(world):
     assert results["sync"].delivered == queued
     assert len(survivor.drafts()) == 30
     assert focal.focal_sync(relay, None).fetched.new_cases == 5
+
+
+# --- The seized phone: the device key, wrong PINs, wipe after N (issue 16) ---
+
+
+class HmacDeviceKey(amparo.DeviceKey):
+    """What a phone's Android Keystore or Secure Enclave does for the app:
+    HMAC-SHA256 of the challenge under a key that stays put (here the test
+    holds it; on a phone it never leaves the secure hardware)."""
+
+    def __init__(self, key: bytes):
+        self.key = key
+        self.asked = 0
+
+    def respond(self, challenge: bytes) -> bytes:
+        self.asked += 1
+        assert len(challenge) == 32
+        return hmac.new(self.key, challenge, hashlib.sha256).digest()
+
+
+class LockedKeyStore(amparo.DeviceKey):
+    """A key store that refuses (locked, key deleted)."""
+
+    def respond(self, challenge: bytes) -> bytes:
+        raise amparo.DeviceKeyError.Failed(reason="the key store is locked")
+
+
+class BrokenKeyStore(amparo.DeviceKey):
+    """An implementation with a bug: throws something else, or answers short."""
+
+    def __init__(self, short: bool):
+        self.short = short
+
+    def respond(self, challenge: bytes) -> bytes:
+        if self.short:
+            return b"\x00" * 16
+        raise RuntimeError("bug in the app")
+
+
+def trusted_keys() -> amparo.TrustedKeys:
+    return amparo.TrustedKeys(coordinator_key=amparo.Coordinator.generate().public_key(), relay_receipt_keys=[])
+
+
+def test_a_copied_profile_opens_only_with_its_own_device_key(tmp_path):
+    trusted = trusted_keys()
+    phone = HmacDeviceKey(os.urandom(32))
+    folder = str(tmp_path / "phone")
+    p = amparo.Profile.create_with_device(folder, PIN, FAST, trusted, phone)
+    assert p.device_bound()
+    p.create_draft(amparo.DraftForm(text="lo que pasó"))
+    p.lock()
+    status = amparo.unlock_status(folder)
+    assert (status.device_bound, status.failed_attempts, status.wait_seconds) == (True, 0, 0)
+
+    # The folder copied to another "phone" (a forensic image, a backup).
+    copy = str(tmp_path / "seized")
+    shutil.copytree(folder, copy)
+    other = HmacDeviceKey(os.urandom(32))
+    with pytest.raises(amparo.AmparoError.WrongPin):
+        amparo.Profile.open_with_device(copy, PIN, trusted, other)
+    assert other.asked == 1, "the right PIN, asked once of the wrong device"
+    assert amparo.unlock_status(copy).failed_attempts == 1
+    with pytest.raises(amparo.AmparoError.DeviceKeyNeeded):
+        amparo.Profile.open(copy, PIN, trusted)
+    with pytest.raises(amparo.AmparoError.DeviceKeyNeeded):
+        amparo.Profile.open_with_device(copy, PIN, trusted, None)
+
+    # On its own phone (its key) the copy and the original open, drafts and all.
+    for f in (copy, folder):
+        opened = amparo.Profile.open_with_device(f, PIN, trusted, phone)
+        assert [d.form.text for d in opened.drafts()] == ["lo que pasó"]
+        opened.lock()
+    assert amparo.unlock_status(copy).failed_attempts == 0
+
+    # A key store that fails is told as such and costs no attempt.
+    with pytest.raises(amparo.AmparoError.DeviceKey) as locked:
+        amparo.Profile.open_with_device(folder, PIN, trusted, LockedKeyStore())
+    assert "the key store is locked" in str(locked.value)
+    for broken in (BrokenKeyStore(short=True), BrokenKeyStore(short=False)):
+        with pytest.raises(amparo.AmparoError.DeviceKey):
+            amparo.Profile.open_with_device(folder, PIN, trusted, broken)
+    assert amparo.unlock_status(folder).failed_attempts == 0
+
+
+def test_an_existing_profile_is_bound_and_unbound_keeping_its_duress_pin(tmp_path):
+    trusted = trusted_keys()
+    folder = str(tmp_path / "p")
+    p = amparo.Profile.create(folder, PIN, FAST, trusted)
+    p.create_draft(amparo.DraftForm(text="real"))
+    p.set_duress_pin("1111", False)
+    assert not p.device_bound()
+    before = str(tmp_path / "copy-before")
+    shutil.copytree(folder, before)
+
+    phone = HmacDeviceKey(os.urandom(32))
+    with pytest.raises(amparo.AmparoError.Invalid):
+        p.bind_device_key(PIN, phone, "9999")  # not the duress PIN: nothing changes
+    assert not p.device_bound()
+    p.bind_device_key(PIN, phone, "1111")
+    assert p.device_bound()
+    p.lock()
+    with pytest.raises(amparo.AmparoError.DeviceKeyNeeded):
+        amparo.Profile.open(folder, PIN, trusted)
+    decoy = amparo.Profile.open_with_device(folder, "1111", trusted, phone)
+    assert decoy.drafts() == [], "the duress PIN still opens the decoy"
+    decoy.lock()
+    real = amparo.Profile.open_with_device(folder, PIN, trusted, phone)
+    assert [d.form.text for d in real.drafts()] == ["real"]
+    # A copy taken before binding still opens with the PIN alone (binding
+    # protects copies made after it).
+    amparo.Profile.open(before, PIN, trusted).lock()
+
+    real.unbind_device_key(PIN, "1111")
+    assert not real.device_bound()
+    real.lock()
+    amparo.Profile.open(folder, PIN, trusted).lock()
+    assert amparo.Profile.open(folder, "1111", trusted).drafts() == []
+
+
+def test_wrong_pins_wait_longer_and_wipe_after_destroys(tmp_path):
+    trusted = trusted_keys()
+    folder = str(tmp_path / "p")
+    amparo.Profile.create(folder, PIN, FAST, trusted).lock()
+    for i in range(5):
+        with pytest.raises(amparo.AmparoError.WrongPin):
+            amparo.Profile.open(folder, "0000", trusted)
+        assert amparo.unlock_status(folder).failed_attempts == i + 1
+    status = amparo.unlock_status(folder)
+    assert 0 < status.wait_seconds <= 30, status
+    # The next attempt is refused without trying the PIN, even the right one.
+    with pytest.raises(amparo.AmparoError.TooManyAttempts) as wait:
+        amparo.Profile.open(folder, PIN, trusted)
+    assert " s (" in str(wait.value) and "next PIN is taken in" in str(wait.value)
+    assert amparo.unlock_status(folder).failed_attempts == 5
+
+    # Wipe after 3 wrong PINs in a row: the third destroys the profile.
+    folder = str(tmp_path / "w")
+    p = amparo.Profile.create(folder, PIN, FAST, trusted)
+    p.set_wipe_after(3)
+    assert p.wipe_after() == 3
+    p.lock()
+    assert amparo.unlock_status(folder).wipe_after == 3
+    for _ in range(2):
+        with pytest.raises(amparo.AmparoError.WrongPin):
+            amparo.Profile.open(folder, "0000", trusted)
+    amparo.Profile.open(folder, PIN, trusted).lock()  # a good PIN clears the count
+    assert amparo.unlock_status(folder).failed_attempts == 0
+    for _ in range(3):
+        with pytest.raises(amparo.AmparoError.WrongPin):
+            amparo.Profile.open(folder, "0000", trusted)
+    assert not amparo.profile_exists(folder)
+    with pytest.raises(amparo.AmparoError.NoProfile):
+        amparo.unlock_status(folder)
