@@ -20,6 +20,7 @@
 
 #[cfg(test)]
 mod binding_tests;
+pub mod cells;
 pub mod device;
 pub mod kdf;
 pub mod schema;
@@ -38,6 +39,7 @@ pub use device::{DeviceKey, SoftwareDeviceKey};
 pub use kdf::{Binding, KdfParams};
 pub use throttle::UnlockStatus;
 
+use cells::{Cache, Cells, atomic};
 use kdf::Stretched;
 use throttle::Attempts;
 
@@ -48,8 +50,8 @@ pub const DB_FILE: &str = "profile.sqlite";
 const KEY_AAD: &[u8] = b"amparo-profile-key-v1";
 const ITEM_AAD: &[u8] = b"amparo-item-v1";
 
-/// What an item holds. The number is stored in plaintext (it is needed to
-/// list items of a kind); the content is sealed.
+/// What an item holds. The number is sealed in each cell's head
+/// (`cells`), never plaintext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ItemKind {
@@ -102,6 +104,8 @@ pub struct Profile {
     entropy: Mutex<SystemEntropy>,
     /// The phone's device key, if the profile is bound to one.
     device: Mutex<Option<Arc<dyn DeviceKey>>>,
+    /// Which cells are this profile's free ones (a hint, see `cells`).
+    cells: Mutex<Cache>,
 }
 
 /// What opening a profile needs besides the PIN: the phone's device key (for
@@ -355,14 +359,17 @@ impl Profile {
         let kek =
             Stretched::new(pin, &salt, params)?.wrapping_key(&salt, binding, device.as_deref())?;
         write_slot(&conn, 0, &kek, &data_key, 0, &mut entropy)?;
-        Ok(Profile {
+        let profile = Profile {
             conn: Mutex::new(conn),
             data_key,
             slot: 0,
             dir: dir.to_owned(),
             entropy: Mutex::new(entropy),
             device: Mutex::new(device),
-        })
+            cells: Mutex::new(Cache::default()),
+        };
+        profile.with_cells(|c| atomic(c.conn, || c.ensure_table()))?;
+        Ok(profile)
     }
 
     /// Closes the database built in a staging folder, moves it into `dir`
@@ -376,6 +383,7 @@ impl Profile {
             dir: staging,
             entropy,
             device,
+            cells,
         } = self;
         let conn = conn
             .into_inner()
@@ -401,6 +409,7 @@ impl Profile {
             dir: dir.to_owned(),
             entropy,
             device,
+            cells,
         })
     }
 
@@ -477,10 +486,9 @@ impl Profile {
                 dir: dir.to_owned(),
                 entropy: Mutex::new(SystemEntropy::new()),
                 device: Mutex::new(device),
+                cells: Mutex::new(Cache::default()),
             };
-            if flags & FLAG_WIPE_OTHER != 0 {
-                profile.destroy_other_slot()?;
-            }
+            profile.settle(flags & FLAG_WIPE_OTHER != 0)?;
             return Ok(profile);
         }
         if wipe_after > 0 && counted.failed >= wipe_after {
@@ -632,11 +640,22 @@ impl Profile {
             }
             after(RebindStep::OtherSlot)?;
             if other.is_none() {
-                delete_foreign_items(&conn, &self.data_key)?;
-                conn.execute(
-                    "DELETE FROM items WHERE id = ?1",
-                    [&self.fixed_id(b"decoy-key")[..]],
-                )?;
+                let decoy_id = self.fixed_id(b"decoy-key");
+                let mut cache = self
+                    .cells
+                    .lock()
+                    .map_err(|_| CoreError::Corrupt("profile lock"))?;
+                let mut c = Cells {
+                    conn: &conn,
+                    key: &self.data_key,
+                    e: &mut *e,
+                    cache: &mut cache,
+                };
+                let decoy = decoy_key_in(&mut c, &decoy_id)?;
+                c.overwrite_others(decoy.as_deref(), true)?;
+                c.delete(ItemKind::DecoyKey as u8, &decoy_id)?;
+                delete_foreign_legacy(&conn, &self.data_key)?;
+                conn.execute("DELETE FROM items WHERE id = ?1", [&decoy_id[..]])?;
                 after(RebindStep::OtherItems)?;
             }
             Ok(())
@@ -694,42 +713,29 @@ impl Profile {
                 "the duress PIN must differ from the PIN",
             ));
         }
-        let mut e = self.entropy()?;
-        let decoy_key = Zeroizing::new(random::<32>(&mut *e)?);
+        drop(conn);
         let decoy_id = self.fixed_id(b"decoy-key");
-        let sealed = seal(
-            &self.data_key,
-            &[ITEM_AAD, &[ItemKind::DecoyKey as u8], &decoy_id],
-            &*decoy_key,
-            &mut *e,
-        )?;
-        // The slot and the real profile's copy of the decoy's key land
-        // together, or neither does.
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let written = write_slot(
-            &conn,
-            1,
-            &kek,
-            &decoy_key,
-            if wipe_real { FLAG_WIPE_OTHER } else { 0 },
-            &mut *e,
-        )
-        .and_then(|()| {
-            conn.execute(
-                "INSERT INTO items (id, kind, state, sealed) VALUES (?1, ?2, 0, ?3)
-                 ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state, sealed = excluded.sealed",
-                params![&decoy_id[..], ItemKind::DecoyKey as u8, sealed],
-            )
-            .map(drop)
-            .map_err(CoreError::from)
-        });
-        match written {
-            Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-            Err(err) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(err)
-            }
-        }
+        // The slot, the real profile's copy of the decoy's key and the
+        // decoy's share of free cells land together, or none does. An
+        // earlier decoy's cells become the real profile's free cells.
+        self.with_cells(|c| {
+            let decoy_key = Zeroizing::new(random::<32>(&mut *c.e)?);
+            atomic(c.conn, || {
+                if let Some(old) = decoy_key_in(c, &decoy_id)? {
+                    c.overwrite_others(Some(&old), true)?;
+                }
+                write_slot(
+                    c.conn,
+                    1,
+                    &kek,
+                    &decoy_key,
+                    if wipe_real { FLAG_WIPE_OTHER } else { 0 },
+                    &mut *c.e,
+                )?;
+                c.put(ItemKind::DecoyKey as u8, &decoy_id, 0, &*decoy_key)?;
+                c.give_free(&decoy_key, cells::DECOY_SHARE)
+            })
+        })
     }
 
     /// The duress decoy, opened from the real profile with the decoy's key
@@ -760,6 +766,7 @@ impl Profile {
             dir: self.dir.clone(),
             entropy: Mutex::new(SystemEntropy::new()),
             device: Mutex::new(self.device()?),
+            cells: Mutex::new(Cache::default()),
         }))
     }
 
@@ -773,21 +780,86 @@ impl Profile {
         self.destroy_other_slot()
     }
 
-    /// Overwrites the other slot with noise and deletes every item this
-    /// profile's key cannot open (the other profile's).
+    /// Overwrites the other slot with noise and the other profile's cells
+    /// as ordinary writes do (see `cells`): the real profile makes the
+    /// decoy's cells its own free cells; the decoy makes every cell it does
+    /// not own fresh noise. One transaction, then the WAL is emptied as
+    /// after every unlock, so the files look as after any open.
     fn destroy_other_slot(&self) -> Result<()> {
-        let mut e = self.entropy()?;
-        let noise: [u8; SLOT_LEN] = random(&mut *e)?;
-        drop(e);
-        let conn = self.conn()?;
-        set_meta(&conn, SLOT_NAMES[usize::from(1 - self.slot)], &noise)?;
-        delete_foreign_items(&conn, &self.data_key)?;
-        conn.execute(
-            "DELETE FROM items WHERE id = ?1",
-            [&self.fixed_id(b"decoy-key")[..]],
-        )?;
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        let other_slot = SLOT_NAMES[usize::from(1 - self.slot)];
+        let decoy_id = self.fixed_id(b"decoy-key");
+        let real = self.slot == 0;
+        self.with_cells(|c| {
+            let noise: [u8; SLOT_LEN] = random(&mut *c.e)?;
+            atomic(c.conn, || {
+                set_meta(c.conn, other_slot, &noise)?;
+                if real {
+                    let decoy = decoy_key_in(c, &decoy_id)?;
+                    c.overwrite_others(decoy.as_deref(), true)?;
+                    c.delete(ItemKind::DecoyKey as u8, &decoy_id)?;
+                } else {
+                    c.overwrite_others(None, false)?;
+                }
+                delete_foreign_legacy(c.conn, c.key)?;
+                c.conn
+                    .execute("DELETE FROM items WHERE id = ?1", [&decoy_id[..]])?;
+                Ok(())
+            })
+        })?;
+        self.conn()?
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())
+    }
+
+    /// What every unlock does once the PIN opened a slot: the cells exist
+    /// (a profile from before them gets them now), items in the old layout
+    /// that this key (and, from the real profile, the decoy's key it
+    /// keeps) opens become cells, the other side is destroyed if this PIN
+    /// says so, and the WAL is emptied — so every PIN, whatever it did,
+    /// leaves the same files of the same sizes.
+    fn settle(&self, wipe_other: bool) -> Result<()> {
+        let decoy_id = self.fixed_id(b"decoy-key");
+        let real = self.slot == 0;
+        self.with_cells(|c| {
+            atomic(c.conn, || {
+                c.ensure_table()?;
+                convert_legacy(c)?;
+                if real && let Some(decoy) = decoy_key_in(c, &decoy_id)? {
+                    let mut cache = Cache::default();
+                    let mut d = Cells {
+                        conn: c.conn,
+                        key: &decoy,
+                        e: &mut *c.e,
+                        cache: &mut cache,
+                    };
+                    convert_legacy(&mut d)?;
+                }
+                Ok(())
+            })
+        })?;
+        if wipe_other {
+            self.destroy_other_slot()?;
+        }
+        self.conn()?
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+
+    /// Runs `f` on this profile's cells (its connection, key, entropy and
+    /// cell hint locked, in that order).
+    fn with_cells<T>(&self, f: impl FnOnce(&mut Cells<'_>) -> Result<T>) -> Result<T> {
+        let conn = self.conn()?;
+        let mut e = self.entropy()?;
+        let mut cache = self
+            .cells
+            .lock()
+            .map_err(|_| CoreError::Corrupt("profile lock"))?;
+        f(&mut Cells {
+            conn: &conn,
+            key: &self.data_key,
+            e: &mut *e,
+            cache: &mut cache,
+        })
     }
 
     /// Destroys the profile: overwrites and deletes the wrapped key, then
@@ -817,7 +889,8 @@ impl Profile {
             .map_err(|_| CoreError::Corrupt("profile lock"))
     }
 
-    /// Stores (or replaces) an item, sealed.
+    /// Stores (or replaces) an item, sealed, in as many cells as it needs
+    /// (see `cells`), all of them or none.
     pub(crate) fn put_item(
         &self,
         kind: ItemKind,
@@ -825,21 +898,16 @@ impl Profile {
         state: u8,
         value: &[u8],
     ) -> Result<()> {
-        let sealed = {
-            let mut e = self.entropy()?;
-            seal(
-                &self.data_key,
-                &[ITEM_AAD, &[kind as u8], id],
-                value,
-                &mut *e,
-            )?
-        };
-        self.conn()?.execute(
-            "INSERT INTO items (id, kind, state, sealed) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state, sealed = excluded.sealed",
-            params![&id[..], kind as u8, state, sealed],
-        )?;
-        Ok(())
+        self.with_cells(|c| {
+            atomic(c.conn, || {
+                c.put(kind as u8, id, state, value)?;
+                // A row of the old layout under this id is replaced.
+                c.conn
+                    .prepare_cached("DELETE FROM items WHERE id = ?1")?
+                    .execute([&id[..]])?;
+                Ok(())
+            })
+        })
     }
 
     /// Reads and opens an item.
@@ -848,62 +916,53 @@ impl Profile {
         kind: ItemKind,
         id: &[u8; 16],
     ) -> Result<Option<(u8, Zeroizing<Vec<u8>>)>> {
-        let row: Option<(u8, Vec<u8>)> = self
-            .conn()?
-            .query_row(
-                "SELECT state, sealed FROM items WHERE id = ?1 AND kind = ?2",
-                params![&id[..], kind as u8],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        row.map(|(state, sealed)| {
-            Ok((
-                state,
-                open(&self.data_key, &[ITEM_AAD, &[kind as u8], id], &sealed)?,
-            ))
-        })
-        .transpose()
-    }
-
-    /// Lists the ids of items of `kind`, optionally in one state.
-    pub(crate) fn item_ids(&self, kind: ItemKind, state: Option<u8>) -> Result<Vec<[u8; 16]>> {
-        let conn = self.conn()?;
-        // Rowids first, then each row: sorting the sealed values themselves
-        // (the index gives (kind, state) order, not rowid order) made SQLite
-        // hold every one in memory at once — 40 MiB for 10,000 reports.
-        let rowids = conn
-            .prepare_cached(
-                "SELECT rowid FROM items WHERE kind = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY rowid",
-            )?
-            .query_map(params![kind as u8, state], |r| r.get::<_, i64>(0))?
-            .collect::<std::result::Result<Vec<i64>, _>>()?;
-        let mut row = conn.prepare_cached("SELECT id, sealed FROM items WHERE rowid = ?1")?;
-        let mut out = Vec::with_capacity(rowids.len());
-        for rowid in rowids {
-            let Some((id, sealed)) = row
-                .query_row([rowid], |r| {
-                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })
-                .optional()?
-            else {
-                continue;
-            };
-            let id: [u8; 16] = id.try_into().map_err(|_| CoreError::Corrupt("item id"))?;
-            // Items of the other profile sharing this file (the duress decoy,
-            // or the real one seen from the decoy) do not open: skip them.
-            if open(&self.data_key, &[ITEM_AAD, &[kind as u8], &id], &sealed).is_ok() {
-                out.push(id);
+        self.with_cells(|c| {
+            if let Some(found) = c.get(kind as u8, id)? {
+                return Ok(Some(found));
             }
-        }
-        Ok(out)
+            // A row of the old layout not converted yet (see `convert_legacy`).
+            let row: Option<(u8, Vec<u8>)> = c
+                .conn
+                .prepare_cached("SELECT state, sealed FROM items WHERE id = ?1 AND kind = ?2")?
+                .query_row(params![&id[..], kind as u8], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(state, sealed)| {
+                Ok((state, open(c.key, &[ITEM_AAD, &[kind as u8], id], &sealed)?))
+            })
+            .transpose()
+        })
     }
 
-    /// Deletes an item; returns whether it existed.
+    /// Lists the ids of items of `kind`, optionally in one state, in the
+    /// order they were first stored. Opens every cell's head (small, in a
+    /// table of their own) and no body.
+    pub(crate) fn item_ids(&self, kind: ItemKind, state: Option<u8>) -> Result<Vec<[u8; 16]>> {
+        self.with_cells(|c| {
+            let mut out = c.list(kind as u8, state)?;
+            let legacy = legacy_ids(c.conn, c.key, kind, state)?;
+            for id in legacy {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Deletes an item (its cells become noise, written in place); returns
+    /// whether it existed.
     pub(crate) fn delete_item(&self, kind: ItemKind, id: &[u8; 16]) -> Result<bool> {
-        Ok(self.conn()?.execute(
-            "DELETE FROM items WHERE id = ?1 AND kind = ?2",
-            params![&id[..], kind as u8],
-        )? == 1)
+        self.with_cells(|c| {
+            atomic(c.conn, || {
+                let in_cells = c.delete(kind as u8, id)?;
+                let in_legacy = c
+                    .conn
+                    .prepare_cached("DELETE FROM items WHERE id = ?1 AND kind = ?2")?
+                    .execute(params![&id[..], kind as u8])?
+                    == 1;
+                Ok(in_cells || in_legacy)
+            })
+        })
     }
 
     /// Gives the space of deleted items back to the file system when much of
@@ -911,6 +970,9 @@ impl Profile {
     /// items still there. `VACUUM` rewrites the file from the live items (sealed as they
     /// are), building its copy in a temporary file rather than in memory.
     pub(crate) fn reclaim_space(&self) -> Result<()> {
+        // Cells first: a table grown far past what this profile uses goes
+        // back to a smaller size of its growth sequence (see `cells`).
+        self.with_cells(|c| c.shrink())?;
         let conn = self.conn()?;
         let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
         let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
@@ -968,6 +1030,8 @@ fn destroy(conn: Connection, dir: &Path, e: &mut dyn Entropy) -> Result<()> {
     }
     conn.execute("DELETE FROM meta", [])?;
     conn.execute("DELETE FROM items", [])?;
+    conn.execute("DELETE FROM heads", [])?;
+    conn.execute("DELETE FROM bodies", [])?;
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
     drop(conn);
     for name in [
@@ -986,30 +1050,108 @@ fn destroy(conn: Connection, dir: &Path, e: &mut dyn Entropy) -> Result<()> {
     Ok(())
 }
 
-/// Deletes every item `data_key` cannot open (the other profile's).
-fn delete_foreign_items(conn: &Connection, data_key: &[u8; 32]) -> Result<()> {
-    let foreign: Vec<Vec<u8>> = {
-        let mut stmt = conn.prepare("SELECT id, kind, sealed FROM items")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, u8>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, kind, sealed) = row?;
-            if open(data_key, &[ITEM_AAD, &[kind], &id], &sealed).is_err() {
-                out.push(id);
-            }
+/// Deletes every row of the old layout `data_key` cannot open (the other
+/// profile's, which it cannot convert).
+fn delete_foreign_legacy(conn: &Connection, data_key: &[u8; 32]) -> Result<()> {
+    for rowid in legacy_rowids(conn)? {
+        if let Some((id, kind, _, sealed)) = legacy_row(conn, rowid)?
+            && open(data_key, &[ITEM_AAD, &[kind], &id], &sealed).is_err()
+        {
+            conn.execute("DELETE FROM items WHERE rowid = ?1", [rowid])?;
         }
-        out
-    };
-    for id in foreign {
-        conn.execute("DELETE FROM items WHERE id = ?1", [&id])?;
     }
     Ok(())
+}
+
+/// The rowids of the old layout's rows, in order (rowids first, then each
+/// row: a profile of 10,000 reports is never held in memory at once).
+fn legacy_rowids(conn: &Connection) -> Result<Vec<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT rowid FROM items ORDER BY rowid")?
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<Vec<i64>, _>>()?)
+}
+
+/// One row of the old layout: id, kind, state, sealed value.
+type LegacyRow = ([u8; 16], u8, u8, Vec<u8>);
+
+fn legacy_row(conn: &Connection, rowid: i64) -> Result<Option<LegacyRow>> {
+    let row: Option<(Vec<u8>, u8, u8, Vec<u8>)> = conn
+        .prepare_cached("SELECT id, kind, state, sealed FROM items WHERE rowid = ?1")?
+        .query_row([rowid], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    row.map(|(id, kind, state, sealed)| {
+        let id: [u8; 16] = id.try_into().map_err(|_| CoreError::Corrupt("item id"))?;
+        Ok((id, kind, state, sealed))
+    })
+    .transpose()
+}
+
+/// Ids of the old layout's rows of `kind` (in `state`) that `key` opens.
+fn legacy_ids(
+    conn: &Connection,
+    key: &[u8; 32],
+    kind: ItemKind,
+    state: Option<u8>,
+) -> Result<Vec<[u8; 16]>> {
+    let rowids = conn
+        .prepare_cached(
+            "SELECT rowid FROM items WHERE kind = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY rowid",
+        )?
+        .query_map(params![kind as u8, state], |r| r.get::<_, i64>(0))?
+        .collect::<std::result::Result<Vec<i64>, _>>()?;
+    let mut out = Vec::new();
+    for rowid in rowids {
+        if let Some((id, kind, _, sealed)) = legacy_row(conn, rowid)?
+            && open(key, &[ITEM_AAD, &[kind], &id], &sealed).is_ok()
+        {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Moves the rows of the old layout (schema version 2 and before) that
+/// `c`'s key opens into cells, in the order they were stored, and removes
+/// them; rows of another key stay until that key unlocks. The caller holds
+/// a transaction: a profile is converted whole or not at all.
+///
+/// The emptied table itself stays, in every profile alike: dropping it
+/// where it emptied would tell a converted profile from a fresh one, and a
+/// decoy's rows may wait there until its PIN is typed.
+fn convert_legacy(c: &mut Cells<'_>) -> Result<()> {
+    let any: bool = c
+        .conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM items)", [], |r| r.get(0))?;
+    if !any {
+        return Ok(());
+    }
+    for rowid in legacy_rowids(c.conn)? {
+        let Some((id, kind, state, sealed)) = legacy_row(c.conn, rowid)? else {
+            continue;
+        };
+        let Ok(value) = open(c.key, &[ITEM_AAD, &[kind], &id], &sealed) else {
+            continue;
+        };
+        c.put(kind, &id, state, &value)?;
+        c.conn
+            .execute("DELETE FROM items WHERE rowid = ?1", [rowid])?;
+    }
+    Ok(())
+}
+
+/// The duress decoy's data key the real profile keeps, if any.
+fn decoy_key_in(c: &mut Cells<'_>, decoy_id: &[u8; 16]) -> Result<Option<Zeroizing<[u8; 32]>>> {
+    let Some((_, key)) = c.get(ItemKind::DecoyKey as u8, decoy_id)? else {
+        return Ok(None);
+    };
+    let key: [u8; 32] = key
+        .as_slice()
+        .try_into()
+        .map_err(|_| CoreError::Corrupt("decoy key"))?;
+    Ok(Some(Zeroizing::new(key)))
 }
 
 /// Creates `dir` and any missing parents; returns those it made, deepest
@@ -1300,6 +1442,7 @@ mod tests {
         real.put_item(ItemKind::Draft, &[1; 16], 0, b"Canary-duress-real-report")
             .unwrap();
         real.set_duress_pin("1111", true).unwrap();
+        let real_key = real.data_key.clone();
         drop(real);
         let decoy = Profile::open(&p, "1111").unwrap();
         assert!(decoy.item_ids(ItemKind::Draft, None).unwrap().is_empty());
@@ -1313,12 +1456,24 @@ mod tests {
             Err(CoreError::WrongPin)
         ));
         let decoy = Profile::open(&p, "1111").unwrap();
-        let count: i64 = decoy
+        assert_eq!(
+            decoy.item_ids(ItemKind::Draft, None).unwrap(),
+            vec![[2; 16]]
+        );
+        // The real item's cell is noise now: no key opens it (its id and
+        // its position are kept; nothing was deleted).
+        let real_cell = cells::cell_id(&real_key, &[1; 16], 0);
+        let (id, head): (Vec<u8>, Vec<u8>) = decoy
             .conn()
             .unwrap()
-            .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+            .query_row(
+                "SELECT id, head FROM heads WHERE id = ?1",
+                [&real_cell[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
-        assert_eq!(count, 1);
+        assert_eq!(cells::open_head(&real_key, &id, &head).unwrap(), None);
+        assert_eq!(cells::open_head(&decoy.data_key, &id, &head).unwrap(), None);
     }
 
     #[test]
@@ -1331,17 +1486,212 @@ mod tests {
         profile
             .put_item(ItemKind::Draft, &[2; 16], 0, b"two")
             .unwrap();
-        // Copy item 1's ciphertext over item 2's: opening item 2 now fails.
-        profile
-            .conn()
-            .unwrap()
-            .execute(
-                "UPDATE items SET sealed = (SELECT sealed FROM items WHERE id = ?1) WHERE id = ?2",
-                params![&[1u8; 16][..], &[2u8; 16][..]],
+        // Copy item 1's sealed body over item 2's: opening item 2 now fails
+        // (a typed error); then its head too: item 2 is no longer found
+        // (a head opens only under its own cell id). Item 1 still opens.
+        let one = cells::cell_id(&profile.data_key, &[1; 16], 0);
+        let two = cells::cell_id(&profile.data_key, &[2; 16], 0);
+        let copy_head = || {
+            profile
+                .conn()
+                .unwrap()
+                .execute(
+                    "UPDATE heads SET head = (SELECT head FROM heads WHERE id = ?1) WHERE id = ?2",
+                    params![&one[..], &two[..]],
+                )
+                .unwrap();
+        };
+        {
+            let conn = profile.conn().unwrap();
+            conn.execute(
+                "UPDATE bodies SET body = (SELECT body FROM bodies WHERE n = (SELECT n FROM heads WHERE id = ?1))
+                 WHERE n = (SELECT n FROM heads WHERE id = ?2)",
+                params![&one[..], &two[..]],
             )
             .unwrap();
-        assert!(profile.get_item(ItemKind::Draft, &[2; 16]).is_err());
-        assert!(profile.get_item(ItemKind::Draft, &[1; 16]).is_ok());
+        }
+        assert!(matches!(
+            profile.get_item(ItemKind::Draft, &[2; 16]),
+            Err(CoreError::Corrupt(_))
+        ));
+        copy_head();
+        assert!(matches!(
+            profile.get_item(ItemKind::Draft, &[2; 16]),
+            Ok(None)
+        ));
+        assert_eq!(
+            &*profile
+                .get_item(ItemKind::Draft, &[1; 16])
+                .unwrap()
+                .unwrap()
+                .1,
+            b"one"
+        );
+    }
+
+    /// A profile in the layout of schema version 2 (plaintext kind and
+    /// state per row), written with raw SQL as that version did: the real
+    /// profile's items, and the decoy's — with or without the decoy's key
+    /// kept by the real profile.
+    fn old_layout_profile(dir: &Path, keep_decoy_key: bool) -> ([u8; 32], [u8; 32]) {
+        std::fs::create_dir_all(dir).unwrap();
+        let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        for (i, step) in schema::STEPS.iter().take(2).enumerate() {
+            conn.execute_batch(step).unwrap();
+            conn.pragma_update(None, "user_version", i as u32 + 1)
+                .unwrap();
+        }
+        let mut e = SystemEntropy::new();
+        let (real, decoy) = ([0x11u8; 32], [0x22u8; 32]);
+        let salt = [7u8; 16];
+        set_meta(&conn, "kdf", &FAST.encode()).unwrap();
+        set_meta(&conn, "salt", &salt).unwrap();
+        for (slot, pin, key) in [(0u8, "2468", &real), (1, "1111", &decoy)] {
+            let kek = kdf::derive(pin, &salt, FAST).unwrap();
+            write_slot(&conn, slot, &kek, key, 0, &mut e).unwrap();
+        }
+        let put = |key: &[u8; 32], kind: ItemKind, id: &[u8; 16], state: u8, value: &[u8]| {
+            let sealed = seal(
+                key,
+                &[ITEM_AAD, &[kind as u8], id],
+                value,
+                &mut SystemEntropy::new(),
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO items (id, kind, state, sealed) VALUES (?1, ?2, ?3, ?4)",
+                params![&id[..], kind as u8, state, sealed],
+            )
+            .unwrap();
+        };
+        put(&real, ItemKind::Draft, &[1; 16], 0, b"old real draft");
+        let big: Vec<u8> = (0..cells::CAPACITY * 2 + 10)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        put(&real, ItemKind::Outgoing, &[2; 16], 2, &big);
+        put(&real, ItemKind::Draft, &[4; 16], 0, b"second real draft");
+        if keep_decoy_key {
+            let id = amparo_protocol::primitives::sha256_prefix(&[
+                b"amparo-fixed-item-v1",
+                &real,
+                b"decoy-key",
+            ]);
+            put(&real, ItemKind::DecoyKey, &id, 0, &decoy);
+        }
+        put(&decoy, ItemKind::Draft, &[3; 16], 0, b"old decoy draft");
+        (real, decoy)
+    }
+
+    fn legacy_rows(p: &Profile) -> i64 {
+        p.conn()
+            .unwrap()
+            .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_profile_in_the_old_layout_is_converted_at_unlock() {
+        let root = tempfile::tempdir().unwrap();
+        for keep in [true, false] {
+            let dir = root.path().join(format!("old-{keep}"));
+            old_layout_profile(&dir, keep);
+            let real = Profile::open(&dir, "2468").unwrap();
+            let version: u32 = real
+                .conn()
+                .unwrap()
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, schema::CURRENT);
+            // In the order they were stored, with their states.
+            assert_eq!(
+                real.item_ids(ItemKind::Draft, None).unwrap(),
+                vec![[1; 16], [4; 16]]
+            );
+            assert_eq!(
+                real.item_ids(ItemKind::Outgoing, Some(2)).unwrap(),
+                vec![[2; 16]]
+            );
+            let (state, big) = real
+                .get_item(ItemKind::Outgoing, &[2; 16])
+                .unwrap()
+                .unwrap();
+            assert_eq!(state, 2);
+            assert_eq!(big.len(), cells::CAPACITY * 2 + 10);
+            assert!(big.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+            // The decoy's row is converted too when the real profile holds
+            // its key; otherwise it waits for the duress PIN.
+            assert_eq!(legacy_rows(&real), if keep { 0 } else { 1 });
+            drop(real);
+            let decoy = Profile::open(&dir, "1111").unwrap();
+            assert_eq!(legacy_rows(&decoy), 0);
+            assert_eq!(
+                &*decoy
+                    .get_item(ItemKind::Draft, &[3; 16])
+                    .unwrap()
+                    .unwrap()
+                    .1,
+                b"old decoy draft"
+            );
+            assert_eq!(
+                decoy.item_ids(ItemKind::Draft, None).unwrap(),
+                vec![[3; 16]]
+            );
+            // Every row of the cells has one length; nothing else holds items.
+            let lens: Vec<(i64, i64)> = decoy
+                .conn()
+                .unwrap()
+                .prepare("SELECT DISTINCT length(id), length(head) FROM heads")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            assert_eq!(lens, vec![(16, cells::HEAD_LEN as i64)]);
+            drop(decoy);
+            // Converted once: opening again finds the same.
+            let real = Profile::open(&dir, "2468").unwrap();
+            assert_eq!(
+                &*real.get_item(ItemKind::Draft, &[1; 16]).unwrap().unwrap().1,
+                b"old real draft"
+            );
+            assert_eq!(real.item_ids(ItemKind::Draft, None).unwrap().len(), 2);
+        }
+    }
+
+    #[test]
+    fn a_delete_overwrites_in_place_and_the_table_grows_in_steps() {
+        let root = tempfile::tempdir().unwrap();
+        let p = Profile::create(&root.path().join("p"), "1", FAST).unwrap();
+        let cells = || cells::count(&p.conn().unwrap()).unwrap();
+        assert_eq!(cells(), cells::MIN_CELLS);
+        for i in 0..=cells::MIN_CELLS as u8 {
+            p.put_item(ItemKind::Draft, &[i; 16], 0, b"x").unwrap();
+        }
+        assert_eq!(cells(), cells::next_size(cells::MIN_CELLS));
+        let size = || {
+            std::fs::metadata(root.path().join("p").join(DB_FILE))
+                .unwrap()
+                .len()
+        };
+        p.conn()
+            .unwrap()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        let before = (cells(), size());
+        for i in 0..10u8 {
+            assert!(p.delete_item(ItemKind::Draft, &[i; 16]).unwrap());
+        }
+        p.conn()
+            .unwrap()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        assert_eq!((cells(), size()), before, "deletes remove nothing");
+        // Their cells are reused before the table grows again.
+        for i in 0..10u8 {
+            p.put_item(ItemKind::Report, &[i; 16], 0, b"y").unwrap();
+        }
+        assert_eq!(cells(), before.0);
     }
 
     #[test]

@@ -2,16 +2,17 @@
 //! step runs in one transaction, steps are append-only, and a test checks
 //! that a database migrated from every earlier version equals a fresh one.
 //!
-//! Only opaque ids and the small states queries need are plaintext; every
-//! value a person wrote, every key and every receipt is in `sealed`,
-//! encrypted under the profile's data key (see `store::Profile`).
+//! Items live in fixed-size cells (`store::cells`): nothing plaintext but
+//! random-looking ids and sealed bytes of one length per table. The
+//! `items` table of version 1 (plaintext kind and state) is read only to
+//! convert a profile made before version 3, at unlock.
 
 use rusqlite::Connection;
 
 use crate::Result;
 
 /// Migration steps; step `i` takes the database from version `i` to `i + 1`.
-const STEPS: &[&str] = &[
+pub(crate) const STEPS: &[&str] = &[
     // 1: the key slot, and one table of encrypted items.
     "CREATE TABLE meta (
          name  TEXT PRIMARY KEY,
@@ -28,6 +29,19 @@ const STEPS: &[&str] = &[
     // and the wipe-after setting, present in every profile from the start.
     "INSERT INTO meta (name, value) VALUES ('attempts', zeroblob(12)), ('wipe_after', zeroblob(4))
          ON CONFLICT (name) DO NOTHING;",
+    // 3: fixed-size cells (store::cells): every row of one length, kind,
+    // state and size sealed inside. The table of step 1 stays, emptied at
+    // unlock (rows cannot be converted without the key), in every profile
+    // alike (see store::cells).
+    "CREATE TABLE heads (
+         n    INTEGER PRIMARY KEY,
+         id   BLOB    NOT NULL UNIQUE,
+         head BLOB    NOT NULL
+     ) STRICT;
+     CREATE TABLE bodies (
+         n    INTEGER PRIMARY KEY,
+         body BLOB    NOT NULL
+     ) STRICT;",
 ];
 
 /// The version a fresh database has.
