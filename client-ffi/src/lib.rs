@@ -364,10 +364,13 @@ impl Profile {
         self.with(|p| Ok(p.change_pin(&new_pin)?))
     }
 
-    /// Sets a duress PIN that opens an empty decoy; with `wipe_real`, using
-    /// it also destroys the real profile.
+    /// Sets a duress PIN that opens a decoy: no reports of hers, but the
+    /// same settings, role, language and directory as this profile, kept
+    /// current while she uses the real one, so it looks and syncs like a
+    /// quiet real profile. With `wipe_real`, using it also destroys the real
+    /// profile.
     pub fn set_duress_pin(&self, duress_pin: String, wipe_real: bool) -> Result<()> {
-        self.with(|p| Ok(p.set_duress_pin(&duress_pin, wipe_real)?))
+        self.with(|p| Ok(p.set_duress_pin_with_decoy(&duress_pin, wipe_real)?))
     }
 
     /// Removes the duress PIN and the decoy.

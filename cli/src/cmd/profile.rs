@@ -326,7 +326,7 @@ pub fn run(ctx: &Ctx, cmd: ProfileCmd) -> CliResult {
                 "AMPARO_DURESS_PIN",
                 &ctx.tr("PIN de emergencia", "PIN de emergência", "Duress PIN"),
             )?;
-            p.set_duress_pin(&pin, wipe_real)?;
+            p.set_duress_pin_with_decoy(&pin, wipe_real)?;
             ctx.emit(
                 if wipe_real {
                     ctx.tr(
