@@ -268,18 +268,6 @@ impl Profile {
         Self::create_with(dir, pin, params, |_| Ok(())).map(|(p, ())| p)
     }
 
-    /// As [`Profile::create_with`], bound to the phone's `device` key when
-    /// one is given: it then opens only with the PIN *and* that key.
-    pub fn create_bound<T>(
-        dir: &Path,
-        pin: &str,
-        params: KdfParams,
-        device: Option<Arc<dyn DeviceKey>>,
-        init: impl FnOnce(&Profile) -> Result<T>,
-    ) -> Result<(Profile, T)> {
-        Self::create_inner(dir, pin, params, device, init)
-    }
-
     /// Creates a profile in `dir` protected by `pin` and lets `init` fill it
     /// (settings, keys) before it exists for anyone: the profile is built in
     /// a hidden folder inside `dir` and its database moved into place, in one
@@ -292,10 +280,12 @@ impl Profile {
         params: KdfParams,
         init: impl FnOnce(&Profile) -> Result<T>,
     ) -> Result<(Profile, T)> {
-        Self::create_inner(dir, pin, params, None, init)
+        Self::create_bound(dir, pin, params, None, init)
     }
 
-    fn create_inner<T>(
+    /// As [`Profile::create_with`], bound to the phone's `device` key when
+    /// one is given: it then opens only with the PIN *and* that key.
+    pub fn create_bound<T>(
         dir: &Path,
         pin: &str,
         params: KdfParams,
