@@ -25,6 +25,11 @@
 //!   delivered without anything being sent. From inside the decoy, drafts
 //!   are made with the ordinary drafts API.
 //!
+//! - **Its own answers**: from inside, it is a profile without a duress
+//!   PIN; made to set one (or the device key), it takes the file over
+//!   (`store`, [`Profile::is_decoy`]). A focal point's decoy has no keys
+//!   and fetches nothing.
+//!
 //! Nothing of the real profile goes into the decoy besides settings and the
 //! directory, which every profile of the same network shares anyway. The
 //! decoy's writes go through its own SQLite connection to the shared file,
@@ -199,6 +204,7 @@ pub(crate) fn after_directory_kept(real: &Profile) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::focal::FetchSummary;
     use crate::settings::Role;
     use crate::store::KdfParams;
     use amparo_protocol::directory::{Directory, LocalizedText, RelayEntry};
@@ -351,6 +357,35 @@ mod tests {
                 ..changed.clone()
             })
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_focal_points_decoy_syncs_as_a_quiet_desk_without_its_keys() {
+        let mut e = DangerousSeededEntropy::new(b"decoy-focal");
+        let n = network(&mut e);
+        let root = tempfile::tempdir().unwrap();
+        let real = real_profile(root.path(), &n);
+        real.create_focal_identity().unwrap();
+        real.set_duress_pin_with_decoy("1111", false).unwrap();
+        let decoy = real.open_decoy().unwrap().unwrap();
+        assert!(
+            decoy.focal_public().is_err(),
+            "the keys stay with the real profile"
+        );
+        // Nothing listens there: a fetch that tried would fail.
+        let relay =
+            crate::relay::RelayClient::new(&crate::relay::RelayConfig::new("http://127.0.0.1:9"))
+                .unwrap();
+        let fetched = decoy
+            .fetch_mailbox(&relay, system_now, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(fetched, FetchSummary::default());
+        assert!(
+            real.fetch_mailbox(&relay, system_now, &mut |_| {})
+                .await
+                .is_err()
+        );
     }
 
     #[test]

@@ -572,6 +572,18 @@ impl Profile {
         max: usize,
         progress: &mut dyn FnMut(FetchProgress),
     ) -> Result<FetchSummary> {
+        // A focal point's duress decoy has no keys: the real profile keeps
+        // them (a decoy holding them could read, or acknowledge away, the
+        // office's reports). It fetches nothing and shows what a quiet desk
+        // shows, no error. What it cannot hide: it sends no fetch requests,
+        // and it has no public key to show.
+        if self.is_decoy()?
+            && self
+                .get_item(ItemKind::Identity, &self.fixed_id(b"identity"))?
+                .is_none()
+        {
+            return Ok(FetchSummary::default());
+        }
         let keys = Arc::new(self.focal_keys()?);
         self.prepare_rejected()?;
         let mut entropy = SystemEntropy::new();

@@ -373,9 +373,58 @@ impl Profile {
         self.with(|p| Ok(p.set_duress_pin_with_decoy(&duress_pin, wipe_real)?))
     }
 
-    /// Removes the duress PIN and the decoy.
+    /// Removes the duress PIN and the decoy. From inside the decoy it does
+    /// nothing, as in a profile without a duress PIN.
     pub fn clear_duress_pin(&self) -> Result<()> {
         self.with(|p| Ok(p.clear_duress_pin()?))
+    }
+
+    // --- harmless content for the decoy, prepared from the real profile ---
+
+    /// Adds an unsent draft to the decoy (a real profile often has one);
+    /// returns its id in the decoy. `Invalid` without a duress PIN.
+    pub fn decoy_add_draft(&self, form: DraftForm) -> Result<String> {
+        self.with(|p| Ok(b64::encode(&p.decoy_add_draft(&form.into())?)))
+    }
+
+    /// Records in the decoy an old report about something minor, delivered
+    /// at `sent_at` (Unix seconds, not in the future) to `focal_point` (a
+    /// directory id; `None`: the one the directory suggests). Nothing is
+    /// sent to anyone. Returns its id in the decoy.
+    pub fn decoy_add_delivered_report(
+        &self,
+        form: DraftForm,
+        focal_point: Option<String>,
+        sent_at: u64,
+    ) -> Result<String> {
+        self.with(|p| {
+            Ok(b64::encode(&p.decoy_add_delivered_report(
+                &form.into(),
+                focal_point.as_deref(),
+                UnixTime(sent_at),
+            )?))
+        })
+    }
+
+    /// The decoy's drafts, as the decoy shows them.
+    pub fn decoy_drafts(&self) -> Result<Vec<Draft>> {
+        self.with(|p| Ok(p.decoy_drafts()?.into_iter().map(Into::into).collect()))
+    }
+
+    /// The decoy's delivered reports, as the decoy shows them.
+    pub fn decoy_sent_reports(&self) -> Result<Vec<SentReport>> {
+        self.with(|p| {
+            Ok(p.decoy_sent_reports()?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// Deletes one of the decoy's drafts.
+    pub fn decoy_delete_draft(&self, draft_id: String) -> Result<()> {
+        let id = id16(&draft_id)?;
+        self.with(|p| Ok(p.decoy_delete_draft(&id)?))
     }
 
     /// Locks the profile (e.g. when the app goes to the background): its key

@@ -287,12 +287,26 @@ fn binding_rebinding_and_unbinding_keep_everything() {
     p.change_pin("8642").unwrap();
     p.change_pin(PIN).unwrap();
     drop(p);
-    // The decoy cannot bind (it is set from the real profile).
+    // Inside the decoy (on a copy), unbinding works as in any profile: the
+    // decoy takes the file over, and the real profile it hid is gone.
     let decoy_dir = tempfile::tempdir().unwrap();
     copy_profile(dir, decoy_dir.path());
     let decoy = Profile::open_with(decoy_dir.path(), DURESS, &on(&first, 100)).unwrap();
-    assert!(decoy.bind_device_key(DURESS, None, None).is_err());
+    assert!(decoy.is_decoy().unwrap());
+    assert!(matches!(
+        decoy.bind_device_key(PIN, None, None),
+        Err(CoreError::WrongPin)
+    ));
+    decoy.bind_device_key(DURESS, None, None).unwrap();
     drop(decoy);
+    assert!(matches!(
+        Profile::open_with(decoy_dir.path(), PIN, &at(100)),
+        Err(CoreError::WrongPin)
+    ));
+    let taken = Profile::open_with(decoy_dir.path(), DURESS, &at(100)).unwrap();
+    assert_eq!(taken.binding().unwrap(), Binding::Pin);
+    assert!(draft(&taken, 1).is_none(), "the real drafts went with it");
+    drop(taken);
 
     assert!(matches!(
         Profile::open_with(dir, PIN, &at(100)),

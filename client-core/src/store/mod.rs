@@ -98,8 +98,11 @@ const RECLAIM_OVER: i64 = 1 << 20;
 pub struct Profile {
     conn: Mutex<Connection>,
     data_key: Zeroizing<[u8; 32]>,
-    /// Which key slot opened it: 0 the real profile, 1 the duress decoy.
+    /// Which key slot opened it (0 or 1). Slot 0 holds the real profile
+    /// unless a decoy took the file over (see [`Profile::is_decoy`]).
     slot: u8,
+    /// The flags of that slot as it was opened (`FLAG_*`).
+    flags: u8,
     dir: PathBuf,
     entropy: Mutex<SystemEntropy>,
     /// The phone's device key, if the profile is bound to one.
@@ -181,6 +184,9 @@ pub enum RebindStep {
 const SLOT_LEN: usize = aead::NONCE_LEN + 33 + aead::TAG_LEN;
 /// Slot flag: opening this slot destroys the other one (duress wipe).
 const FLAG_WIPE_OTHER: u8 = 1;
+/// Slot flag: this slot is a duress PIN's. Slots written before the flag
+/// existed say it by their place: slot 1 (see [`Profile::is_decoy`]).
+const FLAG_DURESS: u8 = 2;
 const SLOT_NAMES: [&str; 2] = ["slot0", "slot1"];
 
 impl std::fmt::Debug for Profile {
@@ -353,6 +359,7 @@ impl Profile {
             conn: Mutex::new(conn),
             data_key,
             slot: 0,
+            flags: 0,
             dir: dir.to_owned(),
             entropy: Mutex::new(entropy),
             device: Mutex::new(device),
@@ -370,6 +377,7 @@ impl Profile {
             conn,
             data_key,
             slot,
+            flags,
             dir: staging,
             entropy,
             device,
@@ -396,6 +404,7 @@ impl Profile {
             conn: Mutex::new(connect(dir)?),
             data_key,
             slot,
+            flags,
             dir: dir.to_owned(),
             entropy,
             device,
@@ -473,12 +482,13 @@ impl Profile {
                 conn: Mutex::new(conn),
                 data_key,
                 slot,
+                flags,
                 dir: dir.to_owned(),
                 entropy: Mutex::new(SystemEntropy::new()),
                 device: Mutex::new(device),
                 cells: Mutex::new(Cache::default()),
             };
-            profile.settle(flags & FLAG_WIPE_OTHER != 0)?;
+            profile.settle()?;
             return Ok(profile);
         }
         if wipe_after > 0 && counted.failed >= wipe_after {
@@ -546,8 +556,9 @@ impl Profile {
     /// nothing sealed under it changes. `pin` is this profile's PIN. The
     /// duress PIN, if one is set, must be given to keep working: its slot is
     /// re-wrapped too; without it the duress slot becomes noise and the
-    /// decoy's items are deleted (set a duress PIN again afterwards). Done
-    /// from the real profile.
+    /// decoy's items are deleted (set a duress PIN again afterwards). From
+    /// inside a decoy, without the other PIN, the decoy takes the file
+    /// over as [`Profile::set_duress_pin`] says.
     ///
     /// Atomic: every write is in one SQLite transaction, after every
     /// derivation and every question to the device, so a failure or a
@@ -575,11 +586,12 @@ impl Profile {
         duress_pin: Option<&str>,
         after: &mut dyn FnMut(RebindStep) -> Result<()>,
     ) -> Result<()> {
-        if self.slot != 0 {
-            return Err(CoreError::Invalid(
-                "the device key is set from the real profile",
-            ));
-        }
+        // From inside a decoy it works as in any profile: without the other
+        // PIN (which a decoy's user does not give), the profile the decoy
+        // hides is destroyed and the decoy takes the file over (see
+        // `set_duress_pin`).
+        let take_over = self.is_decoy()?;
+        let (own, other_slot) = (self.slot, 1 - self.slot);
         let (params, salt, old) = key_setup(&*self.conn()?)?;
         let old_device = self.device()?;
         let new = if device.is_some() {
@@ -602,7 +614,7 @@ impl Profile {
             Some(duress) => Some(rewrap(duress)?),
         };
         let conn = self.conn()?;
-        let real_flags = match read_slot(&conn, 0, &old_kek)? {
+        let own_flags = match read_slot(&conn, own, &old_kek)? {
             Some((key, flags)) if amparo_protocol::primitives::ct_eq(&*key, &*self.data_key) => {
                 flags
             }
@@ -611,10 +623,16 @@ impl Profile {
         let other = match other {
             None => None,
             Some((old_d, new_d)) => {
-                let (key, flags) = read_slot(&conn, 1, &old_d)?
+                let (key, flags) = read_slot(&conn, other_slot, &old_d)?
                     .ok_or(CoreError::Invalid("that is not the duress PIN"))?;
                 Some((key, flags, new_d))
             }
+        };
+        // A decoy that takes the file over is no duress PIN's any more.
+        let own_flags = if take_over && other.is_none() {
+            0
+        } else {
+            own_flags
         };
         let mut e = self.entropy()?;
         let noise: [u8; SLOT_LEN] = random(&mut *e)?;
@@ -622,11 +640,13 @@ impl Profile {
         let written = (|| -> Result<()> {
             set_meta(&conn, "binding", &new.encode())?;
             after(RebindStep::Binding)?;
-            write_slot(&conn, 0, &new_kek, &self.data_key, real_flags, &mut *e)?;
+            write_slot(&conn, own, &new_kek, &self.data_key, own_flags, &mut *e)?;
             after(RebindStep::RealSlot)?;
             match &other {
-                Some((key, flags, kek)) => write_slot(&conn, 1, kek, key, *flags, &mut *e)?,
-                None => set_meta(&conn, SLOT_NAMES[1], &noise)?,
+                Some((key, flags, kek)) => {
+                    write_slot(&conn, other_slot, kek, key, *flags, &mut *e)?
+                }
+                None => set_meta(&conn, SLOT_NAMES[usize::from(other_slot)], &noise)?,
             }
             after(RebindStep::OtherSlot)?;
             if other.is_none() {
@@ -641,6 +661,8 @@ impl Profile {
                     e: &mut *e,
                     cache: &mut cache,
                 };
+                // The decoy's cells, or (taking over) every cell this key
+                // does not open, become this profile's free cells.
                 let decoy = decoy_key_in(&mut c, &decoy_id)?;
                 c.overwrite_others(decoy.as_deref(), true)?;
                 c.delete(ItemKind::DecoyKey as u8, &decoy_id)?;
@@ -680,30 +702,34 @@ impl Profile {
             ));
         }
         let mut e = self.entropy()?;
-        write_slot(&conn, self.slot, &kek, &self.data_key, 0, &mut *e)
+        write_slot(&conn, self.slot, &kek, &self.data_key, self.flags, &mut *e)
     }
 
     /// Sets a duress PIN: typed under pressure, it opens an empty decoy
     /// profile that works like a real one. With `wipe_real`, it also destroys
-    /// the real profile the first time it is used. Only the real profile can
-    /// set it; setting it again replaces the decoy.
+    /// the real profile the first time it is used. Setting it again replaces
+    /// the decoy.
+    ///
+    /// Set from inside a decoy (someone made her do it), it works as in any
+    /// profile, and to do so the decoy takes the file over: the real
+    /// profile it hides is destroyed, as the duress PIN with wipe would, and
+    /// the decoy becomes the profile with a decoy of its own. A file has
+    /// room for two profiles only, and a decoy that refused would say what
+    /// it is.
     pub fn set_duress_pin(&self, duress_pin: &str, wipe_real: bool) -> Result<()> {
-        if self.slot != 0 {
-            return Err(CoreError::Invalid(
-                "a duress PIN is set from the real profile",
-            ));
-        }
         if duress_pin.is_empty() {
             return Err(CoreError::Invalid("the PIN cannot be empty"));
         }
         let kek = self.kek_for(duress_pin)?;
         let conn = self.conn()?;
-        if read_slot(&conn, 0, &kek)?.is_some() {
+        if read_slot(&conn, self.slot, &kek)?.is_some() {
             return Err(CoreError::Invalid(
                 "the duress PIN must differ from the PIN",
             ));
         }
         drop(conn);
+        let take_over = self.is_decoy()?;
+        let other = 1 - self.slot;
         let decoy_id = self.fixed_id(b"decoy-key");
         // The slot, the real profile's copy of the decoy's key and the
         // decoy's share of free cells land together, or none does. An
@@ -711,21 +737,47 @@ impl Profile {
         self.with_cells(|c| {
             let decoy_key = Zeroizing::new(random::<32>(&mut *c.e)?);
             atomic(c.conn, || {
-                if let Some(old) = decoy_key_in(c, &decoy_id)? {
+                if take_over {
+                    // Every cell this decoy does not open (the real
+                    // profile's) becomes its own free cell.
+                    c.overwrite_others(None, true)?;
+                    delete_foreign_legacy(c.conn, c.key)?;
+                } else if let Some(old) = decoy_key_in(c, &decoy_id)? {
                     c.overwrite_others(Some(&old), true)?;
                 }
+                let wipe = if wipe_real { FLAG_WIPE_OTHER } else { 0 };
                 write_slot(
                     c.conn,
-                    1,
+                    other,
                     &kek,
                     &decoy_key,
-                    if wipe_real { FLAG_WIPE_OTHER } else { 0 },
+                    FLAG_DURESS | wipe,
                     &mut *c.e,
                 )?;
                 c.put(ItemKind::DecoyKey as u8, &decoy_id, 0, &*decoy_key)?;
                 c.give_free(&decoy_key, cells::DECOY_SHARE)
             })
-        })
+        })?;
+        if take_over {
+            // As after every destruction: nothing of the old cells waits
+            // in the WAL.
+            self.conn()?
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        }
+        Ok(())
+    }
+
+    /// Whether this is a duress PIN's decoy hiding another profile: a
+    /// profile that keeps a decoy's key is not; a slot marked as a duress
+    /// PIN's is; an older slot without the mark is one if it is slot 1.
+    /// A decoy that took the file over keeps a decoy's key, so it is the
+    /// profile from then on.
+    pub fn is_decoy(&self) -> Result<bool> {
+        let decoy_id = self.fixed_id(b"decoy-key");
+        if self.with_cells(|c| decoy_key_in(c, &decoy_id))?.is_some() {
+            return Ok(false);
+        }
+        Ok(self.flags & FLAG_DURESS != 0 || self.slot == 1)
     }
 
     /// The duress decoy, opened from the real profile with the decoy's key
@@ -734,7 +786,7 @@ impl Profile {
     /// no duress PIN is set, or when this is the decoy. Do not call it
     /// inside a transaction of `self`: the two connections share one file.
     pub fn open_decoy(&self) -> Result<Option<Profile>> {
-        if self.slot != 0 {
+        if self.is_decoy()? {
             return Ok(None);
         }
         let id = self.fixed_id(b"decoy-key");
@@ -752,7 +804,8 @@ impl Profile {
         Ok(Some(Profile {
             conn: Mutex::new(conn),
             data_key,
-            slot: 1,
+            slot: 1 - self.slot,
+            flags: FLAG_DURESS,
             dir: self.dir.clone(),
             entropy: Mutex::new(SystemEntropy::new()),
             device: Mutex::new(self.device()?),
@@ -761,11 +814,12 @@ impl Profile {
     }
 
     /// Removes the duress PIN (its slot becomes noise again) and the decoy's items.
+    ///
+    /// From inside a decoy it does what it does in a profile without a
+    /// duress PIN, as far as anyone using it can tell: nothing.
     pub fn clear_duress_pin(&self) -> Result<()> {
-        if self.slot != 0 {
-            return Err(CoreError::Invalid(
-                "a duress PIN is removed from the real profile",
-            ));
+        if self.is_decoy()? {
+            return Ok(());
         }
         self.destroy_other_slot()
     }
@@ -778,7 +832,7 @@ impl Profile {
     fn destroy_other_slot(&self) -> Result<()> {
         let other_slot = SLOT_NAMES[usize::from(1 - self.slot)];
         let decoy_id = self.fixed_id(b"decoy-key");
-        let real = self.slot == 0;
+        let real = !self.is_decoy()?;
         self.with_cells(|c| {
             let noise: [u8; SLOT_LEN] = random(&mut *c.e)?;
             atomic(c.conn, || {
@@ -807,14 +861,13 @@ impl Profile {
     /// keeps) opens become cells, the other side is destroyed if this PIN
     /// says so, and the WAL is emptied — so every PIN, whatever it did,
     /// leaves the same files of the same sizes.
-    fn settle(&self, wipe_other: bool) -> Result<()> {
+    fn settle(&self) -> Result<()> {
         let decoy_id = self.fixed_id(b"decoy-key");
-        let real = self.slot == 0;
         self.with_cells(|c| {
             atomic(c.conn, || {
                 c.ensure_table()?;
                 convert_legacy(c)?;
-                if real && let Some(decoy) = decoy_key_in(c, &decoy_id)? {
+                if let Some(decoy) = decoy_key_in(c, &decoy_id)? {
                     let mut cache = Cache::default();
                     let mut d = Cells {
                         conn: c.conn,
@@ -827,7 +880,9 @@ impl Profile {
                 Ok(())
             })
         })?;
-        if wipe_other {
+        // A decoy that took the file over keeps the flag of the PIN it
+        // was; the profile it would destroy is its own decoy now.
+        if self.flags & FLAG_WIPE_OTHER != 0 && self.is_decoy()? {
             self.destroy_other_slot()?;
         }
         self.conn()?
@@ -1405,10 +1460,14 @@ mod tests {
             decoy.fixed_id(b"x"),
             Profile::open(&p, "2468").unwrap().fixed_id(b"x")
         );
-        assert!(decoy.set_duress_pin("3333", false).is_err());
+        // From inside, the decoy looks like a profile without a duress PIN.
+        assert!(decoy.is_decoy().unwrap());
+        assert!(decoy.open_decoy().unwrap().is_none());
+        decoy.clear_duress_pin().unwrap();
         drop(decoy);
 
         let real = Profile::open(&p, "2468").unwrap();
+        assert!(!real.is_decoy().unwrap());
         assert_eq!(real.item_ids(ItemKind::Draft, None).unwrap(), vec![[1; 16]]);
         drop(real);
         assert_eq!(
@@ -1422,6 +1481,59 @@ mod tests {
             Profile::open(&p, "0000"),
             Err(CoreError::WrongPin)
         ));
+    }
+
+    #[test]
+    fn a_decoy_made_to_set_a_duress_pin_takes_the_file_over() {
+        for wipe in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("profile");
+            let real = Profile::create(&p, "2468", FAST).unwrap();
+            real.put_item(ItemKind::Draft, &[1; 16], 0, b"real")
+                .unwrap();
+            real.set_duress_pin("1111", wipe).unwrap();
+            drop(real);
+            let decoy = Profile::open(&p, "1111").unwrap();
+            decoy
+                .put_item(ItemKind::Draft, &[2; 16], 0, b"decoy")
+                .unwrap();
+            // Works as in any profile, in either slot ...
+            decoy.set_duress_pin("3333", false).unwrap();
+            assert!(!decoy.is_decoy().unwrap());
+            let inner = decoy.open_decoy().unwrap().expect("a decoy of its own");
+            assert!(inner.is_decoy().unwrap());
+            drop(inner);
+            drop(decoy);
+            // ... at the cost of the profile it hid.
+            assert!(matches!(
+                Profile::open(&p, "2468"),
+                Err(CoreError::WrongPin)
+            ));
+            for _ in 0..2 {
+                // Its old wipe flag no longer fires: what it would destroy
+                // is its own decoy now.
+                let taken = Profile::open(&p, "1111").unwrap();
+                assert!(!taken.is_decoy().unwrap());
+                assert_eq!(
+                    taken.item_ids(ItemKind::Draft, None).unwrap(),
+                    vec![[2; 16]]
+                );
+                drop(taken);
+                let inner = Profile::open(&p, "3333").unwrap();
+                assert!(inner.is_decoy().unwrap());
+                assert!(inner.item_ids(ItemKind::Draft, None).unwrap().is_empty());
+                drop(inner);
+            }
+            // And the new decoy, made to set one, takes it over in turn.
+            let inner = Profile::open(&p, "3333").unwrap();
+            inner.set_duress_pin("5555", false).unwrap();
+            drop(inner);
+            assert!(matches!(
+                Profile::open(&p, "1111"),
+                Err(CoreError::WrongPin)
+            ));
+            assert!(Profile::open(&p, "5555").unwrap().is_decoy().unwrap());
+        }
     }
 
     #[test]

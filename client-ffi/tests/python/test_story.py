@@ -272,6 +272,60 @@ def test_duress_pin_opens_a_decoy_and_can_destroy_the_real_profile(world):
         amparo.Profile.open(folder, PIN, trusted)
 
 
+def test_the_decoy_syncs_against_the_relay_like_a_quiet_profile(world):
+    coordinator, relay, trusted, tmp = world
+    focal = amparo.Profile.create(str(tmp / "focal"), PIN, FAST, trusted)
+    keys = focal.create_focal_identity()
+    relays = [amparo.RelayEntry(name="test relay", url=None, receipt_key=trusted.relay_receipt_keys[0])]
+    first = focal_point_entry("pe-uca-defensoria", keys)
+    relay.publish_directory(coordinator.sign_directory(1, [first], [], relays))
+
+    folder = str(tmp / "p")
+    real = amparo.Profile.create(folder, PIN, FAST, trusted)
+    assert real.refresh_directory(relay) == 1
+    real.create_draft(amparo.DraftForm(text="lo que pasó de verdad"))
+    real.set_duress_pin("1111", False)
+    # Harmless content she prepares for it, from the real profile.
+    real.decoy_add_draft(amparo.DraftForm(text="lista: pan, saldo para el celular"))
+    minor = amparo.DraftForm(
+        needs=[amparo.Need.LEGAL_ADVICE],
+        country="PE",
+        region="PE-UCA",
+        language=amparo.Language.ES,
+        text="Me robaron la billetera en el mercado.",
+    )
+    old = real.decoy_add_delivered_report(minor, None, 1_790_000_000)
+    assert [r.id for r in real.decoy_sent_reports()] == [old]
+    real.lock()
+
+    # The network moves on while the phone sits in a drawer.
+    second = focal_point_entry("pe-uca-cem", keys)
+    relay.publish_directory(coordinator.sign_directory(2, [first, second], [], relays))
+
+    decoy = amparo.Profile.open(folder, "1111", trusted)
+    [draft] = decoy.drafts()
+    assert draft.form.text.startswith("lista")
+    assert [r.id for r in decoy.sent_reports()] == [old]
+    summary = decoy.sync(relay, None)
+    assert (summary.delivered, summary.refused, summary.postponed) == (0, 0, 0)
+    found = decoy.focal_points(amparo.FocalPointQuery(region="PE-UCA"))
+    assert sorted(f.id for f in found) == ["pe-uca-cem", "pe-uca-defensoria"], "it refreshed its directory"
+    # From inside it is a profile without a duress PIN: removing one does nothing ...
+    decoy.clear_duress_pin()
+    decoy.lock()
+    real = amparo.Profile.open(folder, PIN, trusted)
+    assert len(real.drafts()) == 1
+    real.lock()
+
+    # ... and made to set one, it works, at the cost of the profile it hid.
+    decoy = amparo.Profile.open(folder, "1111", trusted)
+    decoy.set_duress_pin("3333", False)
+    decoy.lock()
+    with pytest.raises(amparo.AmparoError.WrongPin):
+        amparo.Profile.open(folder, PIN, trusted)
+    assert amparo.Profile.open(folder, "3333", trusted).drafts() == []
+
+
 def test_a_facilitator_carries_reports_and_brings_receipts_back(world):
     coordinator, relay, trusted, tmp = world
     focal = amparo.Profile.create(str(tmp / "focal"), PIN, FAST, trusted)

@@ -139,7 +139,7 @@ impl SqliteStore {
         let mut book = self.book.lock().await;
         let was_loaded = book.begin_write();
         let done = async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
             for (id, receipt) in receipts {
                 sqlx::query(
                     "INSERT OR IGNORE INTO upstream_receipts (id, receipt, arrival_hour) VALUES (?, ?, ?)",
@@ -221,7 +221,7 @@ impl SqliteStore {
         let mut mailboxes: Vec<[u8; 12]> = rows.iter().map(|(m, _, _)| *m).collect();
         mailboxes.sort_unstable();
         mailboxes.dedup();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let before = cache_bytes(&mut tx).await?;
         for (mailbox, id, body) in rows {
             sqlx::query(
@@ -312,7 +312,7 @@ impl SqliteStore {
         mailbox: &[u8; 12],
         ids: &[[u8; 16]],
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let mut n = 0;
         for id in ids {
             n += sqlx::query("DELETE FROM mailbox_cache WHERE id = ? AND mailbox = ?")
@@ -335,7 +335,7 @@ impl SqliteStore {
         ] {
             n += sqlx::query(sql)
                 .bind(i64::from(before_hour))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
         }

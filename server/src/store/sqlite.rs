@@ -59,12 +59,19 @@ pub(super) fn page_rows(
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-    /// One connection of its own for the group committer's inserts. SQLite
-    /// has one writer at a time anyway; a connection that always writes
-    /// keeps its page cache (a connection that sees another one's commit
-    /// drops its whole cache and reads the pages again), and the committer
-    /// never waits for the pool's health check.
-    writer: SqlitePool,
+    /// The one connection every write goes through: the group committer's
+    /// inserts, acknowledgements, expiry, the directory, replay records,
+    /// the field relay's queue and the vacuum. SQLite has one writer at a
+    /// time anyway, and its busy handler is no queue: a second connection
+    /// waiting for the write lock sleeps and retries, and loses to the
+    /// committer, which takes the lock again the moment it lets go. Under a
+    /// flood, a focal point's acknowledgements and signed-request records
+    /// starved that way (2–3 syncs in 45 s). Through this pool (one
+    /// connection, handed out first come, first served) an acknowledgement
+    /// waits for at most the group commit in progress. A connection that
+    /// always writes also keeps its page cache (one that sees another's
+    /// commit drops its whole cache), and never waits for a health check.
+    pub(super) writer: SqlitePool,
     /// Bytes of free pages inside the database file (read by the
     /// background task), which inserts reuse before the file grows.
     free_bytes: Arc<AtomicU64>,
@@ -126,7 +133,7 @@ impl SqliteStore {
         let (stop, stopped) = watch::channel(());
         let free_bytes = Arc::new(AtomicU64::new(0));
         tokio::spawn(checkpointer(pool.clone(), stopped.clone()));
-        tokio::spawn(vacuumer(pool.clone(), free_bytes.clone(), stopped));
+        tokio::spawn(vacuumer(writer.clone(), free_bytes.clone(), stopped));
         Ok(SqliteStore {
             pool,
             writer,
@@ -146,7 +153,7 @@ impl SqliteStore {
     /// back to the filesystem (at most `max_pages`), and notes how many free
     /// pages are left. Returns the pages given back.
     pub async fn give_back_space(&self, max_pages: i64) -> Result<i64, StoreError> {
-        give_back(&self.pool, &self.free_bytes, max_pages).await
+        give_back(&self.writer, &self.free_bytes, max_pages).await
     }
 
     /// Opens `relay.sqlite` inside `dir`.
@@ -745,7 +752,7 @@ impl SqliteStore {
         let mut book = self.book.lock().await;
         let was_loaded = book.begin_write();
         let done = async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
             let cleared = clear_bodies(&mut tx, ids, mailbox).await?;
             tx.commit().await?;
             Ok(cleared)
@@ -870,7 +877,7 @@ impl Store for SqliteStore {
         book.begin_write();
         Ok(sqlx::query("DELETE FROM envelopes WHERE arrival_hour < ?")
             .bind(i64::from(before_hour))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }
@@ -895,7 +902,7 @@ impl Store for SqliteStore {
         )
         .bind(to_i64(version, "directory version")?)
         .bind(bytes)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         let stored = book.settle(
             done.map(|d| (d.rows_affected() == 1, HashMap::new()))
@@ -918,7 +925,7 @@ impl Store for SqliteStore {
         )
         .bind(&replay_id[..])
         .bind(i64::from(expires_hour))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -927,7 +934,7 @@ impl Store for SqliteStore {
         Ok(
             sqlx::query("DELETE FROM seen_requests WHERE expires_hour < ?")
                 .bind(i64::from(before_hour))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected(),
         )
