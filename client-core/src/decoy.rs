@@ -127,6 +127,19 @@ impl Profile {
         focal_point: Option<&str>,
         sent_at: UnixTime,
     ) -> Result<[u8; 16]> {
+        let coordinator = self.settings()?.coordinator()?;
+        self.decoy_add_delivered_report_under(form, focal_point, sent_at, &coordinator)
+    }
+
+    /// [`Profile::decoy_add_delivered_report`], reading the directory with
+    /// `coordinator`'s key (a phone app holds it outside the settings).
+    pub fn decoy_add_delivered_report_under(
+        &self,
+        form: &DraftForm,
+        focal_point: Option<&str>,
+        sent_at: UnixTime,
+        coordinator: &VerifyingKey,
+    ) -> Result<[u8; 16]> {
         if sent_at.0 > system_now().0 {
             return Err(CoreError::Invalid(
                 "a delivered report cannot be dated in the future",
@@ -134,8 +147,7 @@ impl Profile {
         }
         let decoy = self.decoy()?;
         let settings = self.settings()?;
-        let coordinator = settings.coordinator()?;
-        let directory = self.directory(&coordinator)?.ok_or(CoreError::Invalid(
+        let directory = self.directory(coordinator)?.ok_or(CoreError::Invalid(
             "there is no directory yet: refresh it first",
         ))?;
         let chosen: Option<FocalPoint> = match focal_point {

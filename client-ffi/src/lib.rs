@@ -398,10 +398,11 @@ impl Profile {
         sent_at: u64,
     ) -> Result<String> {
         self.with(|p| {
-            Ok(b64::encode(&p.decoy_add_delivered_report(
+            Ok(b64::encode(&p.decoy_add_delivered_report_under(
                 &form.into(),
                 focal_point.as_deref(),
                 UnixTime(sent_at),
+                &self.trust.coordinator,
             )?))
         })
     }

@@ -299,7 +299,8 @@ def test_the_decoy_syncs_against_the_relay_like_a_quiet_profile(world):
     real.lock()
 
     # The network moves on while the phone sits in a drawer.
-    second = focal_point_entry("pe-uca-cem", keys)
+    other = amparo.Profile.create(str(tmp / "focal2"), PIN, FAST, trusted)
+    second = focal_point_entry("pe-uca-cem", other.create_focal_identity())
     relay.publish_directory(coordinator.sign_directory(2, [first, second], [], relays))
 
     decoy = amparo.Profile.open(folder, "1111", trusted)
