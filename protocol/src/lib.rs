@@ -20,6 +20,7 @@
 #![warn(clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::indexing_slicing))]
 
+pub mod admission;
 pub mod b64;
 pub mod bundle;
 mod codec;

@@ -444,6 +444,25 @@ fn main() -> Result<()> {
     let r_other = Receipt::sign(sealed_other[4].id(), UnixTime(NOW.0 + 86_400), &mallory);
     c.write("receipt", "receipt-other-relay.bin", &r_other.encode());
 
+    // --- admission challenges and proofs (selector byte || value) ---------
+    for (i, effort) in [0u32, 1, 16, amparo_protocol::admission::MAX_EFFORT]
+        .into_iter()
+        .enumerate()
+    {
+        let mut v = vec![0u8];
+        v.extend_from_slice(&amparo_protocol::admission::Challenge::sign(&relay, 7, effort, 600).encode());
+        c.write("admission", &format!("challenge-{i}.bin"), &v);
+    }
+    let challenge = amparo_protocol::admission::Challenge::sign(&relay, 7, 2, 600);
+    let ids = [sealed_other[0].id(), sealed_other[1].id()];
+    let mut own = DangerousSeededEntropy::new(b"fuzz corpus admission");
+    let solved = amparo_protocol::admission::solve(&challenge, &ids, 4, &mut own, &mut |_| true)?;
+    if let Some(p) = solved.proof {
+        let mut v = vec![1u8];
+        v.extend_from_slice(&p.encode());
+        c.write("admission", "proof-0.bin", &v);
+    }
+
     // --- bundles (control byte || bundle) ---------------------------------
     let with_control = |control: u8, bundle: Vec<u8>| {
         let mut v = vec![control];
