@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use amparo_protocol::admission;
 use amparo_protocol::directory;
 use amparo_protocol::envelope::{Envelope, EnvelopeId};
 use amparo_protocol::keys::RecipientKeys;
@@ -155,6 +156,31 @@ fn acknowledged_in(body: &[u8]) -> Result<u64> {
     Ok(v.get("acknowledged").and_then(|n| n.as_u64()).unwrap_or(0))
 }
 
+/// Most admission work a phone does for one upload request (PROTOCOL.md
+/// §14): about 13 s of one core of a desktop, one to two minutes of a
+/// low-end phone's; a relay asking more is left for a later sync.
+pub const MAX_WORK: u32 = 4096;
+const ADMISSION_HEADER: &str = "Amparo-Admission";
+const ADMISSION_EFFORT_HEADER: &str = "Amparo-Admission-Effort";
+
+/// What an upload request got back.
+enum Sent {
+    /// An answer to read (success or another error).
+    Answer(reqwest::Response),
+    /// 429 `work_required`, with the effort the request must claim.
+    Work(u32),
+}
+
+fn work_refused(effort: u32) -> CoreError {
+    CoreError::Relay {
+        status: 429,
+        code: "work_required".into(),
+        message: format!(
+            "the relay is busy and asks admission work of effort {effort} for this upload; it waits in the outbox for a later sync"
+        ),
+    }
+}
+
 async fn relay_error(r: reqwest::Response) -> CoreError {
     let status = r.status().as_u16();
     let body = read_capped(r, MAX_JSON_ANSWER, "relay error")
@@ -232,16 +258,26 @@ impl RelayClient {
     }
 
     /// Uploads envelopes in one request; one result per envelope, in order.
+    ///
+    /// When the relay is pressed and asks for admission work (429
+    /// `work_required`, PROTOCOL.md §14), the work is done here, off the
+    /// async threads, and the request sent again with its proof, once. Work
+    /// beyond [`MAX_WORK`] is not done: the error (`Relay` with code
+    /// `work_required`) leaves the envelopes in the outbox for a later
+    /// sync. The challenge's signature is not checked: a false one only
+    /// makes a proof the relay refuses, and costs at most that bounded work.
     pub async fn upload(&self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeResult>> {
         let body = wire::encode_batch(envelopes.iter().map(|e| e.as_bytes()));
-        let r = self
-            .http
-            .post(self.url("/v1/envelopes"))
-            .header("Content-Type", wire::CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .map_err(network)?;
+        let r = match self.send_upload(body.clone(), None).await? {
+            Sent::Answer(r) => r,
+            Sent::Work(effort) => {
+                let proof = self.work_for(envelopes, effort).await?;
+                match self.send_upload(body, Some(proof)).await? {
+                    Sent::Answer(r) => r,
+                    Sent::Work(more) => return Err(work_refused(more)),
+                }
+            }
+        };
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
@@ -253,6 +289,66 @@ impl RelayClient {
             ));
         }
         Ok(results)
+    }
+
+    async fn send_upload(&self, body: Vec<u8>, proof: Option<String>) -> Result<Sent> {
+        let mut request = self
+            .http
+            .post(self.url("/v1/envelopes"))
+            .header("Content-Type", wire::CONTENT_TYPE);
+        if let Some(p) = proof {
+            request = request.header(ADMISSION_HEADER, p);
+        }
+        let r = request.body(body).send().await.map_err(network)?;
+        if r.status().as_u16() == 429 {
+            let effort = r
+                .headers()
+                .get(ADMISSION_EFFORT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u32>().ok());
+            if let Some(effort) = effort {
+                return Ok(Sent::Work(effort));
+            }
+        }
+        Ok(Sent::Answer(r))
+    }
+
+    /// The relay's admission challenge now (PROTOCOL.md §14).
+    pub async fn admission_challenge(&self) -> Result<admission::Challenge> {
+        let r = self
+            .http
+            .get(self.url("/v1/admission"))
+            .send()
+            .await
+            .map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let bytes = read_capped(r, admission::CHALLENGE_LEN, "admission challenge").await?;
+        Ok(admission::Challenge::decode(&bytes)?)
+    }
+
+    /// Solves the relay's challenge for `envelopes` at `effort`, on a
+    /// blocking thread; the proof as the header carries it.
+    async fn work_for(&self, envelopes: &[Envelope], effort: u32) -> Result<String> {
+        if effort > MAX_WORK {
+            return Err(work_refused(effort));
+        }
+        let challenge = self.admission_challenge().await?;
+        let ids: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
+        // Effort e takes about e/2 solver runs on average; 64 times that
+        // means bad luck, or a relay that changed its seed under us.
+        let most = u64::from(effort).saturating_mul(32).max(64);
+        let solved = tokio::task::spawn_blocking(move || {
+            let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
+            admission::solve(&challenge, &ids, effort, &mut entropy, &mut |runs| {
+                runs < most
+            })
+        })
+        .await
+        .map_err(|_| CoreError::Invalid("the admission work stopped"))??;
+        let proof = solved.proof.ok_or_else(|| work_refused(effort))?;
+        Ok(amparo_protocol::b64::encode(&proof.encode()))
     }
 
     /// Fetches one page of the mailbox that `keys` own.

@@ -248,6 +248,7 @@ fn start_relay<S: Store>(store: S) -> String {
                 None,
                 None,
             ))),
+            admission_max_effort: 0,
         },
         system_clock(),
         listener,

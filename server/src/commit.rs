@@ -76,6 +76,14 @@ impl Committer {
         Committer { jobs }
     }
 
+    /// How full the queue to the writer is (0 empty, 1 full): a flood's
+    /// pressure on the relay, read by admission (PROTOCOL.md §14).
+    pub fn queue_fill(&self) -> f64 {
+        let max = self.jobs.max_capacity().max(1);
+        let free = self.jobs.capacity().min(max);
+        (max - free) as f64 / max as f64
+    }
+
     /// Stores `batch` durably within the caps; returns what became of each
     /// envelope, in order.
     pub async fn insert(&self, batch: Vec<NewEnvelope>) -> Result<Vec<Placed>, CommitFailed> {

@@ -153,6 +153,14 @@ pub struct Args {
     #[arg(long, env = "AMPARO_FORWARD_INTERVAL")]
     pub forward_interval: Option<u64>,
 
+    /// Most admission work asked per envelope when the relay is pressed
+    /// (PROTOCOL.md §14): none below half full, doubling to this as a
+    /// mailbox, the relay or its writer's queue fills; uploads without it
+    /// get 429 work_required. 0 turns it off. Phones do not solve it yet:
+    /// leave it off until they do [default: 0, off; 64 intended].
+    #[arg(long, env = "AMPARO_ADMISSION_MAX_EFFORT")]
+    pub admission_max_effort: Option<u32>,
+
     /// Most envelopes waiting in one focal point's mailbox (one listed in
     /// the directory; every mailbox while the relay holds no directory);
     /// more get reject code 6 mailbox_full until she fetches and
@@ -258,6 +266,7 @@ struct FileSettings {
     upstream: Option<String>,
     upstream_key: Option<String>,
     forward_interval: Option<u64>,
+    admission_max_effort: Option<u32>,
     metrics_listen: Option<SocketAddr>,
     metrics_token: Option<String>,
     public_metrics: Option<bool>,
@@ -300,6 +309,8 @@ pub struct Config {
     pub storage: StorageLimits,
     /// Limits on connections and request bodies.
     pub server: crate::ServerLimits,
+    /// Most admission work asked per envelope (0: off).
+    pub admission_max_effort: u32,
 }
 
 /// Who may read `/metrics`, and where.
@@ -713,6 +724,11 @@ impl Config {
             coordinator_key,
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
             workers: args.workers.or(file.workers),
+            admission_max_effort: args
+                .admission_max_effort
+                .or(file.admission_max_effort)
+                .unwrap_or(0)
+                .min(amparo_protocol::admission::MAX_EFFORT),
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Close the connection after the answer (a body left unread).
     pub close: bool,
+    /// The effort a refused upload must claim (`Amparo-Admission-Effort`).
+    pub effort: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -44,7 +46,24 @@ impl ApiError {
             challenge: None,
             retry_after: None,
             close: false,
+            effort: None,
         }
+    }
+
+    /// 429 for an upload without the work the relay asks now
+    /// (PROTOCOL.md §14): `effort` is what the request must claim.
+    pub fn work_required(effort: u32, missing: bool) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "work_required",
+            if missing {
+                "The relay is busy: this upload needs admission work. Fetch GET /v1/admission, solve it for these envelopes at the effort in Amparo-Admission-Effort and send again with Amparo-Admission."
+            } else {
+                "The admission work sent does not hold for these envelopes at the effort asked now (Amparo-Admission-Effort), or its challenge has expired. Solve again and send again."
+            },
+        );
+        e.effort = Some(effort);
+        e
     }
 
     /// The same error with `Retry-After: secs`.
@@ -137,6 +156,9 @@ impl ResponseError for ApiError {
         }
         if self.close {
             response.force_close();
+        }
+        if let Some(effort) = self.effort {
+            response.insert_header((crate::admission::EFFORT_HEADER, effort.to_string()));
         }
         response.json(Body {
             error: self.code,

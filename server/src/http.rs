@@ -36,6 +36,8 @@ pub struct AppState<S: Store> {
     pub store: S,
     /// The group committer in front of the store.
     pub committer: Committer,
+    /// What uploads pay when the relay is pressed (PROTOCOL.md §14).
+    pub admission: Arc<crate::admission::Admission>,
     /// Storage limits.
     pub quotas: Arc<Quotas>,
     /// Receipt-signing key.
@@ -60,6 +62,7 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig) {
         .route("/v1/directory", web::get().to(get_directory::<S>))
         .route("/v1/directory", web::put().to(put_directory::<S>))
         .route("/v1/envelopes", web::post().to(post_envelopes::<S>))
+        .route("/v1/admission", web::get().to(get_admission::<S>))
         .route(mailboxes::FETCH_PATH, web::post().to(fetch_many::<S>))
         .route(mailboxes::ACK_PATH, web::post().to(ack_many::<S>))
         .route(
@@ -243,6 +246,26 @@ async fn post_envelopes<S: Store>(
             }
         }
     }
+    // Work, when the relay asks for it, before anything reaches the
+    // writer: cheap checks first, then one Equi-X verification per request.
+    let required = state.admission.required(
+        batch.iter().map(|e| &e.mailbox),
+        state.committer.queue_fill(),
+    );
+    if required > 0 {
+        let ids: Vec<EnvelopeId> = batch.iter().map(|e| EnvelopeId(e.id)).collect();
+        let proof = req
+            .headers()
+            .get(crate::admission::PROOF_HEADER)
+            .map(|v| v.as_bytes());
+        if let Err(refusal) = state.admission.check(proof, &ids, required, now) {
+            return Err(ApiError::work_required(
+                required,
+                refusal == crate::admission::Refusal::Missing,
+            ));
+        }
+        state.metrics.work_admitted();
+    }
     let sizes: Vec<usize> = batch.iter().map(|e| e.bytes.len()).collect();
     let ids: Vec<[u8; 16]> = batch.iter().map(|e| e.id).collect();
     let pending = if batch.is_empty() {
@@ -307,6 +330,33 @@ async fn post_envelopes<S: Store>(
     Ok(HttpResponse::Ok()
         .content_type(wire::CONTENT_TYPE)
         .body(wire::encode_results(&out)))
+}
+
+/// The relay's admission challenge now (PROTOCOL.md §14): 117 bytes, the
+/// same for everyone within an epoch and an effort, so it is 304-able.
+async fn get_admission<S: Store>(req: HttpRequest, state: web::Data<AppState<S>>) -> HttpResponse {
+    let now = (state.clock)();
+    let challenge = state.admission.challenge(now, state.committer.queue_fill());
+    let tag = format!("\"a{}-{}\"", challenge.epoch, challenge.effort);
+    let unchanged = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == tag.as_bytes());
+    let mut answer = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    answer
+        .insert_header((header::ETAG, tag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
+    if unchanged {
+        answer.finish()
+    } else {
+        answer
+            .content_type("application/octet-stream")
+            .body(challenge.encode().to_vec())
+    }
 }
 
 /// The request target exactly as the client signed it.
@@ -548,7 +598,24 @@ async fn ack_mailbox<S: Store>(
             .await;
     }
     let acknowledged = state.store.ack(&mailbox.0, &ids).await?;
+    cooled(&state, &mailbox.0).await;
     Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
+}
+
+/// After an acknowledgement: a mailbox remembered as filling has its fill
+/// read again, so the work its senders pay follows the focal point's
+/// draining (no insert may come to tell, while work keeps a flood out).
+async fn cooled<S: Store>(state: &AppState<S>, mailbox: &[u8; 12]) {
+    let pressure = state.admission.pressure();
+    if !pressure.is_hot(mailbox) {
+        return;
+    }
+    if let Ok(used) = state.store.mailbox_usage(mailbox).await {
+        pressure.observe(
+            mailbox,
+            crate::admission::fill(used, state.quotas.cap_for(mailbox)),
+        );
+    }
 }
 
 /// `POST /v1/mailboxes/fetch`: one page of each of many mailboxes, each
@@ -619,6 +686,7 @@ async fn ack_many<S: Store>(
     for entry in &checked.entries {
         let ids: Vec<[u8; 16]> = entry.ids.iter().map(|i| i.0).collect();
         acknowledged += state.store.ack(&entry.mailbox.0, &ids).await?;
+        cooled(&state, &entry.mailbox.0).await;
     }
     Ok(HttpResponse::Ok().json(AckResponse { acknowledged }))
 }

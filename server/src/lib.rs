@@ -10,6 +10,7 @@
 //! outgrown; [`store::Store`] hides which, and the HTTP layer ([`http`]) is
 //! generic over it.
 
+pub mod admission;
 pub mod commit;
 pub mod config;
 pub mod error;
@@ -61,6 +62,9 @@ pub struct RelayOptions {
     /// Storage limits ([`quota`]); `None`: the default limits, with no disk
     /// watermark.
     pub quotas: Option<Arc<quota::Quotas>>,
+    /// Most admission effort asked per envelope at full pressure
+    /// (PROTOCOL.md §14); 0: the relay never asks for work.
+    pub admission_max_effort: u32,
 }
 
 /// Limits on connections and on reading request bodies (issue 15.2).
@@ -176,8 +180,17 @@ pub fn serve_limited<S: Store>(
         ))
     });
     quotas.clone().spawn_refresh(store.clone());
+    let admission = Arc::new(admission::Admission::new(
+        options.admission_max_effort,
+        Arc::new(
+            SigningKey::from_seed(&receipt_key.dangerously_export_seed())
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        ),
+        quotas.pressure(),
+    ));
     let state = web::Data::new(AppState {
         committer: Committer::start(store.clone(), quotas.clone()),
+        admission,
         quotas,
         store,
         receipt_key: Arc::new(receipt_key),
@@ -339,6 +352,7 @@ async fn run_with<S: Store>(
             metrics: config.metrics.access.clone(),
             metrics_listener,
             quotas: Some(quotas),
+            admission_max_effort: config.admission_max_effort,
         },
         config.server,
         clock,

@@ -153,6 +153,7 @@ const REJECT_CODES: [RejectCode; 7] = [
 pub struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
+    worked: AtomicU64,
     accepted_bytes: AtomicU64,
     rejected: [AtomicU64; REJECT_CODES.len()],
     request_errors: Mutex<BTreeMap<&'static str, u64>>,
@@ -168,6 +169,12 @@ impl Metrics {
         self.accepted.fetch_add(1, Ordering::Relaxed);
         self.accepted_bytes
             .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// An upload carried the admission work asked of it (refusals are
+    /// counted with the request errors, as `work_required`).
+    pub fn work_admitted(&self) {
+        self.worked.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An envelope already held was received again.
@@ -226,6 +233,12 @@ impl Metrics {
             "amparo_envelopes_duplicate_total {}",
             load(&self.duplicates)
         );
+        let _ = writeln!(
+            out,
+            "# HELP amparo_uploads_with_work_total Uploads admitted with the admission work the relay asked (PROTOCOL.md §14)."
+        );
+        let _ = writeln!(out, "# TYPE amparo_uploads_with_work_total counter");
+        let _ = writeln!(out, "amparo_uploads_with_work_total {}", load(&self.worked));
         let _ = writeln!(
             out,
             "# HELP amparo_envelope_bytes_accepted_total Bytes of envelopes stored."

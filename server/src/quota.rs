@@ -167,6 +167,9 @@ pub struct Quota {
     /// or mirrored by a field relay) refuses the group with
     /// [`StoreError::StaleDirectory`] instead of applying old caps to it.
     pub directory: DirectorySeen,
+    /// Where a group commit tells how full it left its mailboxes and the
+    /// relay (for admission, PROTOCOL.md §14); `None`: nobody asks.
+    pub pressure: Option<Arc<crate::admission::Pressure>>,
 }
 
 /// Which directory a [`Quota`]'s focal points' mailboxes come from.
@@ -199,6 +202,7 @@ impl Quota {
             focal_mailboxes: None,
             disk_room: None,
             directory: DirectorySeen::Ignored,
+            pressure: None,
         }
     }
 
@@ -326,6 +330,30 @@ impl<'q, 'u> Ledger<'q, 'u> {
         Ok(())
     }
 
+    /// Tells the quota's pressure, if any, how full this transaction leaves
+    /// the mailboxes it adds to and the relay, and that the mailboxes in
+    /// `at_cap` refused an envelope (for admission, PROTOCOL.md §14).
+    pub fn report(&self, at_cap: &[[u8; 12]]) {
+        let Some(p) = &self.quota.pressure else {
+            return;
+        };
+        let max = self.quota.limits.max_stored_bytes;
+        p.observe_global(if max == 0 {
+            1.0
+        } else {
+            self.global.bytes as f64 / max as f64
+        });
+        for m in self.added.keys() {
+            p.observe(
+                m,
+                crate::admission::fill(self.used(m), self.quota.cap_for(m)),
+            );
+        }
+        for m in at_cap {
+            p.observe(m, 1.0);
+        }
+    }
+
     /// Gives back what [`Ledger::admit`] counted for an envelope that was
     /// not stored after all (another relay stored it first).
     pub fn revert(&mut self, mailbox: &[u8; 12], len: u64) {
@@ -396,6 +424,8 @@ pub struct Quotas {
     focal: RwLock<FocalSet>,
     /// Free disk at the last reading (for /metrics), `u64::MAX` if unknown.
     last_free: AtomicU64,
+    /// How full the group commits left things (see [`Quota::pressure`]).
+    pressure: Arc<crate::admission::Pressure>,
 }
 
 impl std::fmt::Debug for Quotas {
@@ -420,6 +450,7 @@ impl Quotas {
             probe,
             focal: RwLock::new(FocalSet::default()),
             last_free: AtomicU64::new(u64::MAX),
+            pressure: Arc::default(),
         }
     }
 
@@ -456,7 +487,24 @@ impl Quotas {
                 Some(_) => DirectorySeen::Version(seen),
                 None => DirectorySeen::Ignored,
             },
+            pressure: Some(self.pressure.clone()),
         }
+    }
+
+    /// The cap of `mailbox` under the directory known now.
+    pub fn cap_for(&self, mailbox: &[u8; 12]) -> MailboxCap {
+        match self.focal.read() {
+            Ok(f) => match &f.mailboxes {
+                Some(focal) if !focal.contains(mailbox) => self.limits.reply,
+                _ => self.limits.focal,
+            },
+            Err(_) => self.limits.focal,
+        }
+    }
+
+    /// How full the group commits left things, for admission.
+    pub fn pressure(&self) -> Arc<crate::admission::Pressure> {
+        self.pressure.clone()
     }
 
     /// Learns the focal points' mailboxes from the directory the relay holds
@@ -554,6 +602,7 @@ mod tests {
             focal_mailboxes: focal.map(|f| Arc::new(f.iter().copied().collect())),
             disk_room: None,
             directory: DirectorySeen::Ignored,
+            pressure: None,
         }
     }
 

@@ -347,6 +347,7 @@ async fn unacknowledged_envelopes_expire() {
             metrics: Default::default(),
             metrics_listener: None,
             quotas: None,
+            admission_max_effort: 0,
         },
         clock,
         listener,

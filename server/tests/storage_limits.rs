@@ -271,6 +271,7 @@ fn in_process(
             metrics: amparo_relay::metrics::MetricsAccess::Open,
             metrics_listener: None,
             quotas: Some(Arc::new(Quotas::new(limits, None, probe))),
+            admission_max_effort: 0,
         },
         clock,
         listener,

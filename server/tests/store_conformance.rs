@@ -209,6 +209,7 @@ fn small_caps() -> Quota {
         focal_mailboxes: Some(Arc::new(HashSet::from([[1; 12]]))),
         disk_room: None,
         directory: DirectorySeen::Ignored,
+        pressure: None,
     }
 }
 
@@ -418,6 +419,7 @@ async fn acknowledged_rows<S: Store>(store: S, name: &str) {
         focal_mailboxes: None,
         disk_room: None,
         directory: DirectorySeen::Ignored,
+        pressure: None,
     };
     let mut taken = 0;
     for i in 0..20u8 {
@@ -615,6 +617,7 @@ async fn postgres_two_relays_share_one_cap() {
         focal_mailboxes: None,
         disk_room: None,
         directory: DirectorySeen::Ignored,
+        pressure: None,
     };
     let mut tasks = Vec::new();
     for t in 0..16u16 {

@@ -133,6 +133,17 @@ pub fn http_request(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    http_exchange(addr, method, target, headers, body).map(|(status, _, body)| (status, body))
+}
+
+/// [`http_request`], also returning the answer's header lines.
+pub fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<(u16, String, Vec<u8>)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.set_write_timeout(Some(Duration::from_secs(30)))?;
@@ -152,7 +163,7 @@ pub fn http_request(
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "cut response"))
 }
 
-fn parse_response(answer: &[u8]) -> Option<(u16, Vec<u8>)> {
+fn parse_response(answer: &[u8]) -> Option<(u16, String, Vec<u8>)> {
     let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&answer[..end]).ok()?;
     let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
@@ -163,9 +174,9 @@ fn parse_response(answer: &[u8]) -> Option<(u16, Vec<u8>)> {
             .then(|| v.trim().parse::<usize>().ok())?
     });
     match length {
-        Some(n) if body.len() >= n => Some((status, body[..n].to_vec())),
+        Some(n) if body.len() >= n => Some((status, head.to_string(), body[..n].to_vec())),
         Some(_) => None,
-        None => Some((status, body.to_vec())),
+        None => Some((status, head.to_string(), body.to_vec())),
     }
 }
 
@@ -382,7 +393,14 @@ mod tests {
     #[test]
     fn responses_parse_and_cut_ones_do_not() {
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc";
-        assert_eq!(parse_response(ok), Some((200, b"abc".to_vec())));
+        assert_eq!(
+            parse_response(ok),
+            Some((
+                200,
+                "HTTP/1.1 200 OK\r\ncontent-length: 3".to_string(),
+                b"abc".to_vec()
+            ))
+        );
         assert_eq!(
             parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc"),
             None

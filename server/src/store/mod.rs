@@ -298,14 +298,17 @@ impl<'e> Admission<'e> {
         order: &[&'e NewEnvelope],
     ) -> Option<Self> {
         let mut ledger = Ledger::new(quota, global, usage);
-        order
+        let whole = order
             .iter()
-            .all(|e| ledger.admit(&e.mailbox, e.bytes.len() as u64).is_ok())
-            .then(|| Admission {
-                admitted: order.to_vec(),
-                on_record: HashMap::new(),
-                full: HashMap::new(),
-            })
+            .all(|e| ledger.admit(&e.mailbox, e.bytes.len() as u64).is_ok());
+        if whole {
+            ledger.report(&[]);
+        }
+        whole.then(|| Admission {
+            admitted: order.to_vec(),
+            on_record: HashMap::new(),
+            full: HashMap::new(),
+        })
     }
 
     /// Near a cap: copies of envelopes already held (`held`, their hours
@@ -322,14 +325,19 @@ impl<'e> Admission<'e> {
         let mut ledger = Ledger::new(quota, global, usage);
         let mut admitted = Vec::with_capacity(order.len());
         let mut full = HashMap::new();
+        let mut at_cap = Vec::new();
         for e in order.iter().filter(|e| !held.contains_key(&e.id)) {
             match ledger.admit(&e.mailbox, e.bytes.len() as u64) {
                 Ok(()) => admitted.push(*e),
                 Err(f) => {
+                    if f == Full::Mailbox {
+                        at_cap.push(e.mailbox);
+                    }
                     full.insert(e.id, f);
                 }
             }
         }
+        ledger.report(&at_cap);
         Admission {
             admitted,
             on_record: held,

@@ -1060,6 +1060,7 @@ mod tests {
             focal_mailboxes: None,
             disk_room: None,
             directory: crate::quota::DirectorySeen::Ignored,
+            pressure: None,
         };
         let cap_bytes = CAP * SIZE as u64;
         let mut n = 0u32;
@@ -1312,6 +1313,7 @@ mod tests {
             focal_mailboxes: None,
             disk_room: None,
             directory: crate::quota::DirectorySeen::Ignored,
+            pressure: None,
         };
         let boxes = [[1; 12], [2; 12], [3; 12]];
         let fresh = |placed: &[Placed]| {
@@ -1400,6 +1402,7 @@ mod tests {
             focal_mailboxes: None,
             disk_room: None,
             directory: crate::quota::DirectorySeen::Ignored,
+            pressure: None,
         };
         let full_box = vec![in_box(1, 0xee, 10), in_box(2, 0xee, 10)];
         store.insert_within(&full_box, &quota).await.unwrap();
@@ -1445,6 +1448,7 @@ mod tests {
             focal_mailboxes: None,
             disk_room: None,
             directory: crate::quota::DirectorySeen::Ignored,
+            pressure: None,
         };
         let mut dropped_after_commit = 0;
         for round in 0..20u32 {
