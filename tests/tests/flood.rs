@@ -212,6 +212,10 @@ struct Outcome {
     focal_syncs: usize,
     focal_rejected: usize,
     focal_errors: usize,
+    focal_longest: f64,
+    focal_first_error: Option<String>,
+    /// The relay's warnings and errors (the first few), for a failed run.
+    relay_log: Vec<String>,
     profile_end: u64,
     samples: Vec<Sample>,
     t0: Instant,
@@ -544,6 +548,10 @@ fn phone(i: usize, plan: &Plan, w: (&str, &[VerifyingKey], &FocalPoint, &Path), 
 
 struct FocalRun {
     syncs: usize,
+    /// The longest single `focal_sync`, in seconds.
+    longest: f64,
+    /// What the first failed sync said.
+    first_error: Option<String>,
     rejected: usize,
     errors: usize,
     reply_queued_at: Option<Instant>,
@@ -555,6 +563,8 @@ fn focal_loop(plan: &Plan, w: (&str, &[VerifyingKey], &Focal, [u8; 16]), sh: &Sh
     let rt = runtime();
     let mut run = FocalRun {
         syncs: 0,
+        longest: 0.0,
+        first_error: None,
         rejected: 0,
         errors: 0,
         reply_queued_at: None,
@@ -584,6 +594,7 @@ fn focal_loop(plan: &Plan, w: (&str, &[VerifyingKey], &Focal, [u8; 16]), sh: &Sh
                 .unwrap();
             run.reply_queued_at = Some(Instant::now());
         }
+        let started = Instant::now();
         let r = rt.block_on(focal.profile.focal_sync_with_progress(
             &client,
             keys,
@@ -599,21 +610,27 @@ fn focal_loop(plan: &Plan, w: (&str, &[VerifyingKey], &Focal, [u8; 16]), sh: &Sh
         ));
         reports_before = 0;
         run.syncs += 1;
+        run.longest = run.longest.max(started.elapsed().as_secs_f64());
         note_cases();
         let busy = match r {
             Ok((sent, fetched)) => {
                 run.rejected += fetched.rejected;
                 fetched.new_cases + fetched.rejected + fetched.duplicates > 0 || sent.postponed > 0
             }
-            Err(_) => {
+            Err(e) => {
                 run.errors += 1;
+                run.first_error.get_or_insert_with(|| e.to_string());
                 false
             }
         };
         if sh.phones_done.load(Ordering::Relaxed) {
             let expected: Vec<[u8; 16]> = sh.honest.lock().unwrap().iter().map(|h| h.id).collect();
             let seen = sh.seen.lock().unwrap();
-            let reply_sent = focal.profile.outbox_len().unwrap() == 0;
+            // Queued (at the loop's top, once a third of the attack is
+            // over) and uploaded: a first sync that outlasts the phones
+            // must not end the loop before the answer was even written.
+            let reply_sent =
+                run.reply_queued_at.is_some() && focal.profile.outbox_len().unwrap() == 0;
             if (expected.iter().all(|id| seen.contains_key(id)) && reply_sent)
                 || Instant::now() >= sh.hard_end
             {
@@ -857,6 +874,17 @@ fn run(postgres: Option<&str>, plan: &Plan) -> Outcome {
         focal_syncs: focal_run.syncs,
         focal_rejected: focal_run.rejected,
         focal_errors: focal_run.errors,
+        focal_longest: focal_run.longest,
+        focal_first_error: focal_run.first_error.clone(),
+        relay_log: relay
+            .logs
+            .lock()
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .take(20)
+            .map(str::to_string)
+            .collect(),
         profile_end: dir_bytes(&focal_dir),
         samples,
         t0,
@@ -920,6 +948,16 @@ impl Outcome {
     fn print(&self) {
         let name = format!("{} / {}", self.backend, self.plan.label);
         let say = |l: String| amparo_tests::say_uncaptured(&format!("{name}: {l}"));
+        say(format!(
+            "longest focal sync {:.1} s; first failed sync: {}; relay warnings: {}",
+            self.focal_longest,
+            self.focal_first_error.as_deref().unwrap_or("none"),
+            if self.relay_log.is_empty() {
+                "none".to_string()
+            } else {
+                self.relay_log.join(" | ")
+            }
+        ));
         say(format!(
             "relay args {:?}{}; attack {:.1} s, {} phones, a report each {:.1} s",
             self.plan.relay_args,
