@@ -511,7 +511,83 @@ fn examples() -> BTreeMap<&'static str, String> {
     // An attachment and its chunk (§6.4).
     let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md chunk");
     out.insert("chunk", text_block(chunk_example(&focal, &mut e)));
+
+    // Admission work (§14).
+    let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md admission");
+    out.insert("admission", text_block(admission_example(now, &mut e)));
     out
+}
+
+/// A relay's challenge and a proof for two envelopes (§14), each value
+/// recomputed from the document's formulas.
+fn admission_example(now: UnixTime, e: &mut DangerousSeededEntropy) -> String {
+    use amparo_protocol::admission::{self, Challenge};
+    use amparo_protocol::envelope::EnvelopeId;
+    let relay = SigningKey::generate(e).unwrap();
+    let epoch = u32::try_from(now.0 / 600).unwrap();
+    let challenge = Challenge::sign(&relay, epoch, 4, 540);
+    let encoded = challenge.encode();
+    // The seed: SHA-256 of the context and the key's signature of it and
+    // the epoch.
+    let signed = relay.sign(&[b"amparo-admission-seed-v1", &epoch.to_be_bytes()]);
+    assert_eq!(
+        challenge.seed,
+        sha256(&[b"amparo-admission-seed-v1", &signed])
+    );
+    relay
+        .verifying_key()
+        .verify(
+            &[b"amparo-admission-v1", &encoded[..53]],
+            &encoded[53..],
+            "c",
+        )
+        .unwrap();
+    let mut a = [0u8; 16];
+    let mut b = [0u8; 16];
+    amparo_protocol::Entropy::fill(e, &mut a).unwrap();
+    amparo_protocol::Entropy::fill(e, &mut b).unwrap();
+    let ids = [EnvelopeId(a), EnvelopeId(b)];
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    let digest = sha256(&[b"amparo-admission-ids", &lo, &hi]);
+    assert_eq!(digest, admission::ids_digest(&ids));
+    let effort = challenge.effort_for(ids.len());
+    let proof = admission::solve(&challenge, &ids, effort, e, &mut |_| true)
+        .unwrap()
+        .proof
+        .unwrap();
+    admission::verify(&proof, &challenge.seed, &ids, effort).unwrap();
+    let mut puzzle = b"amparo-admission-v1".to_vec();
+    puzzle.extend_from_slice(&challenge.seed);
+    puzzle.extend_from_slice(&digest);
+    puzzle.extend_from_slice(&proof.nonce);
+    puzzle.extend_from_slice(&effort.to_be_bytes());
+    let h = sha256(&[&puzzle, &proof.solution]);
+    let r = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    assert!(u64::from(r) * u64::from(effort) <= u64::from(u32::MAX));
+    let p = proof.encode();
+    format!(
+        "relay Ed25519 public  {}\nepoch {epoch} (the example time / 600), effort 4 per envelope, good for 540 s\n\
+         seed  {}\nchallenge ({} bytes)\n{}\n\n\
+         envelope ids  {}\n              {}\nids digest    {}\n\
+         effort claimed {effort} (2 envelopes × 4)\n\
+         puzzle string ({} bytes)\n{}\n\
+         solution  {}\nr = {r:#010x}; r × {effort} = {} ≤ 4294967295\n\
+         proof ({} bytes)\n{}\nAmparo-Admission: {}",
+        hex(relay.verifying_key().as_bytes()),
+        hex(&challenge.seed),
+        encoded.len(),
+        hex_block(&encoded),
+        hex(&a),
+        hex(&b),
+        hex(&digest),
+        puzzle.len(),
+        hex_block(&puzzle),
+        hex(&proof.solution),
+        u64::from(r) * u64::from(effort),
+        p.len(),
+        hex_block(&p),
+        b64::encode(&p),
+    )
 }
 
 fn receipt_len() -> usize {
