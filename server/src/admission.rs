@@ -162,6 +162,11 @@ impl Admission {
         }
     }
 
+    /// Whether the relay ever asks for work (`max_effort` above 0).
+    pub fn enabled(&self) -> bool {
+        self.max_effort > 0
+    }
+
     /// The load the policy reads.
     pub fn pressure(&self) -> &Pressure {
         &self.pressure

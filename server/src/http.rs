@@ -607,7 +607,7 @@ async fn ack_mailbox<S: Store>(
 /// draining (no insert may come to tell, while work keeps a flood out).
 async fn cooled<S: Store>(state: &AppState<S>, mailbox: &[u8; 12]) {
     let pressure = state.admission.pressure();
-    if !pressure.is_hot(mailbox) {
+    if !state.admission.enabled() || !pressure.is_hot(mailbox) {
         return;
     }
     if let Ok(used) = state.store.mailbox_usage(mailbox).await {
