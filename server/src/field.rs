@@ -25,6 +25,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
+use amparo_protocol::b64;
 use amparo_protocol::directory::{self, SignedDirectory};
 use amparo_protocol::envelope::EnvelopeId;
 use amparo_protocol::keys::MailboxId;
@@ -282,14 +283,14 @@ impl Field {
         };
         let last = last.seq;
         let body = wire::encode_batch(queued.iter().map(|q| q.bytes.as_slice()));
-        let resp = self
-            .http
-            .post(self.url("/v1/envelopes"))
-            .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .map_err(|_| ForwardError::Unreachable)?;
+        let mut resp = self.post_batch(body.clone(), None).await?;
+        if let Some(effort) = work_asked(&resp) {
+            // The upstream is pressed and asks admission work (PROTOCOL.md
+            // §14): the field relay pays it for what it forwards, once.
+            let ids: Vec<EnvelopeId> = queued.iter().map(|q| EnvelopeId(q.id)).collect();
+            let proof = self.work_for(&ids, effort).await?;
+            resp = self.post_batch(body, Some(proof)).await?;
+        }
         if resp.status() != reqwest::StatusCode::OK {
             return Err(ForwardError::Refused(resp.status().as_u16()));
         }
@@ -345,6 +346,66 @@ impl Field {
         // Counted once what it says is on record.
         self.counts.count(&done);
         Ok((queued.len(), done))
+    }
+
+    async fn post_batch(
+        &self,
+        body: Vec<u8>,
+        proof: Option<String>,
+    ) -> Result<reqwest::Response, ForwardError> {
+        let mut request = self
+            .http
+            .post(self.url("/v1/envelopes"))
+            .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE);
+        if let Some(p) = proof {
+            request = request.header(crate::admission::PROOF_HEADER, p);
+        }
+        request
+            .body(body)
+            .send()
+            .await
+            .map_err(|_| ForwardError::Unreachable)
+    }
+
+    /// Solves the upstream's admission challenge for `ids` at `effort`, on
+    /// a blocking thread. The challenge must be signed by a key the field
+    /// relay trusts for receipts; more than [`FIELD_MAX_WORK`] is not paid
+    /// (the batch waits for a later round).
+    async fn work_for(&self, ids: &[EnvelopeId], effort: u32) -> Result<String, ForwardError> {
+        if effort > FIELD_MAX_WORK {
+            return Err(ForwardError::Refused(429));
+        }
+        let resp = self
+            .http
+            .get(self.url("/v1/admission"))
+            .send()
+            .await
+            .map_err(|_| ForwardError::Unreachable)?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(ForwardError::Refused(resp.status().as_u16()));
+        }
+        let bytes = read_capped(resp, amparo_protocol::admission::CHALLENGE_LEN)
+            .await
+            .ok_or(ForwardError::Unreachable)?;
+        let challenge = amparo_protocol::admission::Challenge::decode(&bytes)
+            .map_err(|_| ForwardError::Malformed)?;
+        let trusted = self.trusted().await?;
+        if !trusted.iter().any(|k| challenge.verify(k).is_ok()) {
+            return Err(ForwardError::Malformed);
+        }
+        let ids = ids.to_vec();
+        let most = u64::from(effort).saturating_mul(32).max(64);
+        let solved = tokio::task::spawn_blocking(move || {
+            let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
+            amparo_protocol::admission::solve(&challenge, &ids, effort, &mut entropy, &mut |r| {
+                r < most
+            })
+        })
+        .await
+        .map_err(|_| ForwardError::Malformed)?
+        .map_err(|_| ForwardError::Malformed)?;
+        let proof = solved.proof.ok_or(ForwardError::Refused(429))?;
+        Ok(b64::encode(&proof.encode()))
     }
 
     /// One forwarding round: goes through the whole queue once, from its
@@ -676,6 +737,25 @@ const MAX_PASSED_THROUGH: usize = 64 * 1024;
 /// the body is longer than `max`, which every request here bounds. The
 /// upstream is trusted to relay, not to be well-behaved: an endless answer
 /// must not fill a field relay's memory.
+/// Most admission work a field relay does for one forwarded batch
+/// (PROTOCOL.md §14): a field relay is a small machine of its own, and pays
+/// for the phones it carries; above this the batch waits for a later round.
+pub const FIELD_MAX_WORK: u32 = 16_384;
+
+/// The effort the upstream asks, if it refused the batch for want of
+/// admission work.
+fn work_asked(resp: &reqwest::Response) -> Option<u32> {
+    if resp.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    resp.headers()
+        .get(crate::admission::EFFORT_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 async fn read_capped(mut resp: reqwest::Response, max: usize) -> Option<Vec<u8>> {
     if resp
         .content_length()

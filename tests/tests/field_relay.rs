@@ -554,3 +554,69 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
         .map(|(_, body)| body.to_string())
         .unwrap_or(answer)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pressed_centre_asks_work_that_the_field_relay_pays() {
+    // The centre asks admission work once a mailbox is half full
+    // (PROTOCOL.md §14); the field relay pays it for what it forwards.
+    let central = Relay::start(
+        None,
+        &[
+            "--mailbox-max-envelopes",
+            "16",
+            "--admission-max-effort",
+            "16",
+        ],
+    );
+    let central_url = central.url("");
+    let upstream = [
+        "--upstream".to_string(),
+        central_url.clone(),
+        format!(
+            "--upstream-key={}",
+            b64::encode(central.receipt_key.as_bytes())
+        ),
+        "--forward-interval".into(),
+        "1".into(),
+    ];
+    let args: Vec<&str> = upstream.iter().map(String::as_str).collect();
+    let field = Relay::start(None, &args);
+    let mut e = SystemEntropy::new();
+    let focal = RecipientKeys::generate(&mut e).unwrap();
+    let half: Vec<Envelope> = (0..8).map(|_| sealed(&focal, 500, &mut e)).collect();
+    let straight = client(&central_url).upload(&half).await.unwrap();
+    assert!(
+        straight
+            .iter()
+            .all(|r| matches!(r, EnvelopeResult::Accepted(_)))
+    );
+    let wave: Vec<Envelope> = (0..3).map(|_| sealed(&focal, 500, &mut e)).collect();
+    let handed = client(&field.url("")).upload(&wave).await.unwrap();
+    assert!(
+        handed
+            .iter()
+            .all(|r| matches!(r, EnvelopeResult::Accepted(_)))
+    );
+    let central_client = client(&central_url);
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while start.elapsed() < Duration::from_secs(30) {
+        got = fetch_all(&central_client, &focal).await;
+        if got.len() >= half.len() + wave.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        got.len(),
+        half.len() + wave.len(),
+        "the field relay's batch got in"
+    );
+    let metrics = http_get(central.addr, "/metrics");
+    let worked: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("amparo_uploads_with_work_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(worked >= 1, "it paid with work: {worked}");
+}
