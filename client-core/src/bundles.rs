@@ -19,7 +19,7 @@ use amparo_protocol::grant::FetchGrant;
 use amparo_protocol::mailboxes::FetchAuth;
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::receipt::Receipt;
-use amparo_protocol::wire::{EnvelopeResult, RejectCode};
+use amparo_protocol::wire::EnvelopeResult;
 use serde::{Deserialize, Serialize};
 
 use crate::inbox::open_with_header;
@@ -517,21 +517,7 @@ impl Profile {
                 continue;
             }
             let sent_at = std::time::Instant::now();
-            let results = match relay.upload(&envs).await {
-                Ok(r) => r,
-                Err(CoreError::Relay { code, .. }) if code == "work_required" => {
-                    // More admission work than one request is worth paying
-                    // (PROTOCOL.md §14): carried on, for a later sync.
-                    for env in &envs {
-                        refusals.note(RejectCode::MailboxFull, env.mailbox());
-                        summary.postponed += 1;
-                    }
-                    done += envs.len();
-                    progress(SyncProgress::Upload { done, total, bytes });
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let results = relay.upload(&envs).await?;
             pacer.observe(batch_bytes, sent_at.elapsed());
             done += envs.len();
             bytes += batch_bytes;

@@ -24,6 +24,10 @@ use crate::store::{ItemKind, Profile};
 use crate::survivor::{SyncProgress, SyncSummary, decode, encode};
 use crate::{CoreError, Result};
 
+/// What a profile that holds no focal point keys says (not a focal
+/// point's, or its duress decoy).
+const NO_FOCAL_KEYS: &str = "this profile has no focal point keys";
+
 mod orphans;
 mod rejected;
 
@@ -497,7 +501,7 @@ impl Profile {
     fn focal_keys(&self) -> Result<RecipientKeys> {
         let (_, bytes) = self
             .get_item(ItemKind::Identity, &self.fixed_id(b"identity"))?
-            .ok_or(CoreError::Invalid("this profile has no focal point keys"))?;
+            .ok_or(CoreError::Invalid(NO_FOCAL_KEYS))?;
         Ok(RecipientKeys::from_secret_bytes(&bytes)?)
     }
 
@@ -577,14 +581,13 @@ impl Profile {
         // office's reports). It fetches nothing and shows what a quiet desk
         // shows, no error. What it cannot hide: it sends no fetch requests,
         // and it has no public key to show.
-        if self.is_decoy()?
-            && self
-                .get_item(ItemKind::Identity, &self.fixed_id(b"identity"))?
-                .is_none()
-        {
-            return Ok(FetchSummary::default());
-        }
-        let keys = Arc::new(self.focal_keys()?);
+        let keys = match self.focal_keys() {
+            Ok(keys) => Arc::new(keys),
+            Err(CoreError::Invalid(NO_FOCAL_KEYS)) if self.is_decoy()? => {
+                return Ok(FetchSummary::default());
+            }
+            Err(e) => return Err(e),
+        };
         self.prepare_rejected()?;
         let mut entropy = SystemEntropy::new();
         let mut summary = FetchSummary::default();

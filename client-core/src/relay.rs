@@ -171,14 +171,10 @@ enum Sent {
     Work(u32),
 }
 
-fn work_refused(effort: u32) -> CoreError {
-    CoreError::Relay {
-        status: 429,
-        code: "work_required".into(),
-        message: format!(
-            "the relay is busy and asks admission work of effort {effort} for this upload; it waits in the outbox for a later sync"
-        ),
-    }
+/// Every envelope of an upload whose admission work was not paid, as the
+/// relay's transient refusal that keeps it on the phone.
+fn not_paid(envelopes: &[Envelope]) -> Vec<EnvelopeResult> {
+    vec![EnvelopeResult::Rejected(wire::RejectCode::MailboxFull); envelopes.len()]
 }
 
 async fn relay_error(r: reqwest::Response) -> CoreError {
@@ -261,20 +257,23 @@ impl RelayClient {
     ///
     /// When the relay is pressed and asks for admission work (429
     /// `work_required`, PROTOCOL.md §14), the work is done here, off the
-    /// async threads, and the request sent again with its proof, once. Work
-    /// beyond [`MAX_WORK`] is not done: the error (`Relay` with code
-    /// `work_required`) leaves the envelopes in the outbox for a later
-    /// sync. The challenge's signature is not checked: a false one only
-    /// makes a proof the relay refuses, and costs at most that bounded work.
+    /// async threads, and the request sent again with its proof, once. When
+    /// the work is not done (beyond [`MAX_WORK`], or asked again), every
+    /// envelope comes back refused `mailbox_full`, the transient refusal
+    /// that keeps an envelope in the outbox and holds back only its own
+    /// mailbox for the rest of the sync. The challenge's signature is not
+    /// checked: a false one only makes a proof the relay refuses, and costs
+    /// at most that bounded work.
     pub async fn upload(&self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeResult>> {
-        let body = wire::encode_batch(envelopes.iter().map(|e| e.as_bytes()));
-        let r = match self.send_upload(body.clone(), None).await? {
+        let r = match self.send_upload(envelopes, None).await? {
             Sent::Answer(r) => r,
             Sent::Work(effort) => {
-                let proof = self.work_for(envelopes, effort).await?;
-                match self.send_upload(body, Some(proof)).await? {
+                let Some(proof) = self.work_for(envelopes, effort).await? else {
+                    return Ok(not_paid(envelopes));
+                };
+                match self.send_upload(envelopes, Some(proof)).await? {
                     Sent::Answer(r) => r,
-                    Sent::Work(more) => return Err(work_refused(more)),
+                    Sent::Work(_) => return Ok(not_paid(envelopes)),
                 }
             }
         };
@@ -291,7 +290,9 @@ impl RelayClient {
         Ok(results)
     }
 
-    async fn send_upload(&self, body: Vec<u8>, proof: Option<String>) -> Result<Sent> {
+    async fn send_upload(&self, envelopes: &[Envelope], proof: Option<String>) -> Result<Sent> {
+        // Encoded for each sending: a second one only follows a refusal.
+        let body = wire::encode_batch(envelopes.iter().map(|e| e.as_bytes()));
         let mut request = self
             .http
             .post(self.url("/v1/envelopes"))
@@ -329,26 +330,21 @@ impl RelayClient {
     }
 
     /// Solves the relay's challenge for `envelopes` at `effort`, on a
-    /// blocking thread; the proof as the header carries it.
-    async fn work_for(&self, envelopes: &[Envelope], effort: u32) -> Result<String> {
+    /// blocking thread; the proof as the header carries it, or `None` when
+    /// the work is more than a phone pays ([`MAX_WORK`]) or ran out.
+    async fn work_for(&self, envelopes: &[Envelope], effort: u32) -> Result<Option<String>> {
         if effort > MAX_WORK {
-            return Err(work_refused(effort));
+            return Ok(None);
         }
         let challenge = self.admission_challenge().await?;
         let ids: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
-        // Effort e takes about e/2 solver runs on average; 64 times that
-        // means bad luck, or a relay that changed its seed under us.
-        let most = u64::from(effort).saturating_mul(32).max(64);
-        let solved = tokio::task::spawn_blocking(move || {
+        let proof = tokio::task::spawn_blocking(move || {
             let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
-            admission::solve(&challenge, &ids, effort, &mut entropy, &mut |runs| {
-                runs < most
-            })
+            admission::solve_capped(&challenge, &ids, effort, &mut entropy)
         })
         .await
         .map_err(|_| CoreError::Invalid("the admission work stopped"))??;
-        let proof = solved.proof.ok_or_else(|| work_refused(effort))?;
-        Ok(amparo_protocol::b64::encode(&proof.encode()))
+        Ok(proof.map(|p| p.to_header()))
     }
 
     /// Fetches one page of the mailbox that `keys` own.

@@ -709,22 +709,7 @@ impl Profile {
     ) -> Result<()> {
         let envs: Vec<Envelope> = up.batch.iter().map(|(e, _)| e.clone()).collect();
         let sent_at = std::time::Instant::now();
-        let results = match relay.upload(&envs).await {
-            Ok(r) => r,
-            Err(CoreError::Relay { code, .. }) if code == "work_required" => {
-                // The relay asks more admission work than a phone pays for
-                // one request (PROTOCOL.md §14): the batch stays in the
-                // outbox, waiting for the relay, and so do later envelopes
-                // for its mailboxes this sync.
-                for (env, _) in up.batch.drain(..) {
-                    up.refusals.note(RejectCode::MailboxFull, env.mailbox());
-                    summary.postponed += 1;
-                }
-                up.batch_bytes = 0;
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
+        let results = relay.upload(&envs).await?;
         up.pacer.observe(up.batch_bytes, sent_at.elapsed());
         let refusals = &mut up.refusals;
         // One transaction per answer: a receipt is filed on its report and

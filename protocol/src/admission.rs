@@ -211,6 +211,19 @@ impl Proof {
         out
     }
 
+    /// The proof as the `Amparo-Admission` header carries it (base64url).
+    pub fn to_header(&self) -> String {
+        crate::b64::encode(&self.encode())
+    }
+
+    /// A proof from an `Amparo-Admission` header's value.
+    pub fn from_header(text: &str) -> Result<Proof> {
+        Proof::decode(&crate::b64::decode_array::<PROOF_LEN>(
+            text,
+            "admission proof",
+        )?)
+    }
+
     /// Decodes a proof (checking nothing but its shape: see [`verify`]).
     pub fn decode(bytes: &[u8]) -> Result<Proof> {
         let mut r = Reader::new(bytes);
@@ -327,6 +340,20 @@ pub fn solve(
         }
         increment(&mut nonce);
     }
+}
+
+/// [`solve`] within the solver runs a payer should spend on `effort`:
+/// effort `e` takes about `e / 2` runs on average, so 32 times `e` (at
+/// least 64) means bad luck or a relay that changed its seed meanwhile.
+/// `None` when the runs ran out.
+pub fn solve_capped(
+    challenge: &Challenge,
+    ids: &[EnvelopeId],
+    effort: u32,
+    entropy: &mut dyn Entropy,
+) -> Result<Option<Proof>> {
+    let most = u64::from(effort).saturating_mul(32).max(64);
+    Ok(solve(challenge, ids, effort, entropy, &mut |runs| runs < most)?.proof)
 }
 
 fn increment(nonce: &mut [u8; 16]) {

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use amparo_protocol::UnixTime;
 use amparo_protocol::admission::{self, Challenge, Proof};
@@ -65,22 +65,20 @@ pub fn fill(used: Usage, cap: MailboxCap) -> f64 {
 
 /// What the relay knows of its load, shared by the writer (which observes)
 /// and the upload route (which asks).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Pressure {
+    /// Whether anyone asks (admission is on): else group commits tell
+    /// nothing, and pay nothing for it.
+    on: AtomicBool,
     global: AtomicU32,
     hot: Mutex<HashMap<[u8; 12], u32>>,
 }
 
-impl Default for Pressure {
-    fn default() -> Self {
-        Pressure {
-            global: AtomicU32::new(0),
-            hot: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
 impl Pressure {
+    /// Whether group commits should tell how full they left things.
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
     /// The relay's storage is `fill` full (of its global cap or its disk).
     pub fn observe_global(&self, fill: f64) {
         self.global.store(to_fixed(fill), Ordering::Relaxed);
@@ -154,6 +152,7 @@ impl Admission {
         key: std::sync::Arc<SigningKey>,
         pressure: std::sync::Arc<Pressure>,
     ) -> Admission {
+        pressure.on.store(max_effort > 0, Ordering::Relaxed);
         Admission {
             max_effort: max_effort.min(admission::MAX_EFFORT),
             key,
@@ -263,10 +262,7 @@ impl Admission {
         }
         let header = header.ok_or(Refusal::Missing)?;
         let text = std::str::from_utf8(header).map_err(|_| Refusal::Invalid)?;
-        let bytes =
-            amparo_protocol::b64::decode_array::<{ admission::PROOF_LEN }>(text, "admission proof")
-                .map_err(|_| Refusal::Invalid)?;
-        let proof = Proof::decode(&bytes).map_err(|_| Refusal::Invalid)?;
+        let proof = Proof::from_header(text).map_err(|_| Refusal::Invalid)?;
         let epoch = Self::epoch(now);
         if proof.epoch != epoch && proof.epoch.checked_add(1) != Some(epoch) {
             return Err(Refusal::Invalid);
@@ -358,7 +354,7 @@ mod tests {
             .unwrap()
             .proof
             .unwrap();
-        let header = amparo_protocol::b64::encode(&proof.encode());
+        let header = proof.to_header();
         let h = Some(header.as_bytes());
         assert_eq!(a.check(None, &ids, 0, now), Ok(()), "nothing asked");
         assert_eq!(a.check(None, &ids, 8, now), Err(Refusal::Missing));

@@ -25,7 +25,6 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
-use amparo_protocol::b64;
 use amparo_protocol::directory::{self, SignedDirectory};
 use amparo_protocol::envelope::EnvelopeId;
 use amparo_protocol::keys::MailboxId;
@@ -39,7 +38,7 @@ use crate::config::Upstream;
 use crate::error::ApiError;
 use crate::quota::{DiskProbe, statvfs_probe};
 use crate::shared::{Clock, MAX_RECEIPT_IDS, answer_room, read_body, within_budget};
-use crate::store::field_queue::CacheCaps;
+use crate::store::field_queue::{CacheCaps, Queued};
 use crate::store::sqlite::database_dir;
 use crate::store::{BoundedPage, PageEnd, PageRoom, SqliteStore, Store, StoreError};
 
@@ -282,14 +281,13 @@ impl Field {
             return Ok((0, Forwarded::default()));
         };
         let last = last.seq;
-        let body = wire::encode_batch(queued.iter().map(|q| q.bytes.as_slice()));
-        let mut resp = self.post_batch(body.clone(), None).await?;
+        let mut resp = self.post_batch(&queued, None).await?;
         if let Some(effort) = work_asked(&resp) {
             // The upstream is pressed and asks admission work (PROTOCOL.md
             // §14): the field relay pays it for what it forwards, once.
             let ids: Vec<EnvelopeId> = queued.iter().map(|q| EnvelopeId(q.id)).collect();
             let proof = self.work_for(&ids, effort).await?;
-            resp = self.post_batch(body, Some(proof)).await?;
+            resp = self.post_batch(&queued, Some(proof)).await?;
         }
         if resp.status() != reqwest::StatusCode::OK {
             return Err(ForwardError::Refused(resp.status().as_u16()));
@@ -350,9 +348,11 @@ impl Field {
 
     async fn post_batch(
         &self,
-        body: Vec<u8>,
+        queued: &[Queued],
         proof: Option<String>,
     ) -> Result<reqwest::Response, ForwardError> {
+        // Encoded for each sending: a second one only follows a refusal.
+        let body = wire::encode_batch(queued.iter().map(|q| q.bytes.as_slice()));
         let mut request = self
             .http
             .post(self.url("/v1/envelopes"))
@@ -394,18 +394,14 @@ impl Field {
             return Err(ForwardError::Malformed);
         }
         let ids = ids.to_vec();
-        let most = u64::from(effort).saturating_mul(32).max(64);
-        let solved = tokio::task::spawn_blocking(move || {
+        let proof = tokio::task::spawn_blocking(move || {
             let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
-            amparo_protocol::admission::solve(&challenge, &ids, effort, &mut entropy, &mut |r| {
-                r < most
-            })
+            amparo_protocol::admission::solve_capped(&challenge, &ids, effort, &mut entropy)
         })
         .await
         .map_err(|_| ForwardError::Malformed)?
         .map_err(|_| ForwardError::Malformed)?;
-        let proof = solved.proof.ok_or(ForwardError::Refused(429))?;
-        Ok(b64::encode(&proof.encode()))
+        Ok(proof.ok_or(ForwardError::Refused(429))?.to_header())
     }
 
     /// One forwarding round: goes through the whole queue once, from its

@@ -180,12 +180,10 @@ pub fn serve_limited<S: Store>(
         ))
     });
     quotas.clone().spawn_refresh(store.clone());
+    let receipt_key = Arc::new(receipt_key);
     let admission = Arc::new(admission::Admission::new(
         options.admission_max_effort,
-        Arc::new(
-            SigningKey::from_seed(&receipt_key.dangerously_export_seed())
-                .map_err(|e| std::io::Error::other(e.to_string()))?,
-        ),
+        receipt_key.clone(),
         quotas.pressure(),
     ));
     let state = web::Data::new(AppState {
@@ -193,7 +191,7 @@ pub fn serve_limited<S: Store>(
         admission,
         quotas,
         store,
-        receipt_key: Arc::new(receipt_key),
+        receipt_key,
         coordinator_key: options.coordinator_key,
         limits: options.limits,
         metrics: metrics.clone(),

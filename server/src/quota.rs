@@ -334,7 +334,7 @@ impl<'q, 'u> Ledger<'q, 'u> {
     /// the mailboxes it adds to and the relay, and that the mailboxes in
     /// `at_cap` refused an envelope (for admission, PROTOCOL.md §14).
     pub fn report(&self, at_cap: &[[u8; 12]]) {
-        let Some(p) = &self.quota.pressure else {
+        let Some(p) = self.quota.pressure.as_ref().filter(|p| p.is_on()) else {
             return;
         };
         let max = self.quota.limits.max_stored_bytes;

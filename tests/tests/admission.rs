@@ -65,6 +65,20 @@ fn post(
     (status, effort, body)
 }
 
+/// Work for one envelope on `c` at `effort`.
+fn work(c: &Challenge, envelope: &Envelope, effort: u32) -> Proof {
+    admission::solve(
+        c,
+        &[envelope.id()],
+        effort,
+        &mut SystemEntropy::new(),
+        &mut |_| true,
+    )
+    .unwrap()
+    .proof
+    .unwrap()
+}
+
 fn challenge(relay: &Relay) -> (Challenge, String) {
     let (status, head, body) = http_exchange(relay.addr, "GET", "/v1/admission", &[], b"").unwrap();
     assert_eq!(status, 200);
@@ -142,16 +156,7 @@ async fn a_pressed_mailbox_asks_work_that_a_phone_pays_and_a_bare_flood_does_not
         assert!(asked > 1, "{name}: effort {asked} at 3/4 full");
         assert_eq!(c.effort, 0, "{name}: the relay itself is not pressed");
         let mine = junk(&focal_keys, 1);
-        let proof = admission::solve(
-            &c,
-            &[mine[0].id()],
-            asked,
-            &mut SystemEntropy::new(),
-            &mut |_| true,
-        )
-        .unwrap()
-        .proof
-        .unwrap();
+        let proof = work(&c, &mine[0], asked);
         assert_eq!(
             post(&relay, &one, Some(&proof)).0,
             429,
@@ -160,21 +165,13 @@ async fn a_pressed_mailbox_asks_work_that_a_phone_pays_and_a_bare_flood_does_not
         let (status, _, _) = post(&relay, &mine, Some(&proof));
         assert_eq!(status, 200, "{name}");
         // An old epoch's work is refused.
-        let stale = admission::solve(
-            &Challenge::sign(
-                &amparo_protocol::primitives::ed25519::SigningKey::from_seed(&[5; 32]).unwrap(),
-                c.epoch.saturating_sub(2),
-                1,
-                600,
-            ),
-            &[one[0].id()],
-            asked,
-            &mut SystemEntropy::new(),
-            &mut |_| true,
-        )
-        .unwrap()
-        .proof
-        .unwrap();
+        let old = Challenge::sign(
+            &amparo_protocol::primitives::ed25519::SigningKey::from_seed(&[5; 32]).unwrap(),
+            c.epoch.saturating_sub(2),
+            1,
+            600,
+        );
+        let stale = work(&old, &one[0], asked);
         assert_eq!(post(&relay, &one, Some(&stale)).0, 429, "{name}: old epoch");
 
         // Her report goes through, the work done by the phone.

@@ -26,6 +26,20 @@ fn client(url: &str) -> RelayClient {
     RelayClient::new(&config).unwrap()
 }
 
+/// A field relay's arguments to forward to `central` every second.
+fn forwarding_to(central: &Relay) -> Vec<String> {
+    vec![
+        "--upstream".to_string(),
+        central.url(""),
+        format!(
+            "--upstream-key={}",
+            b64::encode(central.receipt_key.as_bytes())
+        ),
+        "--forward-interval".into(),
+        "1".into(),
+    ]
+}
+
 /// Stops a relay and gives back its data directory, to start it again.
 fn stop(mut relay: Relay) -> tempfile::TempDir {
     relay.kill();
@@ -310,16 +324,7 @@ async fn replies_are_cached_for_pickup_while_the_centre_is_away() {
 async fn a_field_relay_killed_while_forwarding_loses_and_doubles_nothing() {
     let central = Relay::start(None, &[]);
     let central_url = central.url("");
-    let upstream = [
-        "--upstream".to_string(),
-        central_url.clone(),
-        format!(
-            "--upstream-key={}",
-            b64::encode(central.receipt_key.as_bytes())
-        ),
-        "--forward-interval".into(),
-        "1".into(),
-    ];
+    let upstream = forwarding_to(&central);
     let args: Vec<&str> = upstream.iter().map(String::as_str).collect();
     let mut field = Relay::start(None, &args);
     let mut e = SystemEntropy::new();
@@ -569,16 +574,7 @@ async fn a_pressed_centre_asks_work_that_the_field_relay_pays() {
         ],
     );
     let central_url = central.url("");
-    let upstream = [
-        "--upstream".to_string(),
-        central_url.clone(),
-        format!(
-            "--upstream-key={}",
-            b64::encode(central.receipt_key.as_bytes())
-        ),
-        "--forward-interval".into(),
-        "1".into(),
-    ];
+    let upstream = forwarding_to(&central);
     let args: Vec<&str> = upstream.iter().map(String::as_str).collect();
     let field = Relay::start(None, &args);
     let mut e = SystemEntropy::new();
