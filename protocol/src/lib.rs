@@ -39,6 +39,7 @@ pub mod primitives;
 pub mod receipt;
 pub mod request;
 pub mod time;
+pub mod token;
 pub mod wire;
 
 pub use entropy::Entropy;
