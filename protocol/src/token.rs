@@ -133,7 +133,9 @@ impl TryRng for Drbg {
                 &self.counter.to_be_bytes(),
             ]);
             self.counter = self.counter.wrapping_add(1);
-            chunk.copy_from_slice(&block[..chunk.len()]);
+            for (out, b) in chunk.iter_mut().zip(block) {
+                *out = b;
+            }
         }
         Ok(())
     }
@@ -182,16 +184,12 @@ impl TokenKey {
     /// 48-byte salt) of a 2048-bit key with exponent 65537; anything else
     /// is refused.
     pub fn from_spki(spki: &[u8]) -> Result<TokenKey> {
-        if spki.len() != SPKI_LEN
-            || spki[..SPKI_PREFIX.len()] != SPKI_PREFIX
-            || spki[SPKI_LEN - SPKI_EXPONENT.len()..] != SPKI_EXPONENT
-        {
-            return Err(ProtocolError::InvalidKey("token issuer key"));
-        }
-        let modulus = &spki[SPKI_PREFIX.len()..SPKI_PREFIX.len() + NK];
-        if modulus[0] & 0x80 == 0 {
-            return Err(ProtocolError::InvalidKey("token issuer key"));
-        }
+        let bad = || ProtocolError::InvalidKey("token issuer key");
+        let modulus = spki
+            .strip_prefix(&SPKI_PREFIX[..])
+            .and_then(|rest| rest.strip_suffix(&SPKI_EXPONENT[..]))
+            .filter(|m| m.len() == NK && m.first().is_some_and(|b| b & 0x80 != 0))
+            .ok_or_else(bad)?;
         let mut der = Vec::with_capacity(RSA_SPKI_PREFIX.len() + NK + SPKI_EXPONENT.len());
         der.extend_from_slice(&RSA_SPKI_PREFIX);
         der.extend_from_slice(modulus);
@@ -206,15 +204,15 @@ impl TokenKey {
 
     fn from_public(public: Public) -> Result<TokenKey> {
         let der = public.to_der().map_err(rsa_error)?;
-        if der.len() != RSA_SPKI_PREFIX.len() + NK + SPKI_EXPONENT.len()
-            || der[..RSA_SPKI_PREFIX.len()] != RSA_SPKI_PREFIX
-            || der[der.len() - SPKI_EXPONENT.len()..] != SPKI_EXPONENT
-        {
-            return Err(ProtocolError::InvalidKey("token issuer key"));
-        }
+        let modulus = der
+            .strip_prefix(&RSA_SPKI_PREFIX[..])
+            .and_then(|rest| rest.strip_suffix(&SPKI_EXPONENT[..]))
+            .filter(|m| m.len() == NK)
+            .ok_or(ProtocolError::InvalidKey("token issuer key"))?;
         let mut spki = Vec::with_capacity(SPKI_LEN);
         spki.extend_from_slice(&SPKI_PREFIX);
-        spki.extend_from_slice(&der[RSA_SPKI_PREFIX.len()..]);
+        spki.extend_from_slice(modulus);
+        spki.extend_from_slice(&SPKI_EXPONENT);
         TokenKey::from_spki(&spki)
     }
 
@@ -447,7 +445,7 @@ pub fn encode_requests(requests: &[TokenRequest]) -> Vec<u8> {
 
 /// Reads a batch of 1 to [`MAX_BATCH`] requests.
 pub fn decode_requests(bytes: &[u8]) -> Result<Vec<TokenRequest>> {
-    if bytes.is_empty() || bytes.len() % REQUEST_LEN != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(REQUEST_LEN) {
         return Err(ProtocolError::Invalid("token requests"));
     }
     if bytes.len() / REQUEST_LEN > MAX_BATCH {
