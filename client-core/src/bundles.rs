@@ -110,6 +110,9 @@ pub struct CarriedUpload {
     /// When something was postponed: seconds to wait before the next sync
     /// (as [`crate::survivor::SyncSummary::retry_after_secs`]).
     pub retry_after_secs: Option<u64>,
+    /// What paying the relay's admission cost: the facilitator's own
+    /// tokens spent, work done (PROTOCOL.md §14).
+    pub paid: crate::tokens::Paid,
 }
 
 /// What fetching with the grants held did.
@@ -478,6 +481,23 @@ impl Profile {
     /// refusal nothing is sent that would be refused too ([`Refusals`]); one
     /// refused for good is set aside and not sent again.
     pub async fn upload_carried_with_progress(
+        &self,
+        relay: &RelayClient,
+        relay_keys: &[VerifyingKey],
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<CarriedUpload> {
+        let admission = self.admission_for(relay_keys)?;
+        let paying = relay.paying_with(admission.clone());
+        let done = self
+            .upload_carried_paying(&paying, relay_keys, progress)
+            .await;
+        let paid = self.settle_admission(&admission)?;
+        let mut summary = done?;
+        summary.paid = paid;
+        Ok(summary)
+    }
+
+    async fn upload_carried_paying(
         &self,
         relay: &RelayClient,
         relay_keys: &[VerifyingKey],

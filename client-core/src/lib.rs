@@ -34,6 +34,7 @@ pub mod settings;
 pub mod store;
 pub mod survivor;
 mod sweep;
+pub mod tokens;
 
 pub use error::CoreError;
 

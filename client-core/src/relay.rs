@@ -18,6 +18,7 @@ use amparo_protocol::mailboxes::{self, FetchAuth, FetchResult};
 use amparo_protocol::primitives::ed25519::SigningKey;
 use amparo_protocol::receipt::Receipt;
 use amparo_protocol::request::{self, RequestProof};
+use amparo_protocol::token;
 use amparo_protocol::wire::{self, EnvelopeResult};
 use amparo_protocol::{Entropy, UnixTime};
 
@@ -82,6 +83,8 @@ pub struct RelayClient {
     /// answer's size (PROTOCOL.md §12.14, op 0x03): until it refuses one.
     /// Shared by the clones, so one refusal is enough.
     fetch_within: Arc<AtomicBool>,
+    /// Tokens to spend and what paying for admission did (a sync's).
+    admission: Option<crate::tokens::SharedAdmission>,
 }
 
 /// What a many-mailbox fetch that names its answer's size came back with.
@@ -162,6 +165,9 @@ fn acknowledged_in(body: &[u8]) -> Result<u64> {
 pub const MAX_WORK: u32 = 4096;
 const ADMISSION_HEADER: &str = "Amparo-Admission";
 const ADMISSION_EFFORT_HEADER: &str = "Amparo-Admission-Effort";
+const ISSUER_DIRECTORY_PATH: &str = "/.well-known/private-token-issuer-directory";
+const TOKENS_PATH: &str = "/v1/tokens";
+const VOUCHER_HEADER: &str = "Amparo-Voucher";
 
 /// What an upload request got back.
 enum Sent {
@@ -169,12 +175,18 @@ enum Sent {
     Answer(reqwest::Response),
     /// 429 `work_required`, with the effort the request must claim.
     Work(u32),
+    /// 429 `token_spent` or `bad_token`: the token sent does not admit.
+    TokenRefused,
 }
 
-/// Every envelope of an upload whose admission work was not paid, as the
-/// relay's transient refusal that keeps it on the phone.
-fn not_paid(envelopes: &[Envelope]) -> Vec<EnvelopeResult> {
-    vec![EnvelopeResult::Rejected(wire::RejectCode::MailboxFull); envelopes.len()]
+/// How an upload request pays for admission.
+enum Payment {
+    /// Not at all (the relay asks nothing when it is quiet).
+    None,
+    /// With work: the `Amparo-Admission` header.
+    Work(String),
+    /// With a token: the `Authorization` header.
+    Token(String),
 }
 
 async fn relay_error(r: reqwest::Response) -> CoreError {
@@ -246,7 +258,56 @@ impl RelayClient {
             http: builder.build().map_err(network)?,
             base: config.base_url.trim_end_matches('/').to_string(),
             fetch_within: Arc::new(AtomicBool::new(true)),
+            admission: None,
         })
+    }
+
+    /// This client, spending the tokens of `admission` when the relay asks
+    /// for work and counting there what paying did.
+    pub fn paying_with(&self, admission: crate::tokens::SharedAdmission) -> RelayClient {
+        RelayClient {
+            admission: Some(admission),
+            ..self.clone()
+        }
+    }
+
+    fn note(&self, f: impl FnOnce(&mut crate::tokens::Admission)) {
+        if let Some(a) = &self.admission
+            && let Ok(mut a) = a.lock()
+        {
+            f(&mut a);
+        }
+    }
+
+    /// Pays for `envelopes` with a token, if one is held that this relay's
+    /// issuer directory vouches for: the answer, or `None` (no token, or
+    /// every one tried refused: up to three).
+    async fn pay_with_token(&self, envelopes: &[Envelope]) -> Result<Option<Sent>> {
+        let Some(shared) = &self.admission else {
+            return Ok(None);
+        };
+        let held = shared.lock().is_ok_and(|a| !a.tokens.is_empty());
+        if !held {
+            return Ok(None);
+        }
+        let directory = self.issuer_directory().await?;
+        for _ in 0..3 {
+            let token = shared.lock().ok().and_then(|mut a| a.take(&directory));
+            let Some(token) = token else {
+                return Ok(None);
+            };
+            match self
+                .send_upload(envelopes, Payment::Token(token.to_header()))
+                .await?
+            {
+                Sent::TokenRefused => self.note(|a| a.tokens_dropped += 1),
+                sent => {
+                    self.note(|a| a.tokens_used += 1);
+                    return Ok(Some(sent));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn url(&self, target: &str) -> String {
@@ -265,17 +326,28 @@ impl RelayClient {
     /// checked: a false one only makes a proof the relay refuses, and costs
     /// at most that bounded work.
     pub async fn upload(&self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeResult>> {
-        let r = match self.send_upload(envelopes, None).await? {
+        let r = match self.send_upload(envelopes, Payment::None).await? {
             Sent::Answer(r) => r,
-            Sent::Work(effort) => {
-                let Some(proof) = self.work_for(envelopes, effort).await? else {
-                    return Ok(not_paid(envelopes));
-                };
-                match self.send_upload(envelopes, Some(proof)).await? {
-                    Sent::Answer(r) => r,
-                    Sent::Work(_) => return Ok(not_paid(envelopes)),
+            Sent::Work(effort) => match self.pay_with_token(envelopes).await? {
+                Some(Sent::Answer(r)) => r,
+                Some(_) => return Ok(self.not_paid(envelopes)),
+                None => {
+                    let Some(proof) = self.work_for(envelopes, effort).await? else {
+                        return Ok(self.not_paid(envelopes));
+                    };
+                    match self.send_upload(envelopes, Payment::Work(proof)).await? {
+                        Sent::Answer(r) => {
+                            self.note(|a| {
+                                a.worked += 1;
+                                a.max_effort = a.max_effort.max(effort);
+                            });
+                            r
+                        }
+                        _ => return Ok(self.not_paid(envelopes)),
+                    }
                 }
-            }
+            },
+            Sent::TokenRefused => return Ok(self.not_paid(envelopes)),
         };
         if !r.status().is_success() {
             return Err(relay_error(r).await);
@@ -290,17 +362,34 @@ impl RelayClient {
         Ok(results)
     }
 
-    async fn send_upload(&self, envelopes: &[Envelope], proof: Option<String>) -> Result<Sent> {
+    /// Every envelope of an upload whose admission was not paid, as the
+    /// relay's transient refusal that keeps it on the phone.
+    fn not_paid(&self, envelopes: &[Envelope]) -> Vec<EnvelopeResult> {
+        self.note(|a| a.waiting += envelopes.len());
+        vec![EnvelopeResult::Rejected(wire::RejectCode::MailboxFull); envelopes.len()]
+    }
+
+    async fn send_upload(&self, envelopes: &[Envelope], payment: Payment) -> Result<Sent> {
         // Encoded for each sending: a second one only follows a refusal.
         let body = wire::encode_batch(envelopes.iter().map(|e| e.as_bytes()));
         let mut request = self
             .http
             .post(self.url("/v1/envelopes"))
             .header("Content-Type", wire::CONTENT_TYPE);
-        if let Some(p) = proof {
-            request = request.header(ADMISSION_HEADER, p);
+        let token = matches!(payment, Payment::Token(_));
+        match payment {
+            Payment::None => {}
+            Payment::Work(p) => request = request.header(ADMISSION_HEADER, p),
+            Payment::Token(t) => request = request.header("Authorization", t),
         }
         let r = request.body(body).send().await.map_err(network)?;
+        if r.status().as_u16() == 429 && token {
+            // Any 429 that names an effort refuses the token (spent, or
+            // not this relay's): drop it and pay otherwise.
+            if r.headers().contains_key(ADMISSION_EFFORT_HEADER) {
+                return Ok(Sent::TokenRefused);
+            }
+        }
         if r.status().as_u16() == 429 {
             let effort = r
                 .headers()
@@ -312,6 +401,98 @@ impl RelayClient {
             }
         }
         Ok(Sent::Answer(r))
+    }
+
+    /// The relay's token issuer directory (RFC 9578 §4, PROTOCOL.md §14.2):
+    /// its token keys, current first, and its token challenge.
+    pub async fn issuer_directory(&self) -> Result<crate::tokens::IssuerDirectory> {
+        #[derive(serde::Deserialize)]
+        struct Key {
+            #[serde(rename = "token-type")]
+            kind: u16,
+            #[serde(rename = "token-key")]
+            key: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Directory {
+            #[serde(rename = "token-keys")]
+            keys: Vec<Key>,
+            #[serde(rename = "amparo-token-challenge")]
+            challenge: String,
+        }
+        let r = self
+            .http
+            .get(self.url(ISSUER_DIRECTORY_PATH))
+            .send()
+            .await
+            .map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let body = read_capped(r, 8 * 1024, "token issuer directory").await?;
+        let d: Directory = serde_json::from_slice(&body)
+            .map_err(|_| CoreError::Invalid("the relay's token issuer directory"))?;
+        let challenge = amparo_protocol::b64::decode_vec(&d.challenge, 256, "token challenge")?;
+        let keys = d
+            .keys
+            .iter()
+            .filter(|k| k.kind == token::TOKEN_TYPE)
+            .take(4)
+            .map(|k| {
+                let spki = amparo_protocol::b64::decode_vec(&k.key, 512, "token key")?;
+                Ok(token::TokenKey::from_spki(&spki)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::tokens::IssuerDirectory {
+            keys,
+            challenge_digest: amparo_protocol::primitives::sha256(&[&challenge]),
+        })
+    }
+
+    /// Asks the relay to sign `n` (at most [`token::MAX_BATCH`]) blinded
+    /// token requests for `token_key`, signed by `key` (a focal point's, or
+    /// a facilitator's with its `voucher`), and finishes the tokens. Each
+    /// is checked against the key before it is kept.
+    pub async fn issue_tokens(
+        &self,
+        key: &SigningKey,
+        voucher: Option<&amparo_protocol::voucher::Voucher>,
+        token_key: &token::TokenKey,
+        relay: &amparo_protocol::keys::KeyId,
+        n: usize,
+        now: UnixTime,
+    ) -> Result<Vec<token::Token>> {
+        let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
+        let mut requests = Vec::with_capacity(n);
+        let mut pending = Vec::with_capacity(n);
+        for _ in 0..n.min(token::MAX_BATCH) {
+            let (r, p) = token::begin(token_key, relay, &mut entropy)?;
+            requests.push(r);
+            pending.push(p);
+        }
+        let body = token::encode_requests(&requests);
+        let proof = RequestProof::sign(key, "POST", TOKENS_PATH, &body, now, &mut entropy)?;
+        let mut request = self
+            .http
+            .post(self.url(TOKENS_PATH))
+            .header("Content-Type", "application/octet-stream")
+            .header(request::HEADER, proof.to_header());
+        if let Some(v) = voucher {
+            request = request.header(VOUCHER_HEADER, v.to_header());
+        }
+        let r = request.body(body).send().await.map_err(network)?;
+        if !r.status().is_success() {
+            return Err(relay_error(r).await);
+        }
+        let answer = read_capped(r, pending.len() * token::RESPONSE_LEN, "token responses").await?;
+        if answer.len() != pending.len() * token::RESPONSE_LEN {
+            return Err(CoreError::Invalid("the relay's token responses"));
+        }
+        pending
+            .iter()
+            .zip(answer.chunks_exact(token::RESPONSE_LEN))
+            .map(|(p, sig)| Ok(token::finish(p, sig)?))
+            .collect()
     }
 
     /// The relay's admission challenge now (PROTOCOL.md §14).

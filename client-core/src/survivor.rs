@@ -154,6 +154,9 @@ pub struct SyncSummary {
     /// full than when one mailbox is, with jitter so that phones do not come
     /// back together. Nothing is lost by syncing earlier; it only costs data.
     pub retry_after_secs: Option<u64>,
+    /// What paying the relay's admission cost (PROTOCOL.md §14): tokens
+    /// spent, work done, envelopes waiting because it asked too much.
+    pub paid: crate::tokens::Paid,
 }
 
 /// What the relay's transient refusals (PROTOCOL.md §12.6, codes 5, 6 and 7)
@@ -599,8 +602,13 @@ impl Profile {
             return Err(CoreError::Invalid("no relay key to check receipts against"));
         }
         let mut summary = SyncSummary::default();
-        self.upload_outbox(relay, relay_keys, progress, &mut summary)
-            .await?;
+        let admission = self.admission_for(relay_keys)?;
+        let paying = relay.paying_with(admission.clone());
+        let uploaded = self
+            .upload_outbox(&paying, relay_keys, progress, &mut summary)
+            .await;
+        summary.paid = self.settle_admission(&admission)?;
+        uploaded?;
         // 2. Replies: every report's reply mailbox, many per request.
         let read = self.fetch_replies(relay, &now, budget, progress).await?;
         summary.new_messages += read.new;

@@ -24,6 +24,22 @@ pub fn decode_array<const N: usize>(text: &str, what: &'static str) -> Result<[u
     <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| ProtocolError::Invalid(what))
 }
 
+/// Decodes base64url, with or without padding (RFC 9578 writes keys with
+/// it), of at most `max` bytes; longer text is refused before decoding.
+pub fn decode_vec(text: &str, max: usize, what: &'static str) -> Result<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    if text.len() > max.div_ceil(3) * 4 {
+        return Err(ProtocolError::Invalid(what));
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| ProtocolError::Invalid(what))?;
+    if bytes.len() > max {
+        return Err(ProtocolError::Invalid(what));
+    }
+    Ok(bytes)
+}
+
 /// serde helpers for fixed-size byte arrays as base64url strings.
 pub mod array {
     use super::*;

@@ -40,6 +40,7 @@ pub mod receipt;
 pub mod request;
 pub mod time;
 pub mod token;
+pub mod voucher;
 pub mod wire;
 
 pub use entropy::Entropy;

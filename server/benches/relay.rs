@@ -249,6 +249,7 @@ fn start_relay<S: Store>(store: S) -> String {
                 None,
             ))),
             admission_max_effort: 0,
+            tokens: Default::default(),
         },
         system_clock(),
         listener,

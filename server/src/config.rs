@@ -161,6 +161,16 @@ pub struct Args {
     #[arg(long, env = "AMPARO_ADMISSION_MAX_EFFORT")]
     pub admission_max_effort: Option<u32>,
 
+    /// Admission tokens (PROTOCOL.md §14.2) the relay issues per day to
+    /// each focal point of its directory [default: 1000].
+    #[arg(long, env = "AMPARO_TOKENS_PER_DAY_FOCAL")]
+    pub tokens_per_day_focal: Option<u32>,
+
+    /// Admission tokens the relay issues per day to each facilitator a
+    /// focal point or the coordinator vouched for [default: 200].
+    #[arg(long, env = "AMPARO_TOKENS_PER_DAY_FACILITATOR")]
+    pub tokens_per_day_facilitator: Option<u32>,
+
     /// Most envelopes waiting in one focal point's mailbox (one listed in
     /// the directory; every mailbox while the relay holds no directory);
     /// more get reject code 6 mailbox_full until she fetches and
@@ -267,6 +277,8 @@ struct FileSettings {
     upstream_key: Option<String>,
     forward_interval: Option<u64>,
     admission_max_effort: Option<u32>,
+    tokens_per_day_focal: Option<u32>,
+    tokens_per_day_facilitator: Option<u32>,
     metrics_listen: Option<SocketAddr>,
     metrics_token: Option<String>,
     public_metrics: Option<bool>,
@@ -311,6 +323,8 @@ pub struct Config {
     pub server: crate::ServerLimits,
     /// Most admission work asked per envelope (0: off).
     pub admission_max_effort: u32,
+    /// Admission tokens issued per day.
+    pub tokens: crate::tokens::TokenLimits,
 }
 
 /// Who may read `/metrics`, and where.
@@ -729,6 +743,16 @@ impl Config {
                 .or(file.admission_max_effort)
                 .unwrap_or(0)
                 .min(amparo_protocol::admission::MAX_EFFORT),
+            tokens: crate::tokens::TokenLimits {
+                focal_per_day: args
+                    .tokens_per_day_focal
+                    .or(file.tokens_per_day_focal)
+                    .unwrap_or(crate::tokens::DEFAULT_FOCAL_PER_DAY),
+                facilitator_per_day: args
+                    .tokens_per_day_facilitator
+                    .or(file.tokens_per_day_facilitator)
+                    .unwrap_or(crate::tokens::DEFAULT_FACILITATOR_PER_DAY),
+            },
         })
     }
 }

@@ -66,6 +66,27 @@ impl ApiError {
         e
     }
 
+    /// 429 for an upload whose admission token does not admit it
+    /// (PROTOCOL.md §14.2): `spent` if it was spent before, else it is no
+    /// token of this relay's. The effort is what work would cost instead.
+    pub fn token_refused(effort: u32, spent: bool) -> Self {
+        let mut e = if spent {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "token_spent",
+                "This admission token was already spent. Use another token, or do the admission work (Amparo-Admission-Effort).",
+            )
+        } else {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "bad_token",
+                "This admission token is not one of this relay's current keys, or it does not verify. Use another token, or do the admission work (Amparo-Admission-Effort).",
+            )
+        };
+        e.effort = Some(effort);
+        e
+    }
+
     /// The same error with `Retry-After: secs`.
     pub fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);

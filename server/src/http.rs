@@ -38,6 +38,8 @@ pub struct AppState<S: Store> {
     pub committer: Committer,
     /// What uploads pay when the relay is pressed (PROTOCOL.md §14).
     pub admission: Arc<crate::admission::Admission>,
+    /// Admission tokens: issuing and spending (PROTOCOL.md §14.2).
+    pub tokens: Arc<crate::tokens::Tokens>,
     /// Storage limits.
     pub quotas: Arc<Quotas>,
     /// Receipt-signing key.
@@ -63,6 +65,11 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig) {
         .route("/v1/directory", web::put().to(put_directory::<S>))
         .route("/v1/envelopes", web::post().to(post_envelopes::<S>))
         .route("/v1/admission", web::get().to(get_admission::<S>))
+        .route(
+            TOKEN_DIRECTORY_PATH,
+            web::get().to(get_token_directory::<S>),
+        )
+        .route(TOKENS_PATH, web::post().to(issue_tokens::<S>))
         .route(mailboxes::FETCH_PATH, web::post().to(fetch_many::<S>))
         .route(mailboxes::ACK_PATH, web::post().to(ack_many::<S>))
         .route(
@@ -252,19 +259,39 @@ async fn post_envelopes<S: Store>(
         batch.iter().map(|e| &e.mailbox),
         state.committer.queue_fill(),
     );
+    // A token (PROTOCOL.md §14.2) stands for the work; it is looked at
+    // only when work is asked, so none is spent on a quiet relay.
+    let mut spent_token = None;
     if required > 0 {
-        let ids: Vec<EnvelopeId> = batch.iter().map(|e| EnvelopeId(e.id)).collect();
-        let proof = req
-            .headers()
-            .get(crate::admission::PROOF_HEADER)
-            .map(|v| v.as_bytes());
-        if let Err(refusal) = state.admission.check(proof, &ids, required, now) {
-            return Err(ApiError::work_required(
-                required,
-                refusal == crate::admission::Refusal::Missing,
-            ));
+        if let Some(token) = req.headers().get(header::AUTHORIZATION) {
+            match state
+                .tokens
+                .spend(&state.store, token.as_bytes(), now)
+                .await?
+            {
+                Ok(nullifier) => spent_token = Some(nullifier),
+                Err(refused) => {
+                    return Err(ApiError::token_refused(
+                        required,
+                        refused == crate::tokens::Spend::Spent,
+                    ));
+                }
+            }
+            state.metrics.token_admitted();
+        } else {
+            let ids: Vec<EnvelopeId> = batch.iter().map(|e| EnvelopeId(e.id)).collect();
+            let proof = req
+                .headers()
+                .get(crate::admission::PROOF_HEADER)
+                .map(|v| v.as_bytes());
+            if let Err(refusal) = state.admission.check(proof, &ids, required, now) {
+                return Err(ApiError::work_required(
+                    required,
+                    refusal == crate::admission::Refusal::Missing,
+                ));
+            }
+            state.metrics.work_admitted();
         }
-        state.metrics.work_admitted();
     }
     let sizes: Vec<usize> = batch.iter().map(|e| e.bytes.len()).collect();
     let ids: Vec<[u8; 16]> = batch.iter().map(|e| e.id).collect();
@@ -292,6 +319,13 @@ async fn post_envelopes<S: Store>(
         Some(p) => p.durable().await.map_err(|_| ApiError::unavailable())?,
         None => Vec::new(),
     };
+    // A token that admitted nothing (every envelope over a cap) is given
+    // back: its holder keeps it for the next try.
+    if let Some(nullifier) = spent_token
+        && !on_record.iter().any(|p| matches!(p, Placed::Stored(_)))
+    {
+        state.store.unspend_token(&nullifier).await?;
+    }
     let mut stored = ids.iter().zip(on_record).zip(sizes).zip(signed);
     let mut out = Vec::with_capacity(results.len());
     for r in results {
@@ -357,6 +391,188 @@ async fn get_admission<S: Store>(req: HttpRequest, state: web::Data<AppState<S>>
             .content_type("application/octet-stream")
             .body(challenge.encode().to_vec())
     }
+}
+
+/// Where the relay's token issuer directory is (RFC 9578 §4).
+pub const TOKEN_DIRECTORY_PATH: &str = "/.well-known/private-token-issuer-directory";
+/// Where focal points and vouched facilitators ask for tokens.
+pub const TOKENS_PATH: &str = "/v1/tokens";
+/// The header a facilitator's voucher travels in.
+pub const VOUCHER_HEADER: &str = "amparo-voucher";
+
+#[derive(Serialize)]
+struct IssuerDirectory {
+    #[serde(rename = "issuer-request-uri")]
+    request_uri: &'static str,
+    #[serde(rename = "token-keys")]
+    keys: Vec<IssuerDirectoryKey>,
+    /// The TokenChallenge every token of this relay answers (base64url),
+    /// so a phone can check it is for a relay key it trusts.
+    #[serde(rename = "amparo-token-challenge")]
+    challenge: String,
+}
+
+#[derive(Serialize)]
+struct IssuerDirectoryKey {
+    #[serde(rename = "token-type")]
+    token_type: u16,
+    #[serde(rename = "token-key")]
+    key: String,
+    #[serde(rename = "not-before")]
+    not_before: u64,
+}
+
+/// The relay's token keys (RFC 9578 §4): the current key epoch's, and the
+/// previous one's while its tokens are still good. The same for everyone,
+/// so it is 304-able and no one can be handed a key of their own.
+async fn get_token_directory<S: Store>(
+    req: HttpRequest,
+    state: web::Data<AppState<S>>,
+) -> Result<HttpResponse, ApiError> {
+    use base64::Engine as _;
+    let now = (state.clock)();
+    let keys = state.tokens.public_keys(&state.store, now).await?;
+    let first = keys.first().map_or(0, |k| k.0);
+    let tag = format!("\"t{first}-{}\"", keys.len());
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == tag.as_bytes())
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .finish());
+    }
+    let body = IssuerDirectory {
+        request_uri: TOKENS_PATH,
+        challenge: amparo_protocol::b64::encode(&state.tokens.challenge()),
+        keys: keys
+            .iter()
+            .map(|(epoch, key)| IssuerDirectoryKey {
+                token_type: amparo_protocol::token::TOKEN_TYPE,
+                key: base64::engine::general_purpose::URL_SAFE.encode(key.spki()),
+                not_before: u64::from(*epoch) * amparo_protocol::token::KEY_EPOCH_SECONDS,
+            })
+            .collect(),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, tag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .content_type("application/private-token-issuer-directory")
+        .json(body))
+}
+
+/// Signs a batch of blinded token requests (PROTOCOL.md §14.2) for a
+/// focal point of the directory, or a facilitator with a voucher, within
+/// its daily count. The relay sees blinded messages only.
+async fn issue_tokens<S: Store>(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState<S>>,
+) -> Result<HttpResponse, ApiError> {
+    use amparo_protocol::token;
+    let body = read_body(&req, payload, token::MAX_BATCH * token::REQUEST_LEN).await?;
+    let requests = token::decode_requests(&body).map_err(|e| ApiError::bad_input(&e))?;
+    let header = req.headers().get(request::HEADER).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_signature",
+            "Token requests must be signed by a focal point's or a vouched facilitator's key (Amparo-Signature header).",
+        )
+    })?;
+    let proof = header
+        .to_str()
+        .map_err(|_| ProtocolError::Invalid("request signature header"))
+        .and_then(RequestProof::parse)
+        .map_err(|e| ApiError::bad_input(&e))?;
+    let now = (state.clock)();
+    proof
+        .verify(
+            &MailboxId::for_key(&proof.key),
+            req.method().as_str(),
+            &target(&req),
+            &body,
+            now,
+        )
+        .map_err(proof_error)?;
+    let voucher = match req.headers().get(VOUCHER_HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ProtocolError::Invalid("voucher"))
+                .and_then(amparo_protocol::voucher::Voucher::from_header)
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "bad_voucher",
+                        "The voucher is not one: it does not decode or its signature does not verify.",
+                    )
+                })?,
+        ),
+    };
+    let kind = match state
+        .tokens
+        .issuer_kind(&state.store, &proof.key, voucher.as_ref(), now)
+        .await?
+    {
+        Ok(kind) => kind,
+        Err(crate::tokens::NotIssuer::Unknown) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_an_issuer",
+                "Only a focal point of this relay's directory, or a facilitator with a voucher from one, may ask for admission tokens.",
+            ));
+        }
+        Err(crate::tokens::NotIssuer::BadVoucher) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "bad_voucher",
+                "The voucher is for another key, out of its dates, or not signed by a focal point of this relay's directory or the coordinator.",
+            ));
+        }
+    };
+    remember_request(&state, &proof.replay_id(), proof.replay_horizon()).await?;
+    let epoch = token::key_epoch(now.0);
+    let key = state.tokens.issuer(&state.store, epoch).await?;
+    let key_id = key.public().id();
+    if requests.iter().any(|r| r.truncated_key_id != key_id[31]) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "token_key_changed",
+            "These requests were blinded for a token key that is not the relay's current one. Fetch the issuer directory again and blind anew.",
+        ));
+    }
+    let n = u32::try_from(requests.len()).unwrap_or(u32::MAX);
+    let limit = state.tokens.daily_limit(kind);
+    if !state
+        .store
+        .count_issuance(&state.tokens.issuer_tag(&proof.key), now.days(), n, limit)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "issuance_limit",
+            format!(
+                "This key may be issued at most {limit} admission tokens a day; ask again tomorrow, or for fewer."
+            ),
+        ));
+    }
+    let signed = tokio::task::spawn_blocking(move || {
+        let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
+        requests
+            .iter()
+            .map(|r| key.sign(r, &mut entropy))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|_| ApiError::unavailable())?
+    .map_err(|e| ApiError::bad_input(&e))?;
+    state.metrics.tokens_issued(signed.len());
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(signed.concat()))
 }
 
 /// The request target exactly as the client signed it.

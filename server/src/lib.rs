@@ -22,6 +22,7 @@ pub mod quota;
 pub mod relay_key;
 pub mod shared;
 pub mod store;
+pub mod tokens;
 pub mod uploads;
 
 use std::net::TcpListener;
@@ -65,6 +66,9 @@ pub struct RelayOptions {
     /// Most admission effort asked per envelope at full pressure
     /// (PROTOCOL.md §14); 0: the relay never asks for work.
     pub admission_max_effort: u32,
+    /// Admission tokens issued per day to each focal point and facilitator
+    /// (PROTOCOL.md §14.2).
+    pub tokens: tokens::TokenLimits,
 }
 
 /// Limits on connections and on reading request bodies (issue 15.2).
@@ -186,9 +190,15 @@ pub fn serve_limited<S: Store>(
         receipt_key.clone(),
         quotas.pressure(),
     ));
+    let tokens = Arc::new(tokens::Tokens::new(
+        &receipt_key,
+        options.coordinator_key,
+        options.tokens,
+    ));
     let state = web::Data::new(AppState {
         committer: Committer::start(store.clone(), quotas.clone()),
         admission,
+        tokens,
         quotas,
         store,
         receipt_key,
@@ -252,7 +262,8 @@ pub fn serve_limited<S: Store>(
 }
 
 /// One retention pass: deletes envelopes that arrived more than
-/// `retention_hours` before `now`, and forgets expired request nonces.
+/// `retention_hours` before `now`, and forgets expired request nonces,
+/// spent tokens of retired keys and past days' issuance counts.
 pub async fn retention_pass<S: Store>(
     store: &S,
     now: UnixTime,
@@ -262,6 +273,11 @@ pub async fn retention_pass<S: Store>(
         .expire(now.hours().saturating_sub(retention_hours))
         .await?;
     let forgotten = store.forget_requests(now.hours()).await?;
+    // Spent tokens are kept while their key is good (this epoch's and the
+    // one before); issuance counts for today and yesterday.
+    let epoch = amparo_protocol::token::key_epoch(now.0);
+    store.forget_spent_tokens(epoch.saturating_sub(1)).await?;
+    store.forget_issuance(now.days().saturating_sub(1)).await?;
     Ok((expired, forgotten))
 }
 
@@ -351,6 +367,7 @@ async fn run_with<S: Store>(
             metrics_listener,
             quotas: Some(quotas),
             admission_max_effort: config.admission_max_effort,
+            tokens: config.tokens,
         },
         config.server,
         clock,

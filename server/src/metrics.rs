@@ -154,6 +154,8 @@ pub struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
     worked: AtomicU64,
+    token_admitted: AtomicU64,
+    tokens_issued: AtomicU64,
     accepted_bytes: AtomicU64,
     rejected: [AtomicU64; REJECT_CODES.len()],
     request_errors: Mutex<BTreeMap<&'static str, u64>>,
@@ -175,6 +177,17 @@ impl Metrics {
     /// counted with the request errors, as `work_required`).
     pub fn work_admitted(&self) {
         self.worked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upload was admitted by an admission token instead of work.
+    pub fn token_admitted(&self) {
+        self.token_admitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` admission tokens were issued.
+    pub fn tokens_issued(&self, n: usize) {
+        self.tokens_issued
+            .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// An envelope already held was received again.
@@ -239,6 +252,26 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE amparo_uploads_with_work_total counter");
         let _ = writeln!(out, "amparo_uploads_with_work_total {}", load(&self.worked));
+        let _ = writeln!(
+            out,
+            "# HELP amparo_uploads_with_token_total Uploads admitted with an admission token instead of work (PROTOCOL.md §14.2)."
+        );
+        let _ = writeln!(out, "# TYPE amparo_uploads_with_token_total counter");
+        let _ = writeln!(
+            out,
+            "amparo_uploads_with_token_total {}",
+            load(&self.token_admitted)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP amparo_tokens_issued_total Admission tokens issued (blind: the relay cannot tell which are spent later)."
+        );
+        let _ = writeln!(out, "# TYPE amparo_tokens_issued_total counter");
+        let _ = writeln!(
+            out,
+            "amparo_tokens_issued_total {}",
+            load(&self.tokens_issued)
+        );
         let _ = writeln!(
             out,
             "# HELP amparo_envelope_bytes_accepted_total Bytes of envelopes stored."

@@ -348,6 +348,7 @@ async fn unacknowledged_envelopes_expire() {
             metrics_listener: None,
             quotas: None,
             admission_max_effort: 0,
+            tokens: Default::default(),
         },
         clock,
         listener,

@@ -272,6 +272,7 @@ fn in_process(
             metrics_listener: None,
             quotas: Some(Arc::new(Quotas::new(limits, None, probe))),
             admission_max_effort: 0,
+            tokens: Default::default(),
         },
         clock,
         listener,

@@ -544,6 +544,252 @@ async fn pages_within<S: Store>(store: S, name: &str) {
     );
 }
 
+/// Privacy Pass admission: the issuer key of an epoch is the first one
+/// stored, a token is spent once (and can be given back), issuance counts
+/// stay within the day's limit, and old rows are forgotten by epoch and day.
+async fn tokens<S: Store>(store: S, name: &str) {
+    // Keys: the first of two different keys for one epoch stays, and both
+    // callers get it.
+    assert_eq!(store.token_key(7).await.unwrap(), None, "{name}");
+    let first = store.put_token_key(7, b"first key").await.unwrap();
+    let second = store.put_token_key(7, b"second key").await.unwrap();
+    assert_eq!(first, b"first key".to_vec(), "{name}");
+    assert_eq!(second, b"first key".to_vec(), "{name}: the key on record");
+    assert_eq!(
+        store.token_key(7).await.unwrap(),
+        Some(b"first key".to_vec()),
+        "{name}"
+    );
+    assert_eq!(store.token_key(8).await.unwrap(), None, "{name}");
+    let other = store.put_token_key(8, b"eighth").await.unwrap();
+    assert_eq!(other, b"eighth".to_vec(), "{name}: epochs apart");
+    assert_eq!(
+        store.token_key(7).await.unwrap(),
+        Some(b"first key".to_vec()),
+        "{name}"
+    );
+
+    // Spent tokens: once only; given back, spendable again.
+    assert!(store.spend_token(&[1; 16], 7).await.unwrap(), "{name}");
+    assert!(
+        !store.spend_token(&[1; 16], 7).await.unwrap(),
+        "{name}: spent twice"
+    );
+    assert!(
+        !store.spend_token(&[1; 16], 8).await.unwrap(),
+        "{name}: spent twice, under another epoch"
+    );
+    assert!(store.spend_token(&[2; 16], 7).await.unwrap(), "{name}");
+    store.unspend_token(&[1; 16]).await.unwrap();
+    assert!(
+        store.spend_token(&[1; 16], 7).await.unwrap(),
+        "{name}: spendable again once given back"
+    );
+    assert!(!store.spend_token(&[1; 16], 7).await.unwrap(), "{name}");
+    // Giving back a token never spent changes nothing.
+    store.unspend_token(&[9; 16]).await.unwrap();
+    assert!(!store.spend_token(&[2; 16], 7).await.unwrap(), "{name}");
+
+    // Forgetting spent tokens: older epochs only.
+    assert!(store.spend_token(&[3; 16], 8).await.unwrap());
+    assert!(store.spend_token(&[4; 16], 9).await.unwrap());
+    assert_eq!(store.forget_spent_tokens(7).await.unwrap(), 0, "{name}");
+    assert_eq!(store.forget_spent_tokens(9).await.unwrap(), 3, "{name}");
+    assert!(
+        store.spend_token(&[1; 16], 7).await.unwrap(),
+        "{name}: forgotten"
+    );
+    assert!(
+        !store.spend_token(&[4; 16], 9).await.unwrap(),
+        "{name}: a newer epoch is kept"
+    );
+    assert_eq!(
+        store.forget_spent_tokens(u32::MAX).await.unwrap(),
+        2,
+        "{name}: every epoch below the largest bound"
+    );
+
+    // Issuance: up to the limit in pieces; a refusal changes nothing.
+    let (a, b) = ([0xa; 16], [0xb; 16]);
+    assert!(
+        store.count_issuance(&a, 100, 4, 10).await.unwrap(),
+        "{name}"
+    );
+    assert!(
+        store.count_issuance(&a, 100, 6, 10).await.unwrap(),
+        "{name}"
+    );
+    assert!(
+        !store.count_issuance(&a, 100, 1, 10).await.unwrap(),
+        "{name}: past the limit"
+    );
+    assert!(
+        store.count_issuance(&a, 100, 0, 10).await.unwrap(),
+        "{name}: nothing more fits exactly"
+    );
+    assert!(
+        store.count_issuance(&a, 100, 2, 12).await.unwrap(),
+        "{name}: the refusal added nothing (10 + 2 within 12)"
+    );
+    assert!(
+        !store.count_issuance(&a, 100, 1, 12).await.unwrap(),
+        "{name}"
+    );
+    // Another issuer, another day: counted apart.
+    assert!(
+        store.count_issuance(&b, 100, 10, 10).await.unwrap(),
+        "{name}: another issuer"
+    );
+    assert!(
+        store.count_issuance(&a, 101, 10, 10).await.unwrap(),
+        "{name}: another day"
+    );
+    assert!(
+        !store.count_issuance(&b, 100, 1, 10).await.unwrap(),
+        "{name}"
+    );
+    // More than the limit on its own, on a first count: refused, and no
+    // row is made (the whole limit is left).
+    assert!(
+        !store.count_issuance(&b, 102, 11, 10).await.unwrap(),
+        "{name}: n over the limit"
+    );
+    assert!(
+        store.count_issuance(&b, 102, 10, 10).await.unwrap(),
+        "{name}: the refused first count made no row"
+    );
+    // The largest counts sum without overflow.
+    assert!(
+        store
+            .count_issuance(&b, 103, u32::MAX, u32::MAX)
+            .await
+            .unwrap(),
+        "{name}"
+    );
+    assert!(
+        !store
+            .count_issuance(&b, 103, u32::MAX, u32::MAX)
+            .await
+            .unwrap(),
+        "{name}"
+    );
+
+    // Forgetting issuance: older days only.
+    assert_eq!(store.forget_issuance(100).await.unwrap(), 0, "{name}");
+    assert_eq!(store.forget_issuance(101).await.unwrap(), 2, "{name}");
+    assert!(
+        store.count_issuance(&a, 100, 10, 10).await.unwrap(),
+        "{name}: a forgotten day counts from zero"
+    );
+    assert!(
+        !store.count_issuance(&a, 101, 1, 10).await.unwrap(),
+        "{name}: a later day is kept"
+    );
+    assert_eq!(
+        store.forget_issuance(u32::MAX).await.unwrap(),
+        4,
+        "{name}: every day below the largest bound"
+    );
+}
+
+/// Many relays (or one relay's many requests) at once: one token is spent
+/// once, a day's issuance never passes its limit, and every caller of
+/// `put_token_key` for one epoch gets the same key. `stores` are handles on
+/// one database (on PostgreSQL, each its own pool: separate relays).
+async fn tokens_concurrently<S: Store>(stores: &[S], name: &str) {
+    let spends: Vec<_> = (0..20usize)
+        .map(|i| {
+            let s = stores[i % stores.len()].clone();
+            tokio::spawn(async move { s.spend_token(&[0x5e; 16], 3).await.unwrap() })
+        })
+        .collect();
+    let mut first = 0;
+    for t in spends {
+        first += usize::from(t.await.unwrap());
+    }
+    assert_eq!(first, 1, "{name}: one token, spent once");
+
+    let counts: Vec<_> = (0..20usize)
+        .map(|i| {
+            let s = stores[i % stores.len()].clone();
+            tokio::spawn(async move {
+                s.count_issuance(&[0x15; 16], 500, 1 + (i % 2) as u32, 15)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut issued = 0;
+    for (i, t) in counts.into_iter().enumerate() {
+        if t.await.unwrap() {
+            issued += 1 + (i % 2) as u32;
+        }
+    }
+    // Ten ones and ten twos offered against 15: at least 14 issued (a
+    // two is only refused at 14), never more than 15.
+    assert!((14..=15).contains(&issued), "{name}: {issued} issued");
+    let left = 15 - issued;
+    let s = &stores[0];
+    assert!(
+        s.count_issuance(&[0x15; 16], 500, left, 15).await.unwrap(),
+        "{name}: what the count holds is what was granted"
+    );
+    assert!(!s.count_issuance(&[0x15; 16], 500, 1, 15).await.unwrap());
+
+    let keys: Vec<_> = (0..20usize)
+        .map(|i| {
+            let s = stores[i % stores.len()].clone();
+            tokio::spawn(async move { s.put_token_key(40, &[i as u8; 32]).await.unwrap() })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for t in keys {
+        seen.insert(t.await.unwrap());
+    }
+    assert_eq!(seen.len(), 1, "{name}: one key for the epoch");
+    assert_eq!(
+        stores[0].token_key(40).await.unwrap().as_ref(),
+        seen.iter().next(),
+        "{name}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).await.unwrap();
+    tokens(store, "sqlite").await;
+}
+
+#[tokio::test]
+async fn postgres_tokens() {
+    let Some(admin) = common::postgres_admin_url() else {
+        return;
+    };
+    let db = common::TestDb::create(&admin);
+    let store = PgStore::open(&db.url).await.unwrap();
+    tokens(store, "postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_tokens_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).await.unwrap();
+    tokens_concurrently(&[store], "sqlite").await;
+}
+
+/// Two relays on one PostgreSQL database (two stores, two pools).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_relays_share_tokens() {
+    let Some(admin) = common::postgres_admin_url() else {
+        return;
+    };
+    let db = common::TestDb::create(&admin);
+    let a = PgStore::open(&db.url).await.unwrap();
+    let b = PgStore::open(&db.url).await.unwrap();
+    tokens_concurrently(&[a, b], "postgres").await;
+}
+
 #[tokio::test]
 async fn sqlite_pages_within() {
     let dir = tempfile::tempdir().unwrap();

@@ -85,6 +85,9 @@ pub enum ItemKind {
     /// real profile can keep the decoy's settings and directory current
     /// (the decoy holds nothing of the real profile).
     DecoyKey = 14,
+    /// Admission tokens held, and a facilitator's key and voucher for
+    /// asking them (PROTOCOL.md §14.2).
+    Tokens = 15,
 }
 
 /// Free bytes in the database file past which [`Profile::reclaim_space`]

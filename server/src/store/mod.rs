@@ -242,6 +242,70 @@ pub trait Store: Clone + Send + Sync + 'static {
         before_hour: u32,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// The sealed Privacy Pass issuer key stored for key epoch `epoch`, if
+    /// any. Relays sharing a database read it from here instead of making
+    /// their own, so a token issued by one is accepted by all of them.
+    fn token_key(
+        &self,
+        epoch: u32,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Stores `sealed` as the issuer key of `epoch` unless one is stored for
+    /// it already, and returns the one on record: another relay's, if two
+    /// made a key for the same epoch at once. Every relay on one database
+    /// must end up with the same key, so the caller uses what this returns,
+    /// never what it offered.
+    fn put_token_key(
+        &self,
+        epoch: u32,
+        sealed: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+
+    /// Records a token (by its nullifier, issued under `key_epoch`) as
+    /// spent; returns true if it was not spent before, false if it was. A
+    /// token pays for one upload only, even when two relays on one database
+    /// are shown it at the same moment: exactly one of them gets true.
+    fn spend_token(
+        &self,
+        nullifier: &[u8; 16],
+        key_epoch: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Forgets that a token was spent: an upload it paid for stored nothing,
+    /// and the sender must not lose the token for it.
+    fn unspend_token(
+        &self,
+        nullifier: &[u8; 16],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets spent tokens issued under key epochs before `before_epoch`,
+    /// which can no longer be presented (their key is retired), so the list
+    /// stays as short as the epochs still accepted; returns how many.
+    fn forget_spent_tokens(
+        &self,
+        before_epoch: u32,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Counts `n` more tokens issued by `issuer` (an opaque keyed hash, not
+    /// a key) on `day`, if the day's total stays within `limit`; returns
+    /// whether it did. If it would pass the limit nothing changes (the count
+    /// stays as it was) and the answer is false. Atomic across relays on one
+    /// database, so together they never issue more than `limit` a day.
+    fn count_issuance(
+        &self,
+        issuer: &[u8; 16],
+        day: u32,
+        n: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Forgets the issuance counts of days before `before_day`, which no
+    /// limit checks any more; returns how many rows.
+    fn forget_issuance(
+        &self,
+        before_day: u32,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Counts for metrics: what waits in all mailboxes (kept as envelopes
     /// come and go, not counted per call).
     fn counts(&self) -> impl Future<Output = Result<StoreCounts, StoreError>> + Send;

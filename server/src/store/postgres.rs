@@ -24,6 +24,11 @@ fn hour(h: u32) -> Result<i32, StoreError> {
     i32::try_from(h).map_err(|_| StoreError::Range("hour"))
 }
 
+/// Key epochs and days are `int4` columns too.
+fn int4(v: u32, what: &'static str) -> Result<i32, StoreError> {
+    i32::try_from(v).map_err(|_| StoreError::Range(what))
+}
+
 fn usage_row(r: &sqlx::postgres::PgRow, from: usize) -> Result<Usage, StoreError> {
     Ok(Usage {
         envelopes: to_u64(r.try_get(from)?),
@@ -470,6 +475,103 @@ impl Store for PgStore {
         Ok(
             sqlx::query("DELETE FROM seen_requests WHERE expires_hour < $1")
                 .bind(hour(before_hour)?)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn token_key(&self, epoch: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT sealed FROM token_keys WHERE epoch = $1")
+                .bind(int4(epoch, "key epoch")?)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn put_token_key(&self, epoch: u32, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        // Two statements, not one: an insert that conflicts with a key
+        // another relay committed after this statement began does nothing,
+        // and a read in the same statement (same snapshot) would not see
+        // that key. The insert waits for a concurrent one to commit or
+        // roll back, so once it returns a key is on record, and the read
+        // after it (a new snapshot) finds it.
+        sqlx::query(
+            "INSERT INTO token_keys (epoch, sealed) VALUES ($1, $2) ON CONFLICT (epoch) DO NOTHING",
+        )
+        .bind(int4(epoch, "key epoch")?)
+        .bind(sealed)
+        .execute(&self.pool)
+        .await?;
+        self.token_key(epoch)
+            .await?
+            .ok_or(StoreError::Range("token key vanished after its insert"))
+    }
+
+    async fn spend_token(&self, nullifier: &[u8; 16], key_epoch: u32) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO spent_tokens (nullifier, key_epoch) VALUES ($1, $2) ON CONFLICT (nullifier) DO NOTHING",
+        )
+        .bind(&nullifier[..])
+        .bind(int4(key_epoch, "key epoch")?)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unspend_token(&self, nullifier: &[u8; 16]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM spent_tokens WHERE nullifier = $1")
+            .bind(&nullifier[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn forget_spent_tokens(&self, before_epoch: u32) -> Result<u64, StoreError> {
+        // Compared as int8: a bound past the int4 range forgets every row.
+        Ok(
+            sqlx::query("DELETE FROM spent_tokens WHERE key_epoch < $1::int8")
+                .bind(i64::from(before_epoch))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn count_issuance(
+        &self,
+        issuer: &[u8; 16],
+        day: u32,
+        n: u32,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        // More than the limit on its own: refused before any row is made.
+        if n > limit {
+            return Ok(false);
+        }
+        // One statement, atomic across relays: a concurrent insert of the
+        // same (issuer, day) waits for this one, then adds to what it
+        // committed, and the condition is checked against that count.
+        let done = sqlx::query(
+            "INSERT INTO token_issuance (issuer, day, count) VALUES ($1, $2, $3)
+             ON CONFLICT (issuer, day) DO UPDATE SET count = token_issuance.count + EXCLUDED.count
+             WHERE token_issuance.count + EXCLUDED.count <= $4",
+        )
+        .bind(&issuer[..])
+        .bind(int4(day, "day")?)
+        .bind(i64::from(n))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forget_issuance(&self, before_day: u32) -> Result<u64, StoreError> {
+        // Compared as int8: a bound past the int4 range forgets every row.
+        Ok(
+            sqlx::query("DELETE FROM token_issuance WHERE day < $1::int8")
+                .bind(i64::from(before_day))
                 .execute(&self.pool)
                 .await?
                 .rows_affected(),

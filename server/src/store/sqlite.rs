@@ -61,7 +61,8 @@ pub struct SqliteStore {
     pub(super) pool: SqlitePool,
     /// The one connection every write goes through: the group committer's
     /// inserts, acknowledgements, expiry, the directory, replay records,
-    /// the field relay's queue and the vacuum. SQLite has one writer at a
+    /// admission tokens (keys, spent tokens, issuance counts), the field
+    /// relay's queue and the vacuum. SQLite has one writer at a
     /// time anyway, and its busy handler is no queue: a second connection
     /// waiting for the write lock sleeps and retries, and loses to the
     /// committer, which takes the lock again the moment it lets go. Under a
@@ -938,6 +939,89 @@ impl Store for SqliteStore {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn token_key(&self, epoch: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT sealed FROM token_keys WHERE epoch = ?")
+                .bind(i64::from(epoch))
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn put_token_key(&self, epoch: u32, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        // The insert through the writer (see `writer`); it is committed
+        // when it returns, so the read after it sees the key on record.
+        sqlx::query("INSERT OR IGNORE INTO token_keys (epoch, sealed) VALUES (?, ?)")
+            .bind(i64::from(epoch))
+            .bind(sealed)
+            .execute(&self.writer)
+            .await?;
+        self.token_key(epoch)
+            .await?
+            .ok_or(StoreError::Range("token key vanished after its insert"))
+    }
+
+    async fn spend_token(&self, nullifier: &[u8; 16], key_epoch: u32) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("INSERT OR IGNORE INTO spent_tokens (nullifier, key_epoch) VALUES (?, ?)")
+                .bind(&nullifier[..])
+                .bind(i64::from(key_epoch))
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unspend_token(&self, nullifier: &[u8; 16]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM spent_tokens WHERE nullifier = ?")
+            .bind(&nullifier[..])
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn forget_spent_tokens(&self, before_epoch: u32) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM spent_tokens WHERE key_epoch < ?")
+            .bind(i64::from(before_epoch))
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
+    }
+
+    async fn count_issuance(
+        &self,
+        issuer: &[u8; 16],
+        day: u32,
+        n: u32,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        // More than the limit on its own: refused before any row is made.
+        if n > limit {
+            return Ok(false);
+        }
+        // One statement: a first count is inserted, a later one added only
+        // while the total stays within the limit (else no row changes).
+        let done = sqlx::query(
+            "INSERT INTO token_issuance (issuer, day, count) VALUES (?, ?, ?)
+             ON CONFLICT (issuer, day) DO UPDATE SET count = token_issuance.count + excluded.count
+             WHERE token_issuance.count + excluded.count <= ?",
+        )
+        .bind(&issuer[..])
+        .bind(i64::from(day))
+        .bind(i64::from(n))
+        .bind(i64::from(limit))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forget_issuance(&self, before_day: u32) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM token_issuance WHERE day < ?")
+            .bind(i64::from(before_day))
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
