@@ -463,6 +463,31 @@ fn main() -> Result<()> {
         c.write("admission", "proof-0.bin", &v);
     }
 
+    // --- admission tokens, requests, vouchers, keys (selector || value) ----
+    {
+        use amparo_protocol::token::{self, IssuerKey};
+        let mut e = DangerousSeededEntropy::new(b"fuzz corpus token");
+        let issuer = IssuerKey::generate(&mut e)?;
+        let relay_id = amparo_protocol::keys::KeyId([1; 8]);
+        let (request, pending) = token::begin(issuer.public(), &relay_id, &mut e)?;
+        let t = token::finish(&pending, &issuer.sign(&request, &mut e)?)?;
+        c.write("token", "token.bin", &[&[0u8][..], &t.encode()].concat());
+        c.write(
+            "token",
+            "requests.bin",
+            &[&[1u8][..], &token::encode_requests(&[request.clone(), request])].concat(),
+        );
+        let v = amparo_protocol::voucher::Voucher::sign(
+            &relay.verifying_key(),
+            amparo_protocol::UnixTime(1_000),
+            amparo_protocol::UnixTime(1_000 + 86_400),
+            &relay,
+        )?;
+        c.write("token", "voucher.bin", &[&[2u8][..], &v.encode()].concat());
+        c.write("token", "header.bin", &[&[3u8][..], t.to_header().as_bytes()].concat());
+        c.write("token", "key.bin", &[&[4u8][..], issuer.public().spki()].concat());
+    }
+
     // --- bundles (control byte || bundle) ---------------------------------
     let with_control = |control: u8, bundle: Vec<u8>| {
         let mut v = vec![control];
