@@ -1695,3 +1695,66 @@ fn answers_to_a_full_reply_mailbox_wait_on_the_focal_points_machine() {
         assert_eq!(w.ucayali.json(&["focal", "sync"])["postponed"], 0);
     }
 }
+
+/// Admission tokens at the command line (PROTOCOL.md §14.2): a focal point
+/// asks the relay for tokens, vouches for a facilitator who asks for her
+/// own, and she hands two to a survivor as text.
+#[test]
+fn tokens_are_asked_for_vouched_and_handed_on() {
+    // The relay's part runs on both backends in tests/tokens.rs; here the
+    // commands, on SQLite.
+    let backend = backends().into_iter().next().unwrap();
+    let w = World::new(&backend);
+    w.ucayali.json(&["focal", "sync"]);
+    let asked = w.ucayali.json(&["focal", "tokens", "--ask", "4"]);
+    assert_eq!(
+        (asked["added"].as_u64(), asked["held"].as_u64()),
+        (Some(4), Some(4)),
+        "{asked}"
+    );
+
+    let key = w.facilitator.json(&["carry", "key"])["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Without a voucher she is told to get one.
+    w.facilitator.json(&["carry", "sync"]);
+    let refused = w.facilitator.try_run(&["carry", "tokens", "--ask", "1"]);
+    assert!(
+        !refused.ok && refused.stderr.contains("voucher"),
+        "{}",
+        refused.stderr
+    );
+    let voucher = w.ucayali.json(&["focal", "vouch", &key, "--days", "10"])["voucher"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kept = w.facilitator.json(&["carry", "voucher", &voucher]);
+    assert!(kept["valid_until"].as_u64().unwrap() > now().0);
+    let own = w.facilitator.json(&["carry", "tokens", "--ask", "3"]);
+    assert_eq!(own["added"].as_u64(), Some(3), "{own}");
+
+    let given = w.facilitator.json(&["carry", "tokens", "--give", "2"]);
+    assert_eq!(given["left"].as_u64(), Some(1));
+    let text = given["tokens"].as_str().unwrap();
+    assert!(text.starts_with("amparo-tokens:"));
+    let taken = w.survivor.json(&["report", "tokens", text]);
+    assert_eq!(
+        (taken["added"].as_u64(), taken["held"].as_u64()),
+        (Some(2), Some(2))
+    );
+    // The same text twice adds nothing; a broken one is refused.
+    assert_eq!(
+        w.survivor.json(&["report", "tokens", text])["added"].as_u64(),
+        Some(0)
+    );
+    assert!(
+        !w.survivor
+            .try_run(&["report", "tokens", "amparo-tokens:xyz"])
+            .ok
+    );
+    assert_eq!(
+        w.survivor.json(&["report", "tokens"])["held"].as_u64(),
+        Some(2)
+    );
+}

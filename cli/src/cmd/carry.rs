@@ -43,6 +43,27 @@ pub enum CarryCmd {
         /// The file to write.
         file: PathBuf,
     },
+    /// This phone's key, to show a focal point who vouches for you.
+    /// / La clave de este teléfono, para un aval. / A chave deste telefone, para um aval.
+    Key,
+    /// Keep the voucher a focal point gave you. / Guardar el aval de un
+    /// punto focal. / Guardar o aval de um ponto focal.
+    Voucher {
+        /// The voucher text. / El texto del aval. / O texto do aval.
+        voucher: String,
+    },
+    /// Admission tokens: ask the relay for some (--ask N), or hand some on
+    /// (--give N); each lets one report through when the relay is pressed.
+    /// / Fichas de admisión: pedir (--ask N) o entregar (--give N).
+    /// / Fichas de admissão: pedir (--ask N) ou entregar (--give N).
+    Tokens {
+        /// How many to ask the relay for. / Cuántas pedir. / Quantas pedir.
+        #[arg(long, value_name = "N", conflicts_with = "give")]
+        ask: Option<usize>,
+        /// How many to hand on, as a text. / Cuántas entregar. / Quantas entregar.
+        #[arg(long, value_name = "N")]
+        give: Option<usize>,
+    },
 }
 
 /// Runs a `carry` command.
@@ -132,8 +153,10 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
                     "replies_left": fetched.left,
                     "full_mailboxes": fetched.full,
                     "directory": directory,
+                    "admission": super::tokens::paid_json(&up.paid),
                 }),
             );
+            super::tokens::paid_note(ctx, &up.paid);
             if up.postponed > 0 {
                 let minutes = up.retry_after_secs.map_or(0, |s| s.div_ceil(60));
                 let n = up.postponed;
@@ -169,6 +192,9 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             }
             Ok(())
         }
+        CarryCmd::Key => super::tokens::carry_key(ctx, &p),
+        CarryCmd::Voucher { voucher } => super::tokens::keep_voucher(ctx, &p, &voucher),
+        CarryCmd::Tokens { ask, give } => super::tokens::tokens(ctx, &p, ask, give).await,
         CarryCmd::Export { file } => {
             let bytes = p.export_return_bundle()?;
             write_file(&file, &bytes)?;

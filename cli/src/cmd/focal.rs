@@ -26,6 +26,26 @@ pub enum FocalCmd {
     /// Print this focal point's public keys as lines for the coordinator's
     /// directory file.
     Public,
+    /// Vouch for a facilitator you know in person (her `amparo carry key`):
+    /// with the voucher she can ask the relay for admission tokens.
+    Vouch {
+        /// Her key.
+        key: String,
+        /// Days the voucher lasts (1 to 92).
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+    },
+    /// Admission tokens: ask the relay for some (--ask N), or hand some on
+    /// as a text (--give N); each lets one report through when the relay
+    /// is pressed, with no work on the survivor's phone.
+    Tokens {
+        /// How many to ask the relay for.
+        #[arg(long, value_name = "N", conflicts_with = "give")]
+        ask: Option<usize>,
+        /// How many to hand on, as a text.
+        #[arg(long, value_name = "N")]
+        give: Option<usize>,
+    },
     /// Send queued answers, then fetch, open and file the mailbox.
     Sync,
     /// List cases, optionally filtered.
@@ -125,6 +145,8 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
             Ok(())
         }
         FocalCmd::Sync => sync(ctx, &p).await,
+        FocalCmd::Vouch { key, days } => super::tokens::vouch(ctx, &p, &key, days),
+        FocalCmd::Tokens { ask, give } => super::tokens::tokens(ctx, &p, ask, give).await,
         FocalCmd::Cases {
             status,
             need,

@@ -64,6 +64,12 @@ pub enum ReportCmd {
         /// The bundle file.
         file: PathBuf,
     },
+    /// Take in admission tokens someone handed you (or, without a text,
+    /// say how many you hold). / Recibir fichas de admisión. / Receber fichas de admissão.
+    Tokens {
+        /// The text of tokens. / El texto de las fichas. / O texto das fichas.
+        text: Option<String>,
+    },
 }
 
 /// Runs a `report` command.
@@ -93,6 +99,13 @@ pub async fn run(ctx: &Ctx, cmd: ReportCmd) -> CliResult {
         }
         ReportCmd::Bundle { file } => bundle(ctx, &file),
         ReportCmd::Import { file } => import(ctx, &file),
+        ReportCmd::Tokens { text } => {
+            let p = ctx.open()?;
+            match text {
+                Some(t) => super::tokens::take_in(ctx, &p, &t),
+                None => super::tokens::tokens(ctx, &p, None, None).await,
+            }
+        }
     }
 }
 
@@ -259,8 +272,10 @@ async fn sync(ctx: &Ctx, budget_kib: Option<u64>) -> CliResult {
             "reply_bytes": summary.reply_bytes,
             "reply_budget": budget.limit(),
             "replies_left": summary.replies_left,
+            "admission": super::tokens::paid_json(&summary.paid),
         }),
     );
+    super::tokens::paid_note(ctx, &summary.paid);
     if summary.postponed > 0 {
         let minutes = summary.retry_after_secs.map_or(0, |s| s.div_ceil(60));
         ctx.note(ctx.tr(
