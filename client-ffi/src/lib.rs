@@ -633,6 +633,19 @@ impl Profile {
         self.with(|p| Ok(p.outbox_len()? as u64))
     }
 
+    /// Takes in admission tokens handed on as text (`amparo-tokens:…`, from
+    /// a QR code or a message; PROTOCOL.md §14.2); returns how many were
+    /// new. When the relay is pressed, a sync spends one instead of making
+    /// the phone work.
+    pub fn import_tokens(&self, text: String) -> Result<u64> {
+        self.with(|p| Ok(p.import_tokens(&text)? as u64))
+    }
+
+    /// Admission tokens held.
+    pub fn tokens_held(&self) -> Result<u64> {
+        self.with(|p| Ok(p.tokens()?.len() as u64))
+    }
+
     /// Messages from focal points, oldest first.
     pub fn messages(&self) -> Result<Vec<ReceivedMessage>> {
         self.with(|p| Ok(p.messages()?.into_iter().map(Into::into).collect()))

@@ -750,6 +750,17 @@ pub struct SyncSummary {
     /// seconds to wait before syncing again (schedule the next sync no
     /// sooner, e.g. with WorkManager's initial delay). Null otherwise.
     pub retry_after_secs: Option<u64>,
+    /// Uploads admitted with an admission token because the relay was
+    /// pressed (PROTOCOL.md §14.2).
+    pub tokens_used: u64,
+    /// Uploads for which the phone did the relay's admission work.
+    pub admission_work: u64,
+    /// The highest effort that work cost (a few seconds of a low-end phone
+    /// at 64).
+    pub max_effort: u32,
+    /// Envelopes left in the outbox because the relay asked more work than
+    /// a phone does: show "waiting for the relay" and sync again later.
+    pub waiting_for_relay: u64,
 }
 
 impl From<survivor::SyncSummary> for SyncSummary {
@@ -764,6 +775,10 @@ impl From<survivor::SyncSummary> for SyncSummary {
             reply_bytes: s.reply_bytes,
             replies_left: s.replies_left,
             retry_after_secs: s.retry_after_secs,
+            tokens_used: s.paid.tokens_used as u64,
+            admission_work: s.paid.worked as u64,
+            max_effort: s.paid.max_effort,
+            waiting_for_relay: s.paid.waiting as u64,
         }
     }
 }
