@@ -136,6 +136,16 @@ pub fn print_import(ctx: &Ctx, file: &Path, r: &ImportReport, who: Importer) {
             ),
         ));
     }
+    if r.tokens > 0 {
+        let n = r.tokens;
+        parts.push(ctx.tr(
+            &format!("Fichas de admisión recibidas: {n} (se usan solo si el relay está saturado)."),
+            &format!(
+                "Fichas de admissão recebidas: {n} (usadas só se o relay estiver sobrecarregado)."
+            ),
+            &format!("Admission tokens taken in: {n} (spent only when the relay is pressed)."),
+        ));
+    }
     if r.receipts_ignored > 0 {
         let n = r.receipts_ignored;
         parts.push(match who {
@@ -207,6 +217,7 @@ pub fn print_import(ctx: &Ctx, file: &Path, r: &ImportReport, who: Importer) {
             "damaged": r.damaged,
             "grants": r.grants,
             "messages": r.messages,
+            "tokens": r.tokens,
         }),
     );
 }

@@ -78,6 +78,9 @@ pub struct ImportReport {
     pub grants: usize,
     /// Replies and status updates for this profile's own reports, filed.
     pub messages: usize,
+    /// Admission tokens handed on in the bundle and kept (new ones, up to
+    /// the purse's bound).
+    pub tokens: usize,
 }
 
 /// What the facilitator is carrying (counts and states only).
@@ -231,6 +234,7 @@ impl Profile {
         if let Some(dir) = self.directory(coordinator)? {
             trusted.extend(dir.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
         }
+        let mut tokens = Vec::new();
         self.in_transaction(|| {
             for item in items {
                 match item {
@@ -300,6 +304,7 @@ impl Profile {
                         }
                         report.grants += 1;
                     }
+                    BundleItem::Token(t) => tokens.push(t),
                     BundleItem::Receipt(r) => {
                         if self.accept_receipt(&r, &trusted)? {
                             report.receipts_accepted += 1;
@@ -309,6 +314,7 @@ impl Profile {
                     }
                 }
             }
+            report.tokens = self.add_tokens(&tokens)?;
             Ok(())
         })?;
         if report.directory.is_some() {
@@ -594,7 +600,18 @@ impl Profile {
     /// latest directory. Any phone may import it: a receipt only means
     /// something to the phone whose envelope it names.
     pub fn export_return_bundle(&self) -> Result<Vec<u8>> {
+        self.export_return_bundle_with_tokens(0)
+    }
+
+    /// [`Profile::export_return_bundle`], handing on up to `tokens` of this
+    /// profile's admission tokens in it (they leave this profile: a token
+    /// spends once, so give each person a bundle of her own).
+    pub fn export_return_bundle_with_tokens(&self, tokens: usize) -> Result<Vec<u8>> {
         let mut enc = BundleEncoder::new();
+        let handed = self.take_tokens(tokens)?;
+        for t in &handed {
+            enc.token(t)?;
+        }
         if let Some(d) = self.directory_bytes()? {
             enc.directory(&d)?;
         }

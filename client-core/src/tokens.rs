@@ -384,12 +384,37 @@ mod tests {
         assert_eq!(p.import_tokens(&text).unwrap(), 2);
         assert_eq!(p.tokens().unwrap().len(), 3);
         assert!(p.import_tokens("amparo-tokens:AAAA").is_err());
+        // In a return bundle: they leave the facilitator, the survivor keeps
+        // each once.
+        let other = Profile::create(
+            &dir.path().join("survivor"),
+            "5678",
+            KdfParams::DANGEROUSLY_FAST_FOR_TESTS,
+        )
+        .unwrap();
+        let bundle = p.export_return_bundle_with_tokens(2).unwrap();
+        assert_eq!(p.tokens().unwrap().len(), 1);
+        let coordinator = SigningKey::from_seed(&[3; 32]).unwrap().verifying_key();
+        let got = other.import_bundle(&bundle, &coordinator, &[]).unwrap();
+        assert_eq!(got.tokens, 2);
+        assert_eq!(
+            other
+                .import_bundle(&bundle, &coordinator, &[])
+                .unwrap()
+                .tokens,
+            0
+        );
+        assert_eq!(other.tokens().unwrap().len(), 2);
+        p.add_tokens(&other.take_tokens(2).unwrap()).unwrap();
         assert!(p.import_tokens("hello").is_err());
         // The database file holds no token in clear.
         drop(p);
+        drop(other);
         let mut raw = Vec::new();
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            raw.extend(std::fs::read(entry.unwrap().path()).unwrap_or_default());
+        for sub in [dir.path().to_path_buf(), dir.path().join("survivor")] {
+            for entry in std::fs::read_dir(sub).unwrap() {
+                raw.extend(std::fs::read(entry.unwrap().path()).unwrap_or_default());
+            }
         }
         for t in &ts {
             assert!(!raw.windows(32).any(|w| w == t.nonce));

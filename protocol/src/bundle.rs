@@ -13,7 +13,7 @@
 //! ```
 //!
 //! Frame kinds: `0x01` sealed envelope, `0x02` signed directory, `0x03`
-//! relay receipt, `0x04` fetch grant. The checks detect *damage* (a cut transfer, a bad SD card)
+//! relay receipt, `0x04` fetch grant, `0x05` admission token. The checks detect *damage* (a cut transfer, a bad SD card)
 //! and locate it to a frame, so that an importer can keep what came before
 //! and report exactly what it could not read. They are not authentication:
 //! envelopes are authenticated end-to-end by their seal, directories by the
@@ -54,6 +54,7 @@ enum Kind {
     Directory = 0x02,
     Receipt = 0x03,
     Grant = 0x04,
+    Token = 0x05,
 }
 
 impl Kind {
@@ -64,6 +65,7 @@ impl Kind {
             0x02 => Ok(Kind::Directory),
             0x03 => Ok(Kind::Receipt),
             0x04 => Ok(Kind::Grant),
+            0x05 => Ok(Kind::Token),
             _ => Err(ProtocolError::Invalid("bundle frame kind")),
         }
     }
@@ -75,6 +77,7 @@ impl Kind {
             Kind::Directory => directory::MAX_BODY + 25 + 64,
             Kind::Receipt => receipt::LEN,
             Kind::Grant => grant::LEN,
+            Kind::Token => crate::token::TOKEN_LEN,
         }
     }
 }
@@ -91,6 +94,9 @@ pub enum BundleItem {
     Receipt(Receipt),
     /// A fetch grant for a survivor's reply mailbox (signature checked).
     Grant(FetchGrant),
+    /// An admission token handed on (PROTOCOL.md §14.2; checked by the
+    /// relay when it is spent).
+    Token(crate::token::Token),
 }
 
 fn frame_check(kind: u8, len: [u8; 4], payload: &[u8]) -> [u8; CHECK_LEN] {
@@ -170,6 +176,11 @@ impl BundleEncoder {
     /// Adds a relay receipt.
     pub fn receipt(&mut self, receipt: &Receipt) -> Result<()> {
         self.frame(Kind::Receipt, &receipt.encode())
+    }
+
+    /// Adds an admission token to hand on.
+    pub fn token(&mut self, token: &crate::token::Token) -> Result<()> {
+        self.frame(Kind::Token, &token.encode())
     }
 
     /// Adds a fetch grant for a reply mailbox.
@@ -345,6 +356,7 @@ impl BundleDecoder {
             Kind::Directory => BundleItem::Directory(payload.to_vec()),
             Kind::Receipt => BundleItem::Receipt(Receipt::decode(payload)?),
             Kind::Grant => BundleItem::Grant(FetchGrant::decode(payload)?),
+            Kind::Token => BundleItem::Token(crate::token::Token::decode(payload)?),
         };
         if self.frames >= MAX_FRAMES {
             return Err(ProtocolError::TooLarge {

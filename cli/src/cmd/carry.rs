@@ -42,6 +42,11 @@ pub enum CarryCmd {
     Export {
         /// The file to write.
         file: PathBuf,
+        /// Admission tokens to hand on in it (they leave your phone; give
+        /// each person a bundle of her own). / Fichas de admisión a incluir.
+        /// / Fichas de admissão a incluir.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        tokens: usize,
     },
     /// This phone's key, to show a focal point who vouches for you.
     /// / La clave de este teléfono, para un aval. / A chave deste telefone, para um aval.
@@ -195,8 +200,8 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
         CarryCmd::Key => super::tokens::carry_key(ctx, &p),
         CarryCmd::Voucher { voucher } => super::tokens::keep_voucher(ctx, &p, &voucher),
         CarryCmd::Tokens { ask, give } => super::tokens::tokens(ctx, &p, ask, give).await,
-        CarryCmd::Export { file } => {
-            let bytes = p.export_return_bundle()?;
+        CarryCmd::Export { file, tokens } => {
+            let bytes = p.export_return_bundle_with_tokens(tokens)?;
             write_file(&file, &bytes)?;
             let c = p.carrying()?;
             ctx.emit(
@@ -205,7 +210,7 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
                     &format!("Pacote de volta em {}: {}, {} e o diretório. Entregue-o às pessoas que lhe deram suas denúncias: cada telefone pega só o seu.", file.display(), count(ctx.lang, c.delivered, ("", ""), ("recibo", "recibos"), ("", "")), count(ctx.lang, c.replies, ("", ""), ("resposta lacrada", "respostas lacradas"), ("", ""))),
                     &format!("Return bundle in {}: {}, {} and the directory. Hand it to the people who gave you their reports: each phone takes only its own.", file.display(), count(ctx.lang, c.delivered, ("", ""), ("", ""), ("receipt", "receipts")), count(ctx.lang, c.replies, ("", ""), ("", ""), ("sealed answer", "sealed answers"))),
                 ),
-                json!({ "file": file.display().to_string(), "receipts": c.delivered, "replies": c.replies, "bytes": bytes.len() }),
+                json!({ "file": file.display().to_string(), "receipts": c.delivered, "replies": c.replies, "bytes": bytes.len(), "tokens_left": p.tokens()?.len() }),
             );
             Ok(())
         }
