@@ -250,7 +250,13 @@ impl RelayClient {
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(60));
+            .connect_timeout(Duration::from_secs(60))
+            // The relay closes a connection idle for 5 s (actix-web's
+            // keep-alive). A pooled connection older than that may be
+            // closing just as it is reused, and the request fails with a
+            // network error; on a slow phone, between two steps of a sync,
+            // that happens. Reuse only what is fresher than the relay's limit.
+            .pool_idle_timeout(Duration::from_secs(4));
         if let Some(p) = &config.proxy {
             builder = builder.proxy(reqwest::Proxy::all(p).map_err(network)?);
         }

@@ -198,6 +198,9 @@ impl Field {
         let http = reqwest::Client::builder()
             .timeout(UPSTREAM_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
+            // Under the upstream's 5 s keep-alive, so a pooled connection
+            // is never reused just as the upstream closes it.
+            .pool_idle_timeout(Duration::from_secs(4))
             .user_agent("amparo-relay")
             .build()
             .map_err(std::io::Error::other)?;
