@@ -77,6 +77,7 @@ fn encode(items: &[BundleItem]) -> Vec<u8> {
             BundleItem::Directory(d) => enc.directory(d),
             BundleItem::Receipt(r) => enc.receipt(r),
             BundleItem::Grant(g) => enc.grant(g),
+            BundleItem::Token(t) => enc.token(t),
         }
         .expect("a decoded item re-encodes");
     }
