@@ -249,16 +249,17 @@ impl Admission {
     /// Checks the proof in `header` (base64url of PROTOCOL.md §14's proof)
     /// for the envelopes `ids` against `required` effort at `now`. Cheap
     /// checks first: the epoch and the effort claimed before the Equi-X
-    /// verification.
+    /// verification. The answer is the effort the proof holds for (at least
+    /// `required`; 0 when nothing is asked), which orders the writer's queue.
     pub fn check(
         &self,
         header: Option<&[u8]>,
         ids: &[EnvelopeId],
         required: u32,
         now: UnixTime,
-    ) -> Result<(), Refusal> {
+    ) -> Result<u32, Refusal> {
         if required == 0 {
-            return Ok(());
+            return Ok(0);
         }
         let header = header.ok_or(Refusal::Missing)?;
         let text = std::str::from_utf8(header).map_err(|_| Refusal::Invalid)?;
@@ -271,7 +272,8 @@ impl Admission {
             return Err(Refusal::Invalid);
         }
         admission::verify(&proof, &self.seed(proof.epoch), ids, required)
-            .map_err(|_| Refusal::Invalid)
+            .map_err(|_| Refusal::Invalid)?;
+        Ok(proof.effort)
     }
 }
 
@@ -356,9 +358,10 @@ mod tests {
             .unwrap();
         let header = proof.to_header();
         let h = Some(header.as_bytes());
-        assert_eq!(a.check(None, &ids, 0, now), Ok(()), "nothing asked");
+        assert_eq!(a.check(None, &ids, 0, now), Ok(0), "nothing asked");
         assert_eq!(a.check(None, &ids, 8, now), Err(Refusal::Missing));
-        assert_eq!(a.check(h, &ids, 8, now), Ok(()));
+        assert_eq!(a.check(h, &ids, 8, now), Ok(8));
+        assert_eq!(a.check(h, &ids, 4, now), Ok(8), "paid more than asked");
         assert_eq!(a.check(h, &ids, 9, now), Err(Refusal::Invalid));
         assert_eq!(
             a.check(h, &ids[..1], 8, now),
@@ -366,7 +369,7 @@ mod tests {
             "other envelopes"
         );
         let next = UnixTime(now.0 + EPOCH_SECONDS);
-        assert_eq!(a.check(h, &ids, 8, next), Ok(()), "the epoch after");
+        assert_eq!(a.check(h, &ids, 8, next), Ok(8), "the epoch after");
         let later = UnixTime(now.0 + 2 * EPOCH_SECONDS);
         assert_eq!(a.check(h, &ids, 8, later), Err(Refusal::Invalid));
         let before = UnixTime(now.0 - EPOCH_SECONDS);

@@ -11,8 +11,18 @@
 //! inserted: each against the usage left by those before it, so envelopes
 //! arriving together cannot pass a cap together, and an envelope over a cap
 //! is refused before anything of it is written.
+//!
+//! When more waits than one transaction takes, the writer serves the
+//! requests that paid most first (PROTOCOL.md §14.1, as Tor's onion services
+//! order their queue by effort): a token counts as the most, work by the
+//! effort per envelope it claimed, nothing as nothing; equal ones in the
+//! order they came. A flood that pays little then waits behind phones that
+//! paid more, and reaches the caps after them.
 
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -51,9 +61,45 @@ const MAX_ROWS_PER_COMMIT: usize = 2048;
 /// Requests that may wait for the writer before new ones are told to retry.
 const QUEUE_DEPTH: usize = 1024;
 
+/// What a request paid for admission, as the writer orders its queue.
+pub type Priority = u32;
+/// The priority of a request admitted by a token.
+pub const TOKEN_PRIORITY: Priority = Priority::MAX;
+
 struct Job {
     batch: Vec<NewEnvelope>,
+    priority: Priority,
     reply: oneshot::Sender<Result<Vec<Placed>, CommitFailed>>,
+}
+
+/// A job waiting in the writer's heap: highest priority first, then first
+/// come.
+struct Queued {
+    job: Job,
+    seq: u64,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.job
+            .priority
+            .cmp(&other.job.priority)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
 }
 
 /// The writer could not make the batch durable; nothing was acknowledged.
@@ -65,6 +111,9 @@ pub struct CommitFailed;
 #[derive(Clone)]
 pub struct Committer {
     jobs: mpsc::Sender<Job>,
+    /// Requests handed over and not yet taken into a transaction (in the
+    /// channel or the writer's heap).
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Committer {
@@ -72,32 +121,48 @@ impl Committer {
     /// `quotas`.
     pub fn start<S: Store>(store: S, quotas: Arc<Quotas>) -> Committer {
         let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(writer(store, quotas, rx));
-        Committer { jobs }
+        let waiting = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(writer(store, quotas, rx, waiting.clone()));
+        Committer { jobs, waiting }
     }
 
     /// How full the queue to the writer is (0 empty, 1 full): a flood's
     /// pressure on the relay, read by admission (PROTOCOL.md §14).
     pub fn queue_fill(&self) -> f64 {
         let max = self.jobs.max_capacity().max(1);
-        let free = self.jobs.capacity().min(max);
-        (max - free) as f64 / max as f64
+        (self.waiting.load(Ordering::Relaxed).min(max)) as f64 / max as f64
     }
 
     /// Stores `batch` durably within the caps; returns what became of each
     /// envelope, in order.
     pub async fn insert(&self, batch: Vec<NewEnvelope>) -> Result<Vec<Placed>, CommitFailed> {
-        self.submit(batch).await?.durable().await
+        self.submit(batch, 0).await?.durable().await
     }
 
     /// Hands `batch` to the writer and returns at once: the caller may work
     /// while the transaction commits, then waits with [`Pending::durable`].
-    pub async fn submit(&self, batch: Vec<NewEnvelope>) -> Result<Pending, CommitFailed> {
+    /// When more waits than one transaction takes, higher `priority` goes
+    /// first.
+    pub async fn submit(
+        &self,
+        batch: Vec<NewEnvelope>,
+        priority: Priority,
+    ) -> Result<Pending, CommitFailed> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { batch, reply })
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        if self
+            .jobs
+            .send(Job {
+                batch,
+                priority,
+                reply,
+            })
             .await
-            .map_err(|_| CommitFailed)?;
+            .is_err()
+        {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(CommitFailed);
+        }
         Ok(Pending { answer })
     }
 }
@@ -115,19 +180,49 @@ impl Pending {
     }
 }
 
-async fn writer<S: Store>(store: S, quotas: Arc<Quotas>, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut rows = first.batch.len();
-        let mut jobs = vec![first];
-        while rows < MAX_ROWS_PER_COMMIT {
+async fn writer<S: Store>(
+    store: S,
+    quotas: Arc<Quotas>,
+    mut rx: mpsc::Receiver<Job>,
+    waiting: Arc<AtomicUsize>,
+) {
+    // Jobs taken off the channel, not yet in a transaction. Bounded: it takes
+    // no more than QUEUE_DEPTH, so the channel fills behind it and senders
+    // wait (and admission sees the queue full).
+    let mut heap: BinaryHeap<Queued> = BinaryHeap::new();
+    let mut seq: u64 = 0;
+    loop {
+        if heap.is_empty() {
+            match rx.recv().await {
+                Some(job) => {
+                    heap.push(Queued { job, seq });
+                    seq += 1;
+                }
+                None => return,
+            }
+        }
+        while heap.len() < QUEUE_DEPTH {
             match rx.try_recv() {
                 Ok(job) => {
-                    rows += job.batch.len();
-                    jobs.push(job);
+                    heap.push(Queued { job, seq });
+                    seq += 1;
                 }
                 Err(_) => break,
             }
         }
+        // The group: the highest first, up to a transaction's rows (one job
+        // at least, whatever its size).
+        let mut rows = 0;
+        let mut jobs = Vec::new();
+        while let Some(top) = heap.peek() {
+            if !jobs.is_empty() && rows + top.job.batch.len() > MAX_ROWS_PER_COMMIT {
+                break;
+            }
+            let Some(q) = heap.pop() else { break };
+            rows += q.job.batch.len();
+            jobs.push(q.job);
+        }
+        waiting.fetch_sub(jobs.len(), Ordering::Relaxed);
         let mut all = Vec::with_capacity(rows);
         let mut sizes = Vec::with_capacity(jobs.len());
         let mut replies = Vec::with_capacity(jobs.len());
@@ -150,5 +245,43 @@ async fn writer<S: Store>(store: S, quotas: Arc<Quotas>, mut rx: mpsc::Receiver<
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(priority: Priority) -> Job {
+        let (reply, _) = oneshot::channel();
+        Job {
+            batch: Vec::new(),
+            priority,
+            reply,
+        }
+    }
+
+    #[test]
+    fn the_heap_serves_the_highest_payment_first_then_first_come() {
+        let mut heap = BinaryHeap::new();
+        for (seq, p) in [0, 64, 0, TOKEN_PRIORITY, 64, 1].into_iter().enumerate() {
+            heap.push(Queued {
+                job: job(p),
+                seq: seq as u64,
+            });
+        }
+        let order: Vec<(Priority, u64)> =
+            std::iter::from_fn(|| heap.pop().map(|q| (q.job.priority, q.seq))).collect();
+        assert_eq!(
+            order,
+            vec![
+                (TOKEN_PRIORITY, 3),
+                (64, 1),
+                (64, 4),
+                (1, 5),
+                (0, 0),
+                (0, 2)
+            ]
+        );
     }
 }

@@ -262,6 +262,9 @@ async fn post_envelopes<S: Store>(
     // A token (PROTOCOL.md §14.2) stands for the work; it is looked at
     // only when work is asked, so none is spent on a quiet relay.
     let mut spent_token = None;
+    // What it paid, per envelope: the writer serves more first when it is
+    // behind (PROTOCOL.md §14.1).
+    let mut priority: crate::commit::Priority = 0;
     if required > 0 {
         if let Some(token) = req.headers().get(header::AUTHORIZATION) {
             match state
@@ -269,7 +272,10 @@ async fn post_envelopes<S: Store>(
                 .spend(&state.store, token.as_bytes(), now)
                 .await?
             {
-                Ok(nullifier) => spent_token = Some(nullifier),
+                Ok(nullifier) => {
+                    spent_token = Some(nullifier);
+                    priority = crate::commit::TOKEN_PRIORITY;
+                }
                 Err(refused) => {
                     return Err(ApiError::token_refused(
                         required,
@@ -284,13 +290,16 @@ async fn post_envelopes<S: Store>(
                 .headers()
                 .get(crate::admission::PROOF_HEADER)
                 .map(|v| v.as_bytes());
-            if let Err(refusal) = state.admission.check(proof, &ids, required, now) {
-                return Err(ApiError::work_required(
-                    required,
-                    refusal == crate::admission::Refusal::Missing,
-                ));
-            }
+            let paid = state
+                .admission
+                .check(proof, &ids, required, now)
+                .map_err(|refusal| {
+                    ApiError::work_required(required, refusal == crate::admission::Refusal::Missing)
+                })?;
             state.metrics.work_admitted();
+            // A token outranks any work (TOKEN_PRIORITY is u32::MAX).
+            let n = u32::try_from(batch.len().max(1)).unwrap_or(u32::MAX);
+            priority = (paid / n).min(crate::commit::TOKEN_PRIORITY - 1);
         }
     }
     let sizes: Vec<usize> = batch.iter().map(|e| e.bytes.len()).collect();
@@ -301,7 +310,7 @@ async fn post_envelopes<S: Store>(
         Some(
             state
                 .committer
-                .submit(batch)
+                .submit(batch, priority)
                 .await
                 .map_err(|_| ApiError::unavailable())?,
         )
