@@ -175,6 +175,8 @@ def test_report_is_sent_answered_and_read_then_wiped(world):
     progress = Progress()
     summary = survivor.sync(relay, progress)
     assert (summary.delivered, summary.refused, summary.new_messages) == (queued, 0, 0)
+    # A quiet relay asks no admission: nothing paid, nothing waits for it.
+    assert (summary.tokens_used, summary.admission_work, summary.max_effort, summary.waiting_for_relay) == (0, 0, 0, 0)
     assert survivor.outbox_len() == 0
     uploads = [p for p in progress.steps if p.is_upload()]
     assert uploads[0].done == 0 and uploads[-1].done == uploads[-1].total == queued
@@ -252,6 +254,12 @@ def test_wrong_pin_and_bad_input_give_the_flat_error(world):
     assert "text" in str(too_long.value)
     with pytest.raises(amparo.AmparoError.Invalid):
         amparo.Profile.open(folder, PIN, amparo.TrustedKeys(coordinator_key="short", relay_receipt_keys=[]))
+    # Admission tokens handed on as text: a broken text is refused, nothing kept.
+    assert profile.tokens_held() == 0
+    for text in ("hello", "amparo-tokens:xyz", "amparo-tokens:" + "A" * 10):
+        with pytest.raises(amparo.AmparoError.Invalid):
+            profile.import_tokens(text)
+    assert profile.tokens_held() == 0
     with pytest.raises(amparo.AmparoError.Network):
         dead = amparo.Relay(amparo.RelaySettings(url="http://127.0.0.1:9", timeout_seconds=5))
         profile.sync(dead, None)
