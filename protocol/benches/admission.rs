@@ -11,7 +11,9 @@
 //! (where the platform forbids generated code, as iOS does), solutions per
 //! run; `admission::solve` at efforts 1 to 256 (mean time per proof, runs
 //! per proof); `admission::verify` of a good proof and of a bogus one (what
-//! a flood of made-up proofs costs the relay per request).
+//! a flood of made-up proofs costs the relay per request). Then admission
+//! tokens (PROTOCOL.md §14.2): making an issuer key, a phone blinding a
+//! request and finishing a token, the relay signing one and checking one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -97,5 +99,52 @@ fn main() {
     println!(
         "refuse a made-up proof: {:.1} µs (mean of {n})",
         (started.elapsed() / n).as_secs_f64() * 1e6
+    );
+
+    tokens();
+}
+
+fn tokens() {
+    use amparo_protocol::keys::KeyId;
+    use amparo_protocol::token::{self, IssuerKey};
+    let mut e = DangerousSeededEntropy::new(b"token-bench");
+    let n = 5u32;
+    let started = Instant::now();
+    let mut issuer = None;
+    for _ in 0..n {
+        issuer = Some(IssuerKey::generate(&mut e).unwrap());
+    }
+    println!(
+        "token issuer key (RSA-2048): {:.0} ms to make (mean of {n}; once per 30 days)",
+        ms(started.elapsed() / n)
+    );
+    let issuer = issuer.unwrap();
+    let relay = KeyId([1; 8]);
+    let n = 200u32;
+    let mut blind = Duration::ZERO;
+    let mut sign = Duration::ZERO;
+    let mut finish = Duration::ZERO;
+    let mut verify = Duration::ZERO;
+    let digest = token::challenge_digest(&relay);
+    for _ in 0..n {
+        let t = Instant::now();
+        let (request, pending) = token::begin(issuer.public(), &relay, &mut e).unwrap();
+        blind += t.elapsed();
+        let t = Instant::now();
+        let response = issuer.sign(&request, &mut e).unwrap();
+        sign += t.elapsed();
+        let t = Instant::now();
+        let tok = token::finish(&pending, &response).unwrap();
+        finish += t.elapsed();
+        let t = Instant::now();
+        issuer.public().verify(&tok, &digest).unwrap();
+        verify += t.elapsed();
+    }
+    println!(
+        "token, phone: blind {:.2} ms, finish (checks it) {:.2} ms; relay: sign {:.2} ms, check a spent token {:.3} ms (means of {n})",
+        ms(blind / n),
+        ms(finish / n),
+        ms(sign / n),
+        ms(verify / n),
     );
 }
