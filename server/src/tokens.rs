@@ -187,9 +187,21 @@ impl Tokens {
         let Some(sealed) = store.token_key(epoch).await? else {
             return Ok(None);
         };
-        let key = Arc::new(self.unseal(epoch, &sealed)?);
-        self.remember(epoch, key.clone());
-        Ok(Some(key))
+        match self.unseal(epoch, &sealed) {
+            Ok(key) => {
+                let key = Arc::new(key);
+                self.remember(epoch, key.clone());
+                Ok(Some(key))
+            }
+            Err(e) => {
+                // Sealed under another receipt key (the key file was
+                // replaced): this relay cannot use that epoch's tokens. They
+                // are refused as bad, so phones fall back to work, rather
+                // than every pressed upload failing.
+                tracing::error!(epoch, error = %e, "token key unreadable with this receipt key; its tokens are refused");
+                Ok(None)
+            }
+        }
     }
 
     /// The issuer key of `epoch`, made (once, by one relay of those sharing
@@ -211,7 +223,9 @@ impl Tokens {
             .map_err(|_| StoreError::Range("token key"))?
             .map_err(|_| StoreError::Range("token key"))?;
         let sealed = self.seal(epoch, &made)?;
-        // Another relay may have stored one first: the one on record wins.
+        // Another relay may have stored one first: the one on record wins
+        // (if it cannot be read with this relay's receipt key, issuance
+        // fails until the next key epoch, and says why in the log).
         let on_record = store.put_token_key(epoch, &sealed).await?;
         let key = Arc::new(self.unseal(epoch, &on_record)?);
         tracing::info!(epoch, "token issuer key in use");
@@ -341,5 +355,45 @@ impl Tokens {
     /// the table does not say which keys asked.
     pub fn issuer_tag(&self, key: &VerifyingKey) -> [u8; 16] {
         sha256_prefix(&[TAG_CONTEXT, &self.tag_key[..], key.as_bytes()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+    use amparo_protocol::entropy::DangerousSeededEntropy;
+
+    #[tokio::test]
+    async fn a_relay_with_another_receipt_key_refuses_the_old_tokens_without_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let now = UnixTime(1_790_000_000);
+        let a = SigningKey::from_seed(&[1; 32]).unwrap();
+        let old = Tokens::new(&a, None, TokenLimits::default());
+        let key = old.issuer(&store, token::key_epoch(now.0)).await.unwrap();
+        let mut e = DangerousSeededEntropy::new(b"tokens");
+        let relay = KeyId::for_key(&a.verifying_key());
+        let (req, pending) = token::begin(key.public(), &relay, &mut e).unwrap();
+        let t = token::finish(&pending, &key.sign(&req, &mut e).unwrap()).unwrap();
+        let header = t.to_header();
+        assert!(
+            old.spend(&store, header.as_bytes(), now)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        assert_eq!(
+            old.spend(&store, header.as_bytes(), now).await.unwrap(),
+            Err(Spend::Spent)
+        );
+        // The key file replaced: the same database, another receipt key.
+        let b = SigningKey::from_seed(&[2; 32]).unwrap();
+        let new = Tokens::new(&b, None, TokenLimits::default());
+        assert_eq!(
+            new.spend(&store, header.as_bytes(), now).await.unwrap(),
+            Err(Spend::Invalid)
+        );
+        assert!(new.public_keys(&store, now).await.is_err());
     }
 }
