@@ -292,11 +292,21 @@ impl RelayClient {
         let Some(shared) = &self.admission else {
             return Ok(None);
         };
-        let held = shared.lock().is_ok_and(|a| !a.tokens.is_empty());
+        let (held, known) = match shared.lock() {
+            Ok(a) => (!a.tokens.is_empty(), a.directory.clone()),
+            Err(_) => (false, None),
+        };
         if !held {
             return Ok(None);
         }
-        let directory = self.issuer_directory().await?;
+        let directory = match known {
+            Some(d) => d,
+            None => {
+                let d = self.issuer_directory().await?;
+                self.note(|a| a.directory = Some(d.clone()));
+                d
+            }
+        };
         for _ in 0..3 {
             let token = shared.lock().ok().and_then(|mut a| a.take(&directory));
             let Some(token) = token else {

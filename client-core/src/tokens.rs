@@ -57,6 +57,9 @@ pub struct Admission {
     /// Envelopes left in the outbox because the work asked was more than
     /// a phone pays.
     pub waiting: usize,
+    /// The relay's issuer directory, read once per sync (on 2G every
+    /// request counts).
+    pub(crate) directory: Option<IssuerDirectory>,
 }
 
 /// The admission state of a sync, shared.
