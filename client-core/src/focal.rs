@@ -499,10 +499,15 @@ impl Profile {
     }
 
     fn focal_keys(&self) -> Result<RecipientKeys> {
-        let (_, bytes) = self
-            .get_item(ItemKind::Identity, &self.fixed_id(b"identity"))?
-            .ok_or(CoreError::Invalid(NO_FOCAL_KEYS))?;
-        Ok(RecipientKeys::from_secret_bytes(&bytes)?)
+        self.focal_keys_if_any()?
+            .ok_or(CoreError::Invalid(NO_FOCAL_KEYS))
+    }
+
+    /// This focal point's keys, or `None` if the profile is not one.
+    pub(crate) fn focal_keys_if_any(&self) -> Result<Option<RecipientKeys>> {
+        self.get_item(ItemKind::Identity, &self.fixed_id(b"identity"))?
+            .map(|(_, bytes)| Ok(RecipientKeys::from_secret_bytes(&bytes)?))
+            .transpose()
     }
 
     /// The public part of this focal point's keys.

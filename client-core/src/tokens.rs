@@ -229,14 +229,13 @@ impl Profile {
 
     /// This focal point's signing key, if the profile is one.
     fn focal_signing(&self) -> Result<Option<SigningKey>> {
-        let Some((_, bytes)) = self.get_item(ItemKind::Identity, &self.fixed_id(b"identity"))?
-        else {
-            return Ok(None);
-        };
-        let keys = amparo_protocol::keys::RecipientKeys::from_secret_bytes(&bytes)?;
-        Ok(Some(SigningKey::from_seed(
-            &keys.signing().dangerously_export_seed(),
-        )?))
+        self.focal_keys_if_any()?
+            .map(|keys| {
+                Ok(SigningKey::from_seed(
+                    &keys.signing().dangerously_export_seed(),
+                )?)
+            })
+            .transpose()
     }
 
     fn carry_key(&self) -> Result<CarryKey> {

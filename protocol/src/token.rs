@@ -304,6 +304,16 @@ impl IssuerKey {
     }
 }
 
+/// `token_input` (RFC 9578 §6.3): what the authenticator signs.
+fn token_input(nonce: &[u8; 32], challenge_digest: &[u8; 32], key_id: &[u8; 32]) -> [u8; 98] {
+    let mut out = [0u8; 98];
+    out[..2].copy_from_slice(&TOKEN_TYPE.to_be_bytes());
+    out[2..34].copy_from_slice(nonce);
+    out[34..66].copy_from_slice(challenge_digest);
+    out[66..98].copy_from_slice(key_id);
+    out
+}
+
 /// A token: one upload admitted without work (RFC 9578 §6.3).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token {
@@ -326,12 +336,7 @@ impl std::fmt::Debug for Token {
 impl Token {
     /// `token_input`: what the authenticator signs.
     pub fn input(&self) -> [u8; 98] {
-        let mut out = [0u8; 98];
-        out[..2].copy_from_slice(&TOKEN_TYPE.to_be_bytes());
-        out[2..34].copy_from_slice(&self.nonce);
-        out[34..66].copy_from_slice(&self.challenge_digest);
-        out[66..98].copy_from_slice(&self.key_id);
-        out
+        token_input(&self.nonce, &self.challenge_digest, &self.key_id)
     }
 
     /// The token's bytes.
@@ -491,11 +496,7 @@ pub fn begin(
 ) -> Result<(TokenRequest, Pending)> {
     let nonce = random::<32>(entropy)?;
     let challenge_digest = challenge_digest(relay);
-    let mut input = [0u8; 98];
-    input[..2].copy_from_slice(&TOKEN_TYPE.to_be_bytes());
-    input[2..34].copy_from_slice(&nonce);
-    input[34..66].copy_from_slice(&challenge_digest);
-    input[66..].copy_from_slice(&key.id);
+    let input = token_input(&nonce, &challenge_digest, &key.id);
     let mut rng = Drbg::new(entropy)?;
     let blinding = key.public.blind(&mut rng, input).map_err(rsa_error)?;
     let blinded = <[u8; NK]>::try_from(blinding.blind_message.0.as_slice())
@@ -521,11 +522,7 @@ pub fn finish(pending: &Pending, response: &[u8]) -> Result<Token> {
     if response.len() != RESPONSE_LEN {
         return Err(ProtocolError::Invalid("token response"));
     }
-    let mut input = [0u8; 98];
-    input[..2].copy_from_slice(&TOKEN_TYPE.to_be_bytes());
-    input[2..34].copy_from_slice(&pending.nonce);
-    input[34..66].copy_from_slice(&pending.challenge_digest);
-    input[66..].copy_from_slice(&pending.key.id);
+    let input = token_input(&pending.nonce, &pending.challenge_digest, &pending.key.id);
     let signature = pending
         .key
         .public

@@ -483,18 +483,10 @@ async fn issue_tokens<S: Store>(
     use amparo_protocol::token;
     let body = read_body(&req, payload, token::MAX_BATCH * token::REQUEST_LEN).await?;
     let requests = token::decode_requests(&body).map_err(|e| ApiError::bad_input(&e))?;
-    let header = req.headers().get(request::HEADER).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing_signature",
-            "Token requests must be signed by a focal point's or a vouched facilitator's key (Amparo-Signature header).",
-        )
-    })?;
-    let proof = header
-        .to_str()
-        .map_err(|_| ProtocolError::Invalid("request signature header"))
-        .and_then(RequestProof::parse)
-        .map_err(|e| ApiError::bad_input(&e))?;
+    let proof = signed_by(
+        &req,
+        "Token requests must be signed by a focal point's or a vouched facilitator's key (Amparo-Signature header).",
+    )?;
     let now = (state.clock)();
     proof
         .verify(
@@ -592,6 +584,20 @@ fn target(req: &HttpRequest) -> String {
         .unwrap_or_else(|| req.path().to_owned())
 }
 
+/// The `Amparo-Signature` proof of a request, parsed (not yet verified);
+/// `401 missing_signature` with `missing` when there is none.
+fn signed_by(req: &HttpRequest, missing: &'static str) -> Result<RequestProof, ApiError> {
+    let header = req
+        .headers()
+        .get(request::HEADER)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing_signature", missing))?;
+    header
+        .to_str()
+        .map_err(|_| ProtocolError::Invalid("request signature header"))
+        .and_then(RequestProof::parse)
+        .map_err(|e| ApiError::bad_input(&e))
+}
+
 /// Checks the `Amparo-Signature` proof for `mailbox`, and that it was not
 /// used before.
 async fn authenticate<S: Store>(
@@ -600,18 +606,10 @@ async fn authenticate<S: Store>(
     mailbox: &MailboxId,
     body: &[u8],
 ) -> Result<(), ApiError> {
-    let header = req.headers().get(request::HEADER).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing_signature",
-            "This request must be signed with the mailbox's key (Amparo-Signature header).",
-        )
-    })?;
-    let proof = header
-        .to_str()
-        .map_err(|_| ProtocolError::Invalid("request signature header"))
-        .and_then(RequestProof::parse)
-        .map_err(|e| ApiError::bad_input(&e))?;
+    let proof = signed_by(
+        req,
+        "This request must be signed with the mailbox's key (Amparo-Signature header).",
+    )?;
     let now = (state.clock)();
     proof
         .verify(mailbox, req.method().as_str(), &target(req), body, now)

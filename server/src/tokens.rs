@@ -82,6 +82,39 @@ pub enum NotIssuer {
     BadVoucher,
 }
 
+/// How long the relay trusts that an epoch has no usable token key before
+/// it reads the store again: anyone can offer a token or read the issuer
+/// directory, and neither may cost a database read (or a log line) each.
+const MISSING_TTL: Duration = Duration::from_secs(60);
+
+/// What the relay knows of one epoch's token key.
+#[derive(Clone)]
+enum Held {
+    /// The key.
+    Key(Arc<IssuerKey>),
+    /// None is stored (as of then).
+    Absent(Instant),
+    /// One is stored but sealed under another receipt key (as of then).
+    Unreadable(Instant),
+}
+
+impl Held {
+    /// Whether this is still worth believing without reading the store.
+    fn fresh(&self) -> bool {
+        match self {
+            Held::Key(_) => true,
+            Held::Absent(at) | Held::Unreadable(at) => at.elapsed() < MISSING_TTL,
+        }
+    }
+
+    fn key(self) -> Option<Arc<IssuerKey>> {
+        match self {
+            Held::Key(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
 struct Issuers {
     read: Instant,
     focal: Vec<[u8; 32]>,
@@ -93,7 +126,7 @@ pub struct Tokens {
     digest: [u8; 32],
     wrap: Zeroizing<[u8; 32]>,
     tag_key: Zeroizing<[u8; 32]>,
-    keys: Mutex<HashMap<u32, Arc<IssuerKey>>>,
+    keys: Mutex<HashMap<u32, Held>>,
     making: tokio::sync::Mutex<()>,
     issuers: Mutex<Option<Issuers>>,
     coordinator: Option<VerifyingKey>,
@@ -139,16 +172,42 @@ impl Tokens {
         token::token_challenge(&self.relay)
     }
 
-    fn cached(&self, epoch: u32) -> Option<Arc<IssuerKey>> {
-        self.keys.lock().ok()?.get(&epoch).cloned()
+    fn cached(&self, epoch: u32) -> Option<Held> {
+        self.keys
+            .lock()
+            .ok()?
+            .get(&epoch)
+            .filter(|h| h.fresh())
+            .cloned()
     }
 
-    fn remember(&self, epoch: u32, key: Arc<IssuerKey>) {
+    fn remember(&self, epoch: u32, held: Held) {
         if let Ok(mut keys) = self.keys.lock() {
             // Two epochs are in use at a time; older ones go.
             keys.retain(|e, _| e.saturating_add(1) >= epoch);
-            keys.insert(epoch, key);
+            keys.insert(epoch, held);
         }
+    }
+
+    /// Reads `epoch`'s key from the store (and remembers what it found).
+    async fn load<S: Store>(&self, store: &S, epoch: u32) -> Result<Held, StoreError> {
+        let held = match store.token_key(epoch).await? {
+            None => Held::Absent(Instant::now()),
+            Some(sealed) => match self.unseal(epoch, &sealed) {
+                Ok(key) => Held::Key(Arc::new(key)),
+                Err(e) => {
+                    // Sealed under another receipt key (the key file was
+                    // replaced): this relay cannot use that epoch's tokens.
+                    // They are refused as bad, so phones fall back to work,
+                    // rather than every pressed upload failing; said once a
+                    // minute at most.
+                    tracing::error!(epoch, error = %e, "token key unreadable with this receipt key; its tokens are refused");
+                    Held::Unreadable(Instant::now())
+                }
+            },
+        };
+        self.remember(epoch, held.clone());
+        Ok(held)
     }
 
     fn seal(&self, epoch: u32, key: &IssuerKey) -> Result<Vec<u8>, StoreError> {
@@ -181,27 +240,11 @@ impl Tokens {
         store: &S,
         epoch: u32,
     ) -> Result<Option<Arc<IssuerKey>>, StoreError> {
-        if let Some(k) = self.cached(epoch) {
-            return Ok(Some(k));
-        }
-        let Some(sealed) = store.token_key(epoch).await? else {
-            return Ok(None);
+        let held = match self.cached(epoch) {
+            Some(h) => h,
+            None => self.load(store, epoch).await?,
         };
-        match self.unseal(epoch, &sealed) {
-            Ok(key) => {
-                let key = Arc::new(key);
-                self.remember(epoch, key.clone());
-                Ok(Some(key))
-            }
-            Err(e) => {
-                // Sealed under another receipt key (the key file was
-                // replaced): this relay cannot use that epoch's tokens. They
-                // are refused as bad, so phones fall back to work, rather
-                // than every pressed upload failing.
-                tracing::error!(epoch, error = %e, "token key unreadable with this receipt key; its tokens are refused");
-                Ok(None)
-            }
-        }
+        Ok(held.key())
     }
 
     /// The issuer key of `epoch`, made (once, by one relay of those sharing
@@ -211,12 +254,19 @@ impl Tokens {
         store: &S,
         epoch: u32,
     ) -> Result<Arc<IssuerKey>, StoreError> {
-        if let Some(k) = self.existing(store, epoch).await? {
-            return Ok(k);
+        let unreadable = StoreError::Range("token key sealed under another receipt key");
+        match self.cached(epoch) {
+            Some(Held::Key(k)) => return Ok(k),
+            // No key is made over an unreadable one (anyone can ask for
+            // the issuer directory; none of them may cost a key).
+            Some(Held::Unreadable(_)) => return Err(unreadable),
+            _ => {}
         }
         let _one_at_a_time = self.making.lock().await;
-        if let Some(k) = self.existing(store, epoch).await? {
-            return Ok(k);
+        match self.load(store, epoch).await? {
+            Held::Key(k) => return Ok(k),
+            Held::Unreadable(_) => return Err(unreadable),
+            Held::Absent(_) => {}
         }
         let made = tokio::task::spawn_blocking(|| IssuerKey::generate(&mut SystemEntropy::new()))
             .await
@@ -229,7 +279,7 @@ impl Tokens {
         let on_record = store.put_token_key(epoch, &sealed).await?;
         let key = Arc::new(self.unseal(epoch, &on_record)?);
         tracing::info!(epoch, "token issuer key in use");
-        self.remember(epoch, key.clone());
+        self.remember(epoch, Held::Key(key.clone()));
         Ok(key)
     }
 

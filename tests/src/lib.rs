@@ -556,3 +556,44 @@ pub fn focal_point_entry(
         valid_until: u64::MAX / 2,
     }
 }
+
+/// A directory listing `focal_points` and one relay whose receipts are
+/// signed by `receipt_key`.
+pub fn directory_with(
+    focal_points: Vec<amparo_protocol::directory::FocalPoint>,
+    receipt_key: &VerifyingKey,
+) -> amparo_protocol::directory::Directory {
+    amparo_protocol::directory::Directory {
+        focal_points,
+        service_routes: vec![],
+        relays: vec![amparo_protocol::directory::RelayEntry {
+            name: "central".into(),
+            url: None,
+            receipt_key: *receipt_key.as_bytes(),
+        }],
+    }
+}
+
+/// `n` well-formed report envelopes sealed to `to` with junk text: what a
+/// flooder who knows a focal point's public key can send.
+pub fn sealed_junk(
+    to: &amparo_protocol::keys::RecipientPublic,
+    n: usize,
+) -> Vec<amparo_protocol::envelope::Envelope> {
+    use amparo_protocol::envelope::{Envelope, Purpose};
+    use amparo_protocol::padding::InnerHeader;
+    let mut e = SystemEntropy::new();
+    (0..n)
+        .map(|i| {
+            let h = InnerHeader::new(&mut e, now()).expect("entropy");
+            Envelope::seal(
+                to,
+                Purpose::Report,
+                &h,
+                format!("junk {i}").as_bytes(),
+                &mut e,
+            )
+            .expect("a junk envelope seals")
+        })
+        .collect()
+}

@@ -15,9 +15,8 @@ use amparo_core::store::{KdfParams, Profile};
 use amparo_protocol::admission::{self, Challenge, Proof};
 use amparo_protocol::b64;
 use amparo_protocol::entropy::SystemEntropy;
-use amparo_protocol::envelope::{Envelope, Purpose};
+use amparo_protocol::envelope::Envelope;
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
-use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::wire::{self, EnvelopeResult};
 use amparo_tests::crash::{fetch_all, http_exchange, post_batch};
 use amparo_tests::{Relay, backends, focal_point_entry, now};
@@ -25,20 +24,7 @@ use amparo_tests::{Relay, backends, focal_point_entry, now};
 const CAP: usize = 16;
 
 fn junk(to: &RecipientPublic, n: usize) -> Vec<Envelope> {
-    let mut e = SystemEntropy::new();
-    (0..n)
-        .map(|i| {
-            let h = InnerHeader::new(&mut e, now()).unwrap();
-            Envelope::seal(
-                to,
-                Purpose::Report,
-                &h,
-                format!("junk {i}").as_bytes(),
-                &mut e,
-            )
-            .unwrap()
-        })
-        .collect()
+    amparo_tests::sealed_junk(to, n)
 }
 
 fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {

@@ -9,12 +9,11 @@ use amparo_core::inbox::{Incoming, open};
 use amparo_core::relay::{RelayClient, RelayConfig};
 use amparo_core::store::{KdfParams, Profile};
 use amparo_protocol::b64;
-use amparo_protocol::directory::{Directory, RelayEntry};
 use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::keys::RecipientKeys;
 use amparo_protocol::payload::AttachmentKind;
 use amparo_protocol::primitives::ed25519::SigningKey;
-use amparo_tests::{Relay, focal_point_entry, now};
+use amparo_tests::{Relay, directory_with, focal_point_entry, now};
 
 const CANARY: &str = "CanaryCarried-Rt93-no-lo-puede-leer";
 
@@ -36,15 +35,7 @@ async fn bundle_out_receipts_back() {
     let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
     let focal = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
     let fp = focal_point_entry("pe-uca-defensoria", focal.public());
-    let directory = Directory {
-        focal_points: vec![fp.clone()],
-        service_routes: vec![],
-        relays: vec![RelayEntry {
-            name: "central".into(),
-            url: None,
-            receipt_key: *relay.receipt_key.as_bytes(),
-        }],
-    };
+    let directory = directory_with(vec![fp.clone()], &relay.receipt_key);
     client
         .publish_directory(directory.sign(1, &coordinator).unwrap().as_bytes())
         .await

@@ -16,36 +16,21 @@ use amparo_core::drafts::DraftForm;
 use amparo_core::relay::{RelayClient, RelayConfig};
 use amparo_core::store::{KdfParams, Profile};
 use amparo_protocol::b64;
-use amparo_protocol::directory::{Directory, RelayEntry};
 use amparo_protocol::entropy::SystemEntropy;
-use amparo_protocol::envelope::{Envelope, Purpose};
+use amparo_protocol::envelope::Envelope;
 use amparo_protocol::keys::{KeyId, RecipientKeys, RecipientPublic};
-use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::primitives::ed25519::SigningKey;
 use amparo_protocol::request::RequestProof;
 use amparo_protocol::token::{self, Token, TokenKey};
 use amparo_protocol::voucher::Voucher;
 use amparo_protocol::wire;
 use amparo_tests::crash::{http_exchange, post_batch};
-use amparo_tests::{Relay, backends, focal_point_entry, now};
+use amparo_tests::{Relay, backends, directory_with, focal_point_entry, now};
 
 const CAP: usize = 16;
 
 fn junk(to: &RecipientPublic, n: usize) -> Vec<Envelope> {
-    let mut e = SystemEntropy::new();
-    (0..n)
-        .map(|i| {
-            let h = InnerHeader::new(&mut e, now()).unwrap();
-            Envelope::seal(
-                to,
-                Purpose::Report,
-                &h,
-                format!("junk {i}").as_bytes(),
-                &mut e,
-            )
-            .unwrap()
-        })
-        .collect()
+    amparo_tests::sealed_junk(to, n)
 }
 
 /// Posts `envelopes` with `authorization` (if any): status and error code.
@@ -158,15 +143,10 @@ async fn trusted_people_hand_out_tokens_that_admit_once_and_cannot_be_joined_to_
         // A second office whose keys the test holds, to ask by hand.
         let other = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
         let office_key = SigningKey::from_seed(&other.signing().dangerously_export_seed()).unwrap();
-        let directory = Directory {
-            focal_points: vec![fp.clone(), focal_point_entry("pe-uca-ong", other.public())],
-            service_routes: vec![],
-            relays: vec![RelayEntry {
-                name: "central".into(),
-                url: None,
-                receipt_key: *relay.receipt_key.as_bytes(),
-            }],
-        };
+        let directory = directory_with(
+            vec![fp.clone(), focal_point_entry("pe-uca-ong", other.public())],
+            &relay.receipt_key,
+        );
         client
             .publish_directory(directory.sign(1, &coordinator).unwrap().as_bytes())
             .await
