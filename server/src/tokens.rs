@@ -85,7 +85,7 @@ pub enum NotIssuer {
 /// How long the relay trusts that an epoch has no usable token key before
 /// it reads the store again: anyone can offer a token or read the issuer
 /// directory, and neither may cost a database read (or a log line) each.
-const MISSING_TTL: Duration = Duration::from_secs(60);
+const MISSING_TTL: Duration = Duration::from_secs(10);
 
 /// What the relay knows of one epoch's token key.
 #[derive(Clone)]
@@ -199,8 +199,8 @@ impl Tokens {
                     // Sealed under another receipt key (the key file was
                     // replaced): this relay cannot use that epoch's tokens.
                     // They are refused as bad, so phones fall back to work,
-                    // rather than every pressed upload failing; said once a
-                    // minute at most.
+                    // rather than every pressed upload failing; said once in
+                    // ten seconds at most.
                     tracing::error!(epoch, error = %e, "token key unreadable with this receipt key; its tokens are refused");
                     Held::Unreadable(Instant::now())
                 }
