@@ -165,6 +165,7 @@ fn acknowledged_in(body: &[u8]) -> Result<u64> {
 pub const MAX_WORK: u32 = 4096;
 const ADMISSION_HEADER: &str = "Amparo-Admission";
 const ADMISSION_EFFORT_HEADER: &str = "Amparo-Admission-Effort";
+const TOKEN_SPENT_HEADER: &str = "Amparo-Token-Spent";
 const ISSUER_DIRECTORY_PATH: &str = "/.well-known/private-token-issuer-directory";
 const TOKENS_PATH: &str = "/v1/tokens";
 const VOUCHER_HEADER: &str = "Amparo-Voucher";
@@ -187,6 +188,14 @@ enum Payment {
     Work(String),
     /// With a token: the `Authorization` header.
     Token(String),
+}
+
+/// The effort an answer names (`Amparo-Admission-Effort`).
+fn effort_in(r: &reqwest::Response) -> Option<u32> {
+    r.headers()
+        .get(ADMISSION_EFFORT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok())
 }
 
 async fn relay_error(r: reqwest::Response) -> CoreError {
@@ -317,6 +326,14 @@ impl RelayClient {
                 .await?
             {
                 Sent::TokenRefused => self.note(|a| a.tokens_dropped += 1),
+                Sent::Answer(r)
+                    if r.status().is_success() && !r.headers().contains_key(TOKEN_SPENT_HEADER) =>
+                {
+                    // Not spent: the relay did not need it (quiet again),
+                    // or gave it back (nothing stored). It stays hers.
+                    self.note(|a| a.tokens.push(token));
+                    return Ok(Some(Sent::Answer(r)));
+                }
                 sent => {
                     self.note(|a| a.tokens_used += 1);
                     return Ok(Some(sent));
@@ -342,29 +359,32 @@ impl RelayClient {
     /// checked: a false one only makes a proof the relay refuses, and costs
     /// at most that bounded work.
     pub async fn upload(&self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeResult>> {
-        let r = match self.send_upload(envelopes, Payment::None).await? {
-            Sent::Answer(r) => r,
-            Sent::Work(effort) => match self.pay_with_token(envelopes).await? {
-                Some(Sent::Answer(r)) => r,
-                Some(_) => return Ok(self.not_paid(envelopes)),
-                None => {
-                    let Some(proof) = self.work_for(envelopes, effort).await? else {
-                        return Ok(self.not_paid(envelopes));
-                    };
-                    match self.send_upload(envelopes, Payment::Work(proof)).await? {
-                        Sent::Answer(r) => {
-                            self.note(|a| {
-                                a.worked += 1;
-                                a.max_effort = a.max_effort.max(effort);
-                            });
-                            r
-                        }
-                        _ => return Ok(self.not_paid(envelopes)),
-                    }
-                }
-            },
-            Sent::TokenRefused => return Ok(self.not_paid(envelopes)),
+        let n = u32::try_from(envelopes.len().max(1)).unwrap_or(u32::MAX);
+        // When the relay asked for work lately, pay before sending: on 2G a
+        // body sent only to be refused is every byte sent twice.
+        let ahead = self.effort_ahead(n);
+        let mut sent = match ahead {
+            Some(effort) => self.paid_upload(envelopes, effort).await?,
+            None => Some(self.send_upload(envelopes, Payment::None).await?),
         };
+        // Asked for (more) work: pay it, once.
+        if let Some(Sent::Work(effort)) = sent {
+            self.note(|a| {
+                a.ahead = effort.div_ceil(n);
+                a.challenge = None;
+            });
+            sent = self.paid_upload(envelopes, effort).await?;
+        }
+        let r = match sent {
+            Some(Sent::Answer(r)) => r,
+            _ => return Ok(self.not_paid(envelopes)),
+        };
+        if r.status().is_success() {
+            // What the relay asked of this upload (nothing: it is quiet
+            // again, and the next upload pays nothing ahead).
+            let asked = effort_in(&r).unwrap_or(0);
+            self.note(|a| a.ahead = asked.div_ceil(n));
+        }
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
@@ -376,6 +396,34 @@ impl RelayClient {
             ));
         }
         Ok(results)
+    }
+
+    /// The effort to pay ahead for an upload of `n` envelopes: what the
+    /// relay asked per envelope lately, if it is within what a phone pays.
+    fn effort_ahead(&self, n: u32) -> Option<u32> {
+        let a = self.admission.as_ref()?.lock().ok()?;
+        let effort = a.ahead.checked_mul(n)?;
+        (a.ahead > 0 && effort <= MAX_WORK).then_some(effort)
+    }
+
+    /// Pays for an upload with a token or else with `effort` of work, and
+    /// sends it; `None` when it cannot be paid (no token, and more work
+    /// than a phone does).
+    async fn paid_upload(&self, envelopes: &[Envelope], effort: u32) -> Result<Option<Sent>> {
+        if let Some(sent) = self.pay_with_token(envelopes).await? {
+            return Ok(Some(sent));
+        }
+        let Some(proof) = self.work_for(envelopes, effort).await? else {
+            return Ok(None);
+        };
+        let sent = self.send_upload(envelopes, Payment::Work(proof)).await?;
+        if matches!(&sent, Sent::Answer(r) if r.status().is_success()) {
+            self.note(|a| {
+                a.worked += 1;
+                a.max_effort = a.max_effort.max(effort);
+            });
+        }
+        Ok(Some(sent))
     }
 
     /// Every envelope of an upload whose admission was not paid, as the
@@ -406,15 +454,10 @@ impl RelayClient {
                 return Ok(Sent::TokenRefused);
             }
         }
-        if r.status().as_u16() == 429 {
-            let effort = r
-                .headers()
-                .get(ADMISSION_EFFORT_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u32>().ok());
-            if let Some(effort) = effort {
-                return Ok(Sent::Work(effort));
-            }
+        if r.status().as_u16() == 429
+            && let Some(effort) = effort_in(&r)
+        {
+            return Ok(Sent::Work(effort));
         }
         Ok(Sent::Answer(r))
     }
@@ -533,7 +576,20 @@ impl RelayClient {
         if effort > MAX_WORK {
             return Ok(None);
         }
-        let challenge = self.admission_challenge().await?;
+        // One challenge per sync (good for ten minutes or more): on 2G
+        // every request counts.
+        let held = self
+            .admission
+            .as_ref()
+            .and_then(|a| a.lock().ok()?.challenge);
+        let challenge = match held {
+            Some(c) => c,
+            None => {
+                let c = self.admission_challenge().await?;
+                self.note(|a| a.challenge = Some(c));
+                c
+            }
+        };
         let ids: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
         let proof = tokio::task::spawn_blocking(move || {
             let mut entropy = amparo_protocol::entropy::SystemEntropy::new();

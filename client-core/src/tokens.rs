@@ -60,6 +60,12 @@ pub struct Admission {
     /// The relay's issuer directory, read once per sync (on 2G every
     /// request counts).
     pub(crate) directory: Option<IssuerDirectory>,
+    /// The effort per envelope the relay asked last (0: nothing): the
+    /// next upload pays it ahead instead of sending its body to be
+    /// refused. Kept in the profile between syncs for an hour.
+    pub(crate) ahead: u32,
+    /// The relay's admission challenge, fetched once per sync.
+    pub(crate) challenge: Option<amparo_protocol::admission::Challenge>,
 }
 
 /// The admission state of a sync, shared.
@@ -134,20 +140,67 @@ impl Profile {
         self.fixed_id(b"token-carry-key")
     }
 
-    /// The admission state for one sync: this profile's tokens, for the
-    /// relays whose receipt keys are `relay_keys`.
-    pub(crate) fn admission_for(&self, relay_keys: &[VerifyingKey]) -> Result<SharedAdmission> {
-        Ok(Admission::new(self.tokens()?, relay_keys))
+    fn pressure_id(&self) -> [u8; 16] {
+        self.fixed_id(b"relay-pressure")
     }
 
-    /// After a sync: keeps the tokens not spent (or refused), and says what
-    /// paying did.
+    /// The admission state for one sync: this profile's tokens, for the
+    /// relays whose receipt keys are `relay_keys`, and the effort the relay
+    /// asked in the last hour.
+    pub(crate) fn admission_for(&self, relay_keys: &[VerifyingKey]) -> Result<SharedAdmission> {
+        let shared = Admission::new(self.tokens()?, relay_keys);
+        let ahead = self.remembered_pressure(crate::store::system_now())?;
+        if let Ok(mut a) = shared.lock() {
+            a.ahead = ahead;
+        }
+        Ok(shared)
+    }
+
+    /// The effort per envelope the relay asked within the hour before
+    /// `now` (0 if none). Only the hour is kept: the phone's own clock says
+    /// when it last met a pressed relay, no closer than that.
+    fn remembered_pressure(&self, now: UnixTime) -> Result<u32> {
+        let Some((_, v)) = self.get_item(ItemKind::Tokens, &self.pressure_id())? else {
+            return Ok(0);
+        };
+        let (Some(e), Some(h)) = (v.get(..4), v.get(4..8)) else {
+            return Err(CoreError::Corrupt("relay pressure"));
+        };
+        let effort = u32::from_be_bytes(
+            e.try_into()
+                .map_err(|_| CoreError::Corrupt("relay pressure"))?,
+        );
+        let hour = u32::from_be_bytes(
+            h.try_into()
+                .map_err(|_| CoreError::Corrupt("relay pressure"))?,
+        );
+        let now_hour = u32::try_from(now.0 / 3600).unwrap_or(u32::MAX);
+        Ok(if now_hour.saturating_sub(hour) <= 1 {
+            effort
+        } else {
+            0
+        })
+    }
+
+    fn remember_pressure(&self, effort: u32, now: UnixTime) -> Result<()> {
+        let hour = u32::try_from(now.0 / 3600).unwrap_or(u32::MAX);
+        let mut v = effort.to_be_bytes().to_vec();
+        v.extend_from_slice(&hour.to_be_bytes());
+        self.put_item(ItemKind::Tokens, &self.pressure_id(), 0, &v)
+    }
+
+    /// After a sync: keeps the tokens not spent (or refused) and the effort
+    /// the relay asked last, and says what paying did.
     pub(crate) fn settle_admission(&self, shared: &SharedAdmission) -> Result<Paid> {
         let a = shared
             .lock()
             .map_err(|_| CoreError::Invalid("admission state"))?;
         if a.tokens_used + a.tokens_dropped > 0 {
             self.set_tokens(&a.tokens)?;
+        }
+        let now = crate::store::system_now();
+        if a.ahead != self.remembered_pressure(now)? {
+            self.remember_pressure(a.ahead, now)?;
         }
         Ok(Paid {
             tokens_used: a.tokens_used,

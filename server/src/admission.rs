@@ -3,18 +3,30 @@
 //!
 //! The relay reads no address and keeps nothing per client, so what it
 //! knows of a flood is what the flood does to it: how full its storage is,
-//! how full each mailbox is, how long the queue to its writer is. From
-//! those it asks an effort per envelope — none while it is quiet (below
-//! half full), rising geometrically to `max_effort` as a mailbox, the relay
-//! or the queue fills — and an upload must carry work worth the sum over
-//! its envelopes, each at the higher of the relay's effort and its
-//! mailbox's. Only mailboxes past half full are remembered (a bounded map:
-//! mailbox ids are the sender's choice), and they are forgotten when an
-//! acknowledgement or a commit shows them below half again.
+//! how full each mailbox is, how fast envelopes pour into each mailbox, how
+//! long the queue to its writer is. From those it asks an effort per
+//! envelope — none while it is quiet (below half), rising geometrically to
+//! `max_effort` as a mailbox, the relay or the queue fills — and an upload
+//! must carry work worth the sum over its envelopes, each at the higher of
+//! the relay's effort and its mailbox's.
+//!
+//! How fast a mailbox fills counts beside how full it is, because a focal
+//! point who fetches all day keeps her mailbox nearly empty under a flood:
+//! measured on fill alone, the relay asked nothing while 840 junk
+//! envelopes a second (40 MB/s) went through to her (BENCHMARKS.md
+//! "Admission under attack"). A mailbox's inflow is a sum of its arrivals
+//! that decays with a ten-minute time constant; a quarter of its envelope
+//! cap arriving within that time counts as full (2 500 for a focal point:
+//! far above a region's honest reports, a facilitator's bundle included).
+//! It falls slowly, so the effort stays up for minutes after a burst
+//! instead of opening the door each time she drains the mailbox. Mailboxes
+//! are remembered in a bounded map (their ids are the sender's choice) that
+//! keeps the hottest.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use amparo_protocol::UnixTime;
 use amparo_protocol::admission::{self, Challenge, Proof};
@@ -39,6 +51,16 @@ pub const EPOCH_SECONDS: u64 = 600;
 const START: f64 = 0.5;
 /// Most mailboxes remembered as filling.
 const HOT_MAILBOXES: usize = 4096;
+/// Time constant of a mailbox's inflow.
+const INFLOW_TIME: Duration = Duration::from_secs(600);
+/// The part of a mailbox's envelope cap that, arriving within
+/// [`INFLOW_TIME`], counts as a full mailbox.
+const INFLOW_FULL: f64 = 0.25;
+/// Inflow below which a mailbox that is not filling is forgotten: a
+/// focal point's single envelope is 4e-4, so one is remembered for about
+/// a quarter of an hour (low inflows must add up: an attacker may send one
+/// envelope per request).
+const INFLOW_FORGET: f64 = 1e-4;
 /// Fill as a fraction of this.
 const ONE: u32 = 1 << 16;
 
@@ -71,7 +93,34 @@ pub struct Pressure {
     /// nothing, and pay nothing for it.
     on: AtomicBool,
     global: AtomicU32,
-    hot: Mutex<HashMap<[u8; 12], u32>>,
+    hot: Mutex<HashMap<[u8; 12], Hot>>,
+}
+
+/// What the relay knows of one mailbox's load.
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    /// How full it was left (waiting against its cap).
+    fill: f64,
+    /// Arrivals, as a share of a full mailbox's worth ([`INFLOW_FULL`]),
+    /// decayed to `at`.
+    inflow: f64,
+    at: Instant,
+}
+
+impl Hot {
+    fn inflow_at(&self, now: Instant) -> f64 {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.inflow * (-dt / INFLOW_TIME.as_secs_f64()).exp()
+    }
+
+    /// The load that sets its effort: the higher of fill and inflow.
+    fn load_at(&self, now: Instant) -> f64 {
+        self.fill.max(self.inflow_at(now))
+    }
+
+    fn worth_keeping(&self, now: Instant) -> bool {
+        self.fill >= START || self.inflow_at(now) >= INFLOW_FORGET
+    }
 }
 
 impl Pressure {
@@ -86,30 +135,63 @@ impl Pressure {
 
     /// `mailbox` is `fill` full of its cap.
     pub fn observe(&self, mailbox: &[u8; 12], fill: f64) {
+        self.update(mailbox, Instant::now(), |h| h.fill = fill);
+    }
+
+    /// `envelopes` arrived in `mailbox`, whose cap is `cap_envelopes`.
+    pub fn arrived(&self, mailbox: &[u8; 12], envelopes: u64, cap_envelopes: u64) {
+        self.arrived_at(mailbox, envelopes, cap_envelopes, Instant::now());
+    }
+
+    fn arrived_at(&self, mailbox: &[u8; 12], envelopes: u64, cap: u64, now: Instant) {
+        let full = (cap as f64 * INFLOW_FULL).max(1.0);
+        self.update(mailbox, now, |h| {
+            h.inflow = h.inflow_at(now) + envelopes as f64 / full;
+            h.at = now;
+        });
+    }
+
+    /// Changes what is known of `mailbox`, keeping it only while it is
+    /// filling or filled lately, in a map that keeps the hottest.
+    fn update(&self, mailbox: &[u8; 12], now: Instant, change: impl FnOnce(&mut Hot)) {
         let Ok(mut hot) = self.hot.lock() else {
             return;
         };
-        if fill < START {
+        let mut h = hot.get(mailbox).copied().unwrap_or(Hot {
+            fill: 0.0,
+            inflow: 0.0,
+            at: now,
+        });
+        change(&mut h);
+        if !h.worth_keeping(now) {
             hot.remove(mailbox);
             return;
         }
         if hot.len() >= HOT_MAILBOXES && !hot.contains_key(mailbox) {
-            // Full: the coolest goes (ties: any).
-            let coolest = hot.iter().min_by_key(|(_, f)| **f).map(|(m, f)| (*m, *f));
-            match coolest {
-                Some((m, f)) if f < to_fixed(fill) => {
-                    hot.remove(&m);
+            // Full: what has cooled goes, else the coolest if cooler.
+            hot.retain(|_, o| o.worth_keeping(now));
+            if hot.len() >= HOT_MAILBOXES {
+                let coolest = hot
+                    .iter()
+                    .map(|(m, o)| (*m, o.load_at(now)))
+                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                match coolest {
+                    Some((m, load)) if load < h.load_at(now) => {
+                        hot.remove(&m);
+                    }
+                    _ => return,
                 }
-                _ => return,
             }
         }
-        hot.insert(*mailbox, to_fixed(fill));
+        hot.insert(*mailbox, h);
     }
 
     /// Whether `mailbox` is remembered as filling (its fill is worth
     /// reading again after an acknowledgement).
     pub fn is_hot(&self, mailbox: &[u8; 12]) -> bool {
-        self.hot.lock().is_ok_and(|h| h.contains_key(mailbox))
+        self.hot
+            .lock()
+            .is_ok_and(|h| h.get(mailbox).is_some_and(|h| h.fill >= START))
     }
 
     fn global(&self) -> f64 {
@@ -117,11 +199,15 @@ impl Pressure {
     }
 
     fn mailbox(&self, mailbox: &[u8; 12]) -> f64 {
+        self.mailbox_at(mailbox, Instant::now())
+    }
+
+    fn mailbox_at(&self, mailbox: &[u8; 12], now: Instant) -> f64 {
         self.hot
             .lock()
             .ok()
-            .and_then(|h| h.get(mailbox).copied())
-            .map_or(0.0, to_fill)
+            .and_then(|h| h.get(mailbox).map(|h| h.load_at(now)))
+            .unwrap_or(0.0)
     }
 }
 
@@ -327,6 +413,47 @@ mod tests {
         a.pressure().observe(&full, 0.2);
         assert!(!a.pressure().is_hot(&full));
         assert_eq!(a.required([&full], 0.0), a.effort_at(0.75));
+    }
+
+    #[test]
+    fn a_mailbox_that_fills_fast_asks_work_though_it_is_drained_and_cools_slowly() {
+        let a = policy(64);
+        let p = a.pressure();
+        let m = [5u8; 12];
+        let t0 = Instant::now();
+        // A focal point's mailbox (cap 10 000): 2 000 envelopes in a minute,
+        // one at a time, each fetched at once (the fill stays 0).
+        for i in 0..2000u64 {
+            let at = t0 + Duration::from_millis(i * 30);
+            p.arrived_at(&m, 1, 10_000, at);
+            p.observe(&m, 0.0);
+        }
+        let end = t0 + Duration::from_secs(60);
+        let load = p.mailbox_at(&m, end);
+        assert!((0.7..0.8).contains(&load), "{load}");
+        assert!(a.effort_at(load) >= 8, "{}", a.effort_at(load));
+        // 2 500 in the time constant is a full mailbox's worth.
+        p.arrived_at(&m, 1000, 10_000, end);
+        assert_eq!(a.effort_at(p.mailbox_at(&m, end)), 64);
+        // It falls slowly: still asked five minutes later, gone after half
+        // an hour.
+        let later = |s: u64| p.mailbox_at(&m, end + Duration::from_secs(s));
+        assert!(a.effort_at(later(300)) >= 4, "{}", later(300));
+        assert_eq!(a.effort_at(later(1800)), 0, "{}", later(1800));
+        // A few honest reports ask nothing.
+        let quiet = [6u8; 12];
+        p.arrived_at(&quiet, 30, 10_000, end);
+        assert_eq!(a.effort_at(p.mailbox_at(&quiet, end)), 0);
+        // A reply mailbox (cap 64): a conversation's few messages ask
+        // nothing, a flood of it does.
+        let reply = [7u8; 12];
+        p.arrived_at(&reply, 4, 64, end);
+        assert_eq!(a.effort_at(p.mailbox_at(&reply, end)), 0);
+        p.arrived_at(&reply, 16, 64, end);
+        assert_eq!(a.effort_at(p.mailbox_at(&reply, end)), 64);
+        // Inflow alone does not make it "hot" (that is about the fill that
+        // an acknowledgement changes).
+        assert!(!p.is_hot(&reply));
     }
 
     #[test]

@@ -290,12 +290,14 @@ async fn post_envelopes<S: Store>(
                 .headers()
                 .get(crate::admission::PROOF_HEADER)
                 .map(|v| v.as_bytes());
-            let paid = state
-                .admission
-                .check(proof, &ids, required, now)
-                .map_err(|refusal| {
-                    ApiError::work_required(required, refusal == crate::admission::Refusal::Missing)
-                })?;
+            let started = std::time::Instant::now();
+            let checked = state.admission.check(proof, &ids, required, now);
+            if proof.is_some() {
+                state.metrics.work_checked(started.elapsed());
+            }
+            let paid = checked.map_err(|refusal| {
+                ApiError::work_required(required, refusal == crate::admission::Refusal::Missing)
+            })?;
             state.metrics.work_admitted();
             // A token outranks any work (TOKEN_PRIORITY is u32::MAX).
             let n = u32::try_from(batch.len().max(1)).unwrap_or(u32::MAX);
@@ -330,10 +332,12 @@ async fn post_envelopes<S: Store>(
     };
     // A token that admitted nothing (every envelope over a cap) is given
     // back: its holder keeps it for the next try.
+    let mut token_kept = spent_token.is_some();
     if let Some(nullifier) = spent_token
         && !on_record.iter().any(|p| matches!(p, Placed::Stored(_)))
     {
         state.store.unspend_token(&nullifier).await?;
+        token_kept = false;
     }
     let mut stored = ids.iter().zip(on_record).zip(sizes).zip(signed);
     let mut out = Vec::with_capacity(results.len());
@@ -370,9 +374,20 @@ async fn post_envelopes<S: Store>(
             }
         }
     }
-    Ok(HttpResponse::Ok()
-        .content_type(wire::CONTENT_TYPE)
-        .body(wire::encode_results(&out)))
+    let mut answer = HttpResponse::Ok();
+    answer.content_type(wire::CONTENT_TYPE);
+    // What this upload was asked to pay, so a phone pays ahead on its next
+    // upload instead of sending a body to be refused (2G), and stops
+    // paying once nothing is asked (PROTOCOL.md §14.1).
+    if required > 0 {
+        answer.insert_header((crate::admission::EFFORT_HEADER, required.to_string()));
+    }
+    // Whether the token sent was spent: one that admitted nothing (or was
+    // not looked at, on a quiet relay) stays its holder's.
+    if token_kept {
+        answer.insert_header((crate::tokens::SPENT_HEADER, "1"));
+    }
+    Ok(answer.body(wire::encode_results(&out)))
 }
 
 /// The relay's admission challenge now (PROTOCOL.md §14): 117 bytes, the

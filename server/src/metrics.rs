@@ -154,6 +154,9 @@ pub struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
     worked: AtomicU64,
+    /// Time spent checking admission work, refused proofs included.
+    check_nanos: AtomicU64,
+    checks: AtomicU64,
     token_admitted: AtomicU64,
     tokens_issued: AtomicU64,
     accepted_bytes: AtomicU64,
@@ -177,6 +180,16 @@ impl Metrics {
     /// counted with the request errors, as `work_required`).
     pub fn work_admitted(&self) {
         self.worked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One proof of admission work was checked (good or not) in `took`:
+    /// what admission costs the relay, read against its CPU.
+    pub fn work_checked(&self, took: std::time::Duration) {
+        self.checks.fetch_add(1, Ordering::Relaxed);
+        self.check_nanos.fetch_add(
+            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// An upload was admitted by an admission token instead of work.
@@ -252,6 +265,22 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE amparo_uploads_with_work_total counter");
         let _ = writeln!(out, "amparo_uploads_with_work_total {}", load(&self.worked));
+        let _ = writeln!(
+            out,
+            "# HELP amparo_admission_checks_total Proofs of admission work checked, good or not."
+        );
+        let _ = writeln!(out, "# TYPE amparo_admission_checks_total counter");
+        let _ = writeln!(out, "amparo_admission_checks_total {}", load(&self.checks));
+        let _ = writeln!(
+            out,
+            "# HELP amparo_admission_check_seconds_total Time spent checking proofs of admission work."
+        );
+        let _ = writeln!(out, "# TYPE amparo_admission_check_seconds_total counter");
+        let _ = writeln!(
+            out,
+            "amparo_admission_check_seconds_total {:.6}",
+            load(&self.check_nanos) as f64 / 1e9
+        );
         let _ = writeln!(
             out,
             "# HELP amparo_uploads_with_token_total Uploads admitted with an admission token instead of work (PROTOCOL.md §14.2)."

@@ -330,9 +330,10 @@ impl<'q, 'u> Ledger<'q, 'u> {
         Ok(())
     }
 
-    /// Tells the quota's pressure, if any, how full this transaction leaves
-    /// the mailboxes it adds to and the relay, and that the mailboxes in
-    /// `at_cap` refused an envelope (for admission, PROTOCOL.md §14).
+    /// Tells the quota's pressure, if any, what this transaction added to
+    /// each mailbox and how full it leaves them and the relay, and that the
+    /// mailboxes in `at_cap` refused an envelope (for admission, PROTOCOL.md
+    /// §14).
     pub fn report(&self, at_cap: &[[u8; 12]]) {
         let Some(p) = self.quota.pressure.as_ref().filter(|p| p.is_on()) else {
             return;
@@ -343,11 +344,10 @@ impl<'q, 'u> Ledger<'q, 'u> {
         } else {
             self.global.bytes as f64 / max as f64
         });
-        for m in self.added.keys() {
-            p.observe(
-                m,
-                crate::admission::fill(self.used(m), self.quota.cap_for(m)),
-            );
+        for (m, added) in &self.added {
+            let cap = self.quota.cap_for(m);
+            p.arrived(m, added.envelopes, cap.envelopes);
+            p.observe(m, crate::admission::fill(self.used(m), cap));
         }
         for m in at_cap {
             p.observe(m, 1.0);

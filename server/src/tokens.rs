@@ -25,6 +25,9 @@ use zeroize::Zeroizing;
 
 use crate::store::{Store, StoreError};
 
+/// On an accepted upload: the token it carried was spent (absent when the
+/// relay did not need it, or gave it back because nothing was stored).
+pub const SPENT_HEADER: &str = "amparo-token-spent";
 /// Default tokens a focal point may be issued per day.
 pub const DEFAULT_FOCAL_PER_DAY: u32 = 1000;
 /// Default tokens a vouched facilitator may be issued per day.

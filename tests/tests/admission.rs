@@ -114,7 +114,10 @@ async fn a_pressed_mailbox_asks_work_that_a_phone_pays_and_a_bare_flood_does_not
         // work, nothing is stored.
         let one = junk(&focal_keys, 1);
         let (status, effort, body) = post(&relay, &one, None);
-        assert_eq!((status, effort), (429, Some(1)), "{name}");
+        // Half full asks the least; but eight arriving at once into a
+        // mailbox of 16 is a flood's inflow (a quarter of the cap within
+        // ten minutes counts as full), which asks the most.
+        assert_eq!((status, effort), (429, Some(16)), "{name}");
         let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(error["error"], "work_required", "{name}");
         let made_up = Proof {
@@ -133,13 +136,13 @@ async fn a_pressed_mailbox_asks_work_that_a_phone_pays_and_a_bare_flood_does_not
             "{name}: {paid:?}"
         );
 
-        // 12 of 16: the effort per envelope has risen. Work made for some
-        // envelopes admits those and no others.
+        // 12 of 16. Work made for some envelopes admits those and no
+        // others.
         let (c, _) = challenge(&relay);
         let (status, asked, _) = post(&relay, &one, None);
         assert_eq!(status, 429);
         let asked = asked.unwrap();
-        assert!(asked > 1, "{name}: effort {asked} at 3/4 full");
+        assert_eq!(asked, 16, "{name}: effort at 3/4 full");
         assert_eq!(c.effort, 0, "{name}: the relay itself is not pressed");
         let mine = junk(&focal_keys, 1);
         let proof = work(&c, &mine[0], asked);
@@ -207,4 +210,80 @@ async fn a_pressed_mailbox_asks_work_that_a_phone_pays_and_a_bare_flood_does_not
             }
         }
     }
+}
+
+/// The `n` in `amparo_requests_rejected_total{code="work_required"} n`.
+fn work_refusals(relay: &Relay) -> u64 {
+    let (_, _, body) = http_exchange(relay.addr, "GET", "/metrics", &[], b"").unwrap();
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix("amparo_requests_rejected_total{code=\"work_required\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// On 2G a body sent only to be refused is sent twice: once a relay has
+/// asked a phone for work, its next uploads (in that sync, and in the
+/// syncs of the next hour: the profile remembers) pay ahead and are
+/// never refused for want of work.
+#[tokio::test]
+async fn once_asked_a_phone_pays_ahead_and_sends_each_body_once() {
+    let relay = Relay::start(
+        None,
+        &[
+            "--mailbox-max-envelopes",
+            &CAP.to_string(),
+            "--admission-max-effort",
+            "8",
+        ],
+    );
+    let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let office = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
+    let fp = focal_point_entry("pe-uca-defensoria", office.public());
+    let (status, _) = post_batch(relay.addr, &junk(&office.public(), CAP / 2)).unwrap();
+    assert_eq!(status, 200);
+
+    let path = dir.path().join("survivor");
+    let survivor = Profile::create(&path, "5678", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+    let report = |text: &str, p: &Profile| {
+        let d = p
+            .create_draft(&DraftForm {
+                text: text.into(),
+                ..DraftForm::default()
+            })
+            .unwrap();
+        p.send_draft(&d, &fp, false, now()).unwrap();
+    };
+    report("Me siguieron hasta la pensión.", &survivor);
+    report("Otra vez en la esquina de la plaza.", &survivor);
+    assert_eq!(work_refusals(&relay), 0);
+    let s = survivor
+        .sync(&client, &[relay.receipt_key], now, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!((s.postponed, s.paid.waiting), (0, 0), "{s:?}");
+    assert!(s.paid.worked >= 1, "{s:?}");
+    let mut delivered = s.delivered;
+    // Asked once, for the first upload only.
+    assert_eq!(work_refusals(&relay), 1);
+
+    // The next sync, with the profile closed and opened again: paid ahead,
+    // not refused.
+    drop(survivor);
+    let survivor = Profile::open(&path, "5678").unwrap();
+    report("Hoy me amenazó por teléfono.", &survivor);
+    let s = survivor
+        .sync(&client, &[relay.receipt_key], now, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.delivered >= 1, s.paid.worked >= 1),
+        (true, true),
+        "{s:?}"
+    );
+    delivered += s.delivered;
+    assert_eq!(work_refusals(&relay), 1, "paid ahead: no refusal");
+    assert_eq!(survivor.outbox_len().unwrap(), 0);
+    assert_eq!(fetch_all(relay.addr, &office).len(), CAP / 2 + delivered);
 }

@@ -51,6 +51,7 @@ use amparo_core::focal::CaseFilter;
 use amparo_core::relay::{RelayClient, RelayConfig};
 use amparo_core::store::{KdfParams, Profile};
 use amparo_core::survivor::{DEFAULT_REPLY_BUDGET, ReadBudget};
+use amparo_core::tokens::SharedAdmission;
 use amparo_protocol::b64;
 use amparo_protocol::bundle::{self, BundleItem};
 use amparo_protocol::directory::{Directory, FocalPoint, RelayEntry};
@@ -59,6 +60,7 @@ use amparo_protocol::envelope::{CIPHERTEXT_OFFSET, Envelope, Purpose};
 use amparo_protocol::keys::{MailboxId, RecipientKeys};
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
+use amparo_protocol::token::Token;
 use amparo_protocol::wire::{EnvelopeResult, RejectCode};
 use amparo_tests::crash::http_request;
 use amparo_tests::link::{LinkConfig, LinkProxy};
@@ -113,6 +115,12 @@ struct Plan {
     /// a server where it is off (this machine's test server has
     /// `autovacuum = off`; without it dead rows are never reused).
     pg_vacuum: Option<Duration>,
+    /// The first this many phones hold admission tokens that the focal
+    /// point asked for and handed on (issue 17); the others pay with work
+    /// when the relay asks.
+    token_phones: usize,
+    /// Tokens each of them holds.
+    tokens_each: usize,
 }
 
 impl Plan {
@@ -122,6 +130,30 @@ impl Plan {
                 target: Target::Focal,
                 payload: 16,
                 per_request: 256,
+            },
+            Stream {
+                target: Target::Focal,
+                payload: 60_000,
+                per_request: 64,
+            },
+            Stream {
+                target: Target::Reply,
+                payload: 60_000,
+                per_request: 16,
+            },
+        ]
+    }
+
+    /// What an attacker sends when the relay asks for work: batches a phone
+    /// would pay for (64 envelopes at effort 64 is `MAX_WORK`), each stream
+    /// solving on its own thread — three solvers on this machine's two
+    /// cores, beside the relay and the honest phones.
+    fn streams_paying() -> Vec<Stream> {
+        vec![
+            Stream {
+                target: Target::Focal,
+                payload: 16,
+                per_request: 64,
             },
             Stream {
                 target: Target::Focal,
@@ -155,6 +187,9 @@ struct AttackCounts {
     other: AtomicU64,
     errors: AtomicU64,
     reply_accepted: AtomicU64,
+    /// The highest effort per envelope the attacker paid since the
+    /// sampler last read (and reset) it.
+    effort: std::sync::atomic::AtomicU32,
 }
 
 /// One honest report, from the phone that wrote it to the focal point.
@@ -168,6 +203,20 @@ struct Honest {
     postponed: u32,
     /// When the focal point listed it.
     seen: Option<Instant>,
+    /// Its phone held admission tokens.
+    token_phone: bool,
+}
+
+/// What one honest phone paid for admission over the run.
+#[derive(Debug, Clone, Copy, Default)]
+struct PhonePaid {
+    token_phone: bool,
+    tokens_used: usize,
+    worked: usize,
+    max_effort: u32,
+    /// Envelopes left waiting because the work asked was beyond a phone's.
+    waiting: usize,
+    tokens_left: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -182,6 +231,20 @@ struct Sample {
     stored_bytes: u64,
     stored_envelopes: u64,
     profile: u64,
+    /// The attacker's junk accepted so far.
+    junk_accepted: u64,
+    /// The highest effort per envelope the attacker paid since the last
+    /// sample.
+    effort: u32,
+    /// The relay process's CPU time so far (user and system), seconds.
+    relay_cpu: f64,
+    /// The relay's time spent checking admission work so far, and checks.
+    check_secs: f64,
+    checks: u64,
+    /// Envelopes the relay accepted so far (all of them, honest too).
+    relay_accepted: u64,
+    token_uploads: u64,
+    work_uploads: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -216,6 +279,7 @@ struct Outcome {
     focal_first_error: Option<String>,
     /// The relay's warnings and errors (the first few), for a failed run.
     relay_log: Vec<String>,
+    phones_paid: Vec<PhonePaid>,
     profile_end: u64,
     samples: Vec<Sample>,
     t0: Instant,
@@ -240,9 +304,27 @@ fn file_len(p: PathBuf) -> u64 {
 }
 
 fn metric(text: &str, name: &str) -> u64 {
+    metric_f64(text, name) as u64
+}
+
+fn metric_f64(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0.0)
+}
+
+/// User and system CPU time of process `pid`, seconds (`/proc/<pid>/stat`,
+/// in clock ticks of 1/100 s on Linux).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's name in parentheses: state is field 3, utime 14.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    ticks as f64 / 100.0
 }
 
 /// A junk template of one size class, sealed to a key nobody keeps.
@@ -296,7 +378,11 @@ fn attack(
             .map(|(k, s)| {
                 let s = *s;
                 let (stop, counts) = (stop.clone(), counts.clone());
-                let client = RelayClient::new(&RelayConfig::new(url.clone())).unwrap();
+                // What paying for admission did (it holds no tokens).
+                let paying = SharedAdmission::default();
+                let client = RelayClient::new(&RelayConfig::new(url.clone()))
+                    .unwrap()
+                    .paying_with(paying.clone());
                 let max = plan.max_junk;
                 let mailbox = if s.target == Target::Focal {
                     focal
@@ -318,7 +404,15 @@ fn attack(
                             .map(|i| junk(&t, mailbox, n + i as u64))
                             .collect();
                         n += s.per_request as u64;
-                        match client.upload(&batch).await {
+                        let answer = client.upload(&batch).await;
+                        let paid = paying
+                            .lock()
+                            .map(|mut a| std::mem::take(&mut a.max_effort))
+                            .unwrap_or(0);
+                        counts
+                            .effort
+                            .fetch_max(paid / s.per_request as u32, Ordering::Relaxed);
+                        match answer {
                             Ok(results) => {
                                 for r in results {
                                     let c = match r {
@@ -386,6 +480,8 @@ struct World {
     victim_report: [u8; 16],
     /// The reply mailbox the attacker read in her bundle's grant.
     victim_mailbox: MailboxId,
+    /// The tokens the focal point handed to each token phone.
+    phone_tokens: Vec<Vec<Token>>,
 }
 
 async fn world(postgres: Option<&str>, plan: &Plan) -> World {
@@ -443,6 +539,19 @@ async fn world(postgres: Option<&str>, plan: &Plan) -> World {
         .await
         .unwrap();
     assert_eq!(fetched.new_cases, 1, "{fetched:?}");
+    // Tokens she asks the relay for and hands on in person (issue 17).
+    let mut phone_tokens = Vec::new();
+    if plan.token_phones > 0 {
+        let want = plan.token_phones * plan.tokens_each;
+        let got = focal
+            .request_tokens(&client, &keys, want, now())
+            .await
+            .unwrap();
+        assert_eq!(got, want);
+        for _ in 0..plan.token_phones {
+            phone_tokens.push(focal.take_tokens(plan.tokens_each).unwrap());
+        }
+    }
     World {
         relay,
         _db: db,
@@ -457,6 +566,7 @@ async fn world(postgres: Option<&str>, plan: &Plan) -> World {
         victim,
         victim_report,
         victim_mailbox,
+        phone_tokens,
     }
 }
 
@@ -474,11 +584,25 @@ struct Shared {
     honest: Mutex<Vec<Honest>>,
     /// When the focal point listed each report, by id.
     seen: Mutex<HashMap<[u8; 16], Instant>>,
+    /// What each phone paid, when it finished.
+    paid: Mutex<Vec<PhonePaid>>,
 }
 
-fn phone(i: usize, plan: &Plan, w: (&str, &[VerifyingKey], &FocalPoint, &Path), sh: &Shared) {
+fn phone(
+    i: usize,
+    plan: &Plan,
+    w: (&str, &[VerifyingKey], &FocalPoint, &Path),
+    tokens: Vec<Token>,
+    sh: &Shared,
+) {
     let (url, keys, fp, root) = w;
     let profile = new_profile(&root.join(format!("phone-{i}")));
+    let token_phone = !tokens.is_empty();
+    profile.add_tokens(&tokens).unwrap();
+    let mut paid = PhonePaid {
+        token_phone,
+        ..PhonePaid::default()
+    };
     let client = RelayClient::new(&RelayConfig::new(url.to_string())).unwrap();
     let rt = runtime();
     let offset = plan.report_every.mul_f64(i as f64 / plan.phones as f64);
@@ -506,6 +630,7 @@ fn phone(i: usize, plan: &Plan, w: (&str, &[VerifyingKey], &FocalPoint, &Path), 
                 delivered: None,
                 postponed: 0,
                 seen: None,
+                token_phone,
             });
             next_report += plan.report_every;
             next_try = t;
@@ -514,6 +639,12 @@ fn phone(i: usize, plan: &Plan, w: (&str, &[VerifyingKey], &FocalPoint, &Path), 
         if waiting > 0 && Instant::now() >= next_try {
             let s = rt.block_on(profile.sync(&client, keys, now, &mut |_| {}));
             let at = Instant::now();
+            if let Ok(s) = &s {
+                paid.tokens_used += s.paid.tokens_used;
+                paid.worked += s.paid.worked;
+                paid.max_effort = paid.max_effort.max(s.paid.max_effort);
+                paid.waiting += s.paid.waiting;
+            }
             let pending: HashSet<[u8; 16]> = profile
                 .sent_reports()
                 .unwrap()
@@ -540,6 +671,8 @@ fn phone(i: usize, plan: &Plan, w: (&str, &[VerifyingKey], &FocalPoint, &Path), 
         }
         let now_ = Instant::now();
         if (now_ >= sh.attack_end && profile.outbox_len().unwrap() == 0) || now_ >= sh.hard_end {
+            paid.tokens_left = profile.tokens().unwrap().len();
+            sh.paid.lock().unwrap().push(paid);
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -693,7 +826,7 @@ fn sampler(
     plan: &Plan,
     relay: &Relay,
     db: Option<&str>,
-    focal_dir: &Path,
+    (focal_dir, counts): (&Path, &AttackCounts),
     sh: &Shared,
 ) -> Vec<Sample> {
     use sqlx::Connection;
@@ -735,6 +868,14 @@ fn sampler(
             stored_bytes: metric(&metrics, "amparo_envelope_bytes_stored"),
             stored_envelopes: metric(&metrics, "amparo_envelopes_stored"),
             profile: dir_bytes(focal_dir),
+            junk_accepted: counts.accepted.load(Ordering::Relaxed),
+            effort: counts.effort.swap(0, Ordering::Relaxed),
+            relay_cpu: cpu_secs(relay.pid()),
+            check_secs: metric_f64(&metrics, "amparo_admission_check_seconds_total"),
+            checks: metric(&metrics, "amparo_admission_checks_total"),
+            relay_accepted: metric(&metrics, "amparo_envelopes_accepted_total"),
+            token_uploads: metric(&metrics, "amparo_uploads_with_token_total"),
+            work_uploads: metric(&metrics, "amparo_uploads_with_work_total"),
         });
         if sh.done.load(Ordering::Relaxed) {
             return out;
@@ -789,6 +930,7 @@ fn run(postgres: Option<&str>, plan: &Plan) -> Outcome {
         victim,
         victim_report,
         victim_mailbox,
+        mut phone_tokens,
     } = w;
     let db_url = _db.as_ref().map(|d| d.url.clone());
     let focal_dir = focal.dir.clone();
@@ -804,6 +946,7 @@ fn run(postgres: Option<&str>, plan: &Plan) -> Outcome {
         done: AtomicBool::new(false),
         honest: Mutex::new(Vec::new()),
         seen: Mutex::new(HashMap::new()),
+        paid: Mutex::new(Vec::new()),
     };
     let counts = Arc::new(AttackCounts::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -814,7 +957,9 @@ fn run(postgres: Option<&str>, plan: &Plan) -> Outcome {
         // If this thread panics, every other one still stops (the scope
         // waits for them).
         let _stop_all = StopAll(sh, &stop);
-        let sampler = s.spawn(|| sampler(plan, &relay, db_url.as_deref(), &focal_dir, sh));
+        let counts_ = &*counts;
+        let sampler =
+            s.spawn(|| sampler(plan, &relay, db_url.as_deref(), (&focal_dir, counts_), sh));
         if let (Some(every), Some(url)) = (plan.pg_vacuum, db_url.as_deref()) {
             s.spawn(move || vacuum(every, url, sh));
         }
@@ -827,7 +972,12 @@ fn run(postgres: Option<&str>, plan: &Plan) -> Outcome {
         let phones: Vec<_> = (0..plan.phones)
             .map(|i| {
                 let (fp, root) = (&fp, root.path());
-                s.spawn(move || phone(i, plan, (url, keys, fp, root), sh))
+                let tokens = if i < phone_tokens.len() {
+                    std::mem::take(&mut phone_tokens[i])
+                } else {
+                    Vec::new()
+                };
+                s.spawn(move || phone(i, plan, (url, keys, fp, root), tokens, sh))
             })
             .collect();
         std::thread::sleep(sh.attack_end.saturating_duration_since(Instant::now()));
@@ -885,6 +1035,7 @@ fn run(postgres: Option<&str>, plan: &Plan) -> Outcome {
             .take(20)
             .map(str::to_string)
             .collect(),
+        phones_paid: sh.paid.lock().unwrap().clone(),
         profile_end: dir_bytes(&focal_dir),
         samples,
         t0,
@@ -899,13 +1050,128 @@ impl Outcome {
     /// Seconds from writing to the focal point's list, of the reports
     /// written during the attack, sorted.
     fn latencies(&self) -> Vec<f64> {
+        self.latencies_of(|_| true, |h| h.seen)
+    }
+
+    /// Seconds from writing to `until` (the relay's receipts, or the focal
+    /// point's list) of the reports `which` picks, sorted.
+    fn latencies_of(
+        &self,
+        which: impl Fn(&Honest) -> bool,
+        until: impl Fn(&Honest) -> Option<Instant>,
+    ) -> Vec<f64> {
         let mut l: Vec<f64> = self
             .honest
             .iter()
-            .filter_map(|h| Some(h.seen?.duration_since(h.queued).as_secs_f64()))
+            .filter(|h| which(h))
+            .filter_map(|h| Some(until(h)?.duration_since(h.queued).as_secs_f64()))
             .collect();
         l.sort_by(|a, b| a.total_cmp(b));
         l
+    }
+
+    /// The attacker's junk accepted per second in each sample's window
+    /// during the attack, with the highest effort paid in it.
+    fn junk_windows(&self) -> Vec<(f64, u32, f64)> {
+        self.samples
+            .windows(2)
+            .filter(|w| w[1].attacking)
+            .map(|w| {
+                let dt = (w[1].t - w[0].t).max(1e-3);
+                let rate = (w[1].junk_accepted - w[0].junk_accepted) as f64 / dt;
+                (w[1].t, w[1].effort, rate)
+            })
+            .collect()
+    }
+
+    /// The highest effort the attacker paid, and its junk accepted per
+    /// second over the windows at that effort.
+    fn at_highest_effort(&self) -> (u32, f64) {
+        let w = self.junk_windows();
+        let top = w.iter().map(|x| x.1).max().unwrap_or(0);
+        let at: Vec<f64> = w.iter().filter(|x| x.1 == top).map(|x| x.2).collect();
+        let rate = if at.is_empty() {
+            f64::NAN
+        } else {
+            at.iter().sum::<f64>() / at.len() as f64
+        };
+        (top, rate)
+    }
+
+    /// The relay's CPU seconds per envelope it accepted over the run.
+    fn cpu_per_accepted(&self) -> f64 {
+        match (self.samples.first(), self.samples.last()) {
+            (Some(a), Some(b)) if b.relay_accepted > a.relay_accepted => {
+                (b.relay_cpu - a.relay_cpu) / (b.relay_accepted - a.relay_accepted) as f64
+            }
+            _ => f64::NAN,
+        }
+    }
+
+    /// Seconds the relay spent per check of admission work, and checks.
+    fn check_cost(&self) -> (f64, u64) {
+        self.samples.last().map_or((f64::NAN, 0), |s| {
+            (s.check_secs / s.checks.max(1) as f64, s.checks)
+        })
+    }
+
+    fn print_admission(&self) {
+        let name = format!("{} / {}", self.backend, self.plan.label);
+        let say = |l: String| amparo_tests::say_uncaptured(&format!("{name}: {l}"));
+        let q = |l: &[f64], p: f64| {
+            l.get(((l.len() as f64 - 1.0) * p).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        for token in [true, false] {
+            let l_receipt = self.latencies_of(|h| h.token_phone == token, |h| h.delivered);
+            let l_listed = self.latencies_of(|h| h.token_phone == token, |h| h.seen);
+            let phones: Vec<&PhonePaid> = self
+                .phones_paid
+                .iter()
+                .filter(|p| p.token_phone == token)
+                .collect();
+            if phones.is_empty() {
+                continue;
+            }
+            let sum = |f: fn(&PhonePaid) -> usize| phones.iter().map(|p| f(p)).sum::<usize>();
+            say(format!(
+                "{} phones ({}): {} reports; written -> receipts median {:.2} s, p90 {:.2} s, max {:.2} s; written -> listed median {:.2} s, max {:.2} s; uploads paid with a token {}, with work {} (highest effort {}), envelopes left waiting {}, tokens left {}",
+                if token { "token" } else { "work-only" },
+                phones.len(),
+                l_receipt.len(),
+                q(&l_receipt, 0.5),
+                q(&l_receipt, 0.9),
+                q(&l_receipt, 1.0),
+                q(&l_listed, 0.5),
+                q(&l_listed, 1.0),
+                sum(|p| p.tokens_used),
+                sum(|p| p.worked),
+                phones.iter().map(|p| p.max_effort).max().unwrap_or(0),
+                sum(|p| p.waiting),
+                sum(|p| p.tokens_left),
+            ));
+        }
+        let (top, rate) = self.at_highest_effort();
+        let (check, checks) = self.check_cost();
+        let last = self.samples.last().copied().unwrap_or_default();
+        say(format!(
+            "admission: highest effort the attacker paid {top}; junk accepted at it {rate:.1}/s; relay: {checks} proofs checked, {:.1} µs each, {} uploads with work, {} with a token; relay CPU {:.2} ms per accepted envelope",
+            check * 1e6,
+            last.work_uploads,
+            last.token_uploads,
+            self.cpu_per_accepted() * 1e3,
+        ));
+        let w = self.junk_windows();
+        let step = (w.len() / 20).max(1);
+        let line = w
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % step == 0 || i + 1 == w.len())
+            .map(|(_, (t, e, r))| format!("{t:.0}s:e{e}:{r:.0}/s"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        say(format!("junk accepted per second (t:effort:rate): {line}"));
     }
 
     fn lost(&self) -> usize {
@@ -946,6 +1212,14 @@ impl Outcome {
     }
 
     fn print(&self) {
+        if self
+            .plan
+            .relay_args
+            .iter()
+            .any(|a| a.starts_with("--admission"))
+        {
+            self.print_admission();
+        }
         let name = format!("{} / {}", self.backend, self.plan.label);
         let say = |l: String| amparo_tests::say_uncaptured(&format!("{name}: {l}"));
         say(format!(
@@ -1150,6 +1424,8 @@ fn the_whole_flood_bounded() {
         settle: Duration::from_secs(30),
         sample_every: Duration::from_millis(250),
         pg_vacuum: None,
+        token_phones: 0,
+        tokens_each: 0,
     };
     let mut targets: Vec<Option<String>> = vec![None];
     if let Some(admin) = postgres_admin_url() {
@@ -1190,6 +1466,8 @@ fn the_whole_flood_heavy() {
             .ok()
             .and_then(|v| v.parse().ok())
             .map(Duration::from_secs),
+        token_phones: 0,
+        tokens_each: 0,
     };
     let plans = [
         base.clone(),
@@ -1236,5 +1514,153 @@ fn the_whole_flood_heavy() {
                 lq.last().copied().unwrap_or(f64::NAN),
             ));
         }
+    }
+}
+
+/// Checks what issue 17 asks of a flood against a relay that asks for work,
+/// beside its no-flood twin: nothing honest lost, work asked of the
+/// attacker, the token phones admitted by their tokens and the work-only
+/// phones by their work (none left waiting beyond what a phone pays).
+fn check_admission(flood: &Outcome, quiet: &Outcome) {
+    let name = format!("{} / {}", flood.backend, flood.plan.label);
+    for o in [flood, quiet] {
+        assert!(!o.honest.is_empty(), "{name}: no honest report written");
+        assert_eq!(o.lost(), 0, "{name}: honest reports lost: {:?}", o.honest);
+        assert_eq!(
+            o.phones_paid.len(),
+            o.plan.phones,
+            "{name}: a phone did not finish"
+        );
+    }
+    // Quiet: nothing asked, so no token spent and no work done.
+    for p in &quiet.phones_paid {
+        assert_eq!((p.tokens_used, p.worked), (0, 0), "{name} quiet: {p:?}");
+    }
+    let (top, _) = flood.at_highest_effort();
+    assert!(top > 0, "{name}: the attacker never paid any work");
+    let last = flood.samples.last().copied().unwrap_or_default();
+    assert!(last.checks > 0, "{name}: the relay checked no work");
+    for p in &flood.phones_paid {
+        assert_eq!(p.waiting, 0, "{name}: envelopes left waiting: {p:?}");
+        if p.token_phone {
+            assert!(p.tokens_used > 0, "{name}: a token phone spent none: {p:?}");
+        }
+    }
+    assert!(
+        last.token_uploads
+            >= flood
+                .phones_paid
+                .iter()
+                .map(|p| p.tokens_used as u64)
+                .sum::<u64>(),
+        "{name}: the relay counted fewer token uploads than the phones spent"
+    );
+}
+
+/// A plan against a relay that asks for work (issue 17): the attacker pays
+/// the work it is asked (it has no tokens), half the honest phones hold
+/// tokens from the focal point.
+fn admission_plan(label: String, relay_args: Vec<String>, attack: Duration) -> Plan {
+    Plan {
+        label,
+        relay_args,
+        flood: true,
+        streams: Plan::streams_paying(),
+        attack,
+        max_junk: 5_000_000,
+        phones: 4,
+        report_every: Duration::from_secs(2),
+        retry: Duration::from_secs(2),
+        focal_poll: Duration::from_secs(1),
+        victim_every: Duration::from_secs(2),
+        settle: Duration::from_secs(60),
+        sample_every: Duration::from_secs(1),
+        pg_vacuum: None,
+        token_phones: 2,
+        tokens_each: 2 + attack.as_secs() as usize,
+    }
+}
+
+/// The bounded admission run (part of `cargo test`, SQLite): small caps so
+/// the attacker fills the focal point's mailbox in a second and the relay
+/// asks for work, a low maximum effort so that debug builds finish.
+#[test]
+fn the_admission_flood_bounded() {
+    let plan = Plan {
+        report_every: Duration::from_millis(800),
+        retry: Duration::from_millis(500),
+        focal_poll: Duration::from_millis(200),
+        victim_every: Duration::from_millis(500),
+        settle: Duration::from_secs(30),
+        sample_every: Duration::from_millis(250),
+        ..admission_plan(
+            "bounded, admission effort up to 8".into(),
+            vec![
+                "--mailbox-max-envelopes=2000".into(),
+                "--admission-max-effort=8".into(),
+            ],
+            Duration::from_secs(4),
+        )
+    };
+    let quiet = run(None, &plan.without_flood());
+    quiet.print();
+    let flood = run(None, &plan);
+    flood.print();
+    check_admission(&flood, &quiet);
+}
+
+/// The heavy admission runs (release; BENCHMARKS.md "Admission under
+/// attack"): default caps, effort up to 64, on each backend.
+#[test]
+#[ignore = "heavy: a minute of flood per run; see the module docs"]
+fn the_admission_flood_heavy() {
+    let secs = heavy_secs();
+    let plan = admission_plan(
+        format!("{secs} s, default caps, admission effort up to 64"),
+        vec!["--admission-max-effort=64".into()],
+        Duration::from_secs(secs),
+    );
+    let mut targets: Vec<Option<String>> = vec![None];
+    if let Some(admin) = postgres_admin_url() {
+        targets.push(Some(admin));
+    }
+    if let Ok(b) = std::env::var("AMPARO_FLOOD_BACKENDS") {
+        targets.retain(|t| {
+            b.split(',')
+                .any(|n| n == if t.is_some() { "postgres" } else { "sqlite" })
+        });
+    }
+    for pg in &targets {
+        let quiet = run(pg.as_deref(), &plan.without_flood());
+        quiet.print();
+        let flood = run(pg.as_deref(), &plan);
+        flood.print();
+        for token in [true, false] {
+            let (lf, lq) = (
+                flood.latencies_of(|h| h.token_phone == token, |h| h.seen),
+                quiet.latencies_of(|h| h.token_phone == token, |h| h.seen),
+            );
+            amparo_tests::say_uncaptured(&format!(
+                "{} / {}: {} phones: median written -> listed {:.2} s against {:.2} s without a flood: {:.2}x; max {:.2} s against {:.2} s",
+                flood.backend,
+                plan.label,
+                if token { "token" } else { "work-only" },
+                median(&lf),
+                median(&lq),
+                median(&lf) / median(&lq),
+                lf.last().copied().unwrap_or(f64::NAN),
+                lq.last().copied().unwrap_or(f64::NAN),
+            ));
+        }
+        let (check, _) = flood.check_cost();
+        amparo_tests::say_uncaptured(&format!(
+            "{} / {}: a check of work costs {:.1} µs, {:.1}% of the relay's CPU per accepted envelope when quiet ({:.3} ms)",
+            flood.backend,
+            plan.label,
+            check * 1e6,
+            100.0 * check / quiet.cpu_per_accepted(),
+            quiet.cpu_per_accepted() * 1e3,
+        ));
+        check_admission(&flood, &quiet);
     }
 }

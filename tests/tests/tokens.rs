@@ -118,22 +118,9 @@ async fn trusted_people_hand_out_tokens_that_admit_once_and_cannot_be_joined_to_
     for backend in backends() {
         let name = backend.name();
         let coordinator = SigningKey::generate(&mut SystemEntropy::new()).unwrap();
-        let relay = Relay::start(
-            backend.database_url(),
-            &[
-                &format!(
-                    "--coordinator-key={}",
-                    b64::encode(coordinator.verifying_key().as_bytes())
-                ),
-                "--mailbox-max-envelopes",
-                &CAP.to_string(),
-                "--admission-max-effort",
-                "4096",
-                "--tokens-per-day-facilitator",
-                "4",
-                "--public-metrics",
-            ],
-        );
+        let args = relay_args(&coordinator);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut relay = Relay::start(backend.database_url(), &args);
         let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let fast = KdfParams::DANGEROUSLY_FAST_FOR_TESTS;
@@ -300,7 +287,49 @@ async fn trusted_people_hand_out_tokens_that_admit_once_and_cannot_be_joined_to_
                 }
             }
         }
+
+        // The relay restarts and has forgotten its pressure: quiet. Her
+        // phone remembers it was asked and sends her next report with a
+        // token ahead (no body sent twice on 2G); the relay does not need
+        // it, does not spend it, says so, and she keeps it.
+        let data_dir = std::mem::replace(&mut relay.data_dir, tempfile::tempdir().unwrap());
+        relay.kill();
+        let args = relay_args(&coordinator);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let relay = Relay::start_in(data_dir, backend.database_url(), &args);
+        assert_eq!(relay.receipt_key, keys[0], "{name}: the same relay");
+        let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
+        let d = survivor
+            .create_draft(&DraftForm {
+                text: "Volvieron a buscarme.".into(),
+                ..DraftForm::default()
+            })
+            .unwrap();
+        survivor.send_draft(&d, &fp, false, now()).unwrap();
+        let s = survivor
+            .sync(&client, &keys, now, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(s.postponed, 0, "{name}: {s:?}");
+        assert_eq!((s.paid.tokens_used, s.paid.worked), (0, 0), "{name}: {s:?}");
+        assert_eq!(survivor.tokens().unwrap().len(), 1, "{name}: kept");
     }
+}
+
+fn relay_args(coordinator: &SigningKey) -> Vec<String> {
+    vec![
+        format!(
+            "--coordinator-key={}",
+            b64::encode(coordinator.verifying_key().as_bytes())
+        ),
+        "--mailbox-max-envelopes".into(),
+        CAP.to_string(),
+        "--admission-max-effort".into(),
+        "4096".into(),
+        "--tokens-per-day-facilitator".into(),
+        "4".into(),
+        "--public-metrics".into(),
+    ]
 }
 
 /// Envelopes the relay holds (its metrics).
