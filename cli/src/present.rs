@@ -35,6 +35,16 @@ pub fn show_progress(ctx: &Ctx, bar: &Option<indicatif::ProgressBar>, p: SyncPro
         SyncProgress::Replies { done, total } => {
             (done, total, ctx.tr("Respuestas", "Respostas", "Replies"))
         }
+        SyncProgress::Preparing { .. } => {
+            // The relay is pressed: the work takes seconds; the bar stays
+            // where it is and says why.
+            bar.set_message(ctx.tr(
+                "Preparando el envío (el relay está saturado)",
+                "Preparando o envio (o relay está sobrecarregado)",
+                "Preparing to send (the relay is busy)",
+            ));
+            return;
+        }
     };
     bar.set_message(msg);
     bar.set_length(total as u64);

@@ -543,8 +543,20 @@ impl Profile {
                 continue;
             }
             let sent_at = std::time::Instant::now();
-            let results = relay.upload(&envs).await?;
-            pacer.observe(batch_bytes, sent_at.elapsed());
+            let mut worked = false;
+            let results = relay
+                .upload_with(&envs, &mut |effort| {
+                    worked = true;
+                    progress(SyncProgress::Preparing {
+                        effort,
+                        envelopes: envs.len(),
+                    })
+                })
+                .await?;
+            // The link's speed, from uploads that were only sending.
+            if !worked {
+                pacer.observe(batch_bytes, sent_at.elapsed());
+            }
             done += envs.len();
             bytes += batch_bytes;
             progress(SyncProgress::Upload { done, total, bytes });

@@ -269,6 +269,15 @@ pub enum SyncProgress {
         /// Bytes of envelopes uploaded so far.
         bytes: usize,
     },
+    /// The relay is pressed: the phone does admission work of `effort` for
+    /// the next `envelopes` before sending them (seconds of battery, never
+    /// her attention). Show "preparing to send".
+    Preparing {
+        /// The effort being paid.
+        effort: u32,
+        /// Envelopes it is for.
+        envelopes: usize,
+    },
     /// `done` of `total` reply mailboxes are checked.
     Replies {
         /// Checked so far.
@@ -692,7 +701,7 @@ impl Profile {
             }
             let last = i + 1 == queued.len();
             if !up.batch.is_empty() && (last || up.pacer.full(up.batch.len(), up.batch_bytes)) {
-                self.upload_batch(relay, relay_keys, &mut up, summary)
+                self.upload_batch(relay, relay_keys, &mut up, summary, progress)
                     .await?;
             }
             if last || up.batch.is_empty() {
@@ -714,11 +723,25 @@ impl Profile {
         relay_keys: &[VerifyingKey],
         up: &mut Upload,
         summary: &mut SyncSummary,
+        progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<()> {
         let envs: Vec<Envelope> = up.batch.iter().map(|(e, _)| e.clone()).collect();
         let sent_at = std::time::Instant::now();
-        let results = relay.upload(&envs).await?;
-        up.pacer.observe(up.batch_bytes, sent_at.elapsed());
+        let mut worked = false;
+        let results = relay
+            .upload_with(&envs, &mut |effort| {
+                worked = true;
+                progress(SyncProgress::Preparing {
+                    effort,
+                    envelopes: envs.len(),
+                })
+            })
+            .await?;
+        // The link's speed, from uploads that were only sending (admission
+        // work's seconds are not the link's).
+        if !worked {
+            up.pacer.observe(up.batch_bytes, sent_at.elapsed());
+        }
         let refusals = &mut up.refusals;
         // One transaction per answer: a receipt is filed on its report and
         // its envelope leaves the outbox together (and the answer costs one

@@ -677,6 +677,16 @@ pub enum SyncProgress {
         /// Bytes uploaded so far.
         bytes: u64,
     },
+    /// The relay is under pressure: the phone does admission work of
+    /// `effort` for the next `envelopes` before sending them (seconds, on a
+    /// thread of its own). Show "preparing to send"; the report is safe in
+    /// the outbox meanwhile.
+    Preparing {
+        /// The effort being paid.
+        effort: u32,
+        /// Envelopes it is for.
+        envelopes: u64,
+    },
     /// `done` of `total` reply channels are checked.
     Replies {
         /// Checked so far.
@@ -714,6 +724,10 @@ impl From<survivor::SyncProgress> for SyncProgress {
                 done: done as u64,
                 total: total as u64,
                 bytes: bytes as u64,
+            },
+            survivor::SyncProgress::Preparing { effort, envelopes } => SyncProgress::Preparing {
+                effort,
+                envelopes: envelopes as u64,
             },
             survivor::SyncProgress::Replies { done, total } => SyncProgress::Replies {
                 done: done as u64,
