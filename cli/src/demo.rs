@@ -762,7 +762,21 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         "a facilitadora recolhe as duas respostas lacradas",
         "the facilitator picks up the two sealed answers",
     )?;
-    let back = facilitator.export_return_bundle()?;
+    // The focal point vouches for her (in person, never in the directory)
+    // and she asks the relay for admission tokens, which go back in the
+    // bundle: under a flood her phone spends one instead of doing work. A
+    // relay that does not hold this demo's directory issues none.
+    const TOKENS: usize = 3;
+    let voucher = ucayali.vouch(&facilitator.carry_public_key()?, 30, now())?;
+    facilitator.set_voucher(&voucher.to_header(), now())?;
+    let issued = if published {
+        facilitator
+            .request_tokens(&relay, &[relay_key], TOKENS, now())
+            .await?
+    } else {
+        0
+    };
+    let back = facilitator.export_return_bundle_with_tokens(TOKENS)?;
     story.check(
         !String::from_utf8_lossy(&back).contains("defensora"),
         "answers_travel_sealed",
@@ -796,6 +810,16 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
         "ela lê a resposta e o estado do caso a partir do pacote",
         "she reads the answer and the case status from the bundle",
     )?;
+    if published {
+        story.check(
+            issued == TOKENS && returned.tokens == TOKENS && survivor.tokens()?.len() == TOKENS,
+            "tokens_handed_on",
+            "la facilitadora, avalada por la defensoría, le deja fichas de admisión",
+            "a facilitadora, avalizada pela defensoria, deixa-lhe fichas de admissão",
+            "the facilitator, vouched for by the focal point, leaves her admission tokens",
+        )?;
+    }
+    let tokens = survivor.tokens()?.len();
     let receipts_back = returned.receipts_accepted;
     story.done(
         serde_json::json!({
@@ -803,20 +827,24 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
             "answers_back": returned.messages,
             "reply": answer,
             "case_status": "in_progress",
+            "tokens": tokens,
         }),
         &format!(
-            "7. La facilitadora vuelve con {} y las 2 respuestas selladas que recogió con el permiso de ella (no puede leerlas). El teléfono verifica los recibos con la clave del relay del directorio, marca la denuncia «entregada», y ella lee, todavía sin señal:\n   Respuesta: {answer}\n   Estado del caso: {}",
+            "7. La facilitadora vuelve con {} y las 2 respuestas selladas que recogió con el permiso de ella (no puede leerlas), y le deja {} (si un atacante satura el relay, su teléfono gasta una en lugar de hacer trabajo). El teléfono verifica los recibos con la clave del relay del directorio, marca la denuncia «entregada», y ella lee, todavía sin señal:\n   Respuesta: {answer}\n   Estado del caso: {}",
             n(receipts_back, "recibo", "recibos"),
+            n(tokens, "ficha de admisión", "fichas de admisión"),
             CaseStatus::InProgress.label(Language::Es)
         ),
         &format!(
-            "7. A facilitadora volta com {} e as 2 respostas lacradas que recolheu com a permissão dela (não pode lê-las). O telefone verifica os recibos com a chave do relay do diretório, marca a denúncia «entregue», e ela lê, ainda sem sinal:\n   Resposta: {answer}\n   Estado do caso: {}",
+            "7. A facilitadora volta com {} e as 2 respostas lacradas que recolheu com a permissão dela (não pode lê-las), e deixa-lhe {} (se um atacante sobrecarregar o relay, o telefone dela gasta uma em vez de fazer trabalho). O telefone verifica os recibos com a chave do relay do diretório, marca a denúncia «entregue», e ela lê, ainda sem sinal:\n   Resposta: {answer}\n   Estado do caso: {}",
             n(receipts_back, "recibo", "recibos"),
+            n(tokens, "ficha de admissão", "fichas de admissão"),
             CaseStatus::InProgress.label(Language::Pt)
         ),
         &format!(
-            "7. The facilitator comes back with {} and the 2 sealed answers she picked up with the survivor's leave (she cannot read them). The phone checks the receipts against the relay key in the directory, marks the report \"delivered\", and she reads, still without signal:\n   Reply: {answer}\n   Case status: {}",
+            "7. The facilitator comes back with {} and the 2 sealed answers she picked up with the survivor's leave (she cannot read them), and leaves her {} (if an attacker floods the relay, her phone spends one instead of doing work). The phone checks the receipts against the relay key in the directory, marks the report \"delivered\", and she reads, still without signal:\n   Reply: {answer}\n   Case status: {}",
             n(receipts_back, "receipt", "receipts"),
+            n(tokens, "admission token", "admission tokens"),
             CaseStatus::InProgress.label(Language::En)
         ),
     );

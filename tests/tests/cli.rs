@@ -827,6 +827,7 @@ fn the_demo_prints_json_when_asked() {
         "photo_gps_gone",
         "report_delivered",
         "answer_and_status_read",
+        "tokens_handed_on",
         "nothing_filed_twice",
     ] {
         assert!(checks.contains(&id), "{id} not verified: {checks:?}");
@@ -834,6 +835,7 @@ fn the_demo_prints_json_when_asked() {
     assert_eq!(steps[1]["published"], true);
     assert_eq!(steps[4]["receipts"], 3);
     assert_eq!(steps[7]["case_status"], "in_progress");
+    assert_eq!(steps[7]["tokens"], 3);
     assert!(
         steps[4]["text"]
             .as_str()
