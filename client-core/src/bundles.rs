@@ -545,7 +545,7 @@ impl Profile {
             let sent_at = std::time::Instant::now();
             let mut worked = false;
             let results = relay
-                .upload_with(&envs, &mut |effort| {
+                .upload_with(&envs, |effort| {
                     worked = true;
                     progress(SyncProgress::Preparing {
                         effort,

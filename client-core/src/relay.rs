@@ -359,22 +359,22 @@ impl RelayClient {
     /// checked: a false one only makes a proof the relay refuses, and costs
     /// at most that bounded work.
     pub async fn upload(&self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeResult>> {
-        self.upload_with(envelopes, &mut |_| {}).await
+        self.upload_with(envelopes, |_| {}).await
     }
 
     /// [`RelayClient::upload`], calling `on_work(effort)` when it is about
     /// to do admission work (for the app's "preparing to send").
-    pub async fn upload_with(
+    pub async fn upload_with<F: FnMut(u32)>(
         &self,
         envelopes: &[Envelope],
-        on_work: &mut dyn FnMut(u32),
+        mut on_work: F,
     ) -> Result<Vec<EnvelopeResult>> {
         let n = u32::try_from(envelopes.len().max(1)).unwrap_or(u32::MAX);
         // When the relay asked for work lately, pay before sending: on 2G a
         // body sent only to be refused is every byte sent twice.
         let ahead = self.effort_ahead(n);
         let mut sent = match ahead {
-            Some(effort) => self.paid_upload(envelopes, effort, on_work).await?,
+            Some(effort) => self.paid_upload(envelopes, effort, &mut on_work).await?,
             None => Some(self.send_upload(envelopes, Payment::None).await?),
         };
         // Asked for (more) work: pay it, once.
@@ -383,7 +383,7 @@ impl RelayClient {
                 a.ahead = effort.div_ceil(n);
                 a.challenge = None;
             });
-            sent = self.paid_upload(envelopes, effort, on_work).await?;
+            sent = self.paid_upload(envelopes, effort, &mut on_work).await?;
         }
         let r = match sent {
             Some(Sent::Answer(r)) => r,
@@ -419,11 +419,11 @@ impl RelayClient {
     /// Pays for an upload with a token or else with `effort` of work, and
     /// sends it; `None` when it cannot be paid (no token, and more work
     /// than a phone does).
-    async fn paid_upload(
+    async fn paid_upload<F: FnMut(u32)>(
         &self,
         envelopes: &[Envelope],
         effort: u32,
-        on_work: &mut dyn FnMut(u32),
+        on_work: &mut F,
     ) -> Result<Option<Sent>> {
         if let Some(sent) = self.pay_with_token(envelopes).await? {
             return Ok(Some(sent));

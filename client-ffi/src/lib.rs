@@ -646,6 +646,24 @@ impl Profile {
         self.with(|p| Ok(p.tokens()?.len() as u64))
     }
 
+    /// A focal point (or a facilitator with a voucher) asks the relay for
+    /// `count` admission tokens to hand on; returns how many were kept
+    /// (a profile holds at most 500). Blocking.
+    pub fn request_tokens(&self, relay: Arc<Relay>, count: u64) -> Result<u64> {
+        self.with(|p| {
+            let keys = self.relay_keys(p)?;
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
+            Ok(block_on(p.request_tokens(&relay.client, &keys, count, now()))? as u64)
+        })
+    }
+
+    /// Up to `count` tokens as a text to hand on (a QR code or a message);
+    /// they leave this profile. None when it holds none.
+    pub fn export_tokens(&self, count: u64) -> Result<Option<String>> {
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        self.with(|p| Ok(p.export_tokens(count)?))
+    }
+
     /// Messages from focal points, oldest first.
     pub fn messages(&self) -> Result<Vec<ReceivedMessage>> {
         self.with(|p| Ok(p.messages()?.into_iter().map(Into::into).collect()))

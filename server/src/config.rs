@@ -154,10 +154,11 @@ pub struct Args {
     pub forward_interval: Option<u64>,
 
     /// Most admission work asked per envelope when the relay is pressed
-    /// (PROTOCOL.md §14): none below half full, doubling to this as a
-    /// mailbox, the relay or its writer's queue fills; uploads without it
-    /// get 429 work_required. 0 turns it off. Phones do not solve it yet:
-    /// leave it off until they do [default: 0, off; 64 intended].
+    /// (PROTOCOL.md §14): none below half, doubling to this as a mailbox
+    /// fills or floods, or the relay or its writer's queue fills; uploads
+    /// without it (or an admission token) get 429 work_required. 64 is
+    /// about 0.2 s of one core per envelope, 1–2 s on a low-end phone.
+    /// 0 turns it off [default: 64].
     #[arg(long, env = "AMPARO_ADMISSION_MAX_EFFORT")]
     pub admission_max_effort: Option<u32>,
 
@@ -741,7 +742,7 @@ impl Config {
             admission_max_effort: args
                 .admission_max_effort
                 .or(file.admission_max_effort)
-                .unwrap_or(0)
+                .unwrap_or(crate::admission::DEFAULT_MAX_EFFORT)
                 .min(amparo_protocol::admission::MAX_EFFORT),
             tokens: crate::tokens::TokenLimits {
                 focal_per_day: args
@@ -770,6 +771,9 @@ mod tests {
         let c = Config::resolve(args(&[])).unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.retention_hours, 90 * 24);
+        assert_eq!(c.admission_max_effort, 64, "admission on by default");
+        let off = Config::resolve(args(&["--admission-max-effort", "0"])).unwrap();
+        assert_eq!(off.admission_max_effort, 0);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("relay.toml");
         std::fs::write(

@@ -309,8 +309,10 @@ impl Relay {
     ///
     /// Unless `args` say something about metrics, the relay serves
     /// `/metrics` on its public listener without a token
-    /// (`--public-metrics`), so tests can read its counters; a test of the
-    /// relay's own defaults uses [`Relay::start_as_configured`].
+    /// (`--public-metrics`), so tests can read its counters; unless they
+    /// name an admission effort, it asks none (`--admission-max-effort=0`),
+    /// so tests of caps, floods and crashes measure what they mean to. A
+    /// test of the relay's own defaults uses [`Relay::start_as_configured`].
     pub fn start(database_url: Option<String>, args: &[&str]) -> Relay {
         Self::start_in(tempfile::tempdir().unwrap(), database_url, args)
     }
@@ -326,6 +328,12 @@ impl Relay {
             .any(|a| a.starts_with("--metrics") || a.starts_with("--public-metrics"))
         {
             all.push("--public-metrics");
+        }
+        // Admission work is on by default (64); tests about caps, floods
+        // and crashes measure the relay without it, and the tests about
+        // admission say their own maximum.
+        if !args.iter().any(|a| a.starts_with("--admission-max-effort")) {
+            all.push("--admission-max-effort=0");
         }
         Self::spawn(data_dir, database_url, &all)
     }

@@ -30,7 +30,7 @@ def relay_binary() -> str:
 class RelayProcess:
     """An amparo-relay process on a free loopback port, its log captured."""
 
-    def __init__(self, data_dir: Path, coordinator_key: str):
+    def __init__(self, data_dir: Path, coordinator_key: str, extra_args=()):
         self.proc = subprocess.Popen(
             [
                 relay_binary(),
@@ -41,6 +41,7 @@ class RelayProcess:
                 f"--coordinator-key={coordinator_key}",
                 "--log",
                 "info",
+                *extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -587,3 +588,78 @@ def test_wrong_pins_wait_longer_and_wipe_after_destroys(tmp_path):
     assert not amparo.profile_exists(folder)
     with pytest.raises(amparo.AmparoError.NoProfile):
         amparo.unlock_status(folder)
+
+
+def test_under_a_flood_a_token_admits_her_report_and_a_phone_without_one_prepares(tmp_path):
+    """A pressed relay (a small mailbox filling fast, admission on): the
+    phone with no token shows "preparing to send" while it does the work;
+    the one the focal point gave a token to spends it and does none."""
+    coordinator = amparo.Coordinator.generate()
+    relay_proc = RelayProcess(
+        tmp_path / "relay",
+        coordinator.public_key(),
+        ["--mailbox-max-envelopes", "16", "--admission-max-effort", "16"],
+    )
+    try:
+        trusted = amparo.TrustedKeys(
+            coordinator_key=coordinator.public_key(),
+            relay_receipt_keys=[relay_proc.receipt_key],
+        )
+        relay = amparo.Relay(amparo.RelaySettings(url=relay_proc.url, timeout_seconds=30))
+        focal = amparo.Profile.create(str(tmp_path / "focal"), PIN, FAST, trusted)
+        keys = focal.create_focal_identity()
+        relay.publish_directory(
+            coordinator.sign_directory(
+                1,
+                [focal_point_entry("pe-uca-defensoria", keys)],
+                [],
+                [amparo.RelayEntry(name="test relay", url=None, receipt_key=trusted.relay_receipt_keys[0])],
+            )
+        )
+
+        # The focal point asks the relay for tokens and hands one on, as text.
+        assert focal.request_tokens(relay, 2) == 2
+        text = focal.export_tokens(1)
+        assert text.startswith("amparo-tokens:") and focal.tokens_held() == 1
+        holder = amparo.Profile.create(str(tmp_path / "holder"), PIN, FAST, trusted)
+        assert holder.import_tokens(text) == 1
+        worker = amparo.Profile.create(str(tmp_path / "worker"), PIN, FAST, trusted)
+        for p in (holder, worker):
+            assert p.refresh_directory(relay) == 1
+
+        def report(p, text):
+            form = amparo.DraftForm(
+                violence=[amparo.ViolenceKind.THREATS],
+                aggressors=[],
+                needs=[amparo.Need.LEGAL_ADVICE],
+                country="PE",
+                region="PE-UCA",
+                incident_date=None,
+                language=amparo.Language.ES,
+                text=text,
+            )
+            p.send_draft(p.create_draft(form), "pe-uca-defensoria", False)
+
+        # Eight reports at once: half the mailbox, and a flood's inflow.
+        for i in range(8):
+            report(worker, f"Denuncia {i}: me siguieron.")
+        assert worker.sync(relay, None).delivered == 8
+
+        # Now the relay asks work: the phone without a token does it, and says so.
+        report(worker, "Otra vez en la plaza.")
+        progress = Progress()
+        paid = worker.sync(relay, progress)
+        assert (paid.delivered, paid.admission_work, paid.tokens_used, paid.waiting_for_relay) == (1, 1, 0, 0)
+        assert paid.max_effort >= 1
+        preparing = [s for s in progress.steps if isinstance(s, amparo.SyncProgress.PREPARING)]
+        assert preparing and preparing[0].effort == paid.max_effort and preparing[0].envelopes == 1
+
+        # The phone with a token spends it and does no work.
+        report(holder, "Me quitaron el documento.")
+        progress = Progress()
+        spent = holder.sync(relay, progress)
+        assert (spent.delivered, spent.tokens_used, spent.admission_work) == (1, 1, 0)
+        assert holder.tokens_held() == 0
+        assert not [s for s in progress.steps if isinstance(s, amparo.SyncProgress.PREPARING)]
+    finally:
+        relay_proc.stop()
