@@ -29,6 +29,17 @@ fn keys() -> RecipientKeys {
 /// test knows the client's address and port exactly. Returns the status and
 /// the client's port.
 fn raw_request(relay: &Relay, source: &str, request_text: &[u8], body: &[u8]) -> (u16, u16) {
+    let (status, port, _) = raw_exchange(relay, source, request_text, body);
+    (status, port)
+}
+
+/// [`raw_request`], with the answer's bytes (head and body).
+fn raw_exchange(
+    relay: &Relay,
+    source: &str,
+    request_text: &[u8],
+    body: &[u8],
+) -> (u16, u16, Vec<u8>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -49,7 +60,16 @@ fn raw_request(relay: &Relay, source: &str, request_text: &[u8], body: &[u8]) ->
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    (status, port)
+    (status, port, answer)
+}
+
+/// The body of a raw answer (after the blank line).
+fn body_of(answer: &[u8]) -> &[u8] {
+    answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .and_then(|i| answer.get(i + 4..))
+        .unwrap_or_default()
 }
 
 fn contains_port(haystack: &str, port: u16) -> bool {
@@ -93,7 +113,19 @@ fn find(haystack: &[u8], needle: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn relay_keeps_no_trace_of_its_clients() {
     for backend in backends() {
-        let relay = Relay::start(backend.database_url(), &["--log", "trace"]);
+        // Admission on, with a small mailbox cap, so that the challenge,
+        // work and tokens go through the same search.
+        let relay = Relay::start(
+            backend.database_url(),
+            &[
+                "--log",
+                "trace",
+                "--mailbox-max-envelopes",
+                "16",
+                "--admission-max-effort",
+                "16",
+            ],
+        );
         let focal = keys();
         let env = envelope_for(&focal, 500);
         let batch = wire::encode_batch([env.as_bytes()]);
@@ -148,6 +180,60 @@ async fn relay_keeps_no_trace_of_its_clients() {
         });
         assert_eq!(status, 200);
         ports.push(port);
+        // Admission (PROTOCOL.md §14), from the canary address too: the
+        // challenge, a mailbox pressed by eight at once, an upload refused
+        // for want of work, one with a made-up token, one that pays.
+        let get_challenge = format!(
+            "GET /v1/admission HTTP/1.1\r\nHost: {}\r\nUser-Agent: {agent}\r\nConnection: close\r\n\r\n",
+            relay.addr
+        );
+        let (status, port, answer) = tokio::task::block_in_place(|| {
+            raw_exchange(relay_ref, "127.0.0.77", get_challenge.as_bytes(), b"")
+        });
+        assert_eq!(status, 200);
+        ports.push(port);
+        let challenge = amparo_protocol::admission::Challenge::decode(body_of(&answer)).unwrap();
+        let pressed = keys();
+        let post = |envs: &[&amparo_protocol::envelope::Envelope], extra: &str| {
+            let body = wire::encode_batch(envs.iter().map(|e| e.as_bytes()));
+            let head = format!(
+                "POST /v1/envelopes HTTP/1.1\r\nHost: {}\r\nUser-Agent: {agent}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                relay_ref.addr,
+                body.len()
+            );
+            tokio::task::block_in_place(|| {
+                raw_request(relay_ref, "127.0.0.77", head.as_bytes(), &body)
+            })
+        };
+        let eight: Vec<_> = (0..8).map(|i| envelope_for(&pressed, 100 + i)).collect();
+        let (status, port) = post(&eight.iter().collect::<Vec<_>>(), "");
+        assert_eq!(status, 200);
+        ports.push(port);
+        let one = envelope_for(&pressed, 300);
+        let (status, port) = post(&[&one], "");
+        assert_eq!(status, 429, "{}: work asked", backend.name());
+        ports.push(port);
+        let canary_token = "PrivateToken token=\"token-canary-6610\"";
+        let (status, port) = post(&[&one], &format!("Authorization: {canary_token}\r\n"));
+        assert_eq!(status, 429, "{}: a made-up token", backend.name());
+        ports.push(port);
+        let proof = amparo_protocol::admission::solve(
+            &challenge,
+            &[one.id()],
+            16,
+            &mut SystemEntropy::new(),
+            &mut |_| true,
+        )
+        .unwrap()
+        .proof
+        .unwrap();
+        let (status, port) = post(
+            &[&one],
+            &format!("Amparo-Admission: {}\r\n", proof.to_header()),
+        );
+        assert_eq!(status, 200, "{}: work paid", backend.name());
+        ports.push(port);
+
         // And some bad requests, whose errors are logged.
         let bad = format!(
             "POST /v1/envelopes HTTP/1.1\r\nHost: x\r\nUser-Agent: {agent}\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
@@ -176,6 +262,8 @@ async fn relay_keeps_no_trace_of_its_clients() {
             "CanaryPhone",
             "header-canary-5521",
             "10.9.8.7",
+            "token-canary-6610",
+            &proof.to_header(),
         ] {
             assert!(
                 !text.contains(needle),
@@ -183,6 +271,11 @@ async fn relay_keeps_no_trace_of_its_clients() {
                 backend.name()
             );
         }
+        assert!(
+            !find(&written, &proof.encode()),
+            "{}: the admission proof written",
+            backend.name()
+        );
         assert!(
             !find(&written, &[127, 0, 0, 77]),
             "{}: binary client address written",

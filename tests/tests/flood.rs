@@ -1098,6 +1098,19 @@ impl Outcome {
         (top, rate)
     }
 
+    /// The attacker's junk accepted per second after the first `skip`
+    /// seconds of the attack (the free burst before any work is asked).
+    fn junk_rate_after(&self, skip: f64) -> f64 {
+        let during: Vec<&Sample> = self.samples.iter().filter(|s| s.attacking).collect();
+        let start = during.iter().find(|s| s.t >= skip);
+        match (start, during.last()) {
+            (Some(a), Some(b)) if b.t > a.t => {
+                (b.junk_accepted - a.junk_accepted) as f64 / (b.t - a.t)
+            }
+            _ => f64::NAN,
+        }
+    }
+
     /// The relay's CPU seconds per envelope it accepted over the run.
     fn cpu_per_accepted(&self) -> f64 {
         match (self.samples.first(), self.samples.last()) {
@@ -1156,7 +1169,8 @@ impl Outcome {
         let (check, checks) = self.check_cost();
         let last = self.samples.last().copied().unwrap_or_default();
         say(format!(
-            "admission: highest effort the attacker paid {top}; junk accepted at it {rate:.1}/s; relay: {checks} proofs checked, {:.1} µs each, {} uploads with work, {} with a token; relay CPU {:.2} ms per accepted envelope",
+            "admission: highest effort the attacker paid {top}; junk accepted in windows at it {rate:.1}/s (a window mixes streams: the first second's free burst may carry the reply stream's effort), after the first 10 s {:.1}/s; relay: {checks} proofs checked, {:.1} µs each, {} uploads with work, {} with a token; relay CPU {:.2} ms per accepted envelope",
+            self.junk_rate_after(10.0),
             check * 1e6,
             last.work_uploads,
             last.token_uploads,
