@@ -542,21 +542,7 @@ impl Profile {
                 progress(SyncProgress::Upload { done, total, bytes });
                 continue;
             }
-            let sent_at = std::time::Instant::now();
-            let mut worked = false;
-            let results = relay
-                .upload_with(&envs, |effort| {
-                    worked = true;
-                    progress(SyncProgress::Preparing {
-                        effort,
-                        envelopes: envs.len(),
-                    })
-                })
-                .await?;
-            // The link's speed, from uploads that were only sending.
-            if !worked {
-                pacer.observe(batch_bytes, sent_at.elapsed());
-            }
+            let results = pacer.send(relay, &envs, batch_bytes, progress).await?;
             done += envs.len();
             bytes += batch_bytes;
             progress(SyncProgress::Upload { done, total, bytes });

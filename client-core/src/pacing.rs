@@ -43,6 +43,34 @@ impl UploadPacer {
 
     /// Learns from a request that carried `bytes` and was answered after
     /// `elapsed` (which includes a round trip: the estimate errs low).
+    /// Sends one batch of `bytes` through `relay`, telling `progress` when
+    /// admission work starts ("preparing to send"), and learns the link's
+    /// speed from it only if it was only sending: seconds of work are not
+    /// the link's.
+    pub(crate) async fn send(
+        &mut self,
+        relay: &crate::relay::RelayClient,
+        envs: &[amparo_protocol::envelope::Envelope],
+        bytes: usize,
+        progress: &mut dyn FnMut(crate::survivor::SyncProgress),
+    ) -> crate::Result<Vec<amparo_protocol::wire::EnvelopeResult>> {
+        let sent_at = std::time::Instant::now();
+        let mut worked = false;
+        let results = relay
+            .upload_with(envs, |effort| {
+                worked = true;
+                progress(crate::survivor::SyncProgress::Preparing {
+                    effort,
+                    envelopes: envs.len(),
+                })
+            })
+            .await?;
+        if !worked {
+            self.observe(bytes, sent_at.elapsed());
+        }
+        Ok(results)
+    }
+
     pub(crate) fn observe(&mut self, bytes: usize, elapsed: Duration) {
         let secs = elapsed.as_secs_f64().max(0.001);
         let rate = bytes as f64 / secs;

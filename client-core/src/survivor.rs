@@ -726,22 +726,10 @@ impl Profile {
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<()> {
         let envs: Vec<Envelope> = up.batch.iter().map(|(e, _)| e.clone()).collect();
-        let sent_at = std::time::Instant::now();
-        let mut worked = false;
-        let results = relay
-            .upload_with(&envs, |effort| {
-                worked = true;
-                progress(SyncProgress::Preparing {
-                    effort,
-                    envelopes: envs.len(),
-                })
-            })
+        let results = up
+            .pacer
+            .send(relay, &envs, up.batch_bytes, progress)
             .await?;
-        // The link's speed, from uploads that were only sending (admission
-        // work's seconds are not the link's).
-        if !worked {
-            up.pacer.observe(up.batch_bytes, sent_at.elapsed());
-        }
         let refusals = &mut up.refusals;
         // One transaction per answer: a receipt is filed on its report and
         // its envelope leaves the outbox together (and the answer costs one

@@ -1408,6 +1408,22 @@ fn check(flood: &Outcome, quiet: &Outcome, max_stored: u64) {
     );
 }
 
+/// The heavy runs' backends: SQLite, and PostgreSQL with its URL; only
+/// those `AMPARO_FLOOD_BACKENDS` names, if set.
+fn heavy_targets() -> Vec<Option<String>> {
+    let mut targets: Vec<Option<String>> = vec![None];
+    if let Some(admin) = postgres_admin_url() {
+        targets.push(Some(admin));
+    }
+    if let Ok(b) = std::env::var("AMPARO_FLOOD_BACKENDS") {
+        targets.retain(|t| {
+            b.split(',')
+                .any(|n| n == if t.is_some() { "postgres" } else { "sqlite" })
+        });
+    }
+    targets
+}
+
 fn heavy_secs() -> u64 {
     std::env::var("AMPARO_FLOOD_SECS")
         .ok()
@@ -1497,16 +1513,7 @@ fn the_whole_flood_heavy() {
         },
     ];
     let only = std::env::var("AMPARO_FLOOD_PLANS").unwrap_or_default();
-    let mut targets: Vec<Option<String>> = vec![None];
-    if let Some(admin) = postgres_admin_url() {
-        targets.push(Some(admin));
-    }
-    if let Ok(b) = std::env::var("AMPARO_FLOOD_BACKENDS") {
-        targets.retain(|t| {
-            b.split(',')
-                .any(|n| n == if t.is_some() { "postgres" } else { "sqlite" })
-        });
-    }
+    let targets = heavy_targets();
     for pg in &targets {
         let quiet = run(pg.as_deref(), &base.without_flood());
         quiet.print();
@@ -1634,16 +1641,7 @@ fn the_admission_flood_heavy() {
         vec!["--admission-max-effort=64".into()],
         Duration::from_secs(secs),
     );
-    let mut targets: Vec<Option<String>> = vec![None];
-    if let Some(admin) = postgres_admin_url() {
-        targets.push(Some(admin));
-    }
-    if let Ok(b) = std::env::var("AMPARO_FLOOD_BACKENDS") {
-        targets.retain(|t| {
-            b.split(',')
-                .any(|n| n == if t.is_some() { "postgres" } else { "sqlite" })
-        });
-    }
+    let targets = heavy_targets();
     for pg in &targets {
         let quiet = run(pg.as_deref(), &plan.without_flood());
         quiet.print();
