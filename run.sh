@@ -3,7 +3,9 @@
 # embedded SQLite database in ./amparo-relay-data, sends one report end to end
 # through it (`amparo demo`: a survivor seals a report with a photo, a focal
 # point fetches, opens and answers it, the survivor reads the answer), then
-# keeps the relay running until Ctrl-C.
+# keeps the relay running until Ctrl-C. The demo's profiles are kept in
+# ./amparo-demo (made anew at each run), so the focal point's desk can be
+# opened on the case the demo sent: the command is printed at the end.
 #
 # Settings go through the relay's own variables (see `amparo-relay --help`),
 # e.g. AMPARO_LISTEN=0.0.0.0:8470 ./run.sh
@@ -15,7 +17,7 @@ cd "$(dirname "$0")"
 
 # Cargo's JSON messages go to stdout (one per line); its progress and any
 # compiler errors still go to stderr, as usual.
-messages=$("${CARGO:-cargo}" build --release -p amparo-relay -p amparo \
+messages=$("${CARGO:-cargo}" build --release -p amparo-relay -p amparo -p amparo-desk \
     --message-format=json-render-diagnostics)
 
 # binary NAME: the executable cargo reported for the binary target NAME.
@@ -32,6 +34,7 @@ binary() {
 }
 relay_bin=$(binary amparo-relay)
 amparo_bin=$(binary amparo)
+desk_bin=$(binary amparo-desk)
 
 log=$(mktemp)
 relay=""
@@ -49,8 +52,14 @@ addr=$(grep -o 'listening on http://[^,]*' "$log" | head -n1 | cut -d' ' -f3)
 # The receipt key, as an operator reads it (same settings, same data directory).
 key=$("$relay_bin" key)
 
+# The demo's profiles, kept for the desk (only what this script made).
+demo_dir=amparo-demo
+rm -rf "$demo_dir"
 echo
-"$amparo_bin" demo --relay "$addr" --relay-key="$key"
+"$amparo_bin" demo --relay "$addr" --relay-key="$key" --keep "$demo_dir"
+echo
+echo "The focal point's desk, on the case the demo sent (PIN: focal-ucayali-pin-2468):"
+echo "    $desk_bin --profile $demo_dir/focal-ucayali"
 echo
 echo "The relay keeps running at $addr (data in ${AMPARO_DATA_DIR:-./amparo-relay-data}; receipt key $key, also printed by \`$relay_bin key\`). Ctrl-C stops it."
 wait "$relay"

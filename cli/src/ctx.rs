@@ -8,11 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use amparo_core::CoreError;
-use amparo_core::relay::{RelayClient, RelayConfig};
+use amparo_core::relay::RelayClient;
 use amparo_core::settings::Settings;
 use amparo_core::store::{DeviceKey, KdfParams, Profile, SoftwareDeviceKey, Unlock, UnlockStatus};
 use amparo_protocol::payload::Language;
-use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::{ProtocolError, UnixTime};
 
 use crate::lang::tr;
@@ -528,21 +527,7 @@ fn has_terminal() -> bool {
 
 /// The relay client for a profile's settings.
 pub fn relay_client(settings: &Settings) -> CliResult<RelayClient> {
-    let mut config = RelayConfig::new(settings.relay()?);
-    config.proxy = settings.proxy.clone();
-    Ok(RelayClient::new(&config)?)
-}
-
-/// Relay keys whose receipts count as delivered: the profile's own list and
-/// the relays of the directory it holds (verified against the pinned key).
-pub fn trusted_relay_keys(p: &Profile, settings: &Settings) -> CliResult<Vec<VerifyingKey>> {
-    let mut keys = settings.extra_relay_keys();
-    if let Ok(coordinator) = settings.coordinator()
-        && let Some(d) = p.directory(&coordinator)?
-    {
-        keys.extend(d.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
-    }
-    Ok(keys)
+    Ok(settings.relay_client()?)
 }
 
 /// An id for people: 32 hex digits.

@@ -185,6 +185,20 @@ impl Profile {
 }
 
 impl Profile {
+    /// Relay keys whose receipts count as delivered, from the settings
+    /// alone: their own list, and the relays of the directory held
+    /// (verified against the pinned coordinator key, if one is set).
+    pub fn trusted_relay_keys(&self) -> Result<Vec<VerifyingKey>> {
+        let settings = self.settings()?;
+        let mut keys = settings.extra_relay_keys();
+        if let Ok(coordinator) = settings.coordinator()
+            && let Some(d) = self.directory(&coordinator)?
+        {
+            keys.extend(d.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
+        }
+        Ok(keys)
+    }
+
     /// One sync as a phone does it: refresh the directory (a few bytes when
     /// unchanged), then upload the outbox and read replies, trusting receipts
     /// from the relays the directory lists and from `extra_relay_keys`.

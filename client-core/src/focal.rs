@@ -12,7 +12,8 @@ use amparo_protocol::envelope::{Envelope, EnvelopeId, Purpose};
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::{
-    AttachmentRef, CaseStatus, Need, Payload, Referral, Reply, Report, Stamp, StatusUpdate,
+    AggressorKind, AttachmentRef, CaseStatus, Language, Need, Payload, Referral, Reply, Report,
+    Stamp, StatusUpdate, ViolenceKind,
 };
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::primitives::sha256_prefix;
@@ -28,8 +29,11 @@ use crate::{CoreError, Result};
 /// point's, or its duress decoy).
 const NO_FOCAL_KEYS: &str = "this profile has no focal point keys";
 
+mod index;
 mod orphans;
 mod rejected;
+
+pub use index::{CaseIndex, CasePage, CaseQuery, CaseSort};
 
 use orphans::{Kept, WaitingKeeper};
 pub use orphans::{
@@ -56,6 +60,22 @@ pub struct CaseSummary {
     pub referred_by: Option<String>,
     /// Where this focal point referred it, if it did (the latest referral).
     pub referred_to: Option<String>,
+    /// Kinds of violence the report names.
+    pub violence: Vec<ViolenceKind>,
+    /// Kinds of aggressor the report names.
+    pub aggressors: Vec<AggressorKind>,
+    /// The language she asked to be answered in.
+    pub language: Language,
+    /// How many attachments the report references.
+    pub attachments: usize,
+    /// Whether something arrived on the case (the report, or a follow-up)
+    /// since the focal point last read it ([`Profile::mark_case_read`]).
+    pub unread: bool,
+    /// Seconds since the epoch of the latest thing on the case (the hour
+    /// the report was written when nothing else happened).
+    pub last_activity: u64,
+    /// How many internal notes the office wrote on it.
+    pub notes: usize,
 }
 
 /// A whole case.
@@ -72,7 +92,25 @@ pub struct Case {
     /// Everything that happened on the case here, oldest first: her
     /// follow-ups, this office's replies, status changes and referrals.
     pub history: Vec<CaseEvent>,
+    /// The office's internal notes, oldest first: never sent to anyone.
+    pub notes: Vec<CaseNote>,
 }
+
+/// An internal note a focal point writes on a case: for the office only,
+/// never sealed to the survivor nor carried by a referral.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseNote {
+    /// Seconds since the Unix epoch when it was written.
+    pub at: u64,
+    /// The note.
+    pub text: String,
+}
+
+/// Longest internal note, in characters (as long as a report's text).
+pub const MAX_NOTE_CHARS: usize = 12_000;
+/// Most internal notes one case holds: a case record is read whole each
+/// time it is opened, so it cannot grow without end.
+pub const MAX_NOTES_PER_CASE: usize = 500;
 
 /// One thing that happened on a case at this focal point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,6 +241,12 @@ struct StoredCase {
     /// next one.
     #[serde(default)]
     sent: u32,
+    /// The office's internal notes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<CaseNote>,
+    /// Something arrived since the office last read the case.
+    #[serde(default)]
+    unread: bool,
 }
 
 impl StoredCase {
@@ -262,6 +306,20 @@ impl StoredCase {
             referred_to: (self.status == CaseStatus::Referred)
                 .then(|| self.referred_to())
                 .flatten(),
+            violence: self.report.violence.clone(),
+            aggressors: self.report.aggressors.clone(),
+            language: self.report.language,
+            attachments: self.report.attachments.len(),
+            unread: self.unread,
+            last_activity: self
+                .history
+                .iter()
+                .map(|e| e.at)
+                .chain(self.notes.iter().map(|n| n.at))
+                .chain([u64::from(self.reported_hour) * 3600])
+                .max()
+                .unwrap_or_default(),
+            notes: self.notes.len(),
         }
     }
 }
@@ -743,6 +801,8 @@ impl Profile {
                         seen: vec![],
                         history: vec![],
                         sent,
+                        notes: vec![],
+                        unread: true,
                     };
                     // Her follow-ups that came before it, filed with it (in
                     // this transaction), in the order she wrote them.
@@ -810,6 +870,7 @@ impl Profile {
                 } else {
                     case.file_from_survivor(reply.text, header.created_hour, reply.stamp.seq);
                     case.seen.push(header.message_id);
+                    case.unread = true;
                     self.put_item(ItemKind::Case, &reply.report_id, state, &encode(&case)?)?;
                     summary.messages += 1;
                 }
@@ -882,7 +943,51 @@ impl Profile {
             attachments,
             messages,
             history: c.history,
+            notes: c.notes,
         })
+    }
+
+    /// Marks `case` read: nothing new on it until the next follow-up.
+    pub fn mark_case_read(&self, case: &[u8; 16]) -> Result<()> {
+        let (state, bytes) = self
+            .get_item(ItemKind::Case, case)?
+            .ok_or(CoreError::NotFound)?;
+        let mut c = decode::<StoredCase>(&bytes, "case")?.upgrade();
+        if c.unread {
+            c.unread = false;
+            self.put_item(ItemKind::Case, case, state, &encode(&c)?)?;
+        }
+        Ok(())
+    }
+
+    /// Adds an internal note to `case`: kept here, sealed like every item,
+    /// never sent (not to the survivor, not with a referral). At most
+    /// [`MAX_NOTES_PER_CASE`] notes of at most [`MAX_NOTE_CHARS`] each;
+    /// an empty note is refused.
+    pub fn add_case_note(&self, case: &[u8; 16], text: &str, now: UnixTime) -> Result<()> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(CoreError::Invalid("an internal note needs some text"));
+        }
+        if text.chars().count() > MAX_NOTE_CHARS {
+            return Err(CoreError::Invalid(
+                "an internal note is at most 12 000 characters",
+            ));
+        }
+        let (state, bytes) = self
+            .get_item(ItemKind::Case, case)?
+            .ok_or(CoreError::NotFound)?;
+        let mut c = decode::<StoredCase>(&bytes, "case")?.upgrade();
+        if c.notes.len() >= MAX_NOTES_PER_CASE {
+            return Err(CoreError::Invalid(
+                "this case holds as many internal notes as it can (500)",
+            ));
+        }
+        c.notes.push(CaseNote {
+            at: now.0,
+            text: text.to_string(),
+        });
+        self.put_item(ItemKind::Case, case, state, &encode(&c)?)
     }
 
     /// The stamp of the next message this office sends on `c`: its time,
@@ -1102,6 +1207,8 @@ mod tests {
             seen: vec![],
             history: vec![],
             sent: 0,
+            notes: vec![],
+            unread: false,
         }
     }
 

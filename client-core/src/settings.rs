@@ -107,6 +107,13 @@ impl Settings {
             .ok_or(CoreError::Invalid("no relay is set for this profile"))
     }
 
+    /// A client for the relay set here, through the proxy set here.
+    pub fn relay_client(&self) -> Result<crate::relay::RelayClient> {
+        let mut config = crate::relay::RelayConfig::new(self.relay()?);
+        config.proxy = self.proxy.clone();
+        crate::relay::RelayClient::new(&config)
+    }
+
     /// The extra trusted relay keys.
     pub fn extra_relay_keys(&self) -> Vec<VerifyingKey> {
         self.relay_keys.iter().copied().map(VerifyingKey).collect()

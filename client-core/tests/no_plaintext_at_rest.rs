@@ -17,6 +17,8 @@ const CANARIES: [&str; 5] = [
     "CanaryOther-Lm55",
 ];
 const PIN: &str = "739146";
+/// An internal note a focal point writes on a case.
+const NOTE_CANARY: &str = "CanaryNote-Hb63-oficina";
 
 fn all_bytes(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -158,6 +160,14 @@ fn canaries_never_reach_the_disk() {
                 amparo_protocol::UnixTime(1_790_000_000),
             )
             .unwrap();
+        // The office's internal notes are sealed like the rest.
+        focal
+            .add_case_note(
+                &sealed.report_id,
+                NOTE_CANARY,
+                amparo_protocol::UnixTime(1_790_000_000),
+            )
+            .unwrap();
         assert_eq!(
             focal.case(&sealed.report_id).unwrap().report.text,
             CANARIES[0]
@@ -165,7 +175,7 @@ fn canaries_never_reach_the_disk() {
     }
     for d in [&survivor_dir, &focal_dir] {
         for (name, bytes) in all_bytes(d) {
-            for canary in CANARIES.iter().chain([&PIN]) {
+            for canary in CANARIES.iter().chain([&PIN, &NOTE_CANARY]) {
                 assert!(
                     !contains(&bytes, canary.as_bytes()),
                     "{canary} found in {name}"

@@ -816,6 +816,19 @@ impl Profile {
         self.with(|p| Ok(p.reply_to_case(&id, &text, now())?))
     }
 
+    /// Adds an internal note to a case: kept here, never sent (not to the
+    /// survivor, not with a referral).
+    pub fn add_case_note(&self, case_id: String, text: String) -> Result<()> {
+        let id = id16(&case_id)?;
+        self.with(|p| Ok(p.add_case_note(&id, &text, now())?))
+    }
+
+    /// Marks a case read: it shows nothing new until her next follow-up.
+    pub fn mark_case_read(&self, case_id: String) -> Result<()> {
+        let id = id16(&case_id)?;
+        self.with(|p| Ok(p.mark_case_read(&id)?))
+    }
+
     /// Sets a case's status and tells the survivor (use `refer_case` to refer).
     pub fn set_case_status(
         &self,

@@ -886,6 +886,11 @@ pub struct CaseSummary {
     pub referred_by: Option<String>,
     /// The focal point this office referred it to, if its status is `Referred`.
     pub referred_to: Option<String>,
+    /// Whether something arrived on it since the office last read it
+    /// (`mark_case_read`).
+    pub unread: bool,
+    /// How many internal notes the office wrote on it.
+    pub notes: u32,
 }
 
 impl From<focal::CaseSummary> for CaseSummary {
@@ -898,6 +903,8 @@ impl From<focal::CaseSummary> for CaseSummary {
             region: s.region,
             referred_by: s.referred_by,
             referred_to: s.referred_to,
+            unread: s.unread,
+            notes: u32::try_from(s.notes).unwrap_or(u32::MAX),
         }
     }
 }
@@ -933,6 +940,17 @@ pub struct Case {
     pub messages: Vec<String>,
     /// Everything that happened on the case at this office, oldest first.
     pub history: Vec<CaseEvent>,
+    /// The office's internal notes, oldest first (never sent).
+    pub notes: Vec<CaseNote>,
+}
+
+/// An internal note on a case: for the office only, never sent.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CaseNote {
+    /// Seconds since the Unix epoch when it was written.
+    pub at: u64,
+    /// The note.
+    pub text: String,
 }
 
 /// Whether survivors can reach this focal point through the directory held.
@@ -1054,6 +1072,14 @@ impl From<focal::Case> for Case {
                 })
                 .collect(),
             messages: c.messages,
+            notes: c
+                .notes
+                .into_iter()
+                .map(|n| CaseNote {
+                    at: n.at,
+                    text: n.text,
+                })
+                .collect(),
             history: c.history.into_iter().map(Into::into).collect(),
         }
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::ctx::{CliError, CliResult, Ctx, now, relay_client, trusted_relay_keys, write_file};
+use crate::ctx::{CliError, CliResult, Ctx, now, relay_client, write_file};
 use crate::lang::count;
 use crate::present::{Importer, damaged_files, import_file, progress_bar, show_progress};
 use amparo_core::survivor::{DEFAULT_REPLY_BUDGET, ReadBudget};
@@ -128,7 +128,7 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
             let relay = relay_client(&settings)?;
             let coordinator = settings.coordinator()?;
             let directory = p.refresh_directory(&relay, &coordinator).await?;
-            let keys = trusted_relay_keys(&p, &settings)?;
+            let keys = p.trusted_relay_keys()?;
             let bar = progress_bar(ctx);
             let up = p
                 .upload_carried_with_progress(&relay, &keys, &mut |s| show_progress(ctx, &bar, s))

@@ -555,7 +555,7 @@ async fn sync(ctx: &Ctx, p: &Profile) -> CliResult {
     if let Ok(coordinator) = settings.coordinator() {
         p.refresh_directory(&relay, &coordinator).await?;
     }
-    let keys = crate::ctx::trusted_relay_keys(p, &settings)?;
+    let keys = p.trusted_relay_keys()?;
     let bar = progress_bar(ctx);
     let spinner = (!ctx.json).then(indicatif::ProgressBar::new_spinner);
     let (sent, fetched) = p

@@ -9,7 +9,7 @@ use amparo_protocol::b64;
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use serde_json::json;
 
-use crate::ctx::{CliError, CliResult, Ctx, now, relay_client, trusted_relay_keys};
+use crate::ctx::{CliError, CliResult, Ctx, now, relay_client};
 
 /// `… tokens [--ask N] [--give N]`: asks the relay for tokens, or writes a
 /// text of tokens to hand on, or says how many are held.
@@ -39,7 +39,7 @@ pub async fn tokens(ctx: &Ctx, p: &Profile, ask: Option<usize>, give: Option<usi
     if let Some(n) = ask {
         let settings = p.settings()?;
         let relay = relay_client(&settings)?;
-        let keys = trusted_relay_keys(p, &settings)?;
+        let keys = p.trusted_relay_keys()?;
         let added = p.request_tokens(&relay, &keys, n, now()).await?;
         let held = p.tokens()?.len();
         ctx.emit(

@@ -198,8 +198,15 @@ def test_report_is_sent_answered_and_read_then_wiped(world):
     assert attachment.kind == amparo.AttachmentKind.PHOTO and attachment.mime == "image/jpeg"
     assert attachment.data == photo_clean
     assert b"GPS" not in attachment.data
+    # New until read; an internal note stays with the office.
+    assert case_summary.unread and case_summary.notes == 0
+    focal.mark_case_read(report_id)
+    focal.add_case_note(report_id, "Llamar a la abogada de turno.")
+    [case_summary] = focal.cases(amparo.CaseFilter())
+    assert not case_summary.unread and case_summary.notes == 1
+    assert [n.text for n in focal.get_case(report_id).notes] == ["Llamar a la abogada de turno."]
 
-    # It answers and moves the case on.
+    # It answers and moves the case on (the note is not sent: two envelopes go).
     focal.reply_to_case(report_id, "Recibimos su reporte. Una defensora le escribirá por aquí.")
     focal.set_case_status(report_id, amparo.CaseStatus.IN_PROGRESS, None)
     assert focal.focal_sync(relay, None).sent.delivered == 2

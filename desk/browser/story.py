@@ -1,0 +1,350 @@
+"""The desk in a real browser: Debian's Chromium driven by WebDriver.
+
+The story: a coordinator publishes a directory with two focal points in Lima;
+a survivor sends two reports with a photo through a real amparo-relay (the
+`amparo` CLI, her own encrypted profile); the focal point starts amparo-desk,
+unlocks it with her PIN, syncs, filters, opens the case, sees the photo,
+replies, sets a status, writes an internal note, refers the other case to the
+second office, syncs, and locks. The survivor's next sync shows the reply and
+both statuses. On every screen, axe-core (from npm) must find no serious or
+critical accessibility violation; a screenshot of each screen is saved.
+
+Run by desk/browser.sh, which installs what it needs and says where the
+programs are (AMPARO_BIN, AMPARO_RELAY_BIN, AMPARO_DESK_BIN, AXE_JS,
+SCREENSHOTS).
+"""
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.ui import WebDriverWait
+
+AMPARO = os.environ["AMPARO_BIN"]
+RELAY = os.environ["AMPARO_RELAY_BIN"]
+DESK = os.environ["AMPARO_DESK_BIN"]
+AXE_JS = open(os.environ["AXE_JS"], encoding="utf-8").read()
+SHOTS = os.environ["SCREENSHOTS"]
+CANARY = "CANARY-DESK-5531"
+FOCAL_PIN = "lima-2468"
+
+
+def step(text):
+    print(f"-- {text}", flush=True)
+
+
+def png(width, height):
+    """A real PNG: a violet-to-orange gradient, so the screenshot shows it."""
+    rows = b""
+    for y in range(height):
+        rows += b"\x00"
+        for x in range(width):
+            rows += bytes([91 + x * 120 // width, 42 + y * 60 // height, 134 - x * 100 // width])
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+class Person:
+    def __init__(self, root, name, pin=None):
+        self.dir = os.path.join(root, name)
+        self.pin = pin or f"{name}-1357"
+
+    def run(self, *args):
+        env = dict(os.environ, AMPARO_PIN=self.pin)
+        for k in ("AMPARO_PROFILE", "AMPARO_RELAY", "AMPARO_PROXY"):
+            env.pop(k, None)
+        out = subprocess.run(
+            [AMPARO, "--profile", self.dir, "--lang", "en", "--json", *args],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        if out.returncode != 0:
+            raise AssertionError(f"amparo {args} failed:\n{out.stdout}\n{out.stderr}")
+        return json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {}
+
+    def create(self, role, *extra):
+        return self.run("profile", "create", "--role", role, "--dangerously-fast-kdf", *extra)
+
+
+def focal_toml(id_, name, keys):
+    return f"""
+[[focal_point]]
+id = "{id_}"
+name = {{ es = "{name}", pt = "{name}", en = "{name}" }}
+organization = "{name}"
+regions = ["PE-LIM"]
+categories = ["legal_advice", "health_care", "protection_shelter"]
+languages = ["es", "pt"]
+sealing_key = "{keys['sealing_key']}"
+signing_key = "{keys['signing_key']}"
+valid_from = "2026-01-01"
+valid_until = "2036-01-01"
+"""
+
+
+def start_relay(data_dir, coordinator_key):
+    relay = subprocess.Popen(
+        [RELAY, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+         f"--coordinator-key={coordinator_key}", "--admission-max-effort=0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, AMPARO_LOG="info"),
+    )
+    found = {}
+    ready = threading.Event()
+
+    def read():
+        for line in relay.stderr:
+            m = re.search(r"listening on (http://[^,\s]+).*receipt key (\S+)", line)
+            if m and not ready.is_set():
+                found["url"], found["key"] = m.group(1), m.group(2)
+                ready.set()
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(60):
+        relay.kill()
+        raise AssertionError("the relay did not start")
+    return relay, found["url"], found["key"]
+
+
+def start_desk(profile):
+    desk = subprocess.Popen(
+        [DESK, "--profile", profile, "--no-browser", "--sync-every", "0", "--lock-after", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, RUST_LOG="info"),
+    )
+    line = desk.stdout.readline()
+    m = re.search(r"(http://127\.0\.0\.1:\d+/open\?k=\S+)", line)
+    if not m:
+        desk.kill()
+        raise AssertionError(f"the desk did not say its address: {line!r} {desk.stderr.read()}")
+    return desk, m.group(1)
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1280,1000", "--lang=es", "--disable-gpu"):
+        options.add_argument(arg)
+    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    return webdriver.Chrome(service=service, options=options)
+
+
+def axe(driver, screen):
+    """axe-core on the page as it is: no serious or critical violation."""
+    driver.execute_script(AXE_JS)
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact,"
+        " help: v.help, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))))"
+        ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));"
+    )
+    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    minor = [v["id"] for v in result if v not in bad]
+    print(f"   axe on {screen}: {len(bad)} serious/critical, minor: {minor or 'none'}")
+    assert not bad, f"accessibility violations on {screen}: {json.dumps(bad, indent=1)}"
+
+
+def shot(driver, name):
+    path = os.path.join(SHOTS, f"{name}.png")
+    # The whole page, not only the window.
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, max(800, min(height + 40, 4000)))
+    driver.save_screenshot(path)
+    driver.set_window_size(1280, 1000)
+    print(f"   screenshot {path}")
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    root = tempfile.mkdtemp(prefix="amparo-desk-story-")
+    relay = desk = driver = None
+    try:
+        step("a coordinator, a relay, two focal points in Lima, a survivor")
+        coordinator = Person(root, "coordinator")
+        key = coordinator.create("coordinator")["coordinator_key"]
+        relay, url, receipt = start_relay(os.path.join(root, "relay"), key)
+        common = ["--relay", url, f"--coordinator-key={key}"]
+        office = Person(root, "defensoria", FOCAL_PIN)
+        a = office.create("focal-point", *common, "--focal-point-id", "pe-lima-defensoria")
+        office.run("profile", "set", "--language", "es")
+        refuge = Person(root, "refugio")
+        b = refuge.create("focal-point", *common, "--focal-point-id", "pe-lima-refugio")
+        survivor = Person(root, "survivor")
+        survivor.create("survivor", *common)
+        coordinator.run("profile", "set", "--relay", url)
+        source = os.path.join(root, "directory.toml")
+        with open(source, "w", encoding="utf-8") as f:
+            f.write(focal_toml("pe-lima-defensoria", "Defensoría del Pueblo Lima", a))
+            f.write(focal_toml("pe-lima-refugio", "Casa Refugio Lima", b))
+            f.write(f'\n[[relay]]\nname = "test"\nreceipt_key = "{receipt}"\n')
+        signed = os.path.join(root, "directory.amparo")
+        coordinator.run("coordinator", "sign", source, "--out", signed)
+        coordinator.run("coordinator", "publish", signed)
+        survivor.run("directory", "refresh")
+
+        step("she sends two reports with a photo through the relay")
+        photo = os.path.join(root, "foto.png")
+        with open(photo, "wb") as f:
+            f.write(png(320, 200))
+        first = survivor.run(
+            "report", "write", "--text",
+            f"Dos policías me detuvieron sin motivo y me quitaron el dinero. {CANARY}",
+            "--violence", "arbitrary-detention", "--violence", "extortion",
+            "--aggressor", "police-or-security", "--need", "legal-advice",
+            "--region", "PE-LIM", "--country", "PE", "--attach", photo,
+        )["report"]
+        second = survivor.run(
+            "report", "write", "--text", "Un cliente me amenazó con un cuchillo y tengo miedo de volver.",
+            "--violence", "threats", "--aggressor", "client", "--need", "protection-shelter",
+            "--region", "PE-LIM", "--country", "PE", "--attach", photo,
+        )["report"]
+        survivor.run("report", "sync")
+
+        step("the focal point opens her desk")
+        desk, launch = start_desk(office.dir)
+        driver = browser()
+        wait = WebDriverWait(driver, 30)
+        driver.get(launch)
+        wait.until(EC.presence_of_element_located((By.ID, "pin")))
+        assert driver.current_url.endswith("/unlock"), driver.current_url
+        assert "k=" not in driver.current_url, "the launch secret leaves the address bar"
+        axe(driver, "unlock")
+        shot(driver, "01-unlock")
+        driver.find_element(By.ID, "pin").send_keys("0000")
+        driver.find_element(By.ID, "unlock-button").click()
+        wait.until(EC.presence_of_element_located((By.ID, "unlock-error")))
+        driver.find_element(By.ID, "pin").send_keys(FOCAL_PIN)
+        driver.find_element(By.ID, "unlock-button").click()
+        wait.until(EC.presence_of_element_located((By.ID, "case-count")))
+
+        step("she syncs: live progress, two new cases")
+        driver.find_element(By.ID, "nav-sync").click()
+        wait.until(EC.presence_of_element_located((By.ID, "sync-button")))
+        driver.find_element(By.ID, "sync-button").click()
+        wait.until(lambda d: d.find_element(By.ID, "sync-button").is_enabled()
+                   and "2" in d.find_element(By.ID, "sync-line").text)
+        line = driver.find_element(By.ID, "sync-line").text
+        print(f"   {line}")
+        axe(driver, "sync")
+        shot(driver, "03-sync")
+
+        step("the cases: two, both new; a filter and a search")
+        driver.find_element(By.ID, "nav-cases").click()
+        rows = driver.find_elements(By.CSS_SELECTOR, "#cases-table tbody tr")
+        assert len(rows) == 2, len(rows)
+        assert len(driver.find_elements(By.CSS_SELECTOR, "tr.unread")) == 2
+        axe(driver, "cases")
+        shot(driver, "02-cases")
+        Select(driver.find_element(By.ID, "violence")).select_by_value("threats")
+        driver.find_element(By.ID, "filter-button").click()
+        rows = driver.find_elements(By.CSS_SELECTOR, "#cases-table tbody tr")
+        assert [r.get_attribute("data-case") for r in rows] == [second], "filter by kind of violence"
+        driver.get(driver.current_url.split("/cases")[0] + "/cases")
+        driver.find_element(By.ID, "q").send_keys("POLICIAS")
+        driver.find_element(By.ID, "filter-button").click()
+        rows = driver.find_elements(By.CSS_SELECTOR, "#cases-table tbody tr")
+        assert [r.get_attribute("data-case") for r in rows] == [first], "search without accents"
+
+        step("the case: the photo, a reply, a status, a note")
+        rows[0].find_element(By.TAG_NAME, "a").click()
+        wait.until(EC.presence_of_element_located((By.ID, "her-words")))
+        assert CANARY in driver.find_element(By.ID, "her-words").text
+        img = driver.find_element(By.CSS_SELECTOR, "img.photo")
+        wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == 320)
+        driver.find_element(By.ID, "reply-text").send_keys("Hola. Somos la Defensoría. Podemos acompañarla a denunciar.")
+        driver.find_element(By.ID, "reply-button").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
+        Select(driver.find_element(By.ID, "status-select")).select_by_value("in_progress")
+        driver.find_element(By.ID, "status-message").send_keys("Su caso está en curso.")
+        driver.find_element(By.ID, "status-button").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "case-status"), "curso"))
+        driver.find_element(By.ID, "note-text").send_keys("Llamar a la abogada de turno el lunes.")
+        driver.find_element(By.ID, "note-button").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "notes"), "abogada"))
+        axe(driver, "case")
+        shot(driver, "04-case")
+
+        step("the other case, referred to the refuge")
+        driver.get(driver.current_url.split("/case/")[0] + f"/case/{second}")
+        Select(driver.find_element(By.ID, "refer-to")).select_by_value("pe-lima-refugio")
+        driver.find_element(By.ID, "refer-note").send_keys("Necesita refugio esta semana.")
+        driver.find_element(By.ID, "refer-button").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
+
+        step("unreadable envelopes and the directory")
+        driver.find_element(By.ID, "nav-rejected").click()
+        wait.until(EC.presence_of_element_located((By.ID, "none-unreadable")))
+        axe(driver, "rejected")
+        shot(driver, "05-unreadable")
+        driver.find_element(By.ID, "nav-directory").click()
+        wait.until(EC.presence_of_element_located((By.ID, "focal-points")))
+        axe(driver, "directory")
+        shot(driver, "06-directory")
+
+        step("in Portuguese and English too")
+        for lang, word in (("pt", "Casos"), ("en", "Cases")):
+            Select(driver.find_element(By.ID, "lang-select")).select_by_value(lang)
+            wait.until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang)
+            assert word in driver.find_element(By.ID, "nav-cases").text
+        driver.find_element(By.ID, "nav-cases").click()
+        shot(driver, "07-cases-en")
+
+        step("what waits goes out")
+        driver.find_element(By.ID, "nav-sync").click()
+        waiting = int(driver.find_element(By.ID, "waiting").text)
+        assert waiting >= 3, waiting
+        driver.find_element(By.ID, "sync-button").click()
+        wait.until(lambda d: d.find_element(By.ID, "sync-button").is_enabled()
+                   and d.find_element(By.ID, "waiting").text == "0")
+
+        step("she locks the desk")
+        driver.find_element(By.ID, "lock").click()
+        wait.until(EC.presence_of_element_located((By.ID, "pin")))
+        driver.get(driver.current_url.split("/unlock")[0] + f"/case/{first}")
+        assert driver.current_url.endswith("/unlock"), "a locked desk shows nothing"
+        shot(driver, "08-locked")
+
+        step("the survivor's next sync shows the reply and both statuses")
+        survivor.run("report", "sync")
+        messages = survivor.run("report", "replies")["messages"]
+        texts = [m["text"] for m in messages if m["text"]]
+        statuses = {(m["report"], m["status"]) for m in messages if m["status"]}
+        assert any("Defensoría" in (t or "") for t in texts), messages
+        assert (first, "in_progress") in statuses, statuses
+        assert (second, "referred") in statuses, statuses
+        assert not any("abogada" in (t or "") for t in texts), "internal notes are never sent"
+
+        step("the desk logged nothing of the cases")
+        desk.terminate()
+        _, err = desk.communicate(timeout=10)
+        for secret in (CANARY, "abogada", "Defensoría. Podemos", FOCAL_PIN):
+            assert secret not in err, f"{secret} in the desk's log"
+        desk = None
+        print("the desk story passed")
+    finally:
+        if driver:
+            driver.quit()
+        for p in (desk, relay):
+            if p and p.poll() is None:
+                p.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,387 @@
+//! The pages: compiled askama templates (auto-escaped: everything a
+//! survivor or a directory wrote is text, never markup) and what each shows.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use amparo_protocol::payload::Language;
+use askama::Template;
+
+use crate::words::{Words, words};
+
+/// What every page's frame shows.
+pub struct Chrome {
+    /// The words in the page's language.
+    pub w: &'static Words,
+    /// The page's language code.
+    pub lang: &'static str,
+    /// The page's title.
+    pub title: String,
+    /// The session's CSRF token (empty without a session).
+    pub csrf: String,
+    /// Whether the desk is unlocked (shows the sections and the lock).
+    pub unlocked: bool,
+    /// Which section the page belongs to.
+    pub nav: &'static str,
+    /// Cases with something unread.
+    pub unread: usize,
+    /// Envelopes waiting to go out.
+    pub waiting: usize,
+    /// A sentence about what was just done.
+    pub flash: Option<String>,
+    /// Idle seconds before the desk locks itself.
+    pub lock_after_secs: u64,
+    /// This page's address (the language menu comes back to it).
+    pub here: String,
+}
+
+/// The code of a language, for `lang` attributes.
+pub fn code(lang: Language) -> &'static str {
+    match lang {
+        Language::Es => "es",
+        Language::Pt => "pt",
+        Language::En => "en",
+    }
+}
+
+impl Chrome {
+    /// The frame of a page shown without a session (refusals).
+    pub fn bare(lang: Language, title: &str) -> Chrome {
+        Chrome {
+            w: words(lang),
+            lang: code(lang),
+            title: title.to_string(),
+            csrf: String::new(),
+            unlocked: false,
+            nav: "",
+            unread: 0,
+            waiting: 0,
+            flash: None,
+            lock_after_secs: 0,
+            here: "/".into(),
+        }
+    }
+}
+
+/// A heading and a sentence.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    /// Frame.
+    pub c: Chrome,
+    /// Heading.
+    pub heading: String,
+    /// The sentence.
+    pub text: String,
+    /// Where "back" goes.
+    pub back: Option<String>,
+}
+
+/// Renders `page` with `status`.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type(ContentType::html())
+            .body(html),
+        Err(_) => HttpResponse::InternalServerError()
+            .content_type(ContentType::plaintext())
+            .body("The page could not be drawn."),
+    }
+}
+
+/// A refusal or an error, in `lang`, with no session's data on it.
+pub fn bare(status: StatusCode, lang: Language, text: &str) -> HttpResponse {
+    let w = words(lang);
+    render(
+        status,
+        &MessagePage {
+            c: Chrome::bare(lang, w.error),
+            heading: w.desk.to_string(),
+            text: text.to_string(),
+            back: None,
+        },
+    )
+}
+
+/// What a browser without the trusted session is told.
+pub fn session_ended(lang: Language) -> HttpResponse {
+    bare(StatusCode::UNAUTHORIZED, lang, words(lang).locked_out)
+}
+
+/// The lock screen.
+#[derive(Template)]
+#[template(path = "unlock.html")]
+pub struct UnlockPage {
+    /// Frame.
+    pub c: Chrome,
+    /// What went wrong with the last PIN.
+    pub error: Option<String>,
+    /// Wrong PINs in a row.
+    pub failed: u32,
+    /// Seconds before the next attempt.
+    pub wait: u64,
+    /// Wrong PINs that wipe the profile (0: never).
+    pub wipe_after: u32,
+}
+
+/// One choice of a select.
+pub struct Opt {
+    /// Sent value.
+    pub value: String,
+    /// Shown label.
+    pub label: String,
+    /// Whether chosen.
+    pub selected: bool,
+}
+
+/// A filter select.
+pub struct Select {
+    /// Field name and id.
+    pub name: &'static str,
+    /// Label.
+    pub label: &'static str,
+    /// Choices.
+    pub options: Vec<Opt>,
+}
+
+/// The filter form as sent back.
+#[derive(Default)]
+pub struct FilterEcho {
+    /// Search words.
+    pub q: String,
+    /// From date (YYYY-MM-DD).
+    pub from: String,
+    /// To date (YYYY-MM-DD).
+    pub to: String,
+    /// Unread only.
+    pub unread: bool,
+    /// Newest first.
+    pub desc: bool,
+}
+
+/// One row of the cases table.
+pub struct CaseRow {
+    /// Hex id.
+    pub id: String,
+    /// Day and hour written.
+    pub received: String,
+    /// Region.
+    pub region: String,
+    /// Kinds of violence.
+    pub violence: String,
+    /// Kinds of aggressor.
+    pub aggressors: String,
+    /// Needs.
+    pub needs: String,
+    /// Reply language.
+    pub language: String,
+    /// Status label.
+    pub status: String,
+    /// Status code (for its colour).
+    pub status_code: u8,
+    /// Attachments referenced.
+    pub attachments: usize,
+    /// Something unread.
+    pub unread: bool,
+}
+
+/// The cases.
+#[derive(Template)]
+#[template(path = "cases.html")]
+pub struct CasesPage {
+    /// Frame.
+    pub c: Chrome,
+    /// The filter as sent.
+    pub f: FilterEcho,
+    /// Filter selects.
+    pub selects: Vec<Select>,
+    /// Matching cases.
+    pub matching: usize,
+    /// Cases held.
+    pub total: usize,
+    /// Unread cases held.
+    pub unread: usize,
+    /// This page's rows.
+    pub rows: Vec<CaseRow>,
+    /// Previous page's address.
+    pub prev: Option<String>,
+    /// Next page's address.
+    pub next: Option<String>,
+    /// This page's number.
+    pub page: usize,
+    /// Pages.
+    pub pages: usize,
+}
+
+/// An attachment as shown.
+pub struct AttachmentView {
+    /// Kind label.
+    pub kind: String,
+    /// MIME type.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 in hex.
+    pub sha256: String,
+    /// Whether every piece arrived and the hash matched.
+    pub complete: bool,
+    /// Shown as an image.
+    pub image: bool,
+    /// Played as audio.
+    pub audio: bool,
+    /// Its address.
+    pub url: String,
+    /// The photo inside the page, as a `data:` address (the export only).
+    pub inline: Option<String>,
+}
+
+/// One entry of the conversation.
+pub struct EventView {
+    /// `her`, `office` or `event`.
+    pub class: &'static str,
+    /// Who.
+    pub who: String,
+    /// When.
+    pub at: String,
+    /// What.
+    pub text: String,
+}
+
+/// A case.
+#[derive(Template)]
+#[template(path = "case.html")]
+pub struct CasePage {
+    /// Frame.
+    pub c: Chrome,
+    /// Hex id.
+    pub id: String,
+    /// Its first digits.
+    pub short: String,
+    /// Status label.
+    pub status: String,
+    /// Status code.
+    pub status_code: u8,
+    /// Day and hour written.
+    pub received: String,
+    /// Region (code and name).
+    pub region: Option<String>,
+    /// The form's fields, labelled.
+    pub fields: Vec<(String, String)>,
+    /// Her words.
+    pub text: String,
+    /// Her language's code.
+    pub her_lang: &'static str,
+    /// Attachments.
+    pub attachments: Vec<AttachmentView>,
+    /// The conversation and what happened.
+    pub events: Vec<EventView>,
+    /// Status choices.
+    pub statuses: Vec<Opt>,
+    /// Status changes: when, what.
+    pub status_history: Vec<(String, String)>,
+    /// Internal notes: when, text.
+    pub notes: Vec<(String, String)>,
+    /// Focal points it may be referred to.
+    pub targets: Vec<Opt>,
+}
+
+/// The case as a page to keep (a legal file): no forms, no script, its
+/// style inside, photos inside.
+#[derive(Template)]
+#[template(path = "export.html")]
+pub struct ExportPage {
+    /// Words.
+    pub w: &'static Words,
+    /// Language code.
+    pub lang: &'static str,
+    /// The case as shown on the desk (its photos inside).
+    pub case: CasePage,
+    /// When it was exported.
+    pub exported: String,
+    /// This office's directory id.
+    pub office: String,
+}
+
+/// The sync page.
+#[derive(Template)]
+#[template(path = "sync.html")]
+pub struct SyncPage {
+    /// Frame.
+    pub c: Chrome,
+    /// Minutes between automatic syncs.
+    pub every: Option<u64>,
+    /// Where the sync stands.
+    pub line: String,
+    /// How the last one failed.
+    pub error: Option<String>,
+}
+
+/// Unreadable envelopes.
+#[derive(Template)]
+#[template(path = "rejected.html")]
+pub struct RejectedPage {
+    /// Frame.
+    pub c: Chrome,
+    /// How many in all.
+    pub total: u64,
+    /// How many for each reason.
+    pub reasons: Vec<(String, u64)>,
+    /// First and last hour seen.
+    pub span: Option<String>,
+}
+
+/// A focal point of the directory as shown.
+pub struct FocalView {
+    /// Directory id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Organization.
+    pub organization: String,
+    /// Regions.
+    pub regions: String,
+    /// Needs it serves.
+    pub needs: String,
+    /// Languages.
+    pub languages: String,
+    /// Validity.
+    pub valid: String,
+    /// This desk's own entry.
+    pub own: bool,
+}
+
+/// A service route as shown.
+pub struct RouteView {
+    /// Name.
+    pub name: String,
+    /// Kind of service.
+    pub service: String,
+    /// Region.
+    pub region: String,
+    /// Description.
+    pub description: String,
+    /// Contact.
+    pub contact: String,
+}
+
+/// The directory as shown.
+pub struct DirView {
+    /// Version.
+    pub version: u64,
+    /// The coordinator's key it is verified against.
+    pub signer: String,
+    /// Focal points.
+    pub focal_points: Vec<FocalView>,
+    /// Service routes.
+    pub routes: Vec<RouteView>,
+}
+
+/// The directory page.
+#[derive(Template)]
+#[template(path = "directory.html")]
+pub struct DirectoryPage {
+    /// Frame.
+    pub c: Chrome,
+    /// The directory, if one is held.
+    pub dir: Option<DirView>,
+}

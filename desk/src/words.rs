@@ -1,0 +1,249 @@
+//! The desk's own words in Spanish, Portuguese and English. The report
+//! form's labels (kinds of violence, needs, statuses) come from
+//! `amparo_protocol::i18n`, so the desk names them as the phone does.
+
+use amparo_protocol::directory::ServiceKind;
+use amparo_protocol::payload::Language;
+
+macro_rules! words {
+    ($($name:ident: $es:literal, $pt:literal, $en:literal;)*) => {
+        /// Every sentence and label of the desk, in one language.
+        pub struct Words {
+            $(#[doc = $en] pub $name: &'static str,)*
+        }
+        /// Spanish.
+        pub static ES: Words = Words { $($name: $es,)* };
+        /// Portuguese.
+        pub static PT: Words = Words { $($name: $pt,)* };
+        /// English.
+        pub static EN: Words = Words { $($name: $en,)* };
+    };
+}
+
+words! {
+    skip: "Ir al contenido", "Ir para o conteúdo", "Skip to content";
+    nav: "Secciones", "Seções", "Sections";
+    desk: "Mesa del punto focal", "Mesa do ponto focal", "Focal point's desk";
+    cases: "Casos", "Casos", "Cases";
+    sync: "Sincronizar", "Sincronizar", "Sync";
+    unreadable: "Sobres ilegibles", "Envelopes ilegíveis", "Unreadable envelopes";
+    directory: "Directorio", "Diretório", "Directory";
+    lock: "Bloquear", "Bloquear", "Lock";
+    language: "Idioma", "Idioma", "Language";
+    change: "Cambiar", "Mudar", "Change";
+    // Unlock
+    unlock_title: "Desbloquear la mesa", "Desbloquear a mesa", "Unlock the desk";
+    unlock_lead: "Los casos se descifran solo en esta computadora, con su PIN. Nada sale de ella sin cifrar.", "Os casos são decifrados só neste computador, com o seu PIN. Nada sai dele sem cifrar.", "Cases are decrypted only on this computer, with your PIN. Nothing leaves it unencrypted.";
+    pin: "PIN", "PIN", "PIN";
+    unlock: "Desbloquear", "Desbloquear", "Unlock";
+    wrong_pin: "PIN incorrecto.", "PIN incorreto.", "Wrong PIN.";
+    failed_attempts: "Intentos fallidos seguidos", "Tentativas falhas seguidas", "Failed attempts in a row";
+    wait_before: "Espere antes de volver a intentar (segundos)", "Espere antes de tentar de novo (segundos)", "Wait before trying again (seconds)";
+    wipe_after: "El perfil se borra tras este número de intentos fallidos", "O perfil é apagado após este número de tentativas falhas", "The profile is wiped after this many failed attempts";
+    wiped: "El perfil fue borrado tras demasiados intentos fallidos.", "O perfil foi apagado após tentativas falhas demais.", "The profile was wiped after too many failed attempts.";
+    no_profile: "No hay un perfil en esta carpeta.", "Não há um perfil nesta pasta.", "There is no profile in this folder.";
+    device_needed: "Este perfil solo se abre con su clave de dispositivo: inicie la mesa con --device-key.", "Este perfil só abre com a sua chave de dispositivo: inicie a mesa com --device-key.", "This profile opens only with its device key: start the desk with --device-key.";
+    locked_out: "Sesión cerrada: vuelva a abrir la mesa con el enlace que mostró al iniciarse.", "Sessão encerrada: abra a mesa de novo com o link que mostrou ao iniciar.", "Session ended: open the desk again with the link it showed when it started.";
+    idle_note: "La mesa se bloquea sola tras minutos sin uso", "A mesa se bloqueia sozinha após minutos sem uso", "The desk locks itself after minutes idle";
+    // Cases
+    search: "Buscar en el texto", "Buscar no texto", "Search the text";
+    search_hint: "Palabras del relato, la conversación o las notas (sin importar tildes).", "Palavras do relato, da conversa ou das notas (sem importar acentos).", "Words from her account, the conversation or the notes (accents ignored).";
+    status: "Estado", "Estado", "Status";
+    region: "Región", "Região", "Region";
+    violence: "Violencia", "Violência", "Violence";
+    aggressor: "Agresor", "Agressor", "Aggressor";
+    needs: "Necesidades", "Necessidades", "Needs";
+    any: "Todos", "Todos", "Any";
+    from_date: "Desde", "De", "From";
+    to_date: "Hasta", "Até", "To";
+    unread_only: "Solo no leídos", "Só não lidos", "Unread only";
+    sort: "Orden", "Ordem", "Sort";
+    sort_received: "Recibido", "Recebido", "Received";
+    sort_activity: "Última actividad", "Última atividade", "Last activity";
+    newest_first: "Más recientes primero", "Mais recentes primeiro", "Newest first";
+    filter: "Filtrar", "Filtrar", "Filter";
+    clear: "Limpiar", "Limpar", "Clear";
+    showing: "casos que coinciden, de", "casos que coincidem, de", "matching cases, of";
+    unread: "sin leer", "não lidos", "unread";
+    new_mark: "Nuevo", "Novo", "New";
+    received: "Recibido", "Recebido", "Received";
+    attachments: "Adjuntos", "Anexos", "Attachments";
+    open_case: "Abrir caso", "Abrir caso", "Open case";
+    no_cases: "Ningún caso coincide.", "Nenhum caso coincide.", "No case matches.";
+    previous: "Anterior", "Anterior", "Previous";
+    next: "Siguiente", "Próxima", "Next";
+    page: "Página", "Página", "Page";
+    of: "de", "de", "of";
+    // Case
+    case: "Caso", "Caso", "Case";
+    report: "Denuncia", "Denúncia", "Report";
+    when: "Cuándo", "Quando", "When";
+    approximate: "aproximado", "aproximado", "approximate";
+    place: "Dónde", "Onde", "Where";
+    her_words: "Sus palabras", "Suas palavras", "Her words";
+    reply_in: "Responder en", "Responder em", "Reply in";
+    referred_by: "Derivado por", "Encaminhado por", "Referred by";
+    referral_note: "Nota de derivación", "Nota de encaminhamento", "Referral note";
+    referred_to: "Derivado a", "Encaminhado a", "Referred to";
+    incomplete: "Aún llegando: faltan partes o no coinciden con su SHA-256.", "Ainda chegando: faltam partes ou não coincidem com seu SHA-256.", "Still arriving: pieces are missing or do not match its SHA-256.";
+    download: "Descargar", "Baixar", "Download";
+    bytes: "bytes", "bytes", "bytes";
+    photo_of_case: "Foto adjunta al caso", "Foto anexada ao caso", "Photo attached to the case";
+    conversation: "Conversación", "Conversa", "Conversation";
+    from_her: "Ella", "Ela", "She";
+    from_office: "Esta oficina", "Este escritório", "This office";
+    status_set: "Estado", "Estado", "Status";
+    no_conversation: "Aún no hay mensajes.", "Ainda não há mensagens.", "No messages yet.";
+    reply: "Responder", "Responder", "Reply";
+    reply_label: "Respuesta (se sella a su canal y sale en la próxima sincronización)", "Resposta (lacrada ao canal dela; sai na próxima sincronização)", "Reply (sealed to her channel; it goes at the next sync)";
+    send_reply: "Enviar respuesta", "Enviar resposta", "Send reply";
+    set_status: "Cambiar el estado", "Mudar o estado", "Set status";
+    status_message: "Mensaje para ella (opcional)", "Mensagem para ela (opcional)", "Message to her (optional)";
+    history: "Historial de estados", "Histórico de estados", "Status history";
+    notes: "Notas internas", "Notas internas", "Internal notes";
+    notes_lead: "Solo para esta oficina: nunca se envían, tampoco al derivar.", "Só para este escritório: nunca são enviadas, nem ao encaminhar.", "For this office only: never sent, not even with a referral.";
+    add_note: "Agregar nota", "Adicionar nota", "Add note";
+    note: "Nota", "Nota", "Note";
+    no_notes: "Sin notas.", "Sem notas.", "No notes.";
+    refer: "Derivar", "Encaminhar", "Refer";
+    refer_lead: "El caso y sus adjuntos se sellan de nuevo a la clave del otro punto focal. Ella solo ve a dónde fue.", "O caso e seus anexos são lacrados de novo para a chave do outro ponto focal. Ela só vê para onde foi.", "The case and its attachments are sealed again to the other focal point's key. She only sees where it went.";
+    refer_to: "Punto focal", "Ponto focal", "Focal point";
+    refer_note: "Nota para la otra oficina", "Nota para o outro escritório", "Note for the other office";
+    matches_case: "atiende su región y lo que pide", "atende sua região e o que pede", "serves her region and what she asks";
+    no_targets: "El directorio no tiene otro punto focal vigente.", "O diretório não tem outro ponto focal vigente.", "The directory has no other valid focal point.";
+    export: "Exportar", "Exportar", "Export";
+    print: "Imprimir", "Imprimir", "Print";
+    export_html: "Descargar como página HTML", "Baixar como página HTML", "Download as an HTML page";
+    done_reply: "Respuesta sellada; sale en la próxima sincronización.", "Resposta lacrada; sai na próxima sincronização.", "Reply sealed; it goes at the next sync.";
+    done_status: "Estado cambiado; ella lo sabrá en la próxima sincronización.", "Estado mudado; ela saberá na próxima sincronização.", "Status set; she learns it at the next sync.";
+    done_note: "Nota guardada.", "Nota guardada.", "Note saved.";
+    done_refer: "Caso derivado; sale en la próxima sincronización.", "Caso encaminhado; sai na próxima sincronização.", "Case referred; it goes at the next sync.";
+    // Sync
+    sync_now: "Sincronizar ahora", "Sincronizar agora", "Sync now";
+    sync_lead: "Envía lo que espera salir y trae el buzón. La mesa funciona sin conexión; lo escrito espera aquí.", "Envia o que aguarda para sair e traz a caixa. A mesa funciona sem conexão; o que foi escrito espera aqui.", "Sends what is waiting to go out and fetches the mailbox. The desk works offline; what you write waits here.";
+    waiting_out: "Esperando salir (respuestas, estados, derivaciones)", "Aguardando para sair (respostas, estados, encaminhamentos)", "Waiting to go out (replies, statuses, referrals)";
+    every_minutes: "Sincronización automática cada (minutos)", "Sincronização automática a cada (minutos)", "Automatic sync every (minutes)";
+    off: "desactivada", "desativada", "off";
+    sync_running: "Sincronizando…", "Sincronizando…", "Syncing…";
+    sync_sending: "Enviando", "Enviando", "Sending";
+    sync_fetched: "sobres traídos", "envelopes trazidos", "envelopes fetched";
+    sync_new: "casos nuevos", "casos novos", "new cases";
+    sync_messages: "mensajes", "mensagens", "messages";
+    sync_sent: "enviados", "enviados", "sent";
+    sync_postponed: "pospuestos (el relay estaba lleno u ocupado)", "adiados (o relay estava cheio ou ocupado)", "postponed (the relay was full or busy)";
+    sync_done: "Sincronización terminada", "Sincronização concluída", "Sync finished";
+    sync_failed: "La sincronización falló", "A sincronização falhou", "Sync failed";
+    sync_more: "Quedan más sobres en el buzón (¿basura?): sincronice de nuevo.", "Restam mais envelopes na caixa (lixo?): sincronize de novo.", "More envelopes wait in the mailbox (junk?): sync again.";
+    never_synced: "Aún no se sincronizó en esta sesión.", "Ainda não sincronizou nesta sessão.", "Not synced yet in this session.";
+    last_sync: "Última sincronización", "Última sincronização", "Last sync";
+    not_listed: "Atención: el directorio no lista este punto focal con sus claves; las denuncias no pueden llegar.", "Atenção: o diretório não lista este ponto focal com suas chaves; as denúncias não podem chegar.", "Warning: the directory does not list this focal point with its keys; reports cannot reach it.";
+    // Rejected
+    rejected_lead: "Sobres que no se pudieron abrir: basura, alterados o no dirigidos a esta oficina. Solo se guardan cuentas y unos pocos registros.", "Envelopes que não puderam ser abertos: lixo, alterados ou não dirigidos a este escritório. Só se guardam contagens e alguns registros.", "Envelopes that could not be opened: junk, tampered, or not for this office. Only counts and a few records are kept.";
+    reason: "Motivo", "Motivo", "Reason";
+    count: "Cantidad", "Quantidade", "Count";
+    total: "Total", "Total", "Total";
+    none_unreadable: "Ningún sobre ilegible.", "Nenhum envelope ilegível.", "No unreadable envelopes.";
+    clear_rejected: "Borrarlos", "Apagá-los", "Clear them";
+    done_cleared: "Borrados.", "Apagados.", "Cleared.";
+    first_last: "Entre", "Entre", "Between";
+    reason_does_not_open: "No se abren con las claves de este punto focal (sellados a otra clave, o alterados): basura o ataque", "Não abrem com as chaves deste ponto focal (lacrados para outra chave, ou alterados): lixo ou ataque", "Do not open with this focal point's keys (sealed to another key, or altered): junk or an attack";
+    reason_malformed: "Se abren, pero su contenido está dañado", "Abrem, mas seu conteúdo está danificado", "Open, but what is inside is damaged";
+    reason_unknown_case: "Mensajes de seguimiento de un caso que este punto focal no tiene", "Mensagens de acompanhamento de um caso que este ponto focal não tem", "Follow-ups for a case this focal point does not hold";
+    reason_not_for_focal: "Actualizaciones de estado, que solo reciben las personas que denuncian", "Atualizações de estado, que só as pessoas que denunciam recebem", "Status updates, which only the people reporting receive";
+    reason_other: "Otros motivos", "Outros motivos", "Other reasons";
+    // Directory
+    dir_lead: "Lo que ven las personas que denuncian: los puntos focales y las rutas de servicio, firmados por la coordinación.", "O que veem as pessoas que denunciam: os pontos focais e as rotas de serviço, assinados pela coordenação.", "What people who report see: the focal points and service routes, signed by the coordination.";
+    version: "Versión", "Versão", "Version";
+    signer: "Firmado por (clave de la coordinación)", "Assinado por (chave da coordenação)", "Signed by (coordinator's key)";
+    no_directory: "Esta mesa aún no tiene directorio: sincronice.", "Esta mesa ainda não tem diretório: sincronize.", "This desk holds no directory yet: sync.";
+    focal_points: "Puntos focales", "Pontos focais", "Focal points";
+    name: "Nombre", "Nome", "Name";
+    organization: "Organización", "Organização", "Organization";
+    regions: "Regiones", "Regiões", "Regions";
+    languages: "Idiomas", "Idiomas", "Languages";
+    valid: "Vigencia", "Vigência", "Valid";
+    valid_now: "vigente", "vigente", "valid now";
+    not_valid_now: "no vigente", "não vigente", "not valid now";
+    this_office: "esta oficina", "este escritório", "this office";
+    service_routes: "Rutas de servicio", "Rotas de serviço", "Service routes";
+    service: "Servicio", "Serviço", "Service";
+    contact: "Contacto", "Contato", "Contact";
+    description: "Descripción", "Descrição", "Description";
+    // Errors
+    refused_host: "Esta mesa solo responde en su propia dirección.", "Esta mesa só responde no seu próprio endereço.", "This desk answers only on its own address.";
+    refused_cross: "Se rechazan las solicitudes de otros sitios.", "Solicitações de outros sites são recusadas.", "Requests from other sites are refused.";
+    stale_form: "Este formulario caducó: recargue la página e intente de nuevo.", "Este formulário expirou: recarregue a página e tente de novo.", "This form is stale: reload the page and try again.";
+    is_locked: "La mesa está bloqueada: desbloquéela primero.", "A mesa está bloqueada: desbloqueie-a primeiro.", "The desk is locked: unlock it first.";
+    not_allowed: "No permitido.", "Não permitido.", "Not allowed.";
+    error: "No se pudo", "Não foi possível", "Could not do it";
+    not_found: "No existe.", "Não existe.", "Not found.";
+    back: "Volver", "Voltar", "Back";
+}
+
+/// The words in `lang`.
+pub fn words(lang: Language) -> &'static Words {
+    match lang {
+        Language::Es => &ES,
+        Language::Pt => &PT,
+        Language::En => &EN,
+    }
+}
+
+/// A kind of service, in `lang` (the directory's service routes).
+pub fn service_kind(kind: ServiceKind, lang: Language) -> &'static str {
+    let [es, pt, en] = match kind {
+        ServiceKind::HealthCare => ["Salud", "Saúde", "Health care"],
+        ServiceKind::StiHivPep => ["ITS/VIH y PEP", "IST/HIV e PEP", "STI/HIV and PEP"],
+        ServiceKind::LegalAid => ["Asistencia legal", "Assistência jurídica", "Legal aid"],
+        ServiceKind::Shelter => ["Refugio", "Abrigo", "Shelter"],
+        ServiceKind::MentalHealth => ["Salud mental", "Saúde mental", "Mental health"],
+        ServiceKind::MigrationSupport => [
+            "Apoyo a migrantes",
+            "Apoio a migrantes",
+            "Migration support",
+        ],
+    };
+    match lang {
+        Language::Es => es,
+        Language::Pt => pt,
+        Language::En => en,
+    }
+}
+
+/// The language from an `Accept-Language` header: the first of es, pt, en
+/// it names, else Spanish (the language of most of the people it serves).
+pub fn from_accept_language(header: Option<&str>) -> Language {
+    header
+        .into_iter()
+        .flat_map(|h| h.split(','))
+        .filter_map(|part| {
+            let tag = part.split(';').next()?.trim().to_ascii_lowercase();
+            match tag.get(..2)? {
+                "es" => Some(Language::Es),
+                "pt" => Some(Language::Pt),
+                "en" => Some(Language::En),
+                _ => None,
+            }
+        })
+        .next()
+        .unwrap_or(Language::Es)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_browser_language_is_followed() {
+        assert_eq!(
+            from_accept_language(Some("pt-BR,pt;q=0.9,en;q=0.5")),
+            Language::Pt
+        );
+        assert_eq!(
+            from_accept_language(Some("de-DE, en-GB;q=0.8")),
+            Language::En
+        );
+        assert_eq!(from_accept_language(Some("fr")), Language::Es);
+        assert_eq!(from_accept_language(None), Language::Es);
+    }
+}

@@ -1,0 +1,734 @@
+//! Every route of the desk, through actix's test tools, with the refusals
+//! that keep other sites and other people out: no cookie, a wrong one, a
+//! foreign Host or Origin, a missing or wrong CSRF token, a locked or idle
+//! desk. The profile is real (a focal point's, with cases filed from
+//! sealed envelopes), so what the pages show is what the core holds.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::test::{self, TestRequest};
+use actix_web::web;
+use amparo_core::compose::{Attachment, seal_report};
+use amparo_core::drafts::DraftForm;
+use amparo_core::settings::Settings;
+use amparo_core::store::{KdfParams, Profile};
+use amparo_desk::{Desk, DeskConfig, app};
+use amparo_protocol::UnixTime;
+use amparo_protocol::directory::{Directory, FocalPoint, LocalizedText};
+use amparo_protocol::entropy::SystemEntropy;
+use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
+use amparo_protocol::payload::*;
+use amparo_protocol::primitives::ed25519::SigningKey;
+
+const PORT: u16 = 48_123;
+const HOST: &str = "127.0.0.1:48123";
+const ORIGIN: &str = "http://127.0.0.1:48123";
+const PIN: &str = "2468";
+/// A tiny PNG (1×1).
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+fn entry(id: &str, keys: RecipientPublic) -> FocalPoint {
+    let t = |s: &str| LocalizedText {
+        es: s.into(),
+        pt: s.into(),
+        en: s.into(),
+    };
+    FocalPoint {
+        id: id.into(),
+        name: t(id),
+        organization: "Org".into(),
+        regions: vec!["PE-LIM".into()],
+        categories: vec![Need::LegalAdvice],
+        languages: vec![Language::Es],
+        keys,
+        valid_from: 0,
+        valid_until: u64::MAX / 2,
+    }
+}
+
+/// A focal point's profile holding two cases (one with a photo, an SVG
+/// "photo" and a document) and a directory listing it and one other office.
+/// Returns the ids: the case with attachments first.
+fn focal_profile(dir: &std::path::Path) -> [[u8; 16]; 2] {
+    let p = Profile::create(dir, PIN, KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+    let keys = p.create_focal_identity().unwrap();
+    let coordinator = SigningKey::from_seed(&[7; 32]).unwrap();
+    let other = RecipientKeys::generate(&mut SystemEntropy::new())
+        .unwrap()
+        .public();
+    let d = Directory {
+        focal_points: vec![entry("pe-lim-a", keys), entry("pe-lim-b", other)],
+        service_routes: vec![],
+        relays: vec![],
+    };
+    p.save_settings(&Settings {
+        focal_point_id: Some("pe-lim-a".into()),
+        coordinator_key: Some(coordinator.verifying_key().0),
+        relay_url: Some("http://127.0.0.1:9".into()),
+        ..Settings::default()
+    })
+    .unwrap();
+    let signed = d.sign(1, &coordinator).unwrap();
+    p.import_directory(signed.as_bytes(), &coordinator.verifying_key(), None)
+        .unwrap();
+    let form = |text: &str| DraftForm {
+        text: text.into(),
+        violence: vec![ViolenceKind::Sexual],
+        aggressors: vec![AggressorKind::PoliceOrSecurity],
+        needs: vec![Need::LegalAdvice],
+        place: Place {
+            country: Some("PE".into()),
+            region: Some("PE-LIM".into()),
+            detail: None,
+        },
+        language: Some(Language::Es),
+        ..DraftForm::default()
+    };
+    let mut ids = Vec::new();
+    for (text, attachments) in [
+        (
+            "<script>alert(1)</script> Me golpearon en la comisaría",
+            vec![
+                Attachment {
+                    kind: AttachmentKind::Photo,
+                    mime: "image/png".into(),
+                    data: PNG.to_vec(),
+                },
+                Attachment {
+                    kind: AttachmentKind::Photo,
+                    mime: "image/svg+xml".into(),
+                    data:
+                        b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>"
+                            .to_vec(),
+                },
+                Attachment {
+                    kind: AttachmentKind::Document,
+                    mime: "text/html".into(),
+                    data: b"<html><script>alert(1)</script></html>".to_vec(),
+                },
+            ],
+        ),
+        ("Un cliente me amenazó", vec![]),
+    ] {
+        let f = form(text);
+        let sealed = seal_report(
+            &keys,
+            f.to_report(keys),
+            &attachments,
+            &mut SystemEntropy::new(),
+            UnixTime(1_790_000_000),
+        )
+        .unwrap();
+        p.file_envelopes(&sealed.envelopes).unwrap();
+        ids.push(sealed.report_id);
+    }
+    [ids[0], ids[1]]
+}
+
+fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    profile: std::path::PathBuf,
+    desk: web::Data<Desk>,
+    ids: [[u8; 16]; 2],
+}
+
+fn harness(lock_after: Duration) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("focal");
+    let ids = focal_profile(&profile);
+    let desk = web::Data::new(
+        Desk::new(
+            DeskConfig {
+                profile: profile.clone(),
+                device_key: None,
+                lock_after,
+                sync_every: None,
+            },
+            PORT,
+        )
+        .unwrap(),
+    );
+    Harness {
+        _dir: dir,
+        profile,
+        desk,
+        ids,
+    }
+}
+
+fn get(path: &str) -> TestRequest {
+    TestRequest::get()
+        .uri(path)
+        .insert_header((header::HOST, HOST))
+}
+
+fn post(path: &str) -> TestRequest {
+    TestRequest::post()
+        .uri(path)
+        .insert_header((header::HOST, HOST))
+        .insert_header((header::ORIGIN, ORIGIN))
+}
+
+async fn body(resp: ServiceResponse<impl MessageBody>) -> String {
+    String::from_utf8(test::read_body(resp).await.to_vec()).unwrap()
+}
+
+fn location(resp: &ServiceResponse<impl MessageBody>) -> String {
+    resp.headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// A session: exchanges the launch secret; returns the cookie and the CSRF
+/// token (read from the unlock page, as the browser would).
+async fn session<S, B>(app: &S, desk: &Desk) -> (String, String)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let url = desk.launch_url();
+    let path = url.strip_prefix(&format!("http://{HOST}")).unwrap();
+    let resp = test::call_service(app, get(path).to_request()).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let set = resp
+        .headers()
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    let page = body(
+        test::call_service(
+            app,
+            get("/unlock")
+                .insert_header((header::COOKIE, cookie.clone()))
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    let csrf = page
+        .split("data-csrf=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(csrf.len() >= 40);
+    (cookie, csrf)
+}
+
+#[actix_web::test]
+async fn every_route_serves_its_page_and_refuses_what_it_must() {
+    let h = harness(Duration::from_secs(600));
+    let app = test::init_service(app(h.desk.clone())).await;
+    let [with_photo, plain] = h.ids;
+
+    // Assets need no session; anything else does.
+    let css = test::call_service(&app, get("/assets/desk.css").to_request()).await;
+    assert_eq!(css.status(), StatusCode::OK);
+    for (name, value) in [
+        ("content-security-policy", amparo_desk::guard::CSP),
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(css.headers().get(name).unwrap().to_str().unwrap(), value);
+    }
+    let posted_asset = test::call_service(&app, post("/assets/desk.js").to_request()).await;
+    assert_eq!(posted_asset.status(), StatusCode::METHOD_NOT_ALLOWED);
+    for path in [
+        "/",
+        "/unlock",
+        "/cases",
+        "/sync",
+        "/sync/status",
+        "/directory",
+    ] {
+        let r = test::call_service(&app, get(path).to_request()).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path} without a session"
+        );
+        assert!(
+            r.headers().contains_key("content-security-policy"),
+            "refusals get the headers too"
+        );
+    }
+    // The launch address without the secret, or with another.
+    for path in ["/open", "/open?k=", "/open?k=AAAA"] {
+        let r = test::call_service(&app, get(path).to_request()).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(!r.headers().contains_key(header::SET_COOKIE));
+    }
+    // Another Host (DNS rebinding) is refused, even for the launch address.
+    let url = h.desk.launch_url();
+    let launch = url
+        .strip_prefix(&format!("http://{HOST}"))
+        .unwrap()
+        .to_string();
+    for host in [
+        "evil.example:48123",
+        "127.0.0.1:1",
+        "127.0.0.1.nip.io:48123",
+    ] {
+        let r = test::call_service(
+            &app,
+            TestRequest::get()
+                .uri(&launch)
+                .insert_header((header::HOST, host))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST, "{host}");
+    }
+    let no_host = test::call_service(&app, TestRequest::get().uri(&launch).to_request()).await;
+    assert_eq!(no_host.status(), StatusCode::MISDIRECTED_REQUEST);
+
+    let (cookie, csrf) = session(&app, &h.desk).await;
+    let with_cookie = |r: TestRequest| r.insert_header((header::COOKIE, cookie.clone()));
+    // A wrong cookie is no session.
+    let r = test::call_service(
+        &app,
+        get("/cases")
+            .insert_header((header::COOKIE, "amparo_desk=forged"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // Locked: pages go to the lock screen, changes are refused.
+    let r = test::call_service(&app, with_cookie(get("/cases")).to_request()).await;
+    assert_eq!(
+        (r.status(), location(&r)),
+        (StatusCode::SEE_OTHER, "/unlock".into())
+    );
+    let r = test::call_service(
+        &app,
+        with_cookie(post(&format!("/case/{}/reply?csrf={csrf}", hex(&plain))))
+            .set_form([("text", "hola")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::LOCKED);
+
+    // Unlocking needs the CSRF token, the desk's Origin, and the PIN.
+    let unlock = |pin: &str, csrf: &str, origin: Option<&str>| {
+        let mut r = TestRequest::post()
+            .uri(&format!("/unlock?csrf={csrf}"))
+            .insert_header((header::HOST, HOST))
+            .insert_header((header::COOKIE, cookie.clone()))
+            .set_form([("pin", pin)]);
+        if let Some(o) = origin {
+            r = r.insert_header((header::ORIGIN, o));
+        }
+        r.to_request()
+    };
+    let r = test::call_service(&app, unlock(PIN, "", Some(ORIGIN))).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let r = test::call_service(&app, unlock(PIN, "wrong", Some(ORIGIN))).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "wrong CSRF token");
+    let r = test::call_service(&app, unlock(PIN, &csrf, None)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no Origin on a change");
+    let r = test::call_service(&app, unlock(PIN, &csrf, Some("https://evil.example"))).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a foreign Origin");
+    let r = test::call_service(&app, unlock("0000", &csrf, Some(ORIGIN))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = body(r).await;
+    assert!(page.contains("unlock-error"), "a wrong PIN is said");
+    let status = Profile::unlock_status(&h.profile, amparo_core::store::system_now()).unwrap();
+    assert_eq!(
+        status.failed_attempts, 1,
+        "and counted by the core's throttle"
+    );
+    let r = test::call_service(&app, unlock(PIN, &csrf, Some(ORIGIN))).await;
+    assert_eq!(
+        (r.status(), location(&r)),
+        (StatusCode::SEE_OTHER, "/cases".into())
+    );
+
+    // A foreign Origin on a read, or a cross-site fetch, is refused too.
+    let r = test::call_service(
+        &app,
+        with_cookie(get("/cases"))
+            .insert_header((header::ORIGIN, "https://evil.example"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = test::call_service(
+        &app,
+        with_cookie(get("/cases"))
+            .insert_header(("sec-fetch-site", "cross-site"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The cases, filtered and searched.
+    let r = test::call_service(&app, with_cookie(get("/cases")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = body(r).await;
+    assert!(page.contains(&hex(&with_photo)) && page.contains(&hex(&plain)));
+    assert!(page.contains("class=\"unread\""), "new cases are marked");
+    let r = test::call_service(&app, with_cookie(get("/cases?q=COMISARIA")).to_request()).await;
+    let page = body(r).await;
+    assert!(
+        page.contains(&hex(&with_photo)) && !page.contains(&hex(&plain)),
+        "search ignores case and accents"
+    );
+    let r = test::call_service(
+        &app,
+        with_cookie(get("/cases?violence=robbery&status=closed")).to_request(),
+    )
+    .await;
+    assert!(body(r).await.contains("id=\"no-cases\""));
+    let r = test::call_service(
+        &app,
+        with_cookie(get(
+            "/cases?from=2020-01-01&to=2099-12-31&page=999&sort=region&desc=1",
+        ))
+        .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A case: her words escaped, attachments listed with their hashes.
+    let r = test::call_service(
+        &app,
+        with_cookie(get(&format!("/case/{}", hex(&with_photo)))).to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = body(r).await;
+    assert!(
+        page.contains("&#60;script&#62;") || page.contains("&lt;script&gt;"),
+        "her words are text"
+    );
+    assert!(!page.contains("<script>alert"), "never markup");
+    assert!(page.contains("<img src=\"/case/"), "the PNG is shown");
+    assert_eq!(page.matches("<img ").count(), 1, "the SVG is not shown");
+    let r = test::call_service(&app, with_cookie(get("/cases")).to_request()).await;
+    let page = body(r).await;
+    assert_eq!(
+        page.matches("class=\"unread\"").count(),
+        1,
+        "opening a case marks it read"
+    );
+    let r = test::call_service(&app, with_cookie(get("/case/nothex")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = test::call_service(
+        &app,
+        with_cookie(get(&format!("/case/{}", "0".repeat(32)))).to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Attachments: the PNG inline as what it is; the SVG and the HTML only
+    // as downloads of opaque bytes; any of them as a download when asked.
+    let att = |n: usize, q: &str| {
+        with_cookie(get(&format!(
+            "/case/{}/attachment/{n}{q}",
+            hex(&with_photo)
+        )))
+        .to_request()
+    };
+    let r = test::call_service(&app, att(0, "")).await;
+    assert_eq!(r.headers().get(header::CONTENT_TYPE).unwrap(), "image/png");
+    assert_eq!(
+        r.headers().get("x-content-type-options").unwrap(),
+        "nosniff"
+    );
+    assert!(
+        r.headers()
+            .get(header::CONTENT_DISPOSITION)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    assert_eq!(test::read_body(r).await.as_ref(), PNG);
+    for (n, q) in [(0, "?download=1"), (1, ""), (2, "")] {
+        let r = test::call_service(&app, att(n, q)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/octet-stream",
+            "{n}{q}"
+        );
+        assert!(
+            r.headers()
+                .get(header::CONTENT_DISPOSITION)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+    }
+    let r = test::call_service(&app, att(9, "")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = test::call_service(
+        &app,
+        with_cookie(get(&format!("/case/{}/export", hex(&with_photo)))).to_request(),
+    )
+    .await;
+    assert!(
+        r.headers()
+            .get(header::CONTENT_DISPOSITION)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let page = body(r).await;
+    assert!(page.contains("data:image/png;base64,") && !page.contains("<script>alert"));
+
+    // Changes: each needs the token; each goes through the core.
+    let p = |path: String| with_cookie(post(&path));
+    let case_path =
+        |what: &str, id: &[u8; 16], token: &str| format!("/case/{}/{what}?csrf={token}", hex(id));
+    for what in ["reply", "status", "note", "refer"] {
+        let r = test::call_service(
+            &app,
+            p(case_path(what, &plain, ""))
+                .set_form([("text", "x")])
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{what} without a token");
+    }
+    let r = test::call_service(
+        &app,
+        p(case_path("reply", &plain, &csrf))
+            .set_form([("text", "Le llamamos mañana")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).ends_with("?done=reply"));
+    let r = test::call_service(
+        &app,
+        p(case_path("reply", &plain, &csrf))
+            .set_form([("text", "   ")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "an empty reply");
+    let r = test::call_service(
+        &app,
+        p(case_path("status", &plain, &csrf))
+            .set_form([("status", "in_progress"), ("message", "Estamos en ello")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = test::call_service(
+        &app,
+        p(case_path("status", &plain, &csrf))
+            .set_form([("status", "referred")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "referring goes through refer"
+    );
+    let r = test::call_service(
+        &app,
+        p(case_path("status", &plain, &csrf))
+            .set_form([("status", "bogus")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = test::call_service(
+        &app,
+        p(case_path("note", &plain, &csrf))
+            .set_form([("text", "Nota interna privada")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = test::call_service(
+        &app,
+        p(case_path("refer", &with_photo, &csrf))
+            .set_form([("to", "pe-lim-a"), ("note", "x")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "not to itself");
+    let r = test::call_service(
+        &app,
+        p(case_path("refer", &with_photo, &csrf))
+            .set_form([("to", "nobody"), ("note", "x")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = test::call_service(
+        &app,
+        p(case_path("refer", &with_photo, &csrf))
+            .set_form([("to", "pe-lim-b"), ("note", "Para su equipo legal")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = test::call_service(
+        &app,
+        with_cookie(get(&format!("/case/{}", hex(&plain)))).to_request(),
+    )
+    .await;
+    let page = body(r).await;
+    assert!(
+        page.contains("Le llamamos mañana")
+            && page.contains("Nota interna privada")
+            && page.contains("Estamos en ello")
+    );
+
+    // Sync: the page, a start (no relay answers here: it fails and says so), its progress.
+    let r = test::call_service(&app, with_cookie(get("/sync")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = body(r).await;
+    assert!(
+        page.contains("id=\"waiting\">"),
+        "what waits to go out is shown"
+    );
+    let r = test::call_service(&app, p("/sync".into()).to_request()).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "sync without a token");
+    let r = test::call_service(
+        &app,
+        p("/sync".into())
+            .insert_header(("x-csrf-token", csrf.clone()))
+            .insert_header((header::ACCEPT, "application/json"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        let r = test::call_service(&app, with_cookie(get("/sync/status")).to_request()).await;
+        status = serde_json::from_slice(&test::read_body(r).await).unwrap();
+        if status["running"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["running"], false);
+    assert!(status["error"].is_string(), "{status}");
+    assert!(
+        status["waiting"].as_u64().unwrap() >= 3,
+        "reply, status and referral wait: {status}"
+    );
+
+    // Unreadable envelopes and the directory.
+    let r = test::call_service(&app, with_cookie(get("/rejected")).to_request()).await;
+    assert!(body(r).await.contains("id=\"none-unreadable\""));
+    let r = test::call_service(&app, p(format!("/rejected/clear?csrf={csrf}")).to_request()).await;
+    assert_eq!(location(&r), "/rejected?done=cleared");
+    let r = test::call_service(&app, with_cookie(get("/directory")).to_request()).await;
+    let page = body(r).await;
+    assert!(page.contains("id=\"dir-version\">1<") && page.contains("pe-lim-b"));
+
+    // The language, switched; back only to a page of the desk.
+    let r = test::call_service(
+        &app,
+        p(format!("/lang?csrf={csrf}"))
+            .set_form([("lang", "pt"), ("back", "/directory")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(location(&r), "/directory");
+    let r = test::call_service(&app, with_cookie(get("/cases")).to_request()).await;
+    assert!(body(r).await.contains("<html lang=\"pt\">"));
+    let r = test::call_service(
+        &app,
+        p(format!("/lang?csrf={csrf}"))
+            .set_form([("lang", "en"), ("back", "//evil.example/")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(location(&r), "/");
+
+    // Lock: the profile is dropped; pages go to the lock screen.
+    let r = test::call_service(&app, p(format!("/lock?csrf={csrf}")).to_request()).await;
+    assert_eq!(location(&r), "/unlock");
+    assert!(h.desk.inner().open.is_none());
+    let r = test::call_service(
+        &app,
+        with_cookie(get(&format!("/case/{}", hex(&plain)))).to_request(),
+    )
+    .await;
+    assert_eq!(location(&r), "/unlock");
+
+    // A new launch ends the old session (and starts locked).
+    let (cookie2, _) = session(&app, &h.desk).await;
+    assert_ne!(cookie, cookie2);
+    let r = test::call_service(&app, with_cookie(get("/unlock")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Other methods are not served.
+    let r = test::call_service(
+        &app,
+        TestRequest::default()
+            .method(Method::DELETE)
+            .uri("/cases")
+            .insert_header((header::HOST, HOST))
+            .insert_header((header::ORIGIN, ORIGIN))
+            .insert_header((header::COOKIE, cookie2))
+            .to_request(),
+    )
+    .await;
+    assert!(r.status().is_client_error());
+}
+
+#[actix_web::test]
+async fn an_idle_desk_locks_itself() {
+    let h = harness(Duration::ZERO);
+    let app = test::init_service(app(h.desk.clone())).await;
+    let (cookie, csrf) = session(&app, &h.desk).await;
+    let r = test::call_service(
+        &app,
+        post(&format!("/unlock?csrf={csrf}"))
+            .insert_header((header::COOKIE, cookie.clone()))
+            .set_form([("pin", PIN)])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(location(&r), "/cases");
+    assert!(h.desk.inner().open.is_some());
+    // The next request finds it idle past the limit (zero here).
+    let r = test::call_service(
+        &app,
+        get("/cases")
+            .insert_header((header::COOKIE, cookie))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(location(&r), "/unlock");
+    assert!(
+        h.desk.inner().open.is_none(),
+        "the profile and the index are dropped"
+    );
+}
