@@ -27,6 +27,7 @@ import time
 import zlib
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -97,6 +98,17 @@ valid_until = "2036-01-01"
 """
 
 
+SERVICE_ROUTE = '''
+[[service_route]]
+id = "lima-pep"
+region = "PE-LIM"
+service = "sti_hiv_pep"
+name = { es = "Hospital Arzobispo Loayza", pt = "Hospital Arzobispo Loayza", en = "Arzobispo Loayza Hospital" }
+description = { es = "PEP en emergencias, 24 horas, sin denuncia previa.", pt = "PEP na emergência, 24 horas, sem denúncia prévia.", en = "PEP at the emergency room, 24 hours, no police report needed." }
+contact = "Av. Alfonso Ugarte 848"
+'''
+
+
 def start_relay(data_dir, coordinator_key):
     relay = subprocess.Popen(
         [RELAY, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
@@ -149,15 +161,25 @@ def axe(driver, screen):
     driver.execute_script(AXE_JS)
     result = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']})"
-        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact,"
-        " help: v.help, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))))"
-        ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));"
+        "axe.run(document)"
+        ".then(r => done({passes: r.passes.length, violations: r.violations.map(v => ({id: v.id,"
+        " impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))}))"
+        ".catch(e => done({passes: 0, violations: [{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]}));"
     )
-    bad = [v for v in result if v["impact"] in ("serious", "critical")]
-    minor = [v["id"] for v in result if v not in bad]
-    print(f"   axe on {screen}: {len(bad)} serious/critical, minor: {minor or 'none'}")
+    violations = result["violations"]
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    minor = [v["id"] for v in violations if v not in bad]
+    print(f"   axe on {screen}: {result['passes']} rules passed, {len(bad)} serious/critical, minor: {minor or 'none'}")
+    assert result["passes"] > 0, f"axe did not run on {screen}"
     assert not bad, f"accessibility violations on {screen}: {json.dumps(bad, indent=1)}"
+
+
+def click_and_load(driver, element):
+    """Clicks something that loads a new page, and waits until it has."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(EC.staleness_of(old))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def shot(driver, name):
@@ -171,7 +193,8 @@ def shot(driver, name):
 
 
 def main():
-    os.makedirs(SHOTS, exist_ok=True)
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    os.makedirs(SHOTS)
     root = tempfile.mkdtemp(prefix="amparo-desk-story-")
     relay = desk = driver = None
     try:
@@ -192,6 +215,7 @@ def main():
         with open(source, "w", encoding="utf-8") as f:
             f.write(focal_toml("pe-lima-defensoria", "Defensoría del Pueblo Lima", a))
             f.write(focal_toml("pe-lima-refugio", "Casa Refugio Lima", b))
+            f.write(SERVICE_ROUTE)
             f.write(f'\n[[relay]]\nname = "test"\nreceipt_key = "{receipt}"\n')
         signed = os.path.join(root, "directory.amparo")
         coordinator.run("coordinator", "sign", source, "--out", signed)
@@ -219,7 +243,7 @@ def main():
         step("the focal point opens her desk")
         desk, launch = start_desk(office.dir)
         driver = browser()
-        wait = WebDriverWait(driver, 30)
+        wait = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException))
         driver.get(launch)
         wait.until(EC.presence_of_element_located((By.ID, "pin")))
         assert driver.current_url.endswith("/unlock"), driver.current_url
@@ -227,14 +251,14 @@ def main():
         axe(driver, "unlock")
         shot(driver, "01-unlock")
         driver.find_element(By.ID, "pin").send_keys("0000")
-        driver.find_element(By.ID, "unlock-button").click()
+        click_and_load(driver, driver.find_element(By.ID, "unlock-button"))
         wait.until(EC.presence_of_element_located((By.ID, "unlock-error")))
         driver.find_element(By.ID, "pin").send_keys(FOCAL_PIN)
-        driver.find_element(By.ID, "unlock-button").click()
+        click_and_load(driver, driver.find_element(By.ID, "unlock-button"))
         wait.until(EC.presence_of_element_located((By.ID, "case-count")))
 
         step("she syncs: live progress, two new cases")
-        driver.find_element(By.ID, "nav-sync").click()
+        click_and_load(driver, driver.find_element(By.ID, "nav-sync"))
         wait.until(EC.presence_of_element_located((By.ID, "sync-button")))
         driver.find_element(By.ID, "sync-button").click()
         wait.until(lambda d: d.find_element(By.ID, "sync-button").is_enabled()
@@ -245,37 +269,37 @@ def main():
         shot(driver, "03-sync")
 
         step("the cases: two, both new; a filter and a search")
-        driver.find_element(By.ID, "nav-cases").click()
+        click_and_load(driver, driver.find_element(By.ID, "nav-cases"))
         rows = driver.find_elements(By.CSS_SELECTOR, "#cases-table tbody tr")
         assert len(rows) == 2, len(rows)
         assert len(driver.find_elements(By.CSS_SELECTOR, "tr.unread")) == 2
         axe(driver, "cases")
         shot(driver, "02-cases")
         Select(driver.find_element(By.ID, "violence")).select_by_value("threats")
-        driver.find_element(By.ID, "filter-button").click()
+        click_and_load(driver, driver.find_element(By.ID, "filter-button"))
         rows = driver.find_elements(By.CSS_SELECTOR, "#cases-table tbody tr")
         assert [r.get_attribute("data-case") for r in rows] == [second], "filter by kind of violence"
         driver.get(driver.current_url.split("/cases")[0] + "/cases")
         driver.find_element(By.ID, "q").send_keys("POLICIAS")
-        driver.find_element(By.ID, "filter-button").click()
+        click_and_load(driver, driver.find_element(By.ID, "filter-button"))
         rows = driver.find_elements(By.CSS_SELECTOR, "#cases-table tbody tr")
         assert [r.get_attribute("data-case") for r in rows] == [first], "search without accents"
 
         step("the case: the photo, a reply, a status, a note")
-        rows[0].find_element(By.TAG_NAME, "a").click()
+        click_and_load(driver, rows[0].find_element(By.TAG_NAME, "a"))
         wait.until(EC.presence_of_element_located((By.ID, "her-words")))
         assert CANARY in driver.find_element(By.ID, "her-words").text
         img = driver.find_element(By.CSS_SELECTOR, "img.photo")
         wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == 320)
         driver.find_element(By.ID, "reply-text").send_keys("Hola. Somos la Defensoría. Podemos acompañarla a denunciar.")
-        driver.find_element(By.ID, "reply-button").click()
+        click_and_load(driver, driver.find_element(By.ID, "reply-button"))
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
         Select(driver.find_element(By.ID, "status-select")).select_by_value("in_progress")
         driver.find_element(By.ID, "status-message").send_keys("Su caso está en curso.")
-        driver.find_element(By.ID, "status-button").click()
+        click_and_load(driver, driver.find_element(By.ID, "status-button"))
         wait.until(EC.text_to_be_present_in_element((By.ID, "case-status"), "curso"))
         driver.find_element(By.ID, "note-text").send_keys("Llamar a la abogada de turno el lunes.")
-        driver.find_element(By.ID, "note-button").click()
+        click_and_load(driver, driver.find_element(By.ID, "note-button"))
         wait.until(EC.text_to_be_present_in_element((By.ID, "notes"), "abogada"))
         axe(driver, "case")
         shot(driver, "04-case")
@@ -284,15 +308,15 @@ def main():
         driver.get(driver.current_url.split("/case/")[0] + f"/case/{second}")
         Select(driver.find_element(By.ID, "refer-to")).select_by_value("pe-lima-refugio")
         driver.find_element(By.ID, "refer-note").send_keys("Necesita refugio esta semana.")
-        driver.find_element(By.ID, "refer-button").click()
+        click_and_load(driver, driver.find_element(By.ID, "refer-button"))
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
 
         step("unreadable envelopes and the directory")
-        driver.find_element(By.ID, "nav-rejected").click()
+        click_and_load(driver, driver.find_element(By.ID, "nav-rejected"))
         wait.until(EC.presence_of_element_located((By.ID, "none-unreadable")))
         axe(driver, "rejected")
         shot(driver, "05-unreadable")
-        driver.find_element(By.ID, "nav-directory").click()
+        click_and_load(driver, driver.find_element(By.ID, "nav-directory"))
         wait.until(EC.presence_of_element_located((By.ID, "focal-points")))
         axe(driver, "directory")
         shot(driver, "06-directory")
@@ -302,11 +326,11 @@ def main():
             Select(driver.find_element(By.ID, "lang-select")).select_by_value(lang)
             wait.until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang)
             assert word in driver.find_element(By.ID, "nav-cases").text
-        driver.find_element(By.ID, "nav-cases").click()
+        click_and_load(driver, driver.find_element(By.ID, "nav-cases"))
         shot(driver, "07-cases-en")
 
         step("what waits goes out")
-        driver.find_element(By.ID, "nav-sync").click()
+        click_and_load(driver, driver.find_element(By.ID, "nav-sync"))
         waiting = int(driver.find_element(By.ID, "waiting").text)
         assert waiting >= 3, waiting
         driver.find_element(By.ID, "sync-button").click()
@@ -314,7 +338,7 @@ def main():
                    and d.find_element(By.ID, "waiting").text == "0")
 
         step("she locks the desk")
-        driver.find_element(By.ID, "lock").click()
+        click_and_load(driver, driver.find_element(By.ID, "lock"))
         wait.until(EC.presence_of_element_located((By.ID, "pin")))
         driver.get(driver.current_url.split("/unlock")[0] + f"/case/{first}")
         assert driver.current_url.endswith("/unlock"), "a locked desk shows nothing"
@@ -337,6 +361,14 @@ def main():
             assert secret not in err, f"{secret} in the desk's log"
         desk = None
         print("the desk story passed")
+    except Exception:
+        if driver:
+            driver.save_screenshot(os.path.join(SHOTS, "failure.png"))
+            print(f"the page at the failure ({driver.current_url}):\n{driver.page_source[:4000]}", file=sys.stderr)
+        if desk:
+            desk.terminate()
+            print(f"the desk's log:\n{desk.communicate(timeout=10)[1][-4000:]}", file=sys.stderr)
+        raise
     finally:
         if driver:
             driver.quit()

@@ -140,6 +140,8 @@ pub struct Select {
     pub name: &'static str,
     /// Label.
     pub label: &'static str,
+    /// Whether "any" is a choice (every filter; not the order).
+    pub any: bool,
     /// Choices.
     pub options: Vec<Opt>,
 }

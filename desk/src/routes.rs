@@ -507,11 +507,13 @@ async fn cases(desk: Data, req: HttpRequest) -> HttpResponse {
     ];
     let selects = vec![
         Select {
+            any: true,
             name: "status",
             label: w.status,
             options: options(&STATUSES, nonempty(&q.status), lang),
         },
         Select {
+            any: true,
             name: "region",
             label: w.region,
             options: regions
@@ -524,26 +526,31 @@ async fn cases(desk: Data, req: HttpRequest) -> HttpResponse {
                 .collect(),
         },
         Select {
+            any: true,
             name: "violence",
             label: w.violence,
             options: options(&VIOLENCE, nonempty(&q.violence), lang),
         },
         Select {
+            any: true,
             name: "aggressor",
             label: w.aggressor,
             options: options(&AGGRESSORS, nonempty(&q.aggressor), lang),
         },
         Select {
+            any: true,
             name: "need",
             label: w.needs,
             options: options(&NEEDS, nonempty(&q.need), lang),
         },
         Select {
+            any: true,
             name: "language",
             label: w.language,
             options: options(&LANGUAGES, nonempty(&q.language), lang),
         },
         Select {
+            any: false,
             name: "sort",
             label: w.sort,
             options: sort_opts

@@ -44,7 +44,7 @@ words! {
     no_profile: "No hay un perfil en esta carpeta.", "Não há um perfil nesta pasta.", "There is no profile in this folder.";
     device_needed: "Este perfil solo se abre con su clave de dispositivo: inicie la mesa con --device-key.", "Este perfil só abre com a sua chave de dispositivo: inicie a mesa com --device-key.", "This profile opens only with its device key: start the desk with --device-key.";
     locked_out: "Sesión cerrada: vuelva a abrir la mesa con el enlace que mostró al iniciarse.", "Sessão encerrada: abra a mesa de novo com o link que mostrou ao iniciar.", "Session ended: open the desk again with the link it showed when it started.";
-    idle_note: "La mesa se bloquea sola tras minutos sin uso", "A mesa se bloqueia sozinha após minutos sem uso", "The desk locks itself after minutes idle";
+    idle_note: "Minutos sin uso antes de que se bloquee sola", "Minutos sem uso antes de se bloquear sozinha", "Minutes idle before it locks itself";
     // Cases
     search: "Buscar en el texto", "Buscar no texto", "Search the text";
     search_hint: "Palabras del relato, la conversación o las notas (sin importar tildes).", "Palavras do relato, da conversa ou das notas (sem importar acentos).", "Words from her account, the conversation or the notes (accents ignored).";
@@ -167,6 +167,7 @@ words! {
     this_office: "esta oficina", "este escritório", "this office";
     service_routes: "Rutas de servicio", "Rotas de serviço", "Service routes";
     service: "Servicio", "Serviço", "Service";
+    no_routes: "El directorio no tiene rutas de servicio.", "O diretório não tem rotas de serviço.", "The directory has no service routes.";
     contact: "Contacto", "Contato", "Contact";
     description: "Descripción", "Descrição", "Description";
     // Errors

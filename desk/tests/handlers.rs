@@ -252,7 +252,7 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
         ("cache-control", "no-store"),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
+        ("referrer-policy", "same-origin"),
     ] {
         assert_eq!(css.headers().get(name).unwrap().to_str().unwrap(), value);
     }
