@@ -4,7 +4,7 @@
 # through it (`amparo demo`: a survivor seals a report with a photo, a focal
 # point fetches, opens and answers it, the survivor reads the answer), then
 # keeps the relay running until Ctrl-C. The demo's profiles are kept in
-# ./amparo-demo (made anew at each run), so the focal point's desk can be
+# ./amparo-demo (made anew at each run; AMPARO_DEMO_DIR to change it), so the focal point's desk can be
 # opened on the case the demo sent: the command is printed at the end.
 #
 # Settings go through the relay's own variables (see `amparo-relay --help`),
@@ -52,8 +52,9 @@ addr=$(grep -o 'listening on http://[^,]*' "$log" | head -n1 | cut -d' ' -f3)
 # The receipt key, as an operator reads it (same settings, same data directory).
 key=$("$relay_bin" key)
 
-# The demo's profiles, kept for the desk (only what this script made).
-demo_dir=amparo-demo
+# The demo's profiles, kept for the desk (only what this script made;
+# AMPARO_DEMO_DIR puts them elsewhere).
+demo_dir="${AMPARO_DEMO_DIR:-amparo-demo}"
 rm -rf "$demo_dir"
 echo
 "$amparo_bin" demo --relay "$addr" --relay-key="$key" --keep "$demo_dir"

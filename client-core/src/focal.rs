@@ -76,6 +76,8 @@ pub struct CaseSummary {
     pub last_activity: u64,
     /// How many internal notes the office wrote on it.
     pub notes: usize,
+    /// Where the office's own work on it stands (internal).
+    pub stage: CaseStage,
 }
 
 /// A whole case.
@@ -94,6 +96,69 @@ pub struct Case {
     pub history: Vec<CaseEvent>,
     /// The office's internal notes, oldest first: never sent to anyone.
     pub notes: Vec<CaseNote>,
+    /// The office's stage changes, oldest first (internal).
+    pub stages: Vec<StageChange>,
+}
+
+/// Where a case stands in the office's own work, as case management for
+/// gender-based violence orders it (Primero's workflow: a new case is
+/// assessed, planned with her, served, then closed). Internal to the
+/// office: never sent; the survivor sees only the [`CaseStatus`] the
+/// office sets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStage {
+    /// Not yet looked at.
+    #[default]
+    New,
+    /// Her situation, risks and needs are being assessed.
+    Assessment,
+    /// A case plan is agreed with her.
+    CasePlan,
+    /// Services are being provided or referred.
+    Services,
+    /// Her case is being followed up.
+    FollowUp,
+    /// The office's work on it is over.
+    Closure,
+}
+
+impl CaseStage {
+    /// Every stage, in workflow order.
+    pub const ALL: [CaseStage; 6] = [
+        CaseStage::New,
+        CaseStage::Assessment,
+        CaseStage::CasePlan,
+        CaseStage::Services,
+        CaseStage::FollowUp,
+        CaseStage::Closure,
+    ];
+
+    /// The stage's name in `lang`.
+    pub fn label(self, lang: Language) -> &'static str {
+        let [es, pt, en] = match self {
+            CaseStage::New => ["Nuevo", "Novo", "New"],
+            CaseStage::Assessment => ["Evaluación", "Avaliação", "Assessment"],
+            CaseStage::CasePlan => ["Plan del caso", "Plano do caso", "Case plan"],
+            CaseStage::Services => ["Servicios", "Serviços", "Services"],
+            CaseStage::FollowUp => ["Seguimiento", "Acompanhamento", "Follow-up"],
+            CaseStage::Closure => ["Cierre", "Encerramento", "Closure"],
+        };
+        match lang {
+            Language::Es => es,
+            Language::Pt => pt,
+            Language::En => en,
+        }
+    }
+}
+
+/// A change of a case's [`CaseStage`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageChange {
+    /// Seconds since the Unix epoch when it was set.
+    pub at: u64,
+    /// The new stage.
+    pub stage: CaseStage,
 }
 
 /// An internal note a focal point writes on a case: for the office only,
@@ -247,6 +312,9 @@ struct StoredCase {
     /// Something arrived since the office last read the case.
     #[serde(default)]
     unread: bool,
+    /// The office's stage changes (the last is where it stands).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    stages: Vec<StageChange>,
 }
 
 impl StoredCase {
@@ -316,10 +384,12 @@ impl StoredCase {
                 .iter()
                 .map(|e| e.at)
                 .chain(self.notes.iter().map(|n| n.at))
+                .chain(self.stages.iter().map(|c| c.at))
                 .chain([u64::from(self.reported_hour) * 3600])
                 .max()
                 .unwrap_or_default(),
             notes: self.notes.len(),
+            stage: self.stages.last().map_or(CaseStage::New, |c| c.stage),
         }
     }
 }
@@ -803,6 +873,7 @@ impl Profile {
                         sent,
                         notes: vec![],
                         unread: true,
+                        stages: vec![],
                     };
                     // Her follow-ups that came before it, filed with it (in
                     // this transaction), in the order she wrote them.
@@ -944,6 +1015,7 @@ impl Profile {
             messages,
             history: c.history,
             notes: c.notes,
+            stages: c.stages,
         })
     }
 
@@ -958,6 +1030,24 @@ impl Profile {
             self.put_item(ItemKind::Case, case, state, &encode(&c)?)?;
         }
         Ok(())
+    }
+
+    /// Sets where the office's own work on `case` stands: kept with its
+    /// time, never sent (the survivor sees the status only). At most
+    /// [`MAX_NOTES_PER_CASE`] changes are kept.
+    pub fn set_case_stage(&self, case: &[u8; 16], stage: CaseStage, now: UnixTime) -> Result<()> {
+        let (state, bytes) = self
+            .get_item(ItemKind::Case, case)?
+            .ok_or(CoreError::NotFound)?;
+        let mut c = decode::<StoredCase>(&bytes, "case")?.upgrade();
+        if c.stages.last().map_or(CaseStage::New, |x| x.stage) == stage {
+            return Ok(());
+        }
+        if c.stages.len() >= MAX_NOTES_PER_CASE {
+            c.stages.remove(0);
+        }
+        c.stages.push(StageChange { at: now.0, stage });
+        self.put_item(ItemKind::Case, case, state, &encode(&c)?)
     }
 
     /// Adds an internal note to `case`: kept here, sealed like every item,
@@ -1209,6 +1299,7 @@ mod tests {
             sent: 0,
             notes: vec![],
             unread: false,
+            stages: vec![],
         }
     }
 

@@ -6,7 +6,7 @@
 
 use amparo_core::compose::seal_report;
 use amparo_core::drafts::DraftForm;
-use amparo_core::focal::{CaseQuery, CaseSort, MAX_NOTE_CHARS};
+use amparo_core::focal::{CaseQuery, CaseSort, CaseStage, MAX_NOTE_CHARS};
 use amparo_core::store::{KdfParams, Profile};
 use amparo_protocol::UnixTime;
 use amparo_protocol::entropy::SystemEntropy;
@@ -201,7 +201,37 @@ fn the_desk_finds_sorts_pages_and_marks_cases() {
         "the note is the latest activity"
     );
 
-    // A note is never sent: nothing is queued for her.
+    // The office's stage: kept with its time, filtered on, never sent.
+    focal
+        .set_case_stage(&b, CaseStage::Assessment, UnixTime(T0 + 12 * 3600))
+        .unwrap();
+    focal
+        .set_case_stage(&b, CaseStage::CasePlan, UnixTime(T0 + 13 * 3600))
+        .unwrap();
+    index.refresh(&focal, &b).unwrap();
+    let planned = index.query(&CaseQuery {
+        stage: Some(CaseStage::CasePlan),
+        ..CaseQuery::default()
+    });
+    assert_eq!(planned.cases.iter().map(|s| s.id).collect::<Vec<_>>(), [b]);
+    assert_eq!(
+        index
+            .query(&CaseQuery {
+                stage: Some(CaseStage::New),
+                ..CaseQuery::default()
+            })
+            .matching,
+        2
+    );
+    let stages: Vec<_> = focal
+        .case(&b)
+        .unwrap()
+        .stages
+        .iter()
+        .map(|c| c.stage)
+        .collect();
+    assert_eq!(stages, [CaseStage::Assessment, CaseStage::CasePlan]);
+    // A note is never sent, nor a stage: nothing is queued for her.
     assert_eq!(focal.outbox_len().unwrap(), 0);
     // A reply is.
     focal

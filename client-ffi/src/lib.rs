@@ -823,6 +823,13 @@ impl Profile {
         self.with(|p| Ok(p.add_case_note(&id, &text, now())?))
     }
 
+    /// Sets where the office's own work on a case stands (internal, never
+    /// sent).
+    pub fn set_case_stage(&self, case_id: String, stage: CaseStage) -> Result<()> {
+        let id = id16(&case_id)?;
+        self.with(|p| Ok(p.set_case_stage(&id, stage.into(), now())?))
+    }
+
     /// Marks a case read: it shows nothing new until her next follow-up.
     pub fn mark_case_read(&self, case_id: String) -> Result<()> {
         let id = id16(&case_id)?;

@@ -891,6 +891,53 @@ pub struct CaseSummary {
     pub unread: bool,
     /// How many internal notes the office wrote on it.
     pub notes: u32,
+    /// Where the office's own work on it stands (internal, never sent).
+    pub stage: CaseStage,
+}
+
+/// Where a case stands in the office's own work (assessment, plan,
+/// services, follow-up, closure): internal, never sent; the survivor sees
+/// only the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CaseStage {
+    /// Not yet looked at.
+    New,
+    /// Her situation, risks and needs are being assessed.
+    Assessment,
+    /// A case plan is agreed with her.
+    CasePlan,
+    /// Services are being provided or referred.
+    Services,
+    /// Her case is being followed up.
+    FollowUp,
+    /// The office's work on it is over.
+    Closure,
+}
+
+impl From<focal::CaseStage> for CaseStage {
+    fn from(s: focal::CaseStage) -> Self {
+        match s {
+            focal::CaseStage::New => CaseStage::New,
+            focal::CaseStage::Assessment => CaseStage::Assessment,
+            focal::CaseStage::CasePlan => CaseStage::CasePlan,
+            focal::CaseStage::Services => CaseStage::Services,
+            focal::CaseStage::FollowUp => CaseStage::FollowUp,
+            focal::CaseStage::Closure => CaseStage::Closure,
+        }
+    }
+}
+
+impl From<CaseStage> for focal::CaseStage {
+    fn from(s: CaseStage) -> Self {
+        match s {
+            CaseStage::New => focal::CaseStage::New,
+            CaseStage::Assessment => focal::CaseStage::Assessment,
+            CaseStage::CasePlan => focal::CaseStage::CasePlan,
+            CaseStage::Services => focal::CaseStage::Services,
+            CaseStage::FollowUp => focal::CaseStage::FollowUp,
+            CaseStage::Closure => focal::CaseStage::Closure,
+        }
+    }
 }
 
 impl From<focal::CaseSummary> for CaseSummary {
@@ -905,6 +952,7 @@ impl From<focal::CaseSummary> for CaseSummary {
             referred_to: s.referred_to,
             unread: s.unread,
             notes: u32::try_from(s.notes).unwrap_or(u32::MAX),
+            stage: s.stage.into(),
         }
     }
 }

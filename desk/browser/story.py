@@ -303,6 +303,10 @@ def main():
         wait.until(EC.text_to_be_present_in_element((By.ID, "notes"), "abogada"))
         axe(driver, "case")
         shot(driver, "04-case")
+        # On a tablet's width, the same page (the form stacks, the table scrolls).
+        driver.set_window_size(820, 1180)
+        driver.save_screenshot(os.path.join(SHOTS, "04-case-tablet.png"))
+        driver.set_window_size(1280, 1000)
 
         step("the other case, referred to the refuge")
         driver.get(driver.current_url.split("/case/")[0] + f"/case/{second}")

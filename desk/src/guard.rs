@@ -6,7 +6,10 @@
 //! - `Host` must name the desk's own loopback address and port (DNS
 //!   rebinding sends another name);
 //! - `Origin`, when sent, must be the desk's own, and a state-changing
-//!   request must send it; `Sec-Fetch-Site: cross-site` is refused;
+//!   request must send it; `Sec-Fetch-Site`, when sent, must say the
+//!   request came from the desk's own pages or from the focal point
+//!   (`same-origin`, `none`): another port of 127.0.0.1 is the same *site*,
+//!   so the cookie's `SameSite` alone would let its pages in;
 //! - apart from the launch address and the assets, the session cookie must
 //!   be the one the launch secret was exchanged for;
 //! - a state-changing request must carry the session's CSRF token (in the
@@ -110,9 +113,14 @@ pub fn check(req: &ServiceRequest) -> Option<HttpResponse> {
         _ => return refuse(StatusCode::MISDIRECTED_REQUEST, w.refused_host),
     }
     let origin = header_str(req, "origin");
-    if origin.is_some_and(|o| !desk.origin_ok(o))
-        || header_str(req, "sec-fetch-site") == Some("cross-site")
-    {
+    // Another port of this computer is another origin but the same site
+    // (the cookie's SameSite does not keep it out): only the desk's own
+    // pages, and the focal point typing or opening the address, are served.
+    let fetch_site_ok = matches!(
+        header_str(req, "sec-fetch-site"),
+        None | Some("same-origin" | "none")
+    );
+    if origin.is_some_and(|o| !desk.origin_ok(o)) || !fetch_site_ok {
         return refuse(StatusCode::FORBIDDEN, w.refused_cross);
     }
     let path = req.path();

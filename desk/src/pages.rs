@@ -181,6 +181,8 @@ pub struct CaseRow {
     pub status: String,
     /// Status code (for its colour).
     pub status_code: u8,
+    /// The office's stage.
+    pub stage: String,
     /// Attachments referenced.
     pub attachments: usize,
     /// Something unread.
@@ -279,6 +281,8 @@ pub struct CasePage {
     pub events: Vec<EventView>,
     /// Status choices.
     pub statuses: Vec<Opt>,
+    /// Stage choices.
+    pub stages: Vec<Opt>,
     /// Status changes: when, what.
     pub status_history: Vec<(String, String)>,
     /// Internal notes: when, text.

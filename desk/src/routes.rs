@@ -12,7 +12,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use amparo_core::CoreError;
 use amparo_core::coordinator::format_date;
 use amparo_core::directory::region_name;
-use amparo_core::focal::{Case, CaseEventKind, CaseQuery, CaseSort, CaseSummary, RejectReason};
+use amparo_core::focal::{
+    Case, CaseEventKind, CaseQuery, CaseSort, CaseStage, CaseSummary, RejectReason,
+};
 use amparo_core::store::{Profile, system_now};
 use amparo_protocol::b64;
 use amparo_protocol::i18n::Label;
@@ -49,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/case/{id}/reply", web::post().to(reply))
         .route("/case/{id}/status", web::post().to(status))
         .route("/case/{id}/note", web::post().to(note))
+        .route("/case/{id}/stage", web::post().to(stage))
         .route("/case/{id}/refer", web::post().to(refer))
         .route("/sync", web::get().to(sync_page))
         .route("/sync", web::post().to(sync_start))
@@ -96,6 +99,7 @@ fn chrome(desk: &Desk, req: &HttpRequest, nav: &'static str, title: &str) -> Chr
             Some("reply") => Some(w.done_reply),
             Some("status") => Some(w.done_status),
             Some("note") => Some(w.done_note),
+            Some("stage") => Some(w.done_stage),
             Some("refer") => Some(w.done_refer),
             Some("cleared") => Some(w.done_cleared),
             _ => None,
@@ -370,6 +374,7 @@ fn status_code(s: CaseStatus) -> u8 {
 struct CasesQuery {
     q: Option<String>,
     status: Option<String>,
+    stage: Option<String>,
     region: Option<String>,
     violence: Option<String>,
     aggressor: Option<String>,
@@ -460,6 +465,7 @@ fn case_row(s: &CaseSummary, lang: Language) -> CaseRow {
         language: s.language.label(lang).to_string(),
         status: s.status.label(lang).to_string(),
         status_code: status_code(s.status),
+        stage: s.stage.label(lang).to_string(),
         attachments: s.attachments,
         unread: s.unread,
     }
@@ -475,6 +481,7 @@ async fn cases(desk: Data, req: HttpRequest) -> HttpResponse {
     let page = q.page.unwrap_or(1).max(1);
     let query = CaseQuery {
         status: nonempty(&q.status).and_then(from_wire),
+        stage: nonempty(&q.stage).and_then(from_wire),
         need: nonempty(&q.need).and_then(from_wire),
         violence: nonempty(&q.violence).and_then(from_wire),
         aggressor: nonempty(&q.aggressor).and_then(from_wire),
@@ -511,6 +518,22 @@ async fn cases(desk: Data, req: HttpRequest) -> HttpResponse {
             name: "status",
             label: w.status,
             options: options(&STATUSES, nonempty(&q.status), lang),
+        },
+        Select {
+            any: true,
+            name: "stage",
+            label: w.stage,
+            options: CaseStage::ALL
+                .iter()
+                .map(|s| {
+                    let value = wire(s);
+                    Opt {
+                        selected: nonempty(&q.stage) == Some(value.as_str()),
+                        label: s.label(lang).to_string(),
+                        value,
+                    }
+                })
+                .collect(),
         },
         Select {
             any: true,
@@ -705,10 +728,16 @@ fn case_view(desk: &Desk, req: &HttpRequest, case: &Case, p: &Profile) -> CasePa
         })
         .collect();
     let mut events = Vec::new();
-    let mut status_history = vec![(
-        hour_text(case.summary.reported_hour),
+    // Statuses and the office's stages, by time.
+    let mut status_history: Vec<(u64, String)> = vec![(
+        u64::from(case.summary.reported_hour) * 3600,
         CaseStatus::Received.label(lang).to_string(),
     )];
+    status_history.extend(
+        case.stages
+            .iter()
+            .map(|c| (c.at, format!("{}: {}", w.stage, c.stage.label(lang)))),
+    );
     for e in &case.history {
         let at = when(e.at);
         match &e.kind {
@@ -725,7 +754,7 @@ fn case_view(desk: &Desk, req: &HttpRequest, case: &Case, p: &Profile) -> CasePa
                 text: text.clone(),
             }),
             CaseEventKind::Status { status, message } => {
-                status_history.push((at.clone(), status.label(lang).to_string()));
+                status_history.push((e.at, status.label(lang).to_string()));
                 events.push(EventView {
                     class: "event",
                     who: format!("{}: {}", w.status_set, status.label(lang)),
@@ -734,10 +763,7 @@ fn case_view(desk: &Desk, req: &HttpRequest, case: &Case, p: &Profile) -> CasePa
                 });
             }
             CaseEventKind::Referred { to, note } => {
-                status_history.push((
-                    at.clone(),
-                    format!("{} → {to}", CaseStatus::Referred.label(lang)),
-                ));
+                status_history.push((e.at, format!("{} → {to}", CaseStatus::Referred.label(lang))));
                 events.push(EventView {
                     class: "event",
                     who: format!("{} {to}", w.referred_to),
@@ -794,6 +820,15 @@ fn case_view(desk: &Desk, req: &HttpRequest, case: &Case, p: &Profile) -> CasePa
     for t in targets.iter_mut().skip(1) {
         t.selected = false;
     }
+    status_history.sort_by_key(|(at, _)| *at);
+    let stages = CaseStage::ALL
+        .iter()
+        .map(|s| Opt {
+            value: wire(s),
+            label: s.label(lang).to_string(),
+            selected: *s == case.summary.stage,
+        })
+        .collect();
     let statuses = [
         CaseStatus::Received,
         CaseStatus::InProgress,
@@ -824,7 +859,11 @@ fn case_view(desk: &Desk, req: &HttpRequest, case: &Case, p: &Profile) -> CasePa
         attachments,
         events,
         statuses,
-        status_history,
+        stages,
+        status_history: status_history
+            .into_iter()
+            .map(|(at, what)| (when(at), what))
+            .collect(),
         notes: case
             .notes
             .iter()
@@ -1030,6 +1069,25 @@ async fn status(
         .filter(|m| !m.is_empty());
     change(&desk, &req, &path, "status", |p, id| {
         p.set_case_status(id, status, message, system_now())
+    })
+}
+
+#[derive(Deserialize)]
+struct StageForm {
+    stage: String,
+}
+
+async fn stage(
+    desk: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<StageForm>,
+) -> HttpResponse {
+    let Some(stage) = from_wire::<CaseStage>(&form.stage) else {
+        return failure(&desk, &req, &CoreError::Invalid("unknown stage"));
+    };
+    change(&desk, &req, &path, "stage", |p, id| {
+        p.set_case_stage(id, stage, system_now())
     })
 }
 

@@ -99,6 +99,10 @@ words! {
     send_reply: "Enviar respuesta", "Enviar resposta", "Send reply";
     set_status: "Cambiar el estado", "Mudar o estado", "Set status";
     status_message: "Mensaje para ella (opcional)", "Mensagem para ela (opcional)", "Message to her (optional)";
+    stage: "Etapa", "Etapa", "Stage";
+    stage_lead: "Etapa del trabajo de esta oficina (evaluación, plan, servicios…): interna, nunca se envía; ella solo ve el estado.", "Etapa do trabalho deste escritório (avaliação, plano, serviços…): interna, nunca é enviada; ela só vê o estado.", "Where this office's own work stands (assessment, plan, services…): internal, never sent; she sees only the status.";
+    set_stage: "Cambiar la etapa", "Mudar a etapa", "Set stage";
+    done_stage: "Etapa guardada (interna).", "Etapa guardada (interna).", "Stage saved (internal).";
     history: "Historial de estados", "Histórico de estados", "Status history";
     notes: "Notas internas", "Notas internas", "Internal notes";
     notes_lead: "Solo para esta oficina: nunca se envían, tampoco al derivar.", "Só para este escritório: nunca são enviadas, nem ao encaminhar.", "For this office only: never sent, not even with a referral.";

@@ -117,6 +117,11 @@ fn focal_profile(dir: &std::path::Path) -> [[u8; 16]; 2] {
                     mime: "text/html".into(),
                     data: b"<html><script>alert(1)</script></html>".to_vec(),
                 },
+                Attachment {
+                    kind: AttachmentKind::Audio,
+                    mime: "audio/ogg".into(),
+                    data: b"OggS-not-really-audio".to_vec(),
+                },
             ],
         ),
         ("Un cliente me amenazó", vec![]),
@@ -378,14 +383,22 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = test::call_service(
-        &app,
-        with_cookie(get("/cases"))
-            .insert_header(("sec-fetch-site", "cross-site"))
-            .to_request(),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Another port of this computer is the same site, not the same origin.
+    for (site, status) in [
+        ("cross-site", StatusCode::FORBIDDEN),
+        ("same-site", StatusCode::FORBIDDEN),
+        ("same-origin", StatusCode::OK),
+        ("none", StatusCode::OK),
+    ] {
+        let r = test::call_service(
+            &app,
+            with_cookie(get("/cases"))
+                .insert_header(("sec-fetch-site", site))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), status, "{site}");
+    }
 
     // The cases, filtered and searched.
     let r = test::call_service(&app, with_cookie(get("/cases")).to_request()).await;
@@ -430,6 +443,7 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
     assert!(!page.contains("<script>alert"), "never markup");
     assert!(page.contains("<img src=\"/case/"), "the PNG is shown");
     assert_eq!(page.matches("<img ").count(), 1, "the SVG is not shown");
+    assert!(page.contains("<audio controls"), "the audio is playable");
     let r = test::call_service(&app, with_cookie(get("/cases")).to_request()).await;
     let page = body(r).await;
     assert_eq!(
@@ -470,6 +484,8 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
             .starts_with("inline")
     );
     assert_eq!(test::read_body(r).await.as_ref(), PNG);
+    let r = test::call_service(&app, att(3, "")).await;
+    assert_eq!(r.headers().get(header::CONTENT_TYPE).unwrap(), "audio/ogg");
     for (n, q) in [(0, "?download=1"), (1, ""), (2, "")] {
         let r = test::call_service(&app, att(n, q)).await;
         assert_eq!(r.status(), StatusCode::OK);
@@ -509,7 +525,7 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
     let p = |path: String| with_cookie(post(&path));
     let case_path =
         |what: &str, id: &[u8; 16], token: &str| format!("/case/{}/{what}?csrf={token}", hex(id));
-    for what in ["reply", "status", "note", "refer"] {
+    for what in ["reply", "status", "note", "stage", "refer"] {
         let r = test::call_service(
             &app,
             p(case_path(what, &plain, ""))
@@ -572,6 +588,32 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = test::call_service(
+        &app,
+        p(case_path("stage", &plain, &csrf))
+            .set_form([("stage", "case_plan")])
+            .to_request(),
+    )
+    .await;
+    assert!(location(&r).ends_with("?done=stage"));
+    let r = test::call_service(
+        &app,
+        p(case_path("stage", &plain, &csrf))
+            .set_form([("stage", "nonsense")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = test::call_service(
+        &app,
+        with_cookie(get("/cases?stage=case_plan")).to_request(),
+    )
+    .await;
+    let page = body(r).await;
+    assert!(
+        page.contains(&hex(&plain)) && !page.contains(&hex(&with_photo)),
+        "filter by stage"
+    );
     let r = test::call_service(
         &app,
         p(case_path("refer", &with_photo, &csrf))

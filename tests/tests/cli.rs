@@ -882,8 +882,11 @@ fn run_sh_runs_the_programs_where_cargo_built_them() {
     std::fs::create_dir_all(&release).unwrap();
     let relay_bin = release.join("amparo-relay");
     let amparo_bin = release.join("amparo");
+    // run.sh only names the desk (it prints the command that opens it).
+    let desk_bin = release.join("amparo-desk");
     std::os::unix::fs::symlink(amparo_tests::relay_binary(), &relay_bin).unwrap();
     std::os::unix::fs::symlink(amparo_tests::cli::amparo_binary(), &amparo_bin).unwrap();
+    std::os::unix::fs::symlink(amparo_tests::cli::amparo_binary(), &desk_bin).unwrap();
     let artifact = |name: &str, package: &str, path: &Path| {
         let p = path.display();
         format!(
@@ -908,9 +911,11 @@ fn run_sh_runs_the_programs_where_cargo_built_them() {
         .unwrap()
         .join("run.sh");
     let data = root.path().join("relay-data");
+    let demo = root.path().join("demo-profiles");
     let command = |cargo: &Path| {
         let mut cmd = std::process::Command::new(&run_sh);
         cmd.env("CARGO", cargo)
+            .env("AMPARO_DEMO_DIR", &demo)
             .env("CARGO_TARGET_DIR", &target)
             .env("AMPARO_LISTEN", "127.0.0.1:0")
             .env("AMPARO_DATA_DIR", &data)
@@ -942,6 +947,7 @@ fn run_sh_runs_the_programs_where_cargo_built_them() {
             lib.to_string(),
             artifact("amparo-relay", "server", &relay_bin),
             artifact("amparo", "cli", &amparo_bin),
+            artifact("amparo-desk", "desk", &desk_bin),
         ],
     );
     let stderr_file = std::fs::File::create(root.path().join("stderr")).unwrap();
@@ -986,6 +992,17 @@ fn run_sh_runs_the_programs_where_cargo_built_them() {
         "{args}"
     );
     assert!(printed.contains("Every step verified."), "{printed}");
+    // The desk's command, on the demo's focal point, whose profile is kept.
+    let desk_line = format!(
+        "{} --profile {}/focal-ucayali",
+        desk_bin.display(),
+        demo.display()
+    );
+    assert!(printed.contains(&desk_line), "{printed}");
+    assert!(
+        amparo_core::store::Profile::exists(&demo.join("focal-ucayali")),
+        "the demo's focal point profile is kept for the desk"
+    );
     // The key it shows is the relay's, as `amparo-relay key` reads it.
     let key = std::process::Command::new(amparo_tests::relay_binary())
         .args(["key", "--data-dir"])

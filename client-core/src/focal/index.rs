@@ -11,7 +11,7 @@
 use amparo_protocol::payload::{AggressorKind, CaseStatus, Language, Need, ViolenceKind};
 use zeroize::Zeroize;
 
-use super::{CaseEventKind, CaseSummary, StoredCase};
+use super::{CaseEventKind, CaseStage, CaseSummary, StoredCase};
 use crate::Result;
 use crate::store::{ItemKind, Profile};
 
@@ -35,6 +35,8 @@ pub enum CaseSort {
 pub struct CaseQuery {
     /// Status.
     pub status: Option<CaseStatus>,
+    /// The office's stage.
+    pub stage: Option<CaseStage>,
     /// A need the report names.
     pub need: Option<Need>,
     /// A kind of violence the report names.
@@ -236,6 +238,7 @@ impl CaseIndex {
             .filter(|r| {
                 let s = &r.summary;
                 q.status.is_none_or(|x| s.status == x)
+                    && q.stage.is_none_or(|x| s.stage == x)
                     && q.need.is_none_or(|x| s.needs.contains(&x))
                     && q.violence.is_none_or(|x| s.violence.contains(&x))
                     && q.aggressor.is_none_or(|x| s.aggressors.contains(&x))

@@ -202,8 +202,10 @@ def test_report_is_sent_answered_and_read_then_wiped(world):
     assert case_summary.unread and case_summary.notes == 0
     focal.mark_case_read(report_id)
     focal.add_case_note(report_id, "Llamar a la abogada de turno.")
+    focal.set_case_stage(report_id, amparo.CaseStage.ASSESSMENT)
     [case_summary] = focal.cases(amparo.CaseFilter())
     assert not case_summary.unread and case_summary.notes == 1
+    assert case_summary.stage == amparo.CaseStage.ASSESSMENT
     assert [n.text for n in focal.get_case(report_id).notes] == ["Llamar a la abogada de turno."]
 
     # It answers and moves the case on (the note is not sent: two envelopes go).
