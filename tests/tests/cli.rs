@@ -1344,8 +1344,9 @@ fn regions_by_code_or_name_in_any_case_and_errors_that_say_what() {
         "show",
         "--file",
         &w.path("directory.amparo"),
-        "--coordinator-key",
-        &w.coordinator_key,
+        // With `=`: a key may start with `-` (base64url), which alone
+        // would read as another flag.
+        &format!("--coordinator-key={}", w.coordinator_key),
     ]);
     assert_eq!(shown["verified"], true);
     let e = nobody
@@ -1426,8 +1427,7 @@ fn a_failed_profile_create_leaves_nothing_and_the_corrected_one_works() {
         &[
             "--relay",
             "http://127.0.0.1:9",
-            "--coordinator-key",
-            &key,
+            &format!("--coordinator-key={key}"),
             "--focal-point-id",
             "pe-ucayali",
         ],
