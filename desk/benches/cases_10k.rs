@@ -198,6 +198,32 @@ async fn main() {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     };
+    {
+        let inner = desk.inner();
+        let open = inner.open.as_ref().unwrap();
+        for (what, f) in [
+            (
+                "outbox_len",
+                &(|| drop(open.profile.outbox_len())) as &dyn Fn(),
+            ),
+            ("settings", &|| drop(open.profile.settings())),
+            ("index query (all, first 50)", &|| {
+                drop(open.index.query(&amparo_core::focal::CaseQuery {
+                    limit: 50,
+                    ..Default::default()
+                }))
+            }),
+        ] {
+            let t = Instant::now();
+            for _ in 0..10 {
+                f();
+            }
+            println!(
+                "{what:<40} {:>6.2} ms each",
+                t.elapsed().as_secs_f64() * 100.0
+            );
+        }
+    }
     for (name, uri) in [
         ("cases page (first 50 of all)", "/cases".to_string()),
         (

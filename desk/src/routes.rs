@@ -89,7 +89,7 @@ fn chrome(desk: &Desk, req: &HttpRequest, nav: &'static str, title: &str) -> Chr
     let lang = language(desk, req);
     let inner = desk.inner();
     let (unread, waiting) = match &inner.open {
-        Some(o) => (o.index.unread(), o.profile.outbox_len().unwrap_or(0)),
+        Some(o) => (o.index.unread(), o.waiting),
         None => (0, 0),
     };
     let w = words(lang);
@@ -244,7 +244,8 @@ async fn unlock(desk: Data, req: HttpRequest, form: web::Form<PinForm>) -> HttpR
         let result = Profile::open_with(&dir, &pin, &unlock).and_then(|p| {
             let index = p.case_index()?;
             let language = p.settings()?.language;
-            Ok((p, index, language))
+            let waiting = p.outbox_len()?;
+            Ok((p, index, language, waiting))
         });
         pin.zeroize();
         result
@@ -252,13 +253,14 @@ async fn unlock(desk: Data, req: HttpRequest, form: web::Form<PinForm>) -> HttpR
     .await;
     let w = words(language(&desk, &req));
     let error = match opened {
-        Ok(Ok((profile, index, language))) => {
+        Ok(Ok((profile, index, language, waiting))) => {
             let mut inner = desk.inner();
             state::lock(&mut inner);
             inner.open = Some(Open {
                 profile: Arc::new(profile),
                 index,
                 language,
+                waiting,
             });
             inner.last_seen = std::time::Instant::now();
             return see_other("/cases");
@@ -1023,6 +1025,7 @@ fn change(
     let result = with_open(desk, |o| {
         let p = Arc::clone(&o.profile);
         f(&p, &id)?;
+        o.waiting = p.outbox_len()?;
         o.index.refresh(&p, &id)
     });
     match result {
@@ -1197,10 +1200,7 @@ async fn sync_start(desk: Data, req: HttpRequest) -> HttpResponse {
 async fn sync_status(desk: Data) -> HttpResponse {
     let inner = desk.inner();
     let mut value = serde_json::to_value(inner.sync.progress()).unwrap_or_default();
-    let waiting = inner
-        .open
-        .as_ref()
-        .map_or(0, |o| o.profile.outbox_len().unwrap_or(0));
+    let waiting = inner.open.as_ref().map_or(0, |o| o.waiting);
     if let Some(map) = value.as_object_mut() {
         map.insert("waiting".into(), waiting.into());
     }

@@ -157,14 +157,20 @@ fn finish(desk: &Desk, profile: &Arc<Profile>, outcome: amparo_core::Result<(usi
         Ok((filed, _)) if *filed > 0 => profile.case_index().ok(),
         _ => None,
     };
+    let waiting = profile.outbox_len().ok();
     let mut inner = desk.inner();
     if let Err(e) = outcome {
         inner.sync.progress.error = Some(e.to_string());
     }
     inner.sync.ended = Some(Instant::now());
-    if let (Some(index), Some(open)) = (fresh, inner.open.as_mut())
+    if let Some(open) = inner.open.as_mut()
         && Arc::ptr_eq(&open.profile, profile)
     {
-        open.index = index;
+        if let Some(index) = fresh {
+            open.index = index;
+        }
+        if let Some(n) = waiting {
+            open.waiting = n;
+        }
     }
 }
