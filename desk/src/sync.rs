@@ -160,7 +160,20 @@ fn finish(desk: &Desk, profile: &Arc<Profile>, outcome: amparo_core::Result<(usi
     let waiting = profile.outbox_len().ok();
     let mut inner = desk.inner();
     if let Err(e) = outcome {
-        inner.sync.progress.error = Some(e.to_string());
+        // Said in the page's language when it is the usual case (offline);
+        // otherwise the core's sentence (never case content).
+        let lang = inner
+            .session
+            .as_ref()
+            .and_then(|s| s.lang)
+            .or_else(|| inner.open.as_ref().and_then(|o| o.language))
+            .unwrap_or(amparo_protocol::payload::Language::Es);
+        inner.sync.progress.error = Some(match e {
+            amparo_core::CoreError::Network(_) => {
+                crate::words::words(lang).sync_unreachable.to_string()
+            }
+            e => e.to_string(),
+        });
     }
     inner.sync.ended = Some(Instant::now());
     if let Some(open) = inner.open.as_mut()

@@ -138,6 +138,7 @@ words! {
     sync_done: "Sincronización terminada", "Sincronização concluída", "Sync finished";
     sync_failed: "La sincronización falló", "A sincronização falhou", "Sync failed";
     sync_more: "Quedan más sobres en el buzón (¿basura?): sincronice de nuevo.", "Restam mais envelopes na caixa (lixo?): sincronize de novo.", "More envelopes wait in the mailbox (junk?): sync again.";
+    sync_unreachable: "No se pudo llegar al relay (¿sin conexión?): lo escrito sigue aquí y sale en la próxima sincronización.", "Não foi possível chegar ao relay (sem conexão?): o que foi escrito continua aqui e sai na próxima sincronização.", "The relay could not be reached (offline?): what you wrote stays here and goes at the next sync.";
     never_synced: "Aún no se sincronizó en esta sesión.", "Ainda não sincronizou nesta sessão.", "Not synced yet in this session.";
     last_sync: "Última sincronización", "Última sincronização", "Last sync";
     not_listed: "Atención: el directorio no lista este punto focal con sus claves; las denuncias no pueden llegar.", "Atenção: o diretório não lista este ponto focal com suas chaves; as denúncias não podem chegar.", "Warning: the directory does not list this focal point with its keys; reports cannot reach it.";

@@ -774,3 +774,57 @@ async fn an_idle_desk_locks_itself() {
         "the profile and the index are dropped"
     );
 }
+
+#[actix_web::test]
+async fn the_duress_pin_opens_a_quiet_desk() {
+    let h = harness(Duration::from_secs(600));
+    {
+        let p = Profile::open(&h.profile, PIN).unwrap();
+        p.set_duress_pin("97531", false).unwrap();
+    }
+    let app = test::init_service(app(h.desk.clone())).await;
+    let (cookie, csrf) = session(&app, &h.desk).await;
+    let r = test::call_service(
+        &app,
+        post(&format!("/unlock?csrf={csrf}"))
+            .insert_header((header::COOKIE, cookie.clone()))
+            .set_form([("pin", "97531")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(location(&r), "/cases", "it opens like the real PIN");
+    let r = test::call_service(
+        &app,
+        get("/cases")
+            .insert_header((header::COOKIE, cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = body(r).await;
+    assert!(
+        page.contains("id=\"no-cases\""),
+        "no case of the real profile"
+    );
+    for id in h.ids {
+        assert!(!page.contains(&hex(&id)));
+        let r = test::call_service(
+            &app,
+            get(&format!("/case/{}", hex(&id)))
+                .insert_header((header::COOKIE, cookie.clone()))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+    // A sync from the decoy fetches nothing and fails on nothing it holds.
+    let r = test::call_service(
+        &app,
+        post("/sync")
+            .insert_header((header::COOKIE, cookie.clone()))
+            .insert_header(("x-csrf-token", csrf.clone()))
+            .to_request(),
+    )
+    .await;
+    assert!(r.status().is_redirection());
+}
