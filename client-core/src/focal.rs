@@ -78,6 +78,8 @@ pub struct CaseSummary {
     pub notes: usize,
     /// Where the office's own work on it stands (internal).
     pub stage: CaseStage,
+    /// Whether the office starred it (to find it again; internal).
+    pub starred: bool,
 }
 
 /// A whole case.
@@ -315,6 +317,9 @@ struct StoredCase {
     /// The office's stage changes (the last is where it stands).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     stages: Vec<StageChange>,
+    /// The office starred it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    starred: bool,
 }
 
 impl StoredCase {
@@ -390,6 +395,7 @@ impl StoredCase {
                 .unwrap_or_default(),
             notes: self.notes.len(),
             stage: self.stages.last().map_or(CaseStage::New, |c| c.stage),
+            starred: self.starred,
         }
     }
 }
@@ -874,6 +880,7 @@ impl Profile {
                         notes: vec![],
                         unread: true,
                         stages: vec![],
+                        starred: false,
                     };
                     // Her follow-ups that came before it, filed with it (in
                     // this transaction), in the order she wrote them.
@@ -1017,6 +1024,20 @@ impl Profile {
             notes: c.notes,
             stages: c.stages,
         })
+    }
+
+    /// Stars or unstars `case` (the office's own mark, to find it again;
+    /// never sent).
+    pub fn set_case_starred(&self, case: &[u8; 16], starred: bool) -> Result<()> {
+        let (state, bytes) = self
+            .get_item(ItemKind::Case, case)?
+            .ok_or(CoreError::NotFound)?;
+        let mut c = decode::<StoredCase>(&bytes, "case")?.upgrade();
+        if c.starred != starred {
+            c.starred = starred;
+            self.put_item(ItemKind::Case, case, state, &encode(&c)?)?;
+        }
+        Ok(())
     }
 
     /// Marks `case` read: nothing new on it until the next follow-up.
@@ -1300,6 +1321,7 @@ mod tests {
             notes: vec![],
             unread: false,
             stages: vec![],
+            starred: false,
         }
     }
 

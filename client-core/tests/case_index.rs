@@ -231,7 +231,17 @@ fn the_desk_finds_sorts_pages_and_marks_cases() {
         .map(|c| c.stage)
         .collect();
     assert_eq!(stages, [CaseStage::Assessment, CaseStage::CasePlan]);
-    // A note is never sent, nor a stage: nothing is queued for her.
+    // A star, to find a case again.
+    focal.set_case_starred(&c, true).unwrap();
+    index.refresh(&focal, &c).unwrap();
+    let starred = index.query(&CaseQuery {
+        starred_only: true,
+        ..CaseQuery::default()
+    });
+    assert_eq!(starred.cases.iter().map(|s| s.id).collect::<Vec<_>>(), [c]);
+    focal.set_case_starred(&c, false).unwrap();
+    assert!(!focal.case(&c).unwrap().summary.starred);
+    // A note is never sent, nor a stage or a star: nothing is queued for her.
     assert_eq!(focal.outbox_len().unwrap(), 0);
     // A reply is.
     focal

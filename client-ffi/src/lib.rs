@@ -830,6 +830,12 @@ impl Profile {
         self.with(|p| Ok(p.set_case_stage(&id, stage.into(), now())?))
     }
 
+    /// Stars or unstars a case (the office's own mark; never sent).
+    pub fn set_case_starred(&self, case_id: String, starred: bool) -> Result<()> {
+        let id = id16(&case_id)?;
+        self.with(|p| Ok(p.set_case_starred(&id, starred)?))
+    }
+
     /// Marks a case read: it shows nothing new until her next follow-up.
     pub fn mark_case_read(&self, case_id: String) -> Result<()> {
         let id = id16(&case_id)?;

@@ -893,6 +893,8 @@ pub struct CaseSummary {
     pub notes: u32,
     /// Where the office's own work on it stands (internal, never sent).
     pub stage: CaseStage,
+    /// Whether the office starred it (internal).
+    pub starred: bool,
 }
 
 /// Where a case stands in the office's own work (assessment, plan,
@@ -953,6 +955,7 @@ impl From<focal::CaseSummary> for CaseSummary {
             unread: s.unread,
             notes: u32::try_from(s.notes).unwrap_or(u32::MAX),
             stage: s.stage.into(),
+            starred: s.starred,
         }
     }
 }

@@ -301,6 +301,8 @@ def main():
         driver.find_element(By.ID, "note-text").send_keys("Llamar a la abogada de turno el lunes.")
         click_and_load(driver, driver.find_element(By.ID, "note-button"))
         wait.until(EC.text_to_be_present_in_element((By.ID, "notes"), "abogada"))
+        click_and_load(driver, driver.find_element(By.ID, "star-button"))
+        assert driver.find_element(By.ID, "star-button").get_attribute("aria-pressed") == "true"
         axe(driver, "case")
         shot(driver, "04-case")
         # On a tablet's width, the same page (the form stacks, the table scrolls).

@@ -157,6 +157,8 @@ pub struct FilterEcho {
     pub to: String,
     /// Unread only.
     pub unread: bool,
+    /// Starred only.
+    pub starred: bool,
     /// Newest first.
     pub desc: bool,
 }
@@ -187,6 +189,8 @@ pub struct CaseRow {
     pub attachments: usize,
     /// Something unread.
     pub unread: bool,
+    /// Starred by the office.
+    pub starred: bool,
 }
 
 /// The cases.
@@ -279,6 +283,8 @@ pub struct CasePage {
     pub attachments: Vec<AttachmentView>,
     /// The conversation and what happened.
     pub events: Vec<EventView>,
+    /// Starred by the office.
+    pub starred: bool,
     /// Status choices.
     pub statuses: Vec<Opt>,
     /// Stage choices.

@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/case/{id}/status", web::post().to(status))
         .route("/case/{id}/note", web::post().to(note))
         .route("/case/{id}/stage", web::post().to(stage))
+        .route("/case/{id}/star", web::post().to(star))
         .route("/case/{id}/refer", web::post().to(refer))
         .route("/sync", web::get().to(sync_page))
         .route("/sync", web::post().to(sync_start))
@@ -385,6 +386,7 @@ struct CasesQuery {
     from: Option<String>,
     to: Option<String>,
     unread: Option<String>,
+    starred: Option<String>,
     sort: Option<String>,
     desc: Option<String>,
     page: Option<usize>,
@@ -470,6 +472,7 @@ fn case_row(s: &CaseSummary, lang: Language) -> CaseRow {
         stage: s.stage.label(lang).to_string(),
         attachments: s.attachments,
         unread: s.unread,
+        starred: s.starred,
     }
 }
 
@@ -493,6 +496,7 @@ async fn cases(desk: Data, req: HttpRequest) -> HttpResponse {
         // The "to" day is included: before the start of the next day.
         until_hour: date_hour(&q.to).map(|h| h.saturating_add(24)),
         unread_only: q.unread.is_some(),
+        starred_only: q.starred.is_some(),
         text: nonempty(&q.q).map(str::to_string),
         sort: match q.sort.as_deref() {
             Some("activity") => CaseSort::Activity,
@@ -613,6 +617,7 @@ async fn cases(desk: Data, req: HttpRequest) -> HttpResponse {
                 from: q.from.clone().unwrap_or_default(),
                 to: q.to.clone().unwrap_or_default(),
                 unread: q.unread.is_some(),
+                starred: q.starred.is_some(),
                 desc: q.desc.is_some(),
             },
             selects,
@@ -860,6 +865,7 @@ fn case_view(desk: &Desk, req: &HttpRequest, case: &Case, p: &Profile) -> CasePa
         her_lang: code(case.report.language),
         attachments,
         events,
+        starred: case.summary.starred,
         statuses,
         stages,
         status_history: status_history
@@ -1072,6 +1078,23 @@ async fn status(
         .filter(|m| !m.is_empty());
     change(&desk, &req, &path, "status", |p, id| {
         p.set_case_status(id, status, message, system_now())
+    })
+}
+
+#[derive(Deserialize)]
+struct StarForm {
+    on: String,
+}
+
+async fn star(
+    desk: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<StarForm>,
+) -> HttpResponse {
+    let on = form.on == "1";
+    change(&desk, &req, &path, "star", |p, id| {
+        p.set_case_starred(id, on)
     })
 }
 

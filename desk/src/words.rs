@@ -57,6 +57,10 @@ words! {
     from_date: "Desde", "De", "From";
     to_date: "Hasta", "Até", "To";
     unread_only: "Solo no leídos", "Só não lidos", "Unread only";
+    starred_only: "Solo destacados", "Só destacados", "Starred only";
+    starred: "Destacado", "Destacado", "Starred";
+    star: "Destacar", "Destacar", "Star";
+    unstar: "Quitar el destacado", "Tirar o destaque", "Unstar";
     sort: "Orden", "Ordem", "Sort";
     sort_received: "Recibido", "Recebido", "Received";
     sort_activity: "Última actividad", "Última atividade", "Last activity";

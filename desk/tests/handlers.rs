@@ -525,7 +525,7 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
     let p = |path: String| with_cookie(post(&path));
     let case_path =
         |what: &str, id: &[u8; 16], token: &str| format!("/case/{}/{what}?csrf={token}", hex(id));
-    for what in ["reply", "status", "note", "stage", "refer"] {
+    for what in ["reply", "status", "note", "stage", "star", "refer"] {
         let r = test::call_service(
             &app,
             p(case_path(what, &plain, ""))
@@ -614,6 +614,21 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
         page.contains(&hex(&plain)) && !page.contains(&hex(&with_photo)),
         "filter by stage"
     );
+    let r = test::call_service(
+        &app,
+        p(case_path("star", &plain, &csrf))
+            .set_form([("on", "1")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = test::call_service(&app, with_cookie(get("/cases?starred=1")).to_request()).await;
+    let page = body(r).await;
+    assert!(
+        page.contains(&hex(&plain)) && !page.contains(&hex(&with_photo)),
+        "starred only"
+    );
+    assert!(page.contains("class=\"star\""));
     let r = test::call_service(
         &app,
         p(case_path("refer", &with_photo, &csrf))

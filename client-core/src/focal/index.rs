@@ -53,6 +53,8 @@ pub struct CaseQuery {
     pub until_hour: Option<u32>,
     /// Only cases with something unread.
     pub unread_only: bool,
+    /// Only starred cases.
+    pub starred_only: bool,
     /// Words that must all appear in the case's text (her words, the
     /// conversation, the internal notes, the free fields, the id), without
     /// regard to case or accents.
@@ -246,6 +248,7 @@ impl CaseIndex {
                     && q.since_hour.is_none_or(|h| s.reported_hour >= h)
                     && q.until_hour.is_none_or(|h| s.reported_hour < h)
                     && (!q.unread_only || s.unread)
+                    && (!q.starred_only || s.starred)
                     && region.as_ref().is_none_or(|want| {
                         s.region
                             .as_deref()
