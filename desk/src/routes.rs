@@ -419,39 +419,6 @@ const STATUSES: [CaseStatus; 4] = [
     CaseStatus::Referred,
     CaseStatus::Closed,
 ];
-const VIOLENCE: [ViolenceKind; 11] = [
-    ViolenceKind::Physical,
-    ViolenceKind::Sexual,
-    ViolenceKind::Psychological,
-    ViolenceKind::Threats,
-    ViolenceKind::Harassment,
-    ViolenceKind::Extortion,
-    ViolenceKind::Robbery,
-    ViolenceKind::ArbitraryDetention,
-    ViolenceKind::Discrimination,
-    ViolenceKind::Trafficking,
-    ViolenceKind::Other,
-];
-const AGGRESSORS: [AggressorKind; 7] = [
-    AggressorKind::Client,
-    AggressorKind::PoliceOrSecurity,
-    AggressorKind::IntimatePartner,
-    AggressorKind::ThirdPartyOrPimp,
-    AggressorKind::OrganizedCrime,
-    AggressorKind::Other,
-    AggressorKind::Unknown,
-];
-const NEEDS: [Need; 8] = [
-    Need::LegalAdvice,
-    Need::HealthCare,
-    Need::StiHivPep,
-    Need::PsychologicalSupport,
-    Need::ProtectionShelter,
-    Need::Children,
-    Need::MigrationStatus,
-    Need::Other,
-];
-const LANGUAGES: [Language; 3] = [Language::Es, Language::Pt, Language::En];
 
 fn date_hour(text: &Option<String>) -> Option<u32> {
     let secs = amparo_core::coordinator::parse_date(nonempty(text)?)?;
@@ -558,25 +525,25 @@ async fn cases(desk: Data, req: HttpRequest) -> HttpResponse {
             any: true,
             name: "violence",
             label: w.violence,
-            options: options(&VIOLENCE, nonempty(&q.violence), lang),
+            options: options(&ViolenceKind::ALL, nonempty(&q.violence), lang),
         },
         Select {
             any: true,
             name: "aggressor",
             label: w.aggressor,
-            options: options(&AGGRESSORS, nonempty(&q.aggressor), lang),
+            options: options(&AggressorKind::ALL, nonempty(&q.aggressor), lang),
         },
         Select {
             any: true,
             name: "need",
             label: w.needs,
-            options: options(&NEEDS, nonempty(&q.need), lang),
+            options: options(&Need::ALL, nonempty(&q.need), lang),
         },
         Select {
             any: true,
             name: "language",
             label: w.language,
-            options: options(&LANGUAGES, nonempty(&q.language), lang),
+            options: options(&Language::ALL, nonempty(&q.language), lang),
         },
         Select {
             any: false,

@@ -28,40 +28,6 @@ use super::parse_enum;
 use crate::ctx::{CliError, CliResult, Ctx, fail, hex, now, pick_id};
 use crate::lang::{count, io_reason, language_name};
 
-const VIOLENCE: [ViolenceKind; 11] = [
-    ViolenceKind::Physical,
-    ViolenceKind::Sexual,
-    ViolenceKind::Psychological,
-    ViolenceKind::Threats,
-    ViolenceKind::Harassment,
-    ViolenceKind::Extortion,
-    ViolenceKind::Robbery,
-    ViolenceKind::ArbitraryDetention,
-    ViolenceKind::Discrimination,
-    ViolenceKind::Trafficking,
-    ViolenceKind::Other,
-];
-const AGGRESSORS: [AggressorKind; 7] = [
-    AggressorKind::Client,
-    AggressorKind::PoliceOrSecurity,
-    AggressorKind::IntimatePartner,
-    AggressorKind::ThirdPartyOrPimp,
-    AggressorKind::OrganizedCrime,
-    AggressorKind::Other,
-    AggressorKind::Unknown,
-];
-const NEEDS: [Need; 8] = [
-    Need::LegalAdvice,
-    Need::HealthCare,
-    Need::StiHivPep,
-    Need::PsychologicalSupport,
-    Need::ProtectionShelter,
-    Need::Children,
-    Need::MigrationStatus,
-    Need::Other,
-];
-const LANGUAGES: [Language; 3] = [Language::Es, Language::Pt, Language::En];
-
 /// How many times a question is asked again before giving up.
 const TRIES: usize = 5;
 
@@ -657,7 +623,7 @@ fn ask_language(ctx: &Ctx) -> CliResult<Language> {
             "In which language do you want the answers?",
         )
     );
-    for (i, l) in LANGUAGES.iter().enumerate() {
+    for (i, l) in Language::ALL.iter().enumerate() {
         // Each named in itself, so she finds her own.
         eprintln!("  {}. {}", i + 1, l.label(ctx.lang));
     }
@@ -670,8 +636,8 @@ fn ask_language(ctx: &Ctx) -> CliResult<Language> {
         if answer.is_empty() {
             return Ok(ctx.lang);
         }
-        match numbers(ctx, answer, LANGUAGES.len())?.as_slice() {
-            [one] => Ok(LANGUAGES[*one]),
+        match numbers(ctx, answer, Language::ALL.len())?.as_slice() {
+            [one] => Ok(Language::ALL[*one]),
             _ => Err(ctx.tr("Elija uno.", "Escolha um.", "Choose one.")),
         }
     })
@@ -751,21 +717,21 @@ fn interview(ctx: &Ctx, mut args: WriteArgs) -> CliResult {
         args.violence = menu(
             ctx,
             &ctx.tr("¿Qué pasó?", "O que aconteceu?", "What happened?"),
-            &VIOLENCE,
+            &ViolenceKind::ALL,
         )?;
     }
     if args.aggressors.is_empty() {
         args.aggressors = menu(
             ctx,
             &ctx.tr("¿Quién lo hizo?", "Quem fez?", "Who did it?"),
-            &AGGRESSORS,
+            &AggressorKind::ALL,
         )?;
     }
     if args.needs.is_empty() {
         args.needs = menu(
             ctx,
             &ctx.tr("¿Qué necesita?", "Do que precisa?", "What do you need?"),
-            &NEEDS,
+            &Need::ALL,
         )?;
     }
     if region.is_none() && args.region.is_none() {

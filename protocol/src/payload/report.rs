@@ -108,6 +108,55 @@ pub enum Language {
     En,
 }
 
+impl ViolenceKind {
+    /// Every kind, in the form's order.
+    pub const ALL: [ViolenceKind; 11] = [
+        ViolenceKind::Physical,
+        ViolenceKind::Sexual,
+        ViolenceKind::Psychological,
+        ViolenceKind::Threats,
+        ViolenceKind::Harassment,
+        ViolenceKind::Extortion,
+        ViolenceKind::Robbery,
+        ViolenceKind::ArbitraryDetention,
+        ViolenceKind::Discrimination,
+        ViolenceKind::Trafficking,
+        ViolenceKind::Other,
+    ];
+}
+
+impl AggressorKind {
+    /// Every kind, in the form's order.
+    pub const ALL: [AggressorKind; 7] = [
+        AggressorKind::Client,
+        AggressorKind::PoliceOrSecurity,
+        AggressorKind::IntimatePartner,
+        AggressorKind::ThirdPartyOrPimp,
+        AggressorKind::OrganizedCrime,
+        AggressorKind::Other,
+        AggressorKind::Unknown,
+    ];
+}
+
+impl Need {
+    /// Every need, in the form's order.
+    pub const ALL: [Need; 8] = [
+        Need::LegalAdvice,
+        Need::HealthCare,
+        Need::StiHivPep,
+        Need::PsychologicalSupport,
+        Need::ProtectionShelter,
+        Need::Children,
+        Need::MigrationStatus,
+        Need::Other,
+    ];
+}
+
+impl Language {
+    /// Every language.
+    pub const ALL: [Language; 3] = [Language::Es, Language::Pt, Language::En];
+}
+
 /// When it happened. Any part may be left out; `approximate` says the person
 /// is not sure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
