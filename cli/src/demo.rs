@@ -516,6 +516,7 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
             approximate: true,
         }),
         place: Place {
+            setting: None,
             country: Some("PE".into()),
             region: Some("PE-UCA".into()),
             detail: None,

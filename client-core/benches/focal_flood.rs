@@ -30,6 +30,9 @@ use amparo_tests::{Relay, now};
 
 fn report(reply: &RecipientKeys) -> Report {
     Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![],
         violence_other: None,

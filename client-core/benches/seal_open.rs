@@ -33,6 +33,9 @@ fn per_op(n: u32, mut f: impl FnMut()) -> f64 {
 
 fn report(reply: &RecipientKeys, text: String) -> Report {
     Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![],
         violence_other: None,

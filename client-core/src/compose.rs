@@ -99,6 +99,9 @@ pub(crate) mod tests {
 
     pub(crate) fn blank_report() -> Report {
         Report {
+            statistics_consent: false,
+            age_band: None,
+            reported_elsewhere: None,
             v: 1,
             violence: vec![],
             violence_other: None,

@@ -203,6 +203,7 @@ pub fn directory_from_toml(text: &str) -> Result<Directory> {
         });
     }
     let directory = Directory {
+        statistics: None,
         focal_points,
         service_routes: source.service_routes,
         relays,
@@ -270,6 +271,10 @@ impl Profile {
         let key = self.coordinator_signing_key()?;
         let last = self.directory_version()?.unwrap_or(0);
         let version = last.saturating_add(1).max(now.0);
+        let mut directory = directory.clone();
+        if directory.statistics.is_none() {
+            directory.statistics = Some(self.coordinator_statistics_keys()?.public());
+        }
         let signed = directory.sign(version, &key)?;
         self.import_directory(signed.as_bytes(), &key.verifying_key(), None)?;
         Ok(signed)

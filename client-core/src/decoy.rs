@@ -253,6 +253,7 @@ mod tests {
         Network {
             coordinator: SigningKey::generate(e).unwrap(),
             directory: Directory {
+                statistics: None,
                 focal_points: vec![fp("pe-salud", "PE-UCA", e), fp("br-saude", "BR-AM", e)],
                 service_routes: vec![],
                 relays: vec![RelayEntry {
@@ -267,6 +268,7 @@ mod tests {
 
     fn settings(n: &Network) -> Settings {
         Settings {
+            statistics_threshold: None,
             role: Some(Role::Survivor),
             relay_url: Some("https://relay.example.org".into()),
             proxy: Some("socks5h://127.0.0.1:9050".into()),
@@ -282,6 +284,7 @@ mod tests {
             needs: vec![Need::HealthCare],
             language: Some(Language::Es),
             place: Place {
+                setting: None,
                 country: Some("PE".into()),
                 region: Some("PE-UCA".into()),
                 detail: None,

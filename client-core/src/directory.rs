@@ -431,6 +431,7 @@ mod tests {
 
     fn sample(e: &mut DangerousSeededEntropy) -> Directory {
         Directory {
+            statistics: None,
             focal_points: vec![
                 fp(
                     "legal-es",

@@ -41,6 +41,9 @@ impl DraftForm {
     /// The report this form becomes, addressed for replies to `reply_to`.
     pub fn to_report(&self, reply_to: RecipientPublic) -> Report {
         Report {
+            statistics_consent: false,
+            age_band: None,
+            reported_elsewhere: None,
             v: PAYLOAD_VERSION,
             violence: self.violence.clone(),
             violence_other: self.violence_other.clone(),

@@ -66,6 +66,10 @@ pub enum CoreError {
     /// An attachment's chunks do not reassemble into what the report declared.
     #[error("an attachment is incomplete or damaged: {0}")]
     Attachment(&'static str),
+    /// Statistics could not be made safe to share (the table's shape was
+    /// refused by disclosure control).
+    #[error("statistics could not be prepared: {0}")]
+    Statistics(String),
 }
 
 impl From<rusqlite::Error> for CoreError {

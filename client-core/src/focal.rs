@@ -12,11 +12,13 @@ use amparo_protocol::envelope::{Envelope, EnvelopeId, Purpose};
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::{
-    AggressorKind, AttachmentRef, CaseStatus, Language, Need, Payload, Referral, Reply, Report,
-    Stamp, StatusUpdate, ViolenceKind,
+    AgeBand, AggressorKind, AttachmentRef, CaseStatus, Language, Need, Payload, PlaceSetting,
+    Referral, Reply, Report, Stamp, StatusUpdate, ViolenceKind,
 };
 use amparo_protocol::primitives::ed25519::VerifyingKey;
 use amparo_protocol::primitives::sha256_prefix;
+use amparo_protocol::statistics::{GbvContext, GbvType};
+use amparo_protocol::time::days_from_civil;
 use serde::{Deserialize, Serialize};
 
 use crate::inbox::{Incoming, Reassembly, open_accepting};
@@ -80,6 +82,29 @@ pub struct CaseSummary {
     pub stage: CaseStage,
     /// Whether the office starred it (to find it again; internal).
     pub starred: bool,
+    /// The GBVIMS core type the office gave it, if it did.
+    pub gbv_type: Option<GbvType>,
+    /// The context the office recorded (GBVIMS flags).
+    pub context: Vec<GbvContext>,
+    /// What the report says for statistics (consent, age band, place,
+    /// whether she reported elsewhere, when it happened).
+    pub facts: StatFacts,
+}
+
+/// What a report says that statistics need: only she can say these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatFacts {
+    /// She agreed to be counted, anonymously, in shared statistics.
+    pub consent: bool,
+    /// Her age band, if she said.
+    pub age_band: Option<AgeBand>,
+    /// Whether she also reported to another organisation, if she said.
+    pub reported_elsewhere: Option<bool>,
+    /// The kind of place, if she said.
+    pub setting: Option<PlaceSetting>,
+    /// The day it happened (days since the epoch), when the report gives a
+    /// full date.
+    pub incident_day: Option<u64>,
 }
 
 /// A whole case.
@@ -320,6 +345,12 @@ struct StoredCase {
     /// The office starred it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     starred: bool,
+    /// The GBVIMS core type the office gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gbv_type: Option<GbvType>,
+    /// The GBVIMS context flags the office recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    context: Vec<GbvContext>,
 }
 
 impl StoredCase {
@@ -396,6 +427,18 @@ impl StoredCase {
             notes: self.notes.len(),
             stage: self.stages.last().map_or(CaseStage::New, |c| c.stage),
             starred: self.starred,
+            gbv_type: self.gbv_type,
+            context: self.context.clone(),
+            facts: StatFacts {
+                consent: self.report.statistics_consent,
+                age_band: self.report.age_band,
+                reported_elsewhere: self.report.reported_elsewhere,
+                setting: self.report.place.setting,
+                incident_day: self.report.when.and_then(|w| match (w.month, w.day) {
+                    (Some(m), Some(d)) => Some(days_from_civil(i64::from(w.year), m, d)),
+                    _ => None,
+                }),
+            },
         }
     }
 }
@@ -870,6 +913,8 @@ impl Profile {
                     // channel after the referring office's.
                     let sent = report.referral.as_ref().and_then(|r| r.seq).unwrap_or(0);
                     let mut case = StoredCase {
+                        gbv_type: None,
+                        context: Vec::new(),
                         report: *report,
                         status,
                         reported_hour: header.created_hour,
@@ -960,6 +1005,13 @@ impl Profile {
                 "a status update sent to a focal point",
                 summary,
             )?,
+            Incoming::Statistics(_) => self.keep_rejected(
+                keeper,
+                env,
+                RejectReason::NotForFocalPoint,
+                "statistics sent to a focal point",
+                summary,
+            )?,
             Incoming::Cover => {}
         }
         Ok(())
@@ -1035,6 +1087,30 @@ impl Profile {
         let mut c = decode::<StoredCase>(&bytes, "case")?.upgrade();
         if c.starred != starred {
             c.starred = starred;
+            self.put_item(ItemKind::Case, case, state, &encode(&c)?)?;
+        }
+        Ok(())
+    }
+
+    /// Classifies `case` as case workers do for statistics (GBVIMS): its
+    /// core type (`None` clears it) and its context flags. Internal: never
+    /// sent to her; counted only in statistics she consented to.
+    pub fn classify_case(
+        &self,
+        case: &[u8; 16],
+        gbv_type: Option<GbvType>,
+        context: &[GbvContext],
+    ) -> Result<()> {
+        let (state, bytes) = self
+            .get_item(ItemKind::Case, case)?
+            .ok_or(CoreError::NotFound)?;
+        let mut c = decode::<StoredCase>(&bytes, "case")?.upgrade();
+        let mut flags: Vec<GbvContext> = context.to_vec();
+        flags.sort();
+        flags.dedup();
+        if c.gbv_type != gbv_type || c.context != flags {
+            c.gbv_type = gbv_type;
+            c.context = flags;
             self.put_item(ItemKind::Case, case, state, &encode(&c)?)?;
         }
         Ok(())
@@ -1311,6 +1387,8 @@ mod tests {
 
     fn case() -> StoredCase {
         StoredCase {
+            gbv_type: None,
+            context: Vec::new(),
             report: blank_report(),
             status: CaseStatus::Received,
             reported_hour: 10,
@@ -1400,6 +1478,7 @@ mod tests {
         let other = RecipientKeys::generate(&mut e).unwrap().public();
         let publish = |version: u64, focal_points: Vec<FocalPoint>| {
             let d = Directory {
+                statistics: None,
                 focal_points,
                 service_routes: vec![],
                 relays: vec![],

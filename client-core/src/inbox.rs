@@ -9,6 +9,7 @@ use amparo_protocol::keys::RecipientKeys;
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::{AttachmentRef, ChunkBody, Payload, Reply, Report, StatusUpdate};
 use amparo_protocol::primitives::{ct_eq, sha256};
+use amparo_protocol::statistics::SignedMonthTable;
 use zeroize::Zeroizing;
 
 use crate::{CoreError, Result};
@@ -37,6 +38,9 @@ pub enum Incoming {
     Reply(Reply),
     /// A case-status update.
     Status(StatusUpdate),
+    /// A focal point's month of statistics (to a coordinator), signature
+    /// not yet checked.
+    Statistics(Box<SignedMonthTable>),
     /// Cover traffic, to be dropped.
     Cover,
 }
@@ -49,6 +53,7 @@ impl fmt::Debug for Incoming {
             Incoming::Chunk { index, count, .. } => write!(f, "Incoming::Chunk({index}/{count})"),
             Incoming::Reply(_) => f.write_str("Incoming::Reply"),
             Incoming::Status(s) => write!(f, "Incoming::Status({:?})", s.status),
+            Incoming::Statistics(_) => f.write_str("Incoming::Statistics"),
             Incoming::Cover => f.write_str("Incoming::Cover"),
         }
     }
@@ -99,6 +104,9 @@ pub fn open_accepting(
         }
         Purpose::Reply => Incoming::Reply(Reply::from_json(&opened.body)?),
         Purpose::Status => Incoming::Status(StatusUpdate::from_json(&opened.body)?),
+        Purpose::Statistics => {
+            Incoming::Statistics(Box::new(SignedMonthTable::from_json(&opened.body)?))
+        }
     };
     Ok((header, message))
 }

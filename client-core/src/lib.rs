@@ -31,6 +31,7 @@ mod pacing;
 pub mod relay;
 pub mod retry;
 pub mod settings;
+pub mod stats;
 pub mod store;
 pub mod survivor;
 mod sweep;

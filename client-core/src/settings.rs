@@ -54,6 +54,10 @@ pub struct Settings {
     /// Language for messages.
     #[serde(default)]
     pub language: Option<Language>,
+    /// A focal point's statistics threshold: counts from 1 to this minus
+    /// one are suppressed before a month is shared (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics_threshold: Option<u32>,
 }
 
 /// Keys in settings are base64url text, as people copy them.
@@ -199,6 +203,7 @@ mod tests {
         assert_eq!(p.settings().unwrap(), Settings::default());
         assert!(p.settings().unwrap().coordinator().is_err());
         let s = Settings {
+            statistics_threshold: None,
             role: Some(Role::FocalPoint),
             relay_url: Some("http://127.0.0.1:8470".into()),
             coordinator_key: Some([7; 32]),

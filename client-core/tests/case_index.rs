@@ -24,6 +24,7 @@ fn form(text: &str, region: &str, violence: ViolenceKind, need: Need) -> DraftFo
         aggressors: vec![AggressorKind::PoliceOrSecurity],
         needs: vec![need],
         place: Place {
+            setting: None,
             country: Some("PE".into()),
             region: Some(region.into()),
             detail: None,

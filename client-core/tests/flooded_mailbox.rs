@@ -42,6 +42,9 @@ fn junk(to: &RecipientPublic, n: usize) -> Vec<Envelope> {
 
 fn report() -> Report {
     Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![],
         violence_other: None,

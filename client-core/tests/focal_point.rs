@@ -76,6 +76,7 @@ async fn case_is_filed_answered_and_referred() {
             aggressors: vec![AggressorKind::IntimatePartner],
             needs: vec![Need::ProtectionShelter],
             place: Place {
+                setting: None,
                 country: Some("PE".into()),
                 region: Some("PE-PIU".into()),
                 detail: None,
@@ -331,6 +332,7 @@ async fn case_is_filed_answered_and_referred() {
     // What she writes now goes to the office that holds her case, when her
     // directory lists it; without a directory, to the one she wrote to.
     let directory = amparo_protocol::directory::Directory {
+        statistics: None,
         focal_points: vec![fp_a.clone(), fp_b.clone()],
         service_routes: vec![],
         relays: vec![],

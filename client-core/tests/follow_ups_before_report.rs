@@ -116,6 +116,7 @@ async fn follow_ups_sent_with_or_before_the_report_are_filed_on_the_case() {
         .await
         .unwrap();
     let directory = Directory {
+        statistics: None,
         focal_points: vec![fp_a.clone(), fp_b.clone()],
         service_routes: vec![],
         relays: vec![],

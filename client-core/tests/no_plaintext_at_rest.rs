@@ -45,6 +45,7 @@ fn canaries_never_reach_the_disk() {
             violence: vec![ViolenceKind::Sexual, ViolenceKind::Other],
             violence_other: Some(CANARIES[4].into()),
             place: Place {
+                setting: None,
                 country: Some("PE".into()),
                 region: Some("PE-UCA".into()),
                 detail: Some(CANARIES[1].into()),

@@ -175,6 +175,7 @@ async fn sync_all_uses_the_signed_directory() {
     let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
     let focal = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
     let directory = Directory {
+        statistics: None,
         focal_points: vec![focal_point_entry("pe-uca-defensoria", focal.public())],
         service_routes: vec![],
         relays: vec![RelayEntry {

@@ -232,6 +232,7 @@ impl Coordinator {
         relays: Vec<RelayEntry>,
     ) -> Result<Vec<u8>> {
         let directory = amparo_protocol::directory::Directory {
+            statistics: None,
             focal_points: focal_points
                 .into_iter()
                 .map(TryInto::try_into)

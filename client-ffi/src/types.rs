@@ -274,6 +274,7 @@ impl From<DraftForm> for drafts::DraftForm {
             violence_other: f.violence_other,
             when: f.incident_date.map(Into::into),
             place: payload::Place {
+                setting: None,
                 country: f.country,
                 region: f.region,
                 detail: f.place_detail,

@@ -87,6 +87,7 @@ fn fill(dir: &std::path::Path, n: usize) {
             aggressors: vec![AggressorKind::Client],
             needs: vec![Need::LegalAdvice],
             place: Place {
+                setting: None,
                 country: None,
                 region: Some(REGIONS[i % REGIONS.len()].into()),
                 detail: None,

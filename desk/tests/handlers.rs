@@ -68,6 +68,7 @@ fn focal_profile(dir: &std::path::Path) -> [[u8; 16]; 2] {
         .unwrap()
         .public();
     let d = Directory {
+        statistics: None,
         focal_points: vec![entry("pe-lim-a", keys), entry("pe-lim-b", other)],
         service_routes: vec![],
         relays: vec![],
@@ -88,6 +89,7 @@ fn focal_profile(dir: &std::path::Path) -> [[u8; 16]; 2] {
         aggressors: vec![AggressorKind::PoliceOrSecurity],
         needs: vec![Need::LegalAdvice],
         place: Place {
+            setting: None,
             country: Some("PE".into()),
             region: Some("PE-LIM".into()),
             detail: None,

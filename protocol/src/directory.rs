@@ -192,6 +192,11 @@ pub struct Directory {
     /// Relays whose receipts count as delivered.
     #[serde(default)]
     pub relays: Vec<RelayEntry>,
+    /// The coordinator's statistics mailbox: where focal points send their
+    /// months' tables (PROTOCOL.md §15). Absent: this network gathers
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<RecipientPublic>,
 }
 
 /// Checks a focal point's (or service's) directory id: 1 to 64 of a-z, 0-9,
@@ -237,6 +242,13 @@ impl Directory {
         }
         for r in &self.relays {
             check_text(&r.name, 120, "relay name")?;
+        }
+        if let Some(s) = &self.statistics
+            && mailboxes.contains(&s.mailbox())
+        {
+            return Err(ProtocolError::Invalid(
+                "the statistics mailbox is a focal point's",
+            ));
         }
         Ok(())
     }
@@ -360,6 +372,7 @@ mod tests {
     pub(crate) fn sample(e: &mut DangerousSeededEntropy) -> Directory {
         let fp = RecipientKeys::generate(e).unwrap();
         Directory {
+            statistics: None,
             focal_points: vec![FocalPoint {
                 id: "pe-ucayali-defensoria".into(),
                 name: LocalizedText {

@@ -69,20 +69,26 @@ pub enum Purpose {
     Reply = 3,
     /// A case-status update from a focal point to a survivor.
     Status = 4,
+    /// A focal point's month of statistics, to the coordinator
+    /// ([`crate::statistics::SignedMonthTable`]).
+    Statistics = 5,
 }
 
 impl Purpose {
     /// All purposes, in byte order.
-    pub const ALL: [Purpose; 4] = [
+    pub const ALL: [Purpose; 5] = [
         Purpose::Report,
         Purpose::Chunk,
         Purpose::Reply,
         Purpose::Status,
+        Purpose::Statistics,
     ];
     /// What a focal point's mailbox receives.
     pub const FOR_FOCAL_POINT: [Purpose; 3] = [Purpose::Report, Purpose::Chunk, Purpose::Reply];
     /// What a survivor's reply mailbox receives.
     pub const FOR_REPLY_MAILBOX: [Purpose; 2] = [Purpose::Reply, Purpose::Status];
+    /// What the coordinator's statistics mailbox receives.
+    pub const FOR_STATISTICS: [Purpose; 1] = [Purpose::Statistics];
 }
 
 /// The HPKE `info` for an envelope of `purpose` with cleartext `header`.

@@ -5,7 +5,10 @@
 //! violence and sex work without euphemism because the people using the form
 //! do.
 
-use crate::payload::{AggressorKind, AttachmentKind, CaseStatus, Language, Need, ViolenceKind};
+use crate::payload::{
+    AgeBand, AggressorKind, AttachmentKind, CaseStatus, Language, Need, PlaceSetting, ViolenceKind,
+};
+use crate::statistics::{GbvContext, GbvType, ReportDelay};
 
 /// A type with a human label in each supported language.
 pub trait Label {
@@ -203,6 +206,142 @@ impl Label for AttachmentKind {
             Document => pick(l, "Documento", "Documento", "Document"),
         }
     }
+}
+
+impl Label for AgeBand {
+    fn label(&self, l: Language) -> &'static str {
+        match self {
+            AgeBand::Child => pick(l, "0 a 11 años", "0 a 11 anos", "0 to 11 years old"),
+            AgeBand::Adolescent => pick(l, "12 a 17 años", "12 a 17 anos", "12 to 17 years old"),
+            AgeBand::Adult => pick(l, "18 años o más", "18 anos ou mais", "18 or older"),
+        }
+    }
+}
+
+impl Label for PlaceSetting {
+    fn label(&self, l: Language) -> &'static str {
+        match self {
+            PlaceSetting::Border => pick(l, "Zona de frontera", "Zona de fronteira", "Border area"),
+            PlaceSetting::Urban => pick(l, "Ciudad o pueblo", "Cidade", "City or town"),
+            PlaceSetting::Rural => pick(
+                l,
+                "Campo, comunidad o zona rural",
+                "Campo, comunidade ou zona rural",
+                "Countryside, village or rural area",
+            ),
+        }
+    }
+}
+
+impl Label for GbvType {
+    fn label(&self, l: Language) -> &'static str {
+        match self {
+            GbvType::Rape => pick(l, "Violación", "Estupro", "Rape"),
+            GbvType::SexualAssault => {
+                pick(l, "Agresión sexual", "Agressão sexual", "Sexual assault")
+            }
+            GbvType::PhysicalAssault => {
+                pick(l, "Agresión física", "Agressão física", "Physical assault")
+            }
+            GbvType::ForcedMarriage => pick(
+                l,
+                "Matrimonio forzado",
+                "Casamento forçado",
+                "Forced marriage",
+            ),
+            GbvType::DenialOfResources => pick(
+                l,
+                "Negación de recursos, oportunidades o servicios",
+                "Negação de recursos, oportunidades ou serviços",
+                "Denial of resources, opportunities or services",
+            ),
+            GbvType::PsychologicalAbuse => pick(
+                l,
+                "Abuso psicológico o emocional",
+                "Abuso psicológico ou emocional",
+                "Psychological or emotional abuse",
+            ),
+        }
+    }
+}
+
+impl Label for GbvContext {
+    fn label(&self, l: Language) -> &'static str {
+        match self {
+            GbvContext::IntimatePartnerViolence => pick(
+                l,
+                "Violencia de pareja",
+                "Violência por parceiro íntimo",
+                "Intimate partner violence",
+            ),
+            GbvContext::ChildSexualAbuse => pick(
+                l,
+                "Abuso sexual infantil",
+                "Abuso sexual infantil",
+                "Child sexual abuse",
+            ),
+            GbvContext::SexualExploitation => pick(
+                l,
+                "Posible explotación sexual",
+                "Possível exploração sexual",
+                "Possible sexual exploitation",
+            ),
+            GbvContext::Trafficking => pick(
+                l,
+                "Posible trata",
+                "Possível tráfico",
+                "Possible trafficking",
+            ),
+        }
+    }
+}
+
+impl Label for ReportDelay {
+    fn label(&self, l: Language) -> &'static str {
+        match self {
+            ReportDelay::Days0To3 => pick(l, "0 a 3 días", "0 a 3 dias", "0–3 days"),
+            ReportDelay::Days4To5 => pick(l, "4 a 5 días", "4 a 5 dias", "4–5 days"),
+            ReportDelay::Days6To14 => pick(l, "6 a 14 días", "6 a 14 dias", "6–14 days"),
+            ReportDelay::Days15To30 => pick(
+                l,
+                "2 semanas a 1 mes",
+                "2 semanas a 1 mês",
+                "2 weeks to 1 month",
+            ),
+            ReportDelay::Over30Days => pick(l, "Más de 1 mes", "Mais de 1 mês", "Over 1 month"),
+        }
+    }
+}
+
+/// The question that asks her consent to be counted, in plain words: what
+/// is counted, who sees it, and that no is the answer unless she says yes.
+pub fn statistics_consent_question(l: Language) -> &'static str {
+    pick(
+        l,
+        "¿Podemos contar este caso, sin tu nombre ni tus palabras, en las cifras que las \
+         organizaciones comparten para mostrar la violencia que sufren las personas como tú? \
+         Solo se cuentan números (tipo de violencia, región, edad aproximada), nunca lo que \
+         escribiste. Si no respondes, no se cuenta.",
+        "Podemos contar este caso, sem o seu nome nem as suas palavras, nos números que as \
+         organizações compartilham para mostrar a violência que pessoas como você sofrem? \
+         Só se contam números (tipo de violência, região, idade aproximada), nunca o que você \
+         escreveu. Se não responder, não se conta.",
+        "May we count this case, without your name or your words, in the figures that \
+         organisations share to show the violence people like you face? Only numbers are \
+         counted (kind of violence, region, age range), never what you wrote. If you do not \
+         answer, it is not counted.",
+    )
+}
+
+/// The question whether she already reported elsewhere (so that the
+/// incident is not counted twice).
+pub fn reported_elsewhere_question(l: Language) -> &'static str {
+    pick(
+        l,
+        "¿Ya contaste esto a otra organización que ayuda a sobrevivientes?",
+        "Você já contou isto a outra organização que ajuda sobreviventes?",
+        "Have you already told another organisation that helps survivors about this?",
+    )
 }
 
 impl Label for Language {

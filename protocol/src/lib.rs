@@ -38,6 +38,7 @@ pub mod payload;
 pub mod primitives;
 pub mod receipt;
 pub mod request;
+pub mod statistics;
 pub mod time;
 pub mod token;
 pub mod voucher;

@@ -163,6 +163,9 @@ fn examples() -> BTreeMap<&'static str, String> {
 
     // The report.
     let report = Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![ViolenceKind::Sexual, ViolenceKind::Extortion],
         violence_other: None,
@@ -173,6 +176,7 @@ fn examples() -> BTreeMap<&'static str, String> {
             approximate: true,
         }),
         place: Place {
+            setting: None,
             country: Some("PE".into()),
             region: Some("PE-UCA".into()),
             detail: None,
@@ -286,6 +290,7 @@ fn examples() -> BTreeMap<&'static str, String> {
         en: en.into(),
     };
     let dir = Directory {
+        statistics: None,
         focal_points: vec![FocalPoint {
             id: "pe-uca-defensoria".into(),
             name: text(
@@ -1170,6 +1175,7 @@ fn section_8_directory_limits_hold() {
         receipt_key: [0; 32],
     };
     let base = Directory {
+        statistics: None,
         focal_points: vec![focal.clone()],
         service_routes: vec![route.clone()],
         relays: vec![relay.clone()],

@@ -125,11 +125,16 @@ prop_compose! {
                 referral in proptest::option::of(("[a-z0-9_-]{1,64}", text(100), proptest::option::of(any::<u32>()))))
                 -> Report {
         Report {
+            // The statistics fields follow the free text's length, so that
+            // the round trip sees each of their values.
+            statistics_consent: text.len() % 2 == 0,
+            age_band: [None, Some(AgeBand::Child), Some(AgeBand::Adolescent), Some(AgeBand::Adult)][text.len() % 4],
+            reported_elsewhere: [None, Some(true), Some(false)][text.len() % 3],
             v: 1,
             violence,
             violence_other,
             when,
-            place: Place { country: Some("PE".into()), region, detail },
+            place: Place { country: Some("PE".into()), region, detail, setting: [None, Some(PlaceSetting::Border), Some(PlaceSetting::Urban), Some(PlaceSetting::Rural)][text.len() % 4] },
             aggressors,
             aggressor_other: None,
             needs,
@@ -222,6 +227,7 @@ proptest! {
             valid_until: 1 << 40,
         }).collect();
         let d = Directory {
+            statistics: None,
             focal_points,
             service_routes: vec![ServiceRoute {
                 id: "route-1".into(),
@@ -271,6 +277,9 @@ fn payload_limits_are_enforced() {
     let mut e = DangerousSeededEntropy::new(b"limits");
     let reply_to = RecipientKeys::generate(&mut e).unwrap().public();
     let base = Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![ViolenceKind::Sexual],
         violence_other: None,

@@ -64,6 +64,7 @@ async fn a_directory_version_beyond_i64_is_refused_not_a_storage_failure() {
         );
         let c = client();
         let empty = Directory {
+            statistics: None,
             focal_points: Vec::new(),
             service_routes: Vec::new(),
             relays: Vec::new(),

@@ -356,6 +356,7 @@ async fn directory_versions_and_etag() {
             en: s.into(),
         };
         let dir = Directory {
+            statistics: None,
             focal_points: vec![FocalPoint {
                 id: "fp".into(),
                 name: t("Defensoría"),

@@ -33,6 +33,7 @@ fn listing(focal: &RecipientKeys) -> Directory {
         en: s.into(),
     };
     Directory {
+        statistics: None,
         focal_points: vec![FocalPoint {
             id: "fp".into(),
             name: t("Defensoría"),

@@ -36,6 +36,7 @@ fn directory_listing(focal: &RecipientKeys) -> Directory {
         en: s.into(),
     };
     Directory {
+        statistics: None,
         focal_points: vec![FocalPoint {
             id: "fp".into(),
             name: t("Defensoría"),

@@ -572,6 +572,7 @@ pub fn directory_with(
     receipt_key: &VerifyingKey,
 ) -> amparo_protocol::directory::Directory {
     amparo_protocol::directory::Directory {
+        statistics: None,
         focal_points,
         service_routes: vec![],
         relays: vec![amparo_protocol::directory::RelayEntry {

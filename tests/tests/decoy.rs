@@ -191,6 +191,7 @@ fn minor() -> DraftForm {
         needs: vec![Need::LegalAdvice],
         language: Some(Language::Es),
         place: Place {
+            setting: None,
             country: Some("PE".into()),
             region: Some("PE-UCA".into()),
             detail: None,
@@ -223,6 +224,7 @@ async fn the_decoy_has_her_settings_and_directory_and_syncs_like_a_quiet_real_pr
     let focal = RecipientKeys::generate(&mut e).unwrap();
     let fp = focal_point_entry("pe-uca-defensoria", focal.public());
     let mut directory = Directory {
+        statistics: None,
         focal_points: vec![fp.clone()],
         service_routes: vec![],
         relays: vec![RelayEntry {

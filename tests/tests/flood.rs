@@ -502,6 +502,7 @@ async fn world(postgres: Option<&str>, plan: &Plan) -> World {
     let focal = new_profile(&focal_dir);
     let fp = focal_point_entry("pe-uca-defensoria", focal.create_focal_identity().unwrap());
     let directory = Directory {
+        statistics: None,
         focal_points: vec![fp.clone()],
         service_routes: vec![],
         relays: vec![RelayEntry {

@@ -65,6 +65,9 @@ async fn focal_rejected_summarises_a_flood_and_clears_it() {
         })
         .collect();
     let report = Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![],
         violence_other: None,

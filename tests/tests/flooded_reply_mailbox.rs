@@ -98,6 +98,7 @@ impl World {
         let fp = focal_point_entry("pe-uca-defensoria", focal.public());
         if caps {
             let directory = Directory {
+                statistics: None,
                 focal_points: vec![fp.clone()],
                 service_routes: vec![],
                 relays: vec![RelayEntry {

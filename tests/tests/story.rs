@@ -20,11 +20,15 @@ use amparo_tests::{Relay, backends, now};
 
 fn report() -> Report {
     Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![ViolenceKind::Sexual],
         violence_other: None,
         when: None,
         place: Place {
+            setting: None,
             country: Some("BR".into()),
             region: Some("BR-AM".into()),
             detail: None,

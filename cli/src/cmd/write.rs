@@ -181,6 +181,7 @@ fn write_and_seal(
         violence_other: None,
         when,
         place: Place {
+            setting: None,
             country: country(ctx, args.country.as_deref(), region.as_deref())?,
             region,
             detail: args.place.clone(),

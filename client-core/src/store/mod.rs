@@ -88,6 +88,9 @@ pub enum ItemKind {
     /// Admission tokens held, and a facilitator's key and voucher for
     /// asking them (PROTOCOL.md §14.2).
     Tokens = 15,
+    /// Statistics: a focal point's record of a month it published, a
+    /// coordinator's month table received from a focal point.
+    Statistics = 16,
 }
 
 /// Free bytes in the database file past which [`Profile::reclaim_space`]

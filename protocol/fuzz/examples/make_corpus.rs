@@ -82,6 +82,9 @@ fn reports(
     reply_to: RecipientPublic,
 ) -> Vec<(&'static str, Report)> {
     let es = Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![
             ViolenceKind::Physical,
@@ -96,6 +99,7 @@ fn reports(
             approximate: false,
         }),
         place: Place {
+            setting: None,
             country: Some("PE".into()),
             region: Some("PE-UCA".into()),
             detail: Some("cerca del mercado, de noche".into()),
@@ -123,6 +127,9 @@ fn reports(
                    de ir à polícia sem eles. "
         .repeat(5);
     let pt = Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![
             ViolenceKind::Sexual,
@@ -138,6 +145,7 @@ fn reports(
             approximate: true,
         }),
         place: Place {
+            setting: None,
             country: Some("BR".into()),
             region: Some("BR-AC".into()),
             detail: None,
@@ -164,6 +172,9 @@ fn reports(
         }),
     };
     let en = Report {
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
         v: 1,
         violence: vec![ViolenceKind::Trafficking, ViolenceKind::Robbery],
         violence_other: None,
@@ -207,6 +218,7 @@ fn directory(
         en: en.into(),
     };
     Ok(Directory {
+        statistics: None,
         focal_points: vec![
             FocalPoint {
                 id: "pe-ucayali-defensoria".into(),
@@ -407,6 +419,7 @@ fn main() -> Result<()> {
     let signed = dir.sign(3, &coordinator)?;
     c.write("directory", "signed-v3.bin", signed.as_bytes());
     let small = Directory {
+        statistics: None,
         focal_points: dir.focal_points[..1].to_vec(),
         service_routes: vec![],
         relays: vec![],
@@ -450,7 +463,9 @@ fn main() -> Result<()> {
         .enumerate()
     {
         let mut v = vec![0u8];
-        v.extend_from_slice(&amparo_protocol::admission::Challenge::sign(&relay, 7, effort, 600).encode());
+        v.extend_from_slice(
+            &amparo_protocol::admission::Challenge::sign(&relay, 7, effort, 600).encode(),
+        );
         c.write("admission", &format!("challenge-{i}.bin"), &v);
     }
     let challenge = amparo_protocol::admission::Challenge::sign(&relay, 7, 2, 600);
@@ -475,7 +490,11 @@ fn main() -> Result<()> {
         c.write(
             "token",
             "requests.bin",
-            &[&[1u8][..], &token::encode_requests(&[request.clone(), request])].concat(),
+            &[
+                &[1u8][..],
+                &token::encode_requests(&[request.clone(), request]),
+            ]
+            .concat(),
         );
         let v = amparo_protocol::voucher::Voucher::sign(
             &relay.verifying_key(),
@@ -484,8 +503,16 @@ fn main() -> Result<()> {
             &relay,
         )?;
         c.write("token", "voucher.bin", &[&[2u8][..], &v.encode()].concat());
-        c.write("token", "header.bin", &[&[3u8][..], t.to_header().as_bytes()].concat());
-        c.write("token", "key.bin", &[&[4u8][..], issuer.public().spki()].concat());
+        c.write(
+            "token",
+            "header.bin",
+            &[&[3u8][..], t.to_header().as_bytes()].concat(),
+        );
+        c.write(
+            "token",
+            "key.bin",
+            &[&[4u8][..], issuer.public().spki()].concat(),
+        );
     }
 
     // --- bundles (control byte || bundle) ---------------------------------

@@ -92,14 +92,26 @@ fuzz_target!(|data: &[u8]| {
     };
     let (items, error) = bundle::decode_prefix(bytes);
     let (s_items, s_error) = streaming(control, bytes);
-    assert_eq!(s_items, items, "streaming and whole decoding differ in items");
+    assert_eq!(
+        s_items, items,
+        "streaming and whole decoding differ in items"
+    );
     match (&s_error, &error) {
         (Some(ProtocolError::TrailingBytes(s)), Some(ProtocolError::TrailingBytes(w))) => {
-            assert!(*s > 0 && s <= w, "TrailingBytes({s}) streaming vs ({w}) whole");
+            assert!(
+                *s > 0 && s <= w,
+                "TrailingBytes({s}) streaming vs ({w}) whole"
+            );
         }
-        _ => assert_eq!(s_error, error, "streaming and whole decoding differ in error"),
+        _ => assert_eq!(
+            s_error, error,
+            "streaming and whole decoding differ in error"
+        ),
     }
-    assert_eq!(bundle::decode_all(bytes).ok().as_ref(), error.is_none().then_some(&items));
+    assert_eq!(
+        bundle::decode_all(bytes).ok().as_ref(),
+        error.is_none().then_some(&items)
+    );
 
     // Re-encoding: the encoder writes frames exactly as the decoder reads them,
     // so all but the end frame of `encode(items)` is a prefix of the input.
@@ -109,7 +121,10 @@ fuzz_target!(|data: &[u8]| {
     match &error {
         None => assert_eq!(again, bytes, "a sound bundle re-encodes to its bytes"),
         Some(_) if !items.is_empty() => {
-            assert!(bytes.starts_with(body), "decoded frames are not a prefix of the input")
+            assert!(
+                bytes.starts_with(body),
+                "decoded frames are not a prefix of the input"
+            )
         }
         Some(_) => {}
     }

@@ -60,7 +60,8 @@ fuzz_target!(|data: &[u8]| {
         let back: Directory = serde_json::from_slice(&json)
             .unwrap_or_else(|e| panic!("directory JSON does not read back: {e}"));
         assert_eq!(back, dir, "directory JSON round trip");
-        back.validate().expect("a round-tripped directory validates");
+        back.validate()
+            .expect("a round-tripped directory validates");
         sign_verify_round_trip(&dir, 1);
     }
 });

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(body.len() <= padding::MAX_BODY);
-    let again = padding::pad_to(&header, body, data.len())
-        .expect("pad_to must accept what unpad produced");
+    let again =
+        padding::pad_to(&header, body, data.len()).expect("pad_to must accept what unpad produced");
     assert_eq!(&again[..], data, "unpad/pad_to round trip");
 });

@@ -18,8 +18,8 @@ fn json_round_trip<T: Payload + PartialEq + core::fmt::Debug>(data: &[u8]) {
     let json = value
         .to_json()
         .unwrap_or_else(|e| panic!("to_json refused a value from_json accepted: {e}"));
-    let back = T::from_json(&json)
-        .unwrap_or_else(|e| panic!("from_json refused what to_json wrote: {e}"));
+    let back =
+        T::from_json(&json).unwrap_or_else(|e| panic!("from_json refused what to_json wrote: {e}"));
     assert_eq!(back, value, "{} JSON round trip", T::WHAT);
     // And the compact form is a fixed point.
     assert_eq!(back.to_json().as_deref(), Ok(&json[..]));

@@ -15,8 +15,8 @@ pub mod report;
 pub use chunk::{ChunkBody, split_attachment};
 pub use reply::{CaseStatus, Reply, Stamp, StatusUpdate};
 pub use report::{
-    AggressorKind, AttachmentKind, AttachmentRef, IncidentDate, Language, Need, Place, Referral,
-    Report, ViolenceKind,
+    AgeBand, AggressorKind, AttachmentKind, AttachmentRef, IncidentDate, Language, Need, Place,
+    PlaceSetting, Referral, Report, ViolenceKind,
 };
 
 use serde::Serialize;

@@ -108,6 +108,49 @@ pub enum Language {
     En,
 }
 
+/// How old she was when it happened, in the bands that gender-based
+/// violence statistics use (GBVIMS: children 0–11, adolescents 12–17,
+/// adults 18 and over). A band, never an age: an age narrows who she is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AgeBand {
+    /// 0 to 11 years old.
+    #[serde(rename = "age_0_11")]
+    Child,
+    /// 12 to 17 years old.
+    #[serde(rename = "age_12_17")]
+    Adolescent,
+    /// 18 or older.
+    #[serde(rename = "age_18_plus")]
+    Adult,
+}
+
+impl AgeBand {
+    /// Every band, youngest first.
+    pub const ALL: [AgeBand; 3] = [AgeBand::Child, AgeBand::Adolescent, AgeBand::Adult];
+}
+
+/// The kind of place, next to the region: the protection sector asks for
+/// the risks of border areas, cities and the countryside apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaceSetting {
+    /// A border area or crossing.
+    Border,
+    /// A city or town.
+    Urban,
+    /// The countryside, a village, a river community.
+    Rural,
+}
+
+impl PlaceSetting {
+    /// Every kind of place, in the form's order.
+    pub const ALL: [PlaceSetting; 3] = [
+        PlaceSetting::Border,
+        PlaceSetting::Urban,
+        PlaceSetting::Rural,
+    ];
+}
+
 impl ViolenceKind {
     /// Every kind, in the form's order.
     pub const ALL: [ViolenceKind; 11] = [
@@ -214,6 +257,9 @@ pub struct Place {
     /// Optional free description, only if the person wants to give one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The kind of place: border, urban or rural.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<PlaceSetting>,
 }
 
 impl Place {
@@ -341,6 +387,18 @@ pub struct Report {
     /// Set when a focal point refers the case to another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referral: Option<Referral>,
+    /// She agrees that the case is counted, anonymously, in the statistics
+    /// the office shares. Absent means no: only a yes is counted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub statistics_consent: bool,
+    /// Her age band when it happened, if she says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_band: Option<AgeBand>,
+    /// Whether she also reported it to another organisation that helps
+    /// survivors, if she says (statistics leave such cases out, so that no
+    /// incident is counted twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_elsewhere: Option<bool>,
 }
 
 impl Payload for Report {
