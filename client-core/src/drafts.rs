@@ -3,8 +3,8 @@
 
 use amparo_protocol::keys::RecipientPublic;
 use amparo_protocol::payload::{
-    AggressorKind, AttachmentKind, IncidentDate, Language, Need, PAYLOAD_VERSION, Payload, Place,
-    Report, ViolenceKind,
+    AgeBand, AggressorKind, AttachmentKind, IncidentDate, Language, Need, PAYLOAD_VERSION, Payload,
+    Place, Report, ViolenceKind,
 };
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -35,15 +35,25 @@ pub struct DraftForm {
     pub language: Option<Language>,
     /// Her own words.
     pub text: String,
+    /// She agrees to be counted, anonymously, in shared statistics (no
+    /// unless she says yes).
+    #[serde(default)]
+    pub statistics_consent: bool,
+    /// Her age band, if she says.
+    #[serde(default)]
+    pub age_band: Option<AgeBand>,
+    /// Whether she also reported to another organisation, if she says.
+    #[serde(default)]
+    pub reported_elsewhere: Option<bool>,
 }
 
 impl DraftForm {
     /// The report this form becomes, addressed for replies to `reply_to`.
     pub fn to_report(&self, reply_to: RecipientPublic) -> Report {
         Report {
-            statistics_consent: false,
-            age_band: None,
-            reported_elsewhere: None,
+            statistics_consent: self.statistics_consent,
+            age_band: self.age_band,
+            reported_elsewhere: self.reported_elsewhere,
             v: PAYLOAD_VERSION,
             violence: self.violence.clone(),
             violence_other: self.violence_other.clone(),

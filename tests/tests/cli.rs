@@ -1055,14 +1055,16 @@ fn a_report_written_by_answering_questions() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Extortion; police; legal advice; region; date; reply language (empty:
-    // the session's); no attachments (an empty line); two lines; end.
+    // Extortion; police; legal advice; region; a border area; 18 or
+    // older; date; reply language (empty: the session's); not reported
+    // elsewhere; yes to being counted; no attachments (an empty line); two
+    // lines; end.
     child
         .stdin
         .take()
         .unwrap()
         .write_all(
-            "6\n2\n1\nPE-UCA\n2026-11-02\n\n\nMe quitaron el documento.\nCANARY-ASKED\n\n"
+            "6\n2\n1\nPE-UCA\n1\n3\n2026-11-02\n\nno\nsí\n\nMe quitaron el documento.\nCANARY-ASKED\n\n"
                 .as_bytes(),
         )
         .unwrap();
@@ -1086,6 +1088,14 @@ fn a_report_written_by_answering_questions() {
     assert_eq!(report["aggressors"][0], "police_or_security");
     assert_eq!(report["needs"][0], "legal_advice");
     assert_eq!(report["when"]["day"], 2);
+    assert!(
+        stderr.contains("¿Podemos contar este caso") && stderr.contains("frontera"),
+        "{stderr}"
+    );
+    assert_eq!(report["place"]["setting"], "border");
+    assert_eq!(report["age_band"], "age_18_plus");
+    assert_eq!(report["reported_elsewhere"], false);
+    assert_eq!(report["statistics_consent"], true);
 }
 
 // ---- What a newcomer trips on (issue 14): lost input, half-made profiles,
@@ -1138,7 +1148,7 @@ fn writing_interactively_checks_first_accepts_region_names_and_asks_again() {
     // case; a date with month 13, then a good one; Portuguese answers; a
     // file that is not there, then one that is.
     let input = format!(
-        "6\n2\n1\nAtlantis\nlima\nucayali\n2026-13-45\n2026-11-02\n2\n{}\n{}\n\nCANARY-NAMED\n\n",
+        "6\n2\n1\nAtlantis\nlima\nucayali\n\n\n2026-13-45\n2026-11-02\n2\n\n\n{}\n{}\n\nCANARY-NAMED\n\n",
         w.path("nofoto.jpg"),
         note.display()
     );
@@ -1176,6 +1186,9 @@ fn writing_interactively_checks_first_accepts_region_names_and_asks_again() {
     assert_eq!(report["place"]["country"], "PE");
     assert_eq!(report["when"]["month"], 11);
     assert_eq!(case["attachments"].as_array().unwrap().len(), 1, "{case}");
+    // Questions left blank say nothing, and no answer is no consent.
+    assert!(report.get("statistics_consent").is_none(), "{report}");
+    assert!(report.get("age_band").is_none() && report.get("reported_elsewhere").is_none());
 }
 
 #[test]
@@ -1208,7 +1221,7 @@ fn what_she_typed_is_kept_as_a_draft_when_sealing_fails_at_the_end() {
         }
         all
     });
-    writeln!(stdin, "1\n1\n1\nPE-UCA\n\n\n{}\n", photo.display()).unwrap();
+    writeln!(stdin, "1\n1\n1\nPE-UCA\n\n\n\n\n\n\n{}\n", photo.display()).unwrap();
     // She is asked for her account only once the photo was accepted; then
     // the photo goes away (moved, or the card removed) before the end.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

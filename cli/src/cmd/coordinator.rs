@@ -33,6 +33,20 @@ pub enum CoordinatorCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The regional picture from the statistics the focal points published:
+    /// by region, kind of place and month, with trends. No figure says
+    /// which office it came from.
+    Stats {
+        /// First fetch what arrived at the coordinator's statistics mailbox.
+        #[arg(long)]
+        fetch: bool,
+        /// As CSV for the sector's reports.
+        #[arg(long)]
+        csv: bool,
+        /// Also write an HTML page with charts.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
     /// Publish a signed directory to a relay (the relay checks the
     /// signature against its configured coordinator key).
     Publish {
@@ -96,6 +110,10 @@ pub async fn run(ctx: &Ctx, cmd: CoordinatorCmd) -> CliResult {
                 json!({ "version": signed.version(), "file": out.display().to_string(), "bytes": signed.as_bytes().len() }),
             );
             Ok(())
+        }
+        CoordinatorCmd::Stats { fetch, csv, html } => {
+            let p = ctx.open()?;
+            super::stats::coordinator_stats(ctx, &p, fetch, csv, html.as_deref()).await
         }
         CoordinatorCmd::Publish { file, relay } => {
             let bytes = read_file(&file)?;

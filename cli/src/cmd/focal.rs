@@ -12,6 +12,7 @@ use amparo_protocol::b64;
 use amparo_protocol::directory::Directory;
 use amparo_protocol::i18n::Label;
 use amparo_protocol::payload::{CaseStatus, Need};
+use amparo_protocol::statistics::{GbvContext, GbvType, Month};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -101,6 +102,45 @@ pub enum FocalCmd {
         /// A note for the other focal point (the survivor does not see it).
         #[arg(long, default_value = "")]
         note: String,
+    },
+    /// Classify a case for statistics as GBVIMS does: its core type and
+    /// its context (internal: never sent; counted only if she agreed).
+    Classify {
+        /// The case id.
+        case: String,
+        /// rape, sexual-assault, physical-assault, forced-marriage,
+        /// denial-of-resources, psychological-abuse.
+        #[arg(long = "type", value_parser = super::stats::parse_gbv, conflicts_with = "clear")]
+        gbv_type: Option<GbvType>,
+        /// Context flags, comma-separated: intimate-partner-violence,
+        /// child-sexual-abuse, sexual-exploitation, trafficking.
+        #[arg(long, value_delimiter = ',', value_parser = super::stats::parse_context)]
+        context: Vec<GbvContext>,
+        /// Remove the type (the case is then not counted).
+        #[arg(long)]
+        clear: bool,
+    },
+    /// This office's own statistics, month by month (everything counted,
+    /// nothing suppressed: for the office's eyes).
+    Stats {
+        /// One month (YYYY-MM); otherwise every month with cases.
+        #[arg(long, value_parser = super::stats::parse_month)]
+        month: Option<Month>,
+        /// As CSV (month, region, setting, dimension, column, count).
+        #[arg(long)]
+        csv: bool,
+        /// Show the table as it would be shared with the coordinator
+        /// (after suppression), without sending it.
+        #[arg(long, requires = "month")]
+        shared: bool,
+    },
+    /// Publish a month's statistics to the coordinator: small counts
+    /// suppressed, signed, sealed to the coordinator's key; sent at the
+    /// next sync. Once per month, after it is over.
+    PublishStats {
+        /// The month (YYYY-MM).
+        #[arg(value_parser = super::stats::parse_month)]
+        month: Month,
     },
     /// Envelopes that could not be opened (junk, tampered, or not for this
     /// focal point): how many for each reason, with a few examples. Only a
@@ -305,6 +345,32 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
             keep_records,
             keep_mib,
         } => rejected(ctx, &p, clear, examples, keep_records, keep_mib),
+        FocalCmd::Classify {
+            case,
+            gbv_type,
+            context,
+            clear,
+        } => {
+            let id = case_id(ctx, &p, &case)?;
+            let gbv_type = match (gbv_type, clear) {
+                (_, true) => None,
+                (Some(t), false) => Some(t),
+                (None, false) => p.case(&id)?.summary.gbv_type,
+            };
+            super::stats::classify(ctx, &p, id, gbv_type, &context)
+        }
+        FocalCmd::Stats { month, csv, shared } => match (shared, month) {
+            (true, Some(m)) => {
+                let table = p.shareable_month(m)?;
+                ctx.emit(
+                    serde_json::to_string_pretty(&table).unwrap_or_default(),
+                    json!({ "table": table }),
+                );
+                Ok(())
+            }
+            _ => super::stats::focal_stats(ctx, &p, month, csv),
+        },
+        FocalCmd::PublishStats { month } => super::stats::publish(ctx, &p, month),
     }
 }
 
@@ -765,14 +831,65 @@ fn case_text(ctx: &Ctx, c: &Case, saved: &[Option<String>], dir: Option<&Directo
         .flatten()
         .map(String::as_str)
         .collect();
-    if !place.is_empty() {
-        let _ = writeln!(
-            out,
-            "{}: {}",
-            ctx.tr("Dónde", "Onde", "Where"),
-            place.join(", ")
-        );
+    if !place.is_empty() || r.place.setting.is_some() {
+        let mut place = place.join(", ");
+        if let Some(s) = r.place.setting {
+            if !place.is_empty() {
+                place.push_str(" · ");
+            }
+            place.push_str(s.label(l));
+        }
+        let _ = writeln!(out, "{}: {place}", ctx.tr("Dónde", "Onde", "Where"));
     }
+    if let Some(a) = r.age_band {
+        let _ = writeln!(out, "{}: {}", ctx.tr("Edad", "Idade", "Age"), a.label(l));
+    }
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        ctx.tr("Estadísticas", "Estatísticas", "Statistics"),
+        match (r.statistics_consent, r.reported_elsewhere) {
+            (false, _) => ctx.tr(
+                "no aceptó ser contada",
+                "não aceitou ser contada",
+                "did not agree to be counted",
+            ),
+            (true, Some(true)) => ctx.tr(
+                "aceptó, pero lo reportó también en otra organización (no se cuenta aquí)",
+                "aceitou, mas relatou também em outra organização (não se conta aqui)",
+                "agreed, but also reported it to another organisation (not counted here)",
+            ),
+            (true, _) => ctx.tr(
+                "aceptó ser contada, sin nombre",
+                "aceitou ser contada, sem nome",
+                "agreed to be counted, anonymously",
+            ),
+        }
+    );
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        ctx.tr(
+            "Clasificación (GBVIMS)",
+            "Classificação (GBVIMS)",
+            "Classification (GBVIMS)"
+        ),
+        match c.summary.gbv_type {
+            Some(t) => {
+                let flags: Vec<&str> = c.summary.context.iter().map(|f| f.label(l)).collect();
+                if flags.is_empty() {
+                    t.label(l).to_string()
+                } else {
+                    format!("{} ({})", t.label(l), flags.join(", "))
+                }
+            }
+            None => ctx.tr(
+                "sin clasificar (`amparo focal classify`)",
+                "sem classificação (`amparo focal classify`)",
+                "not classified (`amparo focal classify`)",
+            ),
+        }
+    );
     let _ = writeln!(
         out,
         "{}: {}",
@@ -886,6 +1003,8 @@ fn case_json(c: &Case, saved: &[Option<String>]) -> serde_json::Value {
         "report": serde_json::to_value(&c.report).unwrap_or_default(),
         "referred_by": c.summary.referred_by,
         "referred_to": c.summary.referred_to,
+        "gbv_type": c.summary.gbv_type.map(GbvType::key),
+        "context": c.summary.context.iter().map(|f| f.key()).collect::<Vec<_>>(),
         "attachments": c.attachments.iter().enumerate().map(|(i, (r, data))| json!({
             "kind": wire_name(&r.kind),
             "mime": r.mime,

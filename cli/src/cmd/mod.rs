@@ -6,6 +6,7 @@ pub mod directory;
 pub mod focal;
 pub mod profile;
 pub mod report;
+pub mod stats;
 pub mod tokens;
 pub mod write;
 

@@ -17,9 +17,11 @@ use amparo_core::drafts::{DateError, DraftForm, parse_incident_date};
 use amparo_core::store::Profile;
 use amparo_protocol::directory::{Directory, FocalPoint};
 use amparo_protocol::i18n::Label;
+use amparo_protocol::i18n::{reported_elsewhere_question, statistics_consent_question};
 use amparo_protocol::payload::report::MAX_ATTACHMENT_BYTES;
 use amparo_protocol::payload::{
-    AggressorKind, AttachmentKind, IncidentDate, Language, Need, Place, ViolenceKind,
+    AgeBand, AggressorKind, AttachmentKind, IncidentDate, Language, Need, Place, PlaceSetting,
+    ViolenceKind,
 };
 use clap::Args;
 use serde_json::json;
@@ -27,6 +29,15 @@ use serde_json::json;
 use super::parse_enum;
 use crate::ctx::{CliError, CliResult, Ctx, fail, hex, now, pick_id};
 use crate::lang::{count, io_reason, language_name};
+
+/// Reads yes or no in any of the three languages.
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.trim().to_lowercase().as_str() {
+        "si" | "sí" | "sim" | "yes" | "y" | "s" => Ok(true),
+        "no" | "não" | "nao" | "n" => Ok(false),
+        _ => Err(format!("{text}: sí/no · sim/não · yes/no")),
+    }
+}
 
 /// How many times a question is asked again before giving up.
 const TRIES: usize = 5;
@@ -60,6 +71,24 @@ pub struct WriteArgs {
     /// The place in a few words (optional). / El lugar. / O lugar.
     #[arg(long)]
     place: Option<String>,
+    /// The kind of place: border, urban, rural. / Zona de frontera, ciudad
+    /// o campo. / Fronteira, cidade ou campo.
+    #[arg(long, value_parser = super::stats::parse_setting)]
+    setting: Option<PlaceSetting>,
+    /// Your age then: age-0-11, age-12-17, age-18-plus (optional).
+    /// / Su edad entonces. / Sua idade então.
+    #[arg(long = "age", value_parser = parse_enum::<AgeBand>)]
+    age_band: Option<AgeBand>,
+    /// Yes: count this case, without your name or words, in the figures
+    /// organisations share. Not counted unless you say so.
+    /// / Sí: contar este caso, sin su nombre ni sus palabras, en las cifras.
+    /// / Sim: contar este caso, sem seu nome nem suas palavras, nos números.
+    #[arg(long)]
+    count_me: bool,
+    /// You already told another organisation that helps survivors: yes or no.
+    /// / Ya lo contó a otra organización: sí o no. / Já contou a outra organização.
+    #[arg(long, value_parser = parse_yes_no)]
+    reported_elsewhere: Option<bool>,
     /// When: YYYY, YYYY-MM or YYYY-MM-DD. / Cuándo. / Quando.
     #[arg(long)]
     when: Option<String>,
@@ -181,7 +210,7 @@ fn write_and_seal(
         violence_other: None,
         when,
         place: Place {
-            setting: None,
+            setting: args.setting,
             country: country(ctx, args.country.as_deref(), region.as_deref())?,
             region,
             detail: args.place.clone(),
@@ -191,6 +220,9 @@ fn write_and_seal(
         needs: args.needs.clone(),
         language: args.reply_language.or(Some(ctx.lang)),
         text: args.text.clone().unwrap_or_default(),
+        statistics_consent: args.count_me,
+        age_band: args.age_band,
+        reported_elsewhere: args.reported_elsewhere,
     };
     let draft = p.create_draft(&form)?;
     match seal(p, &draft, attach, &focal, args.keep_copy) {
@@ -738,6 +770,32 @@ fn interview(ctx: &Ctx, mut args: WriteArgs) -> CliResult {
     if region.is_none() && args.region.is_none() {
         region = ask_region(ctx, &dir)?;
     }
+    if args.setting.is_none() {
+        args.setting = menu(
+            ctx,
+            &ctx.tr(
+                "¿Qué tipo de lugar? (uno, o vacío)",
+                "Que tipo de lugar? (um, ou vazio)",
+                "What kind of place? (one, or empty)",
+            ),
+            &PlaceSetting::ALL,
+        )?
+        .first()
+        .copied();
+    }
+    if args.age_band.is_none() {
+        args.age_band = menu(
+            ctx,
+            &ctx.tr(
+                "¿Qué edad tenía entonces? (una, o vacío)",
+                "Que idade tinha então? (uma, ou vazio)",
+                "How old were you then? (one, or empty)",
+            ),
+            &AgeBand::ALL,
+        )?
+        .first()
+        .copied();
+    }
     let when = match when {
         Some(w) => Some(w),
         None => ask_until(
@@ -759,6 +817,42 @@ fn interview(ctx: &Ctx, mut args: WriteArgs) -> CliResult {
     };
     if args.reply_language.is_none() {
         args.reply_language = Some(ask_language(ctx)?);
+    }
+    if args.reported_elsewhere.is_none() {
+        args.reported_elsewhere = ask_until(
+            ctx,
+            &format!(
+                "{} {}",
+                reported_elsewhere_question(ctx.lang),
+                ctx.tr(
+                    "(sí / no / vacío)",
+                    "(sim / não / vazio)",
+                    "(yes / no / empty)"
+                )
+            ),
+            |answer| {
+                if answer.is_empty() {
+                    return Ok(None);
+                }
+                parse_yes_no(answer).map(Some)
+            },
+        )?;
+    }
+    if !args.count_me {
+        args.count_me = ask_until(
+            ctx,
+            &format!(
+                "{} {}",
+                statistics_consent_question(ctx.lang),
+                ctx.tr("(sí / no)", "(sim / não)", "(yes / no)")
+            ),
+            |answer| {
+                if answer.is_empty() {
+                    return Ok(false);
+                }
+                parse_yes_no(answer)
+            },
+        )?;
     }
     let attach = ask_attachments(ctx, std::mem::take(&mut args.attach))?;
     if args.text.as_deref().is_none_or(|t| t.trim().is_empty()) {
@@ -874,6 +968,10 @@ impl WriteArgs {
             country: None,
             region: None,
             place: None,
+            setting: None,
+            age_band: None,
+            count_me: false,
+            reported_elsewhere: None,
             when: None,
             approximate: false,
             reply_language: None,

@@ -65,6 +65,19 @@ impl Profile {
             .unwrap_or(DEFAULT_THRESHOLD))
     }
 
+    /// Sets the suppression threshold (1 to 1000; 1 suppresses nothing and
+    /// is refused: a count of one is a person).
+    pub fn set_statistics_threshold(&self, threshold: u32) -> Result<()> {
+        if !(2..=amparo_protocol::statistics::MAX_THRESHOLD).contains(&threshold) {
+            return Err(CoreError::Invalid(
+                "the statistics threshold is 2 to 1000 (default 5)",
+            ));
+        }
+        let mut settings = self.settings()?;
+        settings.statistics_threshold = Some(threshold);
+        self.save_settings(&settings)
+    }
+
     /// This focal point's own statistics for `month` (nothing suppressed).
     pub fn month_stats(&self, month: Month) -> Result<MonthStats> {
         Ok(MonthStats::of(&self.cases(&CaseFilter::default())?, month))
