@@ -130,6 +130,43 @@ pub fn attachment_label(kind: AttachmentKind, language: Language) -> String {
     )
 }
 
+/// The form's wording for an age band, in `language`.
+#[uniffi::export]
+pub fn age_band_label(band: AgeBand, language: Language) -> String {
+    label(amparo_protocol::payload::AgeBand::from(band), language)
+}
+
+/// The form's wording for a kind of place, in `language`.
+#[uniffi::export]
+pub fn place_setting_label(setting: PlaceSetting, language: Language) -> String {
+    label(
+        amparo_protocol::payload::PlaceSetting::from(setting),
+        language,
+    )
+}
+
+/// A GBVIMS type's name, in `language` (for a focal point's app).
+#[uniffi::export]
+pub fn gbv_type_label(gbv_type: GbvType, language: Language) -> String {
+    label(
+        amparo_protocol::statistics::GbvType::from(gbv_type),
+        language,
+    )
+}
+
+/// The question asking her consent to be counted in shared statistics, in
+/// plain words (what is counted, who sees it, that no answer is no).
+#[uniffi::export]
+pub fn statistics_consent_question(language: Language) -> String {
+    amparo_protocol::i18n::statistics_consent_question(language.into()).to_string()
+}
+
+/// The question whether she already told another organisation.
+#[uniffi::export]
+pub fn reported_elsewhere_question(language: Language) -> String {
+    amparo_protocol::i18n::reported_elsewhere_question(language.into()).to_string()
+}
+
 /// A language's name in itself ("Español", "Português", "English").
 #[uniffi::export]
 pub fn language_label(language: Language) -> String {
@@ -837,6 +874,21 @@ impl Profile {
         self.with(|p| Ok(p.set_case_starred(&id, starred)?))
     }
 
+    /// Classifies a case as GBVIMS does: its core type (`None` clears it)
+    /// and context flags. Internal: never sent; counted only in statistics
+    /// she agreed to.
+    pub fn classify_case(
+        &self,
+        case_id: String,
+        gbv_type: Option<GbvType>,
+        context: Vec<GbvContext>,
+    ) -> Result<()> {
+        let id = id16(&case_id)?;
+        let context: Vec<amparo_protocol::statistics::GbvContext> =
+            context.into_iter().map(Into::into).collect();
+        self.with(|p| Ok(p.classify_case(&id, gbv_type.map(Into::into), &context)?))
+    }
+
     /// Marks a case read: it shows nothing new until her next follow-up.
     pub fn mark_case_read(&self, case_id: String) -> Result<()> {
         let id = id16(&case_id)?;
@@ -990,6 +1042,10 @@ mod tests {
             needs: vec![Need::StiHivPep],
             language: Some(Language::Pt),
             text: "texto".into(),
+            place_setting: Some(PlaceSetting::Border),
+            age_band: Some(AgeBand::Adolescent),
+            reported_elsewhere: Some(false),
+            statistics_consent: true,
         };
         let core: amparo_core::drafts::DraftForm = form.clone().into();
         assert_eq!(core.place.detail.as_deref(), Some("perto do porto"));

@@ -117,6 +117,62 @@ mirror_enum!(
 );
 
 mirror_enum!(
+    /// Her age band when it happened (GBVIMS: 0–11, 12–17, 18+).
+    AgeBand = payload::AgeBand {
+        /// 0 to 11 years old.
+        Child,
+        /// 12 to 17 years old.
+        Adolescent,
+        /// 18 or older.
+        Adult,
+    }
+);
+
+mirror_enum!(
+    /// The kind of place: border area, city or town, countryside.
+    PlaceSetting = payload::PlaceSetting {
+        /// A border area or crossing.
+        Border,
+        /// A city or town.
+        Urban,
+        /// The countryside, a village, a river community.
+        Rural,
+    }
+);
+
+mirror_enum!(
+    /// The GBVIMS core type of an incident, decided by the case worker.
+    GbvType = amparo_protocol::statistics::GbvType {
+        /// Rape.
+        Rape,
+        /// Sexual assault.
+        SexualAssault,
+        /// Physical assault.
+        PhysicalAssault,
+        /// Forced marriage.
+        ForcedMarriage,
+        /// Denial of resources, opportunities or services.
+        DenialOfResources,
+        /// Psychological or emotional abuse.
+        PsychologicalAbuse,
+    }
+);
+
+mirror_enum!(
+    /// GBVIMS context of an incident (several may apply).
+    GbvContext = amparo_protocol::statistics::GbvContext {
+        /// Intimate partner violence.
+        IntimatePartnerViolence,
+        /// Child sexual abuse.
+        ChildSexualAbuse,
+        /// Possible sexual exploitation.
+        SexualExploitation,
+        /// Possible trafficking.
+        Trafficking,
+    }
+);
+
+mirror_enum!(
     /// Languages of the form, replies and directory.
     Language = payload::Language {
         /// Español.
@@ -261,6 +317,21 @@ pub struct DraftForm {
     /// Her own words.
     #[uniffi(default)]
     pub text: String,
+    /// The kind of place, if she says.
+    #[uniffi(default)]
+    pub place_setting: Option<PlaceSetting>,
+    /// Her age band then, if she says.
+    #[uniffi(default)]
+    pub age_band: Option<AgeBand>,
+    /// Whether she already told another organisation that helps survivors,
+    /// if she says.
+    #[uniffi(default)]
+    pub reported_elsewhere: Option<bool>,
+    /// Yes to being counted, anonymously, in the statistics organisations
+    /// share. Ask with `statistics_consent_question`; not counted unless
+    /// she says yes.
+    #[uniffi(default)]
+    pub statistics_consent: bool,
 }
 
 fn map<A: Clone + Into<B>, B>(v: &[A]) -> Vec<B> {
@@ -274,7 +345,7 @@ impl From<DraftForm> for drafts::DraftForm {
             violence_other: f.violence_other,
             when: f.incident_date.map(Into::into),
             place: payload::Place {
-                setting: None,
+                setting: f.place_setting.map(Into::into),
                 country: f.country,
                 region: f.region,
                 detail: f.place_detail,
@@ -284,6 +355,9 @@ impl From<DraftForm> for drafts::DraftForm {
             needs: map(&f.needs),
             language: f.language.map(Into::into),
             text: f.text,
+            statistics_consent: f.statistics_consent,
+            age_band: f.age_band.map(Into::into),
+            reported_elsewhere: f.reported_elsewhere,
         }
     }
 }
@@ -302,6 +376,10 @@ impl From<drafts::DraftForm> for DraftForm {
             needs: map(&f.needs),
             language: f.language.map(Into::into),
             text: f.text,
+            place_setting: f.place.setting.map(Into::into),
+            age_band: f.age_band.map(Into::into),
+            reported_elsewhere: f.reported_elsewhere,
+            statistics_consent: f.statistics_consent,
         }
     }
 }
@@ -896,6 +974,12 @@ pub struct CaseSummary {
     pub stage: CaseStage,
     /// Whether the office starred it (internal).
     pub starred: bool,
+    /// The GBVIMS type the office gave it (internal), if any.
+    pub gbv_type: Option<GbvType>,
+    /// The GBVIMS context flags the office recorded (internal).
+    pub context: Vec<GbvContext>,
+    /// She agreed to be counted, anonymously, in shared statistics.
+    pub statistics_consent: bool,
 }
 
 /// Where a case stands in the office's own work (assessment, plan,
@@ -957,6 +1041,9 @@ impl From<focal::CaseSummary> for CaseSummary {
             notes: u32::try_from(s.notes).unwrap_or(u32::MAX),
             stage: s.stage.into(),
             starred: s.starred,
+            gbv_type: s.gbv_type.map(Into::into),
+            context: map(&s.context),
+            statistics_consent: s.facts.consent,
         }
     }
 }
@@ -1110,6 +1197,10 @@ impl From<focal::Case> for Case {
                 needs: map(&r.needs),
                 language: Some(r.language.into()),
                 text: r.text,
+                place_setting: r.place.setting.map(Into::into),
+                age_band: r.age_band.map(Into::into),
+                reported_elsewhere: r.reported_elsewhere,
+                statistics_consent: r.statistics_consent,
             },
             language: r.language.into(),
             referral_note: r.referral.map(|n| n.note),

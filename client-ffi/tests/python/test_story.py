@@ -154,7 +154,12 @@ def test_report_is_sent_answered_and_read_then_wiped(world):
         incident_date=amparo.IncidentDate(year=2026, month=11, day=None, approximate=True),
         language=amparo.Language.ES,
         text="Dos agentes me pidieron dinero.",
+        place_setting=amparo.PlaceSetting.BORDER,
+        age_band=amparo.AgeBand.ADULT,
+        reported_elsewhere=False,
+        statistics_consent=True,
     )
+    assert "sin tu nombre" in amparo.statistics_consent_question(amparo.Language.ES)
     draft_id = survivor.create_draft(form)
     form.text = "Dos agentes me pidieron dinero para no llevarme detenida."
     survivor.update_draft(draft_id, form)
@@ -207,6 +212,13 @@ def test_report_is_sent_answered_and_read_then_wiped(world):
     assert not case_summary.unread and case_summary.notes == 1
     assert case_summary.stage == amparo.CaseStage.ASSESSMENT
     assert [n.text for n in focal.get_case(report_id).notes] == ["Llamar a la abogada de turno."]
+    # The office classifies it for statistics she agreed to (internal).
+    assert case_summary.statistics_consent and case_summary.gbv_type is None
+    assert case.form.place_setting == amparo.PlaceSetting.BORDER and case.form.age_band == amparo.AgeBand.ADULT
+    focal.classify_case(report_id, amparo.GbvType.PSYCHOLOGICAL_ABUSE, [amparo.GbvContext.SEXUAL_EXPLOITATION])
+    [case_summary] = focal.cases(amparo.CaseFilter())
+    assert case_summary.gbv_type == amparo.GbvType.PSYCHOLOGICAL_ABUSE
+    assert case_summary.context == [amparo.GbvContext.SEXUAL_EXPLOITATION]
 
     # It answers and moves the case on (the note is not sent: two envelopes go).
     focal.reply_to_case(report_id, "Recibimos su reporte. Una defensora le escribirá por aquí.")
