@@ -520,7 +520,93 @@ fn examples() -> BTreeMap<&'static str, String> {
     // Admission work (§14).
     let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md admission");
     out.insert("admission", text_block(admission_example(now, &mut e)));
+
+    // A month's statistics (§15).
+    let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md statistics");
+    out.insert("statistics", text_block(statistics_example(&focal, &mut e)));
     out
+}
+
+/// A focal point's month table, signed and sealed to the coordinator's
+/// statistics key (§15); the signature is checked against the formula.
+fn statistics_example(focal: &RecipientKeys, e: &mut DangerousSeededEntropy) -> String {
+    use amparo_protocol::statistics::{
+        Breakdown, Dimension, Month, MonthTable, RowKey, SignedMonthTable,
+    };
+    let coordinator = RecipientKeys::generate(e).unwrap();
+    let some = |v: &[u64]| v.iter().map(|x| Some(*x)).collect::<Vec<_>>();
+    // Lima, urban: 14 incidents; "other places": 6. By age band, Lima's
+    // 2 adolescents and the other places' 1 are suppressed, and so are
+    // the cells and totals that would give them away.
+    let table = MonthTable {
+        v: 1,
+        from: "pe-lima-defensoria".into(),
+        month: Month::parse("2026-10").unwrap(),
+        threshold: 5,
+        rows: vec![
+            RowKey::default(),
+            RowKey {
+                region: Some("PE-LIM".into()),
+                setting: Some(PlaceSetting::Urban),
+            },
+        ],
+        row_totals: vec![6, 14],
+        total: Some(20),
+        breakdowns: vec![
+            Breakdown {
+                by: Dimension::GbvType,
+                cells: some(&[0, 0, 6, 0, 0, 0, 6, 0, 8, 0, 0, 0]),
+                column_totals: some(&[6, 0, 14, 0, 0, 0]),
+            },
+            Breakdown {
+                by: Dimension::AgeBand,
+                cells: vec![Some(0), None, None, Some(0), Some(0), None, None, Some(0)],
+                column_totals: vec![Some(0), None, None, Some(0)],
+            },
+        ],
+    };
+    table.validate().unwrap();
+    let table_json = serde_json::to_vec(&table).unwrap();
+    let signing = focal.signing();
+    let signed = SignedMonthTable::sign(&table, signing).unwrap();
+    let body = signed.to_json().unwrap();
+    // The document's formula: Ed25519 over the context and the table JSON.
+    let wire: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let signature = b64::decode_array::<64>(wire["signature"].as_str().unwrap(), "sig").unwrap();
+    let mut message = b"amparo-statistics-v1".to_vec();
+    message.extend_from_slice(&table_json);
+    signing
+        .verifying_key()
+        .verify(&[&message], &signature, "example")
+        .unwrap();
+    assert_eq!(
+        b64::decode_vec(wire["table"].as_str().unwrap(), 1 << 20, "t").unwrap(),
+        table_json
+    );
+    let back = SignedMonthTable::from_json(&body)
+        .unwrap()
+        .verify(&signing.verifying_key())
+        .unwrap();
+    assert_eq!(back, table);
+    let inner = InnerHeader::new(e, NOW).unwrap();
+    let env = seal_checked(&coordinator, Purpose::Statistics, &inner, &body, e);
+    format!(
+        "coordinator statistics X25519 public  {}\n\
+         coordinator statistics Ed25519 public {}\n\
+         coordinator statistics mailbox id     {}\n\
+         month table JSON ({} bytes)\n{}\n\
+         envelope body: signed table JSON ({} bytes)\n{}\n\
+         inner header (26 bytes)  {}\n{}",
+        hex(coordinator.public().sealing_key.as_slice()),
+        hex(coordinator.public().signing_key.as_slice()),
+        coordinator.mailbox(),
+        table_json.len(),
+        std::str::from_utf8(&table_json).unwrap(),
+        body.len(),
+        std::str::from_utf8(&body).unwrap(),
+        hex(&padding::pad(&inner, &body).unwrap()[..26]),
+        envelope_text(&env, Purpose::Statistics, 1024),
+    )
 }
 
 /// A relay's challenge and a proof for two envelopes (§14), each value
