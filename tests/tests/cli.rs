@@ -1790,3 +1790,103 @@ fn tokens_are_asked_for_vouched_and_handed_on() {
         Some(2)
     );
 }
+
+#[test]
+fn classify_count_and_share_at_the_terminal() {
+    let w = World::new(&Backend::Sqlite);
+    w.survivor.json(&["directory", "refresh"]);
+    let counted = w.survivor.json(&[
+        "report",
+        "write",
+        "--text",
+        "Me golpearon en la frontera.",
+        "--region",
+        "PE-UCA",
+        "--setting",
+        "border",
+        "--age",
+        "age-18-plus",
+        "--reported-elsewhere",
+        "no",
+        "--count-me",
+    ]);
+    // Without --count-me she is not counted.
+    w.survivor.json(&[
+        "report",
+        "write",
+        "--text",
+        "No me cuenten.",
+        "--region",
+        "PE-UCA",
+    ]);
+    w.survivor.json(&["report", "sync"]);
+    w.ucayali.json(&["focal", "sync"]);
+    let id = &counted["report"].as_str().unwrap()[..8];
+    let classified = w.ucayali.json(&[
+        "focal",
+        "classify",
+        id,
+        "--type",
+        "physical-assault",
+        "--context",
+        "sexual-exploitation,trafficking",
+    ]);
+    assert_eq!(classified["gbv_type"], "physical_assault");
+    let case = w.ucayali.json(&["focal", "show", id]);
+    assert_eq!(case["gbv_type"], "physical_assault");
+    assert_eq!(case["context"].as_array().unwrap().len(), 2);
+    assert_eq!(case["report"]["place"]["setting"], "border");
+    let shown = w.ucayali.try_run(&["--lang", "en", "focal", "show", id]);
+    assert!(
+        shown.stdout.contains("Physical assault") && shown.stdout.contains("Border area"),
+        "{}",
+        shown.stdout
+    );
+
+    let stats = w.ucayali.json(&["focal", "stats"]);
+    let month = &stats["months"][0];
+    assert_eq!(
+        (month["cases"].as_u64(), month["counted"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(month["excluded"]["no_consent"], 1);
+    let csv = w.ucayali.try_run(&["focal", "stats", "--csv"]);
+    assert!(csv.ok, "{}", csv.stderr);
+    assert!(
+        csv.stdout
+            .contains(",PE-UCA,border,gbv_type,physical_assault,1")
+            && csv.stdout.contains(",,,context,trafficking,1"),
+        "{}",
+        csv.stdout
+    );
+    // This month is not over: it cannot be published yet; what would go
+    // says only that it is below the threshold.
+    let this_month = month["month"].as_str().unwrap().to_string();
+    let early = w.ucayali.try_run(&["focal", "publish-stats", &this_month]);
+    assert!(
+        !early.ok && early.stderr.contains("once it is over"),
+        "{}",
+        early.stderr
+    );
+    let shared = w
+        .ucayali
+        .json(&["focal", "stats", "--month", &this_month, "--shared"]);
+    assert!(shared["table"]["total"].is_null(), "{shared}");
+    assert_eq!(shared["table"]["from"], "pe-ucayali");
+
+    // The coordinator has nothing yet; its page is written anyway.
+    let page = w.root.path().join("picture.html");
+    let picture = w.coordinator.json(&[
+        "coordinator",
+        "stats",
+        "--fetch",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(picture["picture"]["months"].as_array().unwrap().len(), 0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("lang=\"en\""),
+        "{html}"
+    );
+}
