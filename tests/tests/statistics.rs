@@ -98,85 +98,81 @@ fn report(c: &Case) -> Report {
 /// took only one value: an observer could recover it.
 fn recoverable(b: &Breakdown, row_totals: &[u64]) -> Vec<bool> {
     let cols = b.by.columns().len();
-    let unknown: Vec<usize> = (0..b.cells.len())
-        .filter(|i| b.cells[*i].is_none())
-        .collect();
-    let unknown_cols: Vec<usize> = (0..cols)
-        .filter(|c| b.column_totals[*c].is_none())
-        .collect();
-    let mut seen: Vec<std::collections::BTreeSet<u64>> =
-        vec![Default::default(); unknown.len() + unknown_cols.len()];
+    let mut search = Search {
+        unknown: (0..b.cells.len())
+            .filter(|i| b.cells[*i].is_none())
+            .collect(),
+        unknown_cols: (0..cols)
+            .filter(|c| b.column_totals[*c].is_none())
+            .collect(),
+        said_cols: b.column_totals.clone(),
+        row_totals: row_totals.to_vec(),
+        cols,
+        seen: Vec::new(),
+    };
+    search.seen = vec![Default::default(); search.unknown.len() + search.unknown_cols.len()];
     let mut cells: Vec<u64> = b.cells.iter().map(|c| c.unwrap_or(0)).collect();
+    search.walk(0, &mut cells);
+    assert!(
+        search.seen.iter().all(|s| !s.is_empty()),
+        "the true table itself was not found: the search is wrong"
+    );
+    search.seen.iter().map(|s| s.len() == 1).collect()
+}
 
-    fn walk(
-        k: usize,
-        unknown: &[usize],
-        unknown_cols: &[usize],
-        cells: &mut Vec<u64>,
-        b: &Breakdown,
-        row_totals: &[u64],
-        cols: usize,
-        seen: &mut Vec<std::collections::BTreeSet<u64>>,
-    ) {
-        if k == unknown.len() {
-            let rows_ok = row_totals
+/// The exhaustive search of [`recoverable`].
+struct Search {
+    unknown: Vec<usize>,
+    unknown_cols: Vec<usize>,
+    said_cols: Vec<Option<u64>>,
+    row_totals: Vec<u64>,
+    cols: usize,
+    seen: Vec<std::collections::BTreeSet<u64>>,
+}
+
+impl Search {
+    fn column(&self, cells: &[u64], c: usize) -> u64 {
+        (0..self.row_totals.len())
+            .map(|r| cells[r * self.cols + c])
+            .sum()
+    }
+
+    fn walk(&mut self, k: usize, cells: &mut Vec<u64>) {
+        let cols = self.cols;
+        if k == self.unknown.len() {
+            let rows_ok = self
+                .row_totals
                 .iter()
                 .enumerate()
                 .all(|(r, t)| cells[r * cols..(r + 1) * cols].iter().sum::<u64>() == *t);
-            let column = |c: usize| {
-                (0..row_totals.len())
-                    .map(|r| cells[r * cols + c])
-                    .sum::<u64>()
-            };
-            let said_ok = (0..cols).all(|c| b.column_totals[c].is_none_or(|t| t == column(c)));
-            let hidden_ok = unknown_cols.iter().all(|c| column(*c) >= 1);
+            let said_ok =
+                (0..cols).all(|c| self.said_cols[c].is_none_or(|t| t == self.column(cells, c)));
+            let hidden_ok = self
+                .unknown_cols
+                .iter()
+                .all(|c| self.column(cells, *c) >= 1);
             if rows_ok && said_ok && hidden_ok {
-                for (i, cell) in unknown.iter().enumerate() {
-                    seen[i].insert(cells[*cell]);
+                for i in 0..self.unknown.len() {
+                    let v = cells[self.unknown[i]];
+                    self.seen[i].insert(v);
                 }
-                for (i, c) in unknown_cols.iter().enumerate() {
-                    seen[unknown.len() + i].insert(column(*c));
+                for i in 0..self.unknown_cols.len() {
+                    let v = self.column(cells, self.unknown_cols[i]);
+                    self.seen[self.unknown.len() + i].insert(v);
                 }
             }
             return;
         }
-        let cell = unknown[k];
+        let cell = self.unknown[k];
         let row = cell / cols;
         let used: u64 = cells[row * cols..(row + 1) * cols].iter().sum::<u64>() - cells[cell];
-        let room = row_totals[row].saturating_sub(used);
+        let room = self.row_totals[row].saturating_sub(used);
         for v in 1..=room {
             cells[cell] = v;
-            walk(
-                k + 1,
-                unknown,
-                unknown_cols,
-                cells,
-                b,
-                row_totals,
-                cols,
-                seen,
-            );
+            self.walk(k + 1, cells);
         }
         cells[cell] = 0;
     }
-    for i in &unknown {
-        cells[*i] = 0;
-    }
-    walk(
-        0,
-        &unknown,
-        &unknown_cols,
-        &mut cells,
-        b,
-        row_totals,
-        cols,
-        &mut seen,
-    );
-    assert!(
-        seen.iter().all(|s| !s.is_empty()),
-        "the true table itself was not found: the search is wrong"
-    );
-    seen.iter().map(|s| s.len() == 1).collect()
 }
 
 #[tokio::test]
