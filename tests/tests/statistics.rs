@@ -175,6 +175,33 @@ impl Search {
     }
 }
 
+#[test]
+fn the_search_finds_a_recoverable_count_when_there_is_one() {
+    // One row of 8: 6 said, 2 unsaid in one cell — recoverable; in two
+    // cells of 1 and 1 (both ≥ 1, summing to 2) — both recoverable; in two
+    // cells summing to 3 — not.
+    let age = |cells: Vec<Option<u64>>, totals: Vec<Option<u64>>| Breakdown {
+        by: Dimension::AgeBand,
+        cells,
+        column_totals: totals,
+    };
+    let one = age(
+        vec![Some(0), None, Some(6), Some(0)],
+        vec![Some(0), None, Some(6), Some(0)],
+    );
+    assert_eq!(recoverable(&one, &[8]), vec![true, true]);
+    let two = age(
+        vec![Some(0), None, None, Some(6)],
+        vec![Some(0), None, None, Some(6)],
+    );
+    assert_eq!(recoverable(&two, &[8]), vec![true; 4]);
+    let free = age(
+        vec![None, None, Some(0), Some(5)],
+        vec![None, None, Some(0), Some(5)],
+    );
+    assert_eq!(recoverable(&free, &[8]), vec![false; 4]);
+}
+
 #[tokio::test]
 async fn three_offices_publish_a_month_and_the_coordinator_sees_only_the_sum() {
     for backend in backends() {
