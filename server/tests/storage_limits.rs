@@ -104,7 +104,10 @@ async fn mailbox_caps_know_focal_points_from_the_directory() {
         .await;
         assert_eq!(accepted(&early), 2, "{name}: 3 in a reply mailbox");
 
-        let signed = directory_listing(&focal).sign(1, &coordinator).unwrap();
+        let statistics = keys();
+        let mut listing = directory_listing(&focal);
+        listing.statistics = Some(statistics.public());
+        let signed = listing.sign(1, &coordinator).unwrap();
         let r = c
             .put(relay.url("/v1/directory"))
             .body(signed.as_bytes().to_vec())
@@ -112,6 +115,12 @@ async fn mailbox_caps_know_focal_points_from_the_directory() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{name}");
+
+        // The coordinator's statistics mailbox has a focal point's cap, not
+        // a reply mailbox's.
+        let to_statistics: Vec<_> = (0..3).map(|_| envelope_for(&statistics, 10)).collect();
+        let results = post_batch(&c, &relay, &to_statistics).await;
+        assert_eq!(accepted(&results), 3, "{name}: {:?}", codes(&results));
 
         // The focal point's mailbox takes 4, the reply mailbox no more
         // (it already holds 3, over its cap of 2: nothing is dropped).
@@ -161,7 +170,7 @@ async fn mailbox_caps_know_focal_points_from_the_directory() {
         );
         assert_eq!(metric(&m, "amparo_mailbox_limit_envelopes"), 4);
         assert_eq!(metric(&m, "amparo_reply_mailbox_limit_envelopes"), 2);
-        assert_eq!(metric(&m, "amparo_envelopes_stored"), 7, "{name}");
+        assert_eq!(metric(&m, "amparo_envelopes_stored"), 10, "{name}");
     }
 }
 
