@@ -101,6 +101,14 @@ impl Profile {
 
     /// The table `month` would be published as, without sending it.
     pub fn shareable_month(&self, month: Month) -> Result<MonthTable> {
+        self.shareable_table(&self.month_stats(month)?)
+    }
+
+    /// The table `stats` would be published as: this focal point's id,
+    /// threshold and the regions its directory lists (a caller that holds
+    /// the summaries already, as the desk's index does, counts `stats`
+    /// itself instead of decrypting every case again).
+    pub fn shareable_table(&self, stats: &MonthStats) -> Result<MonthTable> {
         let settings = self.settings()?;
         let coordinator = settings.coordinator()?;
         let from = settings.focal_point_id.clone().ok_or(CoreError::Invalid(
@@ -114,8 +122,7 @@ impl Profile {
             .iter()
             .flat_map(|f| f.regions.iter().cloned())
             .collect();
-        self.month_stats(month)?
-            .shareable(&from, self.statistics_threshold()?, &regions)
+        stats.shareable(&from, self.statistics_threshold()?, &regions)
     }
 
     /// Publishes `month`: builds its table after disclosure control, signs
