@@ -12,7 +12,7 @@ pub mod picture;
 pub mod sdc;
 mod share;
 
-pub use share::{Published, STATISTICS_FETCH_MAX, StatisticsFetch};
+pub use share::{Published, STATISTICS_FETCH_MAX, STATISTICS_MONTHS_BACK, StatisticsFetch};
 
 use std::collections::{BTreeMap, HashSet};
 

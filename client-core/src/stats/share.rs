@@ -25,6 +25,10 @@ use crate::{CoreError, Result};
 /// returns (the rest wait for the next call): a stranger can fill the
 /// statistics mailbox with junk, which is read, dropped and acknowledged.
 pub const STATISTICS_FETCH_MAX: usize = 10_000;
+/// Oldest month a coordinator accepts a table for, in months before the
+/// current one (ten years). With months in the future refused too, an
+/// office's key — even a stolen one — adds at most this many tables.
+pub const STATISTICS_MONTHS_BACK: u32 = 120;
 const PAGE: u32 = 200;
 
 /// Item state of a focal point's own record of a month it published.
@@ -200,9 +204,18 @@ impl Profile {
 
     /// Files statistics envelopes: each must open with the statistics
     /// keys, name a focal point of the directory this coordinator signed
-    /// and carry its signature, and be a valid table. One table is kept per
-    /// office and month (the first: an office publishes a month once).
-    pub fn file_statistics(&self, envelopes: &[Envelope]) -> Result<StatisticsFetch> {
+    /// and carry its signature, and be a valid table of a month that is
+    /// over and at most [`STATISTICS_MONTHS_BACK`] months old. One table is
+    /// kept per office and month (the first: an office publishes a month
+    /// once).
+    pub fn file_statistics(
+        &self,
+        envelopes: &[Envelope],
+        now: UnixTime,
+    ) -> Result<StatisticsFetch> {
+        let current = Month::of_unix(now.0);
+        let months = |m: Month| u32::from(m.year) * 12 + u32::from(m.month);
+        let oldest = months(current).saturating_sub(STATISTICS_MONTHS_BACK);
         let keys = self.coordinator_statistics_keys()?;
         let coordinator = self.coordinator_public()?;
         let directory = self
@@ -218,7 +231,8 @@ impl Profile {
                     let focal = directory.focal_point(&s.from)?;
                     s.verify(&focal.keys.verifying_key()).ok()
                 });
-            let Some(table) = table else {
+            let Some(table) = table.filter(|t| t.month < current && months(t.month) >= oldest)
+            else {
                 out.dropped += 1;
                 continue;
             };
@@ -250,7 +264,7 @@ impl Profile {
             let page = relay.fetch(&keys, after, PAGE, now, &mut e).await?;
             let envelopes: Vec<Envelope> = page.items.iter().map(|(_, e)| e.clone()).collect();
             after = page.items.last().map_or(after, |(seq, _)| *seq);
-            let got = self.file_statistics(&envelopes)?;
+            let got = self.file_statistics(&envelopes, now)?;
             let ids: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
             if !ids.is_empty() {
                 relay.ack(&keys, &ids, now, &mut e).await?;
@@ -286,5 +300,93 @@ impl Profile {
     /// and kind of place, no office named.
     pub fn statistics_picture(&self) -> Result<Picture> {
         Ok(Picture::merge(&self.received_tables()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KdfParams;
+    use amparo_protocol::directory::{Directory, FocalPoint, LocalizedText};
+    use amparo_protocol::payload::{Language, Need};
+
+    fn table(from: &str, month: &str) -> MonthTable {
+        MonthTable {
+            v: 1,
+            from: from.into(),
+            month: Month::parse(month).unwrap(),
+            threshold: 5,
+            rows: vec![],
+            row_totals: vec![],
+            total: Some(0),
+            breakdowns: vec![],
+        }
+    }
+
+    #[test]
+    fn the_coordinator_keeps_one_signed_table_per_office_and_past_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let coordinator = Profile::create(
+            &dir.path().join("c"),
+            "1234",
+            KdfParams::DANGEROUSLY_FAST_FOR_TESTS,
+        )
+        .unwrap();
+        coordinator.create_coordinator_key().unwrap();
+        let office = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
+        let t = |s: &str| LocalizedText {
+            es: s.into(),
+            pt: s.into(),
+            en: s.into(),
+        };
+        let directory = Directory {
+            focal_points: vec![FocalPoint {
+                id: "pe-lima".into(),
+                name: t("Lima"),
+                organization: String::new(),
+                regions: vec!["PE-LIM".into()],
+                categories: vec![Need::LegalAdvice],
+                languages: vec![Language::Es],
+                keys: office.public(),
+                valid_from: 0,
+                valid_until: u64::MAX / 2,
+            }],
+            service_routes: vec![],
+            relays: vec![],
+            statistics: None,
+        };
+        // 1 December 2026.
+        let now = UnixTime(Month::parse("2026-12").unwrap().start_unix() + 3600);
+        let signed = coordinator.sign_directory(&directory, now).unwrap();
+        let to = signed.directory().statistics.clone().unwrap();
+        let seal = |table: &MonthTable, key: &RecipientKeys| {
+            let body = SignedMonthTable::sign(table, key.signing())
+                .unwrap()
+                .to_json()
+                .unwrap();
+            let mut e = SystemEntropy::new();
+            let header = InnerHeader::new(&mut e, now).unwrap();
+            Envelope::seal(&to, Purpose::Statistics, &header, &body, &mut e).unwrap()
+        };
+        let stranger = RecipientKeys::generate(&mut SystemEntropy::new()).unwrap();
+        let envelopes = [
+            seal(&table("pe-lima", "2026-10"), &office),
+            seal(&table("pe-lima", "2026-12"), &office), // not over
+            seal(&table("pe-lima", "2027-01"), &office), // future
+            seal(&table("pe-lima", "2016-11"), &office), // 121 months back
+            seal(&table("pe-lima", "2026-09"), &stranger), // not its key
+            seal(&table("pe-cusco", "2026-09"), &office), // not in the directory
+        ];
+        let got = coordinator.file_statistics(&envelopes, now).unwrap();
+        assert_eq!((got.kept, got.dropped, got.duplicates), (1, 5, 0));
+        let again = coordinator
+            .file_statistics(&[seal(&table("pe-lima", "2026-10"), &office)], now)
+            .unwrap();
+        assert_eq!((again.kept, again.duplicates), (0, 1));
+        let ten_years = coordinator
+            .file_statistics(&[seal(&table("pe-lima", "2016-12"), &office)], now)
+            .unwrap();
+        assert_eq!(ten_years.kept, 1, "exactly 120 months back is kept");
+        assert_eq!(coordinator.received_tables().unwrap().len(), 2);
     }
 }
