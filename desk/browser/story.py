@@ -3,9 +3,11 @@
 The story: a coordinator publishes a directory with two focal points in Lima;
 a survivor sends two reports with a photo through a real amparo-relay (the
 `amparo` CLI, her own encrypted profile); the focal point starts amparo-desk,
-unlocks it with her PIN, syncs, filters, opens the case, sees the photo,
-replies, sets a status, writes an internal note, refers the other case to the
-second office, syncs, and locks. The survivor's next sync shows the reply and
+unlocks it with her PIN, syncs, filters, opens the case, sees the photo and
+what she said for statistics, replies, sets a status, writes an internal note,
+classifies the case (GBVIMS), refers the other case to the second office,
+reads the month's statistics (tables and server-drawn SVG charts), syncs, and
+locks. The survivor's next sync shows the reply and
 both statuses. On every screen, axe-core (from npm) must find no serious or
 critical accessibility violation; a screenshot of each screen is saved.
 
@@ -156,8 +158,9 @@ def browser():
     return webdriver.Chrome(service=service, options=options)
 
 
-def axe(driver, screen):
-    """axe-core on the page as it is: no serious or critical violation."""
+def axe(driver, screen, strict=False):
+    """axe-core on the page as it is: no serious or critical violation
+    (with `strict`, no violation at all)."""
     driver.execute_script(AXE_JS)
     result = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
@@ -167,7 +170,7 @@ def axe(driver, screen):
         ".catch(e => done({passes: 0, violations: [{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]}));"
     )
     violations = result["violations"]
-    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    bad = [v for v in violations if strict or v["impact"] in ("serious", "critical")]
     minor = [v["id"] for v in violations if v not in bad]
     print(f"   axe on {screen}: {result['passes']} rules passed, {len(bad)} serious/critical, minor: {minor or 'none'}")
     assert result["passes"] > 0, f"axe did not run on {screen}"
@@ -232,7 +235,9 @@ def main():
             "--violence", "arbitrary-detention", "--violence", "extortion",
             "--aggressor", "police-or-security", "--need", "legal-advice",
             "--region", "PE-LIM", "--country", "PE", "--attach", photo,
+            "--setting", "urban", "--age", "age-18-plus", "--reported-elsewhere", "no", "--count-me",
         )["report"]
+        # The second: she answers nothing for statistics (so it is not counted).
         second = survivor.run(
             "report", "write", "--text", "Un cliente me amenazó con un cuchillo y tengo miedo de volver.",
             "--violence", "threats", "--aggressor", "client", "--need", "protection-shelter",
@@ -303,6 +308,17 @@ def main():
         wait.until(EC.text_to_be_present_in_element((By.ID, "notes"), "abogada"))
         click_and_load(driver, driver.find_element(By.ID, "star-button"))
         assert driver.find_element(By.ID, "star-button").get_attribute("aria-pressed") == "true"
+        report = driver.find_element(By.CSS_SELECTOR, "dl.report").text
+        assert "Ciudad o pueblo" in report and "18 años o más" in report, report
+
+        step("she classifies it (GBVIMS): internal, counted only because she agreed")
+        assert driver.find_element(By.ID, "classification").text == "Sin clasificar"
+        Select(driver.find_element(By.ID, "gbv-type")).select_by_value("physical_assault")
+        driver.find_element(By.ID, "context-sexual_exploitation").click()
+        click_and_load(driver, driver.find_element(By.ID, "classify-button"))
+        wait.until(EC.text_to_be_present_in_element((By.ID, "classification"), "Agresión física"))
+        assert "explotación" in driver.find_element(By.ID, "classification").text
+        assert driver.find_element(By.ID, "context-sexual_exploitation").is_selected()
         axe(driver, "case")
         shot(driver, "04-case")
         # On a tablet's width, the same page (the form stacks, the table scrolls).
@@ -326,6 +342,25 @@ def main():
         wait.until(EC.presence_of_element_located((By.ID, "focal-points")))
         axe(driver, "directory")
         shot(driver, "06-directory")
+
+        step("the month's statistics: one counted, one without her consent")
+        click_and_load(driver, driver.find_element(By.ID, "nav-stats"))
+        wait.until(EC.presence_of_element_located((By.ID, "stats-counted")))
+        assert driver.find_element(By.ID, "stats-cases").text == "2"
+        assert driver.find_element(By.ID, "stats-counted").text == "1"
+        assert driver.find_element(By.ID, "excluded-no_consent").text == "1"
+        assert driver.find_element(By.ID, "excluded-unclassified").text == "0"
+        charts = driver.find_elements(By.CSS_SELECTOR, "svg.chart[role=img]")
+        assert len(charts) == 4, len(charts)
+        title = driver.find_element(By.ID, "chart-gbv_type-title").get_attribute("textContent")
+        assert "Agresión física: 1" in title, title
+        bar = driver.find_element(By.CSS_SELECTOR, "#chart-gbv_type rect.bar[width='560']")
+        assert bar.value_of_css_property("fill") != "rgb(0, 0, 0)", "desk.css colours the bars"
+        assert driver.find_elements(By.ID, "below-threshold"), "one case: below the threshold"
+        # This month is not over: it cannot be shared yet.
+        assert driver.find_elements(By.ID, "not-over") and not driver.find_elements(By.ID, "publish-form")
+        axe(driver, "stats", strict=True)
+        shot(driver, "desk-stats")
 
         step("in Portuguese and English too")
         for lang, word in (("pt", "Casos"), ("en", "Cases")):

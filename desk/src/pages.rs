@@ -295,6 +295,15 @@ pub struct CasePage {
     pub notes: Vec<(String, String)>,
     /// Focal points it may be referred to.
     pub targets: Vec<Opt>,
+    /// The office's classification, as words ("Not classified" when none).
+    pub classification: String,
+    /// The GBVIMS types to choose from (the chosen one selected).
+    pub gbv_types: Vec<Opt>,
+    /// The context flags (the recorded ones selected).
+    pub contexts: Vec<Opt>,
+    /// Why the case is not counted in statistics, when it is not for a
+    /// reason the classification cannot change.
+    pub not_counted: Option<String>,
 }
 
 /// The case as a page to keep (a legal file): no forms, no script, its
@@ -396,4 +405,172 @@ pub struct DirectoryPage {
     pub c: Chrome,
     /// The directory, if one is held.
     pub dir: Option<DirView>,
+}
+
+/// One bar of a chart: where it is drawn (in the chart's own units).
+pub struct Bar {
+    /// What it counts.
+    pub label: String,
+    /// The count.
+    pub value: u64,
+    /// Baseline of the label.
+    pub label_y: u32,
+    /// Top of the bar.
+    pub bar_y: u32,
+    /// Length of the bar.
+    pub width: u32,
+    /// Where the count is written.
+    pub value_x: u32,
+    /// Baseline of the count.
+    pub value_y: u32,
+}
+
+/// A horizontal bar chart, drawn on the server as inline SVG (no script;
+/// its colours come from desk.css). Its numbers are also in the table
+/// beside it.
+pub struct Chart {
+    /// Id of its `<title>`.
+    pub id: String,
+    /// What it shows, with every number (its accessible name).
+    pub title: String,
+    /// Width of its view box.
+    pub width: u32,
+    /// Height of its view box.
+    pub height: u32,
+    /// Thickness of a bar.
+    pub bar_height: u32,
+    /// Its bars.
+    pub bars: Vec<Bar>,
+}
+
+/// One row of a month's table: a place and its counts.
+pub struct DimRow {
+    /// Region and kind of place.
+    pub place: String,
+    /// Count per column.
+    pub cells: Vec<u64>,
+    /// The row's total.
+    pub total: u64,
+}
+
+/// A month's counts by one dimension: table and chart.
+pub struct DimView {
+    /// The dimension's key (for ids).
+    pub key: &'static str,
+    /// Heading.
+    pub title: String,
+    /// Column labels.
+    pub columns: Vec<String>,
+    /// Rows.
+    pub rows: Vec<DimRow>,
+    /// Column totals.
+    pub totals: Vec<u64>,
+    /// Counted in all.
+    pub total: u64,
+    /// The column totals as bars.
+    pub chart: Chart,
+}
+
+/// One row of the shared table (`None`: not shared).
+pub struct SharedRow {
+    /// Region and kind of place, as shared.
+    pub place: String,
+    /// Count per column, where shared.
+    pub cells: Vec<Option<u64>>,
+    /// The row's total (always said).
+    pub total: u64,
+}
+
+/// One breakdown of the shared table.
+pub struct SharedDim {
+    /// The dimension's key (for ids).
+    pub key: &'static str,
+    /// Heading.
+    pub title: String,
+    /// Column labels.
+    pub columns: Vec<String>,
+    /// Rows.
+    pub rows: Vec<SharedRow>,
+    /// Column totals, where shared.
+    pub totals: Vec<Option<u64>>,
+    /// Counted in all.
+    pub total: u64,
+}
+
+/// The table as it would leave (or as it left).
+pub struct SharedView {
+    /// Heading: what would be shared, or when it was.
+    pub heading: String,
+    /// The month is below the threshold: the sentence that says so.
+    pub below: Option<String>,
+    /// Counted in all, when said.
+    pub total: Option<u64>,
+    /// Breakdowns.
+    pub dims: Vec<SharedDim>,
+}
+
+/// A month already shared.
+pub struct PublishedView {
+    /// The month, by name.
+    pub month: String,
+    /// Its page.
+    pub href: String,
+    /// When it was queued.
+    pub at: String,
+    /// Its total as shared.
+    pub total: String,
+}
+
+/// A case of the month waiting to be classified.
+pub struct ToClassify {
+    /// Its page.
+    pub href: String,
+    /// Day and hour written, and region.
+    pub label: String,
+}
+
+/// The statistics page.
+#[derive(Template)]
+#[template(path = "stats.html")]
+pub struct StatsPage {
+    /// Frame.
+    pub c: Chrome,
+    /// The months that have cases (the shown one selected), newest first.
+    pub months: Vec<Opt>,
+    /// The month shown (YYYY-MM), if any.
+    pub month: String,
+    /// The month shown, by name.
+    pub month_name: String,
+    /// Cases written in the month.
+    pub cases: u64,
+    /// Counted.
+    pub counted: u64,
+    /// Not counted, by reason (every reason, in order): key, words, count.
+    pub excluded: Vec<(String, String, u64)>,
+    /// Not yet classified.
+    pub unclassified: u64,
+    /// Some of those, to open and classify.
+    pub to_classify: Vec<ToClassify>,
+    /// How many more there are than listed.
+    pub more_to_classify: usize,
+    /// The month's cases on the cases page.
+    pub month_href: String,
+    /// One table and chart per dimension.
+    pub dims: Vec<DimView>,
+    /// Counted cases with each context flag.
+    pub context: Vec<(String, u64)>,
+    /// Legend of a suppressed cell.
+    pub legend: String,
+    /// The table as it would leave, or as it left.
+    pub shared: Option<SharedView>,
+    /// Why the table cannot be drawn (the core's sentence).
+    pub share_error: Option<String>,
+    /// Whether the month may be published now.
+    pub can_publish: bool,
+    /// The month is not over yet.
+    pub not_over: bool,
+    /// The publish button's words.
+    pub publish_label: String,
+    /// Months already shared.
+    pub published: Vec<PublishedView>,
 }

@@ -15,11 +15,15 @@ use amparo_core::directory::region_name;
 use amparo_core::focal::{
     Case, CaseEventKind, CaseQuery, CaseSort, CaseStage, CaseSummary, RejectReason,
 };
+use amparo_core::stats::{self, Exclusion, MonthStats};
 use amparo_core::store::{Profile, system_now};
 use amparo_protocol::b64;
 use amparo_protocol::i18n::Label;
 use amparo_protocol::payload::{
-    AggressorKind, AttachmentKind, CaseStatus, Language, Need, ViolenceKind,
+    AgeBand, AggressorKind, AttachmentKind, CaseStatus, Language, Need, ViolenceKind,
+};
+use amparo_protocol::statistics::{
+    Dimension, GbvContext, GbvType, Month, MonthTable, ReportDelay, RowKey,
 };
 use base64::Engine as _;
 use serde::Deserialize;
@@ -27,7 +31,7 @@ use zeroize::Zeroize;
 
 use crate::pages::*;
 use crate::state::{self, Desk, Open};
-use crate::words::{Words, from_accept_language, service_kind, words};
+use crate::words::{Words, from_accept_language, month_name, service_kind, words};
 
 /// Cases on one page of the table.
 pub const PAGE_SIZE: usize = 50;
@@ -54,6 +58,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/case/{id}/stage", web::post().to(stage))
         .route("/case/{id}/star", web::post().to(star))
         .route("/case/{id}/refer", web::post().to(refer))
+        .route("/case/{id}/classify", web::post().to(classify))
+        .route("/stats", web::get().to(stats_page))
+        .route("/stats/publish", web::post().to(publish))
         .route("/sync", web::get().to(sync_page))
         .route("/sync", web::post().to(sync_start))
         .route("/sync/status", web::get().to(sync_status))
@@ -103,6 +110,8 @@ fn chrome(desk: &Desk, req: &HttpRequest, nav: &'static str, title: &str) -> Chr
             Some("stage") => Some(w.done_stage),
             Some("refer") => Some(w.done_refer),
             Some("cleared") => Some(w.done_cleared),
+            Some("classify") => Some(w.done_classify),
+            Some("publish") => Some(w.done_publish),
             _ => None,
         })
         .map(str::to_string);
@@ -137,6 +146,11 @@ fn with_open<T>(desk: &Desk, f: impl FnOnce(&mut Open) -> T) -> Option<T> {
 }
 
 fn failure(desk: &Desk, req: &HttpRequest, e: &CoreError) -> HttpResponse {
+    failure_to(desk, req, e, "/cases")
+}
+
+/// What went wrong, with "back" going to `back`.
+fn failure_to(desk: &Desk, req: &HttpRequest, e: &CoreError, back: &str) -> HttpResponse {
     let lang = language(desk, req);
     let w = words(lang);
     let (status, text) = match e {
@@ -150,7 +164,7 @@ fn failure(desk: &Desk, req: &HttpRequest, e: &CoreError) -> HttpResponse {
         &MessagePage {
             heading: w.error.to_string(),
             text,
-            back: Some("/cases".into()),
+            back: Some(back.to_string()),
             c,
         },
     )
@@ -656,6 +670,18 @@ fn report_fields(case: &Case, w: &Words, lang: Language) -> Vec<(String, String)
     push(w.aggressor, aggressors);
     push(w.needs, labels(&r.needs, lang));
     push(w.reply_in, r.language.label(lang).to_string());
+    // What she said for statistics, said or not.
+    let said = |v: Option<&str>| v.unwrap_or(w.not_said).to_string();
+    push(w.stat_setting, said(r.place.setting.map(|s| s.label(lang))));
+    push(w.stat_age, said(r.age_band.map(|a| a.label(lang))));
+    push(
+        w.stat_elsewhere,
+        said(r.reported_elsewhere.map(|b| if b { w.yes } else { w.no })),
+    );
+    push(
+        w.stat_consent,
+        (if r.statistics_consent { w.yes } else { w.no }).to_string(),
+    );
     if let Some(f) = &r.referral {
         push(w.referred_by, f.from_focal_point.clone());
         push(w.referral_note, f.note.clone());
@@ -815,7 +841,39 @@ fn case_view(desk: &Desk, req: &HttpRequest, case: &Case, p: &Profile) -> CasePa
         selected: *s == case.summary.status,
     })
     .collect();
+    let s = &case.summary;
+    let mut classification = s
+        .gbv_type
+        .map_or(w.not_classified, |t| t.label(lang))
+        .to_string();
+    if !s.context.is_empty() {
+        classification = format!("{classification} · {}", labels(&s.context, lang));
+    }
+    let gbv_types = GbvType::ALL
+        .iter()
+        .map(|t| Opt {
+            value: wire(t),
+            label: t.label(lang).to_string(),
+            selected: s.gbv_type == Some(*t),
+        })
+        .collect();
+    let contexts = GbvContext::ALL
+        .iter()
+        .map(|f| Opt {
+            value: wire(f),
+            label: f.label(lang).to_string(),
+            selected: s.context.contains(f),
+        })
+        .collect();
+    let not_counted = match stats::counted(s) {
+        Err(why) if why != Exclusion::Unclassified => Some(exclusion_text(why, w).to_string()),
+        _ => None,
+    };
     CasePage {
+        classification,
+        gbv_types,
+        contexts,
+        not_counted,
         c: chrome(
             desk,
             req,
@@ -1132,6 +1190,35 @@ async fn refer(
     })
 }
 
+/// The office's GBVIMS classification of a case: one type (or none) and
+/// any context flags, as the form sends them (`context` once per flag).
+async fn classify(
+    desk: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let mut gbv_type = None;
+    let mut context = Vec::new();
+    for (name, value) in form.iter() {
+        match name.as_str() {
+            "gbv_type" if value.is_empty() => gbv_type = None,
+            "gbv_type" => match from_wire::<GbvType>(value) {
+                Some(t) => gbv_type = Some(t),
+                None => return failure(&desk, &req, &CoreError::Invalid("unknown type")),
+            },
+            "context" => match from_wire::<GbvContext>(value) {
+                Some(f) => context.push(f),
+                None => return failure(&desk, &req, &CoreError::Invalid("unknown context")),
+            },
+            _ => {}
+        }
+    }
+    change(&desk, &req, &path, "classify", |p, id| {
+        p.classify_case(id, gbv_type, &context)
+    })
+}
+
 fn sync_line(p: &crate::sync::Progress, w: &Words) -> String {
     if p.running {
         return format!(
@@ -1310,4 +1397,464 @@ async fn directory(desk: Data, req: HttpRequest) -> HttpResponse {
     };
     let c = chrome(&desk, &req, "directory", w.directory);
     render(StatusCode::OK, &DirectoryPage { c, dir })
+}
+
+fn exclusion_text(e: Exclusion, w: &Words) -> &'static str {
+    match e {
+        Exclusion::NoConsent => w.excl_no_consent,
+        Exclusion::ReportedElsewhere => w.excl_elsewhere,
+        Exclusion::Referred => w.excl_referred,
+        Exclusion::Unclassified => w.excl_unclassified,
+    }
+}
+
+fn dimension_title(dim: Dimension, w: &Words) -> &'static str {
+    match dim {
+        Dimension::GbvType => w.dim_gbv_type,
+        Dimension::Aggressor => w.aggressor,
+        Dimension::AgeBand => w.dim_age,
+        Dimension::ReportDelay => w.dim_delay,
+    }
+}
+
+/// The label of a column of `dim`, found by its key (`unknown` and
+/// `several` are the desk's words, also for the aggressor's "I don't know":
+/// the column counts reports that name none too; every other key is a
+/// value's).
+pub fn column_label(dim: Dimension, key: &str, w: &Words, lang: Language) -> String {
+    match key {
+        "unknown" => return w.unknown.to_string(),
+        "several" => return w.several.to_string(),
+        _ => {}
+    }
+    let found = match dim {
+        Dimension::GbvType => GbvType::ALL
+            .iter()
+            .find(|t| t.key() == key)
+            .map(|t| t.label(lang)),
+        Dimension::Aggressor => AggressorKind::ALL
+            .iter()
+            .find(|a| wire(*a) == key)
+            .map(|a| a.label(lang)),
+        Dimension::AgeBand => AgeBand::ALL
+            .iter()
+            .find(|a| wire(*a) == key)
+            .map(|a| a.label(lang)),
+        Dimension::ReportDelay => ReportDelay::ALL
+            .iter()
+            .find(|d| d.key() == key)
+            .map(|d| d.label(lang)),
+    };
+    found.unwrap_or(w.unknown).to_string()
+}
+
+/// A row's region and kind of place. In a shared table a row without a
+/// region is "other places" (merged); in the office's own, a report that
+/// named none.
+fn place_label(key: &RowKey, shared: bool, w: &Words, lang: Language) -> String {
+    let region = match &key.region {
+        Some(r) => region_label(r),
+        None if shared => w.other_places.to_string(),
+        None => w.no_region.to_string(),
+    };
+    match key.setting {
+        Some(s) => format!("{region} · {}", s.label(lang)),
+        None => region,
+    }
+}
+
+/// Chart geometry, in the view box's units.
+const CHART_WIDTH: u32 = 640;
+const CHART_ROW: u32 = 44;
+const CHART_BAR: u32 = 16;
+const CHART_BAR_MAX: u32 = 560;
+
+/// Horizontal bars, one per label: the label above, the bar below it, the
+/// count at the bar's end.
+fn bar_chart(id: String, title: &str, labels: &[String], values: &[u64]) -> Chart {
+    let max = values.iter().copied().max().unwrap_or(0).max(1);
+    let bars: Vec<Bar> = labels
+        .iter()
+        .zip(values)
+        .enumerate()
+        .map(|(i, (label, &value))| {
+            let top = u32::try_from(i).unwrap_or(0).saturating_mul(CHART_ROW);
+            let long = u64::from(CHART_BAR_MAX).saturating_mul(value) / max;
+            let mut width = u32::try_from(long).unwrap_or(CHART_BAR_MAX);
+            if value > 0 {
+                width = width.max(2);
+            }
+            Bar {
+                label: label.clone(),
+                value,
+                label_y: top + 14,
+                bar_y: top + 20,
+                width,
+                value_x: width + 6,
+                value_y: top + 33,
+            }
+        })
+        .collect();
+    let said: Vec<String> = labels
+        .iter()
+        .zip(values)
+        .map(|(l, v)| format!("{l}: {v}"))
+        .collect();
+    Chart {
+        id,
+        title: format!("{title}. {}", said.join("; ")),
+        width: CHART_WIDTH,
+        height: u32::try_from(bars.len())
+            .unwrap_or(0)
+            .saturating_mul(CHART_ROW)
+            + 4,
+        bar_height: CHART_BAR,
+        bars,
+    }
+}
+
+/// Every case's summary, from the index (no case is decrypted again).
+fn all_summaries(o: &Open) -> Vec<CaseSummary> {
+    o.index
+        .query(&CaseQuery {
+            limit: 0,
+            ..CaseQuery::default()
+        })
+        .cases
+}
+
+/// The month's own counts by each dimension, with their charts.
+fn dimension_views(ms: &MonthStats, name: &str, w: &Words, lang: Language) -> Vec<DimView> {
+    Dimension::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, dim)| {
+            let columns: Vec<String> = dim
+                .columns()
+                .iter()
+                .map(|k| column_label(*dim, k, w, lang))
+                .collect();
+            let totals = ms.column_totals(*dim);
+            let title = dimension_title(*dim, w).to_string();
+            DimView {
+                key: dim.key(),
+                chart: bar_chart(
+                    format!("chart-{}", dim.key()),
+                    &format!("{}: {title}, {name}", w.chart_of),
+                    &columns,
+                    &totals,
+                ),
+                rows: ms
+                    .rows
+                    .iter()
+                    .map(|r| DimRow {
+                        place: place_label(&r.key, false, w, lang),
+                        cells: r.cells.get(i).cloned().unwrap_or_default(),
+                        total: r.total,
+                    })
+                    .collect(),
+                title,
+                columns,
+                totals,
+                total: ms.counted,
+            }
+        })
+        .collect()
+}
+
+/// A month's table as it leaves (or left): `None` cells are not shared.
+fn shared_view(table: &MonthTable, heading: String, w: &Words, lang: Language) -> SharedView {
+    let dims = Dimension::ALL
+        .iter()
+        .filter_map(|dim| {
+            let b = table.breakdown(*dim)?;
+            let cols = dim.columns();
+            let n = cols.len();
+            Some(SharedDim {
+                key: dim.key(),
+                title: dimension_title(*dim, w).to_string(),
+                columns: cols
+                    .iter()
+                    .map(|k| column_label(*dim, k, w, lang))
+                    .collect(),
+                rows: table
+                    .rows
+                    .iter()
+                    .zip(&table.row_totals)
+                    .enumerate()
+                    .map(|(r, (key, total))| SharedRow {
+                        place: place_label(key, true, w, lang),
+                        cells: b.cells.iter().skip(r * n).take(n).copied().collect(),
+                        total: *total,
+                    })
+                    .collect(),
+                totals: b.column_totals.clone(),
+                total: table.total.unwrap_or(0),
+            })
+        })
+        .collect();
+    SharedView {
+        heading,
+        below: table.total.is_none().then(|| {
+            w.below_threshold
+                .replace("{n}", &table.threshold.to_string())
+        }),
+        total: table.total,
+        dims,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct MonthQuery {
+    month: Option<String>,
+}
+
+/// Most cases listed for classifying on the statistics page.
+const TO_CLASSIFY: usize = 10;
+
+/// The office's statistics for a month (the latest with cases unless one
+/// is asked): what is counted and why not, tables and charts by every
+/// dimension, the table as it would be shared, and the months shared.
+async fn stats_page(desk: Data, req: HttpRequest) -> HttpResponse {
+    let lang = language(&desk, &req);
+    let w = words(lang);
+    let asked = web::Query::<MonthQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().month)
+        .filter(|m| !m.trim().is_empty());
+    let asked = match asked.map(|m| Month::parse(m.trim())) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(_)) => {
+            return failure_to(
+                &desk,
+                &req,
+                &CoreError::Invalid("month (write it YYYY-MM)"),
+                "/stats",
+            );
+        }
+    };
+    let Some(found) = with_open(&desk, |o| -> amparo_core::Result<_> {
+        let summaries = all_summaries(o);
+        let p = &o.profile;
+        let mut months = stats::months(&summaries);
+        let month = asked.or_else(|| months.last().copied());
+        if let Some(m) = month
+            && !months.contains(&m)
+        {
+            months.push(m);
+            months.sort();
+        }
+        let counted = month.map(|m| {
+            let ms = MonthStats::of(&summaries, m);
+            let table = p.shareable_table(&ms).map_err(|e| e.to_string());
+            (ms, table)
+        });
+        let mut unclassified: Vec<&CaseSummary> = summaries
+            .iter()
+            .filter(|s| {
+                Some(stats::case_month(s)) == month
+                    && stats::counted(s) == Err(Exclusion::Unclassified)
+            })
+            .collect();
+        unclassified.sort_by_key(|s| (s.reported_hour, s.id));
+        let unclassified_count = unclassified.len();
+        let to_classify: Vec<ToClassify> = unclassified
+            .iter()
+            .take(TO_CLASSIFY)
+            .map(|s| ToClassify {
+                href: format!("/case/{}", hex(&s.id)),
+                label: match s.region.as_deref() {
+                    Some(r) => format!("{} · {}", hour_text(s.reported_hour), region_label(r)),
+                    None => hour_text(s.reported_hour),
+                },
+            })
+            .collect();
+        Ok((
+            months,
+            month,
+            counted,
+            to_classify,
+            unclassified_count,
+            p.statistics_threshold()?,
+            p.published_months()?,
+        ))
+    }) else {
+        return locked();
+    };
+    let (months, month, counted, to_classify, unclassified_count, threshold, published) =
+        match found {
+            Ok(v) => v,
+            Err(e) => return failure(&desk, &req, &e),
+        };
+    let now = system_now().0;
+    let name = month.map(|m| month_name(m, lang)).unwrap_or_default();
+    let published_this = month.and_then(|m| published.iter().find(|p| p.table.month == m));
+    let mut page = StatsPage {
+        c: chrome(&desk, &req, "stats", w.stats),
+        months: months
+            .iter()
+            .rev()
+            .map(|m| Opt {
+                value: m.to_string(),
+                label: month_name(*m, lang),
+                selected: Some(*m) == month,
+            })
+            .collect(),
+        month: month.map(|m| m.to_string()).unwrap_or_default(),
+        month_name: name.clone(),
+        cases: 0,
+        counted: 0,
+        excluded: Vec::new(),
+        unclassified: 0,
+        more_to_classify: unclassified_count.saturating_sub(to_classify.len()),
+        to_classify,
+        month_href: month
+            .map(|m| {
+                format!(
+                    "/cases?from={}&to={}",
+                    format_date(m.start_unix()),
+                    format_date(m.next().start_unix().saturating_sub(86_400))
+                )
+            })
+            .unwrap_or_default(),
+        dims: Vec::new(),
+        context: Vec::new(),
+        legend: w.suppressed_legend.replace(
+            "{n}",
+            &published_this
+                .map_or(threshold, |p| p.table.threshold)
+                .to_string(),
+        ),
+        shared: None,
+        share_error: None,
+        can_publish: false,
+        not_over: false,
+        publish_label: w.publish.replace("{month}", &name),
+        published: published
+            .iter()
+            .rev()
+            .map(|p| PublishedView {
+                month: month_name(p.table.month, lang),
+                href: format!("/stats?month={}", p.table.month),
+                at: when(p.at),
+                total: p.table.total.map_or_else(
+                    || w.fewer_than.replace("{n}", &p.table.threshold.to_string()),
+                    |t| t.to_string(),
+                ),
+            })
+            .collect(),
+    };
+    if let (Some(m), Some((ms, table))) = (month, counted) {
+        page.cases = ms.cases;
+        page.counted = ms.counted;
+        page.excluded = Exclusion::ALL
+            .iter()
+            .map(|e| {
+                (
+                    wire(e),
+                    exclusion_text(*e, w).to_string(),
+                    ms.excluded.get(e).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        page.unclassified = ms
+            .excluded
+            .get(&Exclusion::Unclassified)
+            .copied()
+            .unwrap_or(0);
+        if ms.counted > 0 {
+            page.dims = dimension_views(&ms, &name, w, lang);
+        }
+        page.context = GbvContext::ALL
+            .iter()
+            .map(|f| {
+                (
+                    f.label(lang).to_string(),
+                    ms.context.get(f).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        let over = now >= m.next().start_unix();
+        match (published_this, table) {
+            (Some(p), _) => {
+                page.shared = Some(shared_view(
+                    &p.table,
+                    w.shared_as_sent.replace("{at}", &when(p.at)),
+                    w,
+                    lang,
+                ));
+            }
+            (None, Ok(t)) => {
+                page.shared = Some(shared_view(&t, w.would_share.to_string(), w, lang));
+                page.can_publish = over;
+                page.not_over = !over;
+            }
+            (None, Err(e)) => page.share_error = Some(e),
+        }
+    }
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+struct PublishForm {
+    month: String,
+}
+
+/// Publishes a month to the coordinator, once (the core refuses a month
+/// not over, one already published, a directory without a statistics key).
+async fn publish(desk: Data, req: HttpRequest, form: web::Form<PublishForm>) -> HttpResponse {
+    let Ok(month) = Month::parse(form.month.trim()) else {
+        return failure_to(
+            &desk,
+            &req,
+            &CoreError::Invalid("month (write it YYYY-MM)"),
+            "/stats",
+        );
+    };
+    let result = with_open(&desk, |o| -> amparo_core::Result<()> {
+        let p = Arc::clone(&o.profile);
+        p.publish_month(month, system_now())?;
+        o.waiting = p.outbox_len()?;
+        Ok(())
+    });
+    match result {
+        None => locked(),
+        Some(Err(e)) => failure_to(&desk, &req, &e, &format!("/stats?month={month}")),
+        Some(Ok(())) => see_other(&format!("/stats?month={month}&done=publish")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statistics_column_has_a_label_in_every_language() {
+        for lang in Language::ALL {
+            let w = words(lang);
+            for dim in Dimension::ALL {
+                for key in dim.columns() {
+                    let label = column_label(dim, key, w, lang);
+                    let desk_word = *key == "unknown" || *key == "several";
+                    assert_eq!(
+                        label == w.unknown || label == w.several,
+                        desk_word,
+                        "{dim:?} {key} in {lang:?}: {label}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bars_are_as_long_as_their_counts() {
+        let labels = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let c = bar_chart("x".into(), "T", &labels, &[4, 2, 0]);
+        assert_eq!(c.bars[0].width, CHART_BAR_MAX);
+        assert_eq!(c.bars[1].width, CHART_BAR_MAX / 2);
+        assert_eq!(c.bars[2].width, 0);
+        assert_eq!(c.title, "T. a: 4; b: 2; c: 0");
+        assert!(c.bars.iter().all(|b| b.bar_y + c.bar_height < c.height));
+    }
 }

@@ -4,6 +4,7 @@
 
 use amparo_protocol::directory::ServiceKind;
 use amparo_protocol::payload::Language;
+use amparo_protocol::statistics::Month;
 
 macro_rules! words {
     ($($name:ident: $es:literal, $pt:literal, $en:literal;)*) => {
@@ -126,6 +127,67 @@ words! {
     done_status: "Estado cambiado; ella lo sabrá en la próxima sincronización.", "Estado mudado; ela saberá na próxima sincronização.", "Status set; she learns it at the next sync.";
     done_note: "Nota guardada.", "Nota guardada.", "Note saved.";
     done_refer: "Caso derivado; sale en la próxima sincronización.", "Caso encaminhado; sai na próxima sincronização.", "Case referred; it goes at the next sync.";
+    // Statistics on the case
+    stat_setting: "Tipo de lugar", "Tipo de lugar", "Kind of place";
+    stat_age: "Edad entonces", "Idade então", "Age then";
+    stat_elsewhere: "Lo contó a otra organización", "Contou a outra organização", "Told another organisation";
+    stat_consent: "Acepta que se cuente en estadísticas", "Aceita ser contada nas estatísticas", "Agrees to be counted in statistics";
+    yes: "Sí", "Sim", "Yes";
+    no: "No", "Não", "No";
+    not_said: "No lo dijo", "Não disse", "Not said";
+    classification: "Clasificación (GBVIMS)", "Classificação (GBVIMS)", "Classification (GBVIMS)";
+    classify_lead: "Interna: nunca se envía; solo se usa en las estadísticas que ella aceptó.", "Interna: nunca é enviada; só é usada nas estatísticas que ela aceitou.", "Internal: never sent; used only in statistics she agreed to.";
+    current_classification: "Clasificación actual", "Classificação atual", "Current classification";
+    gbv_type: "Tipo de incidente", "Tipo de incidente", "Type of incident";
+    not_classified: "Sin clasificar", "Sem classificação", "Not classified";
+    context: "Contexto (marque los que correspondan)", "Contexto (marque os que se aplicam)", "Context (tick any that apply)";
+    save_classification: "Guardar la clasificación", "Guardar a classificação", "Save classification";
+    done_classify: "Clasificación guardada (interna).", "Classificação guardada (interna).", "Classification saved (internal).";
+    not_counted_because: "No entra en las estadísticas:", "Não entra nas estatísticas:", "Not counted in statistics:";
+    // Statistics
+    stats: "Estadísticas", "Estatísticas", "Statistics";
+    stats_lead: "Las cifras de esta oficina, por el mes en que se escribió cada denuncia. Solo cuentan los casos que ella aceptó contar, recibidos aquí primero y ya clasificados. Aquí se ven todas las cuentas; a la coordinación solo sale lo que se muestra abajo.", "Os números deste escritório, pelo mês em que cada denúncia foi escrita. Só contam os casos que ela aceitou contar, recebidos aqui primeiro e já classificados. Aqui se veem todas as contagens; para a coordenação só sai o que aparece abaixo.", "This office's figures, by the month each report was written. Only cases she agreed to count, received here first and already classified are counted. Every count shows here; only what is shown below leaves for the coordinator.";
+    month: "Mes", "Mês", "Month";
+    show: "Ver", "Ver", "Show";
+    no_stats: "Aún no hay casos que contar.", "Ainda não há casos para contar.", "No cases to count yet.";
+    cases_in_month: "Casos escritos en el mes", "Casos escritos no mês", "Cases written in the month";
+    counted: "Contados", "Contados", "Counted";
+    not_counted: "No contados", "Não contados", "Not counted";
+    excl_no_consent: "Ella no aceptó que se cuente", "Ela não aceitou ser contada", "She did not agree to be counted";
+    excl_elsewhere: "Lo contó también a otra organización (se cuenta allí)", "Contou também a outra organização (é contado lá)", "Also reported to another organisation (counted there)";
+    excl_referred: "Llegó derivado (lo cuenta la oficina que lo derivó)", "Chegou encaminhado (conta o escritório que encaminhou)", "Came by referral (the referring office counts it)";
+    excl_unclassified: "Aún sin clasificar", "Ainda sem classificação", "Not yet classified";
+    classify_them: "Clasifíquelos en su página para que cuenten:", "Classifique-os na sua página para que contem:", "Classify them on their page so they count:";
+    more: "más", "mais", "more";
+    month_cases: "Ver los casos del mes", "Ver os casos do mês", "See the month's cases";
+    place_col: "Lugar", "Lugar", "Place";
+    no_region: "Sin región", "Sem região", "No region";
+    other_places: "Otros lugares", "Outros lugares", "Other places";
+    dim_gbv_type: "Tipo de incidente (GBVIMS)", "Tipo de incidente (GBVIMS)", "Type of incident (GBVIMS)";
+    dim_age: "Edad", "Idade", "Age";
+    dim_delay: "Tiempo hasta la denuncia", "Tempo até a denúncia", "Time to report";
+    unknown: "No consta", "Não consta", "Not known";
+    several: "Varios", "Vários", "Several";
+    by_place: "por lugar y tipo de lugar", "por lugar e tipo de lugar", "by place and kind of place";
+    chart_of: "Gráfico de barras", "Gráfico de barras", "Bar chart";
+    context_flag: "Contexto", "Contexto", "Context";
+    context_counts: "Contexto (un caso puede tener varios)", "Contexto (um caso pode ter vários)", "Context (a case may have several)";
+    nothing_counted: "Ningún caso contado este mes.", "Nenhum caso contado neste mês.", "No case counted this month.";
+    share: "Compartir con la coordinación", "Compartilhar com a coordenação", "Share with the coordinator";
+    share_lead: "Lo que saldría de esta computadora: solo cuentas, sin palabras, nombres ni fechas; sellado para la coordinación y firmado por esta oficina.", "O que sairia deste computador: só contagens, sem palavras, nomes nem datas; lacrado para a coordenação e assinado por este escritório.", "What would leave this computer: counts only, no words, names or dates; sealed to the coordinator and signed by this office.";
+    would_share: "Lo que se compartiría", "O que seria compartilhado", "What would be shared";
+    shared_as_sent: "Compartido el {at}: la tabla tal como salió.", "Compartilhado em {at}: a tabela tal como saiu.", "Shared on {at}: the table as it left.";
+    suppressed_legend: "no compartido: menos de {n}, o podría revelar uno", "não compartilhado: menos de {n}, ou poderia revelar um", "not shared: fewer than {n}, or could reveal one";
+    not_shared: "no compartido", "não compartilhado", "not shared";
+    below_threshold: "Este mes tiene menos de {n} casos contados: la tabla solo dice eso.", "Este mês tem menos de {n} casos contados: a tabela só diz isso.", "This month has fewer than {n} counted cases: the table says only that.";
+    fewer_than: "menos de {n}", "menos de {n}", "fewer than {n}";
+    published: "Meses ya compartidos", "Meses já compartilhados", "Months already shared";
+    none_published: "Aún no se compartió ningún mes.", "Ainda não foi compartilhado nenhum mês.", "No month shared yet.";
+    shared_on: "Compartido el", "Compartilhado em", "Shared on";
+    publish: "Compartir {month} con la coordinación", "Compartilhar {month} com a coordenação", "Share {month} with the coordinator";
+    publish_confirm: "Se envía una sola vez, en la próxima sincronización, y después no se puede cambiar ni retirar.", "É enviado uma única vez, na próxima sincronização, e depois não pode ser mudado nem retirado.", "It is sent once, at the next sync, and cannot be changed or withdrawn afterwards.";
+    month_not_over: "Un mes se puede compartir cuando termina.", "Um mês pode ser compartilhado quando termina.", "A month can be shared once it is over.";
+    done_publish: "Mes compartido: sale en la próxima sincronización.", "Mês compartilhado: sai na próxima sincronização.", "Month shared: it goes at the next sync.";
     // Sync
     sync_now: "Sincronizar ahora", "Sincronizar agora", "Sync now";
     sync_lead: "Envía lo que espera salir y trae el buzón. La mesa funciona sin conexión; lo escrito espera aquí.", "Envia o que aguarda para sair e traz a caixa. A mesa funciona sem conexão; o que foi escrito espera aqui.", "Sends what is waiting to go out and fetches the mailbox. The desk works offline; what you write waits here.";
@@ -217,6 +279,64 @@ pub fn service_kind(kind: ServiceKind, lang: Language) -> &'static str {
         Language::Es => es,
         Language::Pt => pt,
         Language::En => en,
+    }
+}
+
+/// A month by name, in `lang` ("septiembre de 2026").
+pub fn month_name(month: Month, lang: Language) -> String {
+    const ES: [&str; 12] = [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ];
+    const PT: [&str; 12] = [
+        "janeiro",
+        "fevereiro",
+        "março",
+        "abril",
+        "maio",
+        "junho",
+        "julho",
+        "agosto",
+        "setembro",
+        "outubro",
+        "novembro",
+        "dezembro",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let names = match lang {
+        Language::Es => &ES,
+        Language::Pt => &PT,
+        Language::En => &EN,
+    };
+    let Some(name) = names.get(usize::from(month.month).wrapping_sub(1)) else {
+        return month.to_string();
+    };
+    match lang {
+        Language::En => format!("{name} {}", month.year),
+        _ => format!("{name} de {}", month.year),
     }
 }
 

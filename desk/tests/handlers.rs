@@ -272,6 +272,7 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
         "/sync",
         "/sync/status",
         "/directory",
+        "/stats",
     ] {
         let r = test::call_service(&app, get(path).to_request()).await;
         assert_eq!(
@@ -527,7 +528,9 @@ async fn every_route_serves_its_page_and_refuses_what_it_must() {
     let p = |path: String| with_cookie(post(&path));
     let case_path =
         |what: &str, id: &[u8; 16], token: &str| format!("/case/{}/{what}?csrf={token}", hex(id));
-    for what in ["reply", "status", "note", "stage", "star", "refer"] {
+    for what in [
+        "reply", "status", "note", "stage", "star", "refer", "classify",
+    ] {
         let r = test::call_service(
             &app,
             p(case_path(what, &plain, ""))
@@ -844,4 +847,346 @@ async fn the_duress_pin_opens_a_quiet_desk() {
     )
     .await;
     assert!(r.status().is_redirection());
+}
+
+/// Files a report from a survivor who answered the statistics questions,
+/// written at `at`.
+fn file_counted_case(
+    p: &Profile,
+    consent: bool,
+    age: Option<AgeBand>,
+    setting: Option<PlaceSetting>,
+    elsewhere: Option<bool>,
+    at: u64,
+) -> [u8; 16] {
+    let keys = p.focal_public().unwrap();
+    let mut report = DraftForm {
+        text: "Me amenazaron en la frontera".into(),
+        violence: vec![ViolenceKind::Threats],
+        aggressors: vec![AggressorKind::Client],
+        needs: vec![Need::LegalAdvice],
+        place: Place {
+            setting,
+            country: Some("PE".into()),
+            region: Some("PE-LIM".into()),
+            detail: None,
+        },
+        language: Some(Language::Es),
+        ..DraftForm::default()
+    }
+    .to_report(keys);
+    report.statistics_consent = consent;
+    report.age_band = age;
+    report.reported_elsewhere = elsewhere;
+    let sealed = seal_report(&keys, report, &[], &mut SystemEntropy::new(), UnixTime(at)).unwrap();
+    p.file_envelopes(&sealed.envelopes).unwrap();
+    sealed.report_id
+}
+
+#[actix_web::test]
+async fn cases_are_classified_counted_and_a_month_shared_once() {
+    use amparo_core::stats::MonthStats;
+    use amparo_protocol::statistics::{GbvContext, GbvType, Month};
+
+    let h = harness(Duration::from_secs(600));
+    // Besides the two cases of the harness (she did not answer the
+    // statistics questions: not counted), three who did, in September 2026.
+    let (adult, teen, elsewhere) = {
+        let p = Profile::open(&h.profile, PIN).unwrap();
+        let at = 1_790_000_000;
+        (
+            file_counted_case(
+                &p,
+                true,
+                Some(AgeBand::Adult),
+                Some(PlaceSetting::Urban),
+                Some(false),
+                at,
+            ),
+            file_counted_case(
+                &p,
+                true,
+                Some(AgeBand::Adolescent),
+                Some(PlaceSetting::Border),
+                None,
+                at + 3600,
+            ),
+            file_counted_case(&p, true, None, None, Some(true), at + 7200),
+        )
+    };
+    let app = test::init_service(app(h.desk.clone())).await;
+    let (cookie, csrf) = session(&app, &h.desk).await;
+    let with_cookie = |r: TestRequest| r.insert_header((header::COOKIE, cookie.clone()));
+    let r = test::call_service(
+        &app,
+        with_cookie(post(&format!("/unlock?csrf={csrf}")))
+            .set_form([("pin", PIN)])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(location(&r), "/cases");
+    let open = |f: &dyn Fn(&amparo_desk::state::Open)| f(h.desk.inner().open.as_ref().unwrap());
+
+    // The statistics page: the latest month with cases, what is counted
+    // and why the rest is not, and the cases still to classify.
+    let r = test::call_service(&app, with_cookie(get("/stats")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = body(r).await;
+    assert!(page.contains("id=\"nav-stats\" href=\"/stats\" aria-current=\"page\""));
+    assert!(page.contains("<option value=\"2026-09\" selected>septiembre de 2026</option>"));
+    for (id, n) in [
+        ("stats-cases", 5),
+        ("stats-counted", 0),
+        ("excluded-no_consent", 2),
+        ("excluded-reported_elsewhere", 1),
+        ("excluded-referred", 0),
+        ("excluded-unclassified", 2),
+    ] {
+        assert!(page.contains(&format!("id=\"{id}\">{n}<")), "{id} {n}");
+    }
+    assert!(page.contains(&format!("href=\"/case/{}\"", hex(&adult))));
+    assert!(page.contains(&format!("href=\"/case/{}\"", hex(&teen))));
+    assert!(!page.contains(&format!("href=\"/case/{}\"", hex(&elsewhere))));
+    assert!(page.contains("id=\"nothing-counted\""));
+
+    // The case shows what she said for statistics, and the classification.
+    let r = test::call_service(
+        &app,
+        with_cookie(get(&format!("/case/{}", hex(&adult)))).to_request(),
+    )
+    .await;
+    let page = body(r).await;
+    for (label, value) in [
+        ("Tipo de lugar", "Ciudad o pueblo"),
+        ("Edad entonces", "18 años o más"),
+        ("Lo contó a otra organización", "No"),
+        ("Acepta que se cuente en estadísticas", "Sí"),
+    ] {
+        assert!(
+            page.contains(&format!("<dt>{label}</dt><dd>{value}</dd>")),
+            "{label}: {value}"
+        );
+    }
+    assert!(page.contains("id=\"classification\">Sin clasificar<"));
+    assert!(page.contains("id=\"classify-form\"") && !page.contains("id=\"not-counted\""));
+    let r = test::call_service(
+        &app,
+        with_cookie(get(&format!("/case/{}", hex(&h.ids[1])))).to_request(),
+    )
+    .await;
+    let page = body(r).await;
+    assert!(page.contains("<dt>Acepta que se cuente en estadísticas</dt><dd>No</dd>"));
+    assert!(page.contains("<dt>Edad entonces</dt><dd>No lo dijo</dd>"));
+    assert!(page.contains("id=\"not-counted\""), "why it is not counted");
+
+    // Classifying: refused without the token (nothing changes), done with it.
+    let classify = |id: &[u8; 16], token: &str, form: &[(&str, &str)]| {
+        with_cookie(post(&format!("/case/{}/classify?csrf={token}", hex(id))))
+            .set_form(form.to_vec())
+            .to_request()
+    };
+    let form = [
+        ("gbv_type", "rape"),
+        ("context", "intimate_partner_violence"),
+        ("context", "trafficking"),
+    ];
+    let summary = |id: [u8; 16]| {
+        let inner = h.desk.inner();
+        let o = inner.open.as_ref().unwrap();
+        (
+            o.profile.case(&id).unwrap().summary,
+            o.index.summary(&id).cloned().unwrap(),
+        )
+    };
+    for token in ["", "wrong"] {
+        let r = test::call_service(&app, classify(&adult, token, &form)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let r = test::call_service(
+        &app,
+        with_cookie(post(&format!("/case/{}/classify", hex(&adult))))
+            .insert_header(("x-csrf-token", "forged"))
+            .set_form(form.to_vec())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (stored, indexed) = summary(adult);
+    assert_eq!(
+        (stored.gbv_type, stored.context.len()),
+        (None, 0),
+        "unchanged"
+    );
+    assert_eq!(indexed.gbv_type, None);
+    let r = test::call_service(&app, classify(&adult, &csrf, &form)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).ends_with("?done=classify"), "{}", location(&r));
+    let (stored, indexed) = summary(adult);
+    assert_eq!(stored.gbv_type, Some(GbvType::Rape));
+    assert_eq!(
+        stored.context,
+        vec![GbvContext::IntimatePartnerViolence, GbvContext::Trafficking]
+    );
+    assert_eq!(indexed.gbv_type, Some(GbvType::Rape), "the index follows");
+    for bad in [
+        [("gbv_type", "bogus"), ("context", "trafficking")],
+        [("gbv_type", "rape"), ("context", "bogus")],
+    ] {
+        let r = test::call_service(&app, classify(&adult, &csrf, &bad)).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(summary(adult).0.gbv_type, Some(GbvType::Rape));
+    let r = test::call_service(
+        &app,
+        with_cookie(get(&format!("/case/{}?done=classify", hex(&adult)))).to_request(),
+    )
+    .await;
+    let page = body(r).await;
+    assert!(page.contains("Clasificación guardada (interna)."));
+    assert!(page.contains("id=\"classification\">Violación · Violencia de pareja, Posible trata<"));
+    assert!(page.contains("<option value=\"rape\" selected>"));
+    assert!(page.contains("value=\"trafficking\" checked"));
+    // A second classification, and one cleared and given again.
+    for form in [
+        &[("gbv_type", "physical_assault")][..],
+        &[("gbv_type", "")][..],
+        &[("gbv_type", "physical_assault")][..],
+    ] {
+        let r = test::call_service(&app, classify(&teen, &csrf, form)).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(summary(teen).0.gbv_type, Some(GbvType::PhysicalAssault));
+
+    // Counted now: tables, charts (inline SVG with a title giving every
+    // number), context, and the table as it would leave (below the
+    // threshold of 5: it says only that).
+    let r = test::call_service(&app, with_cookie(get("/stats?month=2026-09")).to_request()).await;
+    let page = body(r).await;
+    assert!(page.contains("id=\"stats-counted\">2<"));
+    assert!(page.contains("id=\"excluded-unclassified\">0<"));
+    assert!(!page.contains("id=\"to-classify\""));
+    for dim in ["gbv_type", "aggressor", "age_band", "report_delay"] {
+        assert!(page.contains(&format!("id=\"table-{dim}\"")), "{dim}");
+        assert!(
+            page.contains(&format!("id=\"chart-{dim}\" viewBox=\"0 0 640 ")),
+            "{dim}"
+        );
+        assert!(page.contains(&format!("aria-labelledby=\"chart-{dim}-title\"")));
+    }
+    assert!(page.contains("Violación: 1; Agresión sexual: 0; Agresión física: 1"));
+    assert!(page.contains("Lima") || page.contains("PE-LIM"));
+    assert!(page.contains("Zona de frontera") && page.contains("Ciudad o pueblo"));
+    assert!(
+        !page.contains(" style="),
+        "no inline style (the CSP forbids it)"
+    );
+    assert!(page.contains("id=\"below-threshold\""));
+    assert!(page.contains("id=\"publish-form\"") && page.contains("id=\"publish-confirm\""));
+    // With a threshold of 2 the month is shared, and what cannot be (a
+    // count of 1, or one that would reveal it) is a dash.
+    open(&|o| {
+        let mut s = o.profile.settings().unwrap();
+        s.statistics_threshold = Some(2);
+        o.profile.save_settings(&s).unwrap();
+    });
+    let r = test::call_service(&app, with_cookie(get("/stats?month=2026-09")).to_request()).await;
+    let page = body(r).await;
+    assert!(!page.contains("id=\"below-threshold\""));
+    assert!(page.contains("id=\"shared-total\">2<"));
+    assert!(page.contains("no compartido: menos de 2, o podría revelar uno"));
+    assert!(page.contains("id=\"shared-gbv_type\"") && page.contains("Otros lugares"));
+    assert!(page.contains("<span class=\"sr\">no compartido</span>"));
+    // What the page would share is what the core would publish.
+    open(&|o| {
+        let m = Month::parse("2026-09").unwrap();
+        let all = o.index.query(&Default::default()).cases;
+        let desk = o.profile.shareable_table(&MonthStats::of(&all, m));
+        assert_eq!(desk.unwrap(), o.profile.shareable_month(m).unwrap());
+    });
+    let r = test::call_service(&app, with_cookie(get("/stats?month=2026-13")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = test::call_service(&app, with_cookie(get("/stats?month=2025-01")).to_request()).await;
+    let page = body(r).await;
+    assert!(
+        page.contains("id=\"stats-cases\">0<"),
+        "a month without cases"
+    );
+
+    // Publishing: refused without the token; refused by the core when the
+    // directory names no statistics key, or the month is not over; nothing
+    // queued either way.
+    let waiting = || {
+        let inner = h.desk.inner();
+        let o = inner.open.as_ref().unwrap();
+        (
+            o.profile.outbox_len().unwrap(),
+            o.profile.published_months().unwrap().len(),
+        )
+    };
+    let before = waiting();
+    let publish = |token: &str, month: &str| {
+        with_cookie(post(&format!("/stats/publish?csrf={token}")))
+            .set_form([("month", month)])
+            .to_request()
+    };
+    let r = test::call_service(&app, publish("", "2026-09")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = test::call_service(&app, publish(&csrf, "2026-09")).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        body(r)
+            .await
+            .contains("the directory names no statistics key: this network gathers no statistics")
+    );
+    assert_eq!(waiting(), before, "nothing queued");
+    let this_month = Month::of_unix(amparo_core::store::system_now().0).to_string();
+    let r = test::call_service(&app, publish(&csrf, &this_month)).await;
+    assert!(
+        body(r)
+            .await
+            .contains("a month can be published once it is over")
+    );
+    let r = test::call_service(&app, publish(&csrf, "September")).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(waiting(), before, "nothing queued");
+
+    // With a statistics key in the directory, the month goes once.
+    open(&|o| {
+        let coordinator = SigningKey::from_seed(&[7; 32]).unwrap();
+        let mut d = o
+            .profile
+            .directory(&coordinator.verifying_key())
+            .unwrap()
+            .unwrap();
+        d.statistics = Some(
+            RecipientKeys::generate(&mut SystemEntropy::new())
+                .unwrap()
+                .public(),
+        );
+        let signed = d.sign(2, &coordinator).unwrap();
+        o.profile
+            .import_directory(signed.as_bytes(), &coordinator.verifying_key(), None)
+            .unwrap();
+    });
+    let r = test::call_service(&app, publish(&csrf, "2026-09")).await;
+    assert_eq!(
+        location(&r),
+        "/stats?month=2026-09&done=publish",
+        "{}",
+        body(r).await
+    );
+    assert_eq!(waiting(), (before.0 + 1, 1), "queued once");
+    let r = test::call_service(
+        &app,
+        with_cookie(get("/stats?month=2026-09&done=publish")).to_request(),
+    )
+    .await;
+    let page = body(r).await;
+    assert!(page.contains("Mes compartido: sale en la próxima sincronización."));
+    assert!(page.contains("id=\"published-table\""));
+    assert!(page.contains("Compartido el ") && page.contains("la tabla tal como salió"));
+    assert!(!page.contains("id=\"publish-form\""), "once only");
+    let r = test::call_service(&app, publish(&csrf, "2026-09")).await;
+    assert!(body(r).await.contains("already published"));
+    assert_eq!(waiting(), (before.0 + 1, 1));
 }
