@@ -358,7 +358,7 @@ mod tests {
         // 1 December 2026.
         let now = UnixTime(Month::parse("2026-12").unwrap().start_unix() + 3600);
         let signed = coordinator.sign_directory(&directory, now).unwrap();
-        let to = signed.directory().statistics.clone().unwrap();
+        let to = signed.directory().statistics.unwrap();
         let seal = |table: &MonthTable, key: &RecipientKeys| {
             let body = SignedMonthTable::sign(table, key.signing())
                 .unwrap()
