@@ -22,6 +22,7 @@ use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::keys::RecipientPublic;
 use amparo_protocol::payload::{Language, Need};
 use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
+use amparo_protocol::time::{civil_from_days, days_from_civil};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -93,18 +94,6 @@ struct SourceRelay {
     receipt_key: String,
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DD` at 00:00 UTC, in seconds since the epoch (where a
 /// `valid_from` date starts).
 pub fn parse_date(text: &str) -> Option<u64> {
@@ -122,7 +111,9 @@ pub fn parse_date(text: &str) -> Option<u64> {
     if !(1970..=9999).contains(&y) || d == 0 || d > days_in_month {
         return None;
     }
-    u64::try_from(days_from_civil(y, m, d) * 86_400).ok()
+    let month = u8::try_from(m).ok()?;
+    let day = u8::try_from(d).ok()?;
+    days_from_civil(y, month, day).checked_mul(86_400)
 }
 
 /// The end of a validity window that includes the whole of the `YYYY-MM-DD`
@@ -144,16 +135,7 @@ pub fn format_until_date(valid_until: u64) -> String {
 
 /// A `YYYY-MM-DD` date for seconds since the epoch (for display).
 pub fn format_date(secs: u64) -> String {
-    // Inverse of days_from_civil (civil_from_days).
-    let z = i64::try_from(secs / 86_400).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = civil_from_days(secs / 86_400);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
