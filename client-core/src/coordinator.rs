@@ -229,7 +229,7 @@ impl Profile {
         Ok(key.verifying_key())
     }
 
-    fn coordinator_signing_key(&self) -> Result<SigningKey> {
+    pub(crate) fn coordinator_signing_key(&self) -> Result<SigningKey> {
         let (_, seed) = self
             .get_item(ItemKind::Identity, &self.coordinator_item())?
             .ok_or(CoreError::Invalid("this profile has no coordinator key"))?;

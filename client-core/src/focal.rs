@@ -1012,6 +1012,17 @@ impl Profile {
                 "statistics sent to a focal point",
                 summary,
             )?,
+            Incoming::Aggregation(signed) => {
+                if !self.file_aggregation(&signed)? {
+                    self.keep_rejected(
+                        keeper,
+                        env,
+                        RejectReason::NotForFocalPoint,
+                        "a statistics-sum message this office does not accept",
+                        summary,
+                    )?;
+                }
+            }
             Incoming::Cover => {}
         }
         Ok(())

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use amparo_protocol::aggregation::SignedMessage;
 use amparo_protocol::envelope::{Envelope, Purpose};
 use amparo_protocol::keys::RecipientKeys;
 use amparo_protocol::padding::InnerHeader;
@@ -41,6 +42,8 @@ pub enum Incoming {
     /// A focal point's month of statistics (to a coordinator), signature
     /// not yet checked.
     Statistics(Box<SignedMonthTable>),
+    /// A step of the statistics sum, signature not yet checked.
+    Aggregation(Box<SignedMessage>),
     /// Cover traffic, to be dropped.
     Cover,
 }
@@ -54,6 +57,7 @@ impl fmt::Debug for Incoming {
             Incoming::Reply(_) => f.write_str("Incoming::Reply"),
             Incoming::Status(s) => write!(f, "Incoming::Status({:?})", s.status),
             Incoming::Statistics(_) => f.write_str("Incoming::Statistics"),
+            Incoming::Aggregation(_) => f.write_str("Incoming::Aggregation"),
             Incoming::Cover => f.write_str("Incoming::Cover"),
         }
     }
@@ -106,6 +110,9 @@ pub fn open_accepting(
         Purpose::Status => Incoming::Status(StatusUpdate::from_json(&opened.body)?),
         Purpose::Statistics => {
             Incoming::Statistics(Box::new(SignedMonthTable::from_json(&opened.body)?))
+        }
+        Purpose::Aggregation => {
+            Incoming::Aggregation(Box::new(SignedMessage::from_json(&opened.body)?))
         }
     };
     Ok((header, message))

@@ -72,23 +72,33 @@ pub enum Purpose {
     /// A focal point's month of statistics, to the coordinator
     /// ([`crate::statistics::SignedMonthTable`]).
     Statistics = 5,
+    /// A step of the statistics sum between offices and the coordinator
+    /// ([`crate::aggregation::SignedMessage`]): to a focal point's mailbox
+    /// and to the coordinator's statistics mailbox.
+    Aggregation = 6,
 }
 
 impl Purpose {
     /// All purposes, in byte order.
-    pub const ALL: [Purpose; 5] = [
+    pub const ALL: [Purpose; 6] = [
         Purpose::Report,
         Purpose::Chunk,
         Purpose::Reply,
         Purpose::Status,
         Purpose::Statistics,
+        Purpose::Aggregation,
     ];
     /// What a focal point's mailbox receives.
-    pub const FOR_FOCAL_POINT: [Purpose; 3] = [Purpose::Report, Purpose::Chunk, Purpose::Reply];
+    pub const FOR_FOCAL_POINT: [Purpose; 4] = [
+        Purpose::Report,
+        Purpose::Chunk,
+        Purpose::Reply,
+        Purpose::Aggregation,
+    ];
     /// What a survivor's reply mailbox receives.
     pub const FOR_REPLY_MAILBOX: [Purpose; 2] = [Purpose::Reply, Purpose::Status];
     /// What the coordinator's statistics mailbox receives.
-    pub const FOR_STATISTICS: [Purpose; 1] = [Purpose::Statistics];
+    pub const FOR_STATISTICS: [Purpose; 2] = [Purpose::Statistics, Purpose::Aggregation];
 }
 
 /// The HPKE `info` for an envelope of `purpose` with cleartext `header`.

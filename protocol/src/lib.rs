@@ -21,6 +21,7 @@
 #![cfg_attr(test, allow(clippy::indexing_slicing))]
 
 pub mod admission;
+pub mod aggregation;
 pub mod b64;
 pub mod bundle;
 mod codec;

@@ -304,7 +304,7 @@ impl Month {
         Ok(out)
     }
 
-    fn validate(self) -> Result<()> {
+    pub(crate) fn validate(self) -> Result<()> {
         if !(2000..=2999).contains(&self.year) || !(1..=12).contains(&self.month) {
             return Err(ProtocolError::Invalid("month"));
         }

@@ -8,6 +8,7 @@
 //! only once the case worker has given it a core type. A month's table is
 //! counted by the month the report was written in (its sealed hour).
 
+pub mod aggregate;
 pub mod picture;
 pub mod sdc;
 mod share;

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use amparo_protocol::UnixTime;
+use amparo_protocol::aggregation::SignedMessage;
 use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::envelope::{Envelope, EnvelopeId, Purpose};
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
@@ -57,6 +58,10 @@ pub struct StatisticsFetch {
     pub dropped: usize,
     /// The mailbox holds more: fetch again.
     pub more: bool,
+    /// Statistics-sum messages kept (keys, masked months, shares).
+    pub aggregation: usize,
+    /// Months whose sum was finished by this fetch.
+    pub summed: Vec<Month>,
 }
 
 impl Profile {
@@ -87,7 +92,7 @@ impl Profile {
         Ok(MonthStats::of(&self.cases(&CaseFilter::default())?, month))
     }
 
-    fn published_id(&self, month: Month) -> [u8; 16] {
+    pub(crate) fn published_id(&self, month: Month) -> [u8; 16] {
         self.fixed_id(format!("statistics-published-{month}").as_bytes())
     }
 
@@ -142,6 +147,11 @@ impl Profile {
             ));
         }
         let id = self.published_id(month);
+        if self.aggregated(month)? {
+            return Err(CoreError::Invalid(
+                "this month went into the statistics sum: it is not published on its own",
+            ));
+        }
         if self.get_item(ItemKind::Statistics, &id)?.is_some() {
             return Err(CoreError::Invalid(
                 "this month was already published (once only: a second table would reveal the cases that changed)",
@@ -171,7 +181,7 @@ impl Profile {
         Ok(table)
     }
 
-    fn focal_keys_for_statistics(&self) -> Result<RecipientKeys> {
+    pub(crate) fn focal_keys_for_statistics(&self) -> Result<RecipientKeys> {
         self.focal_keys_if_any()?
             .ok_or(CoreError::Invalid("this profile has no focal point keys"))
     }
@@ -223,9 +233,29 @@ impl Profile {
             .ok_or(CoreError::Invalid("this profile holds no directory yet"))?;
         let mut out = StatisticsFetch::default();
         for env in envelopes {
-            let table = env
-                .open(&keys, &Purpose::FOR_STATISTICS)
-                .ok()
+            let opened = env.open(&keys, &Purpose::FOR_STATISTICS).ok();
+            if let Some(o) = opened
+                .as_ref()
+                .filter(|o| o.purpose == Purpose::Aggregation)
+            {
+                // A step of the statistics sum, signed by an office of the
+                // directory.
+                let message = SignedMessage::from_json(&o.body).ok().and_then(|s| {
+                    let focal = directory.focal_point(&s.from)?;
+                    s.verify(&focal.keys.verifying_key()).ok()
+                });
+                let kept = match message {
+                    Some(m) => self.file_aggregation_at_coordinator(m, now)?,
+                    None => false,
+                };
+                if kept {
+                    out.aggregation += 1;
+                } else {
+                    out.dropped += 1;
+                }
+                continue;
+            }
+            let table = opened
                 .and_then(|o| SignedMonthTable::from_json(&o.body).ok())
                 .and_then(|s| {
                     let focal = directory.focal_point(&s.from)?;
@@ -272,6 +302,7 @@ impl Profile {
             total.kept += got.kept;
             total.duplicates += got.duplicates;
             total.dropped += got.dropped;
+            total.aggregation += got.aggregation;
             read += envelopes.len();
             if !page.more || envelopes.is_empty() {
                 break;
@@ -281,6 +312,7 @@ impl Profile {
                 break;
             }
         }
+        total.summed = self.finish_rounds()?;
         Ok(total)
     }
 
@@ -298,8 +330,23 @@ impl Profile {
 
     /// The regional picture: every received table summed by month, region
     /// and kind of place, no office named.
+    ///
+    /// A month summed by the statistics sum comes in as one table; an
+    /// office's own table of a month whose sum holds it is left out (it
+    /// would count twice).
     pub fn statistics_picture(&self) -> Result<Picture> {
-        Ok(Picture::merge(&self.received_tables()?))
+        let sums = self.summed_months()?;
+        let mut tables: Vec<MonthTable> = self
+            .received_tables()?
+            .into_iter()
+            .filter(|t| {
+                !sums
+                    .iter()
+                    .any(|s| s.table.month == t.month && s.offices.contains(&t.from))
+            })
+            .collect();
+        tables.extend(sums.into_iter().map(|s| s.table));
+        Ok(Picture::merge(&tables))
     }
 }
 

@@ -1,0 +1,1034 @@
+//! The statistics sum (PROTOCOL.md §16): offices send masked months, the
+//! coordinator learns only their sum.
+//!
+//! An office: [`Profile::prepare_aggregation`] makes a year of month keys,
+//! splits their secrets among the other offices of the directory and
+//! queues the shares and the signed public keys; rounds and unmask
+//! requests arrive in its mailbox ([`Profile::file_aggregation`]);
+//! [`Profile::answer_aggregation`] sends the masked month of a round
+//! and, when asked, the shares it holds — each only once, by the rules
+//! that keep the coordinator from unmasking one office.
+//!
+//! The coordinator: keys, masked vectors and shares arrive in its
+//! statistics mailbox ([`Profile::fetch_statistics`] files them);
+//! [`Profile::open_round`] and [`Profile::close_round`] queue the round
+//! and the unmask request; when enough shares are in, the sum is unmasked,
+//! checked, put through disclosure control, and only that table is kept:
+//! the masked vectors and the shares are deleted.
+
+use std::collections::{BTreeMap, HashSet};
+
+use amparo_protocol::UnixTime;
+use amparo_protocol::aggregation::shamir::{self, Secret, Share};
+use amparo_protocol::aggregation::{
+    self as agg, COORDINATOR, Keys, Layout, MAX_COHORT, MIN_SURVIVORS, Masked, Member, Message,
+    MonthKey, MonthShares, Rebuilt, Reveal, Revealed, Round, SETTINGS, Shares, SignedMessage,
+    Unmask,
+};
+use amparo_protocol::directory::Directory;
+use amparo_protocol::entropy::SystemEntropy;
+use amparo_protocol::envelope::{Envelope, Purpose};
+use amparo_protocol::keys::RecipientPublic;
+use amparo_protocol::padding::InnerHeader;
+use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
+use amparo_protocol::primitives::x25519;
+use amparo_protocol::statistics::{Dimension, GbvContext, Month, MonthTable, RowKey};
+use serde::{Deserialize, Serialize};
+
+use super::{MonthStats, StatsRow};
+use crate::store::{ItemKind, Profile};
+use crate::survivor::{decode, encode};
+use crate::{CoreError, Result};
+
+/// Item states (kind [`ItemKind::Statistics`]) of the sum's records.
+const OWN_MONTH: u8 = 3;
+const HELD_SHARE: u8 = 4;
+const OFFICE_ROUND: u8 = 5;
+const COORD_KEY: u8 = 6;
+const COORD_ROUND: u8 = 7;
+const MASKED: u8 = 8;
+const REVEAL: u8 = 9;
+const SUM: u8 = 10;
+
+/// How many months ahead an office makes keys for.
+pub const KEY_MONTHS: u32 = 12;
+/// Months before the current one that messages may still be about.
+const MONTHS_BACK: u32 = 13;
+/// The id a summed table names as its office.
+pub const SUM_FROM: &str = "all-offices";
+
+/// An office's secrets for one of its months.
+#[derive(Serialize, Deserialize)]
+struct OwnMonth {
+    month: Month,
+    mask_secret: [u8; 32],
+    self_secret: [u8; 32],
+    key: MonthKey,
+}
+
+/// A share this office holds of another office's month.
+#[derive(Serialize, Deserialize)]
+struct HeldShare {
+    office: String,
+    share: MonthShares,
+}
+
+/// A round as an office sees it.
+#[derive(Serialize, Deserialize)]
+struct OfficeRound {
+    round: Round,
+    unmask: Option<Unmask>,
+    /// It sent its masked month.
+    submitted: bool,
+    /// The survivors it revealed shares for (once only).
+    revealed_for: Option<Vec<String>>,
+    /// Why it would not take part, if it would not.
+    refused: Option<String>,
+}
+
+/// An office's key for a month, as the coordinator holds it.
+#[derive(Serialize, Deserialize)]
+struct CoordKey {
+    office: String,
+    holders: Vec<String>,
+    key: MonthKey,
+}
+
+/// A round as the coordinator keeps it.
+#[derive(Serialize, Deserialize)]
+struct CoordRound {
+    round: Round,
+    /// Everyone the round and the unmask request go to: the cohort and the
+    /// holders of its members' shares.
+    recipients: Vec<String>,
+    unmask: Option<Unmask>,
+    finished: bool,
+}
+
+/// A month's sum, after disclosure control: all the coordinator keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummedMonth {
+    /// The offices whose months are in it.
+    pub offices: Vec<String>,
+    /// The table, as [`MonthStats::shareable`] makes it.
+    pub table: MonthTable,
+}
+
+/// What [`Profile::answer_aggregation`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AggregationAnswers {
+    /// Months whose masked counts were queued.
+    pub masked: Vec<Month>,
+    /// Months whose shares were queued.
+    pub revealed: Vec<Month>,
+    /// Months this office would not take part in, and why.
+    pub refused: Vec<(Month, String)>,
+}
+
+/// Where a coordinator's round stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundStatus {
+    /// The month.
+    pub month: Month,
+    /// The cohort.
+    pub cohort: Vec<String>,
+    /// Offices whose masked months are in.
+    pub sent: Vec<String>,
+    /// The survivors, once the unmask request is out.
+    pub survivors: Option<Vec<String>>,
+    /// Holders who answered.
+    pub answered: usize,
+    /// The sum is done.
+    pub finished: bool,
+}
+
+fn months_index(m: Month) -> u32 {
+    u32::from(m.year) * 12 + u32::from(m.month) - 1
+}
+
+fn month_of_index(i: u32) -> Month {
+    let mut m = Month::of_unix(0);
+    m.year = u16::try_from(i / 12).unwrap_or(2000);
+    m.month = u8::try_from(i % 12 + 1).unwrap_or(1);
+    m
+}
+
+fn system_now() -> UnixTime {
+    crate::store::system_now()
+}
+
+/// The month's counts laid out as `layout` says.
+pub fn counts_vector(stats: &MonthStats, layout: &Layout) -> Result<Vec<u32>> {
+    let mut v = vec![0u32; layout.len()];
+    let count = |x: u64| u32::try_from(x).map_err(|_| CoreError::Invalid("count too large"));
+    for row in &stats.rows {
+        let start = layout.row_start(row.key.region.as_deref(), row.key.setting);
+        let mut at = start;
+        v[at] = v[at].wrapping_add(count(row.total)?);
+        at += 1;
+        for (d, cells) in Dimension::ALL.iter().zip(&row.cells) {
+            for c in 0..d.columns().len() {
+                v[at + c] = v[at + c].wrapping_add(count(cells.get(c).copied().unwrap_or(0))?);
+            }
+            at += d.columns().len();
+        }
+    }
+    let ctx = layout.context_start();
+    for (i, flag) in GbvContext::ALL.iter().enumerate() {
+        v[ctx + i] = count(stats.context.get(flag).copied().unwrap_or(0))?;
+    }
+    Ok(v)
+}
+
+/// The month's counts from a summed vector, refused unless every row's
+/// columns add up to its total in every dimension and no count is absurd
+/// (a wrong vector or a wrong share gives noise, which does not).
+pub fn stats_from_vector(v: &[u32], layout: &Layout, month: Month) -> Result<MonthStats> {
+    let bad = CoreError::Invalid(
+        "the statistics sum does not add up: an office sent a wrong vector or a wrong share",
+    );
+    if v.len() != layout.len() {
+        return Err(bad);
+    }
+    let max = amparo_protocol::statistics::MAX_COUNT;
+    let mut rows = Vec::new();
+    let width = agg::row_width();
+    let mut start = 0;
+    for region in layout.row_keys() {
+        for setting in SETTINGS {
+            let block = &v[start..start + width];
+            start += width;
+            let total = u64::from(block[0]);
+            if total > max {
+                return Err(bad);
+            }
+            let mut cells = Vec::new();
+            let mut at = 1;
+            for d in Dimension::ALL {
+                let n = d.columns().len();
+                let col: Vec<u64> = block[at..at + n].iter().map(|x| u64::from(*x)).collect();
+                if col.iter().sum::<u64>() != total {
+                    return Err(bad);
+                }
+                cells.push(col);
+                at += n;
+            }
+            if total > 0 {
+                rows.push(StatsRow {
+                    key: RowKey {
+                        region: region.map(str::to_string),
+                        setting,
+                    },
+                    total,
+                    cells,
+                });
+            }
+        }
+    }
+    let counted: u64 = rows.iter().map(|r| r.total).sum();
+    let mut context = BTreeMap::new();
+    for (i, flag) in GbvContext::ALL.iter().enumerate() {
+        let n = u64::from(v[layout.context_start() + i]);
+        if n > counted {
+            return Err(bad);
+        }
+        if n > 0 {
+            context.insert(*flag, n);
+        }
+    }
+    Ok(MonthStats {
+        month,
+        cases: counted,
+        counted,
+        excluded: BTreeMap::new(),
+        rows,
+        context,
+    })
+}
+
+impl Profile {
+    fn agg_id(&self, name: String) -> [u8; 16] {
+        self.fixed_id(format!("aggregation-{name}").as_bytes())
+    }
+
+    fn get_record<T: for<'de> Deserialize<'de>>(&self, id: &[u8; 16]) -> Result<Option<T>> {
+        self.get_item(ItemKind::Statistics, id)?
+            .map(|(_, b)| decode::<T>(&b, "statistics sum record"))
+            .transpose()
+    }
+
+    fn records<T: for<'de> Deserialize<'de>>(&self, state: u8) -> Result<Vec<([u8; 16], T)>> {
+        let mut out = Vec::new();
+        for id in self.item_ids(ItemKind::Statistics, Some(state))? {
+            if let Some(r) = self.get_record(&id)? {
+                out.push((id, r));
+            }
+        }
+        Ok(out)
+    }
+
+    fn network(&self) -> Result<(VerifyingKey, Directory)> {
+        let coordinator = match self.coordinator_public() {
+            Ok(k) => k,
+            Err(_) => self.settings()?.coordinator()?,
+        };
+        let directory = self
+            .directory(&coordinator)?
+            .ok_or(CoreError::Invalid("this profile holds no directory yet"))?;
+        Ok((coordinator, directory))
+    }
+
+    fn seal_signed(
+        &self,
+        to: &RecipientPublic,
+        message: &Message,
+        key: &SigningKey,
+        now: UnixTime,
+        queue_as: &[u8; 16],
+    ) -> Result<()> {
+        let body = SignedMessage::sign(message, key)?.to_json()?;
+        let mut e = SystemEntropy::new();
+        let header = InnerHeader::new(&mut e, now)?;
+        let env = Envelope::seal(to, Purpose::Aggregation, &header, &body, &mut e)?;
+        self.enqueue(queue_as, &env)
+    }
+
+    fn my_office_id(&self) -> Result<String> {
+        self.settings()?.focal_point_id.ok_or(CoreError::Invalid(
+            "set this focal point's directory id first",
+        ))
+    }
+
+    /// Makes keys for the months from this one to [`KEY_MONTHS`] ahead
+    /// that have none, splits their secrets among the other offices of the
+    /// directory (any more than half of them rebuild one secret), and
+    /// queues each holder's shares (sealed to that office) and the signed
+    /// public keys (sealed to the coordinator). Returns how many months
+    /// were keyed (0: all already were).
+    pub fn prepare_aggregation(&self, now: UnixTime) -> Result<usize> {
+        let me = self.my_office_id()?;
+        let (_, directory) = self.network()?;
+        let to = directory.statistics.clone().ok_or(CoreError::Invalid(
+            "the directory names no statistics key: this network gathers no statistics",
+        ))?;
+        let keys = self.focal_keys_for_statistics()?;
+        let current = months_index(Month::of_unix(now.0));
+        let months: Vec<Month> = (current..current + KEY_MONTHS)
+            .map(month_of_index)
+            .filter(|m| {
+                self.get_item(ItemKind::Statistics, &self.agg_id(format!("own-{m}")))
+                    .map(|x| x.is_none())
+                    .unwrap_or(false)
+            })
+            .collect();
+        if months.is_empty() {
+            return Ok(0);
+        }
+        let mut holders: Vec<(String, RecipientPublic)> = directory
+            .focal_points
+            .iter()
+            .filter(|f| f.id != me && f.is_valid_at(now))
+            .map(|f| (f.id.clone(), f.keys.clone()))
+            .collect();
+        holders.sort_by(|a, b| a.0.cmp(&b.0));
+        if holders.len() + 1 < MIN_SURVIVORS || holders.len() >= MAX_COHORT {
+            return Err(CoreError::Invalid(
+                "the statistics sum needs 3 to 64 offices in the directory",
+            ));
+        }
+        let ids: Vec<String> = holders.iter().map(|h| h.0.clone()).collect();
+        let n = u16::try_from(ids.len()).map_err(|_| CoreError::Invalid("too many offices"))?;
+        let t = agg::threshold_for(ids.len());
+        let mut e = SystemEntropy::new();
+        let mut per_holder: Vec<Vec<MonthShares>> = vec![Vec::new(); ids.len()];
+        let mut announced = Vec::new();
+        let mut own = Vec::new();
+        for m in &months {
+            let (a, b, key) = agg::month_key(&me, *m, &ids, keys.signing(), &mut e)?;
+            let a_shares = shamir::split(&a, t, n, &mut e)?;
+            let b_shares = shamir::split(&b, t, n, &mut e)?;
+            for (i, (sa, sb)) in a_shares.iter().zip(&b_shares).enumerate() {
+                per_holder[i].push(MonthShares {
+                    month: *m,
+                    x: sa.x,
+                    mask: sa.y,
+                    own: sb.y,
+                });
+            }
+            announced.push(key.clone());
+            own.push(OwnMonth {
+                month: *m,
+                mask_secret: *a.as_bytes(),
+                self_secret: *b.as_bytes(),
+                key,
+            });
+        }
+        let queue_as = self.agg_id("outgoing".into());
+        self.in_transaction(|| {
+            for ((id, public), months) in holders.iter().zip(per_holder) {
+                let message = Message::Shares(Shares {
+                    office: me.clone(),
+                    holder: id.clone(),
+                    months,
+                });
+                self.seal_signed(public, &message, keys.signing(), now, &queue_as)?;
+            }
+            let message = Message::Keys(Keys {
+                office: me.clone(),
+                holders: ids.clone(),
+                months: announced,
+            });
+            self.seal_signed(&to, &message, keys.signing(), now, &queue_as)?;
+            for o in &own {
+                let id = self.agg_id(format!("own-{}", o.month));
+                self.put_item(ItemKind::Statistics, &id, OWN_MONTH, &encode(o)?)?;
+            }
+            Ok(())
+        })?;
+        Ok(months.len())
+    }
+
+    /// Files a statistics-sum message that reached this office's mailbox
+    /// (inside the fetch's transaction): shares from another office of the
+    /// directory, a round or an unmask request signed by the coordinator.
+    /// The first of each is kept; returns false for what this office does
+    /// not accept (unsigned, not for it, out of the months kept).
+    pub(crate) fn file_aggregation(&self, signed: &SignedMessage) -> Result<bool> {
+        let Ok((coordinator, directory)) = self.network() else {
+            return Ok(false);
+        };
+        let Ok(me) = self.my_office_id() else {
+            return Ok(false);
+        };
+        let key = if signed.from == COORDINATOR {
+            coordinator
+        } else {
+            match directory.focal_point(&signed.from) {
+                Some(f) => f.keys.verifying_key(),
+                None => return Ok(false),
+            }
+        };
+        let Ok(message) = signed.verify(&key) else {
+            return Ok(false);
+        };
+        let current = months_index(Month::of_unix(system_now().0));
+        let in_window = |m: Month| {
+            let i = months_index(m);
+            i + MONTHS_BACK >= current && i <= current + KEY_MONTHS
+        };
+        match message {
+            Message::Shares(s) if s.holder == me => {
+                for m in s.months.iter().filter(|m| in_window(m.month)) {
+                    let id = self.agg_id(format!("held-{}-{}", s.office, m.month));
+                    if self.get_item(ItemKind::Statistics, &id)?.is_none() {
+                        let held = HeldShare {
+                            office: s.office.clone(),
+                            share: m.clone(),
+                        };
+                        self.put_item(ItemKind::Statistics, &id, HELD_SHARE, &encode(&held)?)?;
+                    }
+                }
+                Ok(true)
+            }
+            Message::Round(round) if in_window(round.month) => {
+                let id = self.agg_id(format!("round-{}", round.month));
+                if self.get_item(ItemKind::Statistics, &id)?.is_none() {
+                    let r = OfficeRound {
+                        round,
+                        unmask: None,
+                        submitted: false,
+                        revealed_for: None,
+                        refused: None,
+                    };
+                    self.put_item(ItemKind::Statistics, &id, OFFICE_ROUND, &encode(&r)?)?;
+                }
+                Ok(true)
+            }
+            Message::Unmask(u) => {
+                let id = self.agg_id(format!("round-{}", u.month));
+                let Some(mut r) = self.get_record::<OfficeRound>(&id)? else {
+                    return Ok(false);
+                };
+                if r.unmask.is_none() {
+                    r.unmask = Some(u);
+                    self.put_item(ItemKind::Statistics, &id, OFFICE_ROUND, &encode(&r)?)?;
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Answers what the coordinator asked: the masked month of each round
+    /// this office is in (once the month is over; once only), and the
+    /// shares it holds for each unmask request (once, for one list of
+    /// survivors only). Refuses — and says why — a round whose keys do not
+    /// carry their offices' signatures, one for a month it published on
+    /// its own, and an unmask request that leaves it out after it sent or
+    /// puts it in when it did not. Queues the answers; a sync sends them.
+    pub fn answer_aggregation(&self, now: UnixTime) -> Result<AggregationAnswers> {
+        let me = self.my_office_id()?;
+        let (_, directory) = self.network()?;
+        let to = directory.statistics.clone().ok_or(CoreError::Invalid(
+            "the directory names no statistics key: this network gathers no statistics",
+        ))?;
+        let keys = self.focal_keys_for_statistics()?;
+        let queue_as = self.agg_id("outgoing".into());
+        let mut out = AggregationAnswers::default();
+        for (id, mut r) in self.records::<OfficeRound>(OFFICE_ROUND)? {
+            let month = r.round.month;
+            if r.refused.is_some() {
+                continue;
+            }
+            let mut refuse = |r: &mut OfficeRound, why: &str| -> Result<()> {
+                r.refused = Some(why.to_string());
+                out.refused.push((month, why.to_string()));
+                self.put_item(ItemKind::Statistics, &id, OFFICE_ROUND, &encode(&*r)?)
+            };
+            let cohort = r.round.ids();
+            // The unmask request first: an office that has not sent when it
+            // comes is left out, and never sends after.
+            if let Some(u) = r.unmask.clone() {
+                if r.revealed_for.is_some() {
+                    continue;
+                }
+                if u.cohort != agg::digest(&cohort)
+                    || u.survivors.iter().any(|s| !cohort.contains(s))
+                {
+                    refuse(&mut r, "the unmask request is not for this round's cohort")?;
+                    continue;
+                }
+                let listed = u.survivors.contains(&me);
+                if r.submitted && !listed {
+                    refuse(
+                        &mut r,
+                        "the coordinator left out this office after it sent its month",
+                    )?;
+                    continue;
+                }
+                if !r.submitted && listed {
+                    refuse(
+                        &mut r,
+                        "the coordinator lists this office, which sent nothing",
+                    )?;
+                    continue;
+                }
+                let mut own = Vec::new();
+                let mut mask = Vec::new();
+                for office in cohort.iter().filter(|o| **o != me) {
+                    let held: Option<HeldShare> =
+                        self.get_record(&self.agg_id(format!("held-{office}-{month}")))?;
+                    let Some(h) = held else { continue };
+                    let (list, y) = if u.survivors.contains(office) {
+                        (&mut own, h.share.own)
+                    } else {
+                        (&mut mask, h.share.mask)
+                    };
+                    list.push(Revealed {
+                        office: office.clone(),
+                        x: h.share.x,
+                        y,
+                    });
+                }
+                let message = Message::Reveal(Reveal {
+                    office: me.clone(),
+                    month,
+                    survivors: agg::digest(&u.survivors),
+                    own,
+                    mask,
+                });
+                self.in_transaction(|| {
+                    self.seal_signed(&to, &message, keys.signing(), now, &queue_as)?;
+                    r.revealed_for = Some(u.survivors.clone());
+                    self.put_item(ItemKind::Statistics, &id, OFFICE_ROUND, &encode(&r)?)?;
+                    // What it held is no longer needed.
+                    for office in &cohort {
+                        self.delete_item(
+                            ItemKind::Statistics,
+                            &self.agg_id(format!("held-{office}-{month}")),
+                        )?;
+                    }
+                    Ok(())
+                })?;
+                out.revealed.push(month);
+                continue;
+            }
+            if r.submitted || r.round.member(&me).is_none() {
+                continue;
+            }
+            if now.0 < month.next().start_unix() {
+                continue;
+            }
+            if self
+                .get_item(ItemKind::Statistics, &self.published_id(month))?
+                .is_some()
+            {
+                refuse(&mut r, "this month was published on its own")?;
+                continue;
+            }
+            let own_id = self.agg_id(format!("own-{month}"));
+            let Some(own) = self.get_record::<OwnMonth>(&own_id)? else {
+                refuse(&mut r, "this office holds no keys for the month")?;
+                continue;
+            };
+            let mut others = Vec::new();
+            let mut forged = false;
+            for m in &r.round.cohort {
+                let signed_by_office = directory
+                    .focal_point(&m.office)
+                    .is_some_and(|f| m.key.verify(&m.office, &f.keys.verifying_key()).is_ok());
+                if !signed_by_office || (m.office == me && m.key != own.key) {
+                    forged = true;
+                }
+                others.push((m.office.clone(), x25519::PublicKey(m.key.mask_key)));
+            }
+            if forged {
+                refuse(&mut r, "a key in the round is not its office's")?;
+                continue;
+            }
+            let counts = counts_vector(&self.month_stats(month)?, &r.round.layout)?;
+            let vector = agg::mask(
+                &counts,
+                month,
+                &me,
+                &Secret::from_bytes(&own.self_secret)?,
+                &Secret::from_bytes(&own.mask_secret)?,
+                &others,
+            )?;
+            let message = Message::Masked(Masked {
+                office: me.clone(),
+                month,
+                cohort: agg::digest(&cohort),
+                vector,
+            });
+            self.in_transaction(|| {
+                self.seal_signed(&to, &message, keys.signing(), now, &queue_as)?;
+                r.submitted = true;
+                self.put_item(ItemKind::Statistics, &id, OFFICE_ROUND, &encode(&r)?)?;
+                // Sent once: the secrets go (a seized machine cannot help
+                // unmask what it sent).
+                self.delete_item(ItemKind::Statistics, &own_id)?;
+                Ok(())
+            })?;
+            out.masked.push(month);
+        }
+        Ok(out)
+    }
+
+    /// Whether this office took part in the sum of `month` (it then does
+    /// not publish the month on its own).
+    pub(crate) fn aggregated(&self, month: Month) -> Result<bool> {
+        Ok(self
+            .get_record::<OfficeRound>(&self.agg_id(format!("round-{month}")))?
+            .is_some_and(|r| r.submitted))
+    }
+
+    // ----- The coordinator -----
+
+    /// Files one statistics-sum message that reached the coordinator's
+    /// statistics mailbox, already verified as signed by `message`'s
+    /// office. Returns whether it was kept.
+    pub(crate) fn file_aggregation_at_coordinator(
+        &self,
+        message: Message,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let current = months_index(Month::of_unix(now.0));
+        match message {
+            Message::Keys(k) => {
+                let mut kept = false;
+                for key in k.months {
+                    let i = months_index(key.month);
+                    if i + MONTHS_BACK < current || i > current + KEY_MONTHS {
+                        continue;
+                    }
+                    let id = self.agg_id(format!("key-{}-{}", k.office, key.month));
+                    if self.get_item(ItemKind::Statistics, &id)?.is_none() {
+                        let rec = CoordKey {
+                            office: k.office.clone(),
+                            holders: k.holders.clone(),
+                            key,
+                        };
+                        self.put_item(ItemKind::Statistics, &id, COORD_KEY, &encode(&rec)?)?;
+                        kept = true;
+                    }
+                }
+                Ok(kept)
+            }
+            Message::Masked(m) => {
+                let Some(r) = self.coord_round(m.month)? else {
+                    return Ok(false);
+                };
+                if r.unmask.is_some()
+                    || r.round.member(&m.office).is_none()
+                    || m.cohort != agg::digest(&r.round.ids())
+                    || m.vector.len() != r.round.layout.len()
+                {
+                    return Ok(false);
+                }
+                let id = self.agg_id(format!("masked-{}-{}", m.month, m.office));
+                if self.get_item(ItemKind::Statistics, &id)?.is_some() {
+                    return Ok(false);
+                }
+                self.put_item(ItemKind::Statistics, &id, MASKED, &encode(&m)?)?;
+                Ok(true)
+            }
+            Message::Reveal(rv) => {
+                let Some(r) = self.coord_round(rv.month)? else {
+                    return Ok(false);
+                };
+                let Some(u) = &r.unmask else {
+                    return Ok(false);
+                };
+                if r.finished
+                    || rv.survivors != agg::digest(&u.survivors)
+                    || !r.recipients.contains(&rv.office)
+                {
+                    return Ok(false);
+                }
+                let id = self.agg_id(format!("reveal-{}-{}", rv.month, rv.office));
+                if self.get_item(ItemKind::Statistics, &id)?.is_some() {
+                    return Ok(false);
+                }
+                self.put_item(ItemKind::Statistics, &id, REVEAL, &encode(&rv)?)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn coord_round(&self, month: Month) -> Result<Option<CoordRound>> {
+        self.get_record(&self.agg_id(format!("cround-{month}")))
+    }
+
+    fn coordinator_queue(&self) -> [u8; 16] {
+        self.agg_id("coordinator-outgoing".into())
+    }
+
+    /// Opens the round of `month` (over, at most 120 months old, not opened
+    /// before): the cohort is every office of the directory whose signed
+    /// key for the month this coordinator holds (3 to 64), the layout the
+    /// directory's regions. Queues the round, signed, to the cohort and to
+    /// every holder of its members' shares.
+    pub fn open_round(&self, month: Month, now: UnixTime) -> Result<Round> {
+        if now.0 < month.next().start_unix() {
+            return Err(CoreError::Invalid("a month's round opens once it is over"));
+        }
+        if self.coord_round(month)?.is_some() {
+            return Err(CoreError::Invalid("this month's round is already open"));
+        }
+        let signing = self.coordinator_signing_key()?;
+        let (_, directory) = self.network()?;
+        let mut cohort = Vec::new();
+        let mut recipients: HashSet<String> = HashSet::new();
+        for (_, k) in self.records::<CoordKey>(COORD_KEY)? {
+            if k.key.month != month {
+                continue;
+            }
+            let Some(f) = directory.focal_point(&k.office) else {
+                continue;
+            };
+            if k.key.verify(&k.office, &f.keys.verifying_key()).is_err() {
+                continue;
+            }
+            recipients.insert(k.office.clone());
+            recipients.extend(k.holders.iter().cloned());
+            cohort.push(Member {
+                office: k.office,
+                key: k.key,
+            });
+        }
+        cohort.sort_by(|a, b| a.office.cmp(&b.office));
+        if cohort.len() < MIN_SURVIVORS {
+            return Err(CoreError::Invalid(
+                "fewer than 3 offices have sent keys for this month",
+            ));
+        }
+        cohort.truncate(MAX_COHORT);
+        let mut regions: Vec<String> = directory
+            .focal_points
+            .iter()
+            .flat_map(|f| f.regions.iter().cloned())
+            .collect();
+        regions.sort();
+        regions.dedup();
+        regions.truncate(agg::MAX_LAYOUT_REGIONS);
+        let round = Round {
+            month,
+            layout: Layout { regions },
+            cohort,
+        };
+        let mut recipients: Vec<String> = recipients
+            .into_iter()
+            .filter(|r| directory.focal_point(r).is_some())
+            .collect();
+        recipients.sort();
+        let message = Message::Round(round.clone());
+        let queue = self.coordinator_queue();
+        self.in_transaction(|| {
+            for r in &recipients {
+                if let Some(f) = directory.focal_point(r) {
+                    self.seal_signed(&f.keys, &message, &signing, now, &queue)?;
+                }
+            }
+            let rec = CoordRound {
+                round: round.clone(),
+                recipients: recipients.clone(),
+                unmask: None,
+                finished: false,
+            };
+            self.put_item(
+                ItemKind::Statistics,
+                &self.agg_id(format!("cround-{month}")),
+                COORD_ROUND,
+                &encode(&rec)?,
+            )
+        })?;
+        Ok(round)
+    }
+
+    /// Closes the round of `month`: the survivors are the offices whose
+    /// masked months are in (at least 3); queues the signed unmask request
+    /// to everyone the round went to. Later masked months are not taken.
+    pub fn close_round(&self, month: Month, now: UnixTime) -> Result<Vec<String>> {
+        let mut r = self
+            .coord_round(month)?
+            .ok_or(CoreError::Invalid("this month has no round open"))?;
+        if r.unmask.is_some() {
+            return Err(CoreError::Invalid("this month's round is already closed"));
+        }
+        let survivors = self.sent(month)?;
+        if survivors.len() < MIN_SURVIVORS {
+            return Err(CoreError::Invalid(
+                "fewer than 3 offices have sent their month: wait for more",
+            ));
+        }
+        let signing = self.coordinator_signing_key()?;
+        let (_, directory) = self.network()?;
+        let u = Unmask {
+            month,
+            cohort: agg::digest(&r.round.ids()),
+            survivors: survivors.clone(),
+        };
+        let message = Message::Unmask(u.clone());
+        let queue = self.coordinator_queue();
+        self.in_transaction(|| {
+            for to in &r.recipients {
+                if let Some(f) = directory.focal_point(to) {
+                    self.seal_signed(&f.keys, &message, &signing, now, &queue)?;
+                }
+            }
+            r.unmask = Some(u);
+            self.put_item(
+                ItemKind::Statistics,
+                &self.agg_id(format!("cround-{month}")),
+                COORD_ROUND,
+                &encode(&r)?,
+            )
+        })?;
+        Ok(survivors)
+    }
+
+    fn sent(&self, month: Month) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .records::<Masked>(MASKED)?
+            .into_iter()
+            .filter(|(_, m)| m.month == month)
+            .map(|(_, m)| m.office)
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Where each round stands, by month.
+    pub fn rounds(&self) -> Result<Vec<RoundStatus>> {
+        let mut out = Vec::new();
+        let reveals = self.records::<Reveal>(REVEAL)?;
+        for (_, r) in self.records::<CoordRound>(COORD_ROUND)? {
+            let month = r.round.month;
+            out.push(RoundStatus {
+                month,
+                cohort: r.round.ids(),
+                sent: self.sent(month)?,
+                survivors: r.unmask.as_ref().map(|u| u.survivors.clone()),
+                answered: reveals.iter().filter(|(_, v)| v.month == month).count(),
+                finished: r.finished,
+            });
+        }
+        out.sort_by_key(|s| s.month);
+        Ok(out)
+    }
+
+    /// Rebuilds one secret from the revealed shares of `office`, checking
+    /// each share's index against the office's holders; `None` until
+    /// enough are in.
+    fn rebuild(key: &CoordKey, reveals: &[&Reveal], own: bool) -> Result<Option<Secret>> {
+        let mut shares: Vec<Share> = Vec::new();
+        for rv in reveals {
+            let Some(x) = key.holders.iter().position(|h| *h == rv.office) else {
+                continue;
+            };
+            let list = if own { &rv.own } else { &rv.mask };
+            for s in list.iter().filter(|s| s.office == key.office) {
+                if usize::from(s.x) == x + 1 && !shares.iter().any(|o| o.x == s.x) {
+                    shares.push(s.share());
+                }
+            }
+        }
+        if shares.len() < usize::from(key.key.threshold) {
+            return Ok(None);
+        }
+        shares.truncate(usize::from(key.key.threshold));
+        let secret = shamir::combine(&shares)?;
+        let right = if own {
+            agg::commitment(&secret) == key.key.commitment
+        } else {
+            agg::mask_key(&secret)?.public_key().as_bytes() == &key.key.mask_key
+        };
+        if !right {
+            return Err(CoreError::Invalid(
+                "a revealed share does not rebuild its office's secret",
+            ));
+        }
+        Ok(Some(secret))
+    }
+
+    /// Finishes every closed round whose shares are all in: the sum is
+    /// unmasked, checked and put through disclosure control; the table is
+    /// kept and the masked months and the shares are deleted. Returns the
+    /// months finished.
+    pub fn finish_rounds(&self) -> Result<Vec<Month>> {
+        let mut done = Vec::new();
+        let threshold = self.statistics_threshold()?;
+        for (round_id, mut r) in self.records::<CoordRound>(COORD_ROUND)? {
+            let Some(u) = r.unmask.clone() else { continue };
+            if r.finished {
+                continue;
+            }
+            let month = r.round.month;
+            let all_reveals = self.records::<Reveal>(REVEAL)?;
+            let reveals: Vec<&Reveal> = all_reveals
+                .iter()
+                .map(|(_, v)| v)
+                .filter(|v| v.month == month)
+                .collect();
+            let mut rebuilt = Rebuilt {
+                survivors: Vec::new(),
+                dropped: Vec::new(),
+            };
+            let mut complete = true;
+            let mut key_records = Vec::new();
+            for m in &r.round.cohort {
+                let rec: Option<CoordKey> =
+                    self.get_record(&self.agg_id(format!("key-{}-{}", m.office, month)))?;
+                let Some(rec) = rec else {
+                    complete = false;
+                    break;
+                };
+                key_records.push(rec);
+            }
+            if !complete {
+                continue;
+            }
+            let mut secrets = Vec::new();
+            for rec in &key_records {
+                let own = u.survivors.contains(&rec.office);
+                match Self::rebuild(rec, &reveals, own)? {
+                    Some(s) => secrets.push((rec, own, s)),
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if !complete {
+                continue;
+            }
+            for (rec, own, s) in secrets {
+                if own {
+                    rebuilt.survivors.push((
+                        rec.office.as_str(),
+                        x25519::PublicKey(rec.key.mask_key),
+                        s,
+                    ));
+                } else {
+                    rebuilt.dropped.push((rec.office.as_str(), s));
+                }
+            }
+            let masked: Vec<([u8; 16], Masked)> = self
+                .records::<Masked>(MASKED)?
+                .into_iter()
+                .filter(|(_, m)| m.month == month && u.survivors.contains(&m.office))
+                .collect();
+            if masked.len() != u.survivors.len() {
+                return Err(CoreError::Corrupt(
+                    "statistics sum: a masked month is missing",
+                ));
+            }
+            let mut sum = vec![0u32; r.round.layout.len()];
+            for (_, m) in &masked {
+                for (s, v) in sum.iter_mut().zip(&m.vector) {
+                    *s = s.wrapping_add(*v);
+                }
+            }
+            let plain = agg::unmask(&sum, month, &rebuilt)?;
+            let stats = stats_from_vector(&plain, &r.round.layout, month)?;
+            let regions: HashSet<String> = r.round.layout.regions.iter().cloned().collect();
+            let table = stats.shareable(SUM_FROM, threshold, &regions)?;
+            let summed = SummedMonth {
+                offices: u.survivors.clone(),
+                table,
+            };
+            self.in_transaction(|| {
+                self.put_item(
+                    ItemKind::Statistics,
+                    &self.agg_id(format!("sum-{month}")),
+                    SUM,
+                    &encode(&summed)?,
+                )?;
+                for (id, _) in &masked {
+                    self.delete_item(ItemKind::Statistics, id)?;
+                }
+                for (id, v) in &all_reveals {
+                    if v.month == month {
+                        self.delete_item(ItemKind::Statistics, id)?;
+                    }
+                }
+                r.finished = true;
+                self.put_item(ItemKind::Statistics, &round_id, COORD_ROUND, &encode(&r)?)
+            })?;
+            done.push(month);
+        }
+        Ok(done)
+    }
+
+    /// The masked months this coordinator holds for `month`, by office:
+    /// what it stores between a round's close and its sum (each alone is
+    /// noise; they are deleted once the sum is made).
+    pub fn masked_vectors(&self, month: Month) -> Result<Vec<(String, Vec<u32>)>> {
+        let mut out: Vec<(String, Vec<u32>)> = self
+            .records::<Masked>(MASKED)?
+            .into_iter()
+            .filter(|(_, m)| m.month == month)
+            .map(|(_, m)| (m.office, m.vector))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The layout of `month`'s round, if this coordinator opened one.
+    pub fn round_layout(&self, month: Month) -> Result<Option<Layout>> {
+        Ok(self.coord_round(month)?.map(|r| r.round.layout))
+    }
+
+    /// Every month summed, oldest first.
+    pub fn summed_months(&self) -> Result<Vec<SummedMonth>> {
+        let mut out: Vec<SummedMonth> = self
+            .records::<SummedMonth>(SUM)?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        out.sort_by_key(|s| s.table.month);
+        Ok(out)
+    }
+}
