@@ -524,7 +524,224 @@ fn examples() -> BTreeMap<&'static str, String> {
     // A month's statistics (§15).
     let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md statistics");
     out.insert("statistics", text_block(statistics_example(&focal, &mut e)));
+
+    // The statistics sum (§16).
+    let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md aggregation");
+    out.insert("aggregation", text_block(aggregation_example(&mut e)));
     out
+}
+
+/// Three offices sum October (§16): keys, shares, masked months and the
+/// unmasked sum, the first values recomputed from the document's formulas.
+fn aggregation_example(e: &mut DangerousSeededEntropy) -> String {
+    use amparo_protocol::aggregation::shamir::{self, Share};
+    use amparo_protocol::aggregation::*;
+    use amparo_protocol::primitives::{hkdf, x25519};
+    use amparo_protocol::statistics::Month;
+    let month = Month::parse("2026-10").unwrap();
+    let ids = ["br-roraima", "pe-lima", "pe-tumbes"];
+    let layout = Layout {
+        regions: vec!["PE-LIM".into()],
+    };
+    let mut offices = Vec::new();
+    for id in ids {
+        let keys = RecipientKeys::generate(e).unwrap();
+        let holders: Vec<String> = ids
+            .iter()
+            .filter(|h| **h != id)
+            .map(|h| h.to_string())
+            .collect();
+        let (a, b, key) = month_key(id, month, &holders, keys.signing(), e).unwrap();
+        key.verify(id, &keys.signing().verifying_key()).unwrap();
+        let t = threshold_for(holders.len());
+        let sa = shamir::split(&a, t, 2, e).unwrap();
+        let sb = shamir::split(&b, t, 2, e).unwrap();
+        offices.push((id, keys, holders, a, b, key, sa, sb));
+    }
+    // Counts: Lima 2 rapes in the city by clients, adults, delay unknown;
+    // Tumbes and Roraima 1 each in other places, not said where.
+    let mut counts = vec![vec![0u32; layout.len()]; 3];
+    let put = |v: &mut Vec<u32>, region: Option<&str>, setting, n: u32| {
+        let at = layout.row_start(region, setting);
+        // total, rape (1), client (7), age_18_plus (1+6+8+3), unknown delay (last).
+        for off in [0, 1, 7, 17, 24] {
+            v[at + off] += n;
+        }
+    };
+    put(&mut counts[1], Some("PE-LIM"), Some(PlaceSetting::Urban), 2);
+    put(&mut counts[2], None, None, 1);
+    put(&mut counts[0], None, None, 1);
+    let cohort: Vec<(String, x25519::PublicKey)> = offices
+        .iter()
+        .map(|o| (o.0.to_string(), x25519::PublicKey(o.5.mask_key)))
+        .collect();
+    let masked: Vec<Vec<u32>> = offices
+        .iter()
+        .zip(&counts)
+        .map(|(o, x)| mask(x, month, o.0, &o.4, &o.3, &cohort).unwrap())
+        .collect();
+    // Recomputed: Expand(seed, label, month)[0] and the pair seed.
+    let expand0 = |seed: &[u8], label: &[u8]| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seed);
+        let tag = ring::hmac::sign(&key, &[label, b"2026-10", &0u32.to_be_bytes()].concat());
+        u32::from_le_bytes(tag.as_ref()[..4].try_into().unwrap())
+    };
+    let mask_secret = |a: &shamir::Secret| {
+        let prk = hkdf::extract(b"", &[a.as_bytes()]);
+        let k = hkdf::expand_array::<32>(&prk[..], &[b"amparo-aggregation-mask-key"]).unwrap();
+        x25519::SecretKey::from_bytes(&k)
+    };
+    let pair = |i: usize, j: usize| {
+        let mine = mask_secret(&offices[i].3);
+        let dh = mine
+            .diffie_hellman(&x25519::PublicKey(offices[j].5.mask_key))
+            .unwrap();
+        let prk = hkdf::extract(b"amparo-aggregation-pair", &[&dh[..]]);
+        let (lo, hi) = if ids[i] < ids[j] {
+            (ids[i], ids[j])
+        } else {
+            (ids[j], ids[i])
+        };
+        hkdf::expand_array::<32>(
+            &prk[..],
+            &[b"2026-10", b"\0", lo.as_bytes(), b"\0", hi.as_bytes()],
+        )
+        .unwrap()
+    };
+    for (i, o) in offices.iter().enumerate() {
+        assert_eq!(
+            mask_secret(&o.3).public_key().as_bytes(),
+            &o.5.mask_key,
+            "the mask key"
+        );
+        assert_eq!(
+            commitment(&o.4),
+            sha256(&[b"amparo-aggregation-commit-v1", o.4.as_bytes()])
+        );
+        let mut want = counts[i][0].wrapping_add(expand0(o.4.as_bytes(), b"self"));
+        for j in 0..3 {
+            if j != i {
+                let m = expand0(&pair(i, j)[..], b"pair");
+                want = if ids[i] < ids[j] {
+                    want.wrapping_add(m)
+                } else {
+                    want.wrapping_sub(m)
+                };
+            }
+        }
+        assert_eq!(masked[i][0], want, "{}'s first masked value", ids[i]);
+    }
+    let mut sum = vec![0u32; layout.len()];
+    for y in &masked {
+        for (s, v) in sum.iter_mut().zip(y) {
+            *s = s.wrapping_add(*v);
+        }
+    }
+    // Every office sent: each holder reveals self-secret shares; any two
+    // (the threshold of two holders) rebuild.
+    let rebuilt = Rebuilt {
+        survivors: offices
+            .iter()
+            .map(|o| {
+                let shares: Vec<Share> = o.7.iter().cloned().collect();
+                let b = shamir::combine(&shares).unwrap();
+                assert_eq!(commitment(&b), o.5.commitment);
+                (o.0, x25519::PublicKey(o.5.mask_key), b)
+            })
+            .collect(),
+        dropped: vec![],
+    };
+    let plain = unmask(&sum, month, &rebuilt).unwrap();
+    let expected: Vec<u32> = (0..layout.len())
+        .map(|k| counts.iter().map(|c| c[k]).sum())
+        .collect();
+    assert_eq!(plain, expected);
+    let lima = &offices[1];
+    let keys_message = Message::Keys(Keys {
+        office: lima.0.into(),
+        holders: lima.2.clone(),
+        months: vec![lima.5.clone()],
+    });
+    let keys_body = SignedMessage::sign(&keys_message, lima.1.signing())
+        .unwrap()
+        .to_json()
+        .unwrap();
+    let shares_message = Message::Shares(Shares {
+        office: lima.0.into(),
+        holder: lima.2[0].clone(),
+        months: vec![MonthShares {
+            month,
+            x: lima.6[0].x,
+            mask: lima.6[0].y,
+            own: lima.7[0].y,
+        }],
+    });
+    let shares_json = serde_json::to_string(&shares_message).unwrap();
+    let masked_message = Message::Masked(Masked {
+        office: lima.0.into(),
+        month,
+        cohort: digest(&ids.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        vector: masked[1].clone(),
+    });
+    let masked_body = SignedMessage::sign(&masked_message, lima.1.signing())
+        .unwrap()
+        .to_json()
+        .unwrap();
+    assert_eq!(
+        SignedMessage::from_json(&masked_body)
+            .unwrap()
+            .verify(&lima.1.signing().verifying_key())
+            .unwrap(),
+        masked_message
+    );
+    let first = |v: &[u32]| {
+        v[..6]
+            .iter()
+            .map(|x| format!("{x:>10}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let lima_row = layout.row_start(Some("PE-LIM"), Some(PlaceSetting::Urban));
+    let mut lines = vec![format!(
+        "layout {{\"regions\":[\"PE-LIM\"]}}: vector of {} u32s; PE-LIM urban row at {lima_row}",
+        layout.len()
+    )];
+    for (i, o) in offices.iter().enumerate() {
+        lines.push(format!(
+            "{:<10} mask_key {}  commitment {}",
+            o.0,
+            hex(&o.5.mask_key),
+            hex(&o.5.commitment)
+        ));
+        lines.push(format!(
+            "           counts[{lima_row}..+6] {}\n           masked[{lima_row}..+6] {}",
+            first(&counts[i][lima_row..]),
+            first(&masked[i][lima_row..])
+        ));
+    }
+    lines.push(format!(
+        "sum of masked[{lima_row}..+6]   {}",
+        first(&sum[lima_row..])
+    ));
+    lines.push(format!(
+        "unmasked sum[{lima_row}..+6]    {}",
+        first(&plain[lima_row..])
+    ));
+    lines.push(format!(
+        "pe-lima's keys message, signed ({} bytes)\n{}",
+        keys_body.len(),
+        std::str::from_utf8(&keys_body).unwrap()
+    ));
+    lines.push(format!(
+        "pe-lima's shares for {}\n{}",
+        lima.2[0], shares_json
+    ));
+    lines.push(format!(
+        "pe-lima's masked month, signed ({} bytes)\n{}",
+        masked_body.len(),
+        std::str::from_utf8(&masked_body).unwrap()
+    ));
+    lines.join("\n")
 }
 
 /// A focal point's month table, signed and sealed to the coordinator's

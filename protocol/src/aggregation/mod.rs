@@ -95,7 +95,7 @@ impl Layout {
         for r in &self.regions {
             check_text(r, 64, "region")?;
         }
-        if self.regions.windows(2).any(|w| w[0] >= w[1]) {
+        if !self.regions.is_sorted_by(|a, b| a < b) {
             return Err(ProtocolError::Invalid(
                 "aggregation layout regions are sorted and distinct",
             ));
@@ -164,9 +164,13 @@ fn expand(seed: &[u8], label: &[u8], month: Month, len: usize) -> Vec<u32> {
         ctx.update(month.as_bytes());
         ctx.update(&block.to_be_bytes());
         let tag = ctx.sign();
-        for chunk in tag.as_ref().chunks_exact(4) {
+        for word in tag
+            .as_ref()
+            .chunks_exact(4)
+            .filter_map(|c| c.try_into().ok())
+        {
             if out.len() < len {
-                out.push(u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+                out.push(u32::from_le_bytes(word));
             }
         }
         block = block.wrapping_add(1);
@@ -499,7 +503,7 @@ fn distinct_ids(ids: &[String], max: usize, what: &'static str) -> Result<()> {
 }
 
 fn sorted(ids: &[String], what: &'static str) -> Result<()> {
-    if ids.windows(2).any(|w| w[0] >= w[1]) {
+    if !ids.is_sorted_by(|a, b| a < b) {
         return Err(ProtocolError::Invalid(what));
     }
     Ok(())
@@ -532,7 +536,7 @@ impl Message {
                 let d = digest(&k.holders);
                 for (i, m) in k.months.iter().enumerate() {
                     m.month.validate()?;
-                    if k.months[..i].iter().any(|o| o.month == m.month)
+                    if k.months.iter().take(i).any(|o| o.month == m.month)
                         || m.holders != d
                         || m.threshold != threshold_for(k.holders.len())
                     {
@@ -549,7 +553,7 @@ impl Message {
                 }
                 for (i, m) in s.months.iter().enumerate() {
                     m.month.validate()?;
-                    if m.x == 0 || s.months[..i].iter().any(|o| o.month == m.month) {
+                    if m.x == 0 || s.months.iter().take(i).any(|o| o.month == m.month) {
                         return Err(ProtocolError::Invalid("aggregation shares"));
                     }
                 }
@@ -724,7 +728,7 @@ mod vector {
         }
         Ok(bytes
             .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .filter_map(|c| c.try_into().ok().map(u32::from_le_bytes))
             .collect())
     }
 }
