@@ -643,7 +643,7 @@ fn aggregation_example(e: &mut DangerousSeededEntropy) -> String {
         survivors: offices
             .iter()
             .map(|o| {
-                let shares: Vec<Share> = o.7.iter().cloned().collect();
+                let shares: Vec<Share> = o.7.to_vec();
                 let b = shamir::combine(&shares).unwrap();
                 assert_eq!(commitment(&b), o.5.commitment);
                 (o.0, x25519::PublicKey(o.5.mask_key), b)

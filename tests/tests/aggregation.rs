@@ -1,7 +1,7 @@
 //! The statistics sum over a real relay process, on SQLite and
 //! PostgreSQL: four offices make a year of month keys and share their
 //! secrets with each other through their mailboxes; the coordinator opens
-//! October's round; three offices send their masked month, the fourth is
+//! last month's round; three offices send their masked month, the fourth is
 //! away; the coordinator closes the round and every office — the absent
 //! one too — reveals the shares it holds. The coordinator's picture is the
 //! exact sum of the three offices after disclosure control, and at no
@@ -24,14 +24,28 @@ use amparo_tests::{Relay, backends, directory_with, focal_point_entry, now};
 
 const PIN: &str = "oficina-2468";
 
-/// 20 October 2026, 15:00 UTC: when the reports are written.
-fn october() -> UnixTime {
-    UnixTime(amparo_protocol::time::days_from_civil(2026, 10, 20) * 86_400 + 15 * 3600)
+/// The month summed: last month, so that the offices' windows (a year
+/// around the present) hold it whenever the test runs.
+fn last_month() -> Month {
+    let this = Month::of_unix(now().0);
+    let mut m = this;
+    if m.month == 1 {
+        m.year -= 1;
+        m.month = 12;
+    } else {
+        m.month -= 1;
+    }
+    m
 }
 
-/// 2 November 2026: October is over.
-fn november() -> UnixTime {
-    UnixTime(amparo_protocol::time::days_from_civil(2026, 11, 2) * 86_400)
+/// The 20th of last month, 15:00 UTC: when the reports are written.
+fn in_the_month() -> UnixTime {
+    UnixTime(last_month().start_unix() + 19 * 86_400 + 15 * 3600)
+}
+
+/// The 2nd of this month: last month is over.
+fn after_the_month() -> UnixTime {
+    UnixTime(Month::of_unix(now().0).start_unix() + 86_400)
 }
 
 struct Case {
@@ -66,8 +80,8 @@ fn report(c: &Case) -> Report {
         violence: vec![ViolenceKind::Physical],
         violence_other: None,
         when: Some(IncidentDate {
-            year: 2026,
-            month: Some(10),
+            year: last_month().year,
+            month: Some(last_month().month),
             day: Some(18),
             approximate: false,
         }),
@@ -148,24 +162,26 @@ async fn four_offices_sum_a_month_and_the_coordinator_never_holds_one_table() {
             profiles.push(p);
         }
         let directory = directory_with(entries.clone(), &relay.receipt_key);
-        let signed = coordinator.sign_directory(&directory, october()).unwrap();
+        let signed = coordinator
+            .sign_directory(&directory, in_the_month())
+            .unwrap();
         client.publish_directory(signed.as_bytes()).await.unwrap();
         coordinator
             .refresh_directory(&client, &coordinator_key)
             .await
             .ok();
 
-        // Each office keys a year from October and shares its secrets.
+        // Each office keys a year from last month and shares its secrets.
         for p in &profiles {
             p.refresh_directory(&client, &coordinator_key)
                 .await
                 .unwrap();
-            assert_eq!(p.prepare_aggregation(october()).unwrap(), 12);
-            assert_eq!(p.prepare_aggregation(october()).unwrap(), 0, "once");
+            assert_eq!(p.prepare_aggregation(in_the_month()).unwrap(), 12);
+            assert_eq!(p.prepare_aggregation(in_the_month()).unwrap(), 0, "once");
             sync_office(p, &client).await;
         }
 
-        // October's cases. Roraima: 5 rapes (rural). Cusco: 4 (rural),
+        // Last month's cases. Roraima: 5 rapes (rural). Cusco: 4 (rural),
         // but it will be away. Lima: 6 rapes, 5 physical assaults (urban),
         // 2 without consent. Tumbes: 4 sexual assaults, 3 psychological
         // abuse (border).
@@ -193,7 +209,8 @@ async fn four_offices_sum_a_month_and_the_coordinator_never_holds_one_table() {
             let mut envelopes = Vec::new();
             let mut types = Vec::new();
             for c in cases.iter() {
-                let sealed = seal_report(&entry.keys, report(c), &[], &mut e, october()).unwrap();
+                let sealed =
+                    seal_report(&entry.keys, report(c), &[], &mut e, in_the_month()).unwrap();
                 types.push((sealed.report_id, c.gbv));
                 envelopes.extend(sealed.envelopes);
             }
@@ -205,14 +222,20 @@ async fn four_offices_sum_a_month_and_the_coordinator_never_holds_one_table() {
             }
         }
 
-        // The coordinator holds four offices' keys and opens October.
+        // The coordinator holds four offices' keys and opens last month.
         let got = coordinator.fetch_statistics(&client, now()).await.unwrap();
         assert_eq!((got.aggregation, got.dropped), (4, 0), "{}", backend.name());
-        let oct = Month::parse("2026-10").unwrap();
-        assert!(coordinator.open_round(oct, october()).is_err(), "not over");
-        let round = coordinator.open_round(oct, november()).unwrap();
+        let oct = last_month();
+        assert!(
+            coordinator.open_round(oct, in_the_month()).is_err(),
+            "not over"
+        );
+        let round = coordinator.open_round(oct, after_the_month()).unwrap();
         assert_eq!(round.cohort.len(), 4);
-        assert!(coordinator.open_round(oct, november()).is_err(), "once");
+        assert!(
+            coordinator.open_round(oct, after_the_month()).is_err(),
+            "once"
+        );
         let relay_keys = [relay.receipt_key];
         coordinator
             .sync(&client, &relay_keys, now, &mut |_| {})
@@ -226,10 +249,10 @@ async fn four_offices_sum_a_month_and_the_coordinator_never_holds_one_table() {
             if i == 1 {
                 continue;
             }
-            let answers = p.answer_aggregation(november()).unwrap();
+            let answers = p.answer_aggregation(after_the_month()).unwrap();
             assert_eq!(answers.masked, vec![oct], "{:?}", answers);
             assert!(
-                p.publish_month(oct, november()).is_err(),
+                p.publish_month(oct, after_the_month()).is_err(),
                 "a month in the sum is not published alone too"
             );
             sync_office(p, &client).await;
@@ -256,7 +279,7 @@ async fn four_offices_sum_a_month_and_the_coordinator_never_holds_one_table() {
 
         // Closed: the three are the survivors; every office reveals, Cusco
         // (which did not send) as a holder.
-        let survivors = coordinator.close_round(oct, november()).unwrap();
+        let survivors = coordinator.close_round(oct, after_the_month()).unwrap();
         assert_eq!(survivors, vec!["br-roraima", "pe-lima", "pe-tumbes"]);
         coordinator
             .sync(&client, &relay_keys, now, &mut |_| {})
@@ -264,7 +287,7 @@ async fn four_offices_sum_a_month_and_the_coordinator_never_holds_one_table() {
             .unwrap();
         for p in &profiles {
             sync_office(p, &client).await;
-            let answers = p.answer_aggregation(november()).unwrap();
+            let answers = p.answer_aggregation(after_the_month()).unwrap();
             assert_eq!(answers.revealed, vec![oct], "{answers:?}");
             assert!(
                 answers.masked.is_empty(),
@@ -272,7 +295,7 @@ async fn four_offices_sum_a_month_and_the_coordinator_never_holds_one_table() {
             );
             sync_office(p, &client).await;
             // Answered once.
-            let again = p.answer_aggregation(november()).unwrap();
+            let again = p.answer_aggregation(after_the_month()).unwrap();
             assert!(again.revealed.is_empty() && again.masked.is_empty());
         }
         let got = coordinator.fetch_statistics(&client, now()).await.unwrap();

@@ -47,6 +47,14 @@ pub enum CoordinatorCmd {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
+    /// The statistics sum of a month: open its round (the offices whose
+    /// keys are in), close it (the offices that sent), or see where each
+    /// stands. Sends what it queues to the relay; the sum is made by
+    /// `coordinator stats --fetch` once the shares are in.
+    Round {
+        #[command(subcommand)]
+        step: RoundStep,
+    },
     /// Publish a signed directory to a relay (the relay checks the
     /// signature against its configured coordinator key).
     Publish {
@@ -56,6 +64,26 @@ pub enum CoordinatorCmd {
         #[arg(long)]
         relay: Option<String>,
     },
+}
+
+/// `amparo coordinator round …`
+#[derive(Subcommand)]
+pub enum RoundStep {
+    /// Open the round of a month that is over.
+    Open {
+        /// The month (YYYY-MM).
+        #[arg(value_parser = super::stats::parse_month)]
+        month: amparo_protocol::statistics::Month,
+    },
+    /// Close the round: the offices that sent are summed, the others'
+    /// masks are removed with the shares the offices reveal.
+    Close {
+        /// The month (YYYY-MM).
+        #[arg(value_parser = super::stats::parse_month)]
+        month: amparo_protocol::statistics::Month,
+    },
+    /// Where each round stands.
+    Status,
 }
 
 /// Runs a `coordinator` command.
@@ -114,6 +142,10 @@ pub async fn run(ctx: &Ctx, cmd: CoordinatorCmd) -> CliResult {
         CoordinatorCmd::Stats { fetch, csv, html } => {
             let p = ctx.open()?;
             super::stats::coordinator_stats(ctx, &p, fetch, csv, html.as_deref()).await
+        }
+        CoordinatorCmd::Round { step } => {
+            let p = ctx.open()?;
+            super::stats::round(ctx, &p, step).await
         }
         CoordinatorCmd::Publish { file, relay } => {
             let bytes = read_file(&file)?;

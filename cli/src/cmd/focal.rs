@@ -142,6 +142,12 @@ pub enum FocalCmd {
         #[arg(value_parser = super::stats::parse_month)]
         month: Month,
     },
+    /// Take part in the statistics sum, where the coordinator sees only
+    /// the total over offices: make this office's keys for the coming
+    /// year (once), send its masked month to each round it is in, and the
+    /// shares it holds when a round closes. Shows each round's offices:
+    /// check they are the ones you know. Queued; sent at the next sync.
+    Aggregate,
     /// Envelopes that could not be opened (junk, tampered, or not for this
     /// focal point): how many for each reason, with a few examples. Only a
     /// small record of each is kept, and their bytes up to a limit; past
@@ -371,6 +377,7 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
             _ => super::stats::focal_stats(ctx, &p, month, csv),
         },
         FocalCmd::PublishStats { month } => super::stats::publish(ctx, &p, month),
+        FocalCmd::Aggregate => super::stats::aggregate(ctx, &p),
     }
 }
 

@@ -278,6 +278,145 @@ pub fn publish(ctx: &Ctx, p: &Profile, month: Month) -> CliResult {
     Ok(())
 }
 
+/// `amparo focal aggregate`.
+pub fn aggregate(ctx: &Ctx, p: &Profile) -> CliResult {
+    let keyed = p.prepare_aggregation(now())?;
+    let answers = p.answer_aggregation(now())?;
+    let mut text = String::new();
+    if keyed > 0 {
+        let _ = writeln!(
+            text,
+            "{}",
+            ctx.tr(
+                &format!("Claves de {keyed} meses hechas; sus partes van a las otras oficinas del directorio."),
+                &format!("Chaves de {keyed} meses feitas; suas partes vão para os outros escritórios do diretório."),
+                &format!("Keys for {keyed} months made; their shares go to the other offices of the directory."),
+            )
+        );
+    }
+    for r in p.aggregation_rounds()? {
+        let state = match (&r.refused, r.sent, &r.revealed_for) {
+            (Some(why), _, _) => ctx.tr(
+                &format!("no participa: {why}"),
+                &format!("não participa: {why}"),
+                &format!("not taking part: {why}"),
+            ),
+            (None, _, Some(_)) => ctx.tr("partes reveladas", "partes reveladas", "shares revealed"),
+            (None, true, None) => ctx.tr("mes enviado", "mês enviado", "month sent"),
+            (None, false, None) => ctx.tr("en espera", "em espera", "waiting"),
+        };
+        let _ = writeln!(
+            text,
+            "{}  {state}  — {}: {}",
+            r.month,
+            ctx.tr("oficinas", "escritórios", "offices"),
+            r.cohort.join(", ")
+        );
+    }
+    let _ = write!(
+        text,
+        "{}",
+        ctx.tr(
+            &format!("{} meses enviados, {} respuestas con partes; salen en la próxima sincronización (`amparo focal sync`).", answers.masked.len(), answers.revealed.len()),
+            &format!("{} meses enviados, {} respostas com partes; saem na próxima sincronização (`amparo focal sync`).", answers.masked.len(), answers.revealed.len()),
+            &format!("{} months sent, {} answers with shares; they go at the next sync (`amparo focal sync`).", answers.masked.len(), answers.revealed.len()),
+        )
+    );
+    ctx.emit(
+        text,
+        json!({
+            "keyed_months": keyed,
+            "masked": answers.masked,
+            "revealed": answers.revealed,
+            "refused": answers.refused.iter().map(|(m, why)| json!({ "month": m, "why": why })).collect::<Vec<_>>(),
+        }),
+    );
+    Ok(())
+}
+
+/// `amparo coordinator round …`.
+pub async fn round(ctx: &Ctx, p: &Profile, step: super::coordinator::RoundStep) -> CliResult {
+    use super::coordinator::RoundStep;
+    let send = |p: &Profile| relay_client(&p.settings()?);
+    match step {
+        RoundStep::Open { month } => {
+            let round = p.open_round(month, now())?;
+            p.send_coordinator_outbox(&send(p)?).await?;
+            let ids: Vec<String> = round.cohort.iter().map(|m| m.office.clone()).collect();
+            ctx.emit(
+                ctx.tr(
+                    &format!(
+                        "Ronda de {month} abierta con {} oficinas: {}.",
+                        ids.len(),
+                        ids.join(", ")
+                    ),
+                    &format!(
+                        "Rodada de {month} aberta com {} escritórios: {}.",
+                        ids.len(),
+                        ids.join(", ")
+                    ),
+                    &format!(
+                        "Round of {month} opened with {} offices: {}.",
+                        ids.len(),
+                        ids.join(", ")
+                    ),
+                ),
+                json!({ "month": month, "cohort": ids }),
+            );
+        }
+        RoundStep::Close { month } => {
+            let survivors = p.close_round(month, now())?;
+            p.send_coordinator_outbox(&send(p)?).await?;
+            ctx.emit(
+                ctx.tr(
+                    &format!("Ronda de {month} cerrada: se suman {} oficinas. La suma se hace cuando lleguen sus partes (`amparo coordinator stats --fetch`).", survivors.len()),
+                    &format!("Rodada de {month} fechada: somam-se {} escritórios. A soma se faz quando chegarem as partes (`amparo coordinator stats --fetch`).", survivors.len()),
+                    &format!("Round of {month} closed: {} offices are summed. The sum is made when their shares arrive (`amparo coordinator stats --fetch`).", survivors.len()),
+                ),
+                json!({ "month": month, "survivors": survivors }),
+            );
+        }
+        RoundStep::Status => {
+            let rounds = p.rounds()?;
+            let mut text = String::new();
+            if rounds.is_empty() {
+                text.push_str(&ctx.tr(
+                    "Ninguna ronda abierta.",
+                    "Nenhuma rodada aberta.",
+                    "No round opened.",
+                ));
+            }
+            for r in &rounds {
+                let _ = writeln!(
+                    text,
+                    "{}  {}/{} {}, {} {}{}",
+                    r.month,
+                    r.sent.len(),
+                    r.cohort.len(),
+                    ctx.tr("enviaron", "enviaram", "sent"),
+                    r.answered,
+                    ctx.tr("respuestas", "respostas", "answers"),
+                    if r.finished {
+                        ctx.tr(" — suma hecha", " — soma feita", " — summed")
+                    } else if r.survivors.is_some() {
+                        ctx.tr(" — cerrada", " — fechada", " — closed")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            ctx.emit(
+                text.trim_end().to_string(),
+                json!({ "rounds": rounds.iter().map(|r| json!({
+                    "month": r.month, "cohort": r.cohort, "sent": r.sent,
+                    "survivors": r.survivors, "answered": r.answered, "finished": r.finished,
+                })).collect::<Vec<_>>() }),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `amparo coordinator stats`.
 pub async fn coordinator_stats(
     ctx: &Ctx,
@@ -294,6 +433,26 @@ pub async fn coordinator_stats(
             &format!("Recebidas: {} tabelas novas, {} repetidas, {} descartadas (sem assinatura válida de um ponto focal do diretório).", got.kept, got.duplicates, got.dropped),
             &format!("Received: {} new tables, {} repeated, {} dropped (no valid signature of a focal point of the directory).", got.kept, got.duplicates, got.dropped),
         ));
+        if got.aggregation > 0 || !got.summed.is_empty() {
+            let months: Vec<String> = got.summed.iter().map(ToString::to_string).collect();
+            ctx.note(ctx.tr(
+                &format!(
+                    "Suma de estadísticas: {} mensajes de las oficinas; meses sumados: {}.",
+                    got.aggregation,
+                    months.join(", ")
+                ),
+                &format!(
+                    "Soma de estatísticas: {} mensagens dos escritórios; meses somados: {}.",
+                    got.aggregation,
+                    months.join(", ")
+                ),
+                &format!(
+                    "Statistics sum: {} messages from the offices; months summed: {}.",
+                    got.aggregation,
+                    months.join(", ")
+                ),
+            ));
+        }
     }
     let picture = p.statistics_picture()?;
     if let Some(file) = html {

@@ -125,6 +125,22 @@ pub struct AggregationAnswers {
     pub refused: Vec<(Month, String)>,
 }
 
+/// Where a round stands, as an office sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficeRoundStatus {
+    /// The month.
+    pub month: Month,
+    /// The offices the coordinator put in the round (check that they are
+    /// the offices you know: the coordinator writes the directory).
+    pub cohort: Vec<String>,
+    /// This office sent its masked month.
+    pub sent: bool,
+    /// The survivors this office revealed shares for.
+    pub revealed_for: Option<Vec<String>>,
+    /// Why this office would not take part.
+    pub refused: Option<String>,
+}
+
 /// Where a coordinator's round stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoundStatus {
@@ -308,7 +324,7 @@ impl Profile {
     pub fn prepare_aggregation(&self, now: UnixTime) -> Result<usize> {
         let me = self.my_office_id()?;
         let (_, directory) = self.network()?;
-        let to = directory.statistics.clone().ok_or(CoreError::Invalid(
+        let to = directory.statistics.ok_or(CoreError::Invalid(
             "the directory names no statistics key: this network gathers no statistics",
         ))?;
         let keys = self.focal_keys_for_statistics()?;
@@ -328,7 +344,7 @@ impl Profile {
             .focal_points
             .iter()
             .filter(|f| f.id != me && f.is_valid_at(now))
-            .map(|f| (f.id.clone(), f.keys.clone()))
+            .map(|f| (f.id.clone(), f.keys))
             .collect();
         holders.sort_by(|a, b| a.0.cmp(&b.0));
         if holders.len() + 1 < MIN_SURVIVORS || holders.len() >= MAX_COHORT {
@@ -469,7 +485,7 @@ impl Profile {
     pub fn answer_aggregation(&self, now: UnixTime) -> Result<AggregationAnswers> {
         let me = self.my_office_id()?;
         let (_, directory) = self.network()?;
-        let to = directory.statistics.clone().ok_or(CoreError::Invalid(
+        let to = directory.statistics.ok_or(CoreError::Invalid(
             "the directory names no statistics key: this network gathers no statistics",
         ))?;
         let keys = self.focal_keys_for_statistics()?;
@@ -613,6 +629,35 @@ impl Profile {
             out.masked.push(month);
         }
         Ok(out)
+    }
+
+    /// The rounds this office has been asked to take part in, by month.
+    pub fn aggregation_rounds(&self) -> Result<Vec<OfficeRoundStatus>> {
+        let mut out: Vec<OfficeRoundStatus> = self
+            .records::<OfficeRound>(OFFICE_ROUND)?
+            .into_iter()
+            .map(|(_, r)| OfficeRoundStatus {
+                month: r.round.month,
+                cohort: r.round.ids(),
+                sent: r.submitted,
+                revealed_for: r.revealed_for,
+                refused: r.refused,
+            })
+            .collect();
+        out.sort_by_key(|r| r.month);
+        Ok(out)
+    }
+
+    /// Sends what the coordinator queued (rounds, unmask requests) to the
+    /// relay, trusting receipts from the relays its directory lists.
+    pub async fn send_coordinator_outbox(
+        &self,
+        relay: &crate::relay::RelayClient,
+    ) -> Result<crate::survivor::SyncSummary> {
+        let (_, directory) = self.network()?;
+        let mut keys = self.settings()?.extra_relay_keys();
+        keys.extend(directory.relays.iter().map(|r| VerifyingKey(r.receipt_key)));
+        self.sync(relay, &keys, system_now, &mut |_| {}).await
     }
 
     /// Whether this office took part in the sum of `month` (it then does
@@ -1030,5 +1075,265 @@ impl Profile {
             .collect();
         out.sort_by_key(|s| s.table.month);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Role, Settings};
+    use crate::store::KdfParams;
+    use crate::survivor::{QUEUED, StoredOutgoing};
+    use amparo_protocol::directory::{FocalPoint, LocalizedText};
+    use amparo_protocol::keys::RecipientKeys;
+    use amparo_protocol::payload::{Language, Need};
+
+    /// A coordinator, four offices that know each other, and the post
+    /// between them done by hand: each queued envelope goes to the office
+    /// whose mailbox it names, or to the coordinator's statistics mailbox.
+    struct Network {
+        _dir: tempfile::TempDir,
+        coordinator: Profile,
+        offices: Vec<(String, Profile, RecipientPublic)>,
+        statistics: RecipientKeys,
+    }
+
+    impl Network {
+        fn new() -> Network {
+            let dir = tempfile::tempdir().unwrap();
+            let fast = KdfParams::DANGEROUSLY_FAST_FOR_TESTS;
+            let coordinator = Profile::create(&dir.path().join("c"), "1234", fast).unwrap();
+            let key = coordinator.create_coordinator_key().unwrap();
+            let t = |s: &str| LocalizedText {
+                es: s.into(),
+                pt: s.into(),
+                en: s.into(),
+            };
+            let mut offices = Vec::new();
+            let mut entries = Vec::new();
+            for id in ["of-a", "of-b", "of-c", "of-d"] {
+                let p = Profile::create(&dir.path().join(id), "1234", fast).unwrap();
+                let public = p.create_focal_identity().unwrap();
+                p.save_settings(&Settings {
+                    role: Some(Role::FocalPoint),
+                    coordinator_key: Some(*key.as_bytes()),
+                    focal_point_id: Some(id.into()),
+                    ..Settings::default()
+                })
+                .unwrap();
+                entries.push(FocalPoint {
+                    id: id.into(),
+                    name: t(id),
+                    organization: String::new(),
+                    regions: vec!["PE-LIM".into()],
+                    categories: vec![Need::LegalAdvice],
+                    languages: vec![Language::Es],
+                    keys: public,
+                    valid_from: 0,
+                    valid_until: u64::MAX / 2,
+                });
+                offices.push((id.to_string(), p, public));
+            }
+            let directory = Directory {
+                focal_points: entries,
+                service_routes: vec![],
+                relays: vec![],
+                statistics: None,
+            };
+            let signed = coordinator
+                .sign_directory(&directory, system_now())
+                .unwrap();
+            for (_, p, _) in &offices {
+                p.import_directory(signed.as_bytes(), &key, None).unwrap();
+            }
+            // The coordinator keeps what it signs.
+            let statistics = coordinator.coordinator_statistics_keys().unwrap();
+            Network {
+                _dir: dir,
+                coordinator,
+                offices,
+                statistics,
+            }
+        }
+
+        fn drain(p: &Profile) -> Vec<Envelope> {
+            let mut out = Vec::new();
+            for id in p.item_ids(ItemKind::Outgoing, Some(QUEUED)).unwrap() {
+                let (_, b) = p.get_item(ItemKind::Outgoing, &id).unwrap().unwrap();
+                let o: StoredOutgoing = decode(&b, "outbox").unwrap();
+                out.push(Envelope::from_bytes(o.bytes).unwrap());
+                p.delete_item(ItemKind::Outgoing, &id).unwrap();
+            }
+            out
+        }
+
+        /// Delivers everything queued; returns what reached the
+        /// coordinator, opened.
+        fn post(&self) -> Vec<Message> {
+            let mut all = Self::drain(&self.coordinator);
+            for (_, p, _) in &self.offices {
+                all.extend(Self::drain(p));
+            }
+            let mut to_coordinator = Vec::new();
+            for env in all {
+                if env.mailbox() == self.statistics.mailbox() {
+                    let o = env.open(&self.statistics, &Purpose::ALL).unwrap();
+                    let s = SignedMessage::from_json(&o.body).unwrap();
+                    let from = self
+                        .offices
+                        .iter()
+                        .find(|(id, _, _)| *id == s.from)
+                        .unwrap();
+                    to_coordinator.push(s.verify(&from.2.verifying_key()).unwrap());
+                    self.coordinator
+                        .file_statistics(&[env], system_now())
+                        .unwrap();
+                } else {
+                    let (_, p, _) = self
+                        .offices
+                        .iter()
+                        .find(|(_, _, k)| k.mailbox() == env.mailbox())
+                        .unwrap();
+                    let got = p.file_envelopes(&[env]).unwrap();
+                    assert_eq!(got.rejected, 0);
+                }
+            }
+            to_coordinator
+        }
+    }
+
+    fn last_month() -> Month {
+        month_of_index(months_index(Month::of_unix(system_now().0)) - 1)
+    }
+
+    fn office<'a>(n: &'a Network, id: &str) -> &'a Profile {
+        &n.offices.iter().find(|o| o.0 == id).unwrap().1
+    }
+
+    #[test]
+    fn an_office_never_reveals_both_secrets_of_another_whatever_the_coordinator_says() {
+        let n = Network::new();
+        let month = last_month();
+        let before = UnixTime(month.start_unix() + 3600);
+        let after = UnixTime(month.next().start_unix() + 3600);
+        for (_, p, _) in &n.offices {
+            assert_eq!(p.prepare_aggregation(before).unwrap(), 12);
+        }
+        n.post();
+        let round = n.coordinator.open_round(month, after).unwrap();
+        assert_eq!(round.cohort.len(), 4);
+        n.post();
+        for id in ["of-a", "of-b", "of-c"] {
+            let got = office(&n, id).answer_aggregation(after).unwrap();
+            assert_eq!(got.masked, vec![month]);
+        }
+        assert_eq!(n.post().len(), 3);
+
+        // The coordinator lies: of-c sent but is left out, of-d did not
+        // send but is listed. Signed and sent by hand, as a coordinator
+        // that does not run this code would.
+        let ids = round.ids();
+        let lie = Message::Unmask(Unmask {
+            month,
+            cohort: agg::digest(&ids),
+            survivors: vec!["of-a".into(), "of-b".into(), "of-d".into()],
+        });
+        let signing = n.coordinator.coordinator_signing_key().unwrap();
+        for (_, p, public) in &n.offices {
+            n.coordinator
+                .seal_signed(public, &lie, &signing, after, &[0; 16])
+                .unwrap();
+            let _ = p;
+        }
+        n.post();
+        let c = office(&n, "of-c").answer_aggregation(after).unwrap();
+        assert!(c.revealed.is_empty());
+        assert!(c.refused[0].1.contains("left out"), "{c:?}");
+        let d = office(&n, "of-d").answer_aggregation(after).unwrap();
+        assert!(d.revealed.is_empty());
+        assert!(d.refused[0].1.contains("sent nothing"), "{d:?}");
+        // of-a and of-b cannot tell: they reveal, by the list.
+        for id in ["of-a", "of-b"] {
+            assert_eq!(
+                office(&n, id).answer_aggregation(after).unwrap().revealed,
+                vec![month]
+            );
+        }
+        let first = n.post();
+        assert_eq!(first.len(), 2);
+
+        // Then the honest list: nobody answers a second list.
+        let honest = Message::Unmask(Unmask {
+            month,
+            cohort: agg::digest(&ids),
+            survivors: vec!["of-a".into(), "of-b".into(), "of-c".into()],
+        });
+        for (_, _, public) in &n.offices {
+            n.coordinator
+                .seal_signed(public, &honest, &signing, after, &[0; 16])
+                .unwrap();
+        }
+        n.post();
+        for (id, p, _) in &n.offices {
+            let got = p.answer_aggregation(after).unwrap();
+            assert!(got.revealed.is_empty() && got.masked.is_empty(), "{id}");
+        }
+        assert!(n.post().is_empty());
+
+        // Across everything revealed, no office's two secrets: of-c's mask
+        // secret is out (it was listed as gone), its self secret is not.
+        let mut own: HashSet<String> = HashSet::new();
+        let mut mask: HashSet<String> = HashSet::new();
+        for m in first {
+            let Message::Reveal(r) = m else {
+                panic!("not a reveal")
+            };
+            own.extend(r.own.into_iter().map(|s| s.office.clone()));
+            mask.extend(r.mask.into_iter().map(|s| s.office.clone()));
+        }
+        assert!(own.is_disjoint(&mask), "own {own:?} mask {mask:?}");
+        assert!(mask.contains("of-c") && !own.contains("of-c"));
+        // of-d never sends after being listed wrongly.
+        let d = office(&n, "of-d").answer_aggregation(after).unwrap();
+        assert!(d.masked.is_empty());
+    }
+
+    #[test]
+    fn a_month_vector_goes_out_and_back_and_noise_is_refused() {
+        let layout = Layout {
+            regions: vec!["PE-LIM".into()],
+        };
+        let mut row = StatsRow {
+            key: RowKey {
+                region: Some("PE-LIM".into()),
+                setting: Some(amparo_protocol::payload::PlaceSetting::Urban),
+            },
+            total: 2,
+            cells: Dimension::ALL
+                .iter()
+                .map(|d| vec![0; d.columns().len()])
+                .collect(),
+        };
+        for cells in &mut row.cells {
+            cells[0] = 2;
+        }
+        let stats = MonthStats {
+            month: last_month(),
+            cases: 2,
+            counted: 2,
+            excluded: BTreeMap::new(),
+            rows: vec![row],
+            context: BTreeMap::from([(GbvContext::Trafficking, 1)]),
+        };
+        let v = counts_vector(&stats, &layout).unwrap();
+        assert_eq!(v.len(), layout.len());
+        let back = stats_from_vector(&v, &layout, stats.month).unwrap();
+        assert_eq!(back, stats);
+        let mut noise = v.clone();
+        noise[30] = 0x8000_0000;
+        assert!(stats_from_vector(&noise, &layout, stats.month).is_err());
+        let mut wrong = v;
+        wrong[1] = 1; // a row whose types do not add up to its total
+        assert!(stats_from_vector(&wrong, &layout, stats.month).is_err());
     }
 }
