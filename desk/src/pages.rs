@@ -573,4 +573,16 @@ pub struct StatsPage {
     pub publish_label: String,
     /// Months already shared.
     pub published: Vec<PublishedView>,
+    /// The statistics sum's rounds this office was asked to, newest first.
+    pub rounds: Vec<SumRoundView>,
+}
+
+/// A round of the statistics sum, as this office sees it.
+pub struct SumRoundView {
+    /// The month, by name.
+    pub month: String,
+    /// The offices in the round.
+    pub offices: String,
+    /// Where this office stands in it.
+    pub state: String,
 }

@@ -61,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/case/{id}/classify", web::post().to(classify))
         .route("/stats", web::get().to(stats_page))
         .route("/stats/publish", web::post().to(publish))
+        .route("/stats/aggregate", web::post().to(aggregate))
         .route("/sync", web::get().to(sync_page))
         .route("/sync", web::post().to(sync_start))
         .route("/sync/status", web::get().to(sync_status))
@@ -112,6 +113,7 @@ fn chrome(desk: &Desk, req: &HttpRequest, nav: &'static str, title: &str) -> Chr
             Some("cleared") => Some(w.done_cleared),
             Some("classify") => Some(w.done_classify),
             Some("publish") => Some(w.done_publish),
+            Some("aggregate") => Some(w.done_aggregate),
             _ => None,
         })
         .map(str::to_string);
@@ -1678,15 +1680,29 @@ async fn stats_page(desk: Data, req: HttpRequest) -> HttpResponse {
             unclassified_count,
             p.statistics_threshold()?,
             p.published_months()?,
+            p.aggregation_rounds()?,
+            match month {
+                Some(m) => p.in_statistics_sum(m)?,
+                None => false,
+            },
         ))
     }) else {
         return locked();
     };
-    let (months, month, counted, to_classify, unclassified_count, threshold, published) =
-        match found {
-            Ok(v) => v,
-            Err(e) => return failure(&desk, &req, &e),
-        };
+    let (
+        months,
+        month,
+        counted,
+        to_classify,
+        unclassified_count,
+        threshold,
+        published,
+        rounds,
+        in_sum,
+    ) = match found {
+        Ok(v) => v,
+        Err(e) => return failure(&desk, &req, &e),
+    };
     let now = system_now().0;
     let name = month.map(|m| month_name(m, lang)).unwrap_or_default();
     let published_this = month.and_then(|m| published.iter().find(|p| p.table.month == m));
@@ -1731,6 +1747,20 @@ async fn stats_page(desk: Data, req: HttpRequest) -> HttpResponse {
         can_publish: false,
         not_over: false,
         publish_label: w.publish.replace("{month}", &name),
+        rounds: rounds
+            .iter()
+            .rev()
+            .map(|r| SumRoundView {
+                month: month_name(r.month, lang),
+                offices: r.cohort.join(", "),
+                state: match (&r.refused, r.sent, &r.revealed_for) {
+                    (Some(why), _, _) => format!("{}: {why}", w.sum_refused),
+                    (None, _, Some(_)) => w.sum_revealed.to_string(),
+                    (None, true, None) => w.sum_sent.to_string(),
+                    (None, false, None) => w.sum_waiting.to_string(),
+                },
+            })
+            .collect(),
         published: published
             .iter()
             .rev()
@@ -1787,8 +1817,8 @@ async fn stats_page(desk: Data, req: HttpRequest) -> HttpResponse {
             }
             (None, Ok(t)) => {
                 page.shared = Some(shared_view(&t, w.would_share.to_string(), w, lang));
-                page.can_publish = over;
-                page.not_over = !over;
+                page.can_publish = over && !in_sum;
+                page.not_over = !over && !in_sum;
             }
             (None, Err(e)) => page.share_error = Some(e),
         }
@@ -1822,6 +1852,23 @@ async fn publish(desk: Data, req: HttpRequest, form: web::Form<PublishForm>) -> 
         None => locked(),
         Some(Err(e)) => failure_to(&desk, &req, &e, &format!("/stats?month={month}")),
         Some(Ok(())) => see_other(&format!("/stats?month={month}&done=publish")),
+    }
+}
+
+/// Takes part in the statistics sum: this year's keys (once) and the
+/// answers to the rounds that came (PROTOCOL.md §16), queued.
+async fn aggregate(desk: Data, req: HttpRequest) -> HttpResponse {
+    let result = with_open(&desk, |o| -> amparo_core::Result<()> {
+        let p = Arc::clone(&o.profile);
+        p.prepare_aggregation(system_now())?;
+        p.answer_aggregation(system_now())?;
+        o.waiting = p.outbox_len()?;
+        Ok(())
+    });
+    match result {
+        None => locked(),
+        Some(Err(e)) => failure_to(&desk, &req, &e, "/stats"),
+        Some(Ok(())) => see_other("/stats?done=aggregate"),
     }
 }
 

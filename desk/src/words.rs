@@ -188,6 +188,17 @@ words! {
     publish_confirm: "Se envía una sola vez, en la próxima sincronización, y después no se puede cambiar ni retirar.", "É enviado uma única vez, na próxima sincronização, e depois não pode ser mudado nem retirado.", "It is sent once, at the next sync, and cannot be changed or withdrawn afterwards.";
     month_not_over: "Un mes se puede compartir cuando termina.", "Um mês pode ser compartilhado quando termina.", "A month can be shared once it is over.";
     done_publish: "Mes compartido: sale en la próxima sincronización.", "Mês compartilhado: sai na próxima sincronização.", "Month shared: it goes at the next sync.";
+    sum_title: "La suma entre oficinas", "A soma entre escritórios", "The sum across offices";
+    sum_lead: "Con la suma, la coordinación ve solo el total de varias oficinas (al menos 3), nunca la tabla de esta: cada oficina envía su mes enmascarado y, al cerrar la ronda, las partes que guarda para que se quiten las máscaras del total y de nada más. Un mes que entra en la suma no se comparte aparte.", "Com a soma, a coordenação vê só o total de vários escritórios (pelo menos 3), nunca a tabela deste: cada escritório envia seu mês mascarado e, ao fechar a rodada, as partes que guarda para que se tirem as máscaras do total e de nada mais. Um mês que entra na soma não é compartilhado à parte.", "With the sum, the coordinator sees only the total of several offices (at least 3), never this office's table: each office sends its masked month and, when the round closes, the shares it holds so the masks come off the total and nothing else. A month in the sum is not shared on its own.";
+    sum_button: "Tomar parte en la suma", "Participar da soma", "Take part in the sum";
+    sum_confirm: "Hace las claves de este año (una vez) y responde a las rondas abiertas; sale en la próxima sincronización.", "Faz as chaves deste ano (uma vez) e responde às rodadas abertas; sai na próxima sincronização.", "Makes this year's keys (once) and answers the open rounds; it goes at the next sync.";
+    sum_none: "Todavía no llegó ninguna ronda de la coordinación.", "Ainda não chegou nenhuma rodada da coordenação.", "No round from the coordinator yet.";
+    sum_offices: "Oficinas de la ronda (revise que sean las que conoce)", "Escritórios da rodada (confira que sejam os que conhece)", "Offices in the round (check they are the ones you know)";
+    sum_waiting: "en espera", "em espera", "waiting";
+    sum_sent: "mes enviado", "mês enviado", "month sent";
+    sum_revealed: "partes enviadas", "partes enviadas", "shares sent";
+    sum_refused: "no participa", "não participa", "not taking part";
+    done_aggregate: "Suma: lo que había que enviar sale en la próxima sincronización.", "Soma: o que havia para enviar sai na próxima sincronização.", "Sum: what there was to send goes at the next sync.";
     // Sync
     sync_now: "Sincronizar ahora", "Sincronizar agora", "Sync now";
     sync_lead: "Envía lo que espera salir y trae el buzón. La mesa funciona sin conexión; lo escrito espera aquí.", "Envia o que aguarda para sair e traz a caixa. A mesa funciona sem conexão; o que foi escrito espera aqui.", "Sends what is waiting to go out and fetches the mailbox. The desk works offline; what you write waits here.";

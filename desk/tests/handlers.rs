@@ -1190,3 +1190,144 @@ async fn cases_are_classified_counted_and_a_month_shared_once() {
     assert!(body(r).await.contains("already published"));
     assert_eq!(waiting(), (before.0 + 1, 1));
 }
+
+#[actix_web::test]
+async fn the_office_takes_part_in_the_statistics_sum_from_the_desk() {
+    use amparo_protocol::aggregation::{self, Member, Message, Round, SignedMessage};
+    use amparo_protocol::envelope::{Envelope, Purpose};
+    use amparo_protocol::padding::InnerHeader;
+    use amparo_protocol::statistics::Month;
+
+    let h = harness(Duration::from_secs(600));
+    let app = test::init_service(app(h.desk.clone())).await;
+    let (cookie, csrf) = session(&app, &h.desk).await;
+    let with_cookie = |r: TestRequest| r.insert_header((header::COOKIE, cookie.clone()));
+    let r = test::call_service(
+        &app,
+        with_cookie(post(&format!("/unlock?csrf={csrf}")))
+            .set_form([("pin", PIN)])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(location(&r), "/cases");
+    let open = |f: &dyn Fn(&amparo_desk::state::Open)| f(h.desk.inner().open.as_ref().unwrap());
+    let waiting = || {
+        h.desk
+            .inner()
+            .open
+            .as_ref()
+            .unwrap()
+            .profile
+            .outbox_len()
+            .unwrap()
+    };
+    let join = || with_cookie(post(&format!("/stats/aggregate?csrf={csrf}"))).to_request();
+
+    // The page explains the sum and offers to take part.
+    let r = test::call_service(&app, with_cookie(get("/stats")).to_request()).await;
+    let page = body(r).await;
+    assert!(page.contains("id=\"sum-heading\"") && page.contains("id=\"no-rounds\""));
+    assert!(page.contains("id=\"aggregate-form\""));
+    // Without the token: refused; with two offices and no statistics key:
+    // the core says why, nothing queued.
+    let before = waiting();
+    let r = test::call_service(&app, with_cookie(post("/stats/aggregate")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = test::call_service(&app, join()).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(body(r).await.contains("no statistics key"));
+    assert_eq!(waiting(), before);
+
+    // Four offices and a statistics key: keys made, shares to the three
+    // others and the public keys to the coordinator queued.
+    let coordinator = SigningKey::from_seed(&[7; 32]).unwrap();
+    let others: Vec<RecipientKeys> = (0..2)
+        .map(|_| RecipientKeys::generate(&mut SystemEntropy::new()).unwrap())
+        .collect();
+    let mine = std::cell::RefCell::new(None);
+    open(&|o| {
+        let mut d = o
+            .profile
+            .directory(&coordinator.verifying_key())
+            .unwrap()
+            .unwrap();
+        d.statistics = Some(
+            RecipientKeys::generate(&mut SystemEntropy::new())
+                .unwrap()
+                .public(),
+        );
+        for (i, k) in others.iter().enumerate() {
+            d.focal_points
+                .push(entry(&format!("pe-lim-{}", i + 3), k.public()));
+        }
+        *mine.borrow_mut() = d.focal_point("pe-lim-a").map(|f| f.keys);
+        let signed = d.sign(2, &coordinator).unwrap();
+        o.profile
+            .import_directory(signed.as_bytes(), &coordinator.verifying_key(), None)
+            .unwrap();
+    });
+    let r = test::call_service(&app, join()).await;
+    assert_eq!(location(&r), "/stats?done=aggregate", "{}", body(r).await);
+    assert_eq!(waiting(), before + 4, "3 offices' shares and the keys");
+    let r = test::call_service(&app, join()).await;
+    assert_eq!(location(&r), "/stats?done=aggregate");
+    assert_eq!(waiting(), before + 4, "keys are made once");
+
+    // A round from the coordinator arrives: the page lists its offices.
+    let last = {
+        let this = Month::of_unix(amparo_core::store::system_now().0);
+        Month::parse(&if this.month == 1 {
+            format!("{}-12", this.year - 1)
+        } else {
+            format!("{}-{:02}", this.year, this.month - 1)
+        })
+        .unwrap()
+    };
+    let holders: Vec<String> = vec!["pe-lim-a".into(), "pe-lim-b".into()];
+    let cohort: Vec<Member> = others
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let id = format!("pe-lim-{}", i + 3);
+            let (_, _, key) =
+                aggregation::month_key(&id, last, &holders, k.signing(), &mut SystemEntropy::new())
+                    .unwrap();
+            Member { office: id, key }
+        })
+        .collect();
+    let mut cohort = cohort;
+    cohort.push(Member {
+        office: "pe-lim-b".into(),
+        key: cohort[0].key.clone(),
+    });
+    cohort.sort_by(|a, b| a.office.cmp(&b.office));
+    let round = Message::Round(Round {
+        month: last,
+        layout: aggregation::Layout {
+            regions: vec!["PE-LIM".into()],
+        },
+        cohort,
+    });
+    let body_bytes = SignedMessage::sign(&round, &coordinator)
+        .unwrap()
+        .to_json()
+        .unwrap();
+    let mut e = SystemEntropy::new();
+    let header = InnerHeader::new(&mut e, amparo_core::store::system_now()).unwrap();
+    let to = mine.borrow().unwrap();
+    let env = Envelope::seal(&to, Purpose::Aggregation, &header, &body_bytes, &mut e).unwrap();
+    open(&|o| {
+        let got = o
+            .profile
+            .file_envelopes(std::slice::from_ref(&env))
+            .unwrap();
+        assert_eq!(got.rejected, 0);
+    });
+    let r = test::call_service(&app, with_cookie(get("/stats")).to_request()).await;
+    let page = body(r).await;
+    assert!(page.contains("id=\"rounds-table\""), "{page}");
+    assert!(page.contains("pe-lim-3, pe-lim-4, pe-lim-b"));
+    assert!(page.contains("en espera"), "not in the round: it waits");
+    let r = test::call_service(&app, with_cookie(get("/stats?done=aggregate")).to_request()).await;
+    assert!(body(r).await.contains("Suma: lo que había que enviar"));
+}

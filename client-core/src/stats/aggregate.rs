@@ -660,9 +660,17 @@ impl Profile {
         self.sync(relay, &keys, system_now, &mut |_| {}).await
     }
 
-    /// Whether this office took part in the sum of `month` (it then does
-    /// not publish the month on its own).
-    pub(crate) fn aggregated(&self, month: Month) -> Result<bool> {
+    /// Whether this office takes part in the sum of `month`: it made keys
+    /// for it, or sent it. It then does not publish the month on its own
+    /// (the coordinator would see its table, which the sum exists to
+    /// avoid, and the month would count twice).
+    pub fn in_statistics_sum(&self, month: Month) -> Result<bool> {
+        if self
+            .get_item(ItemKind::Statistics, &self.agg_id(format!("own-{month}")))?
+            .is_some()
+        {
+            return Ok(true);
+        }
         Ok(self
             .get_record::<OfficeRound>(&self.agg_id(format!("round-{month}")))?
             .is_some_and(|r| r.submitted))
@@ -1296,6 +1304,9 @@ mod tests {
         // of-d never sends after being listed wrongly.
         let d = office(&n, "of-d").answer_aggregation(after).unwrap();
         assert!(d.masked.is_empty());
+        // And an office in the sum does not publish the month alone.
+        let err = office(&n, "of-d").publish_month(month, after).unwrap_err();
+        assert!(err.to_string().contains("statistics sum"), "{err}");
     }
 
     #[test]

@@ -147,9 +147,9 @@ impl Profile {
             ));
         }
         let id = self.published_id(month);
-        if self.aggregated(month)? {
+        if self.in_statistics_sum(month)? {
             return Err(CoreError::Invalid(
-                "this month went into the statistics sum: it is not published on its own",
+                "this office takes part in the statistics sum for this month: it is not published on its own",
             ));
         }
         if self.get_item(ItemKind::Statistics, &id)?.is_some() {

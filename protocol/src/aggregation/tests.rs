@@ -272,3 +272,67 @@ fn a_masked_vector_travels_as_little_endian_base64() {
     let odd = json.replace("AQAAAP____8DAAAA", "AQAAAP____8DAA");
     assert!(serde_json::from_str::<Message>(&odd).is_err());
 }
+
+#[test]
+fn the_largest_messages_fit_one_envelope() {
+    let mut e = DangerousSeededEntropy::new(b"largest");
+    let key = RecipientKeys::generate(&mut e).unwrap();
+    let layout = Layout {
+        regions: (0..MAX_LAYOUT_REGIONS)
+            .map(|i| format!("XX-{i:03}"))
+            .collect(),
+    };
+    layout.validate().unwrap();
+    let office = "o".repeat(64);
+    let masked = Message::Masked(Masked {
+        office: office.clone(),
+        month: month(),
+        cohort: [0xff; 32],
+        vector: vec![u32::MAX; layout.len()],
+    });
+    SignedMessage::sign(&masked, key.signing()).unwrap();
+    // A round of 64 offices with 64-character ids.
+    let holders: Vec<String> = (0..MAX_COHORT - 1).map(|i| format!("{i:0>64}")).collect();
+    let (_, _, k) = month_key(&office, month(), &holders, key.signing(), &mut e).unwrap();
+    let mut cohort: Vec<Member> = (0..MAX_COHORT)
+        .map(|i| Member {
+            office: format!("{i:0>64}"),
+            key: k.clone(),
+        })
+        .collect();
+    cohort.sort_by(|a, b| a.office.cmp(&b.office));
+    let round = Message::Round(Round {
+        month: month(),
+        layout,
+        cohort,
+    });
+    SignedMessage::sign(&round, key.signing()).unwrap();
+    // A year of keys with 63 holders, and a reveal for 63 offices.
+    let keys = Message::Keys(Keys {
+        office: office.clone(),
+        holders: holders.clone(),
+        months: (1..=12)
+            .map(|m| {
+                let mut k = k.clone();
+                k.month = Month::parse(&format!("2026-{m:02}")).unwrap();
+                k
+            })
+            .collect(),
+    });
+    SignedMessage::sign(&keys, key.signing()).unwrap();
+    let reveal = Message::Reveal(Reveal {
+        office,
+        month: month(),
+        survivors: [0; 32],
+        own: holders
+            .iter()
+            .map(|h| Revealed {
+                office: h.clone(),
+                x: 1,
+                y: [0xff; 32],
+            })
+            .collect(),
+        mask: vec![],
+    });
+    SignedMessage::sign(&reveal, key.signing()).unwrap();
+}
