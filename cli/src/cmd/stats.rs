@@ -396,7 +396,13 @@ pub async fn round(ctx: &Ctx, p: &Profile, step: super::coordinator::RoundStep) 
                     ctx.tr("enviaron", "enviaram", "sent"),
                     r.answered,
                     ctx.tr("respuestas", "respostas", "answers"),
-                    if r.finished {
+                    if let Some(why) = &r.failed {
+                        ctx.tr(
+                            &format!(" — sin suma: {why}"),
+                            &format!(" — sem soma: {why}"),
+                            &format!(" — no sum: {why}"),
+                        )
+                    } else if r.finished {
                         ctx.tr(" — suma hecha", " — soma feita", " — summed")
                     } else if r.survivors.is_some() {
                         ctx.tr(" — cerrada", " — fechada", " — closed")
@@ -410,6 +416,7 @@ pub async fn round(ctx: &Ctx, p: &Profile, step: super::coordinator::RoundStep) 
                 json!({ "rounds": rounds.iter().map(|r| json!({
                     "month": r.month, "cohort": r.cohort, "sent": r.sent,
                     "survivors": r.survivors, "answered": r.answered, "finished": r.finished,
+                    "failed": r.failed,
                 })).collect::<Vec<_>>() }),
             );
         }

@@ -50,6 +50,29 @@ const MASKED: u8 = 8;
 const REVEAL: u8 = 9;
 const SUM: u8 = 10;
 
+/// Most subsets of shares tried to rebuild one secret when some holder
+/// revealed a wrong share.
+const REBUILD_TRIES: usize = 4096;
+
+/// Steps `pick` (sorted indices below `n`) to the next combination in
+/// lexicographic order; false after the last.
+fn next_combination(pick: &mut [usize], n: usize) -> bool {
+    let k = pick.len();
+    let mut i = k;
+    while i > 0 {
+        i -= 1;
+        let room = n - (k - i);
+        if pick.get(i).is_some_and(|v| *v < room) {
+            let start = pick.get(i).map_or(0, |v| v + 1);
+            for (j, slot) in pick.iter_mut().enumerate().skip(i) {
+                *slot = start + (j - i);
+            }
+            return true;
+        }
+    }
+    false
+}
+
 /// How many months ahead an office makes keys for.
 pub const KEY_MONTHS: u32 = 12;
 /// Months before the current one that messages may still be about.
@@ -103,6 +126,9 @@ struct CoordRound {
     recipients: Vec<String>,
     unmask: Option<Unmask>,
     finished: bool,
+    /// Why the sum could not be made (the round is over without one).
+    #[serde(default)]
+    failed: Option<String>,
 }
 
 /// A month's sum, after disclosure control: all the coordinator keeps.
@@ -156,6 +182,8 @@ pub struct RoundStatus {
     pub answered: usize,
     /// The sum is done.
     pub finished: bool,
+    /// Why the sum could not be made.
+    pub failed: Option<String>,
 }
 
 fn months_index(m: Month) -> u32 {
@@ -829,6 +857,7 @@ impl Profile {
                 recipients: recipients.clone(),
                 unmask: None,
                 finished: false,
+                failed: None,
             };
             self.put_item(
                 ItemKind::Statistics,
@@ -906,6 +935,7 @@ impl Profile {
                 survivors: r.unmask.as_ref().map(|u| u.survivors.clone()),
                 answered: reveals.iter().filter(|(_, v)| v.month == month).count(),
                 finished: r.finished,
+                failed: r.failed.clone(),
             });
         }
         out.sort_by_key(|s| s.month);
@@ -928,131 +958,159 @@ impl Profile {
                 }
             }
         }
-        if shares.len() < usize::from(key.key.threshold) {
+        let t = usize::from(key.key.threshold);
+        if t == 0 || shares.len() < t {
             return Ok(None);
         }
-        shares.truncate(usize::from(key.key.threshold));
-        let secret = shamir::combine(&shares)?;
-        let right = if own {
-            agg::commitment(&secret) == key.key.commitment
-        } else {
-            agg::mask_key(&secret)?.public_key().as_bytes() == &key.key.mask_key
+        let right = |secret: &Secret| -> Result<bool> {
+            Ok(if own {
+                agg::commitment(secret) == key.key.commitment
+            } else {
+                agg::mask_key(secret)?.public_key().as_bytes() == &key.key.mask_key
+            })
         };
-        if !right {
-            return Err(CoreError::Invalid(
-                "a revealed share does not rebuild its office's secret",
-            ));
+        // A holder may reveal a wrong share: try subsets of `t` until one
+        // rebuilds the secret the office committed to, within a bound.
+        let mut pick: Vec<usize> = (0..t).collect();
+        for _ in 0..REBUILD_TRIES {
+            let subset: Vec<Share> = pick
+                .iter()
+                .filter_map(|i| shares.get(*i).cloned())
+                .collect();
+            let secret = shamir::combine(&subset)?;
+            if right(&secret)? {
+                return Ok(Some(secret));
+            }
+            if !next_combination(&mut pick, shares.len()) {
+                break;
+            }
         }
-        Ok(Some(secret))
+        if shares.len() < key.holders.len() {
+            // More holders may still answer.
+            return Ok(None);
+        }
+        Err(CoreError::Invalid(
+            "a revealed share does not rebuild its office's secret",
+        ))
     }
 
     /// Finishes every closed round whose shares are all in: the sum is
     /// unmasked, checked and put through disclosure control; the table is
-    /// kept and the masked months and the shares are deleted. Returns the
-    /// months finished.
+    /// kept and the masked months and the shares are deleted. A round whose
+    /// shares or vectors are wrong (noise, a share that rebuilds nothing
+    /// the office committed to) ends without a sum, says why, and its
+    /// masked months and shares are deleted too: it never stops the fetch.
+    /// Returns the months summed.
     pub fn finish_rounds(&self) -> Result<Vec<Month>> {
         let mut done = Vec::new();
         let threshold = self.statistics_threshold()?;
         for (round_id, mut r) in self.records::<CoordRound>(COORD_ROUND)? {
             let Some(u) = r.unmask.clone() else { continue };
-            if r.finished {
+            if r.finished || r.failed.is_some() {
                 continue;
             }
             let month = r.round.month;
-            let all_reveals = self.records::<Reveal>(REVEAL)?;
-            let reveals: Vec<&Reveal> = all_reveals
-                .iter()
-                .map(|(_, v)| v)
-                .filter(|v| v.month == month)
-                .collect();
-            let mut rebuilt = Rebuilt {
-                survivors: Vec::new(),
-                dropped: Vec::new(),
+            let outcome = match self.sum_round(&r.round, &u, threshold) {
+                Ok(None) => continue,
+                Ok(Some(summed)) => Ok(summed),
+                Err(e @ (CoreError::Invalid(_) | CoreError::Protocol(_))) => Err(e.to_string()),
+                Err(e) => return Err(e),
             };
-            let mut complete = true;
-            let mut key_records = Vec::new();
-            for m in &r.round.cohort {
-                let rec: Option<CoordKey> =
-                    self.get_record(&self.agg_id(format!("key-{}-{}", m.office, month)))?;
-                let Some(rec) = rec else {
-                    complete = false;
-                    break;
-                };
-                key_records.push(rec);
-            }
-            if !complete {
-                continue;
-            }
-            let mut secrets = Vec::new();
-            for rec in &key_records {
-                let own = u.survivors.contains(&rec.office);
-                match Self::rebuild(rec, &reveals, own)? {
-                    Some(s) => secrets.push((rec, own, s)),
-                    None => {
-                        complete = false;
-                        break;
-                    }
-                }
-            }
-            if !complete {
-                continue;
-            }
-            for (rec, own, s) in secrets {
-                if own {
-                    rebuilt.survivors.push((
-                        rec.office.as_str(),
-                        x25519::PublicKey(rec.key.mask_key),
-                        s,
-                    ));
-                } else {
-                    rebuilt.dropped.push((rec.office.as_str(), s));
-                }
-            }
-            let masked: Vec<([u8; 16], Masked)> = self
-                .records::<Masked>(MASKED)?
-                .into_iter()
-                .filter(|(_, m)| m.month == month && u.survivors.contains(&m.office))
-                .collect();
-            if masked.len() != u.survivors.len() {
-                return Err(CoreError::Corrupt(
-                    "statistics sum: a masked month is missing",
-                ));
-            }
-            let mut sum = vec![0u32; r.round.layout.len()];
-            for (_, m) in &masked {
-                for (s, v) in sum.iter_mut().zip(&m.vector) {
-                    *s = s.wrapping_add(*v);
-                }
-            }
-            let plain = agg::unmask(&sum, month, &rebuilt)?;
-            let stats = stats_from_vector(&plain, &r.round.layout, month)?;
-            let regions: HashSet<String> = r.round.layout.regions.iter().cloned().collect();
-            let table = stats.shareable(SUM_FROM, threshold, &regions)?;
-            let summed = SummedMonth {
-                offices: u.survivors.clone(),
-                table,
-            };
+            let reveals = self.records::<Reveal>(REVEAL)?;
+            let masked = self.records::<Masked>(MASKED)?;
             self.in_transaction(|| {
-                self.put_item(
-                    ItemKind::Statistics,
-                    &self.agg_id(format!("sum-{month}")),
-                    SUM,
-                    &encode(&summed)?,
-                )?;
-                for (id, _) in &masked {
+                match &outcome {
+                    Ok(summed) => {
+                        self.put_item(
+                            ItemKind::Statistics,
+                            &self.agg_id(format!("sum-{month}")),
+                            SUM,
+                            &encode(summed)?,
+                        )?;
+                        r.finished = true;
+                    }
+                    Err(why) => r.failed = Some(why.clone()),
+                }
+                for (id, _) in masked.iter().filter(|(_, m)| m.month == month) {
                     self.delete_item(ItemKind::Statistics, id)?;
                 }
-                for (id, v) in &all_reveals {
-                    if v.month == month {
-                        self.delete_item(ItemKind::Statistics, id)?;
-                    }
+                for (id, _) in reveals.iter().filter(|(_, v)| v.month == month) {
+                    self.delete_item(ItemKind::Statistics, id)?;
                 }
-                r.finished = true;
                 self.put_item(ItemKind::Statistics, &round_id, COORD_ROUND, &encode(&r)?)
             })?;
-            done.push(month);
+            if outcome.is_ok() {
+                done.push(month);
+            }
         }
         Ok(done)
+    }
+
+    /// The sum of a closed round, if every secret it needs can be rebuilt
+    /// yet (`None`: wait for more shares).
+    fn sum_round(&self, round: &Round, u: &Unmask, threshold: u32) -> Result<Option<SummedMonth>> {
+        let month = round.month;
+        let all_reveals = self.records::<Reveal>(REVEAL)?;
+        let reveals: Vec<&Reveal> = all_reveals
+            .iter()
+            .map(|(_, v)| v)
+            .filter(|v| v.month == month)
+            .collect();
+        let mut key_records = Vec::new();
+        for m in &round.cohort {
+            let rec: Option<CoordKey> =
+                self.get_record(&self.agg_id(format!("key-{}-{}", m.office, month)))?;
+            let Some(rec) = rec else {
+                return Err(CoreError::Invalid(
+                    "the keys of an office in the round are no longer held",
+                ));
+            };
+            key_records.push(rec);
+        }
+        let mut rebuilt = Rebuilt {
+            survivors: Vec::new(),
+            dropped: Vec::new(),
+        };
+        for rec in &key_records {
+            let own = u.survivors.contains(&rec.office);
+            let Some(secret) = Self::rebuild(rec, &reveals, own)? else {
+                return Ok(None);
+            };
+            if own {
+                rebuilt.survivors.push((
+                    rec.office.as_str(),
+                    x25519::PublicKey(rec.key.mask_key),
+                    secret,
+                ));
+            } else {
+                rebuilt.dropped.push((rec.office.as_str(), secret));
+            }
+        }
+        let masked: Vec<Masked> = self
+            .records::<Masked>(MASKED)?
+            .into_iter()
+            .map(|(_, m)| m)
+            .filter(|m| m.month == month && u.survivors.contains(&m.office))
+            .collect();
+        if masked.len() != u.survivors.len() {
+            return Err(CoreError::Invalid(
+                "a masked month of the round is no longer held",
+            ));
+        }
+        let mut sum = vec![0u32; round.layout.len()];
+        for m in &masked {
+            for (s, v) in sum.iter_mut().zip(&m.vector) {
+                *s = s.wrapping_add(*v);
+            }
+        }
+        let plain = agg::unmask(&sum, month, &rebuilt)?;
+        let stats = stats_from_vector(&plain, &round.layout, month)?;
+        let regions: HashSet<String> = round.layout.regions.iter().cloned().collect();
+        let table = stats.shareable(SUM_FROM, threshold, &regions)?;
+        Ok(Some(SummedMonth {
+            offices: u.survivors.clone(),
+            table,
+        }))
     }
 
     /// The masked months this coordinator holds for `month`, by office:
@@ -1178,6 +1236,13 @@ mod tests {
         /// Delivers everything queued; returns what reached the
         /// coordinator, opened.
         fn post(&self) -> Vec<Message> {
+            self.post_altering(&|_| None)
+        }
+
+        /// [`Network::post`], with `alter` given each message on its way
+        /// to the coordinator: what it returns goes instead, signed again
+        /// by its office (an office that lies).
+        fn post_altering(&self, alter: &dyn Fn(&Message) -> Option<Message>) -> Vec<Message> {
             let mut all = Self::drain(&self.coordinator);
             for (_, p, _) in &self.offices {
                 all.extend(Self::drain(p));
@@ -1192,7 +1257,23 @@ mod tests {
                         .iter()
                         .find(|(id, _, _)| *id == s.from)
                         .unwrap();
-                    to_coordinator.push(s.verify(&from.2.verifying_key()).unwrap());
+                    let message = s.verify(&from.2.verifying_key()).unwrap();
+                    let env = match alter(&message) {
+                        None => env,
+                        Some(lie) => {
+                            let keys = from.1.focal_keys_for_statistics().unwrap();
+                            let body = SignedMessage::sign(&lie, keys.signing())
+                                .unwrap()
+                                .to_json()
+                                .unwrap();
+                            let mut e = SystemEntropy::new();
+                            let header = InnerHeader::new(&mut e, system_now()).unwrap();
+                            let to = self.statistics.public();
+                            Envelope::seal(&to, Purpose::Aggregation, &header, &body, &mut e)
+                                .unwrap()
+                        }
+                    };
+                    to_coordinator.push(message);
                     self.coordinator
                         .file_statistics(&[env], system_now())
                         .unwrap();
@@ -1307,6 +1388,124 @@ mod tests {
         // And an office in the sum does not publish the month alone.
         let err = office(&n, "of-d").publish_month(month, after).unwrap_err();
         assert!(err.to_string().contains("statistics sum"), "{err}");
+    }
+
+    /// Keys, a round of last month, and every office's masked month in.
+    fn all_sent(n: &Network, alter: &dyn Fn(&Message) -> Option<Message>) -> (Month, UnixTime) {
+        let month = last_month();
+        let before = UnixTime(month.start_unix() + 3600);
+        let after = UnixTime(month.next().start_unix() + 3600);
+        for (_, p, _) in &n.offices {
+            p.prepare_aggregation(before).unwrap();
+        }
+        n.post();
+        n.coordinator.open_round(month, after).unwrap();
+        n.post();
+        for (_, p, _) in &n.offices {
+            assert_eq!(p.answer_aggregation(after).unwrap().masked, vec![month]);
+        }
+        n.post_altering(alter);
+        (month, after)
+    }
+
+    #[test]
+    fn a_wrong_share_is_passed_over_and_noise_ends_the_round_without_a_sum() {
+        // of-a reveals one wrong share of of-b's self secret: of-b's other
+        // holders give the two that rebuild it.
+        let n = Network::new();
+        let (month, after) = all_sent(&n, &|_| None);
+        assert_eq!(n.coordinator.close_round(month, after).unwrap().len(), 4);
+        n.post();
+        for (_, p, _) in &n.offices {
+            assert_eq!(p.answer_aggregation(after).unwrap().revealed, vec![month]);
+        }
+        n.post_altering(&|m| match m {
+            Message::Reveal(r) if r.office == "of-a" => {
+                let mut r = r.clone();
+                for s in r.own.iter_mut().filter(|s| s.office == "of-b") {
+                    s.y = [1; 32];
+                }
+                Some(Message::Reveal(r))
+            }
+            _ => None,
+        });
+        assert_eq!(n.coordinator.finish_rounds().unwrap(), vec![month]);
+        let sums = n.coordinator.summed_months().unwrap();
+        assert_eq!(sums.len(), 1);
+        assert_eq!(sums[0].table.total, Some(0), "no cases: a sum of zeros");
+
+        // of-c sends noise as its month: the sum does not add up; the round
+        // ends without one, says why, keeps nothing, and the fetch goes on.
+        let n = Network::new();
+        let (month, after) = all_sent(&n, &|m| match m {
+            Message::Masked(v) if v.office == "of-c" => {
+                let mut v = v.clone();
+                v.vector[0] = v.vector[0].wrapping_add(12_345_678);
+                Some(Message::Masked(v))
+            }
+            _ => None,
+        });
+        n.coordinator.close_round(month, after).unwrap();
+        n.post();
+        for (_, p, _) in &n.offices {
+            p.answer_aggregation(after).unwrap();
+        }
+        n.post();
+        assert!(n.coordinator.finish_rounds().unwrap().is_empty());
+        let status = n.coordinator.rounds().unwrap();
+        assert!(!status[0].finished);
+        let why = status[0].failed.clone().unwrap();
+        assert!(why.contains("does not add up"), "{why}");
+        assert!(n.coordinator.summed_months().unwrap().is_empty());
+        assert!(n.coordinator.masked_vectors(month).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rebuilding_tries_other_holders_when_the_first_share_is_wrong() {
+        let mut e = SystemEntropy::new();
+        let keys = RecipientKeys::generate(&mut e).unwrap();
+        let holders: Vec<String> = ["h1", "h2", "h3", "h4", "h5"].map(String::from).to_vec();
+        let month = last_month();
+        let (_, b, key) = agg::month_key("of", month, &holders, keys.signing(), &mut e).unwrap();
+        let shares = shamir::split(&b, key.threshold, 5, &mut e).unwrap();
+        let rec = CoordKey {
+            office: "of".into(),
+            holders: holders.clone(),
+            key,
+        };
+        let reveal = |i: usize, y: [u8; 32]| Reveal {
+            office: holders[i].clone(),
+            month,
+            survivors: [0; 32],
+            own: vec![Revealed {
+                office: "of".into(),
+                x: u16::try_from(i + 1).unwrap(),
+                y,
+            }],
+            mask: vec![],
+        };
+        // The first two are wrong; three good ones rebuild (threshold 3).
+        let mut all = vec![reveal(0, [1; 32]), reveal(1, [2; 32])];
+        let two: Vec<&Reveal> = all.iter().collect();
+        assert!(Profile::rebuild(&rec, &two, true).unwrap().is_none());
+        all.extend((2..5).map(|i| reveal(i, shares[i].y)));
+        let five: Vec<&Reveal> = all.iter().collect();
+        let got = Profile::rebuild(&rec, &five, true).unwrap().unwrap();
+        assert_eq!(got, b);
+        // A share at another holder's index is not taken.
+        let mut misplaced = reveal(2, shares[3].y);
+        misplaced.own[0].x = 4;
+        assert!(
+            Profile::rebuild(&rec, &[&misplaced], true)
+                .unwrap()
+                .is_none()
+        );
+        // All five answered and no three agree: the round cannot be summed.
+        let bad: Vec<Reveal> = (0..5)
+            .map(|i| reveal(i, [u8::try_from(i + 1).unwrap(); 32]))
+            .collect();
+        let bad: Vec<&Reveal> = bad.iter().collect();
+        assert!(Profile::rebuild(&rec, &bad, true).is_err());
     }
 
     #[test]
