@@ -1386,7 +1386,13 @@ impl Profile {
         let mut sent = SyncSummary::default();
         self.upload_outbox(relay, relay_keys, upload, &mut sent)
             .await?;
-        let fetched = self.fetch_mailbox(relay, now, fetch).await?;
+        let fetched = self.fetch_mailbox(relay, &now, fetch).await?;
+        // An office in the statistics sum answers what the fetch brought
+        // (PROTOCOL.md §16), and what that queued goes now.
+        if self.statistics_sum_on_sync(now())? {
+            self.upload_outbox(relay, relay_keys, upload, &mut sent)
+                .await?;
+        }
         Ok((sent, fetched))
     }
 }

@@ -49,6 +49,8 @@ const COORD_ROUND: u8 = 7;
 const MASKED: u8 = 8;
 const REVEAL: u8 = 9;
 const SUM: u8 = 10;
+const OPTED_IN: u8 = 11;
+const EARLY_UNMASK: u8 = 12;
 
 /// Most subsets of shares tried to rebuild one secret when some holder
 /// revealed a wrong share.
@@ -199,6 +201,28 @@ fn month_of_index(i: u32) -> Month {
 
 fn system_now() -> UnixTime {
     crate::store::system_now()
+}
+
+/// The first region of `layout` served, per `directory`, by from 1 to
+/// [`MIN_SURVIVORS`]` − 1` of `offices`: its row of the sum would be (nearly)
+/// one office's counts, which the sum exists to hide.
+pub fn singled_out<'a>(
+    layout: &'a Layout,
+    directory: &Directory,
+    offices: &[String],
+) -> Option<&'a str> {
+    layout
+        .regions
+        .iter()
+        .find(|region| {
+            let serving = directory
+                .focal_points
+                .iter()
+                .filter(|f| offices.contains(&f.id) && f.regions.contains(region))
+                .count();
+            (1..MIN_SURVIVORS).contains(&serving)
+        })
+        .map(String::as_str)
 }
 
 /// The month's counts laid out as `layout` says.
@@ -357,6 +381,10 @@ impl Profile {
         ))?;
         let keys = self.focal_keys_for_statistics()?;
         let current = months_index(Month::of_unix(now.0));
+        let opted = self.agg_id("opted-in".into());
+        if self.get_item(ItemKind::Statistics, &opted)?.is_none() {
+            self.put_item(ItemKind::Statistics, &opted, OPTED_IN, b"1")?;
+        }
         let months: Vec<Month> = (current..current + KEY_MONTHS)
             .map(month_of_index)
             .filter(|m| {
@@ -477,9 +505,14 @@ impl Profile {
             Message::Round(round) if in_window(round.month) => {
                 let id = self.agg_id(format!("round-{}", round.month));
                 if self.get_item(ItemKind::Statistics, &id)?.is_none() {
+                    // An unmask request that came first (one fetch brings
+                    // both, in any order) joins its round.
+                    let early = self.agg_id(format!("unmask-{}", round.month));
+                    let unmask: Option<Unmask> = self.get_record(&early)?;
+                    self.delete_item(ItemKind::Statistics, &early)?;
                     let r = OfficeRound {
                         round,
-                        unmask: None,
+                        unmask,
                         submitted: false,
                         revealed_for: None,
                         refused: None,
@@ -488,10 +521,16 @@ impl Profile {
                 }
                 Ok(true)
             }
-            Message::Unmask(u) => {
+            Message::Unmask(u) if in_window(u.month) => {
                 let id = self.agg_id(format!("round-{}", u.month));
                 let Some(mut r) = self.get_record::<OfficeRound>(&id)? else {
-                    return Ok(false);
+                    // Before its round: kept (the first) until the round
+                    // comes.
+                    let early = self.agg_id(format!("unmask-{}", u.month));
+                    if self.get_item(ItemKind::Statistics, &early)?.is_none() {
+                        self.put_item(ItemKind::Statistics, &early, EARLY_UNMASK, &encode(&u)?)?;
+                    }
+                    return Ok(true);
                 };
                 if r.unmask.is_none() {
                     r.unmask = Some(u);
@@ -540,6 +579,13 @@ impl Profile {
                     || u.survivors.iter().any(|s| !cohort.contains(s))
                 {
                     refuse(&mut r, "the unmask request is not for this round's cohort")?;
+                    continue;
+                }
+                if singled_out(&r.round.layout, &directory, &u.survivors).is_some() {
+                    refuse(
+                        &mut r,
+                        "with these offices, a region of the sum would be one office's",
+                    )?;
                     continue;
                 }
                 let listed = u.survivors.contains(&me);
@@ -630,6 +676,13 @@ impl Profile {
                 refuse(&mut r, "a key in the round is not its office's")?;
                 continue;
             }
+            if singled_out(&r.round.layout, &directory, &cohort).is_some() {
+                refuse(
+                    &mut r,
+                    "the round names a region fewer than 3 of its offices serve",
+                )?;
+                continue;
+            }
             let counts = counts_vector(&self.month_stats(month)?, &r.round.layout)?;
             let vector = agg::mask(
                 &counts,
@@ -657,6 +710,37 @@ impl Profile {
             out.masked.push(month);
         }
         Ok(out)
+    }
+
+    /// Whether this office chose to take part in the statistics sum (it
+    /// made keys once): its syncs then keep a year of keys ahead and answer
+    /// what the coordinator asks.
+    pub fn takes_part_in_statistics_sum(&self) -> Result<bool> {
+        Ok(self
+            .get_item(ItemKind::Statistics, &self.agg_id("opted-in".into()))?
+            .is_some())
+    }
+
+    /// What a sync does for the sum, once the mailbox is fetched: for an
+    /// office that takes part, keys for a month that has come into the
+    /// year ahead, and the answers to what came. Returns whether anything
+    /// was queued. Nothing is done, and no error given, where the sum
+    /// cannot run now (no statistics key, fewer than 3 offices): the sync
+    /// itself must not fail for it.
+    pub(crate) fn statistics_sum_on_sync(&self, now: UnixTime) -> Result<bool> {
+        if !self.takes_part_in_statistics_sum()? {
+            return Ok(false);
+        }
+        let keyed = match self.prepare_aggregation(now) {
+            Ok(n) => n,
+            Err(CoreError::Invalid(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        match self.answer_aggregation(now) {
+            Ok(a) => Ok(keyed > 0 || !a.masked.is_empty() || !a.revealed.is_empty()),
+            Err(CoreError::Invalid(_)) => Ok(keyed > 0),
+            Err(e) => Err(e),
+        }
     }
 
     /// The rounds this office has been asked to take part in, by month.
@@ -826,13 +910,27 @@ impl Profile {
             ));
         }
         cohort.truncate(MAX_COHORT);
+        // Only regions that at least 3 offices of the cohort serve get a
+        // row: a region one office serves would be that office's row.
+        let ids: Vec<String> = cohort.iter().map(|m| m.office.clone()).collect();
         let mut regions: Vec<String> = directory
             .focal_points
             .iter()
+            .filter(|f| ids.contains(&f.id))
             .flat_map(|f| f.regions.iter().cloned())
             .collect();
         regions.sort();
         regions.dedup();
+        let all = Layout { regions };
+        let mut regions: Vec<String> = Vec::new();
+        for region in &all.regions {
+            let one = Layout {
+                regions: vec![region.clone()],
+            };
+            if singled_out(&one, &directory, &ids).is_none() {
+                regions.push(region.clone());
+            }
+        }
         regions.truncate(agg::MAX_LAYOUT_REGIONS);
         let round = Round {
             month,
@@ -887,6 +985,11 @@ impl Profile {
         }
         let signing = self.coordinator_signing_key()?;
         let (_, directory) = self.network()?;
+        if singled_out(&r.round.layout, &directory, &survivors).is_some() {
+            return Err(CoreError::Invalid(
+                "with the offices that have sent, a region would be fewer than 3 offices': wait for more",
+            ));
+        }
         let u = Unmask {
             month,
             cohort: agg::digest(&r.round.ids()),
@@ -1191,7 +1294,11 @@ mod tests {
                     id: id.into(),
                     name: t(id),
                     organization: String::new(),
-                    regions: vec!["PE-LIM".into()],
+                    regions: if id == "of-a" {
+                        vec!["PE-CUS".into(), "PE-LIM".into()]
+                    } else {
+                        vec!["PE-LIM".into()]
+                    },
                     categories: vec![Need::LegalAdvice],
                     languages: vec![Language::Es],
                     keys: public,
@@ -1458,6 +1565,42 @@ mod tests {
         assert!(why.contains("does not add up"), "{why}");
         assert!(n.coordinator.summed_months().unwrap().is_empty());
         assert!(n.coordinator.masked_vectors(month).unwrap().is_empty());
+    }
+
+    #[test]
+    fn no_region_of_the_sum_is_one_offices() {
+        let n = Network::new();
+        let month = last_month();
+        let before = UnixTime(month.start_unix() + 3600);
+        let after = UnixTime(month.next().start_unix() + 3600);
+        for (_, p, _) in &n.offices {
+            p.prepare_aggregation(before).unwrap();
+        }
+        n.post();
+        // The honest round names PE-LIM (four offices), not PE-CUS (of-a).
+        let honest = n.coordinator.open_round(month, after).unwrap();
+        assert_eq!(honest.layout.regions, vec!["PE-LIM".to_string()]);
+        Network::drain(&n.coordinator);
+        // A round that names PE-CUS is refused by every office.
+        let lie = Message::Round(Round {
+            layout: Layout {
+                regions: vec!["PE-CUS".into(), "PE-LIM".into()],
+            },
+            ..honest
+        });
+        let signing = n.coordinator.coordinator_signing_key().unwrap();
+        for (_, _, public) in &n.offices {
+            n.coordinator
+                .seal_signed(public, &lie, &signing, after, &[0; 16])
+                .unwrap();
+        }
+        n.post();
+        for (id, p, _) in &n.offices {
+            let got = p.answer_aggregation(after).unwrap();
+            assert!(got.masked.is_empty(), "{id}");
+            assert!(got.refused[0].1.contains("fewer than 3"), "{id}: {got:?}");
+        }
+        assert!(n.post().is_empty(), "nothing sent");
     }
 
     #[test]
