@@ -41,6 +41,7 @@ pub mod receipt;
 pub mod request;
 pub mod statistics;
 pub mod time;
+pub mod timer;
 pub mod token;
 pub mod voucher;
 pub mod wire;

@@ -528,7 +528,69 @@ fn examples() -> BTreeMap<&'static str, String> {
     // The statistics sum (§16).
     let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md aggregation");
     out.insert("aggregation", text_block(aggregation_example(&mut e)));
+
+    // A check-in timer (§17).
+    let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md timer");
+    out.insert("timer", text_block(timer_example(&focal, &mut e)));
     out
+}
+
+/// A hold of an alert for the focal point of §13, a check-in and a cancel,
+/// every signature checked against the document's formulas.
+fn timer_example(focal: &RecipientKeys, e: &mut DangerousSeededEntropy) -> String {
+    use amparo_protocol::timer::{self, CheckIn, Hold, TimerId, TimerState};
+    let key = timer::new_timer_key(e).unwrap();
+    let public = key.verifying_key();
+    let id = TimerId::for_key(&public);
+    assert_eq!(
+        id.0,
+        sha256_prefix::<12>(&[b"amparo-timer-v1", public.as_bytes()])
+    );
+    // Released six hours after the relay's current hour.
+    let now_hour = NOW.hours();
+    let release = now_hour + 6;
+    let inner = InnerHeader::new(e, NOW).unwrap();
+    let alert = br#"{"text":"Voy a encontrarme con un cliente en el hotel Sol, hab. 12."}"#;
+    let env = seal_checked(focal, Purpose::Report, &inner, alert, e);
+    let hold = Hold::sign(&key, release, env.clone());
+    let bytes = hold.encode();
+    let mut signed = b"amparo-hold-v1".to_vec();
+    signed.extend_from_slice(public.as_bytes());
+    signed.extend_from_slice(&release.to_be_bytes());
+    signed.extend_from_slice(&sha256(&[env.as_bytes()]));
+    public.verify(&[&signed], &bytes[37..101], "hold").unwrap();
+    assert_eq!(Hold::decode(&bytes).unwrap(), hold);
+    hold.check_release(now_hour).unwrap();
+    let check_in = CheckIn::postpone(&key, 1, release + 3);
+    let c = check_in.encode();
+    public
+        .verify(&[b"amparo-check-in-v1", &c[..46]], &c[46..], "check-in")
+        .unwrap();
+    let state = TimerState {
+        release_hour: release,
+        seq: 0,
+    };
+    let moved = timer::apply(state, &check_in, now_hour + 1).unwrap();
+    let cancel = CheckIn::cancel(&key, 2).encode();
+    format!(
+        "timer Ed25519 public  {}\n\
+         timer id              {} ({})\n\
+         relay's current hour  {now_hour}; release hour {release}\n\
+         hold ({} bytes: 101 + the envelope's {}), first 101 bytes\n{}\n\
+         check-in to hour {} (seq 1), 110 bytes\n{}\n\
+         the relay then holds {:?}\n\
+         cancel (seq 2), 110 bytes\n{}",
+        hex(public.as_bytes()),
+        hex(&id.0),
+        id,
+        bytes.len(),
+        env.as_bytes().len(),
+        hex_block(&bytes[..101]),
+        release + 3,
+        hex_block(&c),
+        moved,
+        hex_block(&cancel),
+    )
 }
 
 /// Three offices sum October (§16): keys, shares, masked months and the
