@@ -1890,3 +1890,107 @@ fn classify_count_and_share_at_the_terminal() {
         "{html}"
     );
 }
+
+/// The statistics sum at the terminal: three offices take part, the
+/// coordinator opens last month's round, the offices' syncs answer it, the
+/// coordinator closes it and sums it. Last month had no cases: the sum is
+/// of zeros, which is enough to see every command do its part.
+#[test]
+fn the_statistics_sum_at_the_terminal() {
+    let w = World::new(&Backend::Sqlite);
+    // A third office, and the directory again with all three.
+    let cusco = Person::new(w.root.path(), "cusco");
+    let url = w.relay.url("");
+    let c = cusco.create(
+        "focal-point",
+        &[
+            "--relay",
+            &url,
+            &format!("--coordinator-key={}", w.coordinator_key),
+            "--focal-point-id",
+            "pe-cusco",
+        ],
+    );
+    let a = w.ucayali.json(&["focal", "public"]);
+    let b = w.roraima.json(&["focal", "public"]);
+    let source = format!(
+        "{}{}{}\n[[relay]]\nname = \"test\"\nreceipt_key = \"{}\"\n",
+        focal_point_toml("pe-ucayali", "Defensoría Ucayali", "PE-UCA", &a),
+        focal_point_toml("br-roraima", "Casa da Mulher Roraima", "BR-RR", &b),
+        focal_point_toml("pe-cusco", "Defensoría Cusco", "PE-CUS", &c),
+        b64::encode(w.relay.receipt_key.as_bytes())
+    );
+    std::fs::write(w.path("directory3.toml"), source).unwrap();
+    w.coordinator.json(&[
+        "coordinator",
+        "sign",
+        &w.path("directory3.toml"),
+        "--out",
+        &w.path("directory3.amparo"),
+    ]);
+    w.coordinator
+        .json(&["coordinator", "publish", &w.path("directory3.amparo")]);
+    let offices = [&w.ucayali, &w.roraima, &cusco];
+    for p in offices {
+        p.json(&["directory", "refresh"]);
+        let joined = p.json(&["focal", "aggregate"]);
+        assert_eq!(joined["keyed_months"], 12, "{joined}");
+        p.json(&["focal", "sync"]);
+    }
+    // Everyone's shares reach everyone.
+    for p in offices {
+        p.json(&["focal", "sync"]);
+    }
+    w.coordinator.json(&["coordinator", "stats", "--fetch"]);
+    let last = {
+        let now = amparo_protocol::statistics::Month::of_unix(now().0);
+        if now.month == 1 {
+            format!("{}-12", now.year - 1)
+        } else {
+            format!("{}-{:02}", now.year, now.month - 1)
+        }
+    };
+    let opened = w.coordinator.json(&["coordinator", "round", "open", &last]);
+    assert_eq!(opened["cohort"].as_array().unwrap().len(), 3, "{opened}");
+    // Each office's sync answers the round it brings.
+    for p in offices {
+        p.json(&["focal", "sync"]);
+        let status = p.json(&["focal", "aggregate"]);
+        assert_eq!(
+            status["masked"].as_array().unwrap().len(),
+            0,
+            "sent at the sync"
+        );
+    }
+    w.coordinator.json(&["coordinator", "stats", "--fetch"]);
+    let status = w.coordinator.json(&["coordinator", "round", "status"]);
+    assert_eq!(
+        status["rounds"][0]["sent"].as_array().unwrap().len(),
+        3,
+        "{status}"
+    );
+    let closed = w
+        .coordinator
+        .json(&["coordinator", "round", "close", &last]);
+    assert_eq!(closed["survivors"].as_array().unwrap().len(), 3);
+    for p in offices {
+        p.json(&["focal", "sync"]);
+    }
+    w.coordinator.json(&["coordinator", "stats", "--fetch"]);
+    let status = w.coordinator.json(&["coordinator", "round", "status"]);
+    assert_eq!(status["rounds"][0]["finished"], true, "{status}");
+    let picture = w.coordinator.json(&["coordinator", "stats"]);
+    let months = picture["picture"]["months"].as_array().unwrap();
+    assert_eq!(months.len(), 1, "{picture}");
+    assert_eq!(months[0]["month"], last.as_str());
+    assert_eq!(months[0]["total"], 0);
+    // The words at the terminal.
+    let shown = w
+        .coordinator
+        .try_run(&["--lang", "en", "coordinator", "round", "status"]);
+    assert!(
+        shown.stdout.contains("3/3 sent") && shown.stdout.contains("summed"),
+        "{}",
+        shown.stdout
+    );
+}

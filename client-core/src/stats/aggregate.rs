@@ -131,6 +131,9 @@ struct CoordRound {
     /// Why the sum could not be made (the round is over without one).
     #[serde(default)]
     failed: Option<String>,
+    /// How many holders had answered when the round ended.
+    #[serde(default)]
+    answered: usize,
 }
 
 /// A month's sum, after disclosure control: all the coordinator keeps.
@@ -180,7 +183,7 @@ pub struct RoundStatus {
     pub sent: Vec<String>,
     /// The survivors, once the unmask request is out.
     pub survivors: Option<Vec<String>>,
-    /// Holders who answered.
+    /// Holders who answered (kept when the round ends).
     pub answered: usize,
     /// The sum is done.
     pub finished: bool,
@@ -367,8 +370,8 @@ impl Profile {
         ))
     }
 
-    /// Makes keys for the months from this one to [`KEY_MONTHS`] ahead
-    /// that have none, splits their secrets among the other offices of the
+    /// Makes keys for the [`KEY_MONTHS`] months from the one before this
+    /// one that have none, splits their secrets among the other offices of the
     /// directory (any more than half of them rebuild one secret), and
     /// queues each holder's shares (sealed to that office) and the signed
     /// public keys (sealed to the coordinator). Returns how many months
@@ -385,7 +388,10 @@ impl Profile {
         if self.get_item(ItemKind::Statistics, &opted)?.is_none() {
             self.put_item(ItemKind::Statistics, &opted, OPTED_IN, b"1")?;
         }
-        let months: Vec<Month> = (current..current + KEY_MONTHS)
+        // From the month before this one: an office that takes part after
+        // a month ended can still be in that month's round.
+        let first = current.saturating_sub(1);
+        let months: Vec<Month> = (first..first + KEY_MONTHS)
             .map(month_of_index)
             .filter(|m| {
                 self.get_item(ItemKind::Statistics, &self.agg_id(format!("own-{m}")))
@@ -956,6 +962,7 @@ impl Profile {
                 unmask: None,
                 finished: false,
                 failed: None,
+                answered: 0,
             };
             self.put_item(
                 ItemKind::Statistics,
@@ -1031,12 +1038,19 @@ impl Profile {
         let reveals = self.records::<Reveal>(REVEAL)?;
         for (_, r) in self.records::<CoordRound>(COORD_ROUND)? {
             let month = r.round.month;
+            // Once closed, who sent is the survivor list (the masked months
+            // themselves go when the round ends).
+            let sent = match &r.unmask {
+                Some(u) => u.survivors.clone(),
+                None => self.sent(month)?,
+            };
+            let held = reveals.iter().filter(|(_, v)| v.month == month).count();
             out.push(RoundStatus {
                 month,
                 cohort: r.round.ids(),
-                sent: self.sent(month)?,
+                sent,
                 survivors: r.unmask.as_ref().map(|u| u.survivors.clone()),
-                answered: reveals.iter().filter(|(_, v)| v.month == month).count(),
+                answered: held.max(r.answered),
                 finished: r.finished,
                 failed: r.failed.clone(),
             });
@@ -1121,6 +1135,7 @@ impl Profile {
             };
             let reveals = self.records::<Reveal>(REVEAL)?;
             let masked = self.records::<Masked>(MASKED)?;
+            r.answered = reveals.iter().filter(|(_, v)| v.month == month).count();
             self.in_transaction(|| {
                 match &outcome {
                     Ok(summed) => {
