@@ -107,8 +107,13 @@ struct OfficeRound {
     submitted: bool,
     /// The survivors it revealed shares for (once only).
     revealed_for: Option<Vec<String>>,
-    /// Why it would not take part, if it would not.
+    /// Why it would not send its month, if it would not.
     refused: Option<String>,
+    /// Why it would not reveal the shares it holds (a round or an unmask
+    /// request it does not trust), if it would not. An office that cannot
+    /// send (no keys, published alone) still reveals as a holder.
+    #[serde(default)]
+    reveal_refused: Option<String>,
 }
 
 /// An office's key for a month, as the coordinator holds it.
@@ -522,6 +527,7 @@ impl Profile {
                         submitted: false,
                         revealed_for: None,
                         refused: None,
+                        reveal_refused: None,
                     };
                     self.put_item(ItemKind::Statistics, &id, OFFICE_ROUND, &encode(&r)?)?;
                 }
@@ -566,11 +572,13 @@ impl Profile {
         let mut out = AggregationAnswers::default();
         for (id, mut r) in self.records::<OfficeRound>(OFFICE_ROUND)? {
             let month = r.round.month;
-            if r.refused.is_some() {
-                continue;
-            }
-            let mut refuse = |r: &mut OfficeRound, why: &str| -> Result<()> {
+            // `sending`: what is refused is this office's month; otherwise
+            // the round itself (nothing is sent or revealed for it).
+            let mut refuse = |r: &mut OfficeRound, why: &str, sending: bool| -> Result<()> {
                 r.refused = Some(why.to_string());
+                if !sending {
+                    r.reveal_refused = Some(why.to_string());
+                }
                 out.refused.push((month, why.to_string()));
                 self.put_item(ItemKind::Statistics, &id, OFFICE_ROUND, &encode(&*r)?)
             };
@@ -578,19 +586,24 @@ impl Profile {
             // The unmask request first: an office that has not sent when it
             // comes is left out, and never sends after.
             if let Some(u) = r.unmask.clone() {
-                if r.revealed_for.is_some() {
+                if r.revealed_for.is_some() || r.reveal_refused.is_some() {
                     continue;
                 }
                 if u.cohort != agg::digest(&cohort)
                     || u.survivors.iter().any(|s| !cohort.contains(s))
                 {
-                    refuse(&mut r, "the unmask request is not for this round's cohort")?;
+                    refuse(
+                        &mut r,
+                        "the unmask request is not for this round's cohort",
+                        false,
+                    )?;
                     continue;
                 }
                 if singled_out(&r.round.layout, &directory, &u.survivors).is_some() {
                     refuse(
                         &mut r,
                         "with these offices, a region of the sum would be one office's",
+                        false,
                     )?;
                     continue;
                 }
@@ -599,6 +612,7 @@ impl Profile {
                     refuse(
                         &mut r,
                         "the coordinator left out this office after it sent its month",
+                        false,
                     )?;
                     continue;
                 }
@@ -606,6 +620,7 @@ impl Profile {
                     refuse(
                         &mut r,
                         "the coordinator lists this office, which sent nothing",
+                        false,
                     )?;
                     continue;
                 }
@@ -649,7 +664,7 @@ impl Profile {
                 out.revealed.push(month);
                 continue;
             }
-            if r.submitted || r.round.member(&me).is_none() {
+            if r.refused.is_some() || r.submitted || r.round.member(&me).is_none() {
                 continue;
             }
             if now.0 < month.next().start_unix() {
@@ -659,12 +674,12 @@ impl Profile {
                 .get_item(ItemKind::Statistics, &self.published_id(month))?
                 .is_some()
             {
-                refuse(&mut r, "this month was published on its own")?;
+                refuse(&mut r, "this month was published on its own", true)?;
                 continue;
             }
             let own_id = self.agg_id(format!("own-{month}"));
             let Some(own) = self.get_record::<OwnMonth>(&own_id)? else {
-                refuse(&mut r, "this office holds no keys for the month")?;
+                refuse(&mut r, "this office holds no keys for the month", true)?;
                 continue;
             };
             let mut others = Vec::new();
@@ -679,13 +694,14 @@ impl Profile {
                 others.push((m.office.clone(), x25519::PublicKey(m.key.mask_key)));
             }
             if forged {
-                refuse(&mut r, "a key in the round is not its office's")?;
+                refuse(&mut r, "a key in the round is not its office's", false)?;
                 continue;
             }
             if singled_out(&r.round.layout, &directory, &cohort).is_some() {
                 refuse(
                     &mut r,
                     "the round names a region fewer than 3 of its offices serve",
+                    false,
                 )?;
                 continue;
             }
@@ -729,18 +745,30 @@ impl Profile {
 
     /// What a sync does for the sum, once the mailbox is fetched: for an
     /// office that takes part, keys for a month that has come into the
-    /// year ahead, and the answers to what came. Returns whether anything
-    /// was queued. Nothing is done, and no error given, where the sum
+    /// year ahead; for it and for any office holding others' shares, the
+    /// answers to what came (an office that does not take part only
+    /// reveals). Returns whether anything was queued. Nothing is done, and no error given, where the sum
     /// cannot run now (no statistics key, fewer than 3 offices): the sync
     /// itself must not fail for it.
     pub(crate) fn statistics_sum_on_sync(&self, now: UnixTime) -> Result<bool> {
-        if !self.takes_part_in_statistics_sum()? {
+        let taking_part = self.takes_part_in_statistics_sum()?;
+        // Every office holds shares of the offices that take part (they
+        // chose it as a holder): it reveals them when asked, taking part
+        // or not, or their rounds could never be summed.
+        let holding = !self
+            .item_ids(ItemKind::Statistics, Some(HELD_SHARE))?
+            .is_empty();
+        if !taking_part && !holding {
             return Ok(false);
         }
-        let keyed = match self.prepare_aggregation(now) {
-            Ok(n) => n,
-            Err(CoreError::Invalid(_)) => return Ok(false),
-            Err(e) => return Err(e),
+        let keyed = if taking_part {
+            match self.prepare_aggregation(now) {
+                Ok(n) => n,
+                Err(CoreError::Invalid(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        } else {
+            0
         };
         match self.answer_aggregation(now) {
             Ok(a) => Ok(keyed > 0 || !a.masked.is_empty() || !a.revealed.is_empty()),
@@ -1284,6 +1312,10 @@ mod tests {
 
     impl Network {
         fn new() -> Network {
+            Network::with(&["of-a", "of-b", "of-c", "of-d"])
+        }
+
+        fn with(ids: &[&str]) -> Network {
             let dir = tempfile::tempdir().unwrap();
             let fast = KdfParams::DANGEROUSLY_FAST_FOR_TESTS;
             let coordinator = Profile::create(&dir.path().join("c"), "1234", fast).unwrap();
@@ -1295,7 +1327,7 @@ mod tests {
             };
             let mut offices = Vec::new();
             let mut entries = Vec::new();
-            for id in ["of-a", "of-b", "of-c", "of-d"] {
+            for id in ids.iter().copied() {
                 let p = Profile::create(&dir.path().join(id), "1234", fast).unwrap();
                 let public = p.create_focal_identity().unwrap();
                 p.save_settings(&Settings {
@@ -1616,6 +1648,44 @@ mod tests {
             assert!(got.refused[0].1.contains("fewer than 3"), "{id}: {got:?}");
         }
         assert!(n.post().is_empty(), "nothing sent");
+    }
+
+    #[test]
+    fn offices_that_do_not_take_part_still_reveal_what_they_hold() {
+        // Five offices, three take part: each of the three has four holders
+        // and needs three of them, so one of the two others must reveal.
+        let n = Network::with(&["of-a", "of-b", "of-c", "of-d", "of-e"]);
+        let month = last_month();
+        let before = UnixTime(month.start_unix() + 3600);
+        let after = UnixTime(month.next().start_unix() + 3600);
+        for id in ["of-a", "of-b", "of-c"] {
+            office(&n, id).prepare_aggregation(before).unwrap();
+        }
+        n.post();
+        n.coordinator.open_round(month, after).unwrap();
+        n.post();
+        let sync_all = || {
+            for (_, p, _) in &n.offices {
+                p.statistics_sum_on_sync(after).unwrap();
+            }
+            n.post()
+        };
+        sync_all();
+        assert_eq!(n.coordinator.close_round(month, after).unwrap().len(), 3);
+        n.post();
+        // (The three also key the month that entered their year.)
+        let reveals = sync_all()
+            .into_iter()
+            .filter(|m| matches!(m, Message::Reveal(_)))
+            .count();
+        assert_eq!(reveals, 5, "the two that do not take part reveal too");
+        assert!(!office(&n, "of-d").takes_part_in_statistics_sum().unwrap());
+        assert_eq!(n.coordinator.finish_rounds().unwrap(), vec![month]);
+        // They never sent anything of their own: no keys, no masked month.
+        for id in ["of-d", "of-e"] {
+            let r = office(&n, id).aggregation_rounds().unwrap();
+            assert!(!r[0].sent && r[0].revealed_for.is_some(), "{id}");
+        }
     }
 
     #[test]
