@@ -1993,4 +1993,11 @@ fn the_statistics_sum_at_the_terminal() {
         "{}",
         shown.stdout
     );
+    // Leaving: the keys of months not yet sent go; joining again keys
+    // nothing already keyed.
+    let left = cusco.json(&["focal", "aggregate", "--leave"]);
+    assert_eq!(left["left"], true);
+    assert!(left["months_dropped"].as_u64().unwrap() >= 10, "{left}");
+    let again = cusco.json(&["focal", "aggregate"]);
+    assert_eq!(again["keyed_months"], 0, "{again}");
 }

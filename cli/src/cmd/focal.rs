@@ -147,7 +147,12 @@ pub enum FocalCmd {
     /// year (once), send its masked month to each round it is in, and the
     /// shares it holds when a round closes. Shows each round's offices:
     /// check they are the ones you know. Queued; sent at the next sync.
-    Aggregate,
+    Aggregate {
+        /// Stop taking part: the keys of months not yet sent are deleted
+        /// (this office still reveals the shares it holds for others).
+        #[arg(long)]
+        leave: bool,
+    },
     /// Envelopes that could not be opened (junk, tampered, or not for this
     /// focal point): how many for each reason, with a few examples. Only a
     /// small record of each is kept, and their bytes up to a limit; past
@@ -377,7 +382,7 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
             _ => super::stats::focal_stats(ctx, &p, month, csv),
         },
         FocalCmd::PublishStats { month } => super::stats::publish(ctx, &p, month),
-        FocalCmd::Aggregate => super::stats::aggregate(ctx, &p),
+        FocalCmd::Aggregate { leave } => super::stats::aggregate(ctx, &p, leave),
     }
 }
 

@@ -279,7 +279,19 @@ pub fn publish(ctx: &Ctx, p: &Profile, month: Month) -> CliResult {
 }
 
 /// `amparo focal aggregate`.
-pub fn aggregate(ctx: &Ctx, p: &Profile) -> CliResult {
+pub fn aggregate(ctx: &Ctx, p: &Profile, leave: bool) -> CliResult {
+    if leave {
+        let dropped = p.leave_statistics_sum()?;
+        ctx.emit(
+            ctx.tr(
+                &format!("Esta oficina dejó la suma: se borraron las claves de {dropped} meses; sigue revelando las partes que guarda para las demás."),
+                &format!("Este escritório saiu da soma: foram apagadas as chaves de {dropped} meses; continua revelando as partes que guarda para os demais."),
+                &format!("This office left the sum: the keys of {dropped} months were deleted; it still reveals the shares it holds for the others."),
+            ),
+            json!({ "left": true, "months_dropped": dropped }),
+        );
+        return Ok(());
+    }
     let keyed = p.prepare_aggregation(now())?;
     let answers = p.answer_aggregation(now())?;
     let mut text = String::new();

@@ -51,6 +51,7 @@ const REVEAL: u8 = 9;
 const SUM: u8 = 10;
 const OPTED_IN: u8 = 11;
 const EARLY_UNMASK: u8 = 12;
+const KEYED_THROUGH: u8 = 13;
 
 /// Most subsets of shares tried to rebuild one secret when some holder
 /// revealed a wrong share.
@@ -393,16 +394,15 @@ impl Profile {
         if self.get_item(ItemKind::Statistics, &opted)?.is_none() {
             self.put_item(ItemKind::Statistics, &opted, OPTED_IN, b"1")?;
         }
-        // From the month before this one: an office that takes part after
-        // a month ended can still be in that month's round.
+        // From the month before this one (an office that takes part after
+        // a month ended can still be in that month's round), and never a
+        // month keyed before: holders and the coordinator keep the first
+        // keys of a month, so a second set could never be unmasked.
         let first = current.saturating_sub(1);
+        let through = self.keyed_through()?;
         let months: Vec<Month> = (first..first + KEY_MONTHS)
+            .filter(|i| through.is_none_or(|t| *i > t))
             .map(month_of_index)
-            .filter(|m| {
-                self.get_item(ItemKind::Statistics, &self.agg_id(format!("own-{m}")))
-                    .map(|x| x.is_none())
-                    .unwrap_or(false)
-            })
             .collect();
         if months.is_empty() {
             return Ok(0);
@@ -465,6 +465,14 @@ impl Profile {
             for o in &own {
                 let id = self.agg_id(format!("own-{}", o.month));
                 self.put_item(ItemKind::Statistics, &id, OWN_MONTH, &encode(o)?)?;
+            }
+            if let Some(last) = months.last() {
+                self.put_item(
+                    ItemKind::Statistics,
+                    &self.agg_id("keyed-through".into()),
+                    KEYED_THROUGH,
+                    &months_index(*last).to_be_bytes(),
+                )?;
             }
             Ok(())
         })?;
@@ -732,6 +740,32 @@ impl Profile {
             out.masked.push(month);
         }
         Ok(out)
+    }
+
+    /// The last month this office ever made keys for (as a month index).
+    fn keyed_through(&self) -> Result<Option<u32>> {
+        Ok(self
+            .get_item(ItemKind::Statistics, &self.agg_id("keyed-through".into()))?
+            .and_then(|(_, b)| <[u8; 4]>::try_from(b.as_slice()).ok())
+            .map(u32::from_be_bytes))
+    }
+
+    /// Stops taking part in the statistics sum: the keys of months not yet
+    /// sent are deleted (in those months' rounds this office counts as one
+    /// that did not send, and nothing of its own is revealed but a mask
+    /// secret that masks nothing), and syncs no longer make keys or send
+    /// months. It still reveals the shares it holds for other offices.
+    /// Taking part again later keys only months never keyed before.
+    /// Returns how many months' keys were deleted.
+    pub fn leave_statistics_sum(&self) -> Result<usize> {
+        self.in_transaction(|| {
+            self.delete_item(ItemKind::Statistics, &self.agg_id("opted-in".into()))?;
+            let own = self.item_ids(ItemKind::Statistics, Some(OWN_MONTH))?;
+            for id in &own {
+                self.delete_item(ItemKind::Statistics, id)?;
+            }
+            Ok(own.len())
+        })
     }
 
     /// Whether this office chose to take part in the statistics sum (it
@@ -1686,6 +1720,45 @@ mod tests {
             let r = office(&n, id).aggregation_rounds().unwrap();
             assert!(!r[0].sent && r[0].revealed_for.is_some(), "{id}");
         }
+    }
+
+    #[test]
+    fn an_office_that_leaves_sends_nothing_and_rejoins_only_for_new_months() {
+        let n = Network::new();
+        let month = last_month();
+        let before = UnixTime(month.start_unix() + 3600);
+        let after = UnixTime(month.next().start_unix() + 3600);
+        for (_, p, _) in &n.offices {
+            assert_eq!(p.prepare_aggregation(before).unwrap(), 12);
+        }
+        n.post();
+        n.coordinator.open_round(month, after).unwrap();
+        n.post();
+        let d = office(&n, "of-d");
+        assert_eq!(d.leave_statistics_sum().unwrap(), 12);
+        assert!(!d.takes_part_in_statistics_sum().unwrap());
+        let got = d.answer_aggregation(after).unwrap();
+        assert!(got.masked.is_empty());
+        assert!(got.refused[0].1.contains("no keys"), "{got:?}");
+        // The others send; d is a holder that did not send, and reveals.
+        for id in ["of-a", "of-b", "of-c"] {
+            assert_eq!(
+                office(&n, id).answer_aggregation(after).unwrap().masked,
+                vec![month]
+            );
+        }
+        n.post();
+        n.coordinator.close_round(month, after).unwrap();
+        n.post();
+        assert_eq!(d.answer_aggregation(after).unwrap().revealed, vec![month]);
+        for id in ["of-a", "of-b", "of-c"] {
+            office(&n, id).answer_aggregation(after).unwrap();
+        }
+        n.post();
+        assert_eq!(n.coordinator.finish_rounds().unwrap(), vec![month]);
+        // Back in a month later: only the month past those keyed before.
+        assert_eq!(d.prepare_aggregation(after).unwrap(), 1);
+        assert!(d.takes_part_in_statistics_sum().unwrap());
     }
 
     #[test]
