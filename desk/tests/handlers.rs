@@ -1274,15 +1274,7 @@ async fn the_office_takes_part_in_the_statistics_sum_from_the_desk() {
     assert_eq!(waiting(), before + 4, "keys are made once");
 
     // A round from the coordinator arrives: the page lists its offices.
-    let last = {
-        let this = Month::of_unix(amparo_core::store::system_now().0);
-        Month::parse(&if this.month == 1 {
-            format!("{}-12", this.year - 1)
-        } else {
-            format!("{}-{:02}", this.year, this.month - 1)
-        })
-        .unwrap()
-    };
+    let last = Month::of_unix(amparo_core::store::system_now().0).previous();
     let holders: Vec<String> = vec!["pe-lim-a".into(), "pe-lim-b".into()];
     let cohort: Vec<Member> = others
         .iter()

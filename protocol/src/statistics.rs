@@ -326,6 +326,35 @@ impl Month {
         }
     }
 
+    /// The month before.
+    pub fn previous(self) -> Month {
+        if self.month <= 1 {
+            Month {
+                year: self.year.saturating_sub(1),
+                month: 12,
+            }
+        } else {
+            Month {
+                year: self.year,
+                month: self.month - 1,
+            }
+        }
+    }
+
+    /// Months since January of year 0: what counting months between two
+    /// months, or stepping by many, works on.
+    pub fn index(self) -> u32 {
+        (u32::from(self.year) * 12 + u32::from(self.month)).saturating_sub(1)
+    }
+
+    /// The month of [`Month::index`] `index`.
+    pub fn from_index(index: u32) -> Month {
+        Month {
+            year: u16::try_from(index / 12).unwrap_or(u16::MAX),
+            month: u8::try_from(index % 12 + 1).unwrap_or(12),
+        }
+    }
+
     /// Seconds since the epoch of its first second (UTC).
     pub fn start_unix(self) -> u64 {
         crate::time::days_from_civil(i64::from(self.year), self.month, 1).saturating_mul(86_400)
@@ -616,6 +645,19 @@ impl SignedMonthTable {
 mod tests {
     use super::*;
     use crate::entropy::DangerousSeededEntropy;
+
+    #[test]
+    fn months_step_back_and_count() {
+        let jan = Month::parse("2027-01").unwrap();
+        assert_eq!(jan.previous(), Month::parse("2026-12").unwrap());
+        assert_eq!(jan.previous().next(), jan);
+        assert_eq!(jan.index() - jan.previous().index(), 1);
+        assert_eq!(Month::from_index(jan.index()), jan);
+        assert_eq!(
+            Month::from_index(jan.index() + 13),
+            Month::parse("2028-02").unwrap()
+        );
+    }
 
     fn table() -> MonthTable {
         MonthTable {

@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cases;
 pub mod crash;
 pub mod link;
 pub mod slow;

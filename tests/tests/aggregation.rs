@@ -17,9 +17,9 @@ use amparo_core::stats::aggregate::{SUM_FROM, counts_vector};
 use amparo_core::store::{KdfParams, Profile};
 use amparo_protocol::UnixTime;
 use amparo_protocol::entropy::SystemEntropy;
-use amparo_protocol::keys::RecipientKeys;
 use amparo_protocol::payload::*;
 use amparo_protocol::statistics::{GbvType, Month};
+use amparo_tests::cases::{Case, case, report};
 use amparo_tests::{Relay, backends, directory_with, focal_point_entry, now};
 
 const PIN: &str = "oficina-2468";
@@ -27,15 +27,7 @@ const PIN: &str = "oficina-2468";
 /// The month summed: last month, so that the offices' windows (a year
 /// around the present) hold it whenever the test runs.
 fn last_month() -> Month {
-    let this = Month::of_unix(now().0);
-    let mut m = this;
-    if m.month == 1 {
-        m.year -= 1;
-        m.month = 12;
-    } else {
-        m.month -= 1;
-    }
-    m
+    Month::of_unix(now().0).previous()
 }
 
 /// The 20th of last month, 15:00 UTC: when the reports are written.
@@ -46,62 +38,6 @@ fn in_the_month() -> UnixTime {
 /// The 2nd of this month: last month is over.
 fn after_the_month() -> UnixTime {
     UnixTime(Month::of_unix(now().0).start_unix() + 86_400)
-}
-
-struct Case {
-    region: &'static str,
-    setting: PlaceSetting,
-    consent: bool,
-    elsewhere: Option<bool>,
-    age: Option<AgeBand>,
-    aggressor: AggressorKind,
-    /// How the office classifies it.
-    gbv: GbvType,
-}
-
-fn case(region: &'static str, setting: PlaceSetting, gbv: GbvType) -> Case {
-    Case {
-        region,
-        setting,
-        consent: true,
-        elsewhere: Some(false),
-        age: Some(AgeBand::Adult),
-        aggressor: AggressorKind::Client,
-        gbv,
-    }
-}
-
-fn report(c: &Case) -> Report {
-    Report {
-        statistics_consent: c.consent,
-        age_band: c.age,
-        reported_elsewhere: c.elsewhere,
-        v: 1,
-        violence: vec![ViolenceKind::Physical],
-        violence_other: None,
-        when: Some(IncidentDate {
-            year: last_month().year,
-            month: Some(last_month().month),
-            day: Some(18),
-            approximate: false,
-        }),
-        place: Place {
-            setting: Some(c.setting),
-            country: Some(c.region[..2].into()),
-            region: Some(c.region.into()),
-            detail: None,
-        },
-        aggressors: vec![c.aggressor],
-        aggressor_other: None,
-        needs: vec![Need::LegalAdvice],
-        language: Language::Es,
-        text: "Texto de prueba de la denuncia.".into(),
-        attachments: vec![],
-        reply_to: RecipientKeys::generate(&mut SystemEntropy::new())
-            .unwrap()
-            .public(),
-        referral: None,
-    }
 }
 
 async fn sync_office(p: &Profile, client: &RelayClient) {
@@ -212,8 +148,14 @@ async fn four_offices_sum_a_month_and_the_coordinator_never_holds_one_table() {
             let mut envelopes = Vec::new();
             let mut types = Vec::new();
             for c in cases.iter() {
-                let sealed =
-                    seal_report(&entry.keys, report(c), &[], &mut e, in_the_month()).unwrap();
+                let sealed = seal_report(
+                    &entry.keys,
+                    report(c, last_month()),
+                    &[],
+                    &mut e,
+                    in_the_month(),
+                )
+                .unwrap();
                 types.push((sealed.report_id, c.gbv));
                 envelopes.extend(sealed.envelopes);
             }

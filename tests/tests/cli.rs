@@ -1942,14 +1942,9 @@ fn the_statistics_sum_at_the_terminal() {
         p.json(&["focal", "sync"]);
     }
     w.coordinator.json(&["coordinator", "stats", "--fetch"]);
-    let last = {
-        let now = amparo_protocol::statistics::Month::of_unix(now().0);
-        if now.month == 1 {
-            format!("{}-12", now.year - 1)
-        } else {
-            format!("{}-{:02}", now.year, now.month - 1)
-        }
-    };
+    let last = amparo_protocol::statistics::Month::of_unix(now().0)
+        .previous()
+        .to_string();
     let opened = w.coordinator.json(&["coordinator", "round", "open", &last]);
     assert_eq!(opened["cohort"].as_array().unwrap().len(), 3, "{opened}");
     // Each office's sync answers the round it brings.

@@ -21,6 +21,7 @@ use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::keys::RecipientKeys;
 use amparo_protocol::payload::*;
 use amparo_protocol::statistics::{Breakdown, Dimension, GbvType, Month, MonthTable};
+use amparo_tests::cases::{Case, case, report};
 use amparo_tests::{Relay, backends, directory_with, focal_point_entry, now};
 
 const PIN: &str = "oficina-2468";
@@ -33,62 +34,6 @@ fn october() -> UnixTime {
 /// 2 November 2026: October is over.
 fn november() -> UnixTime {
     UnixTime(amparo_protocol::time::days_from_civil(2026, 11, 2) * 86_400)
-}
-
-struct Case {
-    region: &'static str,
-    setting: PlaceSetting,
-    consent: bool,
-    elsewhere: Option<bool>,
-    age: Option<AgeBand>,
-    aggressor: AggressorKind,
-    /// How the office classifies it.
-    gbv: GbvType,
-}
-
-fn case(region: &'static str, setting: PlaceSetting, gbv: GbvType) -> Case {
-    Case {
-        region,
-        setting,
-        consent: true,
-        elsewhere: Some(false),
-        age: Some(AgeBand::Adult),
-        aggressor: AggressorKind::Client,
-        gbv,
-    }
-}
-
-fn report(c: &Case) -> Report {
-    Report {
-        statistics_consent: c.consent,
-        age_band: c.age,
-        reported_elsewhere: c.elsewhere,
-        v: 1,
-        violence: vec![ViolenceKind::Physical],
-        violence_other: None,
-        when: Some(IncidentDate {
-            year: 2026,
-            month: Some(10),
-            day: Some(18),
-            approximate: false,
-        }),
-        place: Place {
-            setting: Some(c.setting),
-            country: Some(c.region[..2].into()),
-            region: Some(c.region.into()),
-            detail: None,
-        },
-        aggressors: vec![c.aggressor],
-        aggressor_other: None,
-        needs: vec![Need::LegalAdvice],
-        language: Language::Es,
-        text: "Texto de prueba de la denuncia.".into(),
-        attachments: vec![],
-        reply_to: RecipientKeys::generate(&mut SystemEntropy::new())
-            .unwrap()
-            .public(),
-        referral: None,
-    }
 }
 
 /// Searches every assignment of integers ≥ 1 to a breakdown's suppressed
@@ -299,7 +244,14 @@ async fn three_offices_publish_a_month_and_the_coordinator_sees_only_the_sum() {
             let mut envelopes = Vec::new();
             let mut types = Vec::new();
             for c in cases.iter() {
-                let sealed = seal_report(&entry.keys, report(c), &[], &mut e, october()).unwrap();
+                let sealed = seal_report(
+                    &entry.keys,
+                    report(c, Month::parse("2026-10").unwrap()),
+                    &[],
+                    &mut e,
+                    october(),
+                )
+                .unwrap();
                 types.push((sealed.report_id, c.gbv));
                 envelopes.extend(sealed.envelopes);
             }

@@ -36,7 +36,7 @@ use amparo_protocol::statistics::{Dimension, GbvContext, Month, MonthTable, RowK
 use serde::{Deserialize, Serialize};
 
 use super::{MonthStats, StatsRow};
-use crate::store::{ItemKind, Profile};
+use crate::store::{ItemKind, Profile, system_now};
 use crate::survivor::{decode, encode};
 use crate::{CoreError, Result};
 
@@ -195,21 +195,6 @@ pub struct RoundStatus {
     pub finished: bool,
     /// Why the sum could not be made.
     pub failed: Option<String>,
-}
-
-fn months_index(m: Month) -> u32 {
-    u32::from(m.year) * 12 + u32::from(m.month) - 1
-}
-
-fn month_of_index(i: u32) -> Month {
-    let mut m = Month::of_unix(0);
-    m.year = u16::try_from(i / 12).unwrap_or(2000);
-    m.month = u8::try_from(i % 12 + 1).unwrap_or(1);
-    m
-}
-
-fn system_now() -> UnixTime {
-    crate::store::system_now()
 }
 
 /// The first region of `layout` served, per `directory`, by from 1 to
@@ -389,7 +374,7 @@ impl Profile {
             "the directory names no statistics key: this network gathers no statistics",
         ))?;
         let keys = self.focal_keys_for_statistics()?;
-        let current = months_index(Month::of_unix(now.0));
+        let current = Month::of_unix(now.0).index();
         let opted = self.agg_id("opted-in".into());
         if self.get_item(ItemKind::Statistics, &opted)?.is_none() {
             self.put_item(ItemKind::Statistics, &opted, OPTED_IN, b"1")?;
@@ -402,7 +387,7 @@ impl Profile {
         let through = self.keyed_through()?;
         let months: Vec<Month> = (first..first + KEY_MONTHS)
             .filter(|i| through.is_none_or(|t| *i > t))
-            .map(month_of_index)
+            .map(Month::from_index)
             .collect();
         if months.is_empty() {
             return Ok(0);
@@ -471,7 +456,7 @@ impl Profile {
                     ItemKind::Statistics,
                     &self.agg_id("keyed-through".into()),
                     KEYED_THROUGH,
-                    &months_index(*last).to_be_bytes(),
+                    &last.index().to_be_bytes(),
                 )?;
             }
             Ok(())
@@ -502,9 +487,9 @@ impl Profile {
         let Ok(message) = signed.verify(&key) else {
             return Ok(false);
         };
-        let current = months_index(Month::of_unix(system_now().0));
+        let current = Month::of_unix(system_now().0).index();
         let in_window = |m: Month| {
-            let i = months_index(m);
+            let i = m.index();
             i + MONTHS_BACK >= current && i <= current + KEY_MONTHS
         };
         match message {
@@ -866,12 +851,12 @@ impl Profile {
         message: Message,
         now: UnixTime,
     ) -> Result<bool> {
-        let current = months_index(Month::of_unix(now.0));
+        let current = Month::of_unix(now.0).index();
         match message {
             Message::Keys(k) => {
                 let mut kept = false;
                 for key in k.months {
-                    let i = months_index(key.month);
+                    let i = key.month.index();
                     if i + MONTHS_BACK < current || i > current + KEY_MONTHS {
                         continue;
                     }
@@ -1189,15 +1174,24 @@ impl Profile {
                 continue;
             }
             let month = r.round.month;
-            let outcome = match self.sum_round(&r.round, &u, threshold) {
+            // What this round holds, read once: summed from, then deleted.
+            let reveals: Vec<([u8; 16], Reveal)> = self
+                .records::<Reveal>(REVEAL)?
+                .into_iter()
+                .filter(|(_, v)| v.month == month)
+                .collect();
+            let masked: Vec<([u8; 16], Masked)> = self
+                .records::<Masked>(MASKED)?
+                .into_iter()
+                .filter(|(_, m)| m.month == month)
+                .collect();
+            let outcome = match self.sum_round(&r.round, &u, &reveals, &masked, threshold) {
                 Ok(None) => continue,
                 Ok(Some(summed)) => Ok(summed),
                 Err(e @ (CoreError::Invalid(_) | CoreError::Protocol(_))) => Err(e.to_string()),
                 Err(e) => return Err(e),
             };
-            let reveals = self.records::<Reveal>(REVEAL)?;
-            let masked = self.records::<Masked>(MASKED)?;
-            r.answered = reveals.iter().filter(|(_, v)| v.month == month).count();
+            r.answered = reveals.len();
             self.in_transaction(|| {
                 match &outcome {
                     Ok(summed) => {
@@ -1211,10 +1205,8 @@ impl Profile {
                     }
                     Err(why) => r.failed = Some(why.clone()),
                 }
-                for (id, _) in masked.iter().filter(|(_, m)| m.month == month) {
-                    self.delete_item(ItemKind::Statistics, id)?;
-                }
-                for (id, _) in reveals.iter().filter(|(_, v)| v.month == month) {
+                let held = masked.iter().map(|(id, _)| id);
+                for id in held.chain(reveals.iter().map(|(id, _)| id)) {
                     self.delete_item(ItemKind::Statistics, id)?;
                 }
                 self.put_item(ItemKind::Statistics, &round_id, COORD_ROUND, &encode(&r)?)
@@ -1228,14 +1220,16 @@ impl Profile {
 
     /// The sum of a closed round, if every secret it needs can be rebuilt
     /// yet (`None`: wait for more shares).
-    fn sum_round(&self, round: &Round, u: &Unmask, threshold: u32) -> Result<Option<SummedMonth>> {
+    fn sum_round(
+        &self,
+        round: &Round,
+        u: &Unmask,
+        reveals: &[([u8; 16], Reveal)],
+        masked: &[([u8; 16], Masked)],
+        threshold: u32,
+    ) -> Result<Option<SummedMonth>> {
         let month = round.month;
-        let all_reveals = self.records::<Reveal>(REVEAL)?;
-        let reveals: Vec<&Reveal> = all_reveals
-            .iter()
-            .map(|(_, v)| v)
-            .filter(|v| v.month == month)
-            .collect();
+        let reveals: Vec<&Reveal> = reveals.iter().map(|(_, v)| v).collect();
         let mut key_records = Vec::new();
         for m in &round.cohort {
             let rec: Option<CoordKey> =
@@ -1266,11 +1260,10 @@ impl Profile {
                 rebuilt.dropped.push((rec.office.as_str(), secret));
             }
         }
-        let masked: Vec<Masked> = self
-            .records::<Masked>(MASKED)?
-            .into_iter()
+        let masked: Vec<&Masked> = masked
+            .iter()
             .map(|(_, m)| m)
-            .filter(|m| m.month == month && u.survivors.contains(&m.office))
+            .filter(|m| u.survivors.contains(&m.office))
             .collect();
         if masked.len() != u.survivors.len() {
             return Err(CoreError::Invalid(
@@ -1410,6 +1403,23 @@ mod tests {
             }
         }
 
+        /// The offices `ids` (every office if empty) key a year from last
+        /// month, and the post goes: last month, the hour its round can
+        /// open, and how many months each office keyed.
+        fn keyed(&self, ids: &[&str]) -> (Month, UnixTime, Vec<usize>) {
+            let month = last_month();
+            let before = UnixTime(month.start_unix() + 3600);
+            let after = UnixTime(month.next().start_unix() + 3600);
+            let counts = self
+                .offices
+                .iter()
+                .filter(|(id, _, _)| ids.is_empty() || ids.contains(&id.as_str()))
+                .map(|(_, p, _)| p.prepare_aggregation(before).unwrap())
+                .collect();
+            self.post();
+            (month, after, counts)
+        }
+
         fn drain(p: &Profile) -> Vec<Envelope> {
             let mut out = Vec::new();
             for id in p.item_ids(ItemKind::Outgoing, Some(QUEUED)).unwrap() {
@@ -1480,7 +1490,7 @@ mod tests {
     }
 
     fn last_month() -> Month {
-        month_of_index(months_index(Month::of_unix(system_now().0)) - 1)
+        Month::of_unix(system_now().0).previous()
     }
 
     fn office<'a>(n: &'a Network, id: &str) -> &'a Profile {
@@ -1490,13 +1500,8 @@ mod tests {
     #[test]
     fn an_office_never_reveals_both_secrets_of_another_whatever_the_coordinator_says() {
         let n = Network::new();
-        let month = last_month();
-        let before = UnixTime(month.start_unix() + 3600);
-        let after = UnixTime(month.next().start_unix() + 3600);
-        for (_, p, _) in &n.offices {
-            assert_eq!(p.prepare_aggregation(before).unwrap(), 12);
-        }
-        n.post();
+        let (month, after, keyed) = n.keyed(&[]);
+        assert!(keyed.iter().all(|k| *k == 12));
         let round = n.coordinator.open_round(month, after).unwrap();
         assert_eq!(round.cohort.len(), 4);
         n.post();
@@ -1580,13 +1585,7 @@ mod tests {
 
     /// Keys, a round of last month, and every office's masked month in.
     fn all_sent(n: &Network, alter: &dyn Fn(&Message) -> Option<Message>) -> (Month, UnixTime) {
-        let month = last_month();
-        let before = UnixTime(month.start_unix() + 3600);
-        let after = UnixTime(month.next().start_unix() + 3600);
-        for (_, p, _) in &n.offices {
-            p.prepare_aggregation(before).unwrap();
-        }
-        n.post();
+        let (month, after, _) = n.keyed(&[]);
         n.coordinator.open_round(month, after).unwrap();
         n.post();
         for (_, p, _) in &n.offices {
@@ -1651,13 +1650,7 @@ mod tests {
     #[test]
     fn no_region_of_the_sum_is_one_offices() {
         let n = Network::new();
-        let month = last_month();
-        let before = UnixTime(month.start_unix() + 3600);
-        let after = UnixTime(month.next().start_unix() + 3600);
-        for (_, p, _) in &n.offices {
-            p.prepare_aggregation(before).unwrap();
-        }
-        n.post();
+        let (month, after, _) = n.keyed(&[]);
         // The honest round names PE-LIM (four offices), not PE-CUS (of-a).
         let honest = n.coordinator.open_round(month, after).unwrap();
         assert_eq!(honest.layout.regions, vec!["PE-LIM".to_string()]);
@@ -1689,13 +1682,7 @@ mod tests {
         // Five offices, three take part: each of the three has four holders
         // and needs three of them, so one of the two others must reveal.
         let n = Network::with(&["of-a", "of-b", "of-c", "of-d", "of-e"]);
-        let month = last_month();
-        let before = UnixTime(month.start_unix() + 3600);
-        let after = UnixTime(month.next().start_unix() + 3600);
-        for id in ["of-a", "of-b", "of-c"] {
-            office(&n, id).prepare_aggregation(before).unwrap();
-        }
-        n.post();
+        let (month, after, _) = n.keyed(&["of-a", "of-b", "of-c"]);
         n.coordinator.open_round(month, after).unwrap();
         n.post();
         let sync_all = || {
@@ -1725,13 +1712,8 @@ mod tests {
     #[test]
     fn an_office_that_leaves_sends_nothing_and_rejoins_only_for_new_months() {
         let n = Network::new();
-        let month = last_month();
-        let before = UnixTime(month.start_unix() + 3600);
-        let after = UnixTime(month.next().start_unix() + 3600);
-        for (_, p, _) in &n.offices {
-            assert_eq!(p.prepare_aggregation(before).unwrap(), 12);
-        }
-        n.post();
+        let (month, after, keyed) = n.keyed(&[]);
+        assert!(keyed.iter().all(|k| *k == 12));
         n.coordinator.open_round(month, after).unwrap();
         n.post();
         let d = office(&n, "of-d");

@@ -224,8 +224,7 @@ impl Profile {
         now: UnixTime,
     ) -> Result<StatisticsFetch> {
         let current = Month::of_unix(now.0);
-        let months = |m: Month| u32::from(m.year) * 12 + u32::from(m.month);
-        let oldest = months(current).saturating_sub(STATISTICS_MONTHS_BACK);
+        let oldest = current.index().saturating_sub(STATISTICS_MONTHS_BACK);
         let keys = self.coordinator_statistics_keys()?;
         let coordinator = self.coordinator_public()?;
         let directory = self
@@ -261,7 +260,7 @@ impl Profile {
                     let focal = directory.focal_point(&s.from)?;
                     s.verify(&focal.keys.verifying_key()).ok()
                 });
-            let Some(table) = table.filter(|t| t.month < current && months(t.month) >= oldest)
+            let Some(table) = table.filter(|t| t.month < current && t.month.index() >= oldest)
             else {
                 out.dropped += 1;
                 continue;
