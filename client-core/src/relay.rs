@@ -387,7 +387,12 @@ impl RelayClient {
         }
         let r = match sent {
             Some(Sent::Answer(r)) => r,
-            _ => return Ok(self.not_paid(envelopes)),
+            // Asked for work beyond a phone's: waiting for the relay.
+            None => return Ok(self.not_paid(envelopes, true)),
+            // Asked again after paying (the effort rose while the phone
+            // worked, or the token was refused twice): a transient
+            // refusal, tried again at the next sync.
+            Some(_) => return Ok(self.not_paid(envelopes, false)),
         };
         if r.status().is_success() {
             // What the relay asked of this upload (nothing: it is quiet
@@ -445,9 +450,12 @@ impl RelayClient {
     }
 
     /// Every envelope of an upload whose admission was not paid, as the
-    /// relay's transient refusal that keeps it on the phone.
-    fn not_paid(&self, envelopes: &[Envelope]) -> Vec<EnvelopeResult> {
-        self.note(|a| a.waiting += envelopes.len());
+    /// relay's transient refusal that keeps it on the phone; counted as
+    /// waiting when the work asked was `beyond` what a phone does.
+    fn not_paid(&self, envelopes: &[Envelope], beyond: bool) -> Vec<EnvelopeResult> {
+        if beyond {
+            self.note(|a| a.waiting += envelopes.len());
+        }
         vec![EnvelopeResult::Rejected(wire::RejectCode::MailboxFull); envelopes.len()]
     }
 
