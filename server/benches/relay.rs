@@ -250,6 +250,7 @@ fn start_relay<S: Store>(store: S) -> String {
             ))),
             admission_max_effort: 0,
             tokens: Default::default(),
+            timers: Default::default(),
         },
         system_clock(),
         listener,

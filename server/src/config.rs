@@ -199,6 +199,27 @@ pub struct Args {
     #[arg(long, env = "AMPARO_MAX_STORED_BYTES")]
     pub max_stored_bytes: Option<u64>,
 
+    /// Most check-in timers on record at once (PROTOCOL.md §17; on
+    /// PostgreSQL, of all relays sharing the database); more holds get 507
+    /// timers_full [default: 100000].
+    #[arg(long, env = "AMPARO_MAX_TIMERS")]
+    pub max_timers: Option<u64>,
+
+    /// Most alerts held for one focal point at once [default: 2000].
+    #[arg(long, env = "AMPARO_MAILBOX_MAX_HELD")]
+    pub mailbox_max_held: Option<u64>,
+
+    /// Only for tests: run the relay's clock this many hours ahead (or
+    /// behind) of the system's, to see what hours passing does without
+    /// waiting for them.
+    #[arg(
+        long,
+        env = "AMPARO_TEST_CLOCK_SKEW_HOURS",
+        hide = true,
+        allow_hyphen_values = true
+    )]
+    pub test_clock_skew_hours: Option<i64>,
+
     /// Field relay: most bytes kept of one upstream mailbox's envelopes,
     /// fetched for phones to pick up offline; past it the oldest copies
     /// are evicted [default: 8388608, 8 MiB].
@@ -289,6 +310,8 @@ struct FileSettings {
     reply_mailbox_max_bytes: Option<u64>,
     max_stored_bytes: Option<u64>,
     min_free_disk_bytes: Option<u64>,
+    max_timers: Option<u64>,
+    mailbox_max_held: Option<u64>,
     field_cache_mailbox_bytes: Option<u64>,
     field_cache_max_bytes: Option<u64>,
 }
@@ -326,6 +349,10 @@ pub struct Config {
     pub admission_max_effort: u32,
     /// Admission tokens issued per day.
     pub tokens: crate::tokens::TokenLimits,
+    /// Caps on check-in timers.
+    pub timers: crate::timers::TimerLimits,
+    /// Hours the relay's clock runs ahead of the system's (tests only).
+    pub test_clock_skew_hours: i64,
 }
 
 /// Who may read `/metrics`, and where.
@@ -719,6 +746,14 @@ impl Config {
                     .into(),
             ));
         }
+        let d = crate::timers::TimerLimits::default();
+        let timers = crate::timers::TimerLimits {
+            max_timers: args.max_timers.or(file.max_timers).unwrap_or(d.max_timers),
+            mailbox_max_held: args
+                .mailbox_max_held
+                .or(file.mailbox_max_held)
+                .unwrap_or(d.mailbox_max_held),
+        };
         let metrics = metrics_config(
             listen,
             args.metrics_listen.or(file.metrics_listen),
@@ -754,6 +789,8 @@ impl Config {
                     .or(file.tokens_per_day_facilitator)
                     .unwrap_or(crate::tokens::DEFAULT_FACILITATOR_PER_DAY),
             },
+            timers,
+            test_clock_skew_hours: args.test_clock_skew_hours.unwrap_or(0),
         })
     }
 }

@@ -42,6 +42,8 @@ pub struct AppState<S: Store> {
     pub tokens: Arc<crate::tokens::Tokens>,
     /// Storage limits.
     pub quotas: Arc<Quotas>,
+    /// Caps on check-in timers (PROTOCOL.md §17).
+    pub timer_limits: crate::timers::TimerLimits,
     /// Receipt-signing key.
     pub receipt_key: Arc<SigningKey>,
     /// Coordinator key for directory uploads.
@@ -65,6 +67,14 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig) {
         .route("/v1/directory", web::put().to(put_directory::<S>))
         .route("/v1/envelopes", web::post().to(post_envelopes::<S>))
         .route("/v1/admission", web::get().to(get_admission::<S>))
+        .route(
+            crate::timers::HOLD_PATH,
+            web::post().to(crate::timers::post_hold::<S>),
+        )
+        .route(
+            crate::timers::CHECK_IN_PATH,
+            web::post().to(crate::timers::post_check_in::<S>),
+        )
         .route(
             TOKEN_DIRECTORY_PATH,
             web::get().to(get_token_directory::<S>),
@@ -253,59 +263,14 @@ async fn post_envelopes<S: Store>(
             }
         }
     }
-    // Work, when the relay asks for it, before anything reaches the
-    // writer: cheap checks first, then one Equi-X verification per request.
-    let required = state.admission.required(
-        batch.iter().map(|e| &e.mailbox),
-        state.committer.queue_fill(),
-    );
-    // A token (PROTOCOL.md §14.2) stands for the work; it is looked at
-    // only when work is asked, so none is spent on a quiet relay.
-    let mut spent_token = None;
-    // What it paid, per envelope: the writer serves more first when it is
-    // behind (PROTOCOL.md §14.1).
-    let mut priority: crate::commit::Priority = 0;
-    if required > 0 {
-        if let Some(token) = req.headers().get(header::AUTHORIZATION) {
-            match state
-                .tokens
-                .spend(&state.store, token.as_bytes(), now)
-                .await?
-            {
-                Ok(nullifier) => {
-                    spent_token = Some(nullifier);
-                    priority = crate::commit::TOKEN_PRIORITY;
-                }
-                Err(refused) => {
-                    return Err(ApiError::token_refused(
-                        required,
-                        refused == crate::tokens::Spend::Spent,
-                    ));
-                }
-            }
-            state.metrics.token_admitted();
-        } else {
-            let ids: Vec<EnvelopeId> = batch.iter().map(|e| EnvelopeId(e.id)).collect();
-            let proof = req
-                .headers()
-                .get(crate::admission::PROOF_HEADER)
-                .map(|v| v.as_bytes());
-            let started = std::time::Instant::now();
-            let checked = state.admission.check(proof, &ids, required, now);
-            if proof.is_some() {
-                state.metrics.work_checked(started.elapsed());
-            }
-            let paid = checked.map_err(|refusal| {
-                ApiError::work_required(required, refusal == crate::admission::Refusal::Missing)
-            })?;
-            state.metrics.work_admitted();
-            // A token outranks any work (TOKEN_PRIORITY is u32::MAX).
-            let n = u32::try_from(batch.len().max(1)).unwrap_or(u32::MAX);
-            priority = (paid / n).min(crate::commit::TOKEN_PRIORITY - 1);
-        }
-    }
+    let ids: Vec<EnvelopeId> = batch.iter().map(|e| EnvelopeId(e.id)).collect();
+    let Paid {
+        required,
+        priority,
+        spent_token,
+    } = pay_admission(&req, &state, batch.iter().map(|e| &e.mailbox), &ids, now).await?;
     let sizes: Vec<usize> = batch.iter().map(|e| e.bytes.len()).collect();
-    let ids: Vec<[u8; 16]> = batch.iter().map(|e| e.id).collect();
+    let ids: Vec<[u8; 16]> = ids.into_iter().map(|e| e.0).collect();
     let pending = if batch.is_empty() {
         None
     } else {
@@ -388,6 +353,80 @@ async fn post_envelopes<S: Store>(
         answer.insert_header((crate::tokens::SPENT_HEADER, "1"));
     }
     Ok(answer.body(wire::encode_results(&out)))
+}
+
+/// What an upload paid to be admitted (PROTOCOL.md §14).
+pub(crate) struct Paid {
+    /// The effort asked per envelope (0: nothing asked, the relay is quiet).
+    pub required: u32,
+    /// What it paid per envelope: the writer serves more first when it is
+    /// behind (PROTOCOL.md §14.1).
+    pub priority: crate::commit::Priority,
+    /// The token it spent, if it paid with one (given back if it admitted
+    /// nothing).
+    pub spent_token: Option<[u8; 16]>,
+}
+
+/// Asks the work the relay's pressure calls for of an upload of `ids` for
+/// `mailboxes`, before anything reaches the writer: cheap checks first,
+/// then one Equi-X verification per request. A token (PROTOCOL.md §14.2)
+/// stands for the work; it is looked at only when work is asked, so none
+/// is spent on a quiet relay.
+pub(crate) async fn pay_admission<'m, S: Store>(
+    req: &HttpRequest,
+    state: &AppState<S>,
+    mailboxes: impl Iterator<Item = &'m [u8; 12]>,
+    ids: &[EnvelopeId],
+    now: UnixTime,
+) -> Result<Paid, ApiError> {
+    let required = state
+        .admission
+        .required(mailboxes, state.committer.queue_fill());
+    let mut paid = Paid {
+        required,
+        priority: 0,
+        spent_token: None,
+    };
+    if required == 0 {
+        return Ok(paid);
+    }
+    if let Some(token) = req.headers().get(header::AUTHORIZATION) {
+        match state
+            .tokens
+            .spend(&state.store, token.as_bytes(), now)
+            .await?
+        {
+            Ok(nullifier) => {
+                paid.spent_token = Some(nullifier);
+                paid.priority = crate::commit::TOKEN_PRIORITY;
+            }
+            Err(refused) => {
+                return Err(ApiError::token_refused(
+                    required,
+                    refused == crate::tokens::Spend::Spent,
+                ));
+            }
+        }
+        state.metrics.token_admitted();
+    } else {
+        let proof = req
+            .headers()
+            .get(crate::admission::PROOF_HEADER)
+            .map(|v| v.as_bytes());
+        let started = std::time::Instant::now();
+        let checked = state.admission.check(proof, ids, required, now);
+        if proof.is_some() {
+            state.metrics.work_checked(started.elapsed());
+        }
+        let work = checked.map_err(|refusal| {
+            ApiError::work_required(required, refusal == crate::admission::Refusal::Missing)
+        })?;
+        state.metrics.work_admitted();
+        // A token outranks any work (TOKEN_PRIORITY is u32::MAX).
+        let n = u32::try_from(ids.len().max(1)).unwrap_or(u32::MAX);
+        paid.priority = (work / n).min(crate::commit::TOKEN_PRIORITY - 1);
+    }
+    Ok(paid)
 }
 
 /// The relay's admission challenge now (PROTOCOL.md §14): 117 bytes, the

@@ -22,6 +22,7 @@ pub mod quota;
 pub mod relay_key;
 pub mod shared;
 pub mod store;
+pub mod timers;
 pub mod tokens;
 pub mod uploads;
 
@@ -69,6 +70,8 @@ pub struct RelayOptions {
     /// Admission tokens issued per day to each focal point and facilitator
     /// (PROTOCOL.md §14.2).
     pub tokens: tokens::TokenLimits,
+    /// Caps on check-in timers (PROTOCOL.md §17).
+    pub timers: timers::TimerLimits,
 }
 
 /// Limits on connections and on reading request bodies (issue 15.2).
@@ -195,11 +198,15 @@ pub fn serve_limited<S: Store>(
         options.coordinator_key,
         options.tokens,
     ));
+    // The release pass runs with the server, on every relay (on one
+    // PostgreSQL database they take turns; each alert goes out once).
+    timers::spawn_release(store.clone(), clock.clone(), metrics.clone());
     let state = web::Data::new(AppState {
         committer: Committer::start(store.clone(), quotas.clone()),
         admission,
         tokens,
         quotas,
+        timer_limits: options.timers,
         store,
         receipt_key,
         coordinator_key: options.coordinator_key,
@@ -341,7 +348,10 @@ async fn run_with<S: Store>(
             token_note(access)
         ),
     };
-    let clock = shared::system_clock();
+    let clock = match config.test_clock_skew_hours {
+        0 => shared::system_clock(),
+        skew => shared::skewed_clock(skew),
+    };
     spawn_retention(store.clone(), config.retention_hours, clock.clone());
     let field = field.map(Arc::new);
     if let Some(f) = &field {
@@ -368,6 +378,7 @@ async fn run_with<S: Store>(
             quotas: Some(quotas),
             admission_max_effort: config.admission_max_effort,
             tokens: config.tokens,
+            timers: config.timers,
         },
         config.server,
         clock,

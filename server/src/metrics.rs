@@ -159,6 +159,9 @@ pub struct Metrics {
     checks: AtomicU64,
     token_admitted: AtomicU64,
     tokens_issued: AtomicU64,
+    timers_held: AtomicU64,
+    timers_checked_in: AtomicU64,
+    timers_released: AtomicU64,
     accepted_bytes: AtomicU64,
     rejected: [AtomicU64; REJECT_CODES.len()],
     request_errors: Mutex<BTreeMap<&'static str, u64>>,
@@ -201,6 +204,21 @@ impl Metrics {
     pub fn tokens_issued(&self, n: usize) {
         self.tokens_issued
             .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// A check-in timer's alert was held (PROTOCOL.md §17).
+    pub fn timer_held(&self) {
+        self.timers_held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A check-in (or cancel) was taken.
+    pub fn timer_checked_in(&self) {
+        self.timers_checked_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` alerts were released into their mailboxes.
+    pub fn timers_released(&self, n: u64) {
+        self.timers_released.fetch_add(n, Ordering::Relaxed);
     }
 
     /// An envelope already held was received again.
@@ -301,6 +319,27 @@ impl Metrics {
             "amparo_tokens_issued_total {}",
             load(&self.tokens_issued)
         );
+        for (name, help, c) in [
+            (
+                "amparo_timers_held_total",
+                "Alerts of check-in timers held (PROTOCOL.md §17).",
+                &self.timers_held,
+            ),
+            (
+                "amparo_timer_check_ins_total",
+                "Check-ins and cancels taken.",
+                &self.timers_checked_in,
+            ),
+            (
+                "amparo_timers_released_total",
+                "Alerts released into their focal points' mailboxes by this relay.",
+                &self.timers_released,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", load(c));
+        }
         let _ = writeln!(
             out,
             "# HELP amparo_envelope_bytes_accepted_total Bytes of envelopes stored."
@@ -354,6 +393,18 @@ impl Metrics {
             );
             let _ = writeln!(out, "# TYPE amparo_envelope_bytes_stored gauge");
             let _ = writeln!(out, "amparo_envelope_bytes_stored {}", c.bytes);
+            let _ = writeln!(
+                out,
+                "# HELP amparo_timers Check-in timers on record (held, or cancelled until their hour)."
+            );
+            let _ = writeln!(out, "# TYPE amparo_timers gauge");
+            let _ = writeln!(out, "amparo_timers {}", c.timers);
+            let _ = writeln!(
+                out,
+                "# HELP amparo_timer_alert_bytes Bytes of the alerts check-in timers hold (counted by max_stored_bytes)."
+            );
+            let _ = writeln!(out, "# TYPE amparo_timer_alert_bytes gauge");
+            let _ = writeln!(out, "amparo_timer_alert_bytes {}", c.held_bytes);
         }
         if let Some(q) = quotas {
             let l = q.limits();

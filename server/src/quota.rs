@@ -243,14 +243,19 @@ pub struct RelayUsage {
     /// Rows of acknowledged (or forwarded) envelopes kept for
     /// deduplication, each counted as [`ACKNOWLEDGED_ROW_BYTES`].
     pub acknowledged: u64,
+    /// Check-in timers on record (PROTOCOL.md §17), held or cancelled.
+    pub timers: u64,
+    /// Bytes of the alerts timers hold.
+    pub held_bytes: u64,
 }
 
 impl RelayUsage {
-    /// The bytes the global cap counts: what waits and the acknowledged
-    /// rows at their fixed cost.
+    /// The bytes the global cap counts: what waits, the alerts held for
+    /// check-in timers, and the acknowledged rows at their fixed cost.
     pub fn counted_bytes(&self) -> u64 {
         self.waiting
             .bytes
+            .saturating_add(self.held_bytes)
             .saturating_add(self.acknowledged.saturating_mul(ACKNOWLEDGED_ROW_BYTES))
     }
 }
@@ -502,6 +507,18 @@ impl Quotas {
         }
     }
 
+    /// Whether `mailbox` is a focal point's under the directory known now
+    /// (every mailbox is, while the relay knows none).
+    pub fn is_focal(&self, mailbox: &[u8; 12]) -> bool {
+        match self.focal.read() {
+            Ok(f) => f
+                .mailboxes
+                .as_ref()
+                .is_none_or(|focal| focal.contains(mailbox)),
+            Err(_) => true,
+        }
+    }
+
     /// How full the group commits left things, for admission.
     pub fn pressure(&self) -> Arc<crate::admission::Pressure> {
         self.pressure.clone()
@@ -644,7 +661,7 @@ mod tests {
                 envelopes: 9,
                 bytes: 1400,
             },
-            acknowledged: 0,
+            ..RelayUsage::default()
         };
         let none = HashMap::new();
         let mut l = Ledger::new(&q, global, &none);
@@ -657,6 +674,7 @@ mod tests {
                 bytes: 1000,
             },
             acknowledged: 2,
+            ..RelayUsage::default()
         };
         let mut l = Ledger::new(&q, global, &none);
         assert_eq!(
@@ -664,6 +682,15 @@ mod tests {
             Err(Full::Relay)
         );
         assert_eq!(l.admit(&[5; 12], 500 - 2 * ACKNOWLEDGED_ROW_BYTES), Ok(()));
+        // So do the alerts check-in timers hold.
+        let global = RelayUsage {
+            held_bytes: 300,
+            timers: 4,
+            ..RelayUsage::default()
+        };
+        let mut l = Ledger::new(&q, global, &none);
+        assert_eq!(l.admit(&[5; 12], 1201), Err(Full::Relay));
+        assert_eq!(l.admit(&[5; 12], 1200), Ok(()));
         let mut q = quota(None);
         q.disk_room = Some(150);
         let none = HashMap::new();

@@ -32,6 +32,17 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// The system clock moved `hours` ahead: only for tests of what happens
+/// when hours pass (the crash test of check-in timers restarts a relay an
+/// hour later without waiting an hour).
+pub fn skewed_clock(hours: i64) -> Clock {
+    let system = system_clock();
+    Arc::new(move || {
+        let secs = hours.saturating_mul(3600);
+        UnixTime(system().0.saturating_add_signed(secs))
+    })
+}
+
 /// Limits applied to requests.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -442,6 +442,7 @@ async fn unacknowledged_envelopes_expire() {
             quotas: None,
             admission_max_effort: 0,
             tokens: Default::default(),
+            timers: Default::default(),
         },
         clock,
         listener,

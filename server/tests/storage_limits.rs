@@ -283,6 +283,7 @@ fn in_process(
             quotas: Some(Arc::new(Quotas::new(limits, None, probe))),
             admission_max_effort: 0,
             tokens: Default::default(),
+            timers: Default::default(),
         },
         clock,
         listener,

@@ -54,6 +54,7 @@ async fn conformance<S: Store>(store: S, name: &str) {
             envelopes: 4,
             bytes: 100,
             acknowledged: 0,
+            ..StoreCounts::default()
         },
         "{name}"
     );
@@ -100,6 +101,7 @@ async fn conformance<S: Store>(store: S, name: &str) {
             envelopes: 2,
             bytes: 70,
             acknowledged: 2,
+            ..StoreCounts::default()
         },
         "{name}: the acknowledged rows are counted"
     );
@@ -119,6 +121,7 @@ async fn conformance<S: Store>(store: S, name: &str) {
             envelopes: 1,
             bytes: 40,
             acknowledged: 0,
+            ..StoreCounts::default()
         },
         "{name}: expired rows, acknowledged or not, count no more"
     );
@@ -455,6 +458,7 @@ async fn acknowledged_rows<S: Store>(store: S, name: &str) {
             envelopes: 2,
             bytes: 2,
             acknowledged: 5,
+            ..StoreCounts::default()
         },
         "{name}"
     );

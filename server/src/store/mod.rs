@@ -11,6 +11,7 @@ use crate::quota::{Full, Ledger, Quota, RelayUsage, Usage};
 pub mod field_queue;
 pub mod postgres;
 pub mod sqlite;
+pub mod timers;
 
 pub use postgres::PgStore;
 pub use sqlite::{OpenChecks, SqliteStore};
@@ -149,6 +150,10 @@ pub struct StoreCounts {
     /// Rows of acknowledged (or forwarded) envelopes kept for
     /// deduplication until their retention ends.
     pub acknowledged: u64,
+    /// Check-in timers on record (held, or cancelled until their hour).
+    pub timers: u64,
+    /// Bytes of the alerts they hold.
+    pub held_bytes: u64,
 }
 
 /// What a relay stores.
@@ -321,6 +326,45 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn reusable_bytes(&self) -> u64 {
         0
     }
+
+    /// Holds a check-in timer's alert until its release hour (PROTOCOL.md
+    /// §17), idempotently: the same alert sent again for a timer on record
+    /// gets the timer's state; another alert, or any for a cancelled
+    /// timer, gets [`timers::HoldPlaced::Taken`]. Over a cap (the timers
+    /// on record, the alerts held for its mailbox, or the global cap and
+    /// disk watermark of `quota`, which count alerts held as bytes waiting)
+    /// nothing is written. Durable when it returns.
+    fn hold(
+        &self,
+        hold: &timers::NewHold,
+        quota: &Quota,
+        limits: &timers::TimerLimits,
+    ) -> impl Future<Output = Result<timers::HoldPlaced, StoreError>> + Send;
+
+    /// Applies a check-in (signature verified) to the timer it names at
+    /// `now_hour`, in one transaction: refused (nothing changed) if
+    /// [`amparo_protocol::timer::apply`] refuses it or the timer's hour
+    /// has come; a cancel deletes the alert. Atomic across relays on one
+    /// database, and against the release pass: a timer is either postponed
+    /// or released, never both.
+    fn check_in(
+        &self,
+        check_in: &amparo_protocol::timer::CheckIn,
+        now_hour: u32,
+    ) -> impl Future<Output = Result<timers::CheckedIn, StoreError>> + Send;
+
+    /// Moves up to `limit` alerts whose release hour is `now_hour` or
+    /// earlier into their focal points' mailboxes (arrival hour
+    /// `now_hour`), deleting their timers in the same transaction, so each
+    /// is released exactly once whatever crashes and however many relays
+    /// share the database; and forgets cancelled timers whose hour has
+    /// passed. Returns how many alerts it released (call again while it
+    /// returns `limit`).
+    fn release_due(
+        &self,
+        now_hour: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 pub(crate) fn to_i64(v: u64, what: &'static str) -> Result<i64, StoreError> {

@@ -16,6 +16,8 @@ use super::{
 };
 use crate::quota::{Quota, RelayUsage, Usage};
 
+mod timers;
+
 /// Advisory lock key serialising envelope inserts ("AMPARO01" in ASCII).
 const INSERT_LOCK: i64 = 0x414d_5041_524f_3031;
 
@@ -37,11 +39,13 @@ fn usage_row(r: &sqlx::postgres::PgRow, from: usize) -> Result<Usage, StoreError
 }
 
 async fn relay_usage(conn: &mut PgConnection) -> Result<RelayUsage, StoreError> {
-    let sql = "SELECT envelopes, bytes, acknowledged FROM relay_usage WHERE singleton = 1";
+    let sql = "SELECT envelopes, bytes, acknowledged, timers, held_bytes FROM relay_usage WHERE singleton = 1";
     match sqlx::query(sql).fetch_optional(&mut *conn).await? {
         Some(r) => Ok(RelayUsage {
             waiting: usage_row(&r, 0)?,
             acknowledged: to_u64(r.try_get(2)?),
+            timers: to_u64(r.try_get(3)?),
+            held_bytes: to_u64(r.try_get(4)?),
         }),
         None => Ok(RelayUsage::default()),
     }
@@ -203,9 +207,9 @@ impl Store for PgStore {
         let mut global = RelayUsage::default();
         let mut directory = None;
         for r in sqlx::query(
-            "SELECT 0, mailbox, envelopes, bytes, 0::int8 FROM mailbox_usage WHERE mailbox = ANY($1)
-             UNION ALL SELECT 1, NULL, envelopes, bytes, acknowledged FROM relay_usage WHERE singleton = 1
-             UNION ALL SELECT 2, NULL, version, 0, 0 FROM directory WHERE singleton = 1",
+            "SELECT 0, mailbox, envelopes, bytes, 0::int8, 0::int8 FROM mailbox_usage WHERE mailbox = ANY($1)
+             UNION ALL SELECT 1, NULL, envelopes, bytes, acknowledged, held_bytes FROM relay_usage WHERE singleton = 1
+             UNION ALL SELECT 2, NULL, version, 0, 0, 0 FROM directory WHERE singleton = 1",
         )
         .bind(&mailboxes)
         .fetch_all(&mut *tx)
@@ -223,6 +227,9 @@ impl Store for PgStore {
                     global = RelayUsage {
                         waiting: usage_row(&r, 2)?,
                         acknowledged: to_u64(r.try_get(4)?),
+                        held_bytes: to_u64(r.try_get(5)?),
+                        // Only holds count timers against their cap.
+                        timers: 0,
                     }
                 }
                 _ => directory = Some(to_u64(r.try_get(2)?)),
@@ -578,6 +585,27 @@ impl Store for PgStore {
         )
     }
 
+    async fn hold(
+        &self,
+        hold: &super::timers::NewHold,
+        quota: &Quota,
+        limits: &super::timers::TimerLimits,
+    ) -> Result<super::timers::HoldPlaced, StoreError> {
+        self.hold_timer(hold, quota, limits).await
+    }
+
+    async fn check_in(
+        &self,
+        check_in: &amparo_protocol::timer::CheckIn,
+        now_hour: u32,
+    ) -> Result<super::timers::CheckedIn, StoreError> {
+        self.check_in_timer(check_in, now_hour).await
+    }
+
+    async fn release_due(&self, now_hour: u32, limit: u32) -> Result<u64, StoreError> {
+        self.release_due_timers(now_hour, limit).await
+    }
+
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let u = relay_usage(&mut conn).await?;
@@ -585,6 +613,8 @@ impl Store for PgStore {
             envelopes: u.waiting.envelopes,
             bytes: u.waiting.bytes,
             acknowledged: u.acknowledged,
+            timers: u.timers,
+            held_bytes: u.held_bytes,
         })
     }
 

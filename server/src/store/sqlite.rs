@@ -20,6 +20,8 @@ use super::{
 };
 use crate::quota::{Quota, RelayUsage, Usage};
 
+mod timers;
+
 /// Rows per INSERT statement: 4 parameters each, well under the 32 766
 /// parameters the bundled SQLite allows. A group commit of up to this many
 /// envelopes is a single statement.
@@ -396,6 +398,11 @@ pub(super) struct Book {
     /// Acknowledged rows kept for deduplication (counted against the
     /// global cap at a fixed cost each).
     acknowledged: u64,
+    /// Check-in timers on record and the bytes of the alerts they hold
+    /// (counted against the global cap). Every timer write leaves the book
+    /// unloaded, so these are read again after it.
+    timers: u64,
+    held_bytes: u64,
     /// The version of the directory the database holds (the group commit
     /// checks the caps were built from it).
     directory: Option<u64>,
@@ -411,6 +418,8 @@ impl Book {
             let relay = read_relay_usage(conn).await?;
             self.global = relay.waiting;
             self.acknowledged = relay.acknowledged;
+            self.timers = relay.timers;
+            self.held_bytes = relay.held_bytes;
             let version: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM directory WHERE singleton = 1")
                     .fetch_optional(&mut *conn)
@@ -482,6 +491,8 @@ impl Book {
         RelayUsage {
             waiting: self.global,
             acknowledged: self.acknowledged,
+            timers: self.timers,
+            held_bytes: self.held_bytes,
         }
     }
 
@@ -525,11 +536,14 @@ impl Book {
 }
 
 /// The usage of the whole relay on record.
-async fn read_relay_usage(conn: &mut SqliteConnection) -> Result<RelayUsage, StoreError> {
-    let row =
-        sqlx::query("SELECT envelopes, bytes, acknowledged FROM relay_usage WHERE singleton = 1")
-            .fetch_optional(&mut *conn)
-            .await?;
+pub(super) async fn read_relay_usage(
+    conn: &mut SqliteConnection,
+) -> Result<RelayUsage, StoreError> {
+    let row = sqlx::query(
+        "SELECT envelopes, bytes, acknowledged, timers, held_bytes FROM relay_usage WHERE singleton = 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(match row {
         Some(r) => RelayUsage {
             waiting: Usage {
@@ -537,6 +551,8 @@ async fn read_relay_usage(conn: &mut SqliteConnection) -> Result<RelayUsage, Sto
                 bytes: to_u64(r.try_get(1)?),
             },
             acknowledged: to_u64(r.try_get(2)?),
+            timers: to_u64(r.try_get(3)?),
+            held_bytes: to_u64(r.try_get(4)?),
         },
         None => RelayUsage::default(),
     })
@@ -1031,6 +1047,8 @@ impl Store for SqliteStore {
             envelopes: u.waiting.envelopes,
             bytes: u.waiting.bytes,
             acknowledged: u.acknowledged,
+            timers: u.timers,
+            held_bytes: u.held_bytes,
         })
     }
 
@@ -1050,6 +1068,27 @@ impl Store for SqliteStore {
 
     fn reusable_bytes(&self) -> u64 {
         self.free_bytes.load(Ordering::Relaxed)
+    }
+
+    async fn hold(
+        &self,
+        hold: &super::timers::NewHold,
+        quota: &Quota,
+        limits: &super::timers::TimerLimits,
+    ) -> Result<super::timers::HoldPlaced, StoreError> {
+        self.hold_timer(hold, quota, limits).await
+    }
+
+    async fn check_in(
+        &self,
+        check_in: &amparo_protocol::timer::CheckIn,
+        now_hour: u32,
+    ) -> Result<super::timers::CheckedIn, StoreError> {
+        self.check_in_timer(check_in, now_hour).await
+    }
+
+    async fn release_due(&self, now_hour: u32, limit: u32) -> Result<u64, StoreError> {
+        self.release_due_timers(now_hour, limit).await
     }
 }
 
