@@ -1,4 +1,4 @@
-//! Check-in timers over HTTP (PROTOCOL.md §12.17–12.18, §17): holding a
+//! Check-in timers over HTTP (PROTOCOL.md §12.16–12.17, §17): holding a
 //! sealed alert until its release hour, taking check-ins and cancels, and
 //! the background pass that releases alerts whose hour has come into their
 //! focal points' mailboxes.

@@ -180,6 +180,39 @@ async fn relay_keeps_no_trace_of_its_clients() {
         });
         assert_eq!(status, 200);
         ports.push(port);
+        // A check-in timer (PROTOCOL.md §17), from the canary address: a
+        // hold, a check-in, a cancel of another. The relay keeps the
+        // timer's id and hour, never its key or a signature.
+        let timer = amparo_protocol::timer::new_timer_key(&mut SystemEntropy::new()).unwrap();
+        let other = amparo_protocol::timer::new_timer_key(&mut SystemEntropy::new()).unwrap();
+        let hour = now().hours();
+        let holds = [
+            amparo_protocol::timer::Hold::sign(&timer, hour + 5, envelope_for(&focal, 40)),
+            amparo_protocol::timer::Hold::sign(&other, hour + 6, envelope_for(&focal, 41)),
+        ];
+        let check_ins = [
+            amparo_protocol::timer::CheckIn::postpone(&timer, 1, hour + 9),
+            amparo_protocol::timer::CheckIn::cancel(&other, 1),
+        ];
+        let mut bodies: Vec<(&str, Vec<u8>)> =
+            holds.iter().map(|h| ("/v1/timers", h.encode())).collect();
+        bodies.extend(
+            check_ins
+                .iter()
+                .map(|c| ("/v1/timers/check-in", c.encode().to_vec())),
+        );
+        for (path, body) in &bodies {
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {agent}\r\nX-Canary: header-canary-5521\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                relay.addr,
+                body.len()
+            );
+            let (status, port) = tokio::task::block_in_place(|| {
+                raw_request(relay_ref, "127.0.0.77", head.as_bytes(), body)
+            });
+            assert_eq!(status, 200, "{}: {path}", backend.name());
+            ports.push(port);
+        }
         // Admission (PROTOCOL.md §14), from the canary address too: the
         // challenge, a mailbox pressed by eight at once, an upload refused
         // for want of work, one with a made-up token, one that pays.
@@ -276,6 +309,19 @@ async fn relay_keeps_no_trace_of_its_clients() {
             "{}: the admission proof written",
             backend.name()
         );
+        for (what, bytes) in [
+            ("a timer key", timer.verifying_key().as_bytes().to_vec()),
+            ("a timer key", other.verifying_key().as_bytes().to_vec()),
+            ("a hold's signature", holds[0].signature.to_vec()),
+            ("a check-in's signature", check_ins[0].signature.to_vec()),
+            ("a cancel's signature", check_ins[1].signature.to_vec()),
+        ] {
+            assert!(
+                !find(&written, &bytes),
+                "{}: {what} written down",
+                backend.name()
+            );
+        }
         assert!(
             !find(&written, &[127, 0, 0, 77]),
             "{}: binary client address written",
@@ -307,6 +353,8 @@ async fn dump_postgres(url: &str) -> Vec<u8> {
         "envelopes",
         "directory",
         "seen_requests",
+        "timers",
+        "relay_usage",
         "_sqlx_migrations",
     ] {
         let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

@@ -380,7 +380,7 @@ async fn concurrently<S: Store>(stores: &[S], name: &str) {
     );
     assert_eq!(ids.len(), usize::from(n) - kept.len(), "{name}");
     for i in &kept {
-        let id = EnvelopeId::of(&vec![*i; 200]).0;
+        let id = EnvelopeId::of(&[*i; 200]).0;
         assert!(
             !distinct.contains(&id),
             "{name}: {i} was moved, not released"

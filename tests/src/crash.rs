@@ -249,7 +249,7 @@ struct Ledger {
 const UNCAPPED: &[&str] = &["--mailbox-max-envelopes=100000000"];
 
 /// Moves the data directory out of a killed relay, so the next one can use it.
-fn take_data_dir(relay: &mut Relay) -> tempfile::TempDir {
+pub fn take_data_dir(relay: &mut Relay) -> tempfile::TempDir {
     std::mem::replace(&mut relay.data_dir, tempfile::tempdir().unwrap())
 }
 
