@@ -33,6 +33,7 @@ fn report(reply: &RecipientKeys) -> Report {
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
+        alert: None,
         v: 1,
         violence: vec![],
         violence_other: None,

@@ -36,6 +36,7 @@ fn report(reply: &RecipientKeys, text: String) -> Report {
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
+        alert: None,
         v: 1,
         violence: vec![],
         violence_other: None,

@@ -102,6 +102,7 @@ pub(crate) mod tests {
             statistics_consent: false,
             age_band: None,
             reported_elsewhere: None,
+            alert: None,
             v: 1,
             violence: vec![],
             violence_other: None,

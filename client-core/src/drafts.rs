@@ -54,6 +54,7 @@ impl DraftForm {
             statistics_consent: self.statistics_consent,
             age_band: self.age_band,
             reported_elsewhere: self.reported_elsewhere,
+            alert: None,
             v: PAYLOAD_VERSION,
             violence: self.violence.clone(),
             violence_other: self.violence_other.clone(),

@@ -89,6 +89,24 @@ pub struct CaseSummary {
     /// What the report says for statistics (consent, age band, place,
     /// whether she reported elsewhere, when it happened).
     pub facts: StatFacts,
+    /// Set when the report is a check-in timer's alert (PROTOCOL.md §17):
+    /// she stopped checking in. Urgent: listed first.
+    pub alert: Option<AlertSummary>,
+}
+
+/// A check-in timer's alert, as the office sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertSummary {
+    /// The hour she set the timer.
+    pub set_hour: u32,
+    /// The hour it was first due to go (her first check-in time plus the
+    /// grace); check-ins may have moved it later.
+    pub due_hour: u32,
+    /// Hours each check-in bought.
+    pub every_hours: u32,
+    /// The hour this office received it: the relay released it in that
+    /// hour or before (it keeps no finer time, and says nothing of it).
+    pub received_hour: Option<u32>,
 }
 
 /// What a report says that statistics need: only she can say these.
@@ -351,6 +369,10 @@ struct StoredCase {
     /// The GBVIMS context flags the office recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     context: Vec<GbvContext>,
+    /// The hour this office filed the report (read by the alerts of
+    /// check-in timers, whose release it bounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    received_hour: Option<u32>,
 }
 
 impl StoredCase {
@@ -439,6 +461,12 @@ impl StoredCase {
                     _ => None,
                 }),
             },
+            alert: self.report.alert.map(|a| AlertSummary {
+                set_hour: a.set_hour,
+                due_hour: a.due_hour,
+                every_hours: a.every_hours,
+                received_hour: self.received_hour,
+            }),
         }
     }
 }
@@ -926,6 +954,7 @@ impl Profile {
                         unread: true,
                         stages: vec![],
                         starred: false,
+                        received_hour: Some(crate::store::system_now().hours()),
                     };
                     // Her follow-ups that came before it, filed with it (in
                     // this transaction), in the order she wrote them.
@@ -1052,6 +1081,8 @@ impl Profile {
                 out.push(summary);
             }
         }
+        // Alerts of check-in timers first: she stopped checking in.
+        out.sort_by_key(|c| c.alert.is_none());
         Ok(out)
     }
 
@@ -1417,6 +1448,7 @@ mod tests {
             unread: false,
             stages: vec![],
             starred: false,
+            received_hour: None,
         }
     }
 

@@ -35,6 +35,7 @@ pub mod stats;
 pub mod store;
 pub mod survivor;
 mod sweep;
+pub mod timers;
 pub mod tokens;
 
 pub use error::CoreError;

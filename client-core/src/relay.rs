@@ -24,6 +24,9 @@ use amparo_protocol::{Entropy, UnixTime};
 
 use crate::{CoreError, Result};
 
+mod timers;
+pub use timers::TimerAnswer;
+
 /// The User-Agent every Amparo client sends: the same for everyone.
 pub const USER_AGENT: &str = "amparo";
 
@@ -180,6 +183,62 @@ enum Sent {
     TokenRefused,
 }
 
+/// What a request that pays admission carries (PROTOCOL.md §14): the
+/// work is bound to its envelopes' ids.
+#[derive(Clone, Copy)]
+pub(crate) enum Carrying<'a> {
+    /// A batch of envelopes: `POST /v1/envelopes`.
+    Batch(&'a [Envelope]),
+    /// A check-in timer's hold (its bytes) of one envelope: `POST
+    /// /v1/timers` (PROTOCOL.md §12.16).
+    Hold(&'a [u8], &'a Envelope),
+}
+
+impl Carrying<'_> {
+    fn path(&self) -> &'static str {
+        match self {
+            Carrying::Batch(_) => "/v1/envelopes",
+            Carrying::Hold(..) => "/v1/timers",
+        }
+    }
+
+    /// The body, made for each sending: a second one only follows a refusal.
+    fn body(&self) -> Vec<u8> {
+        match self {
+            Carrying::Batch(envelopes) => {
+                wire::encode_batch(envelopes.iter().map(|e| e.as_bytes()))
+            }
+            Carrying::Hold(hold, _) => hold.to_vec(),
+        }
+    }
+
+    fn ids(&self) -> Vec<EnvelopeId> {
+        match self {
+            Carrying::Batch(envelopes) => envelopes.iter().map(Envelope::id).collect(),
+            Carrying::Hold(_, envelope) => vec![envelope.id()],
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Carrying::Batch(envelopes) => envelopes.len(),
+            Carrying::Hold(..) => 1,
+        }
+    }
+}
+
+/// How an admitted request ended.
+pub(crate) enum Admitted {
+    /// The relay answered (success or an error to read).
+    Answer(reqwest::Response),
+    /// Not sent: the work asked was `beyond` what a phone does, or the
+    /// relay asked again after it paid (a transient refusal).
+    NotPaid {
+        /// Asked beyond [`MAX_WORK`].
+        beyond: bool,
+    },
+}
+
 /// How an upload request pays for admission.
 enum Payment {
     /// Not at all (the relay asks nothing when it is quiet).
@@ -297,7 +356,7 @@ impl RelayClient {
     /// Pays for `envelopes` with a token, if one is held that this relay's
     /// issuer directory vouches for: the answer, or `None` (no token, or
     /// every one tried refused: up to three).
-    async fn pay_with_token(&self, envelopes: &[Envelope]) -> Result<Option<Sent>> {
+    async fn pay_with_token(&self, what: Carrying<'_>) -> Result<Option<Sent>> {
         let Some(shared) = &self.admission else {
             return Ok(None);
         };
@@ -322,7 +381,7 @@ impl RelayClient {
                 return Ok(None);
             };
             match self
-                .send_upload(envelopes, Payment::Token(token.to_header()))
+                .send_paid(what, Payment::Token(token.to_header()))
                 .await?
             {
                 Sent::TokenRefused => self.note(|a| a.tokens_dropped += 1),
@@ -367,39 +426,12 @@ impl RelayClient {
     pub async fn upload_with<F: FnMut(u32)>(
         &self,
         envelopes: &[Envelope],
-        mut on_work: F,
+        on_work: F,
     ) -> Result<Vec<EnvelopeResult>> {
-        let n = u32::try_from(envelopes.len().max(1)).unwrap_or(u32::MAX);
-        // When the relay asked for work lately, pay before sending: on 2G a
-        // body sent only to be refused is every byte sent twice.
-        let ahead = self.effort_ahead(n);
-        let mut sent = match ahead {
-            Some(effort) => self.paid_upload(envelopes, effort, &mut on_work).await?,
-            None => Some(self.send_upload(envelopes, Payment::None).await?),
+        let r = match self.admitted(Carrying::Batch(envelopes), on_work).await? {
+            Admitted::Answer(r) => r,
+            Admitted::NotPaid { beyond } => return Ok(self.not_paid(envelopes, beyond)),
         };
-        // Asked for (more) work: pay it, once.
-        if let Some(Sent::Work(effort)) = sent {
-            self.note(|a| {
-                a.ahead = effort.div_ceil(n);
-                a.challenge = None;
-            });
-            sent = self.paid_upload(envelopes, effort, &mut on_work).await?;
-        }
-        let r = match sent {
-            Some(Sent::Answer(r)) => r,
-            // Asked for work beyond a phone's: waiting for the relay.
-            None => return Ok(self.not_paid(envelopes, true)),
-            // Asked again after paying (the effort rose while the phone
-            // worked, or the token was refused twice): a transient
-            // refusal, tried again at the next sync.
-            Some(_) => return Ok(self.not_paid(envelopes, false)),
-        };
-        if r.status().is_success() {
-            // What the relay asked of this upload (nothing: it is quiet
-            // again, and the next upload pays nothing ahead).
-            let asked = effort_in(&r).unwrap_or(0);
-            self.note(|a| a.ahead = asked.div_ceil(n));
-        }
         if !r.status().is_success() {
             return Err(relay_error(r).await);
         }
@@ -411,6 +443,48 @@ impl RelayClient {
             ));
         }
         Ok(results)
+    }
+
+    /// Sends `what`, paying the admission the relay asks: ahead when it
+    /// asked lately, else when an answer asks (once). The answer, or why
+    /// it was not sent.
+    pub(crate) async fn admitted<F: FnMut(u32)>(
+        &self,
+        what: Carrying<'_>,
+        mut on_work: F,
+    ) -> Result<Admitted> {
+        let n = u32::try_from(what.len().max(1)).unwrap_or(u32::MAX);
+        // When the relay asked for work lately, pay before sending: on 2G a
+        // body sent only to be refused is every byte sent twice.
+        let ahead = self.effort_ahead(n);
+        let mut sent = match ahead {
+            Some(effort) => self.paid_upload(what, effort, &mut on_work).await?,
+            None => Some(self.send_paid(what, Payment::None).await?),
+        };
+        // Asked for (more) work: pay it, once.
+        if let Some(Sent::Work(effort)) = sent {
+            self.note(|a| {
+                a.ahead = effort.div_ceil(n);
+                a.challenge = None;
+            });
+            sent = self.paid_upload(what, effort, &mut on_work).await?;
+        }
+        let r = match sent {
+            Some(Sent::Answer(r)) => r,
+            // Asked for work beyond a phone's: waiting for the relay.
+            None => return Ok(Admitted::NotPaid { beyond: true }),
+            // Asked again after paying (the effort rose while the phone
+            // worked, or the token was refused twice): a transient
+            // refusal, tried again at the next sync.
+            Some(_) => return Ok(Admitted::NotPaid { beyond: false }),
+        };
+        if r.status().is_success() {
+            // What the relay asked of this upload (nothing: it is quiet
+            // again, and the next upload pays nothing ahead).
+            let asked = effort_in(&r).unwrap_or(0);
+            self.note(|a| a.ahead = asked.div_ceil(n));
+        }
+        Ok(Admitted::Answer(r))
     }
 
     /// The effort to pay ahead for an upload of `n` envelopes: what the
@@ -426,20 +500,20 @@ impl RelayClient {
     /// than a phone does).
     async fn paid_upload<F: FnMut(u32)>(
         &self,
-        envelopes: &[Envelope],
+        what: Carrying<'_>,
         effort: u32,
         on_work: &mut F,
     ) -> Result<Option<Sent>> {
-        if let Some(sent) = self.pay_with_token(envelopes).await? {
+        if let Some(sent) = self.pay_with_token(what).await? {
             return Ok(Some(sent));
         }
         if effort <= MAX_WORK {
             on_work(effort);
         }
-        let Some(proof) = self.work_for(envelopes, effort).await? else {
+        let Some(proof) = self.work_for(&what.ids(), effort).await? else {
             return Ok(None);
         };
-        let sent = self.send_upload(envelopes, Payment::Work(proof)).await?;
+        let sent = self.send_paid(what, Payment::Work(proof)).await?;
         if matches!(&sent, Sent::Answer(r) if r.status().is_success()) {
             self.note(|a| {
                 a.worked += 1;
@@ -459,12 +533,11 @@ impl RelayClient {
         vec![EnvelopeResult::Rejected(wire::RejectCode::MailboxFull); envelopes.len()]
     }
 
-    async fn send_upload(&self, envelopes: &[Envelope], payment: Payment) -> Result<Sent> {
-        // Encoded for each sending: a second one only follows a refusal.
-        let body = wire::encode_batch(envelopes.iter().map(|e| e.as_bytes()));
+    async fn send_paid(&self, what: Carrying<'_>, payment: Payment) -> Result<Sent> {
+        let body = what.body();
         let mut request = self
             .http
-            .post(self.url("/v1/envelopes"))
+            .post(self.url(what.path()))
             .header("Content-Type", wire::CONTENT_TYPE);
         let token = matches!(payment, Payment::Token(_));
         match payment {
@@ -598,7 +671,7 @@ impl RelayClient {
     /// Solves the relay's challenge for `envelopes` at `effort`, on a
     /// blocking thread; the proof as the header carries it, or `None` when
     /// the work is more than a phone pays ([`MAX_WORK`]) or ran out.
-    async fn work_for(&self, envelopes: &[Envelope], effort: u32) -> Result<Option<String>> {
+    async fn work_for(&self, ids: &[EnvelopeId], effort: u32) -> Result<Option<String>> {
         if effort > MAX_WORK {
             return Ok(None);
         }
@@ -616,7 +689,7 @@ impl RelayClient {
                 c
             }
         };
-        let ids: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
+        let ids = ids.to_vec();
         let proof = tokio::task::spawn_blocking(move || {
             let mut entropy = amparo_protocol::entropy::SystemEntropy::new();
             admission::solve_capped(&challenge, &ids, effort, &mut entropy)

@@ -62,7 +62,7 @@ pub struct SentReport {
 }
 
 #[derive(Serialize, Deserialize)]
-struct StoredReport {
+pub(crate) struct StoredReport {
     focal_point: String,
     /// The focal point's keys, for follow-up messages on the same case.
     focal_keys: RecipientPublic,
@@ -83,6 +83,32 @@ struct StoredReport {
     /// of the next one), so the focal point reads them in order.
     #[serde(default)]
     sent_messages: u32,
+}
+
+impl StoredReport {
+    /// The record of a check-in timer's alert (`crate::timers`): one
+    /// envelope, held by the relay rather than queued here; its reply keys
+    /// open what the focal point answers once it is released.
+    pub(crate) fn for_alert(
+        focal_point: &FocalPoint,
+        created_hour: u32,
+        reply_keys: Vec<u8>,
+        envelope: [u8; 16],
+    ) -> Self {
+        StoredReport {
+            focal_point: focal_point.id.clone(),
+            focal_keys: focal_point.keys,
+            created_hour,
+            reply_keys,
+            envelopes: vec![envelope],
+            receipts: vec![],
+            status: None,
+            status_message: None,
+            seen: vec![],
+            copy: None,
+            sent_messages: 0,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -157,6 +183,8 @@ pub struct SyncSummary {
     /// What paying the relay's admission cost (PROTOCOL.md §14): tokens
     /// spent, work done, envelopes waiting because it asked too much.
     pub paid: crate::tokens::Paid,
+    /// What check-in timers sent and learnt (PROTOCOL.md §17).
+    pub timers: crate::timers::TimersSynced,
 }
 
 /// What the relay's transient refusals (PROTOCOL.md §12.6, codes 5, 6 and 7)
@@ -613,9 +641,13 @@ impl Profile {
         let mut summary = SyncSummary::default();
         let admission = self.admission_for(relay_keys)?;
         let paying = relay.paying_with(admission.clone());
+        // Timers first: an alert whose hour came before its hold could be
+        // sent is queued as a report, and goes with the outbox below.
+        let timers = self.sync_timers(&paying, now()).await;
         let uploaded = self
             .upload_outbox(&paying, relay_keys, progress, &mut summary)
             .await;
+
         summary.paid = self.settle_admission(&admission)?;
         uploaded?;
         // 2. Replies: every report's reply mailbox, many per request.
@@ -624,6 +656,9 @@ impl Profile {
         summary.discarded += read.discarded;
         summary.reply_bytes = read.bytes;
         summary.replies_left = !read.complete;
+        // A timer that could not be sent (no signal mid-sync, a relay
+        // without timers) says so after the rest is done.
+        summary.timers = timers?;
         Ok(summary)
     }
 

@@ -45,6 +45,7 @@ fn report() -> Report {
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
+        alert: None,
         v: 1,
         violence: vec![],
         violence_other: None,

@@ -166,6 +166,7 @@ fn examples() -> BTreeMap<&'static str, String> {
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
+        alert: None,
         v: 1,
         violence: vec![ViolenceKind::Sexual, ViolenceKind::Extortion],
         violence_other: None,

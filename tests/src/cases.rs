@@ -43,6 +43,7 @@ pub fn report(c: &Case, month: Month) -> Report {
         statistics_consent: c.consent,
         age_band: c.age,
         reported_elsewhere: c.elsewhere,
+        alert: None,
         v: 1,
         violence: vec![ViolenceKind::Physical],
         violence_other: None,

@@ -81,6 +81,7 @@ async fn focal_rejected_summarises_a_flood_and_clears_it() {
         attachments: vec![],
         reply_to: other.public(),
         referral: None,
+        alert: None,
     };
     let real = seal_report(&public, report, &[], &mut e, now()).unwrap();
     envelopes.splice(500..500, real.envelopes);

@@ -43,6 +43,7 @@ fn report() -> Report {
             .unwrap()
             .public(),
         referral: None,
+        alert: None,
     }
 }
 

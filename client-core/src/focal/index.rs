@@ -272,6 +272,9 @@ impl CaseIndex {
         if q.descending {
             hits.reverse();
         }
+        // Alerts of check-in timers first, whatever the order: she
+        // stopped checking in.
+        hits.sort_by_key(|r| r.summary.alert.is_none());
         let matching = hits.len();
         let limit = if q.limit == 0 { usize::MAX } else { q.limit };
         CasePage {

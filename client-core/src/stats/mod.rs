@@ -360,6 +360,7 @@ mod tests {
                 setting,
                 incident_day: Some(day - 2),
             },
+            alert: None,
         }
     }
 

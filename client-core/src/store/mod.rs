@@ -91,6 +91,8 @@ pub enum ItemKind {
     /// Statistics: a focal point's record of a month it published, a
     /// coordinator's month table received from a focal point.
     Statistics = 16,
+    /// A check-in timer: its key, times and the alert's hold (`timers`).
+    Timer = 17,
 }
 
 /// Free bytes in the database file past which [`Profile::reclaim_space`]

@@ -85,6 +85,7 @@ fn reports(
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
+        alert: None,
         v: 1,
         violence: vec![
             ViolenceKind::Physical,
@@ -130,6 +131,7 @@ fn reports(
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
+        alert: None,
         v: 1,
         violence: vec![
             ViolenceKind::Sexual,
@@ -175,6 +177,7 @@ fn reports(
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
+        alert: None,
         v: 1,
         violence: vec![ViolenceKind::Trafficking, ViolenceKind::Robbery],
         violence_other: None,

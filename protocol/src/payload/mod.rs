@@ -16,7 +16,7 @@ pub use chunk::{ChunkBody, split_attachment};
 pub use reply::{CaseStatus, Reply, Stamp, StatusUpdate};
 pub use report::{
     AgeBand, AggressorKind, AttachmentKind, AttachmentRef, IncidentDate, Language, Need, Place,
-    PlaceSetting, Referral, Report, ViolenceKind,
+    PlaceSetting, Referral, Report, TimerAlert, ViolenceKind,
 };
 
 use serde::Serialize;

@@ -399,6 +399,23 @@ pub struct Report {
     /// incident is counted twice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported_elsewhere: Option<bool>,
+    /// Set when the report is a check-in timer's alert (PROTOCOL.md §17):
+    /// sealed when she set the timer, held by the relay, and released
+    /// because she stopped checking in. The focal point treats it as urgent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<TimerAlert>,
+}
+
+/// What a check-in timer's alert says about the timer (PROTOCOL.md §17.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerAlert {
+    /// The hour she set the timer (hours since the epoch).
+    pub set_hour: u32,
+    /// The hour it was first due to be released (her first check-in time
+    /// with the grace period); check-ins since may have moved it later.
+    pub due_hour: u32,
+    /// How many hours each check-in bought.
+    pub every_hours: u32,
 }
 
 impl Payload for Report {
@@ -432,6 +449,16 @@ impl Payload for Report {
         if let Some(r) = &self.referral {
             crate::directory::check_id(&r.from_focal_point)?;
             check_text(&r.note, MAX_TEXT_CHARS, "referral note")?;
+        }
+        if let Some(a) = &self.alert {
+            let ahead = a.due_hour.checked_sub(a.set_hour);
+            if !ahead.is_some_and(|h| (1..=crate::timer::MAX_AHEAD_HOURS).contains(&h))
+                || !(1..=crate::timer::MAX_AHEAD_HOURS).contains(&a.every_hours)
+            {
+                return Err(ProtocolError::Invalid(
+                    "an alert is due 1 to 744 hours after it is set, and each check-in buys 1 to 744 hours",
+                ));
+            }
         }
         Ok(())
     }
