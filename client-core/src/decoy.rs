@@ -100,6 +100,7 @@ impl Profile {
             decoy.put_settings(&settings)?;
         }
         self.mirror_directory_into(&decoy)?;
+        self.mirror_timers_into(&decoy)?;
         Ok(true)
     }
 

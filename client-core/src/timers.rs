@@ -403,6 +403,31 @@ impl Profile {
         decoy.put_item(ItemKind::Timer, &decoy.fixed_id(id), state, &encode(&twin)?)
     }
 
+    /// Gives the decoy the twin of every running timer it lacks, and
+    /// forgets twins whose timer is gone (a duress PIN set after the
+    /// timer, a crash between two writes). Twins it has are left as they
+    /// are: a duress check-in there moved what it shows.
+    pub(crate) fn mirror_timers_into(&self, decoy: &Profile) -> Result<()> {
+        let mut twins = Vec::new();
+        for id in self.item_ids(ItemKind::Timer, None)? {
+            let twin = decoy.fixed_id(&id);
+            twins.push(twin);
+            if decoy.get_item(ItemKind::Timer, &twin)?.is_none() {
+                let (state, t) = self.stored_timer(&id)?;
+                if state != RELEASED {
+                    self.mirror_timer(&id, &t, state)?;
+                }
+            }
+        }
+        for id in decoy.item_ids(ItemKind::Timer, None)? {
+            // A timer she set from inside the decoy has a key: its own.
+            if !twins.contains(&id) && decoy.stored_timer(&id)?.1.key.is_none() {
+                decoy.delete_item(ItemKind::Timer, &id)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sends what timers have waiting: holds (paying admission when the
     /// relay asks), then check-ins and cancels. An alert whose hour came
     /// before its hold could be sent goes as an ordinary report (she did
