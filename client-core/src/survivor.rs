@@ -59,6 +59,9 @@ pub struct SentReport {
     pub referred_to: Option<String>,
     /// Replies not yet read.
     pub unread: usize,
+    /// A check-in timer's alert (`crate::timers`): held by the relay, and
+    /// sent only if she stops checking in; `pending` until then.
+    pub alert: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -83,6 +86,9 @@ pub(crate) struct StoredReport {
     /// of the next one), so the focal point reads them in order.
     #[serde(default)]
     sent_messages: u32,
+    /// A check-in timer's alert, not an ordinary report.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    alert: bool,
 }
 
 impl StoredReport {
@@ -107,6 +113,7 @@ impl StoredReport {
             seen: vec![],
             copy: None,
             sent_messages: 0,
+            alert: true,
         }
     }
 }
@@ -368,6 +375,7 @@ impl Profile {
                 seen: vec![],
                 copy: keep_copy.then(|| d.form.clone()),
                 sent_messages: 0,
+                alert: false,
             })?,
         )?;
         self.delete_draft(draft)?;
@@ -424,6 +432,7 @@ impl Profile {
                 seen: vec![],
                 copy: Some(form.clone()),
                 sent_messages: 0,
+                alert: false,
             })?,
         )?;
         Ok(sealed.report_id)
@@ -478,6 +487,7 @@ impl Profile {
                         .iter()
                         .filter(|m| m.report == id && !m.read)
                         .count(),
+                    alert: r.alert,
                 })
             })
             .collect()

@@ -491,3 +491,172 @@ impl Profile {
         Ok(done)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drafts::DraftForm;
+    use crate::store::KdfParams;
+    use amparo_protocol::directory::LocalizedText;
+    use amparo_protocol::entropy::SystemEntropy;
+    use amparo_protocol::keys::RecipientKeys;
+    use amparo_protocol::payload::{AttachmentKind, Language, Need};
+
+    const T0: UnixTime = UnixTime(1_790_000_000);
+
+    fn focal_point() -> FocalPoint {
+        FocalPoint {
+            id: "pe-lima".into(),
+            name: LocalizedText {
+                es: "Lima".into(),
+                pt: "Lima".into(),
+                en: "Lima".into(),
+            },
+            organization: "o".into(),
+            regions: vec!["PE-LIM".into()],
+            categories: vec![Need::LegalAdvice],
+            languages: vec![Language::Es],
+            keys: RecipientKeys::generate(&mut SystemEntropy::new())
+                .unwrap()
+                .public(),
+            valid_from: 0,
+            valid_until: u64::MAX / 2,
+        }
+    }
+
+    fn profile(dir: &std::path::Path) -> Profile {
+        Profile::create(
+            &dir.join("p"),
+            "2468",
+            KdfParams::DANGEROUSLY_FAST_FOR_TESTS,
+        )
+        .unwrap()
+    }
+
+    fn draft(p: &Profile) -> [u8; 16] {
+        p.create_draft(&DraftForm {
+            text: "Voy con un cliente al hotel.".into(),
+            ..DraftForm::default()
+        })
+        .unwrap()
+    }
+
+    fn stored(p: &Profile, id: &[u8; 16]) -> StoredTimer {
+        p.stored_timer(id).unwrap().1
+    }
+
+    #[test]
+    fn a_bad_timer_or_an_alert_too_large_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = profile(dir.path());
+        let fp = focal_point();
+        let d = draft(&p);
+        for (every, grace) in [(0, 0), (1, MAX_GRACE_HOURS + 1), (MAX_AHEAD_HOURS, 0)] {
+            assert!(p.set_timer(&d, &fp, every, grace, T0).is_err());
+        }
+        // A photo too large for one envelope.
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        p.add_attachment(&d, AttachmentKind::Photo, "image/jpeg", &big)
+            .unwrap();
+        let e = p.set_timer(&d, &fp, 2, 1, T0).unwrap_err();
+        assert!(e.to_string().contains("one envelope"), "{e}");
+        assert!(p.timers().unwrap().is_empty());
+        assert_eq!(p.drafts().unwrap().len(), 1, "the draft is kept");
+        assert!(p.sent_reports().unwrap().is_empty());
+    }
+
+    #[test]
+    fn release_is_the_hour_after_due_and_grace_and_never_comes_earlier() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = profile(dir.path());
+        let id = p.set_timer(&draft(&p), &focal_point(), 3, 2, T0).unwrap();
+        let t = &p.timers().unwrap()[0];
+        assert_eq!(t.next_due, UnixTime(T0.0 + 3 * 3600));
+        assert_eq!(t.release_hour, (T0.0 + 5 * 3600).div_ceil(3600) as u32);
+        let hold = Hold::decode(stored(&p, &id).hold.as_ref().unwrap()).unwrap();
+        assert_eq!(hold.release_hour, t.release_hour);
+        let before = t.release_hour;
+        // Not held yet: a check-in signs the hold again with the new hour.
+        let later = p.check_in(&id, UnixTime(T0.0 + 7200)).unwrap();
+        assert_eq!(later.release_hour, before + 2);
+        let s = stored(&p, &id);
+        assert!(s.pending.is_none());
+        assert_eq!(
+            Hold::decode(s.hold.as_ref().unwrap()).unwrap().release_hour,
+            before + 2
+        );
+        // Checking in earlier than the last time never brings it earlier.
+        let early = p.check_in(&id, T0).unwrap();
+        assert_eq!(early.release_hour, before + 2);
+        assert_eq!(early.next_due, UnixTime(T0.0 + 3 * 3600));
+    }
+
+    #[test]
+    fn the_decoy_holds_no_timer_key_and_its_check_ins_keep_the_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = profile(dir.path());
+        p.set_duress_pin_with_decoy("0000", false).unwrap();
+        let id = p.set_timer(&draft(&p), &focal_point(), 2, 0, T0).unwrap();
+        // Held: check-ins are sent as such.
+        let mut t = stored(&p, &id);
+        t.hold = None;
+        p.put_item(ItemKind::Timer, &id, ACTIVE, &encode(&t).unwrap())
+            .unwrap();
+        let real = p.check_in(&id, UnixTime(T0.0 + 3600)).unwrap();
+        let real_seq = stored(&p, &id).seq;
+        assert_eq!(real_seq, STEP);
+        let decoy = p.open_decoy().unwrap().unwrap();
+        let twin_id = decoy.fixed_id(&id);
+        let twin = stored(&decoy, &twin_id);
+        assert!(twin.key.is_none() && twin.hold.is_none() && twin.report.is_none());
+        assert_eq!(twin.duress.len() as u64, STEP - 1);
+        for (k, bytes) in twin.duress.iter().enumerate() {
+            let c = CheckIn::decode(bytes).unwrap();
+            assert_eq!(
+                c.timer(),
+                CheckIn::decode(stored(&p, &id).pending.as_ref().unwrap())
+                    .unwrap()
+                    .timer()
+            );
+            assert_eq!(c.release_hour, real.release_hour, "keeps the hour");
+            assert_eq!(c.seq, real_seq + 1 + k as u64, "between this and the next");
+        }
+        // In the decoy, a check-in looks like one and sends a duress one.
+        let shown = decoy.check_in(&twin_id, UnixTime(T0.0 + 7200)).unwrap();
+        assert_eq!(shown.next_due, UnixTime(T0.0 + 4 * 3600));
+        let sent = CheckIn::decode(stored(&decoy, &twin_id).pending.as_ref().unwrap()).unwrap();
+        assert_eq!(sent.release_hour, real.release_hour);
+        // A cancel there is the next duress check-in, not a cancel.
+        decoy.cancel_timer(&twin_id).unwrap();
+        let sent = CheckIn::decode(stored(&decoy, &twin_id).pending.as_ref().unwrap()).unwrap();
+        assert_eq!(sent.action, timer::Action::CheckIn);
+        assert_eq!(sent.release_hour, real.release_hour);
+        // The next real check-in overtakes every duress one.
+        p.check_in(&id, UnixTime(T0.0 + 3 * 3600)).unwrap();
+        assert_eq!(stored(&p, &id).seq, 2 * STEP);
+        // Cancelled and forgotten in the real profile: gone from the decoy.
+        let mut t = stored(&p, &id);
+        t.pending = None;
+        p.put_item(ItemKind::Timer, &id, ACTIVE, &encode(&t).unwrap())
+            .unwrap();
+        p.forget_timer(&id, &t, true).unwrap();
+        assert!(decoy.timers().unwrap().is_empty());
+        assert!(
+            p.sent_reports().unwrap().is_empty(),
+            "the alert's record too"
+        );
+    }
+
+    #[test]
+    fn a_cancel_before_the_hold_went_forgets_it_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = profile(dir.path());
+        let id = p.set_timer(&draft(&p), &focal_point(), 2, 0, T0).unwrap();
+        assert_eq!(p.sent_reports().unwrap().len(), 1, "the alert's record");
+        p.cancel_timer(&id).unwrap();
+        assert!(p.timers().unwrap().is_empty());
+        assert!(p.sent_reports().unwrap().is_empty());
+        assert!(p.next_check_in_due().unwrap().is_none());
+        assert!(p.check_in(&id, T0).is_err());
+    }
+}

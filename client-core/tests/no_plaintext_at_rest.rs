@@ -9,12 +9,13 @@ use amparo_core::drafts::DraftForm;
 use amparo_core::store::{KdfParams, Profile};
 use amparo_protocol::payload::{AttachmentKind, Language, Need, Place, ViolenceKind};
 
-const CANARIES: [&str; 5] = [
+const CANARIES: [&str; 6] = [
     "CanaryText-Xq81-ayuda",
     "CanaryPlace-Zr44-calle",
     "CanaryEdited-Wv12",
     "CanaryDocument-Kp07",
     "CanaryOther-Lm55",
+    "CanaryAlert-Tq90-placa",
 ];
 const PIN: &str = "739146";
 /// An internal note a focal point writes on a case.
@@ -66,6 +67,37 @@ fn canaries_never_reach_the_disk() {
         // A second draft, deleted: its ciphertext must not leave plaintext behind either.
         let gone = p.create_draft(&form).unwrap();
         p.delete_draft(&gone).unwrap();
+        // A check-in timer's alert (PROTOCOL.md §17): sealed, like its key.
+        let alert = p
+            .create_draft(&DraftForm {
+                text: format!("Voy con él; {}", CANARIES[5]),
+                ..DraftForm::default()
+            })
+            .unwrap();
+        let office = amparo_protocol::keys::RecipientKeys::generate(
+            &mut amparo_protocol::entropy::SystemEntropy::new(),
+        )
+        .unwrap();
+        let fp = amparo_protocol::directory::FocalPoint {
+            id: "pe-ucayali".into(),
+            name: amparo_protocol::directory::LocalizedText {
+                es: "Oficina".into(),
+                pt: "Oficina".into(),
+                en: "Office".into(),
+            },
+            organization: "Org".into(),
+            regions: vec!["PE-UCA".into()],
+            categories: vec![Need::LegalAdvice],
+            languages: vec![Language::Es],
+            keys: office.public(),
+            valid_from: 0,
+            valid_until: u64::MAX / 2,
+        };
+        let timer = p
+            .set_timer(&alert, &fp, 3, 1, amparo_protocol::UnixTime(1_790_000_000))
+            .unwrap();
+        p.check_in(&timer, amparo_protocol::UnixTime(1_790_003_600))
+            .unwrap();
         // Reading back works while open.
         assert_eq!(p.draft(&id).unwrap().form.text, CANARIES[2]);
     }
