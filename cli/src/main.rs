@@ -72,6 +72,12 @@ enum Command {
     /// / Escrever denúncias, enviá-las, ler as respostas.
     #[command(subcommand)]
     Report(cmd::report::ReportCmd),
+    /// Check-in timers: an alert that goes to a focal point only if you stop
+    /// checking in, even if your phone is taken.
+    /// / Temporizadores: una alerta que sale solo si deja de hacer check-in.
+    /// / Temporizadores: um alerta que sai só se você parar de fazer check-in.
+    #[command(subcommand)]
+    Timer(cmd::timer::TimerCmd),
     /// Carry other people's sealed reports (facilitators).
     /// / Llevar denuncias selladas de otras personas (facilitadoras).
     /// / Levar denúncias lacradas de outras pessoas (facilitadoras).
@@ -129,6 +135,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Profile(c) => cmd::profile::run(&ctx, c),
             Command::Report(c) => cmd::report::run(&ctx, c).await,
+            Command::Timer(c) => cmd::timer::run(&ctx, c).await,
             Command::Carry(c) => cmd::carry::run(&ctx, c).await,
             Command::Focal(c) => cmd::focal::run(&ctx, c).await,
             Command::Directory(c) => cmd::directory::run(&ctx, c).await,

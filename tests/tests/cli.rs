@@ -1996,3 +1996,104 @@ fn the_statistics_sum_at_the_terminal() {
     let again = cusco.json(&["focal", "aggregate"]);
     assert_eq!(again["keyed_months"], 0, "{again}");
 }
+
+/// Check-in timers at the terminal (issue 20): she sets one for a focal
+/// point, it goes to the relay at her sync, she checks in; a second one she
+/// cancels; when the relay's hour passes the first one's release (its
+/// clock run ahead), the office's `focal cases` lists the alert first.
+#[test]
+fn check_in_timers_at_the_terminal() {
+    let mut w = World::new(&Backend::Sqlite);
+    w.survivor.json(&["directory", "refresh"]);
+    // An ordinary report first.
+    w.survivor.json(&[
+        "report",
+        "write",
+        "--text",
+        "Me quitaron el documento.",
+        "--region",
+        "PE-UCA",
+    ]);
+    let set = w.survivor.json(&[
+        "timer",
+        "set",
+        "--to",
+        "pe-ucayali",
+        "--every",
+        "1",
+        "--grace",
+        "0",
+        "--text",
+        "Voy al hotel Los Pinos con un cliente. Placa ABC-123.",
+    ]);
+    assert_eq!(set["phase"], "active", "{set}");
+    assert_eq!(set["waiting_to_send"], true);
+    let release = set["release_hour"].as_u64().unwrap() as u32;
+    let text = w.survivor.try_run(&["timer", "list"]).stdout;
+    assert!(text.contains("check in before"), "{text}");
+    let bad = w.survivor.try_run(&[
+        "timer", "set", "--to", "nobody", "--every", "1", "--text", "x",
+    ]);
+    assert!(!bad.ok && bad.stderr.contains("nobody"), "{}", bad.stderr);
+    let second = w.survivor.json(&[
+        "timer",
+        "set",
+        "--to",
+        "pe-ucayali",
+        "--every",
+        "2",
+        "--text",
+        "Cita en el bar.",
+    ]);
+    let synced = w.survivor.json(&["report", "sync"]);
+    assert_eq!(synced["timers"]["held"], 2, "{synced}");
+    // Two running: the check-in must say which.
+    let which = w.survivor.try_run(&["timer", "check-in"]);
+    assert!(
+        !which.ok && which.stderr.contains("several"),
+        "{}",
+        which.stderr
+    );
+    let first = &set["timer"].as_str().unwrap()[..8];
+    let checked = w.survivor.json(&["timer", "check-in", first]);
+    assert_eq!(checked["release_hour"].as_u64().unwrap() as u32, release);
+    let cancelled = w
+        .survivor
+        .json(&["timer", "cancel", &second["timer"].as_str().unwrap()[..8]]);
+    assert_eq!(cancelled["cancelled"], true);
+    let synced = w.survivor.json(&["report", "sync"]);
+    assert_eq!(synced["timers"]["sent"], 2, "{synced}");
+    let listed = w.survivor.json(&["timer", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // The relay's hour passes the release.
+    w.relay.kill();
+    let skew = format!("--test-clock-skew-hours={}", release - now().hours());
+    let key = format!("--coordinator-key={}", w.coordinator_key);
+    let dir = std::mem::replace(&mut w.relay.data_dir, tempfile::tempdir().unwrap());
+    w.relay = Relay::start_in(dir, None, &[&key, &skew]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !w.relay.logs().contains("released the alerts") {
+        assert!(std::time::Instant::now() < deadline, "{}", w.relay.logs());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    w.relay.kill();
+    let dir = std::mem::replace(&mut w.relay.data_dir, tempfile::tempdir().unwrap());
+    w.relay = Relay::start_in(dir, None, &[&key]);
+    let url = w.relay.url("");
+    w.ucayali.json(&["profile", "set", "--relay", &url]);
+    w.ucayali.json(&["focal", "sync"]);
+    let cases = w.ucayali.json(&["focal", "cases"]);
+    let cases = cases["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2, "{cases:?}");
+    assert_eq!(cases[0]["alert"]["set_hour"], set["set_hour"], "{cases:?}");
+    assert!(cases[1]["alert"].is_null());
+    let text = w.ucayali.try_run(&["focal", "cases"]).stdout;
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .starts_with("ALERT! (timer set"),
+        "{text}"
+    );
+}

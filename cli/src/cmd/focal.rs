@@ -232,6 +232,9 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
                 if let Some(to) = &c.referred_to {
                     let _ = write!(line, "  → {}", office(ctx, dir.as_ref(), to));
                 }
+                if let Some(a) = &c.alert {
+                    line = format!("{}  {line}", alert_label(ctx, a));
+                }
                 human.push(line);
             }
             if cases.is_empty() {
@@ -248,6 +251,12 @@ pub async fn run(ctx: &Ctx, cmd: FocalCmd) -> CliResult {
                         "needs": c.needs.iter().map(wire_name).collect::<Vec<_>>(),
                         "referred_by": c.referred_by,
                         "referred_to": c.referred_to,
+                        "alert": c.alert.map(|a| json!({
+                            "set_hour": a.set_hour,
+                            "due_hour": a.due_hour,
+                            "every_hours": a.every_hours,
+                            "received_hour": a.received_hour,
+                        })),
                     })
                 })
                 .collect();
@@ -559,7 +568,33 @@ fn case_id(ctx: &Ctx, p: &Profile, text: &str) -> CliResult<[u8; 16]> {
 }
 
 /// An hour stamp (hours since the epoch) as a UTC date and hour.
-fn hour(h: u32) -> String {
+/// A check-in timer's alert, as a case line starts: urgent, when set, due
+/// and received.
+fn alert_label(ctx: &Ctx, a: &amparo_core::focal::AlertSummary) -> String {
+    let received = a.received_hour.map(hour).unwrap_or_else(|| "-".into());
+    ctx.tr(
+        &format!(
+            "¡ALERTA! (temporizador puesto {}, debía salir {}, recibida {}: dejó de hacer check-in)",
+            hour(a.set_hour),
+            hour(a.due_hour),
+            received
+        ),
+        &format!(
+            "ALERTA! (temporizador ativado {}, devia sair {}, recebido {}: parou de fazer check-in)",
+            hour(a.set_hour),
+            hour(a.due_hour),
+            received
+        ),
+        &format!(
+            "ALERT! (timer set {}, due {}, received {}: she stopped checking in)",
+            hour(a.set_hour),
+            hour(a.due_hour),
+            received
+        ),
+    )
+}
+
+pub(crate) fn hour(h: u32) -> String {
     format!(
         "{} {:02}h",
         amparo_core::coordinator::format_date(u64::from(h) * 3600),
@@ -568,7 +603,7 @@ fn hour(h: u32) -> String {
 }
 
 /// A time (seconds since the epoch) as a UTC date, hour and minute.
-fn minute(secs: u64) -> String {
+pub(crate) fn minute(secs: u64) -> String {
     format!(
         "{} {:02}:{:02} UTC",
         format_date(secs),

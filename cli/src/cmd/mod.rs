@@ -7,6 +7,7 @@ pub mod focal;
 pub mod profile;
 pub mod report;
 pub mod stats;
+pub mod timer;
 pub mod tokens;
 pub mod write;
 

@@ -201,10 +201,11 @@ async fn sync(ctx: &Ctx, budget_kib: Option<u64>) -> CliResult {
     let settings = p.settings()?;
     let relay = relay_client(&settings)?;
     let coordinator = settings.coordinator()?;
+    // A timer's alert waits at the relay, not here: not counted.
     let waiting_before: Vec<[u8; 16]> = p
         .sent_reports()?
         .iter()
-        .filter(|r| r.pending > 0)
+        .filter(|r| r.pending > 0 && !r.alert)
         .map(|r| r.id)
         .collect();
     let bar = progress_bar(ctx);
@@ -228,7 +229,11 @@ async fn sync(ctx: &Ctx, budget_kib: Option<u64>) -> CliResult {
         .iter()
         .filter(|r| r.pending == 0 && waiting_before.contains(&r.id))
         .count();
-    let still = p.sent_reports()?.iter().filter(|r| r.pending > 0).count();
+    let still = p
+        .sent_reports()?
+        .iter()
+        .filter(|r| r.pending > 0 && !r.alert)
+        .count();
     let l = ctx.lang;
     let reports = |n| {
         count(
@@ -273,9 +278,31 @@ async fn sync(ctx: &Ctx, budget_kib: Option<u64>) -> CliResult {
             "reply_budget": budget.limit(),
             "replies_left": summary.replies_left,
             "admission": super::tokens::paid_json(&summary.paid),
+            "timers": {
+                "held": summary.timers.held,
+                "sent": summary.timers.sent,
+                "released": summary.timers.released,
+                "sent_directly": summary.timers.sent_directly,
+            },
         }),
     );
     super::tokens::paid_note(ctx, &summary.paid);
+    let t = summary.timers;
+    if t.held + t.sent > 0 {
+        let (held, sent) = (t.held, t.sent);
+        ctx.note(ctx.tr(
+            &format!("Temporizadores: {held} alerta(s) ya en el relay; {sent} check-in(s) o cancelación(es) enviados."),
+            &format!("Temporizadores: {held} alerta(s) já no relay; {sent} check-in(s) ou cancelamento(s) enviados."),
+            &format!("Timers: {held} alert(s) now held by the relay; {sent} check-in(s) or cancel(s) sent."),
+        ));
+    }
+    if t.released + t.sent_directly > 0 {
+        ctx.note(ctx.tr(
+            "Una alerta de temporizador salió hacia el punto focal: no hubo check-in a tiempo.",
+            "Um alerta de temporizador saiu para o ponto focal: não houve check-in a tempo.",
+            "A timer's alert went to the focal point: there was no check-in in time.",
+        ));
+    }
     if summary.postponed > 0 {
         let minutes = summary.retry_after_secs.map_or(0, |s| s.div_ceil(60));
         ctx.note(ctx.tr(

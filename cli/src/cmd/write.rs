@@ -326,7 +326,7 @@ fn sealed(ctx: &Ctx, p: &Profile, id: &[u8; 16], focal: &FocalPoint) -> CliResul
 }
 
 /// The directory the profile holds, or what to do to get one.
-fn directory(ctx: &Ctx, p: &Profile) -> CliResult<Directory> {
+pub(crate) fn directory(ctx: &Ctx, p: &Profile) -> CliResult<Directory> {
     let coordinator = p.settings()?.coordinator().map_err(|_| {
         CliError::Message(ctx.tr(
             "Este perfil no tiene la clave de la coordinación, así que no puede confiar en ningún directorio: póngala con `amparo profile set --coordinator-key CLAVE`.",
@@ -448,7 +448,7 @@ fn focal_point(
     })
 }
 
-fn attachment_kind(path: &Path) -> (AttachmentKind, &'static str) {
+pub(crate) fn attachment_kind(path: &Path) -> (AttachmentKind, &'static str) {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
