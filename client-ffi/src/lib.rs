@@ -14,6 +14,7 @@
 
 mod device;
 mod error;
+mod timers;
 mod types;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use amparo_protocol::primitives::ed25519::{SigningKey, VerifyingKey};
 
 pub use device::{DeviceKey, DeviceKeyError, UnlockStatus, unlock_status};
 pub use error::AmparoError;
+pub use timers::{TimerPhase, TimerStatus};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

@@ -683,6 +683,10 @@ pub struct SentReport {
     pub referred_to: Option<String>,
     /// Messages not yet read.
     pub unread: u64,
+    /// A check-in timer's alert, held by the relay and sent only if she
+    /// stops checking in (`pending` until then): list it with her timers,
+    /// not as a report waiting to go.
+    pub alert: bool,
 }
 
 impl From<survivor::SentReport> for SentReport {
@@ -698,6 +702,7 @@ impl From<survivor::SentReport> for SentReport {
             status_from: r.status_from,
             referred_to: r.referred_to,
             unread: r.unread as u64,
+            alert: r.alert,
         }
     }
 }
@@ -854,6 +859,13 @@ pub struct SyncSummary {
     /// Envelopes left in the outbox because the relay asked more work than
     /// a phone does: show "waiting for the relay" and sync again later.
     pub waiting_for_relay: u64,
+    /// Check-in timers' alerts the relay took this sync.
+    pub timers_held: u64,
+    /// Check-ins and cancels sent.
+    pub timer_check_ins_sent: u64,
+    /// Alerts found released (her check-in came too late), or sent as
+    /// reports because their hour came before the phone had signal.
+    pub alerts_gone: u64,
 }
 
 impl From<survivor::SyncSummary> for SyncSummary {
@@ -872,6 +884,9 @@ impl From<survivor::SyncSummary> for SyncSummary {
             admission_work: s.paid.worked as u64,
             max_effort: s.paid.max_effort,
             waiting_for_relay: s.paid.waiting as u64,
+            timers_held: s.timers.held as u64,
+            timer_check_ins_sent: s.timers.sent as u64,
+            alerts_gone: (s.timers.released + s.timers.sent_directly) as u64,
         }
     }
 }
@@ -980,6 +995,22 @@ pub struct CaseSummary {
     pub context: Vec<GbvContext>,
     /// She agreed to be counted, anonymously, in shared statistics.
     pub statistics_consent: bool,
+    /// Set when the case is a check-in timer's alert: she stopped checking
+    /// in. Urgent: show it first and say so.
+    pub alert: Option<CaseAlert>,
+}
+
+/// A check-in timer's alert, as the office sees it (hours since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct CaseAlert {
+    /// When she set the timer.
+    pub set_hour: u32,
+    /// When it was first due to go (check-ins may have moved it later).
+    pub due_hour: u32,
+    /// Hours each check-in bought.
+    pub every_hours: u32,
+    /// When this office received it: released in that hour or before.
+    pub received_hour: Option<u32>,
 }
 
 /// Where a case stands in the office's own work (assessment, plan,
@@ -1044,6 +1075,12 @@ impl From<focal::CaseSummary> for CaseSummary {
             gbv_type: s.gbv_type.map(Into::into),
             context: map(&s.context),
             statistics_consent: s.facts.consent,
+            alert: s.alert.map(|a| CaseAlert {
+                set_hour: a.set_hour,
+                due_hour: a.due_hour,
+                every_hours: a.every_hours,
+                received_hour: a.received_hour,
+            }),
         }
     }
 }

@@ -684,3 +684,45 @@ def test_under_a_flood_a_token_admits_her_report_and_a_phone_without_one_prepare
         assert not [s for s in progress.steps if isinstance(s, amparo.SyncProgress.PREPARING)]
     finally:
         relay_proc.stop()
+
+
+def test_a_check_in_timer_is_set_checked_in_and_looks_the_same_under_duress(world):
+    coordinator, relay, trusted, tmp = world
+    focal = amparo.Profile.create(str(tmp / "focal"), PIN, FAST, trusted)
+    relays = [amparo.RelayEntry(name="test relay", url=None, receipt_key=trusted.relay_receipt_keys[0])]
+    entry = focal_point_entry("pe-uca-defensoria", focal.create_focal_identity())
+    relay.publish_directory(coordinator.sign_directory(1, [entry], [], relays))
+
+    folder = str(tmp / "p")
+    survivor = amparo.Profile.create(folder, PIN, FAST, trusted)
+    survivor.refresh_directory(relay)
+    survivor.set_duress_pin("1111", False)
+    draft = survivor.create_draft(amparo.DraftForm(text="Voy al hotel con un cliente nuevo. Placa ABC-123."))
+    timer = survivor.set_timer(draft, "pe-uca-defensoria", 2, 1)
+    [status] = survivor.timers()
+    assert status.id == timer and status.phase == amparo.TimerPhase.ACTIVE
+    assert not status.held and status.waiting_to_send
+    assert survivor.next_check_in_due() == status.next_due
+    [alert] = survivor.sent_reports()
+    assert alert.alert, "the alert's record is marked as one"
+    summary = survivor.sync(relay, None)
+    assert summary.timers_held == 1
+    checked = survivor.check_in(timer)
+    assert checked.waiting_to_send
+    assert survivor.sync(relay, None).timer_check_ins_sent == 1
+    survivor.lock()
+
+    # Under duress: the same timer, a check-in that looks the same.
+    decoy = amparo.Profile.open(folder, "1111", trusted)
+    [shown] = decoy.timers()
+    assert shown.release_hour == checked.release_hour
+    after = decoy.check_in(shown.id)
+    assert after.release_hour == checked.release_hour, "the alert is not postponed"
+    assert decoy.sync(relay, None).timer_check_ins_sent == 1
+    decoy.lock()
+
+    # Safe: she cancels; the alert is deleted at the relay.
+    survivor = amparo.Profile.open(folder, PIN, trusted)
+    survivor.cancel_timer(timer)
+    assert survivor.sync(relay, None).timer_check_ins_sent == 1
+    assert survivor.timers() == []
