@@ -191,6 +191,8 @@ pub struct CaseRow {
     pub unread: bool,
     /// Starred by the office.
     pub starred: bool,
+    /// A check-in timer's alert: urgent.
+    pub alert: bool,
 }
 
 /// The cases.
@@ -304,6 +306,9 @@ pub struct CasePage {
     /// Why the case is not counted in statistics, when it is not for a
     /// reason the classification cannot change.
     pub not_counted: Option<String>,
+    /// A check-in timer's alert: what the office knows of the timer
+    /// (labelled), shown first.
+    pub alert: Option<Vec<(String, String)>>,
 }
 
 /// The case as a page to keep (a legal file): no forms, no script, its

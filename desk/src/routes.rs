@@ -456,6 +456,7 @@ fn case_row(s: &CaseSummary, lang: Language) -> CaseRow {
         attachments: s.attachments,
         unread: s.unread,
         starred: s.starred,
+        alert: s.alert.is_some(),
     }
 }
 
@@ -893,6 +894,17 @@ fn case_view(desk: &Desk, req: &HttpRequest, case: &Case, p: &Profile) -> CasePa
         attachments,
         events,
         starred: case.summary.starred,
+        alert: case.summary.alert.map(|a| {
+            vec![
+                (w.alert_set.to_string(), hour_text(a.set_hour)),
+                (w.alert_due.to_string(), hour_text(a.due_hour)),
+                (w.alert_every.to_string(), a.every_hours.to_string()),
+                (
+                    w.alert_received.to_string(),
+                    a.received_hour.map(hour_text).unwrap_or_default(),
+                ),
+            ]
+        }),
         statuses,
         stages,
         status_history: status_history

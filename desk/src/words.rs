@@ -71,6 +71,12 @@ words! {
     showing: "casos que coinciden, de", "casos que coincidem, de", "matching cases, of";
     unread: "sin leer", "não lidos", "unread";
     new_mark: "Nuevo", "Novo", "New";
+    alert_mark: "ALERTA", "ALERTA", "ALERT";
+    alert_why: "Alerta de temporizador: dejó de hacer check-in. Actúe ahora.", "Alerta de temporizador: ela parou de fazer check-in. Aja agora.", "Timer alert: she stopped checking in. Act now.";
+    alert_set: "Temporizador puesto", "Temporizador ativado", "Timer set";
+    alert_due: "Debía salir", "Devia sair", "Due to go";
+    alert_every: "Cada check-in compraba (horas)", "Cada check-in comprava (horas)", "Each check-in bought (hours)";
+    alert_received: "Recibida aquí (salió en esa hora o antes)", "Recebido aqui (saiu nessa hora ou antes)", "Received here (released in that hour or before)";
     received: "Recibido", "Recebido", "Received";
     attachments: "Adjuntos", "Anexos", "Attachments";
     open_case: "Abrir caso", "Abrir caso", "Open case";

@@ -1323,3 +1323,92 @@ async fn the_office_takes_part_in_the_statistics_sum_from_the_desk() {
     let r = test::call_service(&app, with_cookie(get("/stats?done=aggregate")).to_request()).await;
     assert!(body(r).await.contains("Suma: lo que había que enviar"));
 }
+
+/// A check-in timer's alert (PROTOCOL.md §17) is urgent: first in the
+/// list, whatever the order asked, marked, and its page says so first with
+/// when the timer was set, due and received.
+#[actix_web::test]
+async fn a_timer_alert_is_listed_first_and_marked_urgent() {
+    let h = harness(Duration::from_secs(600));
+    let alert_id = {
+        let p = Profile::open(&h.profile, PIN).unwrap();
+        let keys = p.focal_public().unwrap();
+        let mut report = DraftForm {
+            text: "Voy al hotel con un cliente nuevo. Placa ABC-123.".into(),
+            language: Some(Language::Es),
+            ..DraftForm::default()
+        }
+        .to_report(keys);
+        // Set a year before the harness's cases were written, so that any
+        // order by date would put it last.
+        report.alert = Some(TimerAlert {
+            set_hour: 470_000,
+            due_hour: 470_003,
+            every_hours: 2,
+        });
+        let sealed = seal_report(
+            &keys,
+            report,
+            &[],
+            &mut SystemEntropy::new(),
+            UnixTime(470_000 * 3600),
+        )
+        .unwrap();
+        p.file_envelopes(&sealed.envelopes).unwrap();
+        sealed.report_id
+    };
+    let app = test::init_service(app(h.desk.clone())).await;
+    let (cookie, csrf) = session(&app, &h.desk).await;
+    test::call_service(
+        &app,
+        post(&format!("/unlock?csrf={csrf}"))
+            .insert_header((header::COOKIE, cookie.clone()))
+            .set_form([("pin", PIN)])
+            .to_request(),
+    )
+    .await;
+    for order in [
+        "",
+        "?sort=received",
+        "?sort=received&desc=1",
+        "?sort=region",
+    ] {
+        let page = body(
+            test::call_service(
+                &app,
+                get(&format!("/cases{order}"))
+                    .insert_header((header::COOKIE, cookie.clone()))
+                    .to_request(),
+            )
+            .await,
+        )
+        .await;
+        let first = page.split("data-case=\"").nth(1).unwrap();
+        assert!(first.starts_with(&hex(&alert_id)), "{order}: {page}");
+        assert!(page.contains("badge urgent"), "{order}");
+    }
+    let page = body(
+        test::call_service(
+            &app,
+            get(&format!("/case/{}", hex(&alert_id)))
+                .insert_header((header::COOKIE, cookie.clone()))
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    assert!(page.contains("id=\"timer-alert\""), "{page}");
+    assert!(page.contains("dejó de hacer check-in"), "{page}");
+    // Ordinary cases carry no alert.
+    let page = body(
+        test::call_service(
+            &app,
+            get(&format!("/case/{}", hex(&h.ids[0])))
+                .insert_header((header::COOKIE, cookie))
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    assert!(!page.contains("timer-alert"));
+}
