@@ -77,12 +77,28 @@ fn full(f: HeldFull) -> ApiError {
     ApiError::new(StatusCode::INSUFFICIENT_STORAGE, code, message).retry_after(3600)
 }
 
+/// A field relay holds no timers: what it stores goes upstream as it can,
+/// and an alert must not wait on a box in the field (it can be taken, or
+/// lose its link, at the hour it should go). Phones keep the hold or the
+/// check-in and send it to the central relay at their next sync there.
+fn not_on_a_field_relay(req: &HttpRequest) -> Result<(), ApiError> {
+    if req.app_data::<web::Data<crate::field::Field>>().is_some() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_here",
+            "This is a field relay: check-in timers are held by the central relay only. Keep the timer on the phone and send it at the next sync with the central relay.",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /v1/timers`: holds a sealed alert until its release hour.
 pub(crate) async fn post_hold<S: Store>(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState<S>>,
 ) -> Result<HttpResponse, ApiError> {
+    not_on_a_field_relay(&req)?;
     let body = read_body(&req, payload, timer::HOLD_HEADER_LEN + envelope::MAX_LEN).await?;
     let hold = Hold::decode(&body).map_err(|e| ApiError::bad_input(&e))?;
     let now = (state.clock)();
@@ -144,6 +160,7 @@ pub(crate) async fn post_check_in<S: Store>(
     payload: web::Payload,
     state: web::Data<AppState<S>>,
 ) -> Result<HttpResponse, ApiError> {
+    not_on_a_field_relay(&req)?;
     let body = read_body(&req, payload, timer::CHECK_IN_LEN).await?;
     let check_in = CheckIn::decode(&body).map_err(|e| ApiError::bad_input(&e))?;
     if i64::try_from(check_in.seq).is_err() {

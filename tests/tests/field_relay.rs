@@ -616,3 +616,54 @@ async fn a_pressed_centre_asks_work_that_the_field_relay_pays() {
         .unwrap_or(0);
     assert!(worked >= 1, "it paid with work: {worked}");
 }
+
+/// A field relay holds no check-in timers (an alert must not wait on a box
+/// in the field, which can be taken or cut off at the hour it should go):
+/// it refuses holds and check-ins with `not_here`, and a phone keeps them
+/// for its next sync with the central relay.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_relay_holds_no_timers_and_the_phone_keeps_them() {
+    let central = Relay::start(None, &[]);
+    let upstream_key = format!(
+        "--upstream-key={}",
+        b64::encode(central.receipt_key.as_bytes())
+    );
+    let field = Relay::start(None, &["--upstream", &central.url(""), &upstream_key]);
+    let mut e = SystemEntropy::new();
+    let focal = RecipientKeys::generate(&mut e).unwrap();
+    let key = amparo_protocol::timer::new_timer_key(&mut e).unwrap();
+    let hold =
+        amparo_protocol::timer::Hold::sign(&key, now().hours() + 3, sealed(&focal, 100, &mut e));
+    let via_field = client(&field.url(""));
+    assert_eq!(
+        via_field
+            .hold(&hold.encode(), &hold.envelope)
+            .await
+            .unwrap(),
+        amparo_core::relay::TimerAnswer::Later,
+        "kept for the central relay"
+    );
+    for (path, body) in [
+        ("/v1/timers", hold.encode()),
+        (
+            "/v1/timers/check-in",
+            amparo_protocol::timer::CheckIn::postpone(&key, 1, now().hours() + 4)
+                .encode()
+                .to_vec(),
+        ),
+    ] {
+        let (status, answer) =
+            amparo_tests::crash::http_request(field.addr, "POST", path, &[], &body).unwrap();
+        assert_eq!(status, 404, "{path}");
+        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(v["error"], "not_here", "{path}");
+    }
+    // The central relay takes it.
+    assert!(matches!(
+        client(&central.url(""))
+            .hold(&hold.encode(), &hold.envelope)
+            .await
+            .unwrap(),
+        amparo_core::relay::TimerAnswer::Held { .. }
+    ));
+}

@@ -91,7 +91,9 @@ async fn timer_answer(r: reqwest::Response) -> Result<TimerAnswer> {
         200 => answer(),
         404 if code() == "no_timer" => Ok(TimerAnswer::Gone),
         400 | 409 => Ok(TimerAnswer::Refused(code())),
-        429 | 503 | 507 => Ok(TimerAnswer::Later),
+        // Full, busy; or a relay that holds no timers (a field relay, an
+        // older relay): kept for a sync with one that does.
+        404 | 429 | 503 | 507 => Ok(TimerAnswer::Later),
         _ => Err(CoreError::Relay {
             status,
             code: code(),
