@@ -156,6 +156,22 @@ pub fn print_import(ctx: &Ctx, file: &Path, r: &ImportReport, who: Importer) {
             &format!("Admission tokens taken in: {n} (spent only when the relay is pressed)."),
         ));
     }
+    if r.timer_items.items > 0 {
+        let n = r.timer_items.items;
+        parts.push(ctx.tr(
+            &format!("Avisos de temporizador para enviar: {n} (check-ins firmados; no puede leerlos ni cambiarlos)."),
+            &format!("Avisos de temporizador para enviar: {n} (check-ins assinados; você não pode lê-los nem alterá-los)."),
+            &format!("Timer notices to send: {n} (signed check-ins; you cannot read or change them)."),
+        ));
+    }
+    if r.timer_items.dropped > 0 {
+        let n = r.timer_items.dropped;
+        parts.push(ctx.tr(
+            &format!("Avisos de temporizador no tomados: {n} (ya lleva el máximo; cada teléfono guarda los suyos)."),
+            &format!("Avisos de temporizador não aceitos: {n} (já leva o máximo; cada telefone guarda os seus)."),
+            &format!("Timer notices not taken: {n} (you carry the most already; each phone keeps its own)."),
+        ));
+    }
     if r.receipts_ignored > 0 {
         let n = r.receipts_ignored;
         parts.push(match who {
@@ -228,6 +244,8 @@ pub fn print_import(ctx: &Ctx, file: &Path, r: &ImportReport, who: Importer) {
             "grants": r.grants,
             "messages": r.messages,
             "tokens": r.tokens,
+            "timer_items": r.timer_items.items,
+            "timer_items_dropped": r.timer_items.dropped,
         }),
     );
 }

@@ -81,6 +81,9 @@ pub struct ImportReport {
     /// Admission tokens handed on in the bundle and kept (new ones, up to
     /// the purse's bound).
     pub tokens: usize,
+    /// Check-in timers' holds and check-ins taken on to send (PROTOCOL.md
+    /// §17.7), and those dropped at the carrying bound.
+    pub timer_items: crate::timers::CarriedTimers,
 }
 
 /// What the facilitator is carrying (counts and states only).
@@ -96,6 +99,8 @@ pub struct Carrying {
     pub grants: usize,
     /// Envelopes the relay refused for good (malformed): not sent again.
     pub refused: usize,
+    /// Check-in timers' holds and check-ins to send.
+    pub timer_items: usize,
 }
 
 /// What uploading the carried envelopes did.
@@ -116,6 +121,8 @@ pub struct CarriedUpload {
     /// What paying the relay's admission cost: the facilitator's own
     /// tokens spent, work done (PROTOCOL.md §14).
     pub paid: crate::tokens::Paid,
+    /// Check-in timers' holds and check-ins sent for others.
+    pub timer_items: usize,
 }
 
 /// What fetching with the grants held did.
@@ -210,6 +217,9 @@ impl Profile {
             let out: StoredOutgoing = decode(&bytes, "outbox")?;
             enc.envelope(&Envelope::from_bytes(out.bytes)?)?;
         }
+        // Her timers' hold and check-ins, for a facilitator to send where
+        // she has no signal (signed: the facilitator cannot change them).
+        self.bundle_timers(&mut enc)?;
         Ok(enc.finish())
     }
 
@@ -305,6 +315,10 @@ impl Profile {
                         report.grants += 1;
                     }
                     BundleItem::Token(t) => tokens.push(t),
+                    BundleItem::Hold(h) => self.carry_hold(&h, &mut report.timer_items)?,
+                    BundleItem::CheckIn(c) => {
+                        self.carry_check_in(&c, &mut report.timer_items)?;
+                    }
                     BundleItem::Receipt(r) => {
                         if self.accept_receipt(&r, &trusted)? {
                             report.receipts_accepted += 1;
@@ -346,6 +360,7 @@ impl Profile {
             replies: self.item_ids(ItemKind::Carried, Some(FOR_PICKUP))?.len(),
             grants: self.item_ids(ItemKind::Grant, None)?.len(),
             refused: self.item_ids(ItemKind::Carried, Some(REFUSED))?.len(),
+            timer_items: self.carried_timer_items()?,
         })
     }
 
@@ -497,8 +512,14 @@ impl Profile {
         let done = self
             .upload_carried_paying(&paying, relay_keys, progress)
             .await;
+        // Then the timers' holds and check-ins she carries.
+        let timers = match &done {
+            Ok(_) => self.send_carried_timers(&paying).await,
+            Err(_) => Ok(0),
+        };
         let paid = self.settle_admission(&admission)?;
         let mut summary = done?;
+        summary.timer_items = timers?;
         summary.paid = paid;
         Ok(summary)
     }

@@ -37,6 +37,9 @@ use amparo_protocol::primitives::ed25519::SigningKey;
 use amparo_protocol::timer::{self, CheckIn, Hold, MAX_AHEAD_HOURS};
 use serde::{Deserialize, Serialize};
 
+mod carry;
+pub use carry::{CarriedTimers, MAX_CARRIED_TIMER_ITEMS};
+
 use crate::compose::seal_report;
 use crate::relay::{RelayClient, TimerAnswer};
 use crate::store::{ItemKind, Profile};
@@ -448,9 +451,23 @@ impl Profile {
                     continue;
                 }
                 match relay.hold(&hold, &decoded.envelope).await? {
-                    TimerAnswer::Held { .. } => {
+                    TimerAnswer::Held { release_hour, seq } => {
                         t.hold = None;
                         done.held += 1;
+                        // Held already, from an earlier hold a facilitator
+                        // carried: her check-ins since moved only her copy.
+                        // Tell the relay now, numbered past its last.
+                        if release_hour < t.release_hour
+                            && let Some(key) = t.signing_key()?
+                        {
+                            t.seq = seq.max(t.seq).div_ceil(STEP).saturating_add(1) * STEP;
+                            t.pending = Some(
+                                CheckIn::postpone(&key, t.seq, t.release_hour)
+                                    .encode()
+                                    .to_vec(),
+                            );
+                            self.mirror_timer(&id, &t, state)?;
+                        }
                     }
                     TimerAnswer::Later => continue,
                     TimerAnswer::Cancelled | TimerAnswer::Gone | TimerAnswer::Refused(_) => {

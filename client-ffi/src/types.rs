@@ -1424,6 +1424,9 @@ pub struct ImportReport {
     /// Answers to this phone's own reports that came back in the bundle,
     /// filed once each.
     pub messages: u64,
+    /// Check-in timers' holds and check-ins taken on to send (a
+    /// facilitator's phone; signed, she cannot read or change them).
+    pub timer_items: u64,
 }
 
 impl From<bundles::ImportReport> for ImportReport {
@@ -1437,6 +1440,7 @@ impl From<bundles::ImportReport> for ImportReport {
             damaged: r.damaged,
             grants: r.grants as u64,
             messages: r.messages as u64,
+            timer_items: r.timer_items.items as u64,
         }
     }
 }
@@ -1454,6 +1458,8 @@ pub struct Carrying {
     pub grants: u64,
     /// Envelopes the relay refused for good (damaged): not sent again.
     pub refused: u64,
+    /// Check-in timers' holds and check-ins to send.
+    pub timer_items: u64,
 }
 
 impl From<bundles::Carrying> for Carrying {
@@ -1464,6 +1470,7 @@ impl From<bundles::Carrying> for Carrying {
             replies: c.replies as u64,
             grants: c.grants as u64,
             refused: c.refused as u64,
+            timer_items: c.timer_items as u64,
         }
     }
 }
@@ -1480,6 +1487,8 @@ pub struct CarriedUpload {
     pub refused: u64,
     /// When something was postponed: seconds to wait before syncing again.
     pub retry_after_secs: Option<u64>,
+    /// Check-in timers' holds and check-ins sent for others.
+    pub timer_items: u64,
 }
 
 impl From<bundles::CarriedUpload> for CarriedUpload {
@@ -1489,6 +1498,7 @@ impl From<bundles::CarriedUpload> for CarriedUpload {
             postponed: u.postponed as u64,
             refused: u.refused as u64,
             retry_after_secs: u.retry_after_secs,
+            timer_items: u.timer_items as u64,
         }
     }
 }

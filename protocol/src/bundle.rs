@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Frame kinds: `0x01` sealed envelope, `0x02` signed directory, `0x03`
-//! relay receipt, `0x04` fetch grant, `0x05` admission token. The checks detect *damage* (a cut transfer, a bad SD card)
+//! relay receipt, `0x04` fetch grant, `0x05` admission token, `0x06`
+//! check-in timer's hold, `0x07` check-in or cancel (PROTOCOL.md §17). The checks detect *damage* (a cut transfer, a bad SD card)
 //! and locate it to a frame, so that an importer can keep what came before
 //! and report exactly what it could not read. They are not authentication:
 //! envelopes are authenticated end-to-end by their seal, directories by the
@@ -55,6 +56,8 @@ enum Kind {
     Receipt = 0x03,
     Grant = 0x04,
     Token = 0x05,
+    Hold = 0x06,
+    CheckIn = 0x07,
 }
 
 impl Kind {
@@ -66,6 +69,8 @@ impl Kind {
             0x03 => Ok(Kind::Receipt),
             0x04 => Ok(Kind::Grant),
             0x05 => Ok(Kind::Token),
+            0x06 => Ok(Kind::Hold),
+            0x07 => Ok(Kind::CheckIn),
             _ => Err(ProtocolError::Invalid("bundle frame kind")),
         }
     }
@@ -78,6 +83,8 @@ impl Kind {
             Kind::Receipt => receipt::LEN,
             Kind::Grant => grant::LEN,
             Kind::Token => crate::token::TOKEN_LEN,
+            Kind::Hold => crate::timer::HOLD_HEADER_LEN + envelope::MAX_LEN,
+            Kind::CheckIn => crate::timer::CHECK_IN_LEN,
         }
     }
 }
@@ -97,6 +104,12 @@ pub enum BundleItem {
     /// An admission token handed on (PROTOCOL.md §14.2; checked by the
     /// relay when it is spent).
     Token(crate::token::Token),
+    /// A check-in timer's hold, for the facilitator to send to the relay
+    /// (signature checked; the alert inside is sealed).
+    Hold(crate::timer::Hold),
+    /// A check-in or cancel, for the facilitator to send to the relay
+    /// (signature checked: she can neither forge nor change one).
+    CheckIn(crate::timer::CheckIn),
 }
 
 fn frame_check(kind: u8, len: [u8; 4], payload: &[u8]) -> [u8; CHECK_LEN] {
@@ -178,7 +191,17 @@ impl BundleEncoder {
         self.frame(Kind::Receipt, &receipt.encode())
     }
 
-    /// Adds an admission token to hand on.
+    /// Adds a check-in timer's hold.
+    pub fn hold(&mut self, hold: &crate::timer::Hold) -> Result<()> {
+        self.frame(Kind::Hold, &hold.encode())
+    }
+
+    /// Adds a check-in or cancel.
+    pub fn check_in(&mut self, check_in: &crate::timer::CheckIn) -> Result<()> {
+        self.frame(Kind::CheckIn, &check_in.encode())
+    }
+
+    /// Adds an admission token.
     pub fn token(&mut self, token: &crate::token::Token) -> Result<()> {
         self.frame(Kind::Token, &token.encode())
     }
@@ -357,6 +380,8 @@ impl BundleDecoder {
             Kind::Receipt => BundleItem::Receipt(Receipt::decode(payload)?),
             Kind::Grant => BundleItem::Grant(FetchGrant::decode(payload)?),
             Kind::Token => BundleItem::Token(crate::token::Token::decode(payload)?),
+            Kind::Hold => BundleItem::Hold(crate::timer::Hold::decode(payload)?),
+            Kind::CheckIn => BundleItem::CheckIn(crate::timer::CheckIn::decode(payload)?),
         };
         if self.frames >= MAX_FRAMES {
             return Err(ProtocolError::TooLarge {

@@ -218,3 +218,76 @@ async fn an_alert_whose_hour_came_offline_goes_as_a_report() {
     assert_eq!(cases.len(), 1);
     assert!(cases[0].alert.is_some(), "an alert, urgent");
 }
+
+/// Without signal, a facilitator carries her timer's hold and then her
+/// check-in (PROTOCOL.md §17.7): signed by the timer key, they reach the
+/// relay from the facilitator's phone, which learns nothing of the alert.
+#[tokio::test]
+async fn a_facilitator_carries_the_hold_and_the_check_in() {
+    let relay = Relay::start(None, &[]);
+    let root = tempfile::tempdir().unwrap();
+    let survivor = profile(root.path(), "survivor");
+    let facilitator = profile(root.path(), "facilitator");
+    let office = profile(root.path(), "office");
+    let fp = focal_point_entry("pe-lima", office.create_focal_identity().unwrap());
+    let coordinator = amparo_protocol::primitives::ed25519::SigningKey::from_seed(&[9; 32])
+        .unwrap()
+        .verifying_key();
+    let d = alert_draft(&survivor, "Voy con él al río. Si no vuelvo, búsquenme.");
+    let id = survivor.set_timer(&d, &fp, 4, 1, now()).unwrap();
+    let bundle = survivor.export_outbox_bundle_with_grants(now()).unwrap();
+    let imported = facilitator
+        .import_bundle(&bundle, &coordinator, &[relay.receipt_key])
+        .unwrap();
+    assert_eq!(imported.timer_items.items, 1, "{imported:?}");
+    assert_eq!(facilitator.carrying().unwrap().timer_items, 1);
+    let carried = facilitator
+        .upload_carried_with_progress(&client(&relay), &[relay.receipt_key], &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(carried.timer_items, 1, "the hold reached the relay");
+    assert_eq!(facilitator.carrying().unwrap().timer_items, 0);
+
+    // Her check-in, carried the same way, is taken: her alert moves.
+    let moved = survivor.check_in(&id, hours(2)).unwrap();
+    // Held by the relay since the facilitator's sync, though her phone does
+    // not know yet: the hold was signed again with the new hour, and goes
+    // with its old one; she tells the relay at her own sync.
+    let bundle = survivor.export_outbox_bundle_with_grants(now()).unwrap();
+    facilitator
+        .import_bundle(&bundle, &coordinator, &[relay.receipt_key])
+        .unwrap();
+    facilitator
+        .upload_carried_with_progress(&client(&relay), &[relay.receipt_key], &mut |_| {})
+        .await
+        .unwrap();
+    // Her own sync: the relay holds the first hold (same alert, its state
+    // on record, the earlier hour), so the phone sends a check-in to the
+    // hour she moved it to, in the same sync.
+    let summary = sync(&survivor, &relay).await;
+    assert_eq!(summary.timers.held, 1, "{summary:?}");
+    assert_eq!(summary.timers.sent, 1, "{summary:?}");
+    let t = &survivor.timers().unwrap()[0];
+    assert!(t.held && !t.waiting_to_send);
+    assert_eq!(t.release_hour, moved.release_hour);
+    // The relay holds that hour: a check-in to one hour before is refused.
+    let key_probe = survivor.check_in(&id, hours(2)).unwrap();
+    assert_eq!(key_probe.release_hour, moved.release_hour, "never earlier");
+    // From now on a check-in goes as one, carried or not.
+    survivor.check_in(&id, hours(3)).unwrap();
+    let bundle = survivor.export_outbox_bundle_with_grants(now()).unwrap();
+    let imported = facilitator
+        .import_bundle(&bundle, &coordinator, &[relay.receipt_key])
+        .unwrap();
+    assert_eq!(imported.timer_items.items, 1);
+    let carried = facilitator
+        .upload_carried_with_progress(&client(&relay), &[relay.receipt_key], &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(carried.timer_items, 1, "the check-in reached the relay");
+    // Her phone sends the same check-in again at its sync: a replay, refused,
+    // nothing changed.
+    let summary = sync(&survivor, &relay).await;
+    assert_eq!(summary.timers.sent, 1);
+    assert_eq!(survivor.timers().unwrap()[0].phase, TimerPhase::Active);
+}

@@ -117,8 +117,15 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
                     &format!("Envelopes lacrados aguardando entrega: {}. Entregues (com recibo para devolver): {}. Respostas lacradas para devolver: {} (de {} caixas). Você não pode ver o que dizem nem de quem são.", c.waiting, c.delivered, c.replies, c.grants),
                     &format!("Sealed envelopes waiting to be delivered: {}. Delivered (receipt to hand back): {}. Sealed answers to hand back: {} (from {} mailboxes). You cannot see what they say or whose they are.", c.waiting, c.delivered, c.replies, c.grants),
                 ),
-                json!({ "waiting": c.waiting, "delivered": c.delivered, "replies": c.replies, "grants": c.grants }),
+                json!({ "waiting": c.waiting, "delivered": c.delivered, "replies": c.replies, "grants": c.grants, "timer_items": c.timer_items }),
             );
+            if c.timer_items > 0 {
+                ctx.note(ctx.tr(
+                    &format!("También lleva {} aviso(s) de temporizador (check-ins firmados): salen en la próxima sincronización; no puede leerlos ni cambiarlos.", c.timer_items),
+                    &format!("Também leva {} aviso(s) de temporizador (check-ins assinados): saem na próxima sincronização; você não pode lê-los nem alterá-los.", c.timer_items),
+                    &format!("You also carry {} timer notice(s) (signed check-ins): they go at the next sync; you cannot read or change them.", c.timer_items),
+                ));
+            }
             Ok(())
         }
         CarryCmd::Sync { budget } => {
@@ -159,6 +166,7 @@ pub async fn run(ctx: &Ctx, cmd: CarryCmd) -> CliResult {
                     "full_mailboxes": fetched.full,
                     "directory": directory,
                     "admission": super::tokens::paid_json(&up.paid),
+                    "timer_items": up.timer_items,
                 }),
             );
             super::tokens::paid_note(ctx, &up.paid);
