@@ -78,6 +78,8 @@ fn encode(items: &[BundleItem]) -> Vec<u8> {
             BundleItem::Receipt(r) => enc.receipt(r),
             BundleItem::Grant(g) => enc.grant(g),
             BundleItem::Token(t) => enc.token(t),
+            BundleItem::Hold(h) => enc.hold(h),
+            BundleItem::CheckIn(c) => enc.check_in(c),
         }
         .expect("a decoded item re-encodes");
     }
