@@ -503,6 +503,38 @@ mod tests {
         }
     }
 
+    /// A check-in timer's hold and check-in travel in a bundle (PROTOCOL.md
+    /// §17.7); one whose signature does not hold is refused even when its
+    /// frame check, which anyone can compute, is right.
+    #[test]
+    fn timer_frames_round_trip_and_a_forged_check_in_is_refused() {
+        use crate::timer::{CheckIn, Hold};
+        let key = SigningKey::from_seed(&[3; 32]).unwrap();
+        let (items, _) = sample();
+        let BundleItem::Envelope(env) = items[0].clone() else {
+            unreachable!()
+        };
+        let hold = Hold::sign(&key, 500_000, env);
+        let check_in = CheckIn::postpone(&key, 16, 500_004);
+        let mut enc = BundleEncoder::new();
+        enc.hold(&hold).unwrap();
+        enc.check_in(&check_in).unwrap();
+        let bytes = enc.finish();
+        assert_eq!(
+            decode_all(&bytes).unwrap(),
+            vec![BundleItem::Hold(hold), BundleItem::CheckIn(check_in)]
+        );
+        let mut forged = check_in.encode();
+        forged[45] ^= 1;
+        let mut enc = BundleEncoder::new();
+        enc.frame(Kind::CheckIn, &forged).unwrap();
+        let bytes = enc.finish();
+        assert!(matches!(
+            decode_all(&bytes),
+            Err(ProtocolError::BadSignature(_))
+        ));
+    }
+
     #[test]
     fn damage_keeps_what_came_before() {
         let (items, bytes) = sample();
