@@ -111,10 +111,10 @@ contact = "Av. Alfonso Ugarte 848"
 '''
 
 
-def start_relay(data_dir, coordinator_key):
+def start_relay(data_dir, coordinator_key, listen="127.0.0.1:0", extra=(), log=None):
     relay = subprocess.Popen(
-        [RELAY, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-         f"--coordinator-key={coordinator_key}", "--admission-max-effort=0"],
+        [RELAY, "--listen", listen, "--data-dir", data_dir,
+         f"--coordinator-key={coordinator_key}", "--admission-max-effort=0", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, AMPARO_LOG="info"),
     )
@@ -123,6 +123,8 @@ def start_relay(data_dir, coordinator_key):
 
     def read():
         for line in relay.stderr:
+            if log is not None:
+                log.append(line)
             m = re.search(r"listening on (http://[^,\s]+).*receipt key (\S+)", line)
             if m and not ready.is_set():
                 found["url"], found["key"] = m.group(1), m.group(2)
@@ -377,6 +379,50 @@ def main():
         driver.find_element(By.ID, "sync-button").click()
         wait.until(lambda d: d.find_element(By.ID, "sync-button").is_enabled()
                    and d.find_element(By.ID, "waiting").text == "0")
+
+        step("a check-in timer's alert arrives: urgent, first in the list")
+        timer = survivor.run(
+            "timer", "set", "--to", "pe-lima-defensoria", "--every", "1", "--grace", "0",
+            "--text", "Voy al hotel Las Palmeras con un cliente nuevo. Placa ABC-123.",
+        )
+        assert survivor.run("report", "sync")["timers"]["held"] == 1
+        # She does not check in: the relay's hour passes the release (its
+        # clock run ahead instead of waiting), then it comes back on the same
+        # address with the right time.
+        addr = url.removeprefix("http://")
+        relay.kill()
+        relay.wait()
+        log = []
+        skew = timer["release_hour"] - int(time.time()) // 3600
+        relay, _, _ = start_relay(os.path.join(root, "relay"), key, addr,
+                                  [f"--test-clock-skew-hours={skew}"], log)
+        deadline = time.time() + 30
+        while not any("released the alerts" in line for line in log):
+            assert time.time() < deadline, "".join(log)
+            time.sleep(0.05)
+        relay.kill()
+        relay.wait()
+        relay, _, _ = start_relay(os.path.join(root, "relay"), key, addr)
+        click_and_load(driver, driver.find_element(By.ID, "nav-sync"))
+        driver.find_element(By.ID, "sync-button").click()
+        wait.until(lambda d: d.find_element(By.ID, "sync-button").is_enabled()
+                   and "1" in d.find_element(By.ID, "sync-line").text)
+        Select(driver.find_element(By.ID, "lang-select")).select_by_value("es")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
+        click_and_load(driver, driver.find_element(By.ID, "nav-cases"))
+        rows = driver.find_elements(By.CSS_SELECTOR, "#cases-table tbody tr")
+        assert len(rows) == 3, len(rows)
+        assert "alert" in rows[0].get_attribute("class"), "the alert first"
+        assert rows[0].find_element(By.CSS_SELECTOR, ".badge.urgent").text == "ALERTA"
+        axe(driver, "cases with an alert", strict=True)
+        shot(driver, "09-alert-first")
+        click_and_load(driver, rows[0].find_element(By.CSS_SELECTOR, "a"))
+        wait.until(EC.presence_of_element_located((By.ID, "timer-alert")))
+        box = driver.find_element(By.ID, "timer-alert").text
+        assert "dejó de hacer check-in" in box and "Temporizador puesto" in box, box
+        assert "ABC-123" in driver.find_element(By.ID, "her-words").text
+        axe(driver, "alert case", strict=True)
+        shot(driver, "10-alert-case")
 
         step("she locks the desk")
         click_and_load(driver, driver.find_element(By.ID, "lock"))
