@@ -23,6 +23,7 @@ import atexit
 import base64
 import collections
 import hashlib
+import json
 import os
 import random
 import re
@@ -82,9 +83,24 @@ def signed_directory(version: int, body: bytes) -> bytes:
     return head + body + COORDINATOR.sign(b"amparo-directory-v1" + head + body)
 
 
+# A focal point whose mailbox is the sweep's (its signing key is the sweep's
+# key): holds of check-in timers are for focal points only (PROTOCOL.md
+# §12.16), so the valid directories list it and the timer routes reach storage.
+FOCAL_POINT = json.dumps({
+    "id": "pe-sweep",
+    "name": {"es": "Barrido", "pt": "Varredura", "en": "Sweep"},
+    "organization": "Sweep",
+    "regions": ["PE-LIM"],
+    "categories": ["legal_advice"],
+    "languages": ["es"],
+    "keys": {"sealing_key": b64(hashlib.sha256(b"sweep sealing").digest()), "signing_key": b64(PUBLIC)},
+    "valid_from": 0,
+    "valid_until": 2**40,
+}).encode()
+
 DIRECTORY_BODIES = [
-    b'{"focal_points":[]}',
-    b'{"focal_points":[],"service_routes":[],"relays":[]}',
+    b'{"focal_points":[' + FOCAL_POINT + b']}',
+    b'{"focal_points":[' + FOCAL_POINT + b'],"service_routes":[],"relays":[]}',
     b"{}",
     b"not json",
     b'{"focal_points":[{"id":"Not An Id"}]}',
@@ -207,6 +223,49 @@ def grant(key: Ed25519PrivateKey, public: bytes, not_after: int) -> bytes:
     return signed + key.sign(b"amparo-fetch-grant-v1" + signed)
 
 
+def _timer_key(seed: bytes) -> tuple[Ed25519PrivateKey, bytes]:
+    return _key(b"sweep timer " + seed)
+
+
+@st.composite
+def holds(draw):
+    """Check-in timers' holds (PROTOCOL.md §17.2): signed, for the sweep's
+    focal point or another mailbox, at hours in and out of range; some
+    tampered or cut."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    key, public = _timer_key(draw(st.sampled_from([b"a", b"b", b"c"])) + rng.randbytes(draw(st.sampled_from([0, 4]))))
+    now_hour = int(time.time()) // 3600
+    hour = now_hour + draw(st.sampled_from([1, 2, 5, 744, 745, 0, -1]))
+    mailbox = draw(st.sampled_from([MAILBOX_RAW, MAILBOX_RAW, rng.randbytes(12)]))
+    env = envelope(draw(st.sampled_from(SIZE_CLASSES[:2])), mailbox, rng)
+    head = bytes([1]) + public + struct.pack(">I", max(0, hour) & 0xFFFFFFFF)
+    sig = key.sign(b"amparo-hold-v1" + public + head[33:37] + hashlib.sha256(env).digest())
+    body = head + sig + env
+    how = draw(st.sampled_from(["as is", "as is", "as is", "tamper", "truncate"]))
+    if how == "tamper":
+        return _tampered(body, draw(st.integers(0, 2**32)))
+    if how == "truncate":
+        return body[: draw(st.integers(0, len(body) - 1))]
+    return body
+
+
+@st.composite
+def check_ins(draw):
+    """Check-ins and cancels (PROTOCOL.md §17.3) for the timers `holds`
+    makes: in order, replayed, stale, earlier, out of range, tampered."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    key, public = _timer_key(draw(st.sampled_from([b"a", b"b", b"c", b"d"])))
+    now_hour = int(time.time()) // 3600
+    action = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    seq = draw(st.sampled_from([0, 1, 2, 16, 17, 2**63 - 1, 2**63, 2**64 - 1]))
+    hour = 0 if action == 2 else now_hour + draw(st.sampled_from([1, 2, 3, 6, 744, 745, 0]))
+    unsigned = bytes([1, action]) + public + struct.pack(">QI", seq, max(0, hour) & 0xFFFFFFFF)
+    body = unsigned + key.sign(b"amparo-check-in-v1" + unsigned)
+    if draw(st.integers(0, 5)) == 0:
+        return _tampered(body, draw(st.integers(0, 2**32)))
+    return body if rng.random() < 0.95 else body[:-1]
+
+
 def _tampered(body: bytes, at: int) -> bytes:
     i = at % len(body)
     return body[:i] + bytes([body[i] ^ 1]) + body[i + 1 :]
@@ -267,6 +326,10 @@ def flatmap_body(context, body):
             lambda t: t[0][: t[1] % len(t[0])] + bytes([t[0][t[1] % len(t[0])] ^ 1]) + t[0][t[1] % len(t[0]) + 1 :]
         )
         return st.one_of(st.just(body), signed, tampered)
+    if op is not None and op.method.upper() == "POST" and op.path == "/v1/timers":
+        return st.one_of(st.just(body), holds())
+    if op is not None and op.method.upper() == "POST" and op.path == "/v1/timers/check-in":
+        return st.one_of(st.just(body), check_ins())
     if op is not None and op.method.upper() == "POST" and op.path == "/v1/mailboxes/fetch":
         return st.one_of(st.just(body), many_fetches())
     if op is not None and op.method.upper() == "POST" and op.path == "/v1/mailboxes/ack":
