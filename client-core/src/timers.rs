@@ -329,9 +329,14 @@ impl Profile {
     }
 
     /// Cancels a timer when she is safe: the alert is deleted at the relay
-    /// at the next sync. In the decoy it only looks cancelled.
+    /// at the next sync. In the decoy it only looks cancelled. A timer whose
+    /// alert went is forgotten here (the alert's report stays, for the
+    /// focal point's answers).
     pub fn cancel_timer(&self, id: &[u8; 16]) -> Result<()> {
         let (state, mut t) = self.stored_timer(id)?;
+        if state == RELEASED {
+            return self.forget_timer(id, &t, false);
+        }
         if state != ACTIVE {
             return Err(CoreError::Invalid("this timer is no longer running"));
         }

@@ -7,7 +7,8 @@
 //! and its alert counts towards the global cap; the timers on record and
 //! the alerts held per focal point have caps of their own
 //! ([`TimerLimits`]). Check-ins are 110 bytes signed by the timer key: one
-//! whose timer is not held costs a read, never a write.
+//! that would be refused (no such timer, replayed, stale) is decided on a
+//! read and never takes the write lock.
 
 use std::time::Duration;
 

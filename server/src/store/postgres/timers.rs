@@ -15,16 +15,22 @@ use crate::store::timers::{
 };
 use crate::store::{StoreError, hour_from_db, to_i64, to_u64};
 
-/// The row on record for `timer`, locked for this transaction.
+/// The row on record for `timer`; with `lock`, locked for this
+/// transaction.
 async fn read_row(
     conn: &mut PgConnection,
     timer: &[u8; 12],
+    lock: bool,
 ) -> Result<Option<TimerRow>, StoreError> {
-    let row =
-        sqlx::query("SELECT release_hour, seq, envelope FROM timers WHERE timer = $1 FOR UPDATE")
-            .bind(&timer[..])
-            .fetch_optional(&mut *conn)
-            .await?;
+    let sql = if lock {
+        "SELECT release_hour, seq, envelope FROM timers WHERE timer = $1 FOR UPDATE"
+    } else {
+        "SELECT release_hour, seq, envelope FROM timers WHERE timer = $1"
+    };
+    let row = sqlx::query(sql)
+        .bind(&timer[..])
+        .fetch_optional(&mut *conn)
+        .await?;
     row.map(|r| {
         let h: i32 = r.try_get(0)?;
         Ok(TimerRow {
@@ -48,7 +54,7 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         lock_usage(&mut tx).await?;
         let usage = relay_usage(&mut tx).await?;
-        let row = read_row(&mut tx, &hold.timer).await?;
+        let row = read_row(&mut tx, &hold.timer, true).await?;
         let in_mailbox: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM timers WHERE mailbox = $1 AND envelope IS NOT NULL",
         )
@@ -96,9 +102,20 @@ impl PgStore {
         now_hour: u32,
     ) -> Result<CheckedIn, StoreError> {
         let timer = TimerId::for_key(&check_in.key).0;
+        // Decided first on a read without locks: one that would be refused
+        // (no such timer, replayed, stale) never queues on the usage row
+        // every upload takes.
+        {
+            let mut conn = self.pool.acquire().await?;
+            let seen = read_row(&mut conn, &timer, false).await?;
+            match decide_check_in(seen.as_ref(), check_in, now_hour) {
+                d @ (CheckedIn::Unknown | CheckedIn::Refused(_)) => return Ok(d),
+                CheckedIn::Held(_) | CheckedIn::Cancelled => {}
+            }
+        }
         let mut tx = self.pool.begin().await?;
         lock_usage(&mut tx).await?;
-        let row = read_row(&mut tx, &timer).await?;
+        let row = read_row(&mut tx, &timer, true).await?;
         let decided = decide_check_in(row.as_ref(), check_in, now_hour);
         match &decided {
             CheckedIn::Held(state) => {

@@ -95,6 +95,17 @@ impl SqliteStore {
         now_hour: u32,
     ) -> Result<CheckedIn, StoreError> {
         let timer = TimerId::for_key(&check_in.key).0;
+        // Decided first on a read: one that would be refused (no such
+        // timer, replayed, stale) never takes the write lock, so a flood of
+        // them cannot hold up the writer.
+        {
+            let mut conn = self.pool.acquire().await?;
+            let seen = read_row(&mut conn, &timer).await?;
+            match decide_check_in(seen.as_ref(), check_in, now_hour) {
+                d @ (CheckedIn::Unknown | CheckedIn::Refused(_)) => return Ok(d),
+                CheckedIn::Held(_) | CheckedIn::Cancelled => {}
+            }
+        }
         let mut book = self.book.lock().await;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let row = read_row(&mut tx, &timer).await?;
