@@ -61,21 +61,24 @@ impl TimerAnswer {
 }
 
 fn full(f: HeldFull) -> ApiError {
-    let (code, message) = match f {
-        HeldFull::Relay => (
+    match f {
+        HeldFull::Relay => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
             "relay_full",
             "The relay is full: it cannot hold this alert now. Keep it on the phone and try again later, or set the timer on another relay.",
         ),
-        HeldFull::Mailbox => (
+        HeldFull::Mailbox => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
             "timers_full",
             "This focal point has as many alerts held as this relay keeps for one. Try again later, or choose another focal point.",
         ),
-        HeldFull::Timers => (
+        HeldFull::Timers => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
             "timers_full",
             "This relay has as many timers as it keeps. Try again later, or set the timer on another relay.",
         ),
-    };
-    ApiError::new(StatusCode::INSUFFICIENT_STORAGE, code, message).retry_after(3600)
+    }
+    .retry_after(3600)
 }
 
 /// A field relay holds no timers: what it stores goes upstream as it can,
