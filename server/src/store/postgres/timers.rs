@@ -155,9 +155,18 @@ impl PgStore {
         now_hour: u32,
         limit: u32,
     ) -> Result<u64, StoreError> {
+        let now = hour(now_hour)?;
+        // Most passes find nothing due: they queue on no lock.
+        let any: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM timers WHERE release_hour <= $1)")
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+        if !any {
+            return Ok(0);
+        }
         // Inserting into mailboxes: the insert lock too (see BEGIN_INSERT).
         let mut tx = self.pool.begin_with(BEGIN_INSERT).await?;
-        let now = hour(now_hour)?;
         let due = sqlx::query(
             "DELETE FROM timers WHERE timer IN (
                SELECT timer FROM timers WHERE release_hour <= $1 AND envelope IS NOT NULL
