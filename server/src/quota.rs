@@ -684,13 +684,13 @@ mod tests {
         assert_eq!(l.admit(&[5; 12], 500 - 2 * ACKNOWLEDGED_ROW_BYTES), Ok(()));
         // So do the alerts check-in timers hold.
         let global = RelayUsage {
-            held_bytes: 300,
+            held_bytes: 600,
             timers: 4,
             ..RelayUsage::default()
         };
         let mut l = Ledger::new(&q, global, &none);
-        assert_eq!(l.admit(&[5; 12], 1201), Err(Full::Relay));
-        assert_eq!(l.admit(&[5; 12], 1200), Ok(()));
+        assert_eq!(l.admit(&[5; 12], 901), Err(Full::Relay));
+        assert_eq!(l.admit(&[5; 12], 900), Ok(()));
         let mut q = quota(None);
         q.disk_room = Some(150);
         let none = HashMap::new();
