@@ -222,12 +222,42 @@ fun aCopiedProfileOpensOnlyOnItsOwnDevice(w: World) {
     check(!mine.deviceBound(), "unbound")
 }
 
+fun aCheckInTimerLooksTheSameUnderDuress(w: World) {
+    val focal = w.profile("focal")
+    val keys = focal.createFocalIdentity()
+    w.relay.publishDirectory(
+        w.coordinator.signDirectory(
+            1uL, listOf(entry("pe-uca-defensoria", keys)), emptyList(),
+            listOf(RelayEntry(name = "test relay", url = null, receiptKey = w.relayProcess.receiptKey)),
+        ),
+    )
+    val survivor = w.profile("survivor")
+    survivor.refreshDirectory(w.relay)
+    survivor.setDuressPin("1111", false)
+    val draft = survivor.createDraft(DraftForm(text = "Voy al hotel con un cliente nuevo. Placa ABC-123."))
+    val timer = survivor.setTimer(draft, "pe-uca-defensoria", 2u, 1u)
+    val status = survivor.timers().single()
+    check(status.id == timer && status.phase == TimerPhase.ACTIVE && !status.held, "timer set: $status")
+    check(survivor.nextCheckInDue() == status.nextDue, "the next check-in is due")
+    check(survivor.sync(w.relay, null).timersHeld == 1uL, "the relay holds the alert")
+    val checked = survivor.checkIn(timer)
+    check(survivor.sync(w.relay, null).timerCheckInsSent == 1uL, "the check-in went")
+    survivor.lock()
+
+    val decoy = Profile.open(File(w.tmp, "survivor").path, "1111", w.trusted)
+    val shown = decoy.timers().single()
+    val after = decoy.checkIn(shown.id)
+    check(after.releaseHour == checked.releaseHour, "a duress check-in does not postpone: $after")
+    check(decoy.sync(w.relay, null).timerCheckInsSent == 1uL, "it goes like a check-in")
+}
+
 fun main(args: Array<String>) {
     val relayBin = args.getOrNull(0) ?: System.getenv("AMPARO_RELAY_BIN") ?: "target/debug/amparo-relay"
     val tests = listOf(
         "report is sent, answered and read, then wiped" to ::reportIsSentAnsweredAndReadThenWiped,
         "wrong PIN gives the flat error" to ::wrongPinGivesTheFlatError,
         "a copied profile opens only on its own device" to ::aCopiedProfileOpensOnlyOnItsOwnDevice,
+        "a check-in timer looks the same under duress" to ::aCheckInTimerLooksTheSameUnderDuress,
     )
     for ((name, test) in tests) {
         val w = World(relayBin)
