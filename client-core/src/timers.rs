@@ -108,6 +108,10 @@ pub struct TimersSynced {
     /// Alerts whose hour came before their hold could be sent: queued as
     /// ordinary reports, so the focal point gets them anyway.
     pub sent_directly: usize,
+    /// Holds the relay refused for good (its directory no longer lists the
+    /// focal point, or the timer is taken): kept and offered again at each
+    /// sync; tell her to set the timer again, for another focal point.
+    pub refused: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -446,7 +450,48 @@ impl Profile {
             let (state, mut t) = self.stored_timer(&id)?;
             if let Some(hold) = t.hold.clone() {
                 let decoded = Hold::decode(&hold)?;
-                if decoded.release_hour <= now.hours() {
+                let mut due = decoded.release_hour <= now.hours();
+                if !due {
+                    match relay.hold(&hold, &decoded.envelope).await? {
+                        TimerAnswer::Held { release_hour, seq } => {
+                            t.hold = None;
+                            done.held += 1;
+                            // Held already, from an earlier hold a
+                            // facilitator carried: her check-ins since moved
+                            // only her copy. Tell the relay now, numbered
+                            // past its last.
+                            if release_hour < t.release_hour
+                                && let Some(key) = t.signing_key()?
+                            {
+                                t.seq = seq.max(t.seq).div_ceil(STEP).saturating_add(1) * STEP;
+                                t.pending = Some(
+                                    CheckIn::postpone(&key, t.seq, t.release_hour)
+                                        .encode()
+                                        .to_vec(),
+                                );
+                                self.mirror_timer(&id, &t, state)?;
+                            }
+                            self.put_item(ItemKind::Timer, &id, state, &encode(&t)?)?;
+                        }
+                        TimerAnswer::Later => continue,
+                        // The release is within the hour by the phone's
+                        // clock and the relay's hour has passed it (its clock
+                        // runs a little ahead): she did not check in in time,
+                        // as far as the relay can tell. (Further off, the
+                        // clocks disagree by hours: refused, kept.)
+                        TimerAnswer::Refused(code)
+                            if code == "bad_release_hour"
+                                && decoded.release_hour <= now.hours().saturating_add(1) =>
+                        {
+                            due = true
+                        }
+                        TimerAnswer::Cancelled | TimerAnswer::Gone | TimerAnswer::Refused(_) => {
+                            done.refused += 1;
+                            continue;
+                        }
+                    }
+                }
+                if due {
                     if let Some(report) = t.report {
                         self.enqueue(&report, &decoded.envelope)?;
                     }
@@ -455,33 +500,6 @@ impl Profile {
                     done.sent_directly += 1;
                     continue;
                 }
-                match relay.hold(&hold, &decoded.envelope).await? {
-                    TimerAnswer::Held { release_hour, seq } => {
-                        t.hold = None;
-                        done.held += 1;
-                        // Held already, from an earlier hold a facilitator
-                        // carried: her check-ins since moved only her copy.
-                        // Tell the relay now, numbered past its last.
-                        if release_hour < t.release_hour
-                            && let Some(key) = t.signing_key()?
-                        {
-                            t.seq = seq.max(t.seq).div_ceil(STEP).saturating_add(1) * STEP;
-                            t.pending = Some(
-                                CheckIn::postpone(&key, t.seq, t.release_hour)
-                                    .encode()
-                                    .to_vec(),
-                            );
-                            self.mirror_timer(&id, &t, state)?;
-                        }
-                    }
-                    TimerAnswer::Later => continue,
-                    TimerAnswer::Cancelled | TimerAnswer::Gone | TimerAnswer::Refused(_) => {
-                        return Err(CoreError::Invalid(
-                            "the relay refused this timer's alert; set the timer again",
-                        ));
-                    }
-                }
-                self.put_item(ItemKind::Timer, &id, state, &encode(&t)?)?;
             }
             let Some(pending) = t.pending.clone() else {
                 continue;

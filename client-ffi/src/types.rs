@@ -866,6 +866,9 @@ pub struct SyncSummary {
     /// Alerts found released (her check-in came too late), or sent as
     /// reports because their hour came before the phone had signal.
     pub alerts_gone: u64,
+    /// Timers' alerts the relay refused for good (the focal point left its
+    /// directory): ask her to set the timer again for another focal point.
+    pub timers_refused: u64,
 }
 
 impl From<survivor::SyncSummary> for SyncSummary {
@@ -887,6 +890,7 @@ impl From<survivor::SyncSummary> for SyncSummary {
             timers_held: s.timers.held as u64,
             timer_check_ins_sent: s.timers.sent as u64,
             alerts_gone: (s.timers.released + s.timers.sent_directly) as u64,
+            timers_refused: s.timers.refused as u64,
         }
     }
 }

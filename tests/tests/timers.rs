@@ -291,3 +291,45 @@ async fn a_facilitator_carries_the_hold_and_the_check_in() {
     assert_eq!(summary.timers.sent, 1);
     assert_eq!(survivor.timers().unwrap()[0].phase, TimerPhase::Active);
 }
+
+/// A relay that does not take her alert for good (its directory no longer
+/// lists the focal point) does not break her sync: the refusal is counted,
+/// the hold kept, everything else goes.
+#[tokio::test]
+async fn a_refused_hold_is_counted_and_the_sync_goes_on() {
+    let coordinator =
+        amparo_protocol::primitives::ed25519::SigningKey::from_seed(&[4; 32]).unwrap();
+    let key_arg = format!(
+        "--coordinator-key={}",
+        amparo_protocol::b64::encode(coordinator.verifying_key().as_bytes())
+    );
+    let relay = Relay::start(None, &[&key_arg]);
+    let root = tempfile::tempdir().unwrap();
+    let survivor = profile(root.path(), "survivor");
+    let office = profile(root.path(), "office");
+    let other = profile(root.path(), "other");
+    let fp = focal_point_entry("pe-lima", office.create_focal_identity().unwrap());
+    // The directory the relay holds lists another office only.
+    let listed = amparo_tests::directory_with(
+        vec![focal_point_entry(
+            "pe-cusco",
+            other.create_focal_identity().unwrap(),
+        )],
+        &relay.receipt_key,
+    )
+    .sign(1, &coordinator)
+    .unwrap();
+    client(&relay)
+        .publish_directory(listed.as_bytes())
+        .await
+        .unwrap();
+    let d = alert_draft(&survivor, "Voy con él.");
+    survivor.set_timer(&d, &fp, 3, 0, now()).unwrap();
+    let d = alert_draft(&survivor, "Me robaron en la calle.");
+    survivor.send_draft(&d, &fp, false, now()).unwrap();
+    let summary = sync(&survivor, &relay).await;
+    assert_eq!(summary.timers.refused, 1, "{summary:?}");
+    assert_eq!(summary.delivered, 1, "the report went anyway");
+    let t = &survivor.timers().unwrap()[0];
+    assert!(!t.held && t.waiting_to_send && t.phase == TimerPhase::Active);
+}

@@ -283,6 +283,7 @@ async fn sync(ctx: &Ctx, budget_kib: Option<u64>) -> CliResult {
                 "sent": summary.timers.sent,
                 "released": summary.timers.released,
                 "sent_directly": summary.timers.sent_directly,
+                "refused": summary.timers.refused,
             },
         }),
     );
@@ -294,6 +295,13 @@ async fn sync(ctx: &Ctx, budget_kib: Option<u64>) -> CliResult {
             &format!("Temporizadores: {held} alerta(s) ya en el relay; {sent} check-in(s) o cancelación(es) enviados."),
             &format!("Temporizadores: {held} alerta(s) já no relay; {sent} check-in(s) ou cancelamento(s) enviados."),
             &format!("Timers: {held} alert(s) now held by the relay; {sent} check-in(s) or cancel(s) sent."),
+        ));
+    }
+    if t.refused > 0 {
+        ctx.note(ctx.tr(
+            "El relay no acepta la alerta de un temporizador (el punto focal ya no está en su directorio): póngalo de nuevo para otro punto focal.",
+            "O relay não aceita o alerta de um temporizador (o ponto focal não está mais no diretório): ative-o de novo para outro ponto focal.",
+            "The relay does not take a timer's alert (the focal point is no longer in its directory): set it again for another focal point.",
         ));
     }
     if t.released + t.sent_directly > 0 {
