@@ -228,8 +228,14 @@ async fn checkpointer(pool: SqlitePool, mut stopped: watch::Receiver<()>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            // Every store handle is gone: let the pool close.
-            _ = stopped.changed() => return,
+            // Every store handle is gone: close the pool. Closed here, not
+            // only dropped: a dropped pool's connections close when its
+            // background tasks let go of it, and one that lingers keeps
+            // the WAL open (seen as a flaky test, about one run in eight).
+            _ = stopped.changed() => {
+                pool.close().await;
+                return;
+            }
         }
         if pool.is_closed() {
             return;
@@ -345,7 +351,12 @@ async fn vacuumer(pool: SqlitePool, free_bytes: Arc<AtomicU64>, mut stopped: wat
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stopped.changed() => return,
+            // Every store handle is gone: close the writer (see
+            // `checkpointer`).
+            _ = stopped.changed() => {
+                pool.close().await;
+                return;
+            }
         }
         if pool.is_closed() {
             return;
