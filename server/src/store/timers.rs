@@ -61,6 +61,19 @@ pub struct NewHold {
     pub envelope: Vec<u8>,
 }
 
+impl NewHold {
+    /// What a hold that was just stored answers: its hour, no check-in yet.
+    pub(crate) fn stored(&self) -> HoldPlaced {
+        HoldPlaced::Held {
+            state: TimerState {
+                release_hour: self.release_hour,
+                seq: 0,
+            },
+            fresh: true,
+        }
+    }
+}
+
 /// Why an alert was not held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeldFull {

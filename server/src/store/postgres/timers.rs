@@ -87,13 +87,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(HoldPlaced::Held {
-            state: TimerState {
-                release_hour: hold.release_hour,
-                seq: 0,
-            },
-            fresh: true,
-        })
+        Ok(hold.stored())
     }
 
     pub(in crate::store) async fn check_in_timer(

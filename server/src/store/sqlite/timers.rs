@@ -80,13 +80,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(HoldPlaced::Held {
-            state: TimerState {
-                release_hour: hold.release_hour,
-                seq: 0,
-            },
-            fresh: true,
-        })
+        Ok(hold.stored())
     }
 
     pub(in crate::store) async fn check_in_timer(
