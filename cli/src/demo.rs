@@ -304,6 +304,7 @@ sealing_key = "A_SEAL"
 signing_key = "A_SIGN"
 valid_from = "2026-01-01"
 valid_until = "2036-01-01"
+reads = ["deflate_d1"]
 
 [[focal_point]]
 id = "br-roraima-casa-mulher"
@@ -316,6 +317,7 @@ sealing_key = "B_SEAL"
 signing_key = "B_SIGN"
 valid_from = "2026-01-01"
 valid_until = "2036-01-01"
+reads = ["deflate_d1"]
 
 [[service_route]]
 id = "pucallpa-pep"

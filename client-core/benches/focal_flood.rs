@@ -30,6 +30,7 @@ use amparo_tests::{Relay, now};
 
 fn report(reply: &RecipientKeys) -> Report {
     Report {
+        reads: Vec::new(),
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
@@ -180,7 +181,15 @@ async fn round(n: usize, body: usize, keys: &RecipientKeys, floor: f64, cores: u
 
     // The flood, with one real report after the first third of it.
     let flood = junk(&public, n, body, &mut e);
-    let real = seal_report(&public, report(keys), &[], &mut e, now()).unwrap();
+    let real = seal_report(
+        &public,
+        report(keys),
+        &[],
+        amparo_protocol::envelope::Compression::IfSmaller,
+        &mut e,
+        now(),
+    )
+    .unwrap();
     let t = Instant::now();
     let mut taken = upload_all(&client, &flood[..n / 3]).await;
     assert_eq!(upload_all(&client, &real.envelopes).await, 1);

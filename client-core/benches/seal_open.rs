@@ -33,6 +33,7 @@ fn per_op(n: u32, mut f: impl FnMut()) -> f64 {
 
 fn report(reply: &RecipientKeys, text: String) -> Report {
     Report {
+        reads: Vec::new(),
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,

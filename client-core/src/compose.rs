@@ -7,7 +7,8 @@
 //! how she reads the answer) and forgets everything else once the envelopes
 //! are in the outbox.
 
-use amparo_protocol::envelope::{Envelope, Purpose};
+use amparo_protocol::compression;
+use amparo_protocol::envelope::{Compression, Envelope, Purpose};
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::{AttachmentKind, AttachmentRef, Payload, Report, chunk};
@@ -38,12 +39,27 @@ pub struct SealedReport {
     pub envelopes: Vec<Envelope>,
 }
 
+/// How bodies are sealed to a peer whose `reads` list (a focal point's
+/// directory entry, a report's `reads`) is `reads`: compressed only if it
+/// says it opens them (PROTOCOL.md §5.1), since software that predates
+/// compression would refuse the envelope.
+pub fn compression_for(reads: &[String]) -> Compression {
+    if compression::reads_compressed(reads) {
+        Compression::IfSmaller
+    } else {
+        Compression::Off
+    }
+}
+
 /// Seals `report` (whose `reply_to` and `attachments` are filled in here) and
-/// `attachments` to `focal_point`.
+/// `attachments` to `focal_point`, the report compressed if `compression`
+/// allows it. Attachments are never compressed: photos, audio and video are
+/// compressed by their own formats.
 pub fn seal_report(
     focal_point: &RecipientPublic,
     mut report: Report,
     attachments: &[Attachment],
+    compression: Compression,
     entropy: &mut dyn Entropy,
     now: UnixTime,
 ) -> Result<SealedReport> {
@@ -76,11 +92,12 @@ pub fn seal_report(
     }
     let json = report.to_json()?;
     let header = InnerHeader::new(entropy, now)?;
-    envelopes.push(Envelope::seal(
+    envelopes.push(Envelope::seal_with(
         focal_point,
         Purpose::Report,
         &header,
         &json,
+        compression,
         entropy,
     )?);
     Ok(SealedReport {
@@ -99,6 +116,7 @@ pub(crate) mod tests {
 
     pub(crate) fn blank_report() -> Report {
         Report {
+            reads: Vec::new(),
             statistics_consent: false,
             age_band: None,
             reported_elsewhere: None,
@@ -131,8 +149,15 @@ pub(crate) mod tests {
             mime: "image/jpeg".into(),
             data: vec![0x42; chunk::CHUNK_DATA_MAX + 5],
         };
-        let sealed =
-            seal_report(&fp.public(), blank_report(), &[photo], &mut e, UnixTime(0)).unwrap();
+        let sealed = seal_report(
+            &fp.public(),
+            blank_report(),
+            &[photo],
+            Compression::IfSmaller,
+            &mut e,
+            UnixTime(0),
+        )
+        .unwrap();
         assert_eq!(sealed.envelopes.len(), 3);
         assert_eq!(sealed.envelopes[0].size_class(), 65536);
         let last = sealed.envelopes.last().unwrap();

@@ -83,6 +83,11 @@ struct SourceFocalPoint {
     signing_key: String,
     valid_from: String,
     valid_until: String,
+    /// Body encodings the office's software opens (PROTOCOL.md §5.1), e.g.
+    /// `["deflate_d1"]`. Absent: none, and phones send it plain JSON. List
+    /// one only once every install of the office runs software that reads it.
+    #[serde(default)]
+    reads: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +165,7 @@ pub fn directory_from_toml(text: &str) -> Result<Directory> {
             })
         };
         focal_points.push(FocalPoint {
+            reads: f.reads.clone(),
             keys: RecipientPublic {
                 sealing_key: key(&f.sealing_key, &f.id, "sealing_key")?,
                 signing_key: key(&f.signing_key, &f.id, "signing_key")?,
@@ -280,6 +286,7 @@ sealing_key = "SEAL"
 signing_key = "SIGN"
 valid_from = "2026-01-01"
 valid_until = "2027-12-31"
+reads = ["deflate_d1"]
 
 [[service_route]]
 id = "pucallpa-pep"

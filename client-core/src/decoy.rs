@@ -236,6 +236,7 @@ mod tests {
 
     fn network(e: &mut DangerousSeededEntropy) -> Network {
         let fp = |id: &str, region: &str, e: &mut DangerousSeededEntropy| FocalPoint {
+            reads: Vec::new(),
             id: id.into(),
             name: LocalizedText {
                 es: id.into(),

@@ -417,6 +417,7 @@ mod tests {
             en: id.into(),
         };
         FocalPoint {
+            reads: Vec::new(),
             id: id.into(),
             name: t,
             organization: "o".into(),

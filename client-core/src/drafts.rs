@@ -51,6 +51,8 @@ impl DraftForm {
     /// The report this form becomes, addressed for replies to `reply_to`.
     pub fn to_report(&self, reply_to: RecipientPublic) -> Report {
         Report {
+            // This phone opens compressed replies (PROTOCOL.md §5.1).
+            reads: vec![amparo_protocol::compression::READS_DEFLATE_D1.into()],
             statistics_consent: self.statistics_consent,
             age_band: self.age_band,
             reported_elsewhere: self.reported_elsewhere,

@@ -1242,7 +1242,16 @@ impl Profile {
     ) -> Result<()> {
         let mut e = SystemEntropy::new();
         let header = InnerHeader::new(&mut e, now)?;
-        let env = Envelope::seal(&c.report.reply_to, purpose, &header, body, &mut e)?;
+        // Her phone said in the report whether it opens compressed bodies.
+        let compression = crate::compose::compression_for(&c.report.reads);
+        let env = Envelope::seal_with(
+            &c.report.reply_to,
+            purpose,
+            &header,
+            body,
+            compression,
+            &mut e,
+        )?;
         self.enqueue(case, &env)?;
         self.put_item(ItemKind::Case, case, status_code(c.status), &encode(c)?)
     }
@@ -1356,11 +1365,12 @@ impl Profile {
             message_id: *case,
             ..InnerHeader::new(&mut e, now)?
         };
-        envelopes.push(Envelope::seal(
+        envelopes.push(Envelope::seal_with(
             &to.keys,
             Purpose::Report,
             &h,
             &report.to_json()?,
+            crate::compose::compression_for(&to.reads),
             &mut e,
         )?);
         // The note is for the next focal point; the survivor is told only
@@ -1510,6 +1520,7 @@ mod tests {
         let coordinator = SigningKey::from_seed(&[3; 32]).unwrap();
         let vk = coordinator.verifying_key();
         let entry = |id: &str, keys: RecipientPublic| FocalPoint {
+            reads: Vec::new(),
             id: id.into(),
             name: LocalizedText {
                 es: id.into(),

@@ -175,6 +175,7 @@ mod tests {
             &fp.public(),
             crate::compose::tests::blank_report(),
             &[a],
+            amparo_protocol::envelope::Compression::IfSmaller,
             &mut e,
             UnixTime(0),
         )

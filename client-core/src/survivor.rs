@@ -5,7 +5,7 @@
 use amparo_protocol::Entropy;
 use amparo_protocol::UnixTime;
 use amparo_protocol::directory::FocalPoint;
-use amparo_protocol::envelope::{Envelope, EnvelopeId};
+use amparo_protocol::envelope::{Compression, Envelope, EnvelopeId};
 use amparo_protocol::keys::{MailboxId, RecipientKeys, RecipientPublic};
 use amparo_protocol::mailboxes::FetchAuth;
 use amparo_protocol::padding::InnerHeader;
@@ -351,6 +351,7 @@ impl Profile {
             &focal_point.keys,
             d.form.to_report(focal_point.keys),
             &attachments,
+            crate::compose::compression_for(&focal_point.reads),
             &mut entropy,
             now,
         )?;
@@ -402,6 +403,7 @@ impl Profile {
             &focal_point.keys,
             form.to_report(focal_point.keys),
             &[],
+            crate::compose::compression_for(&focal_point.reads),
             &mut entropy,
             sent_at,
         )?;
@@ -553,6 +555,13 @@ impl Profile {
         now: UnixTime,
     ) -> Result<String> {
         let (office, keys) = self.current_office(report, directory, now)?;
+        // Compressed only if the directory says the office reads it: without
+        // a directory, as it always was.
+        let compression = directory
+            .and_then(|d| d.focal_point(&office))
+            .map_or(Compression::Off, |f| {
+                crate::compose::compression_for(&f.reads)
+            });
         let mut r = self.stored_report(report)?;
         // Her messages carry only a counter: the hour in the sealed header
         // is all a focal point needs to know of when she wrote.
@@ -569,11 +578,12 @@ impl Profile {
         };
         let mut e = amparo_protocol::entropy::SystemEntropy::new();
         let header = InnerHeader::new(&mut e, now)?;
-        let env = Envelope::seal(
+        let env = Envelope::seal_with(
             &keys,
             amparo_protocol::envelope::Purpose::Reply,
             &header,
             &amparo_protocol::payload::Payload::to_json(&reply)?,
+            compression,
             &mut e,
         )?;
         self.in_transaction(|| {
@@ -1017,6 +1027,7 @@ mod tests {
             en: s.into(),
         };
         FocalPoint {
+            reads: Vec::new(),
             id: id.into(),
             name: t(id),
             organization: "Org".into(),

@@ -234,7 +234,14 @@ impl Profile {
             due_hour: t.release_hour,
             every_hours,
         });
-        let sealed = seal_report(&focal_point.keys, report, &attachments, &mut entropy, now)?;
+        let sealed = seal_report(
+            &focal_point.keys,
+            report,
+            &attachments,
+            crate::compose::compression_for(&focal_point.reads),
+            &mut entropy,
+            now,
+        )?;
         let [envelope] = <[Envelope; 1]>::try_from(sealed.envelopes).map_err(|_| {
             CoreError::Invalid(
                 "an alert must fit in one envelope: shorten the text or use a smaller photo",
@@ -546,6 +553,7 @@ mod tests {
 
     fn focal_point() -> FocalPoint {
         FocalPoint {
+            reads: Vec::new(),
             id: "pe-lima".into(),
             name: LocalizedText {
                 es: "Lima".into(),

@@ -39,6 +39,7 @@ fn file(focal: &Profile, keys: &RecipientPublic, f: &DraftForm, hour: u64) -> [u
         keys,
         f.to_report(*keys),
         &[],
+        amparo_protocol::envelope::Compression::IfSmaller,
         &mut SystemEntropy::new(),
         UnixTime(T0 + hour * 3600),
     )

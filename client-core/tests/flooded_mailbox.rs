@@ -42,6 +42,7 @@ fn junk(to: &RecipientPublic, n: usize) -> Vec<Envelope> {
 
 fn report() -> Report {
     Report {
+        reads: Vec::new(),
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
@@ -94,6 +95,7 @@ async fn the_report_is_found_among_thousands_of_junk_envelopes() {
         &public,
         report(),
         &[],
+        amparo_protocol::envelope::Compression::IfSmaller,
         &mut SystemEntropy::new(),
         UnixTime(now().0),
     )

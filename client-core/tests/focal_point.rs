@@ -25,6 +25,7 @@ fn entry(id: &str, keys: RecipientPublic) -> FocalPoint {
         en: s.into(),
     };
     FocalPoint {
+        reads: Vec::new(),
         id: id.into(),
         name: t(id),
         organization: "Org".into(),

@@ -79,6 +79,7 @@ fn canaries_never_reach_the_disk() {
         )
         .unwrap();
         let fp = amparo_protocol::directory::FocalPoint {
+            reads: Vec::new(),
             id: "pe-ucayali".into(),
             name: amparo_protocol::directory::LocalizedText {
                 es: "Oficina".into(),
@@ -136,6 +137,7 @@ fn canaries_never_reach_the_disk() {
             en: s.into(),
         };
         let fp = amparo_protocol::directory::FocalPoint {
+            reads: Vec::new(),
             id: "fp".into(),
             name: t("fp"),
             organization: "o".into(),
@@ -178,6 +180,7 @@ fn canaries_never_reach_the_disk() {
             &fp.keys,
             form.to_report(fp.keys),
             &[],
+            amparo_protocol::envelope::Compression::IfSmaller,
             &mut amparo_protocol::entropy::SystemEntropy::new(),
             amparo_protocol::UnixTime(1_790_000_000),
         )

@@ -33,6 +33,7 @@ fn focal_point() -> FocalPoint {
         en: s.into(),
     };
     FocalPoint {
+        reads: Vec::new(),
         id: "fp".into(),
         name: t("fp"),
         organization: "o".into(),

@@ -501,6 +501,9 @@ pub struct FocalPoint {
     pub valid_from: u64,
     /// End of validity (seconds since the epoch).
     pub valid_until: u64,
+    /// Body encodings its software opens ("deflate_d1": compressed reports,
+    /// PROTOCOL.md §5.1). Pass it back unchanged when sending.
+    pub reads: Vec<String>,
 }
 
 impl From<&proto_dir::FocalPoint> for FocalPoint {
@@ -515,6 +518,7 @@ impl From<&proto_dir::FocalPoint> for FocalPoint {
             keys: f.keys.into(),
             valid_from: f.valid_from,
             valid_until: f.valid_until,
+            reads: f.reads.clone(),
         }
     }
 }
@@ -523,6 +527,7 @@ impl TryFrom<FocalPoint> for proto_dir::FocalPoint {
     type Error = AmparoError;
     fn try_from(f: FocalPoint) -> Result<Self, AmparoError> {
         Ok(proto_dir::FocalPoint {
+            reads: f.reads,
             id: f.id,
             name: f.name.into(),
             organization: f.organization,

@@ -97,7 +97,15 @@ fn fill(dir: &std::path::Path, n: usize) {
             ..DraftForm::default()
         };
         let hour = 1_750_000_000 + (i as u64) * 1800;
-        let sealed = seal_report(&keys, form.to_report(keys), &[], &mut e, UnixTime(hour)).unwrap();
+        let sealed = seal_report(
+            &keys,
+            form.to_report(keys),
+            &[],
+            amparo_protocol::envelope::Compression::IfSmaller,
+            &mut e,
+            UnixTime(hour),
+        )
+        .unwrap();
         batch.extend(sealed.envelopes);
         if batch.len() >= 500 {
             p.file_envelopes(&batch).unwrap();

@@ -45,6 +45,7 @@ fn entry(id: &str, keys: RecipientPublic) -> FocalPoint {
         en: s.into(),
     };
     FocalPoint {
+        reads: Vec::new(),
         id: id.into(),
         name: t(id),
         organization: "Org".into(),
@@ -133,6 +134,7 @@ fn focal_profile(dir: &std::path::Path) -> [[u8; 16]; 2] {
             &keys,
             f.to_report(keys),
             &attachments,
+            amparo_protocol::envelope::Compression::IfSmaller,
             &mut SystemEntropy::new(),
             UnixTime(1_790_000_000),
         )
@@ -878,7 +880,15 @@ fn file_counted_case(
     report.statistics_consent = consent;
     report.age_band = age;
     report.reported_elsewhere = elsewhere;
-    let sealed = seal_report(&keys, report, &[], &mut SystemEntropy::new(), UnixTime(at)).unwrap();
+    let sealed = seal_report(
+        &keys,
+        report,
+        &[],
+        amparo_protocol::envelope::Compression::IfSmaller,
+        &mut SystemEntropy::new(),
+        UnixTime(at),
+    )
+    .unwrap();
     p.file_envelopes(&sealed.envelopes).unwrap();
     sealed.report_id
 }
@@ -1350,6 +1360,7 @@ async fn a_timer_alert_is_listed_first_and_marked_urgent() {
             &keys,
             report,
             &[],
+            amparo_protocol::envelope::Compression::IfSmaller,
             &mut SystemEntropy::new(),
             UnixTime(470_000 * 3600),
         )

@@ -10,7 +10,7 @@
 #   wire (the relay's binary HTTP bodies), mailboxes (the many-mailbox
 #   fetch/ack bodies and answers), request (Amparo-Signature) and
 #   admission (challenges and proofs), token (admission tokens, token
-#   requests, vouchers, issuer keys).
+#   requests, vouchers, issuer keys), decompress (compressed bodies).
 #   Each calls the decoder on the raw input and, where it succeeds, checks
 #   that re-encoding gives the input (or an equal value) back; a panic or a
 #   failed assert is a finding.

@@ -91,6 +91,12 @@ pub struct FocalPoint {
     pub valid_from: u64,
     /// End of validity (seconds since the epoch).
     pub valid_until: u64,
+    /// Body encodings its software opens beyond plain JSON (PROTOCOL.md
+    /// §5.1): a phone compresses what it seals to this focal point only if
+    /// [`crate::compression::READS_DEFLATE_D1`] is listed. Absent in older
+    /// directories, and then nothing is compressed for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<String>,
 }
 
 impl FocalPoint {
@@ -115,7 +121,7 @@ impl FocalPoint {
         if self.valid_from >= self.valid_until {
             return Err(ProtocolError::Invalid("focal point validity window"));
         }
-        Ok(())
+        crate::compression::check_reads(&self.reads)
     }
 }
 
@@ -374,6 +380,7 @@ mod tests {
         Directory {
             statistics: None,
             focal_points: vec![FocalPoint {
+                reads: Vec::new(),
                 id: "pe-ucayali-defensoria".into(),
                 name: LocalizedText {
                     es: "Defensoría del Pueblo, Ucayali".into(),

@@ -32,11 +32,11 @@ use zeroize::Zeroizing;
 
 use crate::codec::{Reader, expect_version};
 use crate::entropy::Entropy;
-use crate::hpke;
 use crate::keys::{MAILBOX_ID_LEN, MailboxId, RecipientKeys, RecipientPublic};
 use crate::padding::{self, InnerHeader};
 use crate::primitives::sha256_prefix;
 use crate::{ProtocolError, Result, b64};
+use crate::{compression, hpke};
 
 /// Envelope format version.
 pub const VERSION: u8 = 1;
@@ -99,6 +99,25 @@ impl Purpose {
     pub const FOR_REPLY_MAILBOX: [Purpose; 2] = [Purpose::Reply, Purpose::Status];
     /// What the coordinator's statistics mailbox receives.
     pub const FOR_STATISTICS: [Purpose; 2] = [Purpose::Statistics, Purpose::Aggregation];
+}
+
+impl Purpose {
+    /// Whether a body of this purpose may travel compressed (PROTOCOL.md
+    /// §5.1): the JSON payloads people write. Chunks are never compressed
+    /// (photos, audio and video are compressed already, and a chunk fills
+    /// its class by design); statistics messages are small and signed.
+    pub fn may_compress(self) -> bool {
+        matches!(self, Purpose::Report | Purpose::Reply | Purpose::Status)
+    }
+}
+
+/// Whether [`Envelope::seal_with`] may compress the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Never: the recipient has not said it reads compressed bodies.
+    Off,
+    /// When the purpose allows it and the compressed form is shorter.
+    IfSmaller,
 }
 
 /// The HPKE `info` for an envelope of `purpose` with cleartext `header`.
@@ -165,9 +184,10 @@ impl fmt::Debug for Envelope {
 pub struct Opened {
     /// What the sender sealed it as.
     pub purpose: Purpose,
-    /// The inner header (message id, hour, flags).
+    /// The inner header (message id, hour, flags). `header.is_compressed()`
+    /// says whether the body travelled compressed.
     pub header: InnerHeader,
-    /// The body, without padding (zeroized on drop).
+    /// The body, without padding and decompressed (zeroized on drop).
     pub body: Zeroizing<Vec<u8>>,
 }
 
@@ -214,7 +234,8 @@ impl Envelope {
     }
 
     /// Seals `body` for `recipient` as `purpose`, padded to the smallest class
-    /// that fits, with a fresh ephemeral key drawn from `entropy`.
+    /// that fits, with a fresh ephemeral key drawn from `entropy`. The body
+    /// travels as it is; see [`Envelope::seal_with`].
     pub fn seal(
         recipient: &RecipientPublic,
         purpose: Purpose,
@@ -222,7 +243,40 @@ impl Envelope {
         body: &[u8],
         entropy: &mut dyn Entropy,
     ) -> Result<Envelope> {
-        let padded = padding::pad(inner, body)?;
+        Self::seal_with(recipient, purpose, inner, body, Compression::Off, entropy)
+    }
+
+    /// Like [`Envelope::seal`], compressing the body first when `compression`
+    /// allows it, the purpose may be compressed and the compressed form is
+    /// shorter (PROTOCOL.md §5.1). A compressed body sets
+    /// [`padding::FLAG_COMPRESSED`]; `inner` must not set it itself.
+    pub fn seal_with(
+        recipient: &RecipientPublic,
+        purpose: Purpose,
+        inner: &InnerHeader,
+        body: &[u8],
+        compression: Compression,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Envelope> {
+        if inner.is_compressed() {
+            return Err(ProtocolError::Invalid("inner header flags"));
+        }
+        let packed = match compression {
+            Compression::IfSmaller if purpose.may_compress() && !inner.is_cover() => {
+                Some(compression::compress(body)?).filter(|p| p.len() < body.len())
+            }
+            _ => None,
+        };
+        let padded = match &packed {
+            Some(p) => {
+                let header = InnerHeader {
+                    flags: inner.flags | padding::FLAG_COMPRESSED,
+                    ..*inner
+                };
+                padding::pad(&header, p)?
+            }
+            None => padding::pad(inner, body)?,
+        };
         let header = header_bytes(recipient.mailbox());
         let (enc, ct) = hpke::seal_base(
             &recipient.sealing_public(),
@@ -253,10 +307,18 @@ impl Envelope {
             if let Ok(padded) = ctx.open(b"", self.ciphertext()) {
                 let padded = Zeroizing::new(padded);
                 let (inner, body) = padding::unpad(&padded)?;
+                let body = if inner.is_compressed() {
+                    if !purpose.may_compress() {
+                        return Err(ProtocolError::Invalid("compressed body for this purpose"));
+                    }
+                    compression::decompress(body)?
+                } else {
+                    Zeroizing::new(body.to_vec())
+                };
                 return Ok(Opened {
                     purpose,
                     header: inner,
-                    body: Zeroizing::new(body.to_vec()),
+                    body,
                 });
             }
         }

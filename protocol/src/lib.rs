@@ -25,6 +25,7 @@ pub mod aggregation;
 pub mod b64;
 pub mod bundle;
 mod codec;
+pub mod compression;
 pub mod directory;
 pub mod entropy;
 pub mod envelope;

@@ -12,7 +12,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | inner version = 1 |
-//! | 1 | 1 | flags (bit 0: cover traffic; other bits must be 0) |
+//! | 1 | 1 | flags (bit 0: cover traffic; bit 1: compressed body; other bits must be 0) |
 //! | 2 | 16 | message id (random; the recipient deduplicates on it) |
 //! | 18 | 4 | creation time, hours since the Unix epoch |
 //! | 22 | 4 | body length `n` |
@@ -41,7 +41,10 @@ pub const MESSAGE_ID_LEN: usize = 16;
 
 /// Flag bit: this envelope is cover traffic and carries nothing.
 pub const FLAG_COVER: u8 = 0b0000_0001;
-const KNOWN_FLAGS: u8 = FLAG_COVER;
+/// Flag bit: the body is compressed ([`crate::compression`]); the opener
+/// decompresses it before anything reads it.
+pub const FLAG_COMPRESSED: u8 = 0b0000_0010;
+const KNOWN_FLAGS: u8 = FLAG_COVER | FLAG_COMPRESSED;
 
 /// The header inside the seal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +54,7 @@ pub struct InnerHeader {
     pub message_id: [u8; MESSAGE_ID_LEN],
     /// Creation time, in hours since the epoch (never finer).
     pub created_hour: u32,
-    /// Flag bits ([`FLAG_COVER`]).
+    /// Flag bits ([`FLAG_COVER`], [`FLAG_COMPRESSED`]).
     pub flags: u8,
 }
 
@@ -68,6 +71,11 @@ impl InnerHeader {
     /// Whether this is cover traffic.
     pub fn is_cover(&self) -> bool {
         self.flags & FLAG_COVER != 0
+    }
+
+    /// Whether the body travelled compressed.
+    pub fn is_compressed(&self) -> bool {
+        self.flags & FLAG_COMPRESSED != 0
     }
 }
 
@@ -205,7 +213,7 @@ mod tests {
         ));
 
         let mut flags = good.clone();
-        flags[1] = 0x80;
+        flags[1] = 0x04;
         assert_eq!(
             unpad(&flags),
             Err(ProtocolError::Invalid("inner header flags"))

@@ -163,6 +163,7 @@ fn examples() -> BTreeMap<&'static str, String> {
 
     // The report.
     let report = Report {
+        reads: Vec::new(),
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
@@ -293,6 +294,7 @@ fn examples() -> BTreeMap<&'static str, String> {
     let dir = Directory {
         statistics: None,
         focal_points: vec![FocalPoint {
+            reads: Vec::new(),
             id: "pe-uca-defensoria".into(),
             name: text(
                 "Defensoría, Ucayali",
@@ -533,7 +535,107 @@ fn examples() -> BTreeMap<&'static str, String> {
     // A check-in timer (§17).
     let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md timer");
     out.insert("timer", text_block(timer_example(&focal, &mut e)));
+
+    // A compressed report (§5.1).
+    let mut e = DangerousSeededEntropy::new(b"PROTOCOL.md compressed");
+    out.insert(
+        "compressed",
+        text_block(compressed_example(&focal, &reply, &mut e)),
+    );
     out
+}
+
+/// A report of ~1,000 characters sealed compressed to the focal point of
+/// §13: the JSON, the compressed body, the header with flag bit 1, and the
+/// class it lands in, checked against §5 and §5.1.
+fn compressed_example(
+    focal: &RecipientKeys,
+    reply: &RecipientKeys,
+    e: &mut DangerousSeededEntropy,
+) -> String {
+    use amparo_protocol::compression::{self, CODEC_DEFLATE_D1, DICTIONARY_V1, READS_DEFLATE_D1};
+    use amparo_protocol::envelope::Compression;
+    let text = "El viernes en la noche estaba en la avenida con otras chicas cuando llegaron dos \
+                policías en una camioneta. Nos pidieron los documentos y como yo no tengo papeles \
+                me dijeron que me iban a llevar a Migraciones. Me quitaron la plata de toda la \
+                noche y el celular. Uno de ellos me dijo que si no le pagaba cada semana iba a \
+                volver y me iba a deportar. No fui a la comisaría porque tengo miedo de que me \
+                detengan. Una compañera me dijo que ustedes ayudan sin pedir papeles. Necesito \
+                un abogado y saber si me pueden deportar. También necesito una prueba de VIH \
+                porque un cliente no quiso usar condón la semana pasada. Por favor escríbanme, \
+                no me llamen, el celular lo comparto con mi compañera de cuarto.";
+    let report = Report {
+        reads: vec![READS_DEFLATE_D1.into()],
+        statistics_consent: false,
+        age_band: None,
+        reported_elsewhere: None,
+        alert: None,
+        v: 1,
+        violence: vec![ViolenceKind::Extortion, ViolenceKind::Threats],
+        violence_other: None,
+        when: None,
+        place: Place {
+            setting: Some(PlaceSetting::Urban),
+            country: Some("PE".into()),
+            region: Some("PE-UCA".into()),
+            detail: None,
+        },
+        aggressors: vec![AggressorKind::PoliceOrSecurity],
+        aggressor_other: None,
+        needs: vec![Need::LegalAdvice, Need::StiHivPep, Need::MigrationStatus],
+        language: Language::Es,
+        text: text.into(),
+        attachments: vec![],
+        reply_to: reply.public(),
+        referral: None,
+    };
+    let json = report.to_json().unwrap();
+    let plain_class = padding::class_for(json.len()).unwrap();
+    let body = compression::compress(&json).unwrap();
+    // §5.1: codec byte, then a stream that decodes, with D1, to the JSON.
+    assert_eq!(body[0], CODEC_DEFLATE_D1);
+    assert_eq!(&compression::decompress(&body).unwrap()[..], &json[..]);
+    assert_eq!(DICTIONARY_V1.len(), 5442);
+    let inner = InnerHeader::new(e, NOW).unwrap();
+    let env = Envelope::seal_with(
+        &focal.public(),
+        Purpose::Report,
+        &inner,
+        &json,
+        Compression::IfSmaller,
+        e,
+    )
+    .unwrap();
+    // §5: the padding rule applies to the compressed body.
+    let class = padding::class_for(body.len()).unwrap();
+    assert_eq!(env.size_class(), class);
+    assert!(class < plain_class);
+    let flagged = InnerHeader {
+        flags: padding::FLAG_COMPRESSED,
+        ..inner
+    };
+    let padded = padding::pad(&flagged, &body).unwrap();
+    let opened = env.open(focal, &[Purpose::Report]).unwrap();
+    assert!(opened.header.is_compressed());
+    assert_eq!(&opened.body[..], &json[..]);
+    assert_eq!(Report::from_json(&opened.body).unwrap(), report);
+    format!(
+        "report JSON ({} bytes; sealed plain it pads to the {plain_class} class, an envelope of {} bytes)\n\
+         {}\n\n\
+         compressed body ({} bytes): codec 01, then the raw DEFLATE stream made with D1\n{}\n\n\
+         inner header (26 bytes)  {}  (flags 02: compressed)\n\
+         body ({} bytes) follows, then {} zero bytes up to the {class}-byte class\n\
+         envelope of {} bytes; opened and decompressed, it gives back the JSON above",
+        json.len(),
+        plain_class + envelope::OVERHEAD,
+        String::from_utf8(json.clone()).unwrap(),
+        body.len(),
+        hex_block(&body),
+        hex(&padded[..padding::INNER_HEADER_LEN]),
+        body.len(),
+        class - padding::INNER_HEADER_LEN - body.len(),
+        env.as_bytes().len(),
+    )
 }
 
 /// A hold of an alert for the focal point of §13, a check-in and a cancel,
@@ -1517,6 +1619,7 @@ fn section_8_directory_limits_hold() {
         en: s.into(),
     };
     let focal = FocalPoint {
+        reads: Vec::new(),
         id: "a".into(),
         name: text("n"),
         organization: String::new(),

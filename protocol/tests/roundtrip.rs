@@ -125,6 +125,7 @@ prop_compose! {
                 referral in proptest::option::of(("[a-z0-9_-]{1,64}", text(100), proptest::option::of(any::<u32>()))))
                 -> Report {
         Report {
+            reads: Vec::new(),
             // The statistics fields follow the free text's length, so that
             // the round trip sees each of their values.
             statistics_consent: text.len() % 2 == 0,
@@ -217,6 +218,7 @@ proptest! {
         let mut e = DangerousSeededEntropy::new(b"directory proptest");
         let coordinator = SigningKey::generate(&mut e).unwrap();
         let focal_points = (0..n).map(|i| FocalPoint {
+            reads: Vec::new(),
             id: format!("fp-{i}"),
             name: localized("Focal point"),
             organization: "Org".into(),
@@ -278,6 +280,7 @@ fn payload_limits_are_enforced() {
     let mut e = DangerousSeededEntropy::new(b"limits");
     let reply_to = RecipientKeys::generate(&mut e).unwrap().public();
     let base = Report {
+        reads: Vec::new(),
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,

@@ -358,6 +358,7 @@ async fn directory_versions_and_etag() {
         let dir = Directory {
             statistics: None,
             focal_points: vec![FocalPoint {
+                reads: Vec::new(),
                 id: "fp".into(),
                 name: t("Defensoría"),
                 organization: "Org".into(),

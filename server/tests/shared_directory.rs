@@ -35,6 +35,7 @@ fn listing(focal: &RecipientKeys) -> Directory {
     Directory {
         statistics: None,
         focal_points: vec![FocalPoint {
+            reads: Vec::new(),
             id: "fp".into(),
             name: t("Defensoría"),
             organization: "Org".into(),

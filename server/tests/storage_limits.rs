@@ -38,6 +38,7 @@ fn directory_listing(focal: &RecipientKeys) -> Directory {
     Directory {
         statistics: None,
         focal_points: vec![FocalPoint {
+            reads: Vec::new(),
             id: "fp".into(),
             name: t("Defensoría"),
             organization: "Org".into(),

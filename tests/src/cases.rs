@@ -40,6 +40,7 @@ pub fn case(region: &'static str, setting: PlaceSetting, gbv: GbvType) -> Case {
 /// Her report of `c`, the incident on the 18th of `month`.
 pub fn report(c: &Case, month: Month) -> Report {
     Report {
+        reads: Vec::new(),
         statistics_consent: c.consent,
         age_band: c.age,
         reported_elsewhere: c.elsewhere,

@@ -162,6 +162,7 @@ sealing_key = "{}"
 signing_key = "{}"
 valid_from = "2026-01-01"
 valid_until = "2036-01-01"
+reads = ["deflate_d1"]
 "#,
         key("sealing_key"),
         key("signing_key")

@@ -542,7 +542,8 @@ pub fn now() -> amparo_protocol::UnixTime {
 }
 
 /// A directory entry for a focal point with `keys`, valid for a long time,
-/// in region PE-UCA, offering legal advice and protection, in Spanish.
+/// in region PE-UCA, offering legal advice and protection, in Spanish, on
+/// software that opens compressed bodies (PROTOCOL.md §5.1).
 pub fn focal_point_entry(
     id: &str,
     keys: amparo_protocol::keys::RecipientPublic,
@@ -554,6 +555,7 @@ pub fn focal_point_entry(
         en: id.into(),
     };
     amparo_protocol::directory::FocalPoint {
+        reads: vec![amparo_protocol::compression::READS_DEFLATE_D1.into()],
         id: id.into(),
         name,
         organization: "Organización de prueba".into(),

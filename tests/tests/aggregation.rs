@@ -152,6 +152,7 @@ async fn four_offices_sum_a_month_and_the_coordinator_never_holds_one_table() {
                     &entry.keys,
                     report(c, last_month()),
                     &[],
+                    amparo_protocol::envelope::Compression::IfSmaller,
                     &mut e,
                     in_the_month(),
                 )

@@ -65,6 +65,7 @@ async fn focal_rejected_summarises_a_flood_and_clears_it() {
         })
         .collect();
     let report = Report {
+        reads: Vec::new(),
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
@@ -83,7 +84,15 @@ async fn focal_rejected_summarises_a_flood_and_clears_it() {
         referral: None,
         alert: None,
     };
-    let real = seal_report(&public, report, &[], &mut e, now()).unwrap();
+    let real = seal_report(
+        &public,
+        report,
+        &[],
+        amparo_protocol::envelope::Compression::IfSmaller,
+        &mut e,
+        now(),
+    )
+    .unwrap();
     envelopes.splice(500..500, real.envelopes);
     let client = RelayClient::new(&RelayConfig::new(relay.url(""))).unwrap();
     for batch in envelopes.chunks(256) {

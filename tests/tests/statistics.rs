@@ -248,6 +248,7 @@ async fn three_offices_publish_a_month_and_the_coordinator_sees_only_the_sum() {
                     &entry.keys,
                     report(c, Month::parse("2026-10").unwrap()),
                     &[],
+                    amparo_protocol::envelope::Compression::IfSmaller,
                     &mut e,
                     october(),
                 )

@@ -20,6 +20,7 @@ use amparo_tests::{Relay, backends, now};
 
 fn report() -> Report {
     Report {
+        reads: Vec::new(),
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
@@ -65,6 +66,7 @@ async fn report_travels_directly_and_by_facilitator_and_is_answered() {
                 mime: "audio/ogg".into(),
                 data: audio.clone(),
             }],
+            amparo_protocol::envelope::Compression::IfSmaller,
             &mut e,
             now(),
         )

@@ -1365,6 +1365,7 @@ mod tests {
                 })
                 .unwrap();
                 entries.push(FocalPoint {
+                    reads: Vec::new(),
                     id: id.into(),
                     name: t(id),
                     organization: String::new(),

@@ -387,6 +387,7 @@ mod tests {
         };
         let directory = Directory {
             focal_points: vec![FocalPoint {
+                reads: Vec::new(),
                 id: "pe-lima".into(),
                 name: t("Lima"),
                 organization: String::new(),

@@ -69,6 +69,7 @@ fun entry(id: String, keys: FocalKeys) = FocalPoint(
     keys = keys,
     validFrom = 0uL,
     validUntil = 1uL shl 62,
+    reads = listOf("deflate_d1"),
 )
 
 class World(relayBin: String) {

@@ -109,6 +109,7 @@ def focal_point_entry(fp_id: str, keys: amparo.FocalKeys) -> amparo.FocalPoint:
         keys=keys,
         valid_from=0,
         valid_until=2**62,
+        reads=["deflate_d1"],
     )
 
 

@@ -22,7 +22,8 @@ use amparo_protocol::directory::{
     Directory, FocalPoint, LocalizedText, RelayEntry, ServiceKind, ServiceRoute,
 };
 use amparo_protocol::entropy::{DangerousSeededEntropy, Entropy};
-use amparo_protocol::envelope::{Envelope, Purpose};
+use amparo_protocol::compression;
+use amparo_protocol::envelope::{Compression, Envelope, Purpose};
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
 use amparo_protocol::padding::{self, FLAG_COVER, InnerHeader};
 use amparo_protocol::payload::chunk::{CHUNK_DATA_MAX, chunk_count};
@@ -82,6 +83,7 @@ fn reports(
     reply_to: RecipientPublic,
 ) -> Vec<(&'static str, Report)> {
     let es = Report {
+        reads: vec![compression::READS_DEFLATE_D1.into()],
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
@@ -128,6 +130,7 @@ fn reports(
                    de ir à polícia sem eles. "
         .repeat(5);
     let pt = Report {
+        reads: vec![compression::READS_DEFLATE_D1.into()],
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
@@ -174,6 +177,7 @@ fn reports(
         }),
     };
     let en = Report {
+        reads: vec![compression::READS_DEFLATE_D1.into()],
         statistics_consent: false,
         age_band: None,
         reported_elsewhere: None,
@@ -237,6 +241,7 @@ fn directory(
                 keys: fixed.public(),
                 valid_from: 1_767_225_600,
                 valid_until: 1_830_297_600,
+                reads: vec!["deflate_d1".into()],
             },
             FocalPoint {
                 id: "br-acre-casa_abrigo".into(),
@@ -252,6 +257,7 @@ fn directory(
                 keys: other.public(),
                 valid_from: 0,
                 valid_until: 4_000_000_000,
+                reads: Vec::new(),
             },
         ],
         service_routes: vec![ServiceRoute {
@@ -415,6 +421,30 @@ fn main() -> Result<()> {
         let env = Envelope::seal(&fixed.public(), *purpose, h, body, &mut e)?;
         assert_eq!(env.open(&fixed, &Purpose::ALL)?.purpose, *purpose);
         c.write("envelope_open", name, env.as_bytes());
+    }
+    // Compressed bodies (PROTOCOL.md §5.1), for `envelope_open`, and the
+    // compressed forms alone for `decompress`.
+    for (name, purpose, body) in [
+        ("report-4k-compressed.bin", Purpose::Report, &report_json[1][..]),
+        ("reply-compressed.bin", Purpose::Reply, &reply_json[0][..]),
+    ] {
+        let env = Envelope::seal_with(
+            &fixed.public(),
+            purpose,
+            &header,
+            body,
+            Compression::IfSmaller,
+            &mut e,
+        )?;
+        assert!(env.open(&fixed, &Purpose::ALL)?.header.is_compressed());
+        c.write("envelope_open", name, env.as_bytes());
+    }
+    for (i, body) in report_json.iter().chain(reply_json.iter()).enumerate() {
+        c.write(
+            "decompress",
+            &format!("body-{i}.bin"),
+            &compression::compress(body)?,
+        );
     }
 
     // --- directory --------------------------------------------------------

@@ -404,6 +404,11 @@ pub struct Report {
     /// because she stopped checking in. The focal point treats it as urgent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert: Option<TimerAlert>,
+    /// Body encodings her phone opens (PROTOCOL.md §5.1): the focal point
+    /// compresses its replies and status updates on this report's channel
+    /// only if [`crate::compression::READS_DEFLATE_D1`] is listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<String>,
 }
 
 /// What a check-in timer's alert says about the timer (PROTOCOL.md §17.6).
@@ -460,6 +465,6 @@ impl Payload for Report {
                 ));
             }
         }
-        Ok(())
+        crate::compression::check_reads(&self.reads)
     }
 }

@@ -1,0 +1,180 @@
+//! Compression of a body before padding (PROTOCOL.md §5.1).
+//!
+//! On a 2G link the bytes a survivor sends are her time and her prepaid
+//! data. A report of ~1,900 characters is ~2.4 KB of JSON and pads to the
+//! 4 KiB class; compressed with a preset dictionary of the form's own words
+//! it is ~1 KB and pads to the 1 KiB class. Compression happens inside the
+//! seal, so the relay and the network see only the class, as before.
+//!
+//! The encoding is raw DEFLATE (RFC 1951) with a **frozen preset
+//! dictionary**: the stream's back-references may reach into the dictionary
+//! as if it had been decompressed just before the body, as zlib's
+//! `deflateSetDictionary` does. The compressed body is one byte naming the
+//! codec and its dictionary ([`CODEC_DEFLATE_D1`]) followed by the stream.
+//! A dictionary never changes once a phone has used it: an envelope sealed
+//! today must open in ten years; a better dictionary gets a new codec byte.
+//!
+//! Decompression is bounded: it stops at [`MAX_BODY`] bytes of output, the
+//! largest body an envelope can carry uncompressed, so a "zip bomb" sealed
+//! in an envelope costs the focal point at most one 64 KiB buffer and
+//! microseconds. A stream that ends early, has bytes after its end, or
+//! expands past the bound is refused.
+//!
+//! `miniz_oxide` is a pure-Rust port of miniz with `#![forbid(unsafe_code)]`;
+//! it has no `set_dictionary`, so the dictionary is primed by compressing it
+//! first, sync-flushing (which ends on a byte boundary) and keeping only the
+//! bytes written after the flush; the decoder is given the dictionary as the
+//! start of its output window.
+
+use miniz_oxide::deflate::core::{
+    CompressorOxide, TDEFLFlush, TDEFLStatus, compress_to_output, create_comp_flags_from_zip_params,
+};
+use miniz_oxide::inflate::TINFLStatus;
+use miniz_oxide::inflate::core::{
+    DecompressorOxide, decompress as inflate,
+    inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+};
+use zeroize::Zeroizing;
+
+use crate::padding::MAX_BODY;
+use crate::{ProtocolError, Result};
+
+/// Codec byte: raw DEFLATE with preset dictionary v1 ([`DICTIONARY_V1`]).
+pub const CODEC_DEFLATE_D1: u8 = 0x01;
+
+/// The name a focal point (in the directory, §8.1) or a phone (in its report,
+/// §6.1) lists under `reads` to say it opens [`CODEC_DEFLATE_D1`] bodies.
+pub const READS_DEFLATE_D1: &str = "deflate_d1";
+
+/// Preset dictionary v1: staff replies and survivors' report vocabulary in
+/// es/pt/en, then the skeletons of a status update, a reply and a report
+/// (nearest the data, so the cheapest to refer to). Built by concatenating
+/// `protocol/dictionary/v1/` in the order its README gives; frozen — a test
+/// pins its SHA-256.
+pub const DICTIONARY_V1: &[u8] = include_bytes!("../dictionary/v1.bin");
+
+/// DEFLATE's compression level: the highest. A report is a few KB, so even
+/// level 9 costs tens of microseconds, far less than sealing it.
+const LEVEL: u8 = 9;
+
+/// Whether a peer's `reads` list says it opens bodies this implementation
+/// compresses.
+pub fn reads_compressed(reads: &[String]) -> bool {
+    reads.iter().any(|r| r == READS_DEFLATE_D1)
+}
+
+/// The most names a `reads` list may hold, and the longest name.
+pub const MAX_READS: usize = 8;
+/// See [`MAX_READS`].
+pub const MAX_READS_CHARS: usize = 32;
+
+/// Checks a `reads` list (§6.1, §8.1): at most [`MAX_READS`] names of 1 to
+/// [`MAX_READS_CHARS`] characters. Names this implementation does not know
+/// are kept and ignored, so a newer peer's list stays readable.
+pub(crate) fn check_reads(reads: &[String]) -> Result<()> {
+    crate::payload::check_len(reads, MAX_READS, "list of encodings read")?;
+    for r in reads {
+        if r.is_empty() {
+            return Err(ProtocolError::Invalid("empty encoding name"));
+        }
+        crate::payload::check_text(r, MAX_READS_CHARS, "encoding name")?;
+    }
+    Ok(())
+}
+
+/// The compressed form of `body`: the codec byte and a raw DEFLATE stream
+/// made with [`DICTIONARY_V1`]. Callers keep it only if it is shorter than
+/// `body` (PROTOCOL.md §5.1).
+pub fn compress(body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    if body.len() > MAX_BODY {
+        return Err(ProtocolError::TooLarge {
+            what: "body to compress",
+            len: body.len(),
+            max: MAX_BODY,
+        });
+    }
+    // Raw DEFLATE (window bits 0: no zlib header), default strategy.
+    let flags = create_comp_flags_from_zip_params(i32::from(LEVEL), 0, 0);
+    let mut compressor = Box::new(CompressorOxide::new(flags));
+    // Prime with the dictionary; its own output is not kept. The sync flush
+    // ends the output on a byte boundary, so what follows is a stream a
+    // decoder can start at, with the dictionary as its window.
+    let (status, used) =
+        compress_to_output(&mut compressor, DICTIONARY_V1, TDEFLFlush::Sync, |_| true);
+    if status != TDEFLStatus::Okay || used != DICTIONARY_V1.len() {
+        return Err(ProtocolError::Invalid("compressor state"));
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(body.len() / 2 + 64));
+    out.push(CODEC_DEFLATE_D1);
+    let (status, used) = compress_to_output(&mut compressor, body, TDEFLFlush::Finish, |chunk| {
+        out.extend_from_slice(chunk);
+        true
+    });
+    if status != TDEFLStatus::Done || used != body.len() {
+        return Err(ProtocolError::Invalid("compressor state"));
+    }
+    Ok(out)
+}
+
+/// The body a compressed body stands for. Refuses an unknown codec byte, a
+/// malformed or truncated stream, bytes after the stream's end, and output
+/// past [`MAX_BODY`] bytes (the decoder stops there; nothing larger is ever
+/// allocated).
+pub fn decompress(compressed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let (&codec, stream) = compressed
+        .split_first()
+        .ok_or(ProtocolError::Invalid("compressed body: empty"))?;
+    if codec != CODEC_DEFLATE_D1 {
+        return Err(ProtocolError::UnsupportedVersion {
+            what: "compression codec",
+            version: u64::from(codec),
+        });
+    }
+    let dict = DICTIONARY_V1.len();
+    // The window starts as the dictionary; the body is written after it. One
+    // more byte than the bound, so that "fits exactly" and "too long" differ.
+    let mut window = Zeroizing::new(vec![0u8; dict + MAX_BODY + 1]);
+    window
+        .get_mut(..dict)
+        .ok_or(ProtocolError::Invalid("compression window"))?
+        .copy_from_slice(DICTIONARY_V1);
+    let mut decoder = Box::new(DecompressorOxide::new());
+    let (status, used, written) = inflate(
+        &mut decoder,
+        stream,
+        &mut window,
+        dict,
+        TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+    );
+    match status {
+        TINFLStatus::Done => {}
+        TINFLStatus::HasMoreOutput => {
+            return Err(ProtocolError::TooLarge {
+                what: "decompressed body",
+                len: MAX_BODY + 1,
+                max: MAX_BODY,
+            });
+        }
+        TINFLStatus::FailedCannotMakeProgress | TINFLStatus::NeedsMoreInput => {
+            return Err(ProtocolError::Invalid("compressed body: truncated"));
+        }
+        _ => return Err(ProtocolError::Invalid("compressed body: malformed")),
+    }
+    if written > MAX_BODY {
+        return Err(ProtocolError::TooLarge {
+            what: "decompressed body",
+            len: written,
+            max: MAX_BODY,
+        });
+    }
+    if used != stream.len() {
+        return Err(ProtocolError::TrailingBytes(stream.len() - used));
+    }
+    let body = window
+        .get(dict..dict + written)
+        .ok_or(ProtocolError::Invalid("compression window"))?;
+    Ok(Zeroizing::new(body.to_vec()))
+}
+
+#[cfg(test)]
+mod tests;
