@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import strategies as st
 
-SIZE_CLASSES = (1086, 4158, 16446, 65598)
+SIZE_CLASSES = (1086, 1598, 4158, 16446, 65598)
 
 
 def b64(raw: bytes) -> str:

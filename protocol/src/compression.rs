@@ -131,35 +131,56 @@ pub fn decompress(compressed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         });
     }
     let dict = DICTIONARY_V1.len();
-    // The window starts as the dictionary; the body is written after it. One
-    // more byte than the bound, so that "fits exactly" and "too long" differ.
-    let mut window = Zeroizing::new(vec![0u8; dict + MAX_BODY + 1]);
+    // The window starts as the dictionary; the body is written after it. It
+    // grows (doubling) only as the body does, up to one byte more than the
+    // bound, so that "fits exactly" and "too long" differ; a typical body
+    // never pays for zeroing the whole 64 KiB.
+    let cap = dict + MAX_BODY + 1;
+    let first = dict + stream.len().saturating_mul(4).clamp(4096, MAX_BODY + 1);
+    let mut window = Zeroizing::new(vec![0u8; first.min(cap)]);
     window
         .get_mut(..dict)
         .ok_or(ProtocolError::Invalid("compression window"))?
         .copy_from_slice(DICTIONARY_V1);
     let mut decoder = Box::new(DecompressorOxide::new());
-    let (status, used, written) = inflate(
-        &mut decoder,
-        stream,
-        &mut window,
-        dict,
-        TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
-    );
-    match status {
-        TINFLStatus::Done => {}
-        TINFLStatus::HasMoreOutput => {
-            return Err(ProtocolError::TooLarge {
-                what: "decompressed body",
-                len: MAX_BODY + 1,
-                max: MAX_BODY,
-            });
+    let (mut read, mut end) = (0usize, dict);
+    loop {
+        let rest = stream.get(read..).unwrap_or_default();
+        let (status, used, written) = inflate(
+            &mut decoder,
+            rest,
+            &mut window,
+            end,
+            TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+        );
+        read += used;
+        end += written;
+        match status {
+            TINFLStatus::Done => break,
+            TINFLStatus::HasMoreOutput if window.len() < cap => {
+                // A fresh buffer, so the old one is wiped when it goes
+                // (a Vec's own growth would free it unwiped).
+                let mut bigger = Zeroizing::new(vec![0u8; window.len().saturating_mul(2).min(cap)]);
+                match (bigger.get_mut(..end), window.get(..end)) {
+                    (Some(to), Some(from)) => to.copy_from_slice(from),
+                    _ => return Err(ProtocolError::Invalid("compression window")),
+                }
+                window = bigger;
+            }
+            TINFLStatus::HasMoreOutput => {
+                return Err(ProtocolError::TooLarge {
+                    what: "decompressed body",
+                    len: MAX_BODY + 1,
+                    max: MAX_BODY,
+                });
+            }
+            TINFLStatus::FailedCannotMakeProgress | TINFLStatus::NeedsMoreInput => {
+                return Err(ProtocolError::Invalid("compressed body: truncated"));
+            }
+            _ => return Err(ProtocolError::Invalid("compressed body: malformed")),
         }
-        TINFLStatus::FailedCannotMakeProgress | TINFLStatus::NeedsMoreInput => {
-            return Err(ProtocolError::Invalid("compressed body: truncated"));
-        }
-        _ => return Err(ProtocolError::Invalid("compressed body: malformed")),
     }
+    let written = end - dict;
     if written > MAX_BODY {
         return Err(ProtocolError::TooLarge {
             what: "decompressed body",
@@ -167,11 +188,11 @@ pub fn decompress(compressed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
             max: MAX_BODY,
         });
     }
-    if used != stream.len() {
-        return Err(ProtocolError::TrailingBytes(stream.len() - used));
+    if read != stream.len() {
+        return Err(ProtocolError::TrailingBytes(stream.len() - read));
     }
     let body = window
-        .get(dict..dict + written)
+        .get(dict..end)
         .ok_or(ProtocolError::Invalid("compression window"))?;
     Ok(Zeroizing::new(body.to_vec()))
 }

@@ -5,7 +5,11 @@
 //! of an envelope. Every plaintext is therefore padded to one of four sizes —
 //! 1, 4, 16 or 64 KiB — and media larger than the top class are split into
 //! equal top-class chunks ([`crate::payload::chunk`]), so the observer learns
-//! a size class and a count of equal blobs, nothing finer.
+//! a size class and a count of equal blobs, nothing finer. A compressed body
+//! ([`crate::compression`]) may also use a fifth class, 1.5 KiB
+//! ([`COMPRESSED_CLASS`]): a typical report of ~1,900 characters compresses
+//! to 1.0–1.15 KB, just over the 1 KiB class, and would otherwise pay for
+//! 4 KiB (PROTOCOL.md §5.1 has the measurements and what it reveals).
 //!
 //! Layout of a padded plaintext (all integers big-endian):
 //!
@@ -25,8 +29,15 @@ use crate::codec::{Reader, expect_version};
 use crate::entropy::{Entropy, random};
 use crate::{ProtocolError, Result, UnixTime};
 
-/// The padded plaintext sizes, smallest first.
-pub const SIZE_CLASSES: [usize; 4] = [1024, 4096, 16 * 1024, 64 * 1024];
+/// The padded plaintext sizes, smallest first: every length a padded
+/// plaintext may have.
+pub const SIZE_CLASSES: [usize; 5] = [1024, COMPRESSED_CLASS, 4096, 16 * 1024, 64 * 1024];
+/// The classes a plain (uncompressed) body uses. Software that predates
+/// compression knows only these; it never receives a compressed body (the
+/// sender asks first), and so never sees [`COMPRESSED_CLASS`].
+pub const PLAIN_CLASSES: [usize; 4] = [1024, 4096, 16 * 1024, 64 * 1024];
+/// The class only a compressed body may use.
+pub const COMPRESSED_CLASS: usize = 1536;
 /// The largest size class.
 pub const MAX_CLASS: usize = 64 * 1024;
 /// Length of the inner header.
@@ -79,10 +90,30 @@ impl InnerHeader {
     }
 }
 
-/// The smallest size class that holds a body of `body_len` bytes.
+/// The smallest plain size class that holds a body of `body_len` bytes.
 pub fn class_for(body_len: usize) -> Result<usize> {
+    smallest(&PLAIN_CLASSES, body_len)
+}
+
+/// The smallest size class that holds a compressed body of `body_len`
+/// bytes ([`COMPRESSED_CLASS`] included).
+pub fn class_for_compressed(body_len: usize) -> Result<usize> {
+    smallest(&SIZE_CLASSES, body_len)
+}
+
+/// The class a body under `header` pads to: [`class_for_compressed`] when
+/// its compressed flag is set, else [`class_for`].
+pub fn class_for_header(header: &InnerHeader, body_len: usize) -> Result<usize> {
+    if header.is_compressed() {
+        class_for_compressed(body_len)
+    } else {
+        class_for(body_len)
+    }
+}
+
+fn smallest(classes: &[usize], body_len: usize) -> Result<usize> {
     let needed = body_len.saturating_add(INNER_HEADER_LEN);
-    SIZE_CLASSES
+    classes
         .iter()
         .copied()
         .find(|&c| c >= needed)
@@ -98,15 +129,17 @@ pub fn is_class(len: usize) -> bool {
     SIZE_CLASSES.contains(&len)
 }
 
-/// Header, body and zero padding up to the smallest class that fits.
+/// Header, body and zero padding up to the smallest class that fits
+/// ([`class_for_header`]).
 pub fn pad(header: &InnerHeader, body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    pad_to(header, body, class_for(body.len())?)
+    pad_to(header, body, class_for_header(header, body.len())?)
 }
 
 /// Header, body and zero padding up to `class`, which must be a size class
-/// large enough for the body.
+/// large enough for the body ([`COMPRESSED_CLASS`] only for a compressed
+/// body).
 pub fn pad_to(header: &InnerHeader, body: &[u8], class: usize) -> Result<Zeroizing<Vec<u8>>> {
-    if !is_class(class) {
+    if !is_class(class) || (class == COMPRESSED_CLASS && !header.is_compressed()) {
         return Err(ProtocolError::BadSizeClass(class));
     }
     if header.flags & !KNOWN_FLAGS != 0 {
@@ -132,8 +165,9 @@ pub fn pad_to(header: &InnerHeader, body: &[u8], class: usize) -> Result<Zeroizi
 }
 
 /// Checks the padding and splits a padded plaintext into header and body.
-/// Rejects a length that is not a class, an unknown version or flag, a body
-/// length past the end, and any non-zero padding byte.
+/// Rejects a length that is not a class, an unknown version or flag, a
+/// plain body in [`COMPRESSED_CLASS`], a body length past the end, and any
+/// non-zero padding byte.
 pub fn unpad(padded: &[u8]) -> Result<(InnerHeader, &[u8])> {
     if !is_class(padded.len()) {
         return Err(ProtocolError::BadSizeClass(padded.len()));
@@ -143,6 +177,9 @@ pub fn unpad(padded: &[u8]) -> Result<(InnerHeader, &[u8])> {
     let flags = r.u8()?;
     if flags & !KNOWN_FLAGS != 0 {
         return Err(ProtocolError::Invalid("inner header flags"));
+    }
+    if padded.len() == COMPRESSED_CLASS && flags & FLAG_COMPRESSED == 0 {
+        return Err(ProtocolError::BadSizeClass(padded.len()));
     }
     let message_id = r.array()?;
     let created_hour = r.u32()?;
@@ -221,6 +258,32 @@ mod tests {
     }
 
     #[test]
+    fn only_a_compressed_body_uses_the_compressed_class() {
+        let plain = header();
+        let packed = InnerHeader {
+            flags: FLAG_COMPRESSED,
+            ..header()
+        };
+        // 1024 - 26 + 1 bytes: the next plain class is 4096, the next
+        // compressed one 1536.
+        let body = vec![7u8; 999];
+        assert_eq!(pad(&plain, &body).unwrap().len(), 4096);
+        assert_eq!(pad(&packed, &body).unwrap().len(), 1536);
+        assert_eq!(class_for_compressed(1536 - 26).unwrap(), 1536);
+        assert_eq!(class_for_compressed(1536 - 25).unwrap(), 4096);
+        assert_eq!(class_for_compressed(998).unwrap(), 1024);
+        assert_eq!(
+            pad_to(&plain, &body, 1536).err(),
+            Some(ProtocolError::BadSizeClass(1536))
+        );
+        // A plain body in the compressed class is refused on reading too.
+        let mut forged = pad(&packed, &body).unwrap();
+        assert!(unpad(&forged).is_ok());
+        forged[1] = 0;
+        assert_eq!(unpad(&forged), Err(ProtocolError::BadSizeClass(1536)));
+    }
+
+    #[test]
     fn cover_flag_round_trips() {
         let h = InnerHeader {
             flags: FLAG_COVER,
@@ -233,8 +296,10 @@ mod tests {
     proptest! {
         #[test]
         fn pad_unpad_round_trip(body in proptest::collection::vec(any::<u8>(), 0..5000),
-                                id in any::<[u8; 16]>(), hour in any::<u32>(), cover in any::<bool>()) {
-            let h = InnerHeader { message_id: id, created_hour: hour, flags: if cover { FLAG_COVER } else { 0 } };
+                                id in any::<[u8; 16]>(), hour in any::<u32>(), cover in any::<bool>(),
+                                compressed in any::<bool>()) {
+            let flags = if cover { FLAG_COVER } else { 0 } | if compressed { FLAG_COMPRESSED } else { 0 };
+            let h = InnerHeader { message_id: id, created_hour: hour, flags };
             let p = pad(&h, &body).unwrap();
             prop_assert!(is_class(p.len()));
             let (h2, b2) = unpad(&p).unwrap();
@@ -243,7 +308,7 @@ mod tests {
         }
 
         #[test]
-        fn unpad_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1100)) {
+        fn unpad_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1600)) {
             let _ = unpad(&bytes);
         }
     }

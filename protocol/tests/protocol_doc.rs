@@ -1104,6 +1104,7 @@ fn reject_code_table() -> String {
         ("1086 bytes, version 01, suite 07", with(1086, 1, 7)),
         ("1086 bytes, version 01, suite 01", with(1086, 1, 1)),
         ("1087 bytes, version 01, suite 01", with(1087, 1, 1)),
+        ("1598 bytes, version 01, suite 01", with(1598, 1, 1)),
         ("4158 bytes, version 01, suite 01", with(4158, 1, 1)),
         ("65598 bytes, version 01, suite 01", with(65598, 1, 1)),
     ];

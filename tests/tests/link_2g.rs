@@ -52,7 +52,7 @@ use amparo_protocol::compression::{self, READS_DEFLATE_D1};
 use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::envelope::OVERHEAD;
 use amparo_protocol::keys::RecipientKeys;
-use amparo_protocol::padding::{INNER_HEADER_LEN, SIZE_CLASSES, class_for};
+use amparo_protocol::padding::{INNER_HEADER_LEN, SIZE_CLASSES, class_for, class_for_compressed};
 use amparo_protocol::payload::{
     AgeBand, AggressorKind, IncidentDate, Language, Need, Payload, Place, PlaceSetting,
     ViolenceKind,
@@ -214,12 +214,12 @@ fn envelope_sizes(forms: &[DraftForm], compressed: bool) -> (Vec<u64>, Vec<usize
         .map(|f| {
             let json = f.to_report(reply_to).to_json().unwrap();
             let packed = compression::compress(&json).unwrap().len();
-            let body = if compressed {
-                json.len().min(packed)
+            let class = if compressed && packed < json.len() {
+                class_for_compressed(packed)
             } else {
-                json.len()
+                class_for(json.len())
             };
-            ((class_for(body).unwrap() + OVERHEAD) as u64, packed)
+            ((class.unwrap() + OVERHEAD) as u64, packed)
         })
         .unzip()
 }
