@@ -140,4 +140,68 @@ fn main() {
         10_000.0 / secs,
         secs * 1e6 / 10_000.0
     );
+
+    // What queueing a report costs the phone (`send_draft`: the reply keys,
+    // the JSON, the seal, the encrypted outbox and report records, one
+    // commit), plain and compressed (PROTOCOL.md §5.1), taking turns so
+    // that the machine's load weighs on both alike.
+    let text: String =
+        "Me pidieron los documentos y me quitaron la plata. Tengo miedo de denunciar \
+                        porque no tengo papeles; necesito un abogado y un lugar seguro. "
+            .chars()
+            .cycle()
+            .take(1900)
+            .collect();
+    let form = amparo_core::drafts::DraftForm {
+        text,
+        language: Some(Language::Es),
+        ..amparo_core::drafts::DraftForm::default()
+    };
+    let phone_dir = tempfile::tempdir().unwrap();
+    let phone =
+        Profile::create(phone_dir.path(), "1", KdfParams::DANGEROUSLY_FAST_FOR_TESTS).unwrap();
+    let mut entry = |reads: Vec<String>| amparo_protocol::directory::FocalPoint {
+        reads,
+        id: "fp".into(),
+        name: amparo_protocol::directory::LocalizedText {
+            es: "fp".into(),
+            pt: "fp".into(),
+            en: "fp".into(),
+        },
+        organization: String::new(),
+        regions: vec![],
+        categories: vec![],
+        languages: vec![Language::Es],
+        keys: RecipientKeys::generate(&mut e).unwrap().public(),
+        valid_from: 0,
+        valid_until: u64::MAX / 2,
+    };
+    let plain_fp = entry(Vec::new());
+    let packed_fp = entry(vec![amparo_protocol::compression::READS_DEFLATE_D1.into()]);
+    let (mut plain, mut packed) = (Vec::new(), Vec::new());
+    for round in 0..10 {
+        for (fp, times) in [(&plain_fp, &mut plain), (&packed_fp, &mut packed)] {
+            let drafts: Vec<[u8; 16]> = (0..20)
+                .map(|_| phone.create_draft(&form).unwrap())
+                .collect();
+            let t = Instant::now();
+            for d in &drafts {
+                black_box(phone.send_draft(d, fp, false, now).unwrap());
+            }
+            if round > 0 {
+                times.push(t.elapsed().as_secs_f64() * 1e6 / 20.0);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (plain, packed) = (median(&mut plain), median(&mut packed));
+    println!(
+        "queueing a 1,900-character report (send_draft, median of 9 rounds of 20): plain {plain:.0} µs, \
+         compressed {packed:.0} µs ({:+.0} µs, {:+.1} %)",
+        packed - plain,
+        (packed - plain) / plain * 100.0
+    );
 }

@@ -559,6 +559,9 @@ impl Profile {
         // a directory, as it always was.
         let compression = directory
             .and_then(|d| d.focal_point(&office))
+            // The entry must be the keys sealed to (an office that re-keyed
+            // may leave an older install on the keys she has).
+            .filter(|f| f.keys == keys)
             .map_or(Compression::Off, |f| {
                 crate::compose::compression_for(&f.reads)
             });

@@ -3,8 +3,13 @@
 //! On a 2G link the bytes a survivor sends are her time and her prepaid
 //! data. A report of ~1,900 characters is ~2.4 KB of JSON and pads to the
 //! 4 KiB class; compressed with a preset dictionary of the form's own words
-//! it is ~1 KB and pads to the 1 KiB class. Compression happens inside the
-//! seal, so the relay and the network see only the class, as before.
+//! it is ~1 KB and pads to the 1.5 KiB class only compressed bodies use.
+//! Compression happens inside the seal, so the relay and the network see
+//! only the class.
+//!
+//! (The measured figures, and why compressed bodies have a 1.5 KiB class of
+//! their own — a ~1,900-character report compresses to 1.0–1.15 KB, just
+//! over what the 1 KiB class holds — are in PROTOCOL.md §5.1.)
 //!
 //! The encoding is raw DEFLATE (RFC 1951) with a **frozen preset
 //! dictionary**: the stream's back-references may reach into the dictionary
@@ -30,10 +35,10 @@ use miniz_oxide::deflate::core::{
     CompressorOxide, TDEFLFlush, TDEFLStatus, compress_to_output, create_comp_flags_from_zip_params,
 };
 use miniz_oxide::inflate::TINFLStatus;
-use miniz_oxide::inflate::core::{
-    DecompressorOxide, decompress as inflate,
-    inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+use miniz_oxide::inflate::core::inflate_flags::{
+    TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY, TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
 };
+use miniz_oxide::inflate::core::{DecompressorOxide, decompress as inflate};
 use zeroize::Zeroizing;
 
 use crate::padding::MAX_BODY;
@@ -52,6 +57,13 @@ pub const READS_DEFLATE_D1: &str = "deflate_d1";
 /// `protocol/dictionary/v1/` in the order its README gives; frozen — a test
 /// pins its SHA-256.
 pub const DICTIONARY_V1: &[u8] = include_bytes!("../dictionary/v1.bin");
+
+/// The most DEFLATE blocks a compressed body may have. The output bound
+/// alone does not bound the work: every block rebuilds its Huffman tables,
+/// so 64 KiB of tiny empty blocks would cost ~100 ms to decode for nothing.
+/// A compressor makes a block per ~16–64 K symbols: a 65 510-byte body is a
+/// handful (zlib and miniz_oxide at any level stay under 10).
+pub const MAX_BLOCKS: usize = 64;
 
 /// DEFLATE's compression level: the highest. A report is a few KB, so even
 /// level 9 costs tens of microseconds, far less than sealing it.
@@ -104,7 +116,11 @@ pub fn compress(body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     if status != TDEFLStatus::Okay || used != DICTIONARY_V1.len() {
         return Err(ProtocolError::Invalid("compressor state"));
     }
-    let mut out = Zeroizing::new(Vec::with_capacity(body.len() / 2 + 64));
+    // Room for the worst case (stored blocks), so the Vec never grows: a
+    // reallocation would free a copy of compressed plaintext unwiped. (The
+    // compressor's own buffers hold the body too and are freed unwiped:
+    // miniz_oxide offers no way to clear them.)
+    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + body.len() / 16 + 64));
     out.push(CODEC_DEFLATE_D1);
     let (status, used) = compress_to_output(&mut compressor, body, TDEFLFlush::Finish, |chunk| {
         out.extend_from_slice(chunk);
@@ -117,8 +133,8 @@ pub fn compress(body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 /// The body a compressed body stands for. Refuses an unknown codec byte, a
-/// malformed or truncated stream, bytes after the stream's end, and output
-/// past [`MAX_BODY`] bytes (the decoder stops there; nothing larger is ever
+/// malformed or truncated stream, more than [`MAX_BLOCKS`] blocks, bytes
+/// after the stream's end, and output past [`MAX_BODY`] bytes (the decoder stops there; nothing larger is ever
 /// allocated).
 pub fn decompress(compressed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let (&codec, stream) = compressed
@@ -143,7 +159,7 @@ pub fn decompress(compressed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         .ok_or(ProtocolError::Invalid("compression window"))?
         .copy_from_slice(DICTIONARY_V1);
     let mut decoder = Box::new(DecompressorOxide::new());
-    let (mut read, mut end) = (0usize, dict);
+    let (mut read, mut end, mut blocks) = (0usize, dict, 1usize);
     loop {
         let rest = stream.get(read..).unwrap_or_default();
         let (status, used, written) = inflate(
@@ -151,12 +167,18 @@ pub fn decompress(compressed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
             rest,
             &mut window,
             end,
-            TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+            TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF | TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY,
         );
         read += used;
         end += written;
         match status {
             TINFLStatus::Done => break,
+            TINFLStatus::BlockBoundary => {
+                blocks += 1;
+                if blocks > MAX_BLOCKS {
+                    return Err(ProtocolError::Invalid("compressed body: too many blocks"));
+                }
+            }
             TINFLStatus::HasMoreOutput if window.len() < cap => {
                 // A fresh buffer, so the old one is wiped when it goes
                 // (a Vec's own growth would free it unwiped).
@@ -191,10 +213,11 @@ pub fn decompress(compressed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     if read != stream.len() {
         return Err(ProtocolError::TrailingBytes(stream.len() - read));
     }
-    let body = window
-        .get(dict..end)
-        .ok_or(ProtocolError::Invalid("compression window"))?;
-    Ok(Zeroizing::new(body.to_vec()))
+    // The body moves to the front of the window it was written in: one
+    // buffer, never a second copy of the plaintext.
+    window.copy_within(dict..end, 0);
+    window.truncate(written);
+    Ok(window)
 }
 
 #[cfg(test)]

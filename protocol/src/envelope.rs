@@ -423,6 +423,98 @@ mod tests {
         assert_eq!(Envelope::decode(env.as_bytes()).unwrap(), env);
     }
 
+    /// An envelope sealed as `purpose` around a padded plaintext built by
+    /// hand (what a sender that ignores the rules could make).
+    fn seal_padded(
+        k: &RecipientKeys,
+        purpose: Purpose,
+        padded: &[u8],
+        e: &mut DangerousSeededEntropy,
+    ) -> Envelope {
+        let header = header_bytes(k.mailbox());
+        let (enc, ct) = hpke::seal_base(
+            &k.public().sealing_public(),
+            &info(purpose, &header),
+            b"",
+            padded,
+            e,
+        )
+        .unwrap();
+        let mut bytes = header.to_vec();
+        bytes.extend_from_slice(&enc);
+        bytes.extend_from_slice(&ct);
+        Envelope::from_bytes(bytes).unwrap()
+    }
+
+    #[test]
+    fn compressed_bodies_open_only_where_allowed() {
+        let (mut e, k) = setup();
+        let h = inner(&mut e);
+        let body = "Me pidieron dinero para no detenerme. ".repeat(60);
+        // A report: compressed, into the 1536 class, and opened back.
+        let env = Envelope::seal_with(
+            &k.public(),
+            Purpose::Report,
+            &h,
+            body.as_bytes(),
+            Compression::IfSmaller,
+            &mut e,
+        )
+        .unwrap();
+        assert!(env.size_class() < padding::class_for(body.len()).unwrap());
+        let opened = env.open(&k, &[Purpose::Report]).unwrap();
+        assert!(opened.header.is_compressed());
+        assert_eq!(&opened.body[..], body.as_bytes());
+        // Off, and for a chunk even when allowed: plain.
+        for (purpose, compression) in [
+            (Purpose::Report, Compression::Off),
+            (Purpose::Chunk, Compression::IfSmaller),
+            (Purpose::Statistics, Compression::IfSmaller),
+        ] {
+            let env = Envelope::seal_with(
+                &k.public(),
+                purpose,
+                &h,
+                body.as_bytes(),
+                compression,
+                &mut e,
+            )
+            .unwrap();
+            assert!(!env.open(&k, &[purpose]).unwrap().header.is_compressed());
+        }
+        // A header that already says "compressed" is refused: the sealer sets it.
+        let flagged = InnerHeader {
+            flags: padding::FLAG_COMPRESSED,
+            ..h
+        };
+        assert!(
+            Envelope::seal_with(
+                &k.public(),
+                Purpose::Report,
+                &flagged,
+                b"x",
+                Compression::IfSmaller,
+                &mut e
+            )
+            .is_err()
+        );
+        // A compressed chunk, statistics or aggregation body is refused on opening.
+        let packed = compression::compress(body.as_bytes()).unwrap();
+        let padded = padding::pad(&flagged, &packed).unwrap();
+        for purpose in [Purpose::Chunk, Purpose::Statistics, Purpose::Aggregation] {
+            let env = seal_padded(&k, purpose, &padded, &mut e);
+            assert_eq!(
+                env.open(&k, &Purpose::ALL).unwrap_err(),
+                ProtocolError::Invalid("compressed body for this purpose")
+            );
+        }
+        assert!(
+            seal_padded(&k, Purpose::Status, &padded, &mut e)
+                .open(&k, &Purpose::ALL)
+                .is_ok()
+        );
+    }
+
     #[test]
     fn purpose_is_bound() {
         let (mut e, k) = setup();

@@ -16,7 +16,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | inner version = 1 |
-//! | 1 | 1 | flags (bit 0: cover traffic; bit 1: compressed body; other bits must be 0) |
+//! | 1 | 1 | flags (bit 0: cover traffic; bit 1: compressed body; never both; other bits 0) |
 //! | 2 | 16 | message id (random; the recipient deduplicates on it) |
 //! | 18 | 4 | creation time, hours since the Unix epoch |
 //! | 22 | 4 | body length `n` |
@@ -142,7 +142,7 @@ pub fn pad_to(header: &InnerHeader, body: &[u8], class: usize) -> Result<Zeroizi
     if !is_class(class) || (class == COMPRESSED_CLASS && !header.is_compressed()) {
         return Err(ProtocolError::BadSizeClass(class));
     }
-    if header.flags & !KNOWN_FLAGS != 0 {
+    if header.flags & !KNOWN_FLAGS != 0 || header.flags == FLAG_COVER | FLAG_COMPRESSED {
         return Err(ProtocolError::Invalid("inner header flags"));
     }
     let body_len = u32::try_from(body.len())
@@ -175,7 +175,7 @@ pub fn unpad(padded: &[u8]) -> Result<(InnerHeader, &[u8])> {
     let mut r = Reader::new(padded);
     expect_version("inner envelope", r.u8()?, INNER_VERSION)?;
     let flags = r.u8()?;
-    if flags & !KNOWN_FLAGS != 0 {
+    if flags & !KNOWN_FLAGS != 0 || flags == FLAG_COVER | FLAG_COMPRESSED {
         return Err(ProtocolError::Invalid("inner header flags"));
     }
     if padded.len() == COMPRESSED_CLASS && flags & FLAG_COMPRESSED == 0 {
@@ -249,6 +249,13 @@ mod tests {
             Err(ProtocolError::UnsupportedVersion { .. })
         ));
 
+        let mut both = good.clone();
+        both[1] = FLAG_COVER | FLAG_COMPRESSED;
+        assert_eq!(
+            unpad(&both),
+            Err(ProtocolError::Invalid("inner header flags"))
+        );
+
         let mut flags = good.clone();
         flags[1] = 0x04;
         assert_eq!(
@@ -298,7 +305,8 @@ mod tests {
         fn pad_unpad_round_trip(body in proptest::collection::vec(any::<u8>(), 0..5000),
                                 id in any::<[u8; 16]>(), hour in any::<u32>(), cover in any::<bool>(),
                                 compressed in any::<bool>()) {
-            let flags = if cover { FLAG_COVER } else { 0 } | if compressed { FLAG_COMPRESSED } else { 0 };
+            // Cover traffic carries nothing, so it is never compressed.
+            let flags = if cover { FLAG_COVER } else if compressed { FLAG_COMPRESSED } else { 0 };
             let h = InnerHeader { message_id: id, created_hour: hour, flags };
             let p = pad(&h, &body).unwrap();
             prop_assert!(is_class(p.len()));

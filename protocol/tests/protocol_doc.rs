@@ -606,8 +606,8 @@ fn compressed_example(
         e,
     )
     .unwrap();
-    // §5: the padding rule applies to the compressed body.
-    let class = padding::class_for(body.len()).unwrap();
+    // §5: the padding rule applies to the compressed body (with the 1536 class).
+    let class = padding::class_for_compressed(body.len()).unwrap();
     assert_eq!(env.size_class(), class);
     assert!(class < plain_class);
     let flagged = InnerHeader {

@@ -154,7 +154,32 @@ fn malformed_streams_are_refused() {
         decompress(&[CODEC_DEFLATE_D1, 0b111, 0, 0]),
         Err(ProtocolError::Invalid("compressed body: malformed"))
     );
-    // A back-reference further than the dictionary reaches.
+    // A back-reference to the dictionary's first byte opens; one byte
+    // further does not.
+    let reach = |distance: u32| {
+        // Fixed Huffman block: literal 'a', then length 3 at `distance`
+        // (code 24: 4097..6144, 11 extra bits).
+        let mut bits = BitWriter::default();
+        bits.put(1, 1);
+        bits.put(1, 2);
+        bits.put_rev(0x30 + u32::from(b'a'), 8);
+        bits.put_rev(1, 7);
+        bits.put_rev(24, 5);
+        bits.put(distance - 4097, 11);
+        bits.put_rev(0, 7);
+        let mut s = vec![CODEC_DEFLATE_D1];
+        s.extend(bits.finish());
+        s
+    };
+    let edge = DICTIONARY_V1.len() as u32 + 1;
+    let mut expected = b"a".to_vec();
+    expected.extend_from_slice(&DICTIONARY_V1[..3]);
+    assert_eq!(&decompress(&reach(edge)).unwrap()[..], &expected[..]);
+    assert_eq!(
+        decompress(&reach(edge + 1)),
+        Err(ProtocolError::Invalid("compressed body: malformed"))
+    );
+    // A back-reference further than the window reaches.
     let far = {
         // Fixed Huffman block: literal 'a', then length 3 at distance 32768 —
         // beyond the 5 KiB dictionary plus one byte.
@@ -206,6 +231,46 @@ impl BitWriter {
             self.bytes.push(self.acc as u8);
         }
         self.bytes
+    }
+}
+
+/// A stream of `blocks` empty fixed-Huffman blocks (10 bits each), the
+/// last one final.
+fn empty_blocks(blocks: usize) -> Vec<u8> {
+    let mut bits = BitWriter::default();
+    for i in 0..blocks {
+        bits.put(u32::from(i + 1 == blocks), 1);
+        bits.put(1, 2);
+        bits.put_rev(0, 7);
+    }
+    let mut s = vec![CODEC_DEFLATE_D1];
+    s.extend(bits.finish());
+    s
+}
+
+#[test]
+fn many_tiny_blocks_are_refused() {
+    // Each block rebuilds tables: work the output bound does not limit.
+    assert_eq!(&decompress(&empty_blocks(MAX_BLOCKS)).unwrap()[..], b"");
+    assert_eq!(
+        decompress(&empty_blocks(MAX_BLOCKS + 1)),
+        Err(ProtocolError::Invalid("compressed body: too many blocks"))
+    );
+    assert_eq!(
+        decompress(&empty_blocks(50_000)),
+        Err(ProtocolError::Invalid("compressed body: too many blocks"))
+    );
+    // What our compressor makes for the largest bodies stays far below.
+    for body in [
+        (0..MAX_BODY)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<u8>>(),
+        spanish_text().repeat(40).into_bytes()[..MAX_BODY].to_vec(),
+    ] {
+        assert_eq!(
+            &decompress(&compress(&body).unwrap()).unwrap()[..],
+            &body[..]
+        );
     }
 }
 
