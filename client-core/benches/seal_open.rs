@@ -145,13 +145,12 @@ fn main() {
     // the JSON, the seal, the encrypted outbox and report records, one
     // commit), plain and compressed (PROTOCOL.md §5.1), taking turns so
     // that the machine's load weighs on both alike.
-    let text: String =
-        "Me pidieron los documentos y me quitaron la plata. Tengo miedo de denunciar \
-                        porque no tengo papeles; necesito un abogado y un lugar seguro. "
-            .chars()
-            .cycle()
-            .take(1900)
-            .collect();
+    // The bench texts' typical Spanish report (protocol/benches/texts/).
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../protocol/benches/texts/es_medium.txt"
+    ))
+    .unwrap();
     let form = amparo_core::drafts::DraftForm {
         text,
         language: Some(Language::Es),
