@@ -141,10 +141,9 @@ pub fn decompress(compressed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         .split_first()
         .ok_or(ProtocolError::Invalid("compressed body: empty"))?;
     if codec != CODEC_DEFLATE_D1 {
-        return Err(ProtocolError::UnsupportedVersion {
-            what: "compression codec",
-            version: u64::from(codec),
-        });
+        // Opened (the seal authenticated) but unreadable: a focal point files
+        // it as malformed, not as "does not open" (junk sealed to another key).
+        return Err(ProtocolError::Invalid("compressed body: unknown codec"));
     }
     let dict = DICTIONARY_V1.len();
     // The window starts as the dictionary; the body is written after it. It
