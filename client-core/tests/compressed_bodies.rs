@@ -14,7 +14,7 @@ use amparo_core::settings::Settings;
 use amparo_core::store::{KdfParams, Profile};
 use amparo_protocol::bundle::{BundleItem, decode_all};
 use amparo_protocol::compression::READS_DEFLATE_D1;
-use amparo_protocol::directory::{Directory, FocalPoint, LocalizedText};
+use amparo_protocol::directory::{Directory, FocalPoint};
 use amparo_protocol::entropy::SystemEntropy;
 use amparo_protocol::envelope::{Envelope, Purpose};
 use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
@@ -37,28 +37,13 @@ fn prose() -> String {
     text.chars().take(2400).collect()
 }
 
+/// The test helpers' focal point entry, listing `deflate_d1` or nothing.
 fn entry(id: &str, keys: RecipientPublic, reads: bool) -> FocalPoint {
-    let t = |s: &str| LocalizedText {
-        es: s.into(),
-        pt: s.into(),
-        en: s.into(),
-    };
-    FocalPoint {
-        reads: if reads {
-            vec![READS_DEFLATE_D1.into()]
-        } else {
-            Vec::new()
-        },
-        id: id.into(),
-        name: t(id),
-        organization: "Org".into(),
-        regions: vec!["PE-UCA".into()],
-        categories: vec![Need::LegalAdvice],
-        languages: vec![Language::Es],
-        keys,
-        valid_from: 0,
-        valid_until: u64::MAX / 2,
+    let mut fp = amparo_tests::focal_point_entry(id, keys);
+    if !reads {
+        fp.reads.clear();
     }
+    fp
 }
 
 fn profile(dir: &tempfile::TempDir, name: &str) -> Profile {

@@ -34,7 +34,7 @@ use amparo_protocol::UnixTime;
 use amparo_protocol::compression;
 use amparo_protocol::entropy::DangerousSeededEntropy;
 use amparo_protocol::envelope::{Compression, Envelope, Purpose};
-use amparo_protocol::keys::RecipientKeys;
+use amparo_protocol::keys::{RecipientKeys, RecipientPublic};
 use amparo_protocol::padding::InnerHeader;
 use amparo_protocol::payload::report::MAX_TEXT_CHARS;
 use amparo_protocol::payload::{
@@ -242,16 +242,7 @@ fn measure(
 
     let packed = compression::compress(&json).unwrap();
     assert_eq!(*compression::decompress(&packed).unwrap(), json);
-    let plain = Envelope::seal(&to, Purpose::Report, &inner, &json, e).unwrap();
-    let small = Envelope::seal_with(
-        &to,
-        Purpose::Report,
-        &inner,
-        &json,
-        Compression::IfSmaller,
-        e,
-    )
-    .unwrap();
+    let (plain, small) = seal_both(&to, &inner, &json, e);
     let opened = small.open(&focal, &Purpose::FOR_FOCAL_POINT).unwrap();
     assert!(opened.header.is_compressed(), "{lang} {size}: compressed");
     assert_eq!(*opened.body, json);
@@ -338,17 +329,21 @@ fn envelopes(language: Language, text: &str, e: &mut DangerousSeededEntropy) -> 
     let to = RecipientKeys::generate(e).unwrap().public();
     let json = report(language, text.to_owned(), e).to_json().unwrap();
     let inner = InnerHeader::new(e, UnixTime(1_796_000_000)).unwrap();
-    let plain = Envelope::seal(&to, Purpose::Report, &inner, &json, e).unwrap();
-    let small = Envelope::seal_with(
-        &to,
-        Purpose::Report,
-        &inner,
-        &json,
-        Compression::IfSmaller,
-        e,
-    )
-    .unwrap();
+    let (plain, small) = seal_both(&to, &inner, &json, e);
     (plain.as_bytes().len(), small.as_bytes().len())
+}
+
+/// A report's JSON sealed plain and sealed with compression if smaller.
+fn seal_both(
+    to: &RecipientPublic,
+    inner: &InnerHeader,
+    json: &[u8],
+    e: &mut DangerousSeededEntropy,
+) -> (Envelope, Envelope) {
+    let plain = Envelope::seal(to, Purpose::Report, inner, json, e).unwrap();
+    let small =
+        Envelope::seal_with(to, Purpose::Report, inner, json, Compression::IfSmaller, e).unwrap();
+    (plain, small)
 }
 
 /// The longest start of `text` (in characters) whose report fits an

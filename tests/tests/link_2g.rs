@@ -242,7 +242,8 @@ fn classes(sizes: &[u64]) -> String {
 const EDGE: usize = 16;
 
 /// "n × size" for `bytes` of `REPORTS` envelopes, if they are all of the two
-/// smallest sizes (as reports of up to ~3,400 characters are).
+/// smallest sizes, 1 086 and 1 598 bytes (compressed reports of up to ~2,900
+/// characters); `None` otherwise.
 fn stored_classes(bytes: u64) -> Option<String> {
     let [small, big] = [SIZE_CLASSES[0], SIZE_CLASSES[1]].map(|c| (c + OVERHEAD) as u64);
     let n = REPORTS as u64;
