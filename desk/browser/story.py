@@ -202,11 +202,12 @@ def main():
     os.makedirs(SHOTS)
     root = tempfile.mkdtemp(prefix="amparo-desk-story-")
     relay = desk = driver = None
+    relay_log = []
     try:
         step("a coordinator, a relay, two focal points in Lima, a survivor")
         coordinator = Person(root, "coordinator")
         key = coordinator.create("coordinator")["coordinator_key"]
-        relay, url, receipt = start_relay(os.path.join(root, "relay"), key)
+        relay, url, receipt = start_relay(os.path.join(root, "relay"), key, log=relay_log)
         common = ["--relay", url, f"--coordinator-key={key}"]
         office = Person(root, "defensoria", FOCAL_PIN)
         a = office.create("focal-point", *common, "--focal-point-id", "pe-lima-defensoria")
@@ -245,7 +246,8 @@ def main():
             "--violence", "threats", "--aggressor", "client", "--need", "protection-shelter",
             "--region", "PE-LIM", "--country", "PE", "--attach", photo,
         )["report"]
-        survivor.run("report", "sync")
+        sent = survivor.run("report", "sync")
+        assert sent["reports_delivered"] == 2, f"both reports reach the relay: {sent}"
 
         step("the focal point opens her desk")
         desk, launch = start_desk(office.dir)
@@ -455,6 +457,7 @@ def main():
         if desk:
             desk.terminate()
             print(f"the desk's log:\n{desk.communicate(timeout=10)[1][-4000:]}", file=sys.stderr)
+        print("the relay's log:\n" + "".join(relay_log[-60:]), file=sys.stderr)
         raise
     finally:
         if driver:
