@@ -71,6 +71,45 @@ fn a_typical_report_shrinks_by_more_than_half() {
     assert_eq!(&decompress(&packed).unwrap()[..], json.as_bytes());
 }
 
+/// The body compressed by a compressor primed at level 9 with the default
+/// strategy, as before the primed copy: the reference for [`primed`].
+fn compressed_primed_at_level_9(body: &[u8]) -> Vec<u8> {
+    let mut c = prime(DEFAULT_STRATEGY).unwrap();
+    let mut out = vec![CODEC_DEFLATE_D1];
+    let (status, used) = compress_to_output(&mut c, body, TDEFLFlush::Finish, |chunk| {
+        out.extend_from_slice(chunk);
+        true
+    });
+    assert_eq!((status, used), (TDEFLStatus::Done, body.len()));
+    out
+}
+
+#[test]
+fn the_cheaply_primed_copy_compresses_as_level_9_priming_does() {
+    let text = spanish_text();
+    for body in [
+        Vec::new(),
+        b"x".to_vec(),
+        text.as_bytes().to_vec(),
+        text.repeat(20).into_bytes(),
+        DICTIONARY_V1.to_vec(),
+        (0..40_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect(),
+    ] {
+        let fast = compress(&body).unwrap();
+        assert_eq!(
+            *fast,
+            compressed_primed_at_level_9(&body),
+            "{} bytes",
+            body.len()
+        );
+        // And copies do not share state: the same body twice, the same bytes.
+        assert_eq!(*compress(&body).unwrap(), *fast);
+        assert_eq!(*decompress(&fast).unwrap(), body);
+    }
+}
+
 #[test]
 fn the_dictionary_is_used() {
     // The report skeleton is in the dictionary: its keys cost almost nothing.
@@ -295,6 +334,7 @@ proptest! {
         let body = words.concat();
         let packed = compress(body.as_bytes()).unwrap();
         prop_assert_eq!(&decompress(&packed).unwrap()[..], body.as_bytes());
+        prop_assert_eq!(&packed[..], &compressed_primed_at_level_9(body.as_bytes())[..]);
     }
 }
 
