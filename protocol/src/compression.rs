@@ -115,7 +115,9 @@ pub fn compress(body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         });
     }
     // A copy of the primed compressor: priming costs more than compressing
-    // a typical report, and its result depends only on the dictionary.
+    // a typical report, and its result depends only on the dictionary. (The
+    // copy keeps its 64 KiB code buffer inline, on this stack, as a boxed
+    // new compressor did while it was built; its tables are boxed.)
     let mut compressor = primed()
         .ok_or(ProtocolError::Invalid("compressor state"))?
         .clone();
