@@ -516,6 +516,8 @@ fn other_hands(e: &mut DangerousSeededEntropy) {
         .collect();
     paths.sort();
     let (mut with, mut without, mut classes) = (Vec::new(), Vec::new(), Vec::new());
+    let to = RecipientKeys::generate(e).unwrap().public();
+    let inner = InnerHeader::new(e, UnixTime(1_796_000_000)).unwrap();
     for path in &paths {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let chars: Vec<char> = text
@@ -527,11 +529,20 @@ fn other_hands(e: &mut DangerousSeededEntropy) {
         let mut at = 0;
         while at + 1900 <= chars.len() {
             let window: String = chars[at..at + 1900].iter().collect();
-            let json = report(Language::En, window.clone(), e).to_json().unwrap();
+            let json = report(Language::En, window, e).to_json().unwrap();
             with.push(compression::compress(&json).unwrap().len());
             // The same window without the dictionary's help: DEFLATE alone.
             without.push(miniz_oxide::deflate::compress_to_vec(&json, 9).len() + 1);
-            classes.push(envelopes(Language::En, &window, e).1);
+            let sealed = Envelope::seal_with(
+                &to,
+                Purpose::Report,
+                &inner,
+                &json,
+                Compression::IfSmaller,
+                e,
+            )
+            .unwrap();
+            classes.push(sealed.as_bytes().len());
             at += 950;
         }
     }
