@@ -49,7 +49,7 @@ pub struct DemoArgs {
     relay: Option<String>,
     /// The relay's receipt key (base64url, printed by amparo-relay when it
     /// starts). Every receipt is verified against it.
-    #[arg(long, env = "AMPARO_RELAY_KEY")]
+    #[arg(long, env = "AMPARO_RELAY_KEY", allow_hyphen_values = true)]
     relay_key: Option<String>,
     /// A SOCKS5 or HTTP proxy, e.g. socks5h://127.0.0.1:9050 for Tor.
     #[arg(long, env = "AMPARO_PROXY")]

@@ -1728,6 +1728,33 @@ fn answers_to_a_full_reply_mailbox_wait_on_the_focal_points_machine() {
     }
 }
 
+/// A key is base64url, so one in 64 begins with "-" (a facilitator's key
+/// did, and `focal vouch` took it for a flag); a survivor may begin her words
+/// with a dash. Both are values, not options, wherever they are asked for.
+#[test]
+fn values_that_begin_with_a_hyphen_are_values() {
+    let backend = backends().into_iter().next().unwrap();
+    let w = World::new(&backend);
+    let key = format!("-{}", "A".repeat(42));
+    let vouched = w.ucayali.json(&["focal", "vouch", &key, "--days", "10"]);
+    assert!(vouched["voucher"].as_str().is_some(), "{vouched}");
+    w.survivor.json(&["directory", "refresh"]);
+    let written = w.survivor.json(&[
+        "report",
+        "write",
+        "--text",
+        "- me siguieron hasta la casa\n- me amenazaron",
+        "--need",
+        "legal-advice",
+        "--region",
+        "PE-UCA",
+    ]);
+    assert!(written["report"].as_str().is_some(), "{written}");
+    // A misspelt option is still refused, not swallowed as a value.
+    let wrong = w.ucayali.try_run(&["focal", "vouch", &key, "--dayz", "10"]);
+    assert!(!wrong.ok, "{}", wrong.stdout);
+}
+
 /// Admission tokens at the command line (PROTOCOL.md §14.2): a focal point
 /// asks the relay for tokens, vouches for a facilitator who asks for her
 /// own, and she hands two to a survivor as text.

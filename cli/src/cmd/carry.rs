@@ -55,6 +55,7 @@ pub enum CarryCmd {
     /// punto focal. / Guardar o aval de um ponto focal.
     Voucher {
         /// The voucher text. / El texto del aval. / O texto do aval.
+        #[arg(allow_hyphen_values = true)]
         voucher: String,
     },
     /// Admission tokens: ask the relay for some (--ask N), or hand some on

@@ -30,7 +30,7 @@ pub enum DirectoryCmd {
         #[arg(long)]
         file: Option<PathBuf>,
         /// The coordinator key to check it against (otherwise the profile's).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         coordinator_key: Option<String>,
     },
     /// Get a newer directory from the relay (a few bytes when unchanged).

@@ -31,6 +31,7 @@ pub enum FocalCmd {
     /// with the voucher she can ask the relay for admission tokens.
     Vouch {
         /// Her key.
+        #[arg(allow_hyphen_values = true)]
         key: String,
         /// Days the voucher lasts (1 to 92).
         #[arg(long, default_value_t = 30)]
@@ -79,6 +80,7 @@ pub enum FocalCmd {
         /// The case id.
         case: String,
         /// The answer.
+        #[arg(allow_hyphen_values = true)]
         text: String,
     },
     /// Set a case's status and tell the survivor.
@@ -89,7 +91,7 @@ pub enum FocalCmd {
         #[arg(value_parser = parse_enum::<CaseStatus>)]
         status: CaseStatus,
         /// A message to the survivor with the update.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         message: Option<String>,
     },
     /// Refer a case to another focal point of the directory: the report and
@@ -100,7 +102,7 @@ pub enum FocalCmd {
         /// The other focal point's directory id.
         to: String,
         /// A note for the other focal point (the survivor does not see it).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
         note: String,
     },
     /// Classify a case for statistics as GBVIMS does: its core type and

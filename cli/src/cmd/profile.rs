@@ -23,11 +23,11 @@ pub struct SettingArgs {
     relay: Option<String>,
     /// The coordinator's public key (base64url): directories must be signed
     /// with it. / La clave pública de la coordinación. / A chave pública da coordenação.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     coordinator_key: Option<String>,
     /// A relay receipt key to trust besides those in the directory (repeat
     /// for several).
-    #[arg(long = "relay-key")]
+    #[arg(long = "relay-key", allow_hyphen_values = true)]
     relay_keys: Vec<String>,
     /// A SOCKS5 or HTTP proxy, e.g. socks5h://127.0.0.1:9050 for Tor.
     #[arg(long)]

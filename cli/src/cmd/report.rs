@@ -49,6 +49,7 @@ pub enum ReportCmd {
         /// The report id (its first digits are enough).
         report: String,
         /// The message. / El mensaje. / A mensagem.
+        #[arg(allow_hyphen_values = true)]
         text: String,
     },
     /// Save what is waiting to be sent as a bundle a facilitator can carry
@@ -68,6 +69,7 @@ pub enum ReportCmd {
     /// say how many you hold). / Recibir fichas de admisión. / Receber fichas de admissão.
     Tokens {
         /// The text of tokens. / El texto de las fichas. / O texto das fichas.
+        #[arg(allow_hyphen_values = true)]
         text: Option<String>,
     },
 }

@@ -35,7 +35,7 @@ pub enum TimerCmd {
         /// What the alert says: where you are going, who you are meeting.
         /// / Qué dice la alerta: adónde va, con quién. / O que o alerta
         /// diz: aonde vai, com quem.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         text: String,
         /// A photo to attach (a car's plate), small enough for one
         /// envelope. / Una foto (la placa). / Uma foto (a placa).

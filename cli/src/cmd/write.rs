@@ -46,7 +46,7 @@ const TRIES: usize = 5;
 #[derive(Args)]
 pub struct WriteArgs {
     /// What happened, in your words. / Qué pasó, con sus palabras. / O que aconteceu.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     text: Option<String>,
     /// Kind of violence (repeat): physical, sexual, psychological, threats,
     /// harassment, extortion, robbery, arbitrary-detention, discrimination,
